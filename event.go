@@ -1,0 +1,131 @@
+package nova
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"maps"
+	"time"
+)
+
+// EventData is an event as the caller appends it.
+type EventData struct {
+	// ID identifies the event across the whole store. It must be a UUID in
+	// canonical form. When empty, Append assigns a fresh one; such an append
+	// cannot be retried safely, so callers that retry should set it (see
+	// [NewEventID]).
+	ID string
+	// Type names the event, for example "order.placed". Required.
+	Type string
+	// Data is the payload, JSON by default. It may be empty.
+	Data []byte
+	// Metadata travels with the event: correlation, causation and free keys.
+	Metadata Metadata
+}
+
+// Event is an event as the store recorded it.
+type Event struct {
+	// ID is the event's unique ID (a UUID).
+	ID string
+	// Stream is the stream the event belongs to.
+	Stream string
+	// Type names the event.
+	Type string
+	// Version is the event's 1-based place in its stream.
+	Version uint64
+	// Position is the event's place in the global log.
+	Position Position
+	// Data is the payload as appended.
+	Data []byte
+	// Metadata is the metadata as appended.
+	Metadata Metadata
+	// RecordedAt is when the store recorded the event (UTC).
+	RecordedAt time.Time
+}
+
+// Metadata is what travels beside an event's data.
+type Metadata struct {
+	// CorrelationID ties together every message caused, directly or not, by
+	// one original request.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// CausationID is the ID of the message (command or event) that directly
+	// caused this event.
+	CausationID string `json:"causation_id,omitempty"`
+	// Schema is the version of the data's shape, used by upcasters. Zero
+	// means 1.
+	Schema int `json:"schema,omitempty"`
+	// Extra holds free keys.
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// SchemaVersion returns the shape version of the data, 1 when unset.
+func (m Metadata) SchemaVersion() int {
+	if m.Schema <= 0 {
+		return 1
+	}
+	return m.Schema
+}
+
+// Equal reports whether two metadata values are the same, treating a nil
+// and an empty Extra map alike and an unset Schema as 1.
+func (m Metadata) Equal(o Metadata) bool {
+	return m.CorrelationID == o.CorrelationID &&
+		m.CausationID == o.CausationID &&
+		m.SchemaVersion() == o.SchemaVersion() &&
+		maps.Equal(m.Extra, o.Extra)
+}
+
+// SameContent reports whether a recorded event carries the content of d:
+// the same ID, type, data and metadata. Stores use it to tell an idempotent
+// retry from a reused ID.
+func (e Event) SameContent(d EventData) bool {
+	return e.ID == d.ID && e.Type == d.Type && bytes.Equal(e.Data, d.Data) && e.Metadata.Equal(d.Metadata)
+}
+
+// NewEventID returns a fresh, time-ordered UUID (version 7) in canonical
+// form. Time order keeps the stores' ID indexes compact.
+func NewEventID() string {
+	var u [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	binary.BigEndian.PutUint64(u[:8], ms<<16)
+	_, _ = rand.Read(u[6:]) // never fails on supported platforms
+	u[6] = (u[6] & 0x0f) | 0x70
+	u[8] = (u[8] & 0x3f) | 0x80
+	return formatUUID(u)
+}
+
+func formatUUID(u [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
+
+// validUUID reports whether s is a UUID in canonical 8-4-4-4-12 form.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,269 @@
+package nova
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// Codec turns event values into bytes and back. The default is JSON.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default [Codec], backed by encoding/json.
+var JSON Codec = jsonCodec{}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Upcaster turns the data of one shape version of an event type into the
+// next version's data. It must not keep or modify data.
+type Upcaster func(data []byte) ([]byte, error)
+
+// RegistryOptions configures a [Registry]. The zero value means defaults.
+type RegistryOptions struct {
+	// Codec encodes and decodes event data. Default [JSON].
+	Codec Codec
+	// AllowUnknown makes [Registry.Decode] return the upcast [Event] itself
+	// for a type with no registered Go type, instead of an error matching
+	// [ErrUnknownType].
+	AllowUnknown bool
+}
+
+// Registry maps event type names to Go types, encodes and decodes event
+// data, and runs upcasters. A Registry is safe for concurrent use; register
+// types and upcasters at start-up.
+//
+// Every event carries the version of its data's shape in
+// [Metadata.Schema]. An upcaster registered for (type, from) turns shape
+// `from` into shape `from+1`; the current shape of a type is one past its
+// last upcaster. Encode stamps the current shape; Decode, and everything
+// that reads through a registry (aggregate loads, projections, typed
+// subscriptions), upcasts older shapes first, so old events never need
+// rewriting.
+type Registry struct {
+	codec        Codec
+	allowUnknown bool
+
+	mu        sync.RWMutex
+	byName    map[string]reflect.Type
+	byType    map[reflect.Type]string
+	upcasters map[upcastKey]Upcaster
+	current   map[string]int
+}
+
+type upcastKey struct {
+	typ  string
+	from int
+}
+
+// NewRegistry returns an empty registry. opts may be nil.
+func NewRegistry(opts *RegistryOptions) *Registry {
+	r := &Registry{
+		codec:     JSON,
+		byName:    make(map[string]reflect.Type),
+		byType:    make(map[reflect.Type]string),
+		upcasters: make(map[upcastKey]Upcaster),
+		current:   make(map[string]int),
+	}
+	if opts != nil {
+		if opts.Codec != nil {
+			r.codec = opts.Codec
+		}
+		r.allowUnknown = opts.AllowUnknown
+	}
+	return r
+}
+
+// Register maps the event type name to the Go type T. T must not be a
+// pointer or interface type; values of T and *T both encode as name. Each
+// name and each type may be registered once.
+func Register[T any](r *Registry, name string) error {
+	if r == nil {
+		return invalidf("nil registry")
+	}
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
+		return invalidf("register %q: type %s must not be a pointer or interface", name, t)
+	}
+	if err := validateEvent(0, EventData{Type: name}); err != nil {
+		return invalidf("register %q: %s", name, err.(*invalidError).msg)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.byName[name]; ok {
+		return invalidf("register %q: name already registered for %s", name, old)
+	}
+	if old, ok := r.byType[t]; ok {
+		return invalidf("register %q: type %s already registered as %q", name, t, old)
+	}
+	r.byName[name] = t
+	r.byType[t] = name
+	return nil
+}
+
+// MustRegister is [Register] that panics on error, for package-level set-up
+// with constant arguments.
+func MustRegister[T any](r *Registry, name string) {
+	if err := Register[T](r, name); err != nil {
+		panic(err)
+	}
+}
+
+// Upcast registers fn to turn shape from of event type name into shape
+// from+1. Upcasters of one type must be registered in order: 1, 2, ...
+func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
+	if r == nil {
+		return invalidf("nil registry")
+	}
+	if fn == nil {
+		return invalidf("upcast %q from %d: nil upcaster", name, from)
+	}
+	if name == "" {
+		return invalidf("upcast: empty event type")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.current[name]
+	if cur == 0 {
+		cur = 1
+	}
+	if from != cur {
+		return invalidf("upcast %q from %d: the next upcaster must start from shape %d", name, from, cur)
+	}
+	r.upcasters[upcastKey{name, from}] = fn
+	r.current[name] = from + 1
+	return nil
+}
+
+// SchemaVersion returns the current shape version of an event type: one
+// past its last upcaster, 1 when it has none.
+func (r *Registry) SchemaVersion(name string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if v := r.current[name]; v > 0 {
+		return v
+	}
+	return 1
+}
+
+// TypeName returns the registered name of v's type (v may be a pointer).
+func (r *Registry) TypeName(v any) (string, error) {
+	if r == nil {
+		return "", invalidf("nil registry")
+	}
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return "", invalidf("nil event value")
+	}
+	if t.Kind() == reflect.Pointer {
+		if reflect.ValueOf(v).IsNil() {
+			return "", invalidf("nil %s event value", t)
+		}
+		t = t.Elem()
+	}
+	r.mu.RLock()
+	name, ok := r.byType[t]
+	r.mu.RUnlock()
+	if !ok {
+		return "", fmt.Errorf("%w: Go type %s is not registered", ErrUnknownType, t)
+	}
+	return name, nil
+}
+
+// Encode turns an event value into [EventData] with a fresh ID, the
+// registered type name, the encoded data, md and the type's current shape
+// version.
+func (r *Registry) Encode(v any, md Metadata) (EventData, error) {
+	name, err := r.TypeName(v)
+	if err != nil {
+		return EventData{}, err
+	}
+	data, err := r.codec.Marshal(v)
+	if err != nil {
+		return EventData{}, fmt.Errorf("nova: encode %q: %w", name, err)
+	}
+	md.Schema = r.SchemaVersion(name)
+	return EventData{ID: NewEventID(), Type: name, Data: data, Metadata: md}, nil
+}
+
+// EncodeAll encodes every value with the same metadata. It fails on the
+// first value that cannot be encoded, returning nothing.
+func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
+	out := make([]EventData, 0, len(vs))
+	for i, v := range vs {
+		d, err := r.Encode(v, md)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Upcasted returns e with its data brought to the current shape of its
+// type by the registered upcasters. An event already current is returned
+// as is.
+func (r *Registry) Upcasted(e Event) (Event, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for v := e.Metadata.SchemaVersion(); ; v++ {
+		up, ok := r.upcasters[upcastKey{e.Type, v}]
+		if !ok {
+			return e, nil
+		}
+		data, err := up(e.Data)
+		if err != nil {
+			return Event{}, fmt.Errorf("nova: upcast %q event %s from shape %d: %w", e.Type, e.ID, v, err)
+		}
+		e.Data = data
+		e.Metadata.Schema = v + 1
+	}
+}
+
+// Decode upcasts e and decodes its data into a new value of the registered
+// Go type, returned by value (T, not *T). For an unregistered type it fails
+// with an error matching [ErrUnknownType], or, with
+// [RegistryOptions.AllowUnknown], returns the upcast [Event] itself.
+func (r *Registry) Decode(e Event) (any, error) {
+	if r == nil {
+		return nil, invalidf("nil registry")
+	}
+	e, err := r.Upcasted(e)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	t, ok := r.byName[e.Type]
+	r.mu.RUnlock()
+	if !ok {
+		if r.allowUnknown {
+			return e, nil
+		}
+		return nil, fmt.Errorf("%w: %q (event %s, stream %q version %d) has no registered Go type", ErrUnknownType, e.Type, e.ID, e.Stream, e.Version)
+	}
+	p := reflect.New(t)
+	if err := r.codec.Unmarshal(e.Data, p.Interface()); err != nil {
+		return nil, fmt.Errorf("nova: decode %q event %s (stream %q version %d): %w", e.Type, e.ID, e.Stream, e.Version, err)
+	}
+	return p.Elem().Interface(), nil
+}
+
+// DecodeAs decodes e into a T, failing if e's registered type is not T.
+func DecodeAs[T any](r *Registry, e Event) (T, error) {
+	var zero T
+	v, err := r.Decode(e)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("nova: event %s of type %q decodes to %T, not %T", e.ID, e.Type, v, zero)
+	}
+	return t, nil
+}

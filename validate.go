@@ -1,0 +1,147 @@
+package nova
+
+import (
+	"context"
+	"unicode/utf8"
+)
+
+// Limits every store enforces, so data written through one backend can be
+// moved to any other.
+const (
+	// MaxStreamLen is the longest stream ID, in bytes.
+	MaxStreamLen = 256
+	// MaxTypeLen is the longest event type name, in bytes.
+	MaxTypeLen = 256
+	// MaxDataLen is the largest event payload, in bytes.
+	MaxDataLen = 8 << 20
+	// MaxBatch is the most events one Append may carry.
+	MaxBatch = 10_000
+	// maxMetaLen bounds each metadata string, in bytes.
+	maxMetaLen = 4096
+)
+
+// ValidateStream checks a stream ID: non-empty, at most [MaxStreamLen]
+// bytes, valid UTF-8 and free of control characters.
+func ValidateStream(stream string) error {
+	switch {
+	case stream == "":
+		return invalidf("empty stream ID")
+	case len(stream) > MaxStreamLen:
+		return invalidf("stream ID of %d bytes is longer than the limit of %d", len(stream), MaxStreamLen)
+	case !utf8.ValidString(stream):
+		return invalidf("stream ID %q is not valid UTF-8", stream)
+	case hasControl(stream):
+		return invalidf("stream ID %q contains a control character", stream)
+	}
+	return nil
+}
+
+// ValidateContext reports a nil context as an error matching [ErrInvalid].
+func ValidateContext(ctx context.Context) error {
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	return nil
+}
+
+// ValidateAppend checks everything Append receives and returns the events
+// to write: a copy in which every empty ID is replaced by a fresh one
+// ([NewEventID]). The caller's slice is not modified. Errors match
+// [ErrInvalid] and name the offending event by its index.
+func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]EventData, error) {
+	if err := ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if err := ValidateStream(stream); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, invalidf("append to stream %q has no events", stream)
+	}
+	if len(events) > MaxBatch {
+		return nil, invalidf("append of %d events is larger than the limit of %d", len(events), MaxBatch)
+	}
+	out := make([]EventData, len(events))
+	seen := make(map[string]struct{}, len(events))
+	for i, e := range events {
+		if e.ID == "" {
+			e.ID = NewEventID()
+		} else if !validUUID(e.ID) {
+			return nil, invalidf("event %d: ID %q is not a UUID", i, e.ID)
+		}
+		if _, dup := seen[e.ID]; dup {
+			return nil, invalidf("event %d: ID %s appears twice in one append", i, e.ID)
+		}
+		seen[e.ID] = struct{}{}
+		if err := validateEvent(i, e); err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+func validateEvent(i int, e EventData) error {
+	switch {
+	case e.Type == "":
+		return invalidf("event %d: empty event type", i)
+	case len(e.Type) > MaxTypeLen:
+		return invalidf("event %d: type of %d bytes is longer than the limit of %d", i, len(e.Type), MaxTypeLen)
+	case !utf8.ValidString(e.Type):
+		return invalidf("event %d: type %q is not valid UTF-8", i, e.Type)
+	case hasControl(e.Type):
+		return invalidf("event %d: type %q contains a control character", i, e.Type)
+	case len(e.Data) > MaxDataLen:
+		return invalidf("event %d: data of %d bytes is larger than the limit of %d", i, len(e.Data), MaxDataLen)
+	case e.Metadata.Schema < 0:
+		return invalidf("event %d: negative schema version %d", i, e.Metadata.Schema)
+	}
+	if err := validateMetaString("correlation ID", e.Metadata.CorrelationID); err != nil {
+		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+	}
+	if err := validateMetaString("causation ID", e.Metadata.CausationID); err != nil {
+		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+	}
+	for k, v := range e.Metadata.Extra {
+		if k == "" {
+			return invalidf("event %d: empty metadata key", i)
+		}
+		if err := validateMetaString("metadata key", k); err != nil {
+			return invalidf("event %d: %s", i, err.(*invalidError).msg)
+		}
+		if err := validateMetaString("metadata value of "+k, v); err != nil {
+			return invalidf("event %d: %s", i, err.(*invalidError).msg)
+		}
+	}
+	return nil
+}
+
+func validateMetaString(what, s string) error {
+	switch {
+	case len(s) > maxMetaLen:
+		return invalidf("%s of %d bytes is longer than the limit of %d", what, len(s), maxMetaLen)
+	case !utf8.ValidString(s):
+		return invalidf("%s %q is not valid UTF-8", what, s)
+	case hasNUL(s):
+		return invalidf("%s %q contains a NUL byte", what, s)
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNUL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return true
+		}
+	}
+	return false
+}
