@@ -1,0 +1,4 @@
+package nova
+
+// MaxMetaLen exposes the metadata string limit to the external tests.
+const MaxMetaLen = maxMetaLen
