@@ -2,7 +2,6 @@ package nova
 
 import (
 	"cmp"
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -49,19 +48,20 @@ func (p Position) String() string {
 	return strconv.FormatUint(p.Commit, 10) + "/" + strconv.FormatUint(p.Prepare, 10)
 }
 
-// ParsePosition parses the output of [Position.String].
+// ParsePosition parses the output of [Position.String]. Anything else fails
+// with an error matching [ErrInvalid].
 func ParsePosition(s string) (Position, error) {
 	c, pr, two := strings.Cut(s, "/")
 	commit, err := strconv.ParseUint(c, 10, 64)
 	if err != nil || c == "" || c[0] == '+' {
-		return Position{}, fmt.Errorf("nova: invalid position %q: want COMMIT or COMMIT/PREPARE in decimal", s)
+		return Position{}, invalidf("invalid position %q: want COMMIT or COMMIT/PREPARE in decimal", s)
 	}
 	if !two {
 		return Position{Commit: commit}, nil
 	}
 	prepare, err := strconv.ParseUint(pr, 10, 64)
 	if err != nil || pr == "" || pr[0] == '+' {
-		return Position{}, fmt.Errorf("nova: invalid position %q: want COMMIT or COMMIT/PREPARE in decimal", s)
+		return Position{}, invalidf("invalid position %q: want COMMIT or COMMIT/PREPARE in decimal", s)
 	}
 	return Position{Commit: commit, Prepare: prepare}, nil
 }
