@@ -1,0 +1,297 @@
+package nova_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nova-go/nova"
+)
+
+const (
+	id1 = "0190a0b0-0000-7000-8000-000000000001"
+	id2 = "0190a0b0-0000-7000-8000-000000000002"
+)
+
+func validEvent() nova.EventData {
+	return nova.EventData{
+		Type: "order.placed",
+		Data: []byte(`{"id":42}`),
+		Metadata: nova.Metadata{
+			CorrelationID: "corr", CausationID: "cause", Schema: 2,
+			Extra: map[string]string{"tenant": "acme"},
+		},
+	}
+}
+
+func TestValidateStream(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		stream  string
+		wantErr error
+	}{
+		{"plain", "order-42", nil},
+		{"unicode", "commande-é-日本", nil},
+		{"at limit", strings.Repeat("s", nova.MaxStreamLen), nil},
+		{"empty", "", nova.ErrInvalid},
+		{"oversize", strings.Repeat("s", nova.MaxStreamLen+1), nova.ErrInvalid},
+		{"invalid utf-8", "order-\xff", nova.ErrInvalid},
+		{"NUL", "order\x00", nova.ErrInvalid},
+		{"newline", "order\n42", nova.ErrInvalid},
+		{"tab", "order\t42", nova.ErrInvalid},
+		{"DEL", "order\x7f", nova.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := nova.ValidateStream(tt.stream); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("ValidateStream = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateContext(t *testing.T) {
+	t.Parallel()
+	if err := nova.ValidateContext(context.Background()); err != nil {
+		t.Fatalf("ValidateContext(Background) = %v", err)
+	}
+	//lint:ignore SA1012 a nil context is the input under test
+	if err := nova.ValidateContext(nil); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
+		t.Fatalf("ValidateContext(nil) = %v, want ErrInvalid", err)
+	}
+}
+
+// appendArgs are the arguments of one ValidateAppend call.
+type appendArgs struct {
+	ctx    context.Context
+	stream string
+	events []nova.EventData
+}
+
+func TestValidateAppendRejects(t *testing.T) {
+	t.Parallel()
+	long := func(n int) string { return strings.Repeat("x", n) }
+	// The arguments start valid: stream "order-42" and two events, the
+	// first with ID id1. Cases that break one event break event 1, so the
+	// message must name "event 1".
+	ev1 := func(f func(*nova.EventData)) func(*appendArgs) {
+		return func(a *appendArgs) { f(&a.events[1]) }
+	}
+	tests := []struct {
+		name  string
+		edit  func(*appendArgs)
+		inMsg string
+	}{
+		{"nil ctx", func(a *appendArgs) { a.ctx = nil }, "context"},
+		{"empty stream", func(a *appendArgs) { a.stream = "" }, "stream"},
+		{"oversize stream", func(a *appendArgs) { a.stream = long(nova.MaxStreamLen + 1) }, "stream"},
+		{"invalid utf-8 stream", func(a *appendArgs) { a.stream = "s\xc3\x28" }, "UTF-8"},
+		{"control char stream", func(a *appendArgs) { a.stream = "s\x1b[0m" }, "control"},
+		{"no events", func(a *appendArgs) { a.events = []nova.EventData{} }, "no events"},
+		{"nil events", func(a *appendArgs) { a.events = nil }, "no events"},
+		{"more than MaxBatch", func(a *appendArgs) { a.events = make([]nova.EventData, nova.MaxBatch+1) }, "limit"},
+		{"empty type", ev1(func(e *nova.EventData) { e.Type = "" }), "type"},
+		{"oversize type", ev1(func(e *nova.EventData) { e.Type = long(nova.MaxTypeLen + 1) }), "type"},
+		{"bad utf-8 type", ev1(func(e *nova.EventData) { e.Type = "order.\xfe" }), "UTF-8"},
+		{"control char type", ev1(func(e *nova.EventData) { e.Type = "order\nplaced" }), "control"},
+		{"oversize data", ev1(func(e *nova.EventData) { e.Data = make([]byte, nova.MaxDataLen+1) }), "data"},
+		{"short ID", ev1(func(e *nova.EventData) { e.ID = "1234" }), "UUID"},
+		{"ID without dashes", ev1(func(e *nova.EventData) { e.ID = strings.ReplaceAll(id2, "-", "") + "0000" }), "UUID"},
+		{"ID with non-hex", ev1(func(e *nova.EventData) { e.ID = "0190a0b0-0000-7000-8000-00000000000g" }), "UUID"},
+		{"ID in braces", ev1(func(e *nova.EventData) { e.ID = "{" + id2[1:35] + "}" }), "UUID"},
+		{"ID dash misplaced", ev1(func(e *nova.EventData) { e.ID = "0190a0b00-000-7000-8000-000000000002" }), "UUID"},
+		{"duplicate ID in batch", ev1(func(e *nova.EventData) { e.ID = id1 }), "twice"},
+		{"correlation invalid utf-8", ev1(func(e *nova.EventData) { e.Metadata.CorrelationID = "\xff" }), "correlation"},
+		{"correlation NUL", ev1(func(e *nova.EventData) { e.Metadata.CorrelationID = "a\x00b" }), "NUL"},
+		{"correlation oversize", ev1(func(e *nova.EventData) { e.Metadata.CorrelationID = long(nova.MaxMetaLen + 1) }), "correlation"},
+		{"causation invalid utf-8", ev1(func(e *nova.EventData) { e.Metadata.CausationID = "\xff" }), "causation"},
+		{"causation NUL", ev1(func(e *nova.EventData) { e.Metadata.CausationID = "\x00" }), "NUL"},
+		{"causation oversize", ev1(func(e *nova.EventData) { e.Metadata.CausationID = long(nova.MaxMetaLen + 1) }), "causation"},
+		{"empty extra key", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"": "v"} }), "key"},
+		{"extra key NUL", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"k\x00": "v"} }), "NUL"},
+		{"extra key invalid utf-8", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"k\xff": "v"} }), "UTF-8"},
+		{"extra key oversize", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{long(nova.MaxMetaLen + 1): "v"} }), "key"},
+		{"extra value NUL", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"k": "\x00"} }), "NUL"},
+		{"extra value invalid utf-8", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"k": "\xc0\xaf"} }), "UTF-8"},
+		{"extra value oversize", ev1(func(e *nova.EventData) { e.Metadata.Extra = map[string]string{"k": long(nova.MaxMetaLen + 1)} }), "value"},
+		{"negative schema", ev1(func(e *nova.EventData) { e.Metadata.Schema = -1 }), "schema"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := appendArgs{ctx: context.Background(), stream: "order-42", events: []nova.EventData{validEvent(), validEvent()}}
+			a.events[0].ID = id1
+			tt.edit(&a)
+			perEvent := len(a.events) == 2
+			before := clone(a.events)
+			out, err := nova.ValidateAppend(a.ctx, a.stream, a.events)
+			if !errors.Is(err, nova.ErrInvalid) {
+				t.Fatalf("ValidateAppend = %v, want an error matching ErrInvalid", err)
+			}
+			if out != nil {
+				t.Errorf("ValidateAppend returned %d events with its error", len(out))
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "nova: ") {
+				t.Errorf("message %q lacks the nova: prefix", msg)
+			}
+			if !strings.Contains(msg, tt.inMsg) {
+				t.Errorf("message %q does not mention %q", msg, tt.inMsg)
+			}
+			if perEvent && a.stream == "order-42" && a.ctx != nil && !strings.Contains(msg, "event 1:") {
+				t.Errorf("message %q does not name event 1", msg)
+			}
+			if !reflect.DeepEqual(a.events, before) {
+				t.Error("ValidateAppend modified the caller's slice")
+			}
+		})
+	}
+}
+
+func TestValidateAppendNamesIndex(t *testing.T) {
+	t.Parallel()
+	events := make([]nova.EventData, 12)
+	for i := range events {
+		events[i] = validEvent()
+	}
+	events[11].Type = ""
+	_, err := nova.ValidateAppend(context.Background(), "s", events)
+	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 11:") {
+		t.Fatalf("ValidateAppend = %v, want ErrInvalid naming event 11", err)
+	}
+}
+
+func TestValidateAppendAccepts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		stream string
+		events func() []nova.EventData
+	}{
+		{"one event, no ID", "order-42", func() []nova.EventData { return []nova.EventData{validEvent()} }},
+		{"mixed IDs", "order-42", func() []nova.EventData {
+			a, b, c := validEvent(), validEvent(), validEvent()
+			a.ID, c.ID = id1, id2
+			return []nova.EventData{a, b, c}
+		}},
+		{"at the limits", strings.Repeat("s", nova.MaxStreamLen), func() []nova.EventData {
+			e := nova.EventData{
+				Type: strings.Repeat("t", nova.MaxTypeLen),
+				Data: make([]byte, nova.MaxDataLen),
+				Metadata: nova.Metadata{
+					CorrelationID: strings.Repeat("c", nova.MaxMetaLen),
+					Extra:         map[string]string{strings.Repeat("k", nova.MaxMetaLen): strings.Repeat("v", nova.MaxMetaLen)},
+				},
+			}
+			return []nova.EventData{e}
+		}},
+		{"nil data and metadata", "s", func() []nova.EventData { return []nova.EventData{{Type: "t"}} }},
+		{"control chars allowed in metadata", "s", func() []nova.EventData {
+			e := validEvent()
+			e.Metadata.CausationID = "line1\nline2\t"
+			return []nova.EventData{e}
+		}},
+		{"MaxBatch events", "s", func() []nova.EventData {
+			es := make([]nova.EventData, nova.MaxBatch)
+			for i := range es {
+				es[i].Type = "t"
+			}
+			return es
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := tt.events()
+			before := clone(in)
+			out, err := nova.ValidateAppend(context.Background(), tt.stream, in)
+			if err != nil {
+				t.Fatalf("ValidateAppend: %v", err)
+			}
+			if !reflect.DeepEqual(in, before) {
+				t.Fatal("ValidateAppend modified the caller's slice")
+			}
+			if len(out) != len(in) {
+				t.Fatalf("got %d events, want %d", len(out), len(in))
+			}
+			if len(in) > 0 && &out[0] == &in[0] {
+				t.Fatal("ValidateAppend returned the caller's slice, want a copy")
+			}
+			seen := map[string]bool{}
+			for i := range out {
+				if in[i].ID != "" && out[i].ID != in[i].ID {
+					t.Errorf("event %d: ID %q replaced by %q", i, in[i].ID, out[i].ID)
+				}
+				if in[i].ID == "" && !uuidV7.MatchString(out[i].ID) {
+					t.Errorf("event %d: filled ID %q is not a v7 UUID", i, out[i].ID)
+				}
+				if seen[out[i].ID] {
+					t.Errorf("event %d: ID %q given twice", i, out[i].ID)
+				}
+				seen[out[i].ID] = true
+				want := in[i]
+				want.ID = out[i].ID
+				if !reflect.DeepEqual(out[i], want) {
+					t.Errorf("event %d: content changed: got %+v, want %+v", i, out[i], want)
+				}
+			}
+			// The output validates again, unchanged.
+			again, err := nova.ValidateAppend(context.Background(), tt.stream, out)
+			if err != nil || !reflect.DeepEqual(again, out) {
+				t.Fatalf("revalidating the output: %v (changed: %v)", err, !reflect.DeepEqual(again, out))
+			}
+		})
+	}
+}
+
+func TestReadOptionsValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		err     error
+		wantErr error
+	}{
+		{"stream zero", nova.ReadStreamOptions{}.Validate(), nil},
+		{"stream backwards", nova.ReadStreamOptions{Direction: nova.Backwards, From: 3, Limit: 2}.Validate(), nil},
+		{"stream bad direction", nova.ReadStreamOptions{Direction: 7}.Validate(), nova.ErrInvalid},
+		{"stream negative limit", nova.ReadStreamOptions{Limit: -1}.Validate(), nova.ErrInvalid},
+		{"all zero", nova.ReadAllOptions{}.Validate(), nil},
+		{"all negative limit", nova.ReadAllOptions{Limit: -1}.Validate(), nova.ErrInvalid},
+		{"streams zero", nova.StreamsOptions{}.Validate(), nil},
+		{"streams negative limit", nova.StreamsOptions{Limit: -5}.Validate(), nova.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if !errors.Is(tt.err, tt.wantErr) || (tt.err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("Validate() = %v, want %v", tt.err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// clone deep-copies events so a test can tell whether they were modified.
+func clone(events []nova.EventData) []nova.EventData {
+	if events == nil {
+		return nil
+	}
+	out := make([]nova.EventData, len(events))
+	for i, e := range events {
+		if e.Data != nil {
+			e.Data = append([]byte{}, e.Data...)
+		}
+		if e.Metadata.Extra != nil {
+			m := make(map[string]string, len(e.Metadata.Extra))
+			for k, v := range e.Metadata.Extra {
+				m[k] = v
+			}
+			e.Metadata.Extra = m
+		}
+		out[i] = e
+	}
+	return out
+}
