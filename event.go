@@ -12,7 +12,8 @@ import (
 // EventData is an event as the caller appends it.
 type EventData struct {
 	// ID identifies the event across the whole store. It must be a UUID in
-	// canonical form. When empty, Append assigns a fresh one; such an append
+	// canonical 8-4-4-4-12 form; upper-case hex digits are stored in lower
+	// case. When empty, Append assigns a fresh one; such an append
 	// cannot be retried safely, so callers that retry should set it (see
 	// [NewEventID]).
 	ID string

@@ -2,6 +2,7 @@ package nova
 
 import (
 	"context"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -46,7 +47,8 @@ func ValidateContext(ctx context.Context) error {
 
 // ValidateAppend checks everything Append receives and returns the events
 // to write: a copy in which every empty ID is replaced by a fresh one
-// ([NewEventID]). The caller's slice is not modified. Errors match
+// ([NewEventID]) and every given ID is in canonical lower case. The
+// caller's slice is not modified. Errors match
 // [ErrInvalid] and name the offending event by its index.
 func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]EventData, error) {
 	if err := ValidateContext(ctx); err != nil {
@@ -68,6 +70,11 @@ func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]E
 			e.ID = NewEventID()
 		} else if !validUUID(e.ID) {
 			return nil, invalidf("event %d: ID %q is not a UUID", i, e.ID)
+		} else {
+			// One UUID has one spelling: backends that store IDs as text
+			// and those with a UUID column must agree on what is a
+			// duplicate.
+			e.ID = strings.ToLower(e.ID)
 		}
 		if _, dup := seen[e.ID]; dup {
 			return nil, invalidf("event %d: ID %s appears twice in one append", i, e.ID)

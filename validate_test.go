@@ -295,3 +295,25 @@ func clone(events []nova.EventData) []nova.EventData {
 	}
 	return out
 }
+
+func TestValidateAppendLowersIDs(t *testing.T) {
+	t.Parallel()
+	upper := strings.ToUpper(id1)
+	in := []nova.EventData{{ID: upper, Type: "t"}}
+	out, err := nova.ValidateAppend(context.Background(), "s", in)
+	if err != nil {
+		t.Fatalf("ValidateAppend: %v", err)
+	}
+	if out[0].ID != id1 {
+		t.Errorf("ID %q validated as %q, want the canonical %q", upper, out[0].ID, id1)
+	}
+	if in[0].ID != upper {
+		t.Errorf("caller's ID changed to %q", in[0].ID)
+	}
+
+	// The same UUID spelled in two cases is one ID, so twice in a batch.
+	_, err = nova.ValidateAppend(context.Background(), "s", []nova.EventData{{ID: id1, Type: "t"}, {ID: upper, Type: "t"}})
+	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 1:") {
+		t.Fatalf("ValidateAppend of %s and %s = %v, want ErrInvalid naming event 1", id1, upper, err)
+	}
+}
