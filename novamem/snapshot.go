@@ -1,0 +1,78 @@
+package novamem
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+)
+
+// LoadSnapshot returns the stream's latest snapshot, or an error matching
+// [nova.ErrNotFound] when it has none; see [aggregate.SnapshotStore].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot: %w", err)
+	}
+	if err := nova.ValidateStream(stream); err != nil {
+		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot of %q: %w", stream, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot of %q: %w", stream, nova.ErrClosed)
+	}
+	snap, ok := s.snaps[stream]
+	if !ok {
+		return aggregate.Snapshot{}, fmt.Errorf("novamem: no snapshot of %q: %w", stream, nova.ErrNotFound)
+	}
+	snap.Data = cloneData(snap.Data)
+	return snap, nil
+}
+
+// SaveSnapshot stores snap as its stream's snapshot unless one at a higher
+// version is already stored; see [aggregate.SnapshotStore]. The store sets
+// RecordedAt. A snapshot needs a valid stream ID, a version of at least 1
+// (it includes at least one event), a schema that is not negative and data
+// no larger than [nova.MaxDataLen].
+func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
+	if err := validateSnapshot(ctx, snap); err != nil {
+		return fmt.Errorf("novamem: save snapshot: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("novamem: save snapshot of %q: %w", snap.Stream, err)
+	}
+	snap.Data = cloneData(snap.Data)
+	snap.RecordedAt = s.now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("novamem: save snapshot of %q: %w", snap.Stream, nova.ErrClosed)
+	}
+	if old, ok := s.snaps[snap.Stream]; ok && old.Version > snap.Version {
+		return nil
+	}
+	s.snaps[snap.Stream] = snap
+	return nil
+}
+
+func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if err := nova.ValidateStream(snap.Stream); err != nil {
+		return err
+	}
+	switch {
+	case snap.Version == 0:
+		return nova.Invalidf("snapshot of %q at version 0: a snapshot includes at least one event", snap.Stream)
+	case snap.Schema < 0:
+		return nova.Invalidf("snapshot of %q: negative schema %d", snap.Stream, snap.Schema)
+	case len(snap.Data) > nova.MaxDataLen:
+		return nova.Invalidf("snapshot of %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
+	}
+	return nil
+}
