@@ -1,0 +1,108 @@
+// Package novasqlite is Nova's embedded default event store: one SQLite
+// file, no cgo, no server.
+//
+// # The idea
+//
+// SQLite allows one writer at a time, and that is what makes the global
+// log simple and correct here: a store has exactly one writing connection,
+// owned by one goroutine that [Open] starts and [Store.Close] stops. It
+// begins every transaction with BEGIN IMMEDIATE, so even another process
+// writing the same file takes turns with it. Each event's global position
+// is the events table's INTEGER PRIMARY KEY (AUTOINCREMENT: never reused),
+// allocated inside the writing transaction; with one writer at a time,
+// commit order is position order and the log has no gaps, so a reader that
+// has seen position P never later finds an event at or below P. Readers
+// use a separate pool of connections (WAL mode: readers never block the
+// writer, nor it them).
+//
+//	s, err := novasqlite.Open(ctx, novasqlite.Config{Path: "events.db"})
+//	if err != nil { ... }
+//	defer s.Close()
+//	res, err := s.Append(ctx, "order-1", nova.NoStream, nova.EventData{Type: "order.placed", Data: data})
+//
+// # Group commit
+//
+// A durable commit costs a flush to disk; measured on the development
+// machine, one 1 KB event per transaction ran at about 5.6k commits/s with
+// synchronous=FULL and 45k/s with NORMAL. So appends do not each get a
+// transaction: they queue for the writer, and the writer takes whatever is
+// queued (up to [Config.MaxGroup] appends), writes it in one transaction
+// and commits once. Appends that arrive while a commit is flushing form the
+// next group. The writer never waits for more work to arrive, so a lone
+// writer pays nothing for this.
+//
+// Each append in a group keeps its own expected-version check and its own
+// result: it runs inside its own SAVEPOINT, and one that fails (a
+// concurrency conflict, a reused event ID) is rolled back alone while the
+// others commit. Every append is all or nothing; a crash loses the whole
+// uncommitted group and never half of an append.
+//
+// Idempotent retries cost nothing on the fast path: events are inserted
+// directly, and only when the unique index on event IDs refuses one are
+// the IDs looked up and the append decided by the rule shared by every
+// backend (an exact retry succeeds with Duplicate set; anything else is a
+// nova.DuplicateEventError). An append whose expected version does not
+// match is looked up the same way, since a retry of an append that did
+// commit finds its stream moved on.
+//
+// An append whose context ends while it is still queued is withdrawn and
+// returns ctx.Err() having written nothing; once the writer has taken it,
+// the append waits for its commit and returns its real result.
+//
+// # Durability
+//
+// [Config.Synchronous] chooses SQLite's synchronous setting in WAL mode:
+// [Full] (the default) flushes the log at every commit, so an acknowledged
+// append survives power loss; [Normal] flushes only at checkpoints, so it
+// survives a crash of the process but a power loss may drop the last
+// commits. The file stays consistent either way.
+//
+// # Reads and subscriptions
+//
+// ReadStream, ReadAll and Streams page through with keyset pagination: each
+// page (512 rows) is one short query on a pooled reader connection, copied
+// out and the connection returned before the events are yielded, so a slow
+// consumer never holds a connection or a snapshot and the log is never
+// loaded into memory. Subscribe catches up the same way, then waits for
+// the signal the writer raises after every commit, polling every
+// [Config.PollInterval] as a fallback for appends made by other processes
+// on the same file.
+//
+// # Schema
+//
+// The store creates and migrates its schema itself, in one transaction at
+// Open, and records its version in PRAGMA user_version ([SchemaVersion]);
+// PRAGMA application_id marks the file as a Nova store. A file written by
+// a newer version is refused with [ErrSchemaTooNew]; a file that is not an
+// SQLite database, or belongs to another application, with
+// [ErrNotDatabase]. Tables:
+//
+//	streams   (stream TEXT PRIMARY KEY, version INTEGER)           -- last version of each stream
+//	events    (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, stream TEXT,
+//	           version INTEGER, type TEXT, data BLOB, metadata TEXT, recorded_at INTEGER,
+//	           UNIQUE (stream, version))                            -- metadata is JSON or NULL,
+//	                                                                -- recorded_at Unix nanoseconds
+//	snapshots (stream TEXT PRIMARY KEY, version, schema, data, recorded_at)
+//
+// Tools that open the file with the plain database/sql driver (the
+// benchmarks' baseline does) get the store's settings from [DSN] or
+// [Pragmas]:
+//
+//	import _ "github.com/ncruces/go-sqlite3/driver"
+//
+//	cfg := novasqlite.Config{Path: path}
+//	s, _ := novasqlite.Open(ctx, cfg) // creates the schema
+//	s.Close()
+//	db, _ := sql.Open("sqlite3", novasqlite.DSN(cfg))
+//
+// # Why github.com/ncruces/go-sqlite3
+//
+// It is SQLite compiled to WebAssembly and run by a pure-Go runtime, so it
+// needs no cgo, and it was the faster of the two pure-Go drivers in the
+// measurements behind this package (1 KB events): it read a 10k-event
+// stream at about 678k events/s against about 472k for modernc.org/sqlite,
+// and wrote 100-event transactions at about 166k/s against 149k/s. The
+// store uses its direct connection API rather than database/sql: prepared
+// statements live as long as their connection, and rows are read without
+// an intermediate copy.
+package novasqlite

@@ -1,0 +1,300 @@
+package novasqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// pageLimit is the row count of the next page when want more rows are
+// wanted (0: no limit).
+func pageLimit(want int) int {
+	if want > 0 && want < pageSize {
+		return want
+	}
+	return pageSize
+}
+
+// ReadStream implements nova.Store. It fetches pages of up to 512 events,
+// each in a short query; a loop that stops early releases everything. An
+// error (bad options, ctx done, store closed) is yielded once and ends the
+// loop.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		backwards := opts.Direction == nova.Backwards
+		var next int64 // version of the next event wanted
+		switch {
+		case opts.From > math.MaxInt64:
+			if !backwards {
+				return
+			}
+			next = math.MaxInt64
+		case opts.From == 0 && backwards:
+			next = math.MaxInt64
+		case opts.From == 0:
+			next = 1
+		default:
+			next = int64(opts.From)
+		}
+		left := opts.Limit
+		buf := make([]nova.Event, 0, pageLimit(left))
+		for {
+			n := pageLimit(left)
+			buf = buf[:0]
+			err := s.query(ctx, func(r *reader) error {
+				st := r.forwards
+				if backwards {
+					st = r.backwards
+				}
+				if err := errors.Join(st.BindText(1, stream), st.BindInt64(2, next), st.BindInt64(3, int64(n))); err != nil {
+					return err
+				}
+				return rows(st, func() error {
+					buf = append(buf, nova.Event{Stream: stream})
+					return r.scan(st, &buf[len(buf)-1])
+				})
+			})
+			if err != nil {
+				yield(nova.Event{}, readError("read stream "+fmt.Sprintf("%q", stream), err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			last := int64(buf[len(buf)-1].Version)
+			if backwards {
+				if last <= 1 {
+					return
+				}
+				next = last - 1
+			} else {
+				next = last + 1
+			}
+		}
+	}
+}
+
+// ReadAll implements nova.Store. It pages as ReadStream does, in position
+// order.
+func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx, opts.Validate()); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		after, ok := positionAfter(opts.From)
+		if !ok {
+			return
+		}
+		left := opts.Limit
+		buf := make([]nova.Event, 0, pageLimit(left))
+		for {
+			n := pageLimit(left)
+			var err error
+			buf, err = s.readAllPage(ctx, after, n, buf[:0])
+			if err != nil {
+				yield(nova.Event{}, readError("read all", err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			after = int64(buf[len(buf)-1].Position.Commit)
+		}
+	}
+}
+
+// positionAfter turns an exclusive ReadAll position into the position
+// column value to read after. Positions here have Prepare 0, so
+// (c, p) excludes everything up to commit c. ok is false when nothing can
+// follow.
+func positionAfter(p nova.Position) (after int64, ok bool) {
+	if p.Commit >= math.MaxInt64 {
+		return 0, false
+	}
+	return int64(p.Commit), true
+}
+
+// readAllPage appends up to n events after position after to buf.
+func (s *Store) readAllPage(ctx context.Context, after int64, n int, buf []nova.Event) ([]nova.Event, error) {
+	err := s.query(ctx, func(r *reader) error {
+		st := r.all
+		if err := errors.Join(st.BindInt64(1, after), st.BindInt64(2, int64(n))); err != nil {
+			return err
+		}
+		prev := ""
+		return rows(st, func() error {
+			buf = append(buf, nova.Event{})
+			e := &buf[len(buf)-1]
+			if err := r.scan(st, e); err != nil {
+				return err
+			}
+			// Consecutive events often share a stream: reuse its string.
+			if raw := st.ColumnRawText(7); string(raw) == prev {
+				e.Stream = prev
+			} else {
+				prev = string(raw)
+				e.Stream = prev
+			}
+			return nil
+		})
+	})
+	return buf, err
+}
+
+// Subscribe implements nova.Store. It reads pages from opts.From until it
+// has caught up, then waits for the writer's signal after a commit, or
+// PollInterval for appends of other processes, and reads again. It yields
+// ctx.Err() when ctx is done and nova.ErrClosed when the store closes.
+func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		after, ok := positionAfter(opts.From)
+		if !ok {
+			<-ctx.Done()
+			yield(nova.Event{}, ctx.Err())
+			return
+		}
+		var timer *time.Timer
+		defer func() {
+			if timer != nil {
+				timer.Stop()
+			}
+		}()
+		buf := make([]nova.Event, 0, pageSize)
+		for {
+			wake := s.wakeup() // before reading, so no commit is missed
+			var err error
+			buf, err = s.readAllPage(ctx, after, pageSize, buf[:0])
+			if err != nil {
+				yield(nova.Event{}, readError("subscribe", err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) > 0 {
+				after = int64(buf[len(buf)-1].Position.Commit)
+			}
+			if len(buf) == pageSize {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(s.cfg.PollInterval)
+			} else {
+				timer.Reset(s.cfg.PollInterval)
+			}
+			select {
+			case <-wake:
+			case <-timer.C:
+			case <-ctx.Done():
+				yield(nova.Event{}, ctx.Err())
+				return
+			case <-s.closing:
+				yield(nova.Event{}, nova.ErrClosed)
+				return
+			}
+		}
+	}
+}
+
+// Streams implements nova.Store, paging by stream name.
+func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
+	return func(yield func(nova.StreamInfo, error) bool) {
+		if err := validateRead(ctx, opts.Validate()); err != nil {
+			yield(nova.StreamInfo{}, err)
+			return
+		}
+		after := opts.After
+		left := opts.Limit
+		buf := make([]nova.StreamInfo, 0, pageLimit(left))
+		for {
+			n := pageLimit(left)
+			buf = buf[:0]
+			err := s.query(ctx, func(r *reader) error {
+				st := r.streams
+				if err := errors.Join(st.BindText(1, after), st.BindInt64(2, int64(n))); err != nil {
+					return err
+				}
+				return rows(st, func() error {
+					buf = append(buf, nova.StreamInfo{Stream: st.ColumnText(0), Version: uint64(st.ColumnInt64(1))})
+					return nil
+				})
+			})
+			if err != nil {
+				yield(nova.StreamInfo{}, readError("list streams", err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			after = buf[len(buf)-1].Stream
+		}
+	}
+}
+
+// validateRead checks ctx and returns the first non-nil of errs.
+func validateRead(ctx context.Context, errs ...error) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readError wraps a read's error, leaving the sentinels callers compare
+// with (context errors, nova.ErrClosed) unwrapped.
+func readError(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("novasqlite: %s: %w", what, err)
+}

@@ -1,0 +1,129 @@
+package novasqlite
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// SchemaVersion is the version of the file layout this package writes and
+// reads, kept in the file's PRAGMA user_version. Open migrates an older
+// file forward and refuses a newer one with [ErrSchemaTooNew].
+const SchemaVersion = 1
+
+// applicationID marks a file as a Nova store (PRAGMA application_id,
+// "NOVA" in ASCII).
+const applicationID = 0x4e4f5641
+
+var (
+	// ErrSchemaTooNew is matched by the error Open returns for a file
+	// written by a newer version of novasqlite, whose schema this version
+	// does not know. The file is left untouched.
+	ErrSchemaTooNew = errors.New("novasqlite: file has a newer schema than this version supports")
+
+	// ErrNotDatabase is matched by the error Open returns for a file that
+	// is not an SQLite database, or is an SQLite database of another
+	// application.
+	ErrNotDatabase = errors.New("novasqlite: not a nova SQLite database")
+)
+
+// migrations[i] takes a file from schema version i to i+1.
+//
+// The events table's INTEGER PRIMARY KEY is the global position. With
+// AUTOINCREMENT SQLite never reuses a position, and since one writer at a
+// time allocates positions inside its transaction, positions are gap-free
+// and in commit order. Data is the payload as a BLOB (empty, never NULL),
+// metadata is JSON text (NULL when empty), recorded_at is Unix time in
+// nanoseconds (UTC).
+var migrations = []string{
+	`CREATE TABLE streams (
+		stream  TEXT PRIMARY KEY,
+		version INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE events (
+		position    INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          TEXT NOT NULL UNIQUE,
+		stream      TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		type        TEXT NOT NULL,
+		data        BLOB NOT NULL,
+		metadata    TEXT,
+		recorded_at INTEGER NOT NULL,
+		UNIQUE (stream, version)
+	);
+	CREATE TABLE snapshots (
+		stream      TEXT PRIMARY KEY,
+		version     INTEGER NOT NULL,
+		schema      INTEGER NOT NULL,
+		data        BLOB NOT NULL,
+		recorded_at INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+// migrate brings the file on c to [SchemaVersion] in one transaction.
+func migrate(c *sqlite3.Conn, path string) (err error) {
+	if err := c.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return openError(path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Exec(`ROLLBACK`)
+		}
+	}()
+	version, err := pragmaInt(c, "user_version")
+	if err != nil {
+		return openError(path, err)
+	}
+	appID, err := pragmaInt(c, "application_id")
+	if err != nil {
+		return openError(path, err)
+	}
+	if appID != 0 && appID != applicationID {
+		return fmt.Errorf("%w: %s has application ID %#x", ErrNotDatabase, path, appID)
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: %s has schema version %d, this version of novasqlite supports up to %d",
+			ErrSchemaTooNew, path, version, SchemaVersion)
+	}
+	if version < 0 {
+		return fmt.Errorf("%w: %s has schema version %d", ErrNotDatabase, path, version)
+	}
+	if version == SchemaVersion && appID == applicationID {
+		return c.Exec(`COMMIT`)
+	}
+	for v := version; v < SchemaVersion; v++ {
+		if err := c.Exec(migrations[v]); err != nil {
+			return fmt.Errorf("novasqlite: migrate %s from schema version %d: %w", path, v, err)
+		}
+	}
+	if err := c.Exec(fmt.Sprintf(`PRAGMA user_version = %d; PRAGMA application_id = %d`, SchemaVersion, applicationID)); err != nil {
+		return fmt.Errorf("novasqlite: migrate %s: %w", path, err)
+	}
+	if err := c.Exec(`COMMIT`); err != nil {
+		return fmt.Errorf("novasqlite: migrate %s: %w", path, err)
+	}
+	return nil
+}
+
+func pragmaInt(c *sqlite3.Conn, name string) (int64, error) {
+	st, _, err := c.Prepare(`PRAGMA ` + name)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var v int64
+	if st.Step() {
+		v = st.ColumnInt64(0)
+	}
+	return v, st.Err()
+}
+
+// openError wraps an error met while opening path, matching ErrNotDatabase
+// when SQLite says the file is not a database.
+func openError(path string, err error) error {
+	if errors.Is(err, sqlite3.NOTADB) {
+		return fmt.Errorf("%w: %s: %w", ErrNotDatabase, path, err)
+	}
+	return fmt.Errorf("novasqlite: open %s: %w", path, err)
+}

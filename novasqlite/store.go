@@ -1,0 +1,211 @@
+package novasqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+)
+
+var (
+	_ nova.Store              = (*Store)(nil)
+	_ aggregate.SnapshotStore = (*Store)(nil)
+)
+
+// Store is an event store in one SQLite file. It is safe for concurrent
+// use. Open starts its writer goroutine; Close stops it.
+type Store struct {
+	cfg Config
+
+	// queue carries requests to the writer goroutine.
+	queue chan *request
+	// closing is closed by Close; writerDone when the writer has returned.
+	closing    chan struct{}
+	writerDone chan struct{}
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+	wg         sync.WaitGroup
+
+	// notify is closed and replaced after every commit that wrote events,
+	// waking live subscriptions.
+	notifyMu sync.Mutex
+	notify   chan struct{}
+
+	readers readerPool
+}
+
+// Open opens or creates the store file cfg.Path, creating or migrating its
+// schema, and starts the writer. Opening a file of a newer schema fails
+// with an error matching [ErrSchemaTooNew]; a file that is not an SQLite
+// database fails with one matching [ErrNotDatabase]. A bad cfg fails with
+// an error matching nova.ErrInvalid that names the field.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+
+	conn, err := openConn(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(conn, cfg.Path); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	w, err := newWriter(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("novasqlite: open %s: prepare writer: %w", cfg.Path, err)
+	}
+	s := &Store{
+		cfg:        cfg,
+		queue:      make(chan *request, cfg.MaxGroup),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		notify:     make(chan struct{}),
+	}
+	s.readers.init(cfg, s.closing)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(s.writerDone)
+		s.runWriter(w)
+	}()
+	return s, nil
+}
+
+// openConn opens one connection to cfg.Path with the store's pragmas.
+func openConn(ctx context.Context, cfg Config) (*sqlite3.Conn, error) {
+	c, err := sqlite3.OpenContext(ctx, cfg.Path)
+	if err != nil {
+		return nil, openError(cfg.Path, err)
+	}
+	if err := c.BusyTimeout(cfg.BusyTimeout); err != nil {
+		c.Close()
+		return nil, openError(cfg.Path, err)
+	}
+	for _, p := range Pragmas(cfg) {
+		if err := c.Exec("PRAGMA " + p); err != nil {
+			c.Close()
+			return nil, openError(cfg.Path, err)
+		}
+	}
+	return c, nil
+}
+
+// Close stops the writer and closes every connection. Appends the writer
+// has already received are committed first and get their results; appends
+// made during or after Close fail with nova.ErrClosed, as do later reads.
+// Running reads and subscriptions end with nova.ErrClosed. Close waits for
+// reads that are fetching a page to finish it. Calling Close again returns
+// the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.closing)
+		s.wg.Wait()
+		s.closeErr = s.readers.close()
+	})
+	return s.closeErr
+}
+
+// broadcast wakes every subscription waiting for new events.
+func (s *Store) broadcast() {
+	s.notifyMu.Lock()
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.notifyMu.Unlock()
+}
+
+// wakeup returns the channel the next commit closes.
+func (s *Store) wakeup() <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.notify
+}
+
+// readerPool hands out reader connections, opening up to max of them on
+// demand. A connection is held only while a page is fetched.
+type readerPool struct {
+	cfg     Config
+	closing <-chan struct{}
+	sem     chan struct{}
+	mu      sync.Mutex
+	idle    []*reader
+	closed  bool
+}
+
+func (p *readerPool) init(cfg Config, closing <-chan struct{}) {
+	p.cfg = cfg
+	p.closing = closing
+	p.sem = make(chan struct{}, cfg.MaxReaders)
+}
+
+// get returns a reader connection, waiting while all are busy.
+func (p *readerPool) get(ctx context.Context) (*reader, error) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closing:
+		return nil, nova.ErrClosed
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.sem
+		return nil, nova.ErrClosed
+	}
+	if n := len(p.idle); n > 0 {
+		r := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return r, nil
+	}
+	p.mu.Unlock()
+	r, err := newReader(ctx, p.cfg)
+	if err != nil {
+		<-p.sem
+		return nil, err
+	}
+	return r, nil
+}
+
+// put returns r to the pool, or closes it when the pool is closed.
+func (p *readerPool) put(r *reader) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		r.close()
+	} else {
+		p.idle = append(p.idle, r)
+		p.mu.Unlock()
+	}
+	<-p.sem
+}
+
+// close closes idle connections after waiting for busy ones to come back.
+func (p *readerPool) close() error {
+	for range cap(p.sem) {
+		p.sem <- struct{}{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for _, r := range p.idle {
+		errs = append(errs, r.close())
+	}
+	p.idle = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,453 @@
+package novasqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/retry"
+)
+
+// Request states: a request is queued until the writer takes it or its
+// caller gives up on it, whichever comes first.
+const (
+	stateQueued int32 = iota
+	stateTaken
+	stateCancelled
+)
+
+type requestKind uint8
+
+const (
+	kindAppend requestKind = iota
+	kindSnapshot
+)
+
+// request is one write handed to the writer goroutine. The writer sets res
+// and err, then closes done.
+type request struct {
+	state    atomic.Int32
+	kind     requestKind
+	stream   string
+	expected nova.ExpectedVersion
+	events   []nova.EventData
+	snap     aggregate.Snapshot
+
+	res  nova.AppendResult
+	err  error
+	done chan struct{}
+}
+
+// Append implements nova.Store. The append joins the writer's next group
+// commit; see the package documentation.
+func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
+	evs, err := nova.ValidateAppend(ctx, stream, events)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	r := &request{kind: kindAppend, stream: stream, expected: expected, events: evs, done: make(chan struct{})}
+	if err := s.do(ctx, r); err != nil {
+		return nova.AppendResult{}, err
+	}
+	return r.res, r.err
+}
+
+// do hands r to the writer and waits for its result. It returns ctx.Err()
+// or nova.ErrClosed, without r having been written, when r is given up
+// before the writer took it; once taken, r is waited for.
+func (s *Store) do(ctx context.Context, r *request) error {
+	if s.closed.Load() {
+		return nova.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.queue <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.writerDone:
+		return nova.ErrClosed
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
+			return ctx.Err()
+		}
+	case <-s.writerDone:
+		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
+			return nova.ErrClosed
+		}
+	}
+	<-r.done
+	return nil
+}
+
+// runWriter is the writer goroutine: it takes whatever is queued, up to
+// MaxGroup requests, commits them in one transaction and replies, until
+// Close. It never waits for more requests than are already there.
+func (s *Store) runWriter(w *writer) {
+	defer w.close()
+	batch := make([]*request, 0, s.cfg.MaxGroup)
+	for {
+		select {
+		case r := <-s.queue:
+			batch = s.gather(append(batch[:0], r))
+			s.commitGroup(w, batch)
+		case <-s.closing:
+			// Commit what was queued before Close, then stop.
+			for {
+				batch = s.gather(batch[:0])
+				if len(batch) == 0 {
+					return
+				}
+				s.commitGroup(w, batch)
+			}
+		}
+	}
+}
+
+// gather adds queued requests to batch, without waiting, up to MaxGroup.
+func (s *Store) gather(batch []*request) []*request {
+	for len(batch) < s.cfg.MaxGroup {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitGroup commits the requests of batch still wanted by their callers
+// in one transaction and replies to each.
+func (s *Store) commitGroup(w *writer, batch []*request) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(stateQueued, stateTaken) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		clear(batch)
+		return
+	}
+	wrote := w.commit(live, time.Now().UnixNano())
+	for _, r := range live {
+		if r.err != nil && !isCallerError(r.err) {
+			s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", r.err)
+		}
+		close(r.done)
+	}
+	clear(batch[:cap(batch)])
+	if wrote {
+		s.broadcast()
+	}
+}
+
+// isCallerError reports errors that are the caller's business, not the
+// store's health.
+func isCallerError(err error) bool {
+	return errors.Is(err, nova.ErrConcurrency) || errors.Is(err, nova.ErrDuplicateEvent)
+}
+
+// errUniqueID marks an insert that hit the unique index on event IDs: the
+// append may be an idempotent retry, decided once its writes are undone.
+var errUniqueID = errors.New("novasqlite: event ID already stored")
+
+// writer is the store's one writing connection and its prepared
+// statements. Only the writer goroutine uses it.
+type writer struct {
+	conn *sqlite3.Conn
+
+	begin, commitTx, rollback       *sqlite3.Stmt
+	savepoint, release, rollbackTo  *sqlite3.Stmt
+	version, insert, upsert, lookup *sqlite3.Stmt
+	saveSnap                        *sqlite3.Stmt
+
+	meta []byte // metadata encoding buffer
+}
+
+func newWriter(conn *sqlite3.Conn, cfg Config) (*writer, error) {
+	w := &writer{conn: conn}
+	for _, p := range []struct {
+		st  **sqlite3.Stmt
+		sql string
+	}{
+		{&w.begin, `BEGIN IMMEDIATE`},
+		{&w.commitTx, `COMMIT`},
+		{&w.rollback, `ROLLBACK`},
+		{&w.savepoint, `SAVEPOINT nova_append`},
+		{&w.release, `RELEASE nova_append`},
+		{&w.rollbackTo, `ROLLBACK TO nova_append`},
+		{&w.version, `SELECT version FROM streams WHERE stream = ?`},
+		{&w.insert, `INSERT INTO events (id, stream, version, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.upsert, `INSERT INTO streams (stream, version) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET version = excluded.version`},
+		{&w.lookup, `SELECT position, stream, version, type, data, metadata, recorded_at FROM events WHERE id = ?`},
+		{&w.saveSnap, `INSERT INTO snapshots (stream, version, schema, data, recorded_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET version = excluded.version, schema = excluded.schema,
+				data = excluded.data, recorded_at = excluded.recorded_at
+			WHERE excluded.version >= snapshots.version`},
+	} {
+		st, _, err := conn.PrepareFlags(p.sql, sqlite3.PREPARE_PERSISTENT)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		*p.st = st
+	}
+	return w, nil
+}
+
+// close closes the statements and the connection.
+func (w *writer) close() {
+	for st := range w.conn.Stmts() {
+		st.Close()
+	}
+	w.conn.Close()
+}
+
+// commit writes live in one transaction, each request in its own savepoint
+// when there are several so that a failing one is undone alone, and sets
+// every request's result. It reports whether any event was written.
+func (w *writer) commit(live []*request, now int64) (wrote bool) {
+	if err := w.begin.Exec(); err != nil {
+		w.fail(live, fmt.Errorf("novasqlite: begin transaction: %w", err))
+		return false
+	}
+	single := len(live) == 1
+	for _, r := range live {
+		if !single {
+			if err := w.savepoint.Exec(); err != nil {
+				w.abort(live, fmt.Errorf("novasqlite: savepoint: %w", err))
+				return false
+			}
+		}
+		err := w.apply(r, now)
+		if err == nil {
+			if !single {
+				if err := w.release.Exec(); err != nil {
+					w.abort(live, fmt.Errorf("novasqlite: release savepoint: %w", err))
+					return false
+				}
+			}
+			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate) || r.kind == kindSnapshot
+			continue
+		}
+		if single {
+			_ = w.rollback.Exec()
+			r.res, r.err = w.settle(r, err)
+			return false
+		}
+		if e1, e2 := w.rollbackTo.Exec(), w.release.Exec(); e1 != nil || e2 != nil {
+			w.abort(live, fmt.Errorf("novasqlite: roll back savepoint: %w", errors.Join(e1, e2)))
+			return false
+		}
+		r.res, r.err = w.settle(r, err)
+	}
+	if err := w.commitTx.Exec(); err != nil {
+		w.abort(live, fmt.Errorf("novasqlite: commit: %w", err))
+		return false
+	}
+	return wrote
+}
+
+// settle turns the error of a request whose writes are undone into its
+// result: an insert that met a stored ID is decided by retry.Check.
+func (w *writer) settle(r *request, err error) (nova.AppendResult, error) {
+	if !errors.Is(err, errUniqueID) {
+		return nova.AppendResult{}, err
+	}
+	found, lerr := w.lookupIDs(r.events)
+	if lerr != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: look up event IDs: %w", r.stream, lerr)
+	}
+	return retry.Check(r.stream, r.expected, r.events, found)
+}
+
+// fail gives every request err.
+func (w *writer) fail(live []*request, err error) {
+	for _, r := range live {
+		r.res, r.err = nova.AppendResult{}, err
+	}
+}
+
+// abort rolls the transaction back and gives err to every request that
+// had succeeded so far.
+func (w *writer) abort(live []*request, err error) {
+	if !w.conn.GetAutocommit() {
+		_ = w.rollback.Exec()
+	}
+	for _, r := range live {
+		if r.err == nil {
+			r.res, r.err = nova.AppendResult{}, err
+		}
+	}
+}
+
+// apply performs one request inside the open transaction.
+func (w *writer) apply(r *request, now int64) error {
+	switch r.kind {
+	case kindSnapshot:
+		return w.saveSnapshot(r.snap, now)
+	default:
+		res, err := w.append(r.stream, r.expected, r.events, now)
+		r.res = res
+		return err
+	}
+}
+
+// append writes one append's events after checking its expected version.
+func (w *writer) append(stream string, expected nova.ExpectedVersion, events []nova.EventData, now int64) (nova.AppendResult, error) {
+	current, err := w.streamVersion(stream)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: read version: %w", stream, err)
+	}
+	if !expected.Check(current) {
+		// A retry of an append that did commit finds the stream moved on:
+		// decide by the stored IDs.
+		found, err := w.lookupIDs(events)
+		if err != nil {
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: look up event IDs: %w", stream, err)
+		}
+		if len(found) > 0 {
+			return retry.Check(stream, expected, events, found)
+		}
+		return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
+	}
+	ins := w.insert
+	if err := errors.Join(ins.BindText(2, stream), ins.BindInt64(7, now)); err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
+	}
+	lastType := ""
+	for i := range events {
+		e := &events[i]
+		err := errors.Join(ins.BindText(1, e.ID), ins.BindInt64(3, int64(current)+int64(i)+1))
+		if i == 0 || e.Type != lastType {
+			err = errors.Join(err, ins.BindText(4, e.Type))
+			lastType = e.Type
+		}
+		if len(e.Data) == 0 {
+			err = errors.Join(err, ins.BindZeroBlob(5, 0))
+		} else {
+			err = errors.Join(err, ins.BindBlob(5, e.Data))
+		}
+		if metadataEmpty(e.Metadata) {
+			err = errors.Join(err, ins.BindNull(6))
+		} else {
+			w.meta = appendMetadata(w.meta[:0], e.Metadata)
+			err = errors.Join(err, ins.BindText(6, unsafe.String(unsafe.SliceData(w.meta), len(w.meta))))
+		}
+		if err == nil {
+			err = ins.Exec()
+		}
+		if err != nil {
+			if errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
+				return nova.AppendResult{}, errUniqueID
+			}
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: insert event %d: %w", stream, i, err)
+		}
+	}
+	last := current + uint64(len(events))
+	position := w.conn.LastInsertRowID()
+	if err := errors.Join(w.upsert.BindText(1, stream), w.upsert.BindInt64(2, int64(last))); err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
+	}
+	if err := w.upsert.Exec(); err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: update version: %w", stream, err)
+	}
+	return nova.AppendResult{
+		FirstVersion: current + 1,
+		LastVersion:  last,
+		Position:     nova.Position{Commit: uint64(position)},
+	}, nil
+}
+
+// streamVersion returns the stream's last version, 0 when it has none.
+func (w *writer) streamVersion(stream string) (uint64, error) {
+	st := w.version
+	if err := st.BindText(1, stream); err != nil {
+		return 0, err
+	}
+	var v int64
+	if st.Step() {
+		v = st.ColumnInt64(0)
+	}
+	err := st.Err()
+	if rerr := st.Reset(); err == nil {
+		err = rerr
+	}
+	return uint64(v), err
+}
+
+// lookupIDs returns the stored events among the IDs of events.
+func (w *writer) lookupIDs(events []nova.EventData) (map[string]nova.Event, error) {
+	found := make(map[string]nova.Event)
+	st := w.lookup
+	for _, d := range events {
+		if err := st.BindText(1, d.ID); err != nil {
+			return nil, err
+		}
+		if st.Step() {
+			e := nova.Event{
+				ID:         d.ID,
+				Position:   nova.Position{Commit: uint64(st.ColumnInt64(0))},
+				Stream:     st.ColumnText(1),
+				Version:    uint64(st.ColumnInt64(2)),
+				Type:       st.ColumnText(3),
+				Data:       cloneBytes(st.ColumnRawBlob(4)),
+				RecordedAt: time.Unix(0, st.ColumnInt64(6)).UTC(),
+			}
+			md, err := decodeMetadata(st.ColumnRawText(5))
+			if err != nil {
+				st.Reset()
+				return nil, fmt.Errorf("decode metadata of event %s: %w", d.ID, err)
+			}
+			e.Metadata = md
+			found[d.ID] = e
+		}
+		err := st.Err()
+		if rerr := st.Reset(); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// saveSnapshot stores s unless a higher version is stored.
+func (w *writer) saveSnapshot(s aggregate.Snapshot, now int64) error {
+	st := w.saveSnap
+	err := errors.Join(st.BindText(1, s.Stream), st.BindInt64(2, int64(s.Version)), st.BindInt64(3, int64(s.Schema)))
+	if len(s.Data) == 0 {
+		err = errors.Join(err, st.BindZeroBlob(4, 0))
+	} else {
+		err = errors.Join(err, st.BindBlob(4, s.Data))
+	}
+	err = errors.Join(err, st.BindInt64(5, now))
+	if err == nil {
+		err = st.Exec()
+	}
+	if err != nil {
+		return fmt.Errorf("novasqlite: save snapshot of stream %q: %w", s.Stream, err)
+	}
+	return nil
+}
+
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
