@@ -2,7 +2,11 @@ package aggregate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nova-go/nova"
 )
 
 // Snapshot is an aggregate's state saved at a version of its stream, so a
@@ -32,4 +36,55 @@ type SnapshotStore interface {
 	// SaveSnapshot stores s as the stream's snapshot unless a snapshot at a
 	// higher version is already stored, which is kept.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
+}
+
+// loadSnapshot returns the stream's latest snapshot decoded into
+// root.State, with root.Version set to its version, when a usable one
+// exists. Anything unusable is ignored: a snapshot of another shape
+// silently (it is expected after the shape changes), and one that cannot
+// be read or decoded with a report.
+func (r *Repository[T]) loadSnapshot(ctx context.Context, stream string, root *Root[T]) (Snapshot, bool) {
+	if r.snaps == nil {
+		return Snapshot{}, false
+	}
+	s, err := r.snaps.LoadSnapshot(ctx, stream)
+	switch {
+	case errors.Is(err, nova.ErrNotFound):
+		return Snapshot{}, false
+	case err != nil:
+		if ctx.Err() == nil {
+			r.report(ctx, fmt.Errorf("aggregate: load snapshot of stream %q: %w", stream, err))
+		}
+		return Snapshot{}, false
+	case s.Schema != r.schema || s.Version == 0:
+		return Snapshot{}, false
+	case s.Stream != "" && s.Stream != stream:
+		r.report(ctx, fmt.Errorf("aggregate: snapshot for stream %q ignored: it belongs to stream %q", stream, s.Stream))
+		return Snapshot{}, false
+	}
+	state := new(T)
+	if err := r.codec.Unmarshal(s.Data, state); err != nil {
+		r.report(ctx, fmt.Errorf("aggregate: snapshot of stream %q at version %d ignored: decode: %w", stream, s.Version, err))
+		return Snapshot{}, false
+	}
+	root.State, root.Version = state, s.Version
+	return s, true
+}
+
+// saveSnapshot stores root's state as the stream's snapshot, reporting a
+// failure instead of returning it: the events are already committed.
+func (r *Repository[T]) saveSnapshot(ctx context.Context, stream string, root *Root[T]) {
+	data, err := r.codec.Marshal(root.State)
+	if err == nil {
+		err = r.snaps.SaveSnapshot(ctx, Snapshot{
+			Stream:     stream,
+			Version:    root.Version,
+			Schema:     r.schema,
+			Data:       data,
+			RecordedAt: time.Now().UTC(),
+		})
+	}
+	if err != nil {
+		r.report(ctx, fmt.Errorf("aggregate: save snapshot of stream %q at version %d: %w", stream, root.Version, err))
+	}
 }

@@ -1,0 +1,117 @@
+package aggregate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+)
+
+// Events are plain structs, registered under stable names.
+type CartOpened struct{ Customer string }
+type ItemAdded struct {
+	SKU   string
+	Price int64
+}
+
+// Cart is the state: its pointer folds events in.
+type Cart struct {
+	Customer string
+	Items    []string
+	Total    int64
+}
+
+func (c *Cart) Apply(event any) error {
+	switch e := event.(type) {
+	case CartOpened:
+		c.Customer = e.Customer
+	case ItemAdded:
+		c.Items = append(c.Items, e.SKU)
+		c.Total += e.Price
+	}
+	return nil
+}
+
+// AddItem is a decision: it checks the rules and returns new events.
+func (c *Cart) AddItem(sku string, price int64) ([]any, error) {
+	if c.Customer == "" {
+		return nil, errors.New("cart: not opened")
+	}
+	return []any{ItemAdded{SKU: sku, Price: price}}, nil
+}
+
+func Example() {
+	ctx := context.Background()
+	reg := nova.NewRegistry(nil)
+	nova.MustRegister[CartOpened](reg, "cart.opened")
+	nova.MustRegister[ItemAdded](reg, "cart.item_added")
+
+	var store nova.Store = newExampleStore() // novamem.New or novasqlite.Open in real code
+	carts, err := aggregate.NewRepository[Cart](aggregate.Config{Store: store, Registry: reg, Category: "cart"})
+	if err != nil {
+		panic(err)
+	}
+
+	// Create: a fresh root at version 0, saved with its first event.
+	cart, _ := carts.New("7")
+	if _, err := carts.Save(ctx, cart, []any{CartOpened{Customer: "ada"}}, nil); err != nil {
+		panic(err)
+	}
+
+	// Handle a command: load, decide, save; retried on a conflict.
+	_, err = carts.Update(ctx, "7", func(c *Cart) ([]any, error) { return c.AddItem("book", 1200) }, nil)
+	if err != nil {
+		panic(err)
+	}
+
+	cart, err = carts.Load(ctx, "7")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("stream %s at version %d: %s has %v for %d\n", carts.StreamID("7"), cart.Version, cart.State.Customer, cart.State.Items, cart.State.Total)
+
+	_, err = carts.Load(ctx, "8")
+	fmt.Println("cart 8 exists:", !errors.Is(err, nova.ErrNotFound))
+	// Output:
+	// stream cart-7 at version 2: ada has [book] for 1200
+	// cart 8 exists: false
+}
+
+// exampleStore is the smallest store the example needs.
+type exampleStore struct {
+	nova.Store
+	mu      sync.Mutex
+	streams map[string][]nova.Event
+}
+
+func newExampleStore() *exampleStore { return &exampleStore{streams: map[string][]nova.Event{}} }
+
+func (s *exampleStore) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := uint64(len(s.streams[stream]))
+	if !expected.Check(cur) {
+		return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: cur}
+	}
+	for i, d := range events {
+		s.streams[stream] = append(s.streams[stream], nova.Event{ID: d.ID, Stream: stream, Type: d.Type, Version: cur + uint64(i) + 1, Data: d.Data, Metadata: d.Metadata})
+	}
+	return nova.AppendResult{FirstVersion: cur + 1, LastVersion: cur + uint64(len(events))}, nil
+}
+
+func (s *exampleStore) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		s.mu.Lock()
+		evs := append([]nova.Event(nil), s.streams[stream]...)
+		s.mu.Unlock()
+		for _, e := range evs {
+			if e.Version >= opts.From && !yield(e, nil) {
+				return
+			}
+		}
+	}
+}

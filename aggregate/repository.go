@@ -1,0 +1,420 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nova-go/nova"
+)
+
+// Applier is implemented by a state type's pointer: Apply folds one event
+// into the state. Events arrive as the values a [nova.Registry] decodes (a
+// struct value, not a pointer), already upcast. Apply should not fail for
+// an event the state's own decisions produced; an error stops the load.
+type Applier interface {
+	Apply(event any) error
+}
+
+// StatePtr is the constraint on a state type's pointer. It is inferred at
+// call sites: aggregate.NewRepository[Order](cfg) needs *Order to be an
+// [Applier], and says so at compile time.
+type StatePtr[T any] interface {
+	*T
+	Applier
+}
+
+// Defaults used by [Config].
+const (
+	// DefaultSnapshotEvery is the default [Config.SnapshotEvery].
+	DefaultSnapshotEvery = 100
+	// DefaultMaxAttempts is the default [Config.MaxAttempts].
+	DefaultMaxAttempts = 3
+)
+
+// Config configures a [Repository]. Store and Registry are required; the
+// zero value of every other field means its default.
+type Config struct {
+	// Store holds the events. Required.
+	Store nova.Store
+	// Registry encodes events on save and decodes (and upcasts) them on
+	// load. Every event type the aggregate produces must be registered.
+	// Required.
+	Registry *nova.Registry
+
+	// Category, when set, makes the stream ID of aggregate id
+	// Category+"-"+id, for example "order-42". Empty means the aggregate ID
+	// is the stream ID. Ignored when StreamFunc is set.
+	Category string
+	// StreamFunc, when set, maps an aggregate ID to its stream ID. It must
+	// be deterministic. Default: see Category.
+	StreamFunc func(id string) string
+
+	// Snapshots stores snapshots of the state. Nil (the default) means no
+	// snapshots: every load replays the whole stream.
+	Snapshots SnapshotStore
+	// SnapshotEvery is how many events apart snapshots are taken: a save
+	// that takes the stream past a multiple of it stores a snapshot.
+	// Default [DefaultSnapshotEvery].
+	SnapshotEvery int
+	// SnapshotSchema is the version of the state's shape. Snapshots of any
+	// other shape are ignored. Bump it when the state type, or what Apply
+	// makes of events, changes. Default 1.
+	SnapshotSchema int
+	// Codec encodes the state for snapshots. The state must round-trip
+	// through it (with the default, JSON: exported fields). Default
+	// [nova.JSON].
+	Codec nova.Codec
+	// ErrorFunc is told about failures that do not fail the call: a
+	// snapshot that could not be saved, loaded or decoded. It must be safe
+	// for concurrent use. Default: a warning on [slog.Default].
+	ErrorFunc func(ctx context.Context, err error)
+
+	// MaxAttempts bounds how many times [Repository.Update] loads and
+	// decides when saves keep failing with [nova.ErrConcurrency]. Default
+	// [DefaultMaxAttempts].
+	MaxAttempts int
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return invalidf("config: Store is nil")
+	case c.Registry == nil:
+		return invalidf("config: Registry is nil")
+	case c.SnapshotEvery < 0:
+		return invalidf("config: negative SnapshotEvery %d", c.SnapshotEvery)
+	case c.SnapshotSchema < 0:
+		return invalidf("config: negative SnapshotSchema %d", c.SnapshotSchema)
+	case c.MaxAttempts < 0:
+		return invalidf("config: negative MaxAttempts %d", c.MaxAttempts)
+	}
+	return nil
+}
+
+// Repository loads and saves aggregates whose state is T. Build one with
+// [NewRepository]; it is safe for concurrent use.
+type Repository[T any] struct {
+	store     nova.Store
+	reg       *nova.Registry
+	streamFor func(id string) string
+	apply     func(*T, any) error
+
+	snaps    SnapshotStore
+	every    uint64
+	schema   int
+	codec    nova.Codec
+	report   func(context.Context, error)
+	attempts int
+}
+
+// NewRepository returns a repository for state type T, whose pointer must
+// implement [Applier]. Only T is given; the pointer type is inferred:
+//
+//	repo, err := aggregate.NewRepository[Order](aggregate.Config{Store: store, Registry: reg})
+//
+// A config that is not valid fails with an error matching
+// [nova.ErrInvalid].
+func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Repository[T]{
+		store:     cfg.Store,
+		reg:       cfg.Registry,
+		streamFor: cfg.StreamFunc,
+		apply:     func(s *T, e any) error { return PT(s).Apply(e) },
+		snaps:     cfg.Snapshots,
+		every:     uint64(cfg.SnapshotEvery),
+		schema:    cfg.SnapshotSchema,
+		codec:     cfg.Codec,
+		report:    cfg.ErrorFunc,
+		attempts:  cfg.MaxAttempts,
+	}
+	if r.streamFor == nil {
+		if cat := cfg.Category; cat != "" {
+			r.streamFor = func(id string) string { return cat + "-" + id }
+		} else {
+			r.streamFor = func(id string) string { return id }
+		}
+	}
+	if r.every == 0 {
+		r.every = DefaultSnapshotEvery
+	}
+	if r.schema == 0 {
+		r.schema = 1
+	}
+	if r.codec == nil {
+		r.codec = nova.JSON
+	}
+	if r.report == nil {
+		r.report = func(ctx context.Context, err error) {
+			slog.Default().WarnContext(ctx, "aggregate: snapshot problem", "error", err)
+		}
+	}
+	if r.attempts == 0 {
+		r.attempts = DefaultMaxAttempts
+	}
+	return r, nil
+}
+
+// Root is one aggregate as loaded: its ID, the version of the last event
+// applied to its state (0 for an aggregate that has no events yet), and
+// the state. Get a Root from [Repository.Load] or [Repository.New] and
+// hand it back to [Repository.Save], which advances it. A Root is not safe
+// for concurrent use.
+type Root[T any] struct {
+	// ID is the aggregate's ID.
+	ID string
+	// Version is the stream version the state includes.
+	Version uint64
+	// State is the aggregate's state.
+	State *T
+
+	// broken is set when a save committed but Apply failed: the state no
+	// longer matches the stream and the root must be reloaded.
+	broken error
+}
+
+// SaveOptions tunes [Repository.Save] and [Repository.Update]. A nil
+// *SaveOptions means the zero value.
+type SaveOptions struct {
+	// Metadata goes with every saved event: correlation ID, causation ID
+	// and free keys. Its Schema is set by the registry.
+	Metadata nova.Metadata
+}
+
+// StreamID returns the stream ID that holds aggregate id's events.
+func (r *Repository[T]) StreamID(id string) string { return r.streamFor(id) }
+
+// stream validates id and returns its stream ID.
+func (r *Repository[T]) stream(id string) (string, error) {
+	if id == "" {
+		return "", invalidf("empty aggregate ID")
+	}
+	s := r.streamFor(id)
+	if err := nova.ValidateStream(s); err != nil {
+		return "", fmt.Errorf("aggregate: aggregate ID %q: %w", id, err)
+	}
+	return s, nil
+}
+
+func (r *Repository[T]) check(ctx context.Context, id string) (string, error) {
+	if r == nil {
+		return "", invalidf("nil repository")
+	}
+	if err := nova.ValidateContext(ctx); err != nil {
+		return "", fmt.Errorf("aggregate: %w", err)
+	}
+	return r.stream(id)
+}
+
+// New returns a root for an aggregate that has no events yet: a fresh
+// state at version 0. Saving it expects the stream not to exist.
+func (r *Repository[T]) New(id string) (*Root[T], error) {
+	if r == nil {
+		return nil, invalidf("nil repository")
+	}
+	if _, err := r.stream(id); err != nil {
+		return nil, err
+	}
+	return &Root[T]{ID: id, State: new(T)}, nil
+}
+
+// Load rebuilds aggregate id: it starts from the latest usable snapshot,
+// if any, and applies the events after it, decoded and upcast through the
+// registry. A stream with no events fails with an error matching
+// [nova.ErrNotFound].
+func (r *Repository[T]) Load(ctx context.Context, id string) (*Root[T], error) {
+	stream, err := r.check(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	root := &Root[T]{ID: id, State: new(T)}
+	if err := r.load(ctx, stream, root); err != nil {
+		return nil, err
+	}
+	if root.Version == 0 {
+		return nil, fmt.Errorf("aggregate: load %q: stream %q has no events: %w", id, stream, nova.ErrNotFound)
+	}
+	return root, nil
+}
+
+// load fills root from the snapshot, if a usable one exists, and the
+// events after it.
+func (r *Repository[T]) load(ctx context.Context, stream string, root *Root[T]) error {
+	if s, ok := r.loadSnapshot(ctx, stream, root); ok {
+		// Read from the snapshot's own version, to check the stream really
+		// has it: a snapshot ahead of its stream is not trusted.
+		confirmed := false
+		for ev, err := range r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{From: s.Version}) {
+			if err != nil {
+				return fmt.Errorf("aggregate: load %q: read stream %q: %w", root.ID, stream, err)
+			}
+			if !confirmed {
+				if ev.Version != s.Version {
+					break
+				}
+				confirmed = true
+				continue
+			}
+			if err := r.applyEvent(root, ev); err != nil {
+				return err
+			}
+		}
+		if confirmed {
+			return nil
+		}
+		r.report(ctx, fmt.Errorf("aggregate: snapshot of stream %q at version %d ignored: the stream has no event at that version", stream, s.Version))
+		root.State, root.Version = new(T), 0
+	}
+	for ev, err := range r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{}) {
+		if err != nil {
+			return fmt.Errorf("aggregate: load %q: read stream %q: %w", root.ID, stream, err)
+		}
+		if err := r.applyEvent(root, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyEvent decodes a recorded event and applies it to root.
+func (r *Repository[T]) applyEvent(root *Root[T], ev nova.Event) error {
+	if ev.Version != root.Version+1 {
+		return fmt.Errorf("aggregate: load %q: stream %q jumps from version %d to %d", root.ID, ev.Stream, root.Version, ev.Version)
+	}
+	v, err := r.reg.Decode(ev)
+	if err != nil {
+		return fmt.Errorf("aggregate: load %q: %w", root.ID, err)
+	}
+	if err := r.apply(root.State, v); err != nil {
+		return fmt.Errorf("aggregate: load %q: apply %q event %s (stream %q version %d): %w", root.ID, ev.Type, ev.ID, ev.Stream, ev.Version, err)
+	}
+	root.Version = ev.Version
+	return nil
+}
+
+// Save appends events to root's stream, expecting the stream to be at
+// root.Version, so they are numbered root.Version+1 onwards. Then it
+// applies them to root.State, as a later load would see them (encoded and
+// decoded through the registry), and advances root.Version, so the root
+// can be saved again.
+//
+// Every event is encoded before anything is written: a value of an
+// unregistered type fails with an error matching [nova.ErrUnknownType] and
+// writes nothing. If the stream has moved past root.Version, Save fails
+// with a [*nova.ConcurrencyError] matching [nova.ErrConcurrency], writes
+// nothing and leaves root as it was: load again and decide again. Saving no
+// events writes nothing and returns root.Version as LastVersion.
+//
+// When the save takes the stream past a multiple of
+// [Config.SnapshotEvery], a snapshot is stored after the append; a failure
+// there is reported, not returned.
+//
+// opts may be nil.
+func (r *Repository[T]) Save(ctx context.Context, root *Root[T], events []any, opts *SaveOptions) (nova.AppendResult, error) {
+	if root == nil {
+		return nova.AppendResult{}, invalidf("save: nil root")
+	}
+	stream, err := r.check(ctx, root.ID)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	if root.State == nil {
+		return nova.AppendResult{}, invalidf("save %q: nil state", root.ID)
+	}
+	if root.broken != nil {
+		return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: the root no longer matches its stream, load it again: %w", root.ID, root.broken)
+	}
+	if len(events) == 0 {
+		return nova.AppendResult{LastVersion: root.Version}, nil
+	}
+	var md nova.Metadata
+	if opts != nil {
+		md = opts.Metadata
+	}
+	data := make([]nova.EventData, len(events))
+	decoded := make([]any, len(events))
+	for i, e := range events {
+		if e == nil {
+			return nova.AppendResult{}, invalidf("save %q: event %d is nil", root.ID, i)
+		}
+		d, err := r.reg.Encode(e, md)
+		if err != nil {
+			return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: event %d: %w", root.ID, i, err)
+		}
+		// Decode what will be stored, so the state sees exactly what a
+		// load will see, and an event that does not round-trip fails here,
+		// before anything is written.
+		v, err := r.reg.Decode(nova.Event{ID: d.ID, Stream: stream, Type: d.Type, Version: root.Version + uint64(i) + 1, Data: d.Data, Metadata: d.Metadata})
+		if err != nil {
+			return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: event %d does not decode back: %w", root.ID, i, err)
+		}
+		data[i], decoded[i] = d, v
+	}
+	res, err := r.store.Append(ctx, stream, nova.Exact(root.Version), data...)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: %w", root.ID, err)
+	}
+	before := root.Version
+	for i, v := range decoded {
+		if err := r.apply(root.State, v); err != nil {
+			root.Version = res.LastVersion
+			root.broken = fmt.Errorf("apply %q event %s (version %d): %w", data[i].Type, data[i].ID, before+uint64(i)+1, err)
+			return res, fmt.Errorf("aggregate: save %q: events saved up to version %d, but %w", root.ID, res.LastVersion, root.broken)
+		}
+	}
+	root.Version = res.LastVersion
+	if r.snaps != nil && before/r.every < root.Version/r.every {
+		r.saveSnapshot(ctx, stream, root)
+	}
+	return res, nil
+}
+
+// Update handles one command against aggregate id: it loads the aggregate
+// (an empty stream gives a fresh state at version 0, so one Update both
+// creates and changes aggregates), calls decide with its state, and saves
+// the events decide returns, expecting the version it loaded. When the save
+// fails with [nova.ErrConcurrency] because another writer got there first,
+// it loads and decides again, up to [Config.MaxAttempts] times in all.
+//
+// decide must not modify the state and must be safe to call more than
+// once; it should refuse a command by returning an error, which Update
+// returns as is, having written nothing. Update returns the root after the
+// save (or as loaded, when decide returned no events). opts may be nil.
+func (r *Repository[T]) Update(ctx context.Context, id string, decide func(state *T) ([]any, error), opts *SaveOptions) (*Root[T], error) {
+	if _, err := r.check(ctx, id); err != nil {
+		return nil, err
+	}
+	if decide == nil {
+		return nil, invalidf("update %q: nil decide func", id)
+	}
+	for attempt := 1; ; attempt++ {
+		root, err := r.Load(ctx, id)
+		if errors.Is(err, nova.ErrNotFound) {
+			root, err = r.New(id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		events, err := decide(root.State)
+		if err != nil {
+			return nil, err
+		}
+		_, err = r.Save(ctx, root, events, opts)
+		if err == nil {
+			return root, nil
+		}
+		if !errors.Is(err, nova.ErrConcurrency) || attempt >= r.attempts {
+			if errors.Is(err, nova.ErrConcurrency) {
+				return nil, fmt.Errorf("aggregate: update %q: gave up after %d attempts: %w", id, attempt, err)
+			}
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("aggregate: update %q: %w", id, err)
+		}
+	}
+}

@@ -1,0 +1,405 @@
+package aggregate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+)
+
+func TestNewRepositoryRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	store, reg := newMemStore(), newRegistry(t)
+	tests := []struct {
+		name string
+		cfg  aggregate.Config
+	}{
+		{"nil store", aggregate.Config{Registry: reg}},
+		{"nil registry", aggregate.Config{Store: store}},
+		{"negative snapshot interval", aggregate.Config{Store: store, Registry: reg, SnapshotEvery: -1}},
+		{"negative snapshot schema", aggregate.Config{Store: store, Registry: reg, SnapshotSchema: -2}},
+		{"negative attempts", aggregate.Config{Store: store, Registry: reg, MaxAttempts: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			repo, err := aggregate.NewRepository[Account](tt.cfg)
+			if !errors.Is(err, nova.ErrInvalid) || repo != nil {
+				t.Fatalf("NewRepository = %v, %v; want nil, ErrInvalid", repo, err)
+			}
+			if !strings.HasPrefix(err.Error(), "aggregate: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestLoadOfEmptyStreamIsNotFound(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	root, err := f.repo.Load(t.Context(), "1")
+	if !errors.Is(err, nova.ErrNotFound) || root != nil {
+		t.Fatalf("Load = %v, %v; want nil, ErrNotFound", root, err)
+	}
+}
+
+func TestSaveThenLoad(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.repo.Save(ctx, root, []any{Opened{Owner: "ada"}, Deposited{Amount: 50}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstVersion != 1 || res.LastVersion != 2 || root.Version != 2 {
+		t.Fatalf("first save: result %+v, root version %d; want versions 1..2", res, root.Version)
+	}
+	if root.State.Owner != "ada" || root.State.Balance != 50 {
+		t.Fatalf("state after save = %+v; want the saved events applied", *root.State)
+	}
+	// The root can be saved again: the next events number on from 3.
+	res, err = f.repo.Save(ctx, root, []any{Withdrawn{Amount: 20}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstVersion != 3 || res.LastVersion != 3 || root.Version != 3 {
+		t.Fatalf("second save: result %+v, root version %d; want version 3", res, root.Version)
+	}
+
+	got, err := f.repo.Load(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Account{Owner: "ada", Balance: 30, Events: 3}
+	if got.ID != "1" || got.Version != 3 || *got.State != want {
+		t.Fatalf("Load = {ID %q, Version %d, State %+v}; want {1, 3, %+v}", got.ID, got.Version, *got.State, want)
+	}
+
+	evs := f.store.events("account-1")
+	wantTypes := []string{"account.opened", "account.deposited", "account.withdrawn"}
+	if len(evs) != len(wantTypes) {
+		t.Fatalf("stream has %d events, want %d", len(evs), len(wantTypes))
+	}
+	for i, e := range evs {
+		if e.Type != wantTypes[i] || e.Version != uint64(i+1) {
+			t.Errorf("event %d = %s v%d; want %s v%d", i, e.Type, e.Version, wantTypes[i], i+1)
+		}
+	}
+}
+
+func TestSaveOfNoEventsWritesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.Version = 7 // even a root at a version the stream lacks: nothing is checked or written
+	for _, events := range [][]any{nil, {}} {
+		res, err := f.repo.Save(t.Context(), root, events, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.LastVersion != 7 || res.FirstVersion != 0 || root.Version != 7 {
+			t.Fatalf("Save(no events) = %+v, root version %d; want LastVersion 7 and nothing else", res, root.Version)
+		}
+	}
+	if n := f.store.appendCount(); n != 0 {
+		t.Fatalf("%d appends, want none", n)
+	}
+}
+
+func TestStaleSaveFailsWithConcurrencyError(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	if _, err := f.repo.Update(ctx, "1", func(a *Account) ([]any, error) { return a.Open("ada") }, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.repo.Load(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.repo.Load(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.Save(ctx, first, []any{Deposited{Amount: 10}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.repo.Save(ctx, second, []any{Deposited{Amount: 99}}, nil)
+	if !errors.Is(err, nova.ErrConcurrency) {
+		t.Fatalf("stale Save = %v, want ErrConcurrency", err)
+	}
+	var ce *nova.ConcurrencyError
+	if !errors.As(err, &ce) || ce.Stream != "account-1" || ce.Actual != 2 {
+		t.Fatalf("stale Save error = %#v; want a *nova.ConcurrencyError for account-1 at actual version 2", err)
+	}
+	if v, ok := ce.Expected.Version(); !ok || v != 1 {
+		t.Errorf("expected version in error = %s, want 1", ce.Expected)
+	}
+	if second.Version != 1 || second.State.Balance != 0 {
+		t.Errorf("stale root changed to version %d, state %+v; want it left as loaded", second.Version, *second.State)
+	}
+	if got := len(f.store.events("account-1")); got != 2 {
+		t.Errorf("stream has %d events, want 2", got)
+	}
+}
+
+func TestSaveOfUnregisteredEventWritesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.repo.Save(t.Context(), root, []any{Opened{Owner: "ada"}, Unregistered{}}, nil)
+	if !errors.Is(err, nova.ErrUnknownType) {
+		t.Fatalf("Save = %v, want ErrUnknownType", err)
+	}
+	if n := f.store.appendCount(); n != 0 {
+		t.Fatalf("%d appends, want none", n)
+	}
+	if root.Version != 0 || root.State.Owner != "" {
+		t.Errorf("root changed to version %d, state %+v", root.Version, *root.State)
+	}
+}
+
+func TestSaveAppliesEventsAsLoadSeesThem(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pointer is encoded like its value, and Apply receives the value,
+	// as it will on every load.
+	if _, err := f.repo.Save(t.Context(), root, []any{&Opened{Owner: "ada"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if root.State.Owner != "ada" {
+		t.Fatalf("state = %+v, want owner ada", *root.State)
+	}
+}
+
+func TestSaveCarriesMetadata(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := nova.Metadata{CorrelationID: "corr-1", CausationID: "cmd-7", Extra: map[string]string{"user": "ada"}}
+	if _, err := f.repo.Save(t.Context(), root, []any{Opened{Owner: "ada"}, Deposited{Amount: 1}}, &aggregate.SaveOptions{Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range f.store.events("account-1") {
+		want := md
+		want.Schema = 1
+		if !e.Metadata.Equal(want) {
+			t.Errorf("event %d metadata = %+v, want %+v", e.Version, e.Metadata, want)
+		}
+	}
+}
+
+func TestLoadUpcastsOldEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	// Shape 1 of account.deposited had the amount in whole units under
+	// "units"; shape 2 is cents under "amount".
+	err := f.reg.Upcast("account.deposited", 1, func(data []byte) ([]byte, error) {
+		return []byte(strings.Replace(string(data), `"units":5`, `"amount":500`, 1)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.store.Append(t.Context(), "account-1", nova.NoStream,
+		nova.EventData{Type: "account.opened", Data: []byte(`{"owner":"ada"}`)},
+		nova.EventData{Type: "account.deposited", Data: []byte(`{"units":5}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := f.repo.Load(t.Context(), "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.State.Balance != 500 {
+		t.Fatalf("balance = %d, want 500 from the upcast event", root.State.Balance)
+	}
+	// New events are written in the current shape.
+	if _, err := f.repo.Save(t.Context(), root, []any{Deposited{Amount: 1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.store.events("account-1")
+	if s := evs[2].Metadata.SchemaVersion(); s != 2 {
+		t.Errorf("new event written in shape %d, want 2", s)
+	}
+}
+
+func TestStreamNaming(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		edit func(*aggregate.Config)
+		want string
+	}{
+		{"raw IDs", func(c *aggregate.Config) { c.Category = "" }, "42"},
+		{"category", nil, "account-42"},
+		{"stream func wins", func(c *aggregate.Config) { c.StreamFunc = func(id string) string { return "acct/" + id } }, "acct/42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, tt.edit)
+			if got := f.repo.StreamID("42"); got != tt.want {
+				t.Errorf("StreamID = %q, want %q", got, tt.want)
+			}
+			if _, err := f.repo.Update(t.Context(), "42", func(a *Account) ([]any, error) { return a.Open("ada") }, nil); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.store.events(tt.want)); n != 1 {
+				t.Errorf("stream %q has %d events, want 1", tt.want, n)
+			}
+		})
+	}
+}
+
+func TestLoadFailsWhenApplyFails(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	_, err := f.store.Append(t.Context(), "account-1", nova.NoStream,
+		nova.EventData{Type: "account.opened", Data: []byte(`{"owner":"ada"}`)},
+		nova.EventData{Type: "account.poison", Data: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.repo.Load(t.Context(), "1")
+	if err == nil || !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("Load = %v, want an error naming version 2", err)
+	}
+}
+
+func TestLoadFailsOnUndecodableEvent(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	_, err := f.store.Append(t.Context(), "account-1", nova.NoStream,
+		nova.EventData{Type: "account.mystery", Data: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.Load(t.Context(), "1"); !errors.Is(err, nova.ErrUnknownType) {
+		t.Fatalf("Load = %v, want ErrUnknownType", err)
+	}
+}
+
+func TestSaveWhoseApplyFailsBreaksTheRoot(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.repo.Save(ctx, root, []any{Opened{Owner: "ada"}, Poison{}}, nil)
+	if err == nil || res.LastVersion != 2 {
+		t.Fatalf("Save = %+v, %v; want the events saved (version 2) and an error", res, err)
+	}
+	if root.Version != 2 {
+		t.Errorf("root version = %d, want 2 (the stream's)", root.Version)
+	}
+	// The root's state no longer matches its stream: it cannot be saved.
+	if _, err := f.repo.Save(ctx, root, []any{Deposited{Amount: 1}}, nil); err == nil {
+		t.Fatal("Save on a broken root succeeded")
+	}
+	if n := len(f.store.events("account-1")); n != 2 {
+		t.Errorf("stream has %d events, want 2", n)
+	}
+}
+
+func TestSaveReturnsStoreErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	f.store.failErr = nova.ErrClosed
+	root, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.Save(t.Context(), root, []any{Opened{Owner: "ada"}}, nil); !errors.Is(err, nova.ErrClosed) {
+		t.Fatalf("Save = %v, want ErrClosed", err)
+	}
+	if root.Version != 0 || root.State.Owner != "" {
+		t.Errorf("root changed after a failed save: version %d, state %+v", root.Version, *root.State)
+	}
+}
+
+// TestBadInput covers every public entry point of Repository: each bad
+// call fails with ErrInvalid and writes nothing.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	good, err := f.repo.New("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func(a *Account) ([]any, error) { return a.Open("ada") }
+	var nilRepo *aggregate.Repository[Account]
+	long := strings.Repeat("x", nova.MaxStreamLen)
+	//nolint:staticcheck // nil contexts are the point
+	var nilCtx context.Context
+
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"load nil ctx", func() error { _, err := f.repo.Load(nilCtx, "1"); return err }},
+		{"load empty ID", func() error { _, err := f.repo.Load(ctx, ""); return err }},
+		{"load too long ID", func() error { _, err := f.repo.Load(ctx, long); return err }},
+		{"load control char", func() error { _, err := f.repo.Load(ctx, "a\nb"); return err }},
+		{"load nil repo", func() error { _, err := nilRepo.Load(ctx, "1"); return err }},
+		{"new empty ID", func() error { _, err := f.repo.New(""); return err }},
+		{"new nil repo", func() error { _, err := nilRepo.New("1"); return err }},
+		{"save nil ctx", func() error { _, err := f.repo.Save(nilCtx, good, []any{Opened{}}, nil); return err }},
+		{"save nil root", func() error { _, err := f.repo.Save(ctx, nil, []any{Opened{}}, nil); return err }},
+		{"save empty ID", func() error {
+			_, err := f.repo.Save(ctx, &aggregate.Root[Account]{State: &Account{}}, []any{Opened{}}, nil)
+			return err
+		}},
+		{"save nil state", func() error {
+			_, err := f.repo.Save(ctx, &aggregate.Root[Account]{ID: "1"}, []any{Opened{}}, nil)
+			return err
+		}},
+		{"save nil event", func() error { _, err := f.repo.Save(ctx, good, []any{Opened{}, nil}, nil); return err }},
+		{"save nil pointer event", func() error { _, err := f.repo.Save(ctx, good, []any{(*Opened)(nil)}, nil); return err }},
+		{"save bad metadata", func() error {
+			_, err := f.repo.Save(ctx, good, []any{Opened{}}, &aggregate.SaveOptions{Metadata: nova.Metadata{CorrelationID: "a\x00b"}})
+			return err
+		}},
+		{"save nil repo", func() error { _, err := nilRepo.Save(ctx, good, []any{Opened{}}, nil); return err }},
+		{"update nil ctx", func() error { _, err := f.repo.Update(nilCtx, "1", decide, nil); return err }},
+		{"update empty ID", func() error { _, err := f.repo.Update(ctx, "", decide, nil); return err }},
+		{"update nil decide", func() error { _, err := f.repo.Update(ctx, "1", nil, nil); return err }},
+		{"update nil repo", func() error { _, err := nilRepo.Update(ctx, "1", decide, nil); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, nova.ErrInvalid) {
+				t.Errorf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	if n := f.store.appendCount(); n != 0 {
+		t.Errorf("%d appends after bad input, want none", n)
+	}
+	if good.Version != 0 {
+		t.Errorf("root version moved to %d after bad input", good.Version)
+	}
+}
