@@ -1,0 +1,306 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// Raw is a baseline written directly against a backend's driver, doing the
+// work a scenario asks of a store without Nova in between. Its methods are
+// safe for concurrent use.
+type Raw interface {
+	// Append writes events as the next rows of stream, whose current last
+	// version is version (0 for a new stream), in one transaction, failing
+	// if the stream is not at that version.
+	Append(ctx context.Context, stream string, version uint64, events []nova.EventData) error
+	// ReadStream reads every event of stream in version order into
+	// [nova.Event] values and returns how many it read.
+	ReadStream(ctx context.Context, stream string) (int, error)
+	// ReadAll reads the whole global log in position order into
+	// [nova.Event] values and returns how many it read.
+	ReadAll(ctx context.Context) (int, error)
+	// Close releases the baseline's connections.
+	Close() error
+}
+
+// Backend says how to get fresh, empty targets of one backend: a Nova store
+// and the raw baseline beside it. Every run asks for a new one.
+type Backend struct {
+	// Name names the backend in results, for example "sqlite".
+	Name string
+	// NovaFunc returns a fresh, empty Nova store and a cleanup function
+	// that closes it and removes whatever it stored. Required.
+	NovaFunc func(ctx context.Context) (nova.Store, func() error, error)
+	// RawFunc returns a fresh, empty raw baseline and a cleanup function
+	// that closes it and removes whatever it stored. Required.
+	RawFunc func(ctx context.Context) (Raw, func() error, error)
+	// Scale multiplies the work of every run on this backend (events
+	// appended, times the data is read), not the size of the data read;
+	// zero means 1. A fast backend (memory) uses it to keep each run long
+	// enough to time.
+	Scale float64
+	// CloseFunc, when set, is called by [Backend.Close] to release what
+	// the backend owns, such as its scratch directory.
+	CloseFunc func() error
+}
+
+// Close releases what the backend owns (scratch files). It is safe to call
+// on a backend without a CloseFunc.
+func (b Backend) Close() error {
+	if b.CloseFunc == nil {
+		return nil
+	}
+	return b.CloseFunc()
+}
+
+func (b Backend) validate() error {
+	switch {
+	case b.Name == "":
+		return fmt.Errorf("bench: backend has no Name: %w", nova.ErrInvalid)
+	case b.NovaFunc == nil:
+		return fmt.Errorf("bench: backend %q has no NovaFunc: %w", b.Name, nova.ErrInvalid)
+	case b.RawFunc == nil:
+		return fmt.Errorf("bench: backend %q has no RawFunc: %w", b.Name, nova.ErrInvalid)
+	case b.Scale < 0 || math.IsNaN(b.Scale) || math.IsInf(b.Scale, 0):
+		return fmt.Errorf("bench: backend %q has Scale %v, want a positive number or 0 for 1: %w", b.Name, b.Scale, nova.ErrInvalid)
+	}
+	return nil
+}
+
+// Options tunes [Run]. The zero value runs every scenario at full size, 5
+// measured runs per side after one warm-up pair, silently.
+type Options struct {
+	// Scenarios names the scenarios to run, in the order given; nil or
+	// empty means all of them in the order of [ScenarioNames].
+	Scenarios []string
+	// Runs is how many measured runs each side gets per scenario; zero
+	// means 5.
+	Runs int
+	// Warmup is how many unmeasured nova+raw run pairs come first; zero
+	// means 1, a negative number means none.
+	Warmup int
+	// Scale multiplies every scenario's size (events appended, stream and
+	// log lengths); zero means 1. Sizes never fall below what a scenario
+	// needs (one event per writer).
+	Scale float64
+	// Progress, when set, receives one line per run as it ends.
+	Progress io.Writer
+}
+
+// DefaultRuns is the number of measured runs per side when [Options.Runs]
+// is zero.
+const DefaultRuns = 5
+
+func (o Options) validate() error {
+	switch {
+	case o.Runs < 0:
+		return fmt.Errorf("bench: Options.Runs is %d, want a positive number or 0 for %d: %w", o.Runs, DefaultRuns, nova.ErrInvalid)
+	case o.Scale < 0 || math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0):
+		return fmt.Errorf("bench: Options.Scale is %v, want a positive number or 0 for 1: %w", o.Scale, nova.ErrInvalid)
+	}
+	seen := make(map[string]bool, len(o.Scenarios))
+	for _, name := range o.Scenarios {
+		if _, ok := lookup(name); !ok {
+			return fmt.Errorf("bench: unknown scenario %q, want one of %s: %w", name, strings.Join(ScenarioNames(), ", "), nova.ErrInvalid)
+		}
+		if seen[name] {
+			return fmt.Errorf("bench: scenario %q named twice: %w", name, nova.ErrInvalid)
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+func (o Options) runs() int {
+	if o.Runs == 0 {
+		return DefaultRuns
+	}
+	return o.Runs
+}
+
+func (o Options) warmups() int {
+	switch {
+	case o.Warmup == 0:
+		return 1
+	case o.Warmup < 0:
+		return 0
+	}
+	return o.Warmup
+}
+
+// Result is one scenario's outcome on one backend. Rates are medians over
+// the measured runs, in events per second.
+type Result struct {
+	// Scenario is the scenario's name, for example "append-1".
+	Scenario string `json:"scenario"`
+	// Backend is the backend's name, for example "sqlite".
+	Backend string `json:"backend"`
+	// NovaPerSec is the median rate through Nova.
+	NovaPerSec float64 `json:"nova_per_sec"`
+	// RawPerSec is the median rate of the raw baseline.
+	RawPerSec float64 `json:"raw_per_sec"`
+	// Ratio is NovaPerSec / RawPerSec: above 1, Nova is faster.
+	Ratio float64 `json:"ratio"`
+	// Runs is how many measured runs each side had.
+	Runs int `json:"runs"`
+}
+
+// Run measures the scenarios opts names on backend b and returns one
+// [Result] per scenario, in order. Each scenario runs opts.Warmup unmeasured
+// pairs, then opts.Runs measured runs per side, alternating nova and raw,
+// each on a fresh target from b. Invalid options or backend fail with an
+// error matching [nova.ErrInvalid] before anything runs; a cancelled ctx
+// stops between runs and returns ctx's error.
+func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := b.validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	names := opts.Scenarios
+	if len(names) == 0 {
+		names = ScenarioNames()
+	}
+	dataScale, workScale := opts.Scale, b.Scale
+	if dataScale == 0 {
+		dataScale = 1
+	}
+	if workScale == 0 {
+		workScale = 1
+	}
+	results := make([]Result, 0, len(names))
+	for _, name := range names {
+		sc, _ := lookup(name)
+		sz := sc.sized(dataScale, workScale)
+		r, err := runScenario(ctx, b, sc, sz, opts)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// side is one half of a comparison.
+type side int
+
+const (
+	sideNova side = iota
+	sideRaw
+)
+
+func (s side) String() string {
+	if s == sideNova {
+		return "nova"
+	}
+	return "raw"
+}
+
+func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Options) (Result, error) {
+	n := opts.runs()
+	warm := opts.warmups()
+	var novaRates, rawRates []float64
+	for i := range warm + n {
+		for _, s := range []side{sideNova, sideRaw} {
+			if err := ctx.Err(); err != nil {
+				return Result{}, fmt.Errorf("bench: %s: %w", sc.name, err)
+			}
+			rate, err := runOnce(ctx, b, sc, sz, s)
+			if err != nil {
+				return Result{}, fmt.Errorf("bench: %s on %s, %s run %d: %w", sc.name, b.Name, s, i+1, err)
+			}
+			label := fmt.Sprintf("run %d/%d", i-warm+1, n)
+			if i < warm {
+				label = fmt.Sprintf("warm-up %d/%d", i+1, warm)
+			} else if s == sideNova {
+				novaRates = append(novaRates, rate)
+			} else {
+				rawRates = append(rawRates, rate)
+			}
+			if opts.Progress != nil {
+				fmt.Fprintf(opts.Progress, "%s %s %s %s: %.0f events/s\n", b.Name, sc.name, label, s, rate)
+			}
+		}
+	}
+	r := Result{
+		Scenario:   sc.name,
+		Backend:    b.Name,
+		NovaPerSec: Median(novaRates),
+		RawPerSec:  Median(rawRates),
+		Runs:       n,
+	}
+	if r.RawPerSec > 0 {
+		r.Ratio = r.NovaPerSec / r.RawPerSec
+	}
+	return r, nil
+}
+
+// runOnce measures one run of sc on a fresh target of side s and returns
+// its rate in events per second.
+func runOnce(ctx context.Context, b Backend, sc scenario, sz sizes, s side) (rate float64, err error) {
+	var t target
+	var cleanup func() error
+	if s == sideNova {
+		st, c, err := b.NovaFunc(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("open store: %w", err)
+		}
+		t, cleanup = novaTarget{st}, c
+	} else {
+		r, c, err := b.RawFunc(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("open raw baseline: %w", err)
+		}
+		t, cleanup = r, c
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up: %w", cerr))
+		}
+	}()
+	w, err := sc.prepare(ctx, t, sz)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	events, err := w(ctx)
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	return perSec(events, elapsed), nil
+}
+
+func perSec(events int, d time.Duration) float64 {
+	if d <= 0 {
+		d = time.Nanosecond
+	}
+	return float64(events) / d.Seconds()
+}
+
+// Median returns the median of xs (the mean of the two middle values for an
+// even count), or 0 for none. xs is not modified.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}

@@ -1,0 +1,67 @@
+// Package bench measures Nova's event stores beside the raw driver they
+// are built on. It holds the scenarios shared by `nova bench` and by the
+// `go test -bench` benchmarks of each backend, and the runner that reports
+// medians and ratios.
+//
+// # The idea
+//
+// A figure like "12,000 events/s" says little on its own: it depends on the
+// disk, the CPU and the day. What says something is the ratio between Nova
+// and what a competent engineer would write by hand with the same driver,
+// on the same machine, in the same run, writing or reading the same rows
+// with the same schema and settings. Every scenario is therefore run twice
+// over: once through a [nova.Store], once through a [Raw] baseline, and the
+// runner reports both medians and nova/raw.
+//
+// # Scenarios
+//
+//   - append-1: one writer appends one event per append to one stream.
+//   - append-1-8w: eight writers, each on its own stream, append one event
+//     per append at the same time. On SQLite this is where group commit
+//     shows: the raw baseline's eight writers take turns, one transaction
+//     (and one flush) per event.
+//   - append-100: one writer appends 100 events per append.
+//   - read-10k: read a 10,000-event stream from start to end, five times.
+//   - readall: read the whole global log of 100,000 events in position
+//     order.
+//
+// Every event carries 1 KB of JSON data. [Options.Scale] shrinks or grows
+// every size, for quick tests or longer measurements.
+//
+// # How a measurement is made
+//
+// Each run, measured or warm-up, gets a fresh, empty target from its
+// [Backend] (on SQLite a fresh file in a scratch directory the backend owns
+// and removes), so runs never see each other's data. Pre-filling (the
+// 10,000-event stream, the 100,000-event log) and generating event IDs are
+// not timed; only the appends or the reads are. Runs alternate (nova, raw,
+// nova, raw, ...) after one warm-up pair, so a slow moment of the machine
+// hits both sides alike; the runner reports the median of each side's runs
+// in events per second and their ratio.
+//
+// Reads are checked: a read that returns fewer or more events than were
+// written fails the run instead of producing a flattering figure.
+//
+// # Fairness of the baselines
+//
+// The SQLite baseline ([SQLite]) creates its file by opening and closing a
+// novasqlite store, so schema, indexes and pragmas are Nova's own, then
+// drives it with the ncruces driver directly, as a careful engineer would:
+// BEGIN IMMEDIATE, prepared statements kept for the connection's life, one
+// UPDATE/INSERT of the stream row and one INSERT per event row, and reads
+// that scan every column into a [nova.Event] as Nova does. Its eight
+// concurrent writers each have their own connection with a busy timeout and
+// commit one transaction per event: that is what the driver does without
+// group commit.
+//
+// The memory baseline ([Memory]) is a mutex-protected slice and map doing
+// the same bookkeeping as an in-memory store: version check, stream index,
+// global log, copies of the events.
+//
+// # Using it
+//
+// The CLI builds a [Backend] (for example with [SQLite]), calls [Run], then
+// [WriteTable] or [WriteJSON], and closes the backend. A backend's tests call
+// [Benchmark] from their bench_test.go so `go test -bench` measures the same
+// scenarios with Nova and raw sub-benchmarks that benchstat can compare.
+package bench

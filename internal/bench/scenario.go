@@ -1,0 +1,266 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+
+	"github.com/nova-go/nova"
+)
+
+// target is what a scenario drives: a Nova store through novaTarget, or a
+// [Raw] baseline.
+type target interface {
+	Append(ctx context.Context, stream string, version uint64, events []nova.EventData) error
+	ReadStream(ctx context.Context, stream string) (int, error)
+	ReadAll(ctx context.Context) (int, error)
+}
+
+// novaTarget drives a Nova store the way an application does.
+type novaTarget struct{ s nova.Store }
+
+func (t novaTarget) Append(ctx context.Context, stream string, version uint64, events []nova.EventData) error {
+	_, err := t.s.Append(ctx, stream, nova.Exact(version), events...)
+	return err
+}
+
+func (t novaTarget) ReadStream(ctx context.Context, stream string) (int, error) {
+	n := 0
+	for _, err := range t.s.ReadStream(ctx, stream, nova.ReadStreamOptions{}) {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (t novaTarget) ReadAll(ctx context.Context) (int, error) {
+	n := 0
+	for _, err := range t.s.ReadAll(ctx, nova.ReadAllOptions{}) {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+type kind int
+
+const (
+	kindAppend kind = iota
+	kindReadStream
+	kindReadAll
+)
+
+// scenario is one workload. Sizes are the full-scale defaults.
+type scenario struct {
+	name string
+	doc  string
+	kind kind
+	// writers and batch shape appends: how many goroutines append at once,
+	// each to its own stream, and how many events each append carries.
+	writers, batch int
+	// events is, for appends, how many events a run appends; for reads,
+	// how many events the stream or log holds.
+	events int
+	// reads is how many times a read run reads the whole stream or log.
+	reads int
+}
+
+// scenarios are every scenario in the order they run by default.
+var scenarios = []scenario{
+	{name: "append-1", doc: "1 event per append, 1 writer", kind: kindAppend, writers: 1, batch: 1, events: 1000},
+	{name: "append-1-8w", doc: "1 event per append, 8 writers on their own streams", kind: kindAppend, writers: 8, batch: 1, events: 2000},
+	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000},
+	{name: "read-10k", doc: "ReadStream of a 10,000-event stream", kind: kindReadStream, events: 10_000, reads: 5},
+	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 1},
+}
+
+// ScenarioNames returns the names of every scenario, in the order [Run]
+// runs them by default.
+func ScenarioNames() []string {
+	out := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		out[i] = s.name
+	}
+	return out
+}
+
+// ScenarioDoc returns a one-line description of the named scenario, or ""
+// for an unknown name.
+func ScenarioDoc(name string) string {
+	s, _ := lookup(name)
+	return s.doc
+}
+
+func lookup(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+// sizes are a scenario's sizes for one measurement.
+type sizes struct {
+	// events appended per run, or held by the stream or log read.
+	events int
+	// reads per read run.
+	reads int
+}
+
+// sized scales the scenario: data sizes by dataScale, the amount of work a
+// run repeats (events appended, reads of the data) by workScale as well.
+func (s scenario) sized(dataScale, workScale float64) sizes {
+	scale := func(n int, by float64, unit int) int {
+		v := int(math.Round(float64(n) * by))
+		v -= v % unit
+		return max(v, unit)
+	}
+	switch s.kind {
+	case kindAppend:
+		return sizes{events: scale(s.events, dataScale*workScale, s.writers*s.batch)}
+	default:
+		return sizes{events: scale(s.events, dataScale, 1), reads: scale(s.reads, workScale, 1)}
+	}
+}
+
+// work is the timed part of a run; it returns the number of events it
+// appended or read.
+type work func(ctx context.Context) (int, error)
+
+// prepare does the untimed part of a run on t (pre-filling, generating
+// events) and returns the timed part.
+func (s scenario) prepare(ctx context.Context, t target, sz sizes) (work, error) {
+	switch s.kind {
+	case kindAppend:
+		return s.prepareAppend(t, sz), nil
+	case kindReadStream:
+		if err := fill(ctx, t, readStream, sz.events); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (int, error) {
+			for range sz.reads {
+				n, err := t.ReadStream(ctx, readStream)
+				if err != nil {
+					return 0, fmt.Errorf("read stream: %w", err)
+				}
+				if n != sz.events {
+					return 0, fmt.Errorf("read stream: read %d events, want %d", n, sz.events)
+				}
+			}
+			return sz.events * sz.reads, nil
+		}, nil
+	default:
+		// The log is spread over streams of fillBatch events, as a log
+		// of many aggregates is.
+		for i, left := 0, sz.events; left > 0; i++ {
+			n := min(left, fillBatch)
+			if err := fill(ctx, t, fmt.Sprintf("bench-log-%d", i), n); err != nil {
+				return nil, err
+			}
+			left -= n
+		}
+		return func(ctx context.Context) (int, error) {
+			for range sz.reads {
+				n, err := t.ReadAll(ctx)
+				if err != nil {
+					return 0, fmt.Errorf("read all: %w", err)
+				}
+				if n != sz.events {
+					return 0, fmt.Errorf("read all: read %d events, want %d", n, sz.events)
+				}
+			}
+			return sz.events * sz.reads, nil
+		}, nil
+	}
+}
+
+const (
+	readStream = "bench-read"
+	// fillBatch is how many events one pre-filling append carries.
+	fillBatch = 1000
+)
+
+// fill appends n events to a new stream, fillBatch at a time.
+func fill(ctx context.Context, t target, stream string, n int) error {
+	for v := 0; v < n; {
+		k := min(n-v, fillBatch)
+		if err := t.Append(ctx, stream, uint64(v), Events(k)); err != nil {
+			return fmt.Errorf("pre-fill %s: %w", stream, err)
+		}
+		v += k
+	}
+	return nil
+}
+
+// prepareAppend generates every batch each writer will append, then returns
+// the timed part: the writers appending them at once, each to its own
+// stream, each append at the exact version the writer is at.
+func (s scenario) prepareAppend(t target, sz sizes) work {
+	perWriter := sz.events / s.writers / s.batch
+	batches := make([][][]nova.EventData, s.writers)
+	for w := range batches {
+		batches[w] = make([][]nova.EventData, perWriter)
+		for i := range perWriter {
+			batches[w][i] = Events(s.batch)
+		}
+	}
+	writer := func(ctx context.Context, w int) error {
+		stream := fmt.Sprintf("bench-%d", w)
+		for i, evs := range batches[w] {
+			if err := t.Append(ctx, stream, uint64(i*s.batch), evs); err != nil {
+				return fmt.Errorf("append to %s: %w", stream, err)
+			}
+		}
+		return nil
+	}
+	return func(ctx context.Context) (int, error) {
+		if s.writers == 1 {
+			return sz.events, writer(ctx, 0)
+		}
+		errs := make([]error, s.writers)
+		var wg sync.WaitGroup
+		for w := range s.writers {
+			wg.Go(func() { errs[w] = writer(ctx, w) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return 0, err
+			}
+		}
+		return sz.events, nil
+	}
+}
+
+// EventType is the type of every event the scenarios append.
+const EventType = "bench.event"
+
+// PayloadSize is the size in bytes of every event's data.
+const PayloadSize = 1024
+
+// payload is 1 KB of JSON, shared by every event (stores copy what they
+// keep).
+var payload = func() []byte {
+	head := `{"kind":"bench","amount":12345,"currency":"EUR","note":"`
+	tail := `"}`
+	return []byte(head + strings.Repeat("x", PayloadSize-len(head)-len(tail)) + tail)
+}()
+
+// Events returns n events ready to append: fresh IDs, [EventType], 1 KB of
+// JSON data and a correlation ID shared by the batch, as one command's
+// events would have.
+func Events(n int) []nova.EventData {
+	md := nova.Metadata{CorrelationID: nova.NewEventID()}
+	out := make([]nova.EventData, n)
+	for i := range out {
+		out[i] = nova.EventData{ID: nova.NewEventID(), Type: EventType, Data: payload, Metadata: md}
+	}
+	return out
+}
