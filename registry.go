@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -22,7 +23,9 @@ func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
 func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // Upcaster turns the data of one shape version of an event type into the
-// next version's data. It must not keep or modify data.
+// next version's data. It must not keep or modify data. The registry
+// passes data with no spare capacity, so appending to it is safe: the
+// append copies.
 type Upcaster func(data []byte) ([]byte, error)
 
 // RegistryOptions configures a [Registry]. The zero value means defaults.
@@ -217,7 +220,9 @@ func (r *Registry) Upcasted(e Event) (Event, error) {
 		if !ok {
 			return e, nil
 		}
-		data, err := up(e.Data)
+		// Clipped, so an upcaster that appends to its input copies it
+		// rather than writing past it into memory the caller owns.
+		data, err := up(slices.Clip(e.Data))
 		if err != nil {
 			return Event{}, fmt.Errorf("nova: upcast %q event %s from shape %d: %w", e.Type, e.ID, v, err)
 		}

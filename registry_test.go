@@ -679,3 +679,40 @@ func TestRegistryConcurrentUse(t *testing.T) {
 		t.Errorf("SchemaVersion(late) = %d, want 21", got)
 	}
 }
+
+// TestUpcasterCannotWriteBeyondInput proves that an upcaster that appends
+// to its input, a common way to add a field, cannot write into the
+// caller's backing array. Stores may slice several events' data out of one
+// buffer, so the bytes past an event's data are the next event's.
+func TestUpcasterCannotWriteBeyondInput(t *testing.T) {
+	t.Parallel()
+	r := nova.NewRegistry(nil)
+	must(t, nova.Register[OrderPlaced](r, "order.placed"))
+	must(t, r.Upcast("order.placed", 1, func(b []byte) ([]byte, error) {
+		// {"sku":"a"} → {"sku":"a","qty":1}
+		return append(b[:len(b)-1], `,"qty":1}`...), nil
+	}))
+
+	page := []byte(`{"sku":"a"}{"sku":"b","qty":9}`) // two events' data in one buffer
+	first, next := page[:11], page[11:]
+	in := oldEvent("order.placed", 1, "")
+	in.Data = first
+
+	for _, call := range []func() error{
+		func() error { _, err := r.Upcasted(in); return err },
+		func() error {
+			v, err := r.Decode(in)
+			if err == nil && v != (OrderPlaced{SKU: "a", Qty: 1}) {
+				return fmt.Errorf("Decode = %#v", v)
+			}
+			return err
+		},
+	} {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+		if string(first) != `{"sku":"a"}` || string(next) != `{"sku":"b","qty":9}` {
+			t.Fatalf("upcasting one event rewrote the buffer: %q", page)
+		}
+	}
+}
