@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
-	"sync"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/novamem"
 )
 
 // Events are plain structs, registered under stable names.
@@ -50,7 +49,12 @@ func Example() {
 	nova.MustRegister[CartOpened](reg, "cart.opened")
 	nova.MustRegister[ItemAdded](reg, "cart.item_added")
 
-	var store nova.Store = newExampleStore() // novamem.New or novasqlite.Open in real code
+	store, err := novamem.New(nil) // or novasqlite, novapg, ...
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+
 	carts, err := aggregate.NewRepository[Cart](aggregate.Config{Store: store, Registry: reg, Category: "cart"})
 	if err != nil {
 		panic(err)
@@ -79,39 +83,4 @@ func Example() {
 	// Output:
 	// stream cart-7 at version 2: ada has [book] for 1200
 	// cart 8 exists: false
-}
-
-// exampleStore is the smallest store the example needs.
-type exampleStore struct {
-	nova.Store
-	mu      sync.Mutex
-	streams map[string][]nova.Event
-}
-
-func newExampleStore() *exampleStore { return &exampleStore{streams: map[string][]nova.Event{}} }
-
-func (s *exampleStore) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := uint64(len(s.streams[stream]))
-	if !expected.Check(cur) {
-		return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: cur}
-	}
-	for i, d := range events {
-		s.streams[stream] = append(s.streams[stream], nova.Event{ID: d.ID, Stream: stream, Type: d.Type, Version: cur + uint64(i) + 1, Data: d.Data, Metadata: d.Metadata})
-	}
-	return nova.AppendResult{FirstVersion: cur + 1, LastVersion: cur + uint64(len(events))}, nil
-}
-
-func (s *exampleStore) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
-	return func(yield func(nova.Event, error) bool) {
-		s.mu.Lock()
-		evs := append([]nova.Event(nil), s.streams[stream]...)
-		s.mu.Unlock()
-		for _, e := range evs {
-			if e.Version >= opts.From && !yield(e, nil) {
-				return
-			}
-		}
-	}
 }
