@@ -96,14 +96,14 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("ReadStream", s.testReadStream)
 	t.Run("ReadAll", s.testReadAll)
 	t.Run("Streams", s.testStreams)
-	// t.Run("SubscribeResume", s.testSubscribeResume)
+	t.Run("SubscribeResume", s.testSubscribeResume)
 	// t.Run("RoundTrip", s.testRoundTrip)
 	// t.Run("Cancel", s.testCancel)
 	// t.Run("BadInput", s.testBadInput)
 	// t.Run("Close", s.testClose)
-	// t.Run("RaceExact", s.testRaceExact)
-	// t.Run("RaceAny", s.testRaceAny)
-	// t.Run("SubscribeWriters", s.testSubscribeWriters)
+	t.Run("RaceExact", s.testRaceExact)
+	t.Run("RaceAny", s.testRaceAny)
+	t.Run("SubscribeWriters", s.testSubscribeWriters)
 }
 
 // store returns a fresh store from the backend's constructor.

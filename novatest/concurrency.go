@@ -1,0 +1,126 @@
+package novatest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nova-go/nova"
+)
+
+// raceWriters is how many goroutines race on one stream; raceAppends is how
+// many events each appends at scale 1.
+const (
+	raceWriters = 64
+	raceAppends = 500
+)
+
+// testRaceExact has 64 goroutines append one event at a time to one stream,
+// each with the exact version it believes current, retrying with the
+// actual version a conflict reports. Exactly every event must land, at
+// versions 1..N with no gap and no repeat.
+func (s *suite) testRaceExact(t *testing.T) {
+	t.Parallel()
+	s.race(t, true)
+}
+
+// testRaceAny is testRaceExact with nova.Any: no conflicts, and still no
+// event lost, none twice, versions 1..N.
+func (s *suite) testRaceAny(t *testing.T) {
+	t.Parallel()
+	s.race(t, false)
+}
+
+func (s *suite) race(t *testing.T, exact bool) {
+	st := s.store(t)
+	ctx := s.ctx(t)
+	const stream = "contended"
+	per := s.n(raceAppends)
+	total := raceWriters * per
+
+	var (
+		wg        sync.WaitGroup
+		conflicts atomic.Int64
+		mu        sync.Mutex
+		appended  = make(map[string]bool, total)
+		results   = make(map[uint64]string, total) // version -> ID, from append results
+	)
+	for w := range raceWriters {
+		wg.Go(func() {
+			var known uint64 // the writer's belief about the stream's version
+			for i := range per {
+				d := NewEventData("raced", fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
+				for {
+					exp := nova.Any
+					if exact {
+						exp = nova.Exact(known)
+					}
+					res, err := st.Append(ctx, stream, exp, d)
+					if err == nil {
+						if res.FirstVersion != res.LastVersion || res.Duplicate || (exact && res.LastVersion != known+1) {
+							t.Errorf("writer %d: Append(expected %s) of one event returned %+v", w, exp, res)
+							return
+						}
+						known = res.LastVersion
+						mu.Lock()
+						appended[d.ID] = true
+						if old, ok := results[res.LastVersion]; ok {
+							t.Errorf("version %d returned for two appends: %s and %s", res.LastVersion, old, d.ID)
+						}
+						results[res.LastVersion] = d.ID
+						mu.Unlock()
+						break
+					}
+					var ce *nova.ConcurrencyError
+					if !exact || !errors.As(err, &ce) {
+						t.Errorf("writer %d: Append(expected %s): %v", w, exp, err)
+						return
+					}
+					if ce.Stream != stream || ce.Expected != exp || ce.Actual == known {
+						t.Errorf("writer %d: conflict %+v for expected %s does not say what the stream holds", w, *ce, exp)
+						return
+					}
+					conflicts.Add(1)
+					known = ce.Actual
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d writers x %d appends, exact=%v: %d conflicts retried", raceWriters, per, exact, conflicts.Load())
+
+	got := MustReadStream(t, st, stream, nova.ReadStreamOptions{})
+	if len(got) != total {
+		t.Fatalf("stream has %d events, want %d", len(got), total)
+	}
+	if want := seq(1, uint64(total)); !slices.Equal(versions(got), want) {
+		t.Fatalf("stream versions = %s, want %s", span(versions(got)), span(want))
+	}
+	seen := make(map[string]bool, total)
+	for _, e := range got {
+		if seen[e.ID] {
+			t.Fatalf("event %s stored twice", e.ID)
+		}
+		seen[e.ID] = true
+		if !appended[e.ID] {
+			t.Fatalf("event %s at version %d was never appended", e.ID, e.Version)
+		}
+		if results[e.Version] != e.ID {
+			t.Fatalf("version %d holds %s, but its append returned it for %s", e.Version, e.ID, results[e.Version])
+		}
+	}
+	log := MustReadAll(t, st)
+	if len(log) != total {
+		t.Fatalf("log has %d events, want %d", len(log), total)
+	}
+	increasing(t, log, "ReadAll")
+	if infos := MustStreams(t, st, nova.StreamsOptions{}); len(infos) != 1 || infos[0] != (nova.StreamInfo{Stream: stream, Version: uint64(total)}) {
+		t.Fatalf("Streams = %v, want [%s@%d]", infos, stream, total)
+	}
+}
