@@ -213,10 +213,12 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 // type by the registered upcasters. An event already current is returned
 // as is.
 func (r *Registry) Upcasted(e Event) (Event, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
 	for v := e.Metadata.SchemaVersion(); ; v++ {
+		// The lock is not held while the upcaster runs: it may read the
+		// registry itself, and registrations must not wait for it.
+		r.mu.RLock()
 		up, ok := r.upcasters[upcastKey{e.Type, v}]
+		r.mu.RUnlock()
 		if !ok {
 			return e, nil
 		}

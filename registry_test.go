@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nova-go/nova"
 )
@@ -715,4 +716,43 @@ func TestUpcasterCannotWriteBeyondInput(t *testing.T) {
 			t.Fatalf("upcasting one event rewrote the buffer: %q", page)
 		}
 	}
+}
+
+// TestUpcasterRunsWithoutRegistryLock proves that a running upcaster holds
+// no lock of the registry: a registration does not wait for it, and the
+// upcaster may itself read the registry while a registration is pending.
+// Holding a read lock across the upcaster deadlocks the latter case, as
+// sync.RWMutex forbids recursive read locking.
+func TestUpcasterRunsWithoutRegistryLock(t *testing.T) {
+	t.Parallel()
+	r := nova.NewRegistry(nil)
+	must(t, nova.Register[OrderPlaced](r, "order.placed"))
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	must(t, r.Upcast("order.placed", 1, func(b []byte) ([]byte, error) {
+		close(entered)
+		<-proceed
+		if v := r.SchemaVersion("order.placed"); v != 2 {
+			return nil, fmt.Errorf("SchemaVersion inside the upcaster = %d", v)
+		}
+		return b, nil
+	}))
+
+	upcastErr := make(chan error, 1)
+	go func() {
+		_, err := r.Upcasted(oldEvent("order.placed", 1, `{}`))
+		upcastErr <- err
+	}()
+	<-entered
+
+	registered := make(chan error, 1)
+	go func() { registered <- nova.Register[OrderShipped](r, "order.shipped") }()
+	select {
+	case err := <-registered:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		// Both goroutines are stuck for good; goleak reports them too.
+		t.Fatal("Register waited for a running upcaster")
+	}
+	close(proceed)
+	must(t, <-upcastErr)
 }
