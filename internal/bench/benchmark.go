@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nova-go/nova"
+)
+
+// Benchmark runs the named scenario as two sub-benchmarks of b,
+// "target=nova" and "target=raw", each on a fresh target of be, and reports
+// events/s with b.ReportMetric, so `benchstat -col /target` sets the two
+// side by side. A backend's
+// bench_test.go calls it once per scenario:
+//
+//	func BenchmarkAppend1(b *testing.B) { bench.Benchmark(b, backend(b), "append-1") }
+//
+// An operation is one append for the append scenarios (ns/op is per
+// append; append-1-8w runs its eight writers with b.RunParallel, so there
+// it is per event across all writers) and one full read of the stream or
+// log for the read scenarios, whose data is written before the timer
+// starts. Sizes are the scenarios' full sizes; -benchtime sets how many
+// operations run.
+func Benchmark(b *testing.B, be Backend, scenario string) {
+	b.Helper()
+	sc, ok := lookup(scenario)
+	if !ok {
+		b.Fatalf("bench: unknown scenario %q, want one of %v", scenario, ScenarioNames())
+	}
+	if err := be.validate(); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []side{sideNova, sideRaw} {
+		b.Run("target="+s.String(), func(b *testing.B) {
+			t := openTarget(b, be, s)
+			switch {
+			case sc.kind == kindAppend && sc.writers > 1:
+				benchParallelAppend(b, t, sc)
+			case sc.kind == kindAppend:
+				benchAppend(b, t, sc)
+			default:
+				benchRead(b, t, sc)
+			}
+		})
+	}
+}
+
+// openTarget opens a fresh target of side s, closed when b ends.
+func openTarget(b *testing.B, be Backend, s side) target {
+	b.Helper()
+	ctx := b.Context()
+	var t target
+	var cleanup func() error
+	var err error
+	if s == sideNova {
+		st, c, e := be.NovaFunc(ctx)
+		t, cleanup, err = novaTarget{st}, c, e
+	} else {
+		r, c, e := be.RawFunc(ctx)
+		t, cleanup, err = r, c, e
+	}
+	if err != nil {
+		b.Fatalf("bench: open %s target: %v", s, err)
+	}
+	b.Cleanup(func() {
+		if err := cleanup(); err != nil {
+			b.Errorf("bench: clean up %s target: %v", s, err)
+		}
+	})
+	return t
+}
+
+// benchAppend appends sc.batch events per operation to one stream. Events
+// are generated in chunks with the timer stopped.
+func benchAppend(b *testing.B, t target, sc scenario) {
+	ctx := b.Context()
+	const stream = "bench-0"
+	var version uint64
+	var queue [][]nova.EventData
+	for b.Loop() {
+		if len(queue) == 0 {
+			b.StopTimer()
+			queue = make([][]nova.EventData, max(1, 256/sc.batch))
+			for i := range queue {
+				queue[i] = Events(sc.batch)
+			}
+			b.StartTimer()
+		}
+		evs := queue[0]
+		queue = queue[1:]
+		if err := t.Append(ctx, stream, version, evs); err != nil {
+			b.Fatalf("bench: append to %s: %v", stream, err)
+		}
+		version += uint64(len(evs))
+	}
+	reportRate(b, int(version))
+}
+
+// benchParallelAppend runs sc.writers goroutines (rounded up to a multiple
+// of GOMAXPROCS), each appending to its own stream.
+func benchParallelAppend(b *testing.B, t target, sc scenario) {
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((sc.writers + procs - 1) / procs)
+	var writers, events atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		stream := fmt.Sprintf("bench-%d", writers.Add(1))
+		var version uint64
+		for pb.Next() {
+			evs := Events(sc.batch)
+			if err := t.Append(context.Background(), stream, version, evs); err != nil {
+				b.Errorf("bench: append to %s: %v", stream, err)
+				return
+			}
+			version += uint64(len(evs))
+		}
+		events.Add(int64(version))
+	})
+	reportRate(b, int(events.Load()))
+}
+
+// benchRead writes the scenario's stream or log, then reads it whole once
+// per operation.
+func benchRead(b *testing.B, t target, sc scenario) {
+	ctx := b.Context()
+	w, err := sc.prepare(ctx, t, sizes{events: sc.events, reads: 1})
+	if err != nil {
+		b.Fatalf("bench: %v", err)
+	}
+	events := 0
+	for b.Loop() {
+		n, err := w(ctx)
+		if err != nil {
+			b.Fatalf("bench: %v", err)
+		}
+		events += n
+	}
+	reportRate(b, events)
+}
+
+func reportRate(b *testing.B, events int) {
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(events)/s, "events/s")
+	}
+}
