@@ -145,8 +145,11 @@ func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
 }
 
 // SchemaVersion returns the current shape version of an event type: one
-// past its last upcaster, 1 when it has none.
+// past its last upcaster, 1 when it has none (or r is nil).
 func (r *Registry) SchemaVersion(name string) int {
+	if r == nil {
+		return 1
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if v := r.current[name]; v > 0 {
@@ -213,6 +216,9 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 // type by the registered upcasters. An event already current is returned
 // as is.
 func (r *Registry) Upcasted(e Event) (Event, error) {
+	if r == nil {
+		return Event{}, invalidf("nil registry")
+	}
 	for v := e.Metadata.SchemaVersion(); ; v++ {
 		// The lock is not held while the upcaster runs: it may read the
 		// registry itself, and registrations must not wait for it.

@@ -756,3 +756,27 @@ func TestUpcasterRunsWithoutRegistryLock(t *testing.T) {
 	close(proceed)
 	must(t, <-upcastErr)
 }
+
+func TestNilRegistry(t *testing.T) {
+	t.Parallel()
+	var r *nova.Registry
+	e := oldEvent("order.placed", 1, `{}`)
+	if _, err := r.Upcasted(e); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("Upcasted = %v, want ErrInvalid", err)
+	}
+	if _, err := r.Decode(e); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("Decode = %v, want ErrInvalid", err)
+	}
+	if _, err := nova.DecodeAs[OrderPlaced](r, e); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("DecodeAs = %v, want ErrInvalid", err)
+	}
+	if _, err := r.Encode(OrderPlaced{}, nova.Metadata{}); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("Encode = %v, want ErrInvalid", err)
+	}
+	if _, err := r.EncodeAll(nova.Metadata{}, OrderPlaced{}); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("EncodeAll = %v, want ErrInvalid", err)
+	}
+	if v := r.SchemaVersion("order.placed"); v != 1 {
+		t.Errorf("SchemaVersion = %d, want 1", v)
+	}
+}
