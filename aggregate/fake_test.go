@@ -20,6 +20,7 @@ type memStore struct {
 	appends int      // successful appends
 	reads   []uint64 // From of each ReadStream
 	failErr error    // returned by every Append when set
+	readErr error    // yielded by every ReadStream after its first event when set
 }
 
 var _ nova.Store = (*memStore)(nil)
@@ -64,8 +65,13 @@ func (s *memStore) ReadStream(ctx context.Context, stream string, opts nova.Read
 		s.mu.Lock()
 		s.reads = append(s.reads, opts.From)
 		evs := append([]nova.Event(nil), s.streams[stream]...)
+		readErr := s.readErr
 		s.mu.Unlock()
-		for _, e := range evs {
+		for i, e := range evs {
+			if readErr != nil && i > 0 {
+				yield(nova.Event{}, readErr)
+				return
+			}
 			if e.Version < opts.From {
 				continue
 			}
@@ -93,6 +99,19 @@ func (s *memStore) Streams(context.Context, nova.StreamsOptions) iter.Seq2[nova.
 }
 
 func (s *memStore) Close() error { return nil }
+
+func (s *memStore) setReadErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readErr = err
+}
+
+// corrupt renumbers the stream's events, as a broken backend might.
+func (s *memStore) corrupt(stream string, i int, version uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams[stream][i].Version = version
+}
 
 func (s *memStore) events(stream string) []nova.Event {
 	s.mu.Lock()

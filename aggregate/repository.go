@@ -185,8 +185,14 @@ type SaveOptions struct {
 	Metadata nova.Metadata
 }
 
-// StreamID returns the stream ID that holds aggregate id's events.
-func (r *Repository[T]) StreamID(id string) string { return r.streamFor(id) }
+// StreamID returns the stream ID that holds aggregate id's events ("" for
+// a nil repository).
+func (r *Repository[T]) StreamID(id string) string {
+	if r == nil {
+		return ""
+	}
+	return r.streamFor(id)
+}
 
 // stream validates id and returns its stream ID.
 func (r *Repository[T]) stream(id string) (string, error) {

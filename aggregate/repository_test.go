@@ -403,3 +403,35 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("root version moved to %d after bad input", good.Version)
 	}
 }
+
+func TestLoadReturnsReadErrors(t *testing.T) {
+	t.Parallel()
+	for _, snapshots := range []bool{false, true} {
+		t.Run(map[bool]string{false: "replay", true: "after snapshot"}[snapshots], func(t *testing.T) {
+			t.Parallel()
+			f := setupSnapshots(t, nil)
+			if !snapshots {
+				f = setup(t, nil)
+			}
+			deposit(t, f, 1, 2, 3, 4) // versions 1..5, snapshot at 3 when on
+			boom := errors.New("connection reset")
+			f.store.setReadErr(boom)
+			if _, err := f.repo.Load(t.Context(), "1"); !errors.Is(err, boom) {
+				t.Fatalf("Load = %v, want %v", err, boom)
+			}
+			if _, err := f.repo.Update(t.Context(), "1", func(a *Account) ([]any, error) { return a.Deposit(1) }, nil); !errors.Is(err, boom) {
+				t.Fatalf("Update = %v, want %v", err, boom)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesAStreamWithAGap(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	deposit(t, f, 1, 2)
+	f.store.corrupt("account-1", 2, 9)
+	if _, err := f.repo.Load(t.Context(), "1"); err == nil || !strings.Contains(err.Error(), "jumps") {
+		t.Fatalf("Load = %v, want an error about the gap", err)
+	}
+}

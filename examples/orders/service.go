@@ -27,6 +27,11 @@ type Config struct {
 	// Registry must have the order events registered ([Register]).
 	// Default [NewRegistry].
 	Registry *nova.Registry
+	// Snapshots, when set, stores snapshots of orders every
+	// SnapshotEvery events (default that of package aggregate). Orders
+	// are short streams, so this is mostly for showing snapshots at work.
+	Snapshots     aggregate.SnapshotStore
+	SnapshotEvery int
 	// MetadataFunc returns the metadata saved with the events a call
 	// produces, for example the request's correlation ID carried in ctx.
 	// Default: none.
@@ -41,6 +46,8 @@ func (c *Config) validate() error {
 		return invalidf("config: Inventory is nil")
 	case c.Payments == nil:
 		return invalidf("config: Payments is nil")
+	case c.SnapshotEvery < 0:
+		return invalidf("config: negative SnapshotEvery %d", c.SnapshotEvery)
 	}
 	return nil
 }
@@ -69,7 +76,13 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = NewRegistry()
 	}
-	repo, err := aggregate.NewRepository[Order](aggregate.Config{Store: cfg.Store, Registry: cfg.Registry, Category: Category})
+	repo, err := aggregate.NewRepository[Order](aggregate.Config{
+		Store:         cfg.Store,
+		Registry:      cfg.Registry,
+		Category:      Category,
+		Snapshots:     cfg.Snapshots,
+		SnapshotEvery: cfg.SnapshotEvery,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}

@@ -243,6 +243,10 @@ func TestServiceBadInput(t *testing.T) {
 			_, err := orders.NewService(orders.Config{Store: e.store, Inventory: e.stock})
 			return err
 		}},
+		{"new negative snapshot interval", func() error {
+			_, err := orders.NewService(orders.Config{Store: e.store, Inventory: e.stock, Payments: e.bank, SnapshotEvery: -1})
+			return err
+		}},
 		{"place nil ctx", func() error { _, err := e.svc.Place(nilCtx, good); return err }},
 		{"place empty ID", func() error { _, err := e.svc.Place(ctx, order("", line("mug", 1))); return err }},
 		{"place no lines", func() error { _, err := e.svc.Place(ctx, order("2")); return err }},
@@ -414,5 +418,36 @@ func TestCancelRacesPay(t *testing.T) {
 		default:
 			t.Errorf("%s ended %s", id, o.Status)
 		}
+	}
+}
+
+func TestSnapshots(t *testing.T) {
+	t.Parallel()
+	store, err := novamem.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc, err := orders.NewService(orders.Config{
+		Store: store, Inventory: orders.NewStock(orders.CatalogStock(5)), Payments: &orders.Bank{},
+		Snapshots: store, SnapshotEvery: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := svc.Fulfil(ctx, order("1", line("pen", 1))); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := store.LoadSnapshot(ctx, "order-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Version != 4 {
+		t.Errorf("snapshot at version %d, want 4", snap.Version)
+	}
+	o, err := svc.Get(ctx, "1")
+	if err != nil || o.Status != orders.StatusShipped || o.TrackingID != "TRK-1" || len(o.Lines) != 1 {
+		t.Fatalf("Get from the snapshot = %+v, %v", o, err)
 	}
 }
