@@ -84,7 +84,9 @@ func (r *Repository[T]) saveSnapshot(ctx context.Context, stream string, root *R
 			RecordedAt: time.Now().UTC(),
 		})
 	}
-	if err != nil {
+	// A caller that gave up meanwhile is no fault of the snapshot store's:
+	// the next save past a multiple of SnapshotEvery tries again.
+	if err != nil && ctx.Err() == nil {
 		r.report(ctx, fmt.Errorf("aggregate: save snapshot of stream %q at version %d: %w", stream, root.Version, err))
 	}
 }
