@@ -1,0 +1,174 @@
+package nova_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"regexp"
+	"testing"
+
+	"github.com/nova-go/nova"
+)
+
+var uuidCanonical = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// FuzzParsePosition checks that ParsePosition never panics, fails only
+// with ErrInvalid, and that what it accepts survives String and a second
+// parse unchanged.
+func FuzzParsePosition(f *testing.F) {
+	for _, s := range []string{
+		"", "0", "1", "42/7", "0/7", "007", "3/0", "18446744073709551615/18446744073709551615",
+		"18446744073709551616", "1/", "/1", "-1", "+1", "1/2/3", "x", " 1", "1_0", "0x1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := nova.ParsePosition(s)
+		if err != nil {
+			if !errors.Is(err, nova.ErrInvalid) {
+				t.Fatalf("ParsePosition(%q) error %v does not match ErrInvalid", s, err)
+			}
+			if p != (nova.Position{}) {
+				t.Fatalf("ParsePosition(%q) = %#v with an error", s, p)
+			}
+			return
+		}
+		str := p.String()
+		again, err := nova.ParsePosition(str)
+		if err != nil {
+			t.Fatalf("ParsePosition(%q) = %#v, whose String %q does not parse: %v", s, p, str, err)
+		}
+		if again != p {
+			t.Fatalf("ParsePosition(%q) = %#v, but its String %q parses as %#v", s, p, str, again)
+		}
+		if again.String() != str {
+			t.Fatalf("String is not stable: %q then %q", str, again.String())
+		}
+	})
+}
+
+// FuzzValidateAppend checks that ValidateAppend never panics on any
+// strings, fails only with ErrInvalid, and that what it accepts has
+// canonical IDs and validates again unchanged.
+func FuzzValidateAppend(f *testing.F) {
+	f.Add("order-42", "order.placed", []byte(`{"id":1}`), "corr", "cause", "tenant", "acme", 0, "")
+	f.Add("order-42", "order.placed", []byte(nil), "", "", "", "", 2, "0190a0b0-0000-7000-8000-000000000001")
+	f.Add("s", "t", []byte{}, "", "", "k", "", -1, "0190A0B0-0000-7000-8000-00000000000F")
+	f.Add("", "", []byte("x"), "a\x00", "\xff", "\x00", "v", 1, "not-a-uuid")
+	f.Add("s\n", "t\x7f", []byte("x"), "é", "日本", "k\xff", "v\x00", 3, "{0190a0b0-0000-7000-8000-00000000001}")
+	f.Fuzz(func(t *testing.T, stream, typ string, data []byte, corr, cause, key, value string, schema int, id string) {
+		in := []nova.EventData{
+			{ID: id, Type: typ, Data: data, Metadata: nova.Metadata{
+				CorrelationID: corr, CausationID: cause, Schema: schema,
+				Extra: map[string]string{key: value},
+			}},
+			{Type: typ, Data: data},
+		}
+		before := clone(in)
+		out, err := nova.ValidateAppend(context.Background(), stream, in)
+		if !reflect.DeepEqual(in, before) {
+			t.Fatal("ValidateAppend modified the caller's slice")
+		}
+		if err != nil {
+			if !errors.Is(err, nova.ErrInvalid) {
+				t.Fatalf("error %v does not match ErrInvalid", err)
+			}
+			if out != nil {
+				t.Fatal("events returned with an error")
+			}
+			return
+		}
+		if len(out) != len(in) {
+			t.Fatalf("got %d events, want %d", len(out), len(in))
+		}
+		for i, e := range out {
+			if !uuidCanonical.MatchString(e.ID) {
+				t.Fatalf("event %d: ID %q is not a canonical UUID", i, e.ID)
+			}
+			if in[i].ID == "" && !uuidV7.MatchString(e.ID) {
+				t.Fatalf("event %d: filled ID %q is not a v7 UUID", i, e.ID)
+			}
+			want := in[i]
+			want.ID = e.ID
+			if !reflect.DeepEqual(e, want) {
+				t.Fatalf("event %d: content changed", i)
+			}
+		}
+		if out[0].ID == out[1].ID {
+			t.Fatalf("both events got ID %q", out[0].ID)
+		}
+		again, err := nova.ValidateAppend(context.Background(), stream, out)
+		if err != nil {
+			t.Fatalf("accepted output does not validate again: %v", err)
+		}
+		if !reflect.DeepEqual(again, out) {
+			t.Fatal("validating the output again changed it")
+		}
+	})
+}
+
+// FuzzRegistryDecode feeds arbitrary type names, shapes and data to a
+// registry with two types and an upcaster chain: Decode never panics,
+// never changes its input, and reports unknown types as ErrUnknownType.
+func FuzzRegistryDecode(f *testing.F) {
+	f.Add("order.placed", 1, []byte(`{"item":"a"}`), false)
+	f.Add("order.placed", 2, []byte(`{"sku":"a"}`), false)
+	f.Add("order.placed", 3, []byte(`{"sku":"a","qty":2}`), false)
+	f.Add("order.placed", 0, []byte(`null`), false)
+	f.Add("order.placed", 1, []byte(`[1]`), false)
+	f.Add("order.placed", -5, []byte(`{"item":{"deep":[1,2,{}]}}`), false)
+	f.Add("order.shipped", 1, []byte(`{"carrier":5}`), false)
+	f.Add("order.shipped", 9, []byte(``), false)
+	f.Add("order.lost", 1, []byte(`{}`), false)
+	f.Add("order.lost", 1, []byte(`{}`), true)
+	f.Add("", 1<<62, []byte("\xff\x00"), true)
+	strict, lenient := setup(f, nil), setup(f, &nova.RegistryOptions{AllowUnknown: true})
+	f.Fuzz(func(t *testing.T, typ string, schema int, data []byte, allowUnknown bool) {
+		r := strict
+		if allowUnknown {
+			r = lenient
+		}
+		e := nova.Event{ID: id1, Stream: "s", Type: typ, Version: 1, Data: data, Metadata: nova.Metadata{Schema: schema}}
+		orig := bytes.Clone(data)
+		v, err := r.Decode(e)
+		if !bytes.Equal(e.Data, orig) {
+			t.Fatal("Decode changed the event's data")
+		}
+		known := typ == "order.placed" || typ == "order.shipped"
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			if v != nil {
+				t.Fatalf("Decode returned %#v with its error", v)
+			}
+			if !known && !errors.Is(err, nova.ErrUnknownType) {
+				t.Fatalf("unknown type %q: error %v does not match ErrUnknownType", typ, err)
+			}
+			if known && errors.Is(err, nova.ErrUnknownType) {
+				t.Fatalf("registered type %q: error %v matches ErrUnknownType", typ, err)
+			}
+			return
+		}
+		switch got := v.(type) {
+		case OrderPlaced:
+			if typ != "order.placed" {
+				t.Fatalf("type %q decoded to %T", typ, v)
+			}
+		case OrderShipped:
+			if typ != "order.shipped" {
+				t.Fatalf("type %q decoded to %T", typ, v)
+			}
+		case nova.Event:
+			if known || !allowUnknown {
+				t.Fatalf("type %q decoded to an Event", typ)
+			}
+			if got.ID != e.ID || got.Type != e.Type {
+				t.Fatalf("unknown event came back as %+v", got)
+			}
+		default:
+			t.Fatalf("Decode returned %T", v)
+		}
+	})
+}
