@@ -1,0 +1,71 @@
+package aggregate_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/novamem"
+)
+
+// BenchmarkLoad loads an aggregate of 1,000 events from novamem, replaying
+// them all or starting from a snapshot taken every 100 events.
+func BenchmarkLoad(b *testing.B) {
+	for _, every := range []int{0, 100} {
+		b.Run(fmt.Sprintf("snapshot-every=%d", every), func(b *testing.B) {
+			store, err := novamem.New(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			cfg := aggregate.Config{Store: store, Registry: newRegistry(b), Category: "account"}
+			if every > 0 {
+				cfg.Snapshots, cfg.SnapshotEvery = store, every
+			}
+			repo, err := aggregate.NewRepository[Account](cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := b.Context()
+			root, err := repo.New("1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range 1000 {
+				e := any(Deposited{Amount: 1})
+				if i == 0 {
+					e = Opened{Owner: "ada"}
+				}
+				if _, err := repo.Save(ctx, root, []any{e}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := repo.Load(ctx, "1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUpdate handles one command per iteration against one
+// aggregate: load, decide, save.
+func BenchmarkUpdate(b *testing.B) {
+	store, err := novamem.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	repo, err := aggregate.NewRepository[Account](aggregate.Config{Store: store, Registry: newRegistry(b), Snapshots: store, SnapshotEvery: 50})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	for b.Loop() {
+		if _, err := repo.Update(ctx, "1", func(a *Account) ([]any, error) { return a.Deposit(1) }, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
