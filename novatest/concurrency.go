@@ -36,7 +36,7 @@ func (s *suite) testRaceAny(t *testing.T) {
 
 func (s *suite) race(t *testing.T, exact bool) {
 	st := s.store(t)
-	ctx := s.ctx(t)
+	ctx := t.Context()
 	const stream = "contended"
 	per := s.n(raceAppends)
 	total := raceWriters * per

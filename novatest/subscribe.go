@@ -164,7 +164,7 @@ const (
 func (s *suite) testSubscribeWriters(t *testing.T) {
 	t.Parallel()
 	st := s.store(t)
-	ctx := s.ctx(t)
+	ctx := t.Context()
 	per := s.n(subscribeEvents)
 	total := subscribeWriters * per
 	first := s.subscribe(t, st, nova.SubscribeOptions{})
