@@ -4,9 +4,12 @@ import "fmt"
 
 // Product is something an order can contain.
 type Product struct {
-	SKU   string
-	Name  string
-	Price int64 // cents
+	// SKU names the product in order lines and stock levels.
+	SKU string
+	// Name is for people.
+	Name string
+	// Price is the unit price, in cents.
+	Price int64
 }
 
 // Catalog returns the products [SampleOrder] picks from.

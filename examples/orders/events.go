@@ -13,9 +13,12 @@ const (
 
 // Line is one product on an order. Prices are in cents.
 type Line struct {
-	SKU       string `json:"sku"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
+	// SKU names the product.
+	SKU string `json:"sku"`
+	// Quantity is how many, at least 1.
+	Quantity int `json:"quantity"`
+	// UnitPrice is the price of one, in cents, at least 1.
+	UnitPrice int64 `json:"unit_price"`
 }
 
 // Placed records a new order (orders.placed).

@@ -27,9 +27,13 @@ const (
 
 // PlaceOrder is the command that places an order.
 type PlaceOrder struct {
-	OrderID  string
+	// OrderID is the new order's ID, chosen by the caller (so a retried
+	// command cannot place two orders). Required.
+	OrderID string
+	// Customer is who places the order. Required.
 	Customer string
-	Lines    []Line
+	// Lines are the products ordered: at least one, each SKU once.
+	Lines []Line
 }
 
 // Validate checks the command: an order ID and a customer, at least one
@@ -90,16 +94,26 @@ func validateText(what, s string) error {
 // Order is the order aggregate's state. It changes only through Apply;
 // the decision methods read it and return events.
 type Order struct {
-	ID            string `json:"id"`
-	Customer      string `json:"customer"`
-	Status        Status `json:"status"`
-	Lines         []Line `json:"lines"`
-	Total         int64  `json:"total"`
+	// ID is the order's ID, as placed.
+	ID string `json:"id"`
+	// Customer is who placed the order.
+	Customer string `json:"customer"`
+	// Status is where the order is in its lifecycle; empty for an order
+	// never placed.
+	Status Status `json:"status"`
+	// Lines are the products ordered.
+	Lines []Line `json:"lines"`
+	// Total is the sum of the lines, in cents.
+	Total int64 `json:"total"`
+	// ReservationID is the inventory's reservation, once reserved.
 	ReservationID string `json:"reservation_id,omitempty"`
-	PaymentID     string `json:"payment_id,omitempty"`
-	Paid          int64  `json:"paid,omitempty"`
-	TrackingID    string `json:"tracking_id,omitempty"`
-	CancelReason  string `json:"cancel_reason,omitempty"`
+	// PaymentID and Paid are the payment and its amount, once paid.
+	PaymentID string `json:"payment_id,omitempty"`
+	Paid      int64  `json:"paid,omitempty"`
+	// TrackingID is the shipment's tracking ID, once shipped.
+	TrackingID string `json:"tracking_id,omitempty"`
+	// CancelReason says why the order was cancelled, once cancelled.
+	CancelReason string `json:"cancel_reason,omitempty"`
 }
 
 // Apply folds one event into the order. It fails only for an event that
