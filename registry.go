@@ -94,7 +94,7 @@ func Register[T any](r *Registry, name string) error {
 	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
 		return invalidf("register %q: type %s must not be a pointer or interface", name, t)
 	}
-	if err := validateEvent(0, EventData{Type: name}); err != nil {
+	if err := validateType(name); err != nil {
 		return invalidf("register %q: %s", name, err.(*invalidError).msg)
 	}
 	r.mu.Lock()

@@ -780,3 +780,16 @@ func TestNilRegistry(t *testing.T) {
 		t.Errorf("SchemaVersion = %d, want 1", v)
 	}
 }
+
+func TestTypeNameErrorsSayWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	r := nova.NewRegistry(nil)
+	err := nova.Register[OrderPlaced](r, "")
+	if !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("Register with an empty name = %v, want ErrInvalid", err)
+	}
+	// A registration has no events, so the message must not speak of one.
+	if strings.Contains(err.Error(), "event 0") {
+		t.Errorf("message %q speaks of an event 0", err)
+	}
+}

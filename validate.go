@@ -88,16 +88,27 @@ func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]E
 	return out, nil
 }
 
-func validateEvent(i int, e EventData) error {
+// validateType checks an event type name: non-empty, at most
+// [MaxTypeLen] bytes, valid UTF-8 and free of control characters.
+func validateType(typ string) error {
 	switch {
-	case e.Type == "":
-		return invalidf("event %d: empty event type", i)
-	case len(e.Type) > MaxTypeLen:
-		return invalidf("event %d: type of %d bytes is longer than the limit of %d", i, len(e.Type), MaxTypeLen)
-	case !utf8.ValidString(e.Type):
-		return invalidf("event %d: type %q is not valid UTF-8", i, e.Type)
-	case hasControl(e.Type):
-		return invalidf("event %d: type %q contains a control character", i, e.Type)
+	case typ == "":
+		return invalidf("empty event type")
+	case len(typ) > MaxTypeLen:
+		return invalidf("type of %d bytes is longer than the limit of %d", len(typ), MaxTypeLen)
+	case !utf8.ValidString(typ):
+		return invalidf("type %q is not valid UTF-8", typ)
+	case hasControl(typ):
+		return invalidf("type %q contains a control character", typ)
+	}
+	return nil
+}
+
+func validateEvent(i int, e EventData) error {
+	if err := validateType(e.Type); err != nil {
+		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+	}
+	switch {
 	case len(e.Data) > MaxDataLen:
 		return invalidf("event %d: data of %d bytes is larger than the limit of %d", i, len(e.Data), MaxDataLen)
 	case e.Metadata.Schema < 0:
