@@ -127,8 +127,8 @@ func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
 	if fn == nil {
 		return invalidf("upcast %q from %d: nil upcaster", name, from)
 	}
-	if name == "" {
-		return invalidf("upcast: empty event type")
+	if err := validateType(name); err != nil {
+		return invalidf("upcast %q from %d: %s", name, from, err.(*invalidError).msg)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -470,6 +470,9 @@ func TestUpcastRegistration(t *testing.T) {
 		}},
 		{"nil upcaster", func(r *nova.Registry) error { return r.Upcast("t", 1, nil) }},
 		{"empty type", func(r *nova.Registry) error { return r.Upcast("", 1, noop) }},
+		{"oversize type", func(r *nova.Registry) error { return r.Upcast(strings.Repeat("t", nova.MaxTypeLen+1), 1, noop) }},
+		{"invalid utf-8 type", func(r *nova.Registry) error { return r.Upcast("t\xff", 1, noop) }},
+		{"control char type", func(r *nova.Registry) error { return r.Upcast("t\x00", 1, noop) }},
 		{"nil registry", func(*nova.Registry) error { return (*nova.Registry)(nil).Upcast("t", 1, noop) }},
 	}
 	for _, tt := range tests {
