@@ -205,7 +205,7 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 	for i, v := range vs {
 		d, err := r.Encode(v, md)
 		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", i, err)
+			return nil, fmt.Errorf("nova: encode event %d: %w", i, err)
 		}
 		out = append(out, d)
 	}

@@ -293,8 +293,8 @@ func TestEncodeAll(t *testing.T) {
 	if !errors.Is(err, nova.ErrUnknownType) || none != nil {
 		t.Fatalf("EncodeAll with an unregistered value = %d events, %v, want nil, ErrUnknownType", len(none), err)
 	}
-	if !strings.Contains(err.Error(), "event 1") {
-		t.Errorf("message %q does not name event 1", err)
+	if !strings.HasPrefix(err.Error(), "nova: ") || !strings.Contains(err.Error(), "event 1") {
+		t.Errorf("message %q: want the nova: prefix and event 1 named", err)
 	}
 	if empty, err := r.EncodeAll(md); err != nil || len(empty) != 0 {
 		t.Errorf("EncodeAll() = %v, %v, want no events", empty, err)
