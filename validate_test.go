@@ -59,8 +59,8 @@ func TestValidateContext(t *testing.T) {
 	if err := nova.ValidateContext(context.Background()); err != nil {
 		t.Fatalf("ValidateContext(Background) = %v", err)
 	}
-	//lint:ignore SA1012 a nil context is the input under test
-	if err := nova.ValidateContext(nil); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
+	var nilCtx context.Context // a nil context is the input under test
+	if err := nova.ValidateContext(nilCtx); !errors.Is(err, nova.ErrInvalid) {
 		t.Fatalf("ValidateContext(nil) = %v, want ErrInvalid", err)
 	}
 }
