@@ -1,11 +1,14 @@
 package novamem_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/novatest"
 )
@@ -44,4 +47,66 @@ func TestStoreSmallPages(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}, novatest.WithScale(0.1))
+}
+
+func TestSnapshotStore(t *testing.T) {
+	novatest.RunSnapshotStore(t, func(t *testing.T) aggregate.SnapshotStore { return newStore(t) })
+}
+
+func TestNewConfig(t *testing.T) {
+	t.Parallel()
+	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))
+	tests := []struct {
+		name    string
+		cfg     *novamem.Config
+		wantErr bool
+	}{
+		{"nil", nil, false},
+		{"zero", &novamem.Config{}, false},
+		{"page size 1", &novamem.Config{PageSize: 1}, false},
+		{"negative page size", &novamem.Config{PageSize: -1}, true},
+		{"clock", &novamem.Config{NowFunc: func() time.Time { return fixed }}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := novamem.New(tc.cfg)
+			if tc.wantErr {
+				if err == nil || s != nil || !strings.Contains(err.Error(), "novamem: Config.PageSize") {
+					t.Fatalf("New(%+v) = %v, %v; want nil and an error naming Config.PageSize", tc.cfg, s, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New(%+v): %v", tc.cfg, err)
+			}
+			defer s.Close()
+			novatest.MustAppend(t, s, "s", nova.NoStream, novatest.Events("e", 3)...)
+			evs := novatest.MustReadAll(t, s)
+			if len(evs) != 3 {
+				t.Fatalf("read %d events, want 3", len(evs))
+			}
+			if tc.cfg != nil && tc.cfg.NowFunc != nil && !evs[0].RecordedAt.Equal(fixed) {
+				t.Errorf("RecordedAt = %v, want the configured clock's %v", evs[0].RecordedAt, fixed)
+			}
+		})
+	}
+}
+
+// TestPositions pins what the in-memory positions are: Commit counts the
+// log from 1, Prepare stays zero, so checkpoints are plain sequence numbers.
+func TestPositions(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 2)...)
+	res := novatest.MustAppend(t, s, "b", nova.NoStream, novatest.Events("e", 3)...)
+	if want := (nova.Position{Commit: 5}); res.Position != want {
+		t.Fatalf("position after 5 events = %s, want %s", res.Position, want)
+	}
+	// A position between two events, as another backend's checkpoint might
+	// be, resumes after the event it follows.
+	evs, err := novatest.Collect(s.ReadAll(t.Context(), nova.ReadAllOptions{From: nova.Position{Commit: 2, Prepare: 9}}), 0)
+	if err != nil || len(evs) != 3 || evs[0].Position.Commit != 3 {
+		t.Fatalf("ReadAll from 2/9: %d events starting at %v, error %v; want 3 starting at 3", len(evs), evs, err)
+	}
 }
