@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"reflect"
-	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,15 +18,16 @@ import (
 // testRelease breaks out of every kind of loop, early and often, and then
 // checks that the store still serves reads (nothing is held: a read that
 // kept a connection would exhaust a pool), that Close returns, and that no
-// goroutine of the backend's package outlives Close.
+// goroutine started on behalf of the store outlives Close.
 //
-// It runs alone, before the parallel cases, so the goroutines it sees
-// appear are its own. Goroutines of other tests running at the same time
-// in the backend's package could still confuse it; run RunStore from a
-// test that is not parallel with the backend's other tests.
+// To tell the store's goroutines from those of tests running beside it, the
+// case labels its goroutine (runtime/pprof labels) before it creates the
+// store; every goroutine started from it, and from those, inherits the
+// label.
 func (s *suite) testRelease(t *testing.T) {
-	pkg := pkgPath(s, t)
-	before := goroutines(pkg)
+	label := fmt.Sprint(releaseRuns.Add(1))
+	pprof.SetGoroutineLabels(pprof.WithLabels(t.Context(), pprof.Labels(releaseLabel, label)))
+	defer pprof.SetGoroutineLabels(t.Context())
 	st := s.store(t)
 	ctx := s.ctx(t)
 	for i := range 3 {
@@ -115,66 +117,54 @@ func (s *suite) testRelease(t *testing.T) {
 	if err := s.within(t, "Close", st.Close); err != nil {
 		t.Fatalf("Close after breaking out of loops: %v", err)
 	}
-	if pkg == "" {
-		return
-	}
 	var left []string
+	var n int
 	deadline := time.Now().Add(min(s.timeout, 10*time.Second))
 	for {
-		left = left[:0]
-		for id, stack := range goroutines(pkg) {
-			if _, old := before[id]; !old {
-				left = append(left, stack)
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
+		n, left = labeled(label)
+		if n == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if len(left) > 0 {
-		t.Fatalf("%d goroutines of package %s outlive Close; the first:\n\n%s", len(left), pkg, strings.Join(left[:min(len(left), 3)], "\n\n"))
+	if n > 0 {
+		t.Fatalf("%d goroutines started for the store outlive Close; by stack, with their count first:\n\n%s", n, strings.Join(left[:min(len(left), 3)], "\n\n"))
 	}
 }
 
-// pkgPath returns the import path of the package that defines the store's
-// type, or "" if it has none.
-func pkgPath(s *suite, t *testing.T) string {
-	// A throwaway store: its type is all that is needed.
-	var typ reflect.Type
-	t.Run("store type", func(t *testing.T) { typ = reflect.TypeOf(s.store(t)) })
-	for typ != nil && typ.Kind() == reflect.Pointer {
-		typ = typ.Elem()
-	}
-	if typ == nil {
-		return ""
-	}
-	return typ.PkgPath()
-}
+const releaseLabel = "novatest.release"
 
-// goroutines returns the stacks, by goroutine ID, of the goroutines that
-// run code of package pkg and are not running a test.
-func goroutines(pkg string) map[string]string {
-	out := map[string]string{}
-	if pkg == "" {
-		return out
+var releaseRuns atomic.Int64
+
+// labeled returns how many goroutines, other than the caller, have the
+// label releaseLabel set to value, and their stacks grouped as the
+// goroutine profile groups them.
+func labeled(value string) (int, []string) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return 1, []string{"goroutine profile: " + err.Error()}
 	}
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
+	mark := fmt.Sprintf("%q:%q", releaseLabel, value)
+	var (
+		n   int
+		out []string
+	)
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		if strings.HasPrefix(rec, "goroutine profile:") {
+			_, rec, _ = strings.Cut(rec, "\n")
 		}
-		buf = make([]byte, 2*len(buf))
-	}
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		stack := string(g)
-		if !strings.Contains(stack, pkg+".") || strings.Contains(stack, "testing.tRunner") {
+		_, labels, _ := strings.Cut(rec, "# labels: ")
+		labels, _, _ = strings.Cut(labels, "\n")
+		if !strings.Contains(labels, mark) || strings.Contains(rec, "runtime/pprof.writeGoroutine") {
 			continue
 		}
-		head, _, _ := strings.Cut(stack, "[")
-		out[strings.TrimSpace(head)] = stack
+		count, _, _ := strings.Cut(rec, " @ ")
+		c, err := strconv.Atoi(strings.TrimSpace(count))
+		if err != nil {
+			c = 1
+		}
+		n += c
+		out = append(out, rec)
 	}
-	return out
+	return n, out
 }

@@ -86,8 +86,9 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	}
 	s := &suite{newStore: newStore, scale: Scale(t) * o.scale, timeout: o.timeout}
 
-	// Cases that watch goroutines run first and alone: parallel subtests
-	// wait until this function returns.
+	// The case that watches goroutines runs first, before the parallel
+	// cases start (they wait until this function returns), so a leak it
+	// reports is less likely to come from a failure elsewhere.
 	t.Run("Release", s.testRelease)
 
 	t.Run("ExpectedVersion", s.testExpectedVersion)
