@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/nova-go/nova/internal/bench"
+	"github.com/nova-go/nova/novasqlite"
+)
+
+func benchCommand() *command {
+	var scenarios string
+	var runs int
+	var scale float64
+	var sync string
+	return &command{
+		name:    "bench",
+		summary: "measure the store's backend beside its raw driver (medians of alternating runs, events/s)",
+		usage:   "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
+		storeDefault: "./nova-bench.db",
+		flags: func(fs *flag.FlagSet, e *env) {
+			fs.BoolVar(&e.json, "json", false, "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, runs}")
+			fs.StringVar(&scenarios, "scenario", "", "scenarios to run, comma-separated (default all): "+strings.Join(bench.ScenarioNames(), ", "))
+			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
+			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
+			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (flush per commit) or normal")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("bench takes no arguments, got %q", args)
+			}
+			if runs < 1 {
+				return usagef("--runs must be at least 1, got %d", runs)
+			}
+			if !(scale > 0) || scale > 1000 {
+				return usagef("--scale must be in (0, 1000], got %g", scale)
+			}
+			opts := bench.Options{Runs: runs, Scale: scale}
+			if scenarios != "" {
+				opts.Scenarios = strings.Split(scenarios, ",")
+			}
+			if !e.json {
+				opts.Progress = e.stderr
+			}
+			backend, err := benchBackend(e.store, sync)
+			if err != nil {
+				return err
+			}
+			results, runErr := bench.Run(ctx, backend, opts)
+			if err := backend.Close(); err != nil && runErr == nil {
+				runErr = err
+			}
+			if runErr != nil {
+				return runErr
+			}
+			if e.json {
+				return bench.WriteJSON(e.stdout, results)
+			}
+			return bench.WriteTable(e.stdout, results)
+		},
+	}
+}
+
+func benchBackend(spec, sync string) (bench.Backend, error) {
+	kind, path, err := parseStore(spec)
+	if err != nil {
+		return bench.Backend{}, err
+	}
+	if kind == kindMemory {
+		return bench.Memory(), nil
+	}
+	var cfg novasqlite.Config
+	switch sync {
+	case "full":
+		cfg.Synchronous = novasqlite.Full
+	case "normal":
+		cfg.Synchronous = novasqlite.Normal
+	default:
+		return bench.Backend{}, usagef("--sync must be full or normal, got %q", sync)
+	}
+	b, err := bench.SQLite(path, cfg)
+	if err != nil {
+		return bench.Backend{}, fmt.Errorf("bench at %s: %w", path, err)
+	}
+	return b, nil
+}
