@@ -213,25 +213,22 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 	warm := opts.warmups()
 	var novaRates, rawRates []float64
 	for i := range warm + n {
-		for _, s := range []side{sideNova, sideRaw} {
-			if err := ctx.Err(); err != nil {
-				return Result{}, fmt.Errorf("bench: %s: %w", sc.name, err)
-			}
-			rate, err := runOnce(ctx, b, sc, sz, s)
-			if err != nil {
-				return Result{}, fmt.Errorf("bench: %s on %s, %s run %d: %w", sc.name, b.Name, s, i+1, err)
-			}
-			label := fmt.Sprintf("run %d/%d", i-warm+1, n)
-			if i < warm {
-				label = fmt.Sprintf("warm-up %d/%d", i+1, warm)
-			} else if s == sideNova {
-				novaRates = append(novaRates, rate)
-			} else {
-				rawRates = append(rawRates, rate)
-			}
-			if opts.Progress != nil {
-				fmt.Fprintf(opts.Progress, "%s %s %s %s: %.0f events/s\n", b.Name, sc.name, label, s, rate)
-			}
+		if err := ctx.Err(); err != nil {
+			return Result{}, fmt.Errorf("bench: %s: %w", sc.name, err)
+		}
+		rates, err := runPair(ctx, b, sc, sz)
+		if err != nil {
+			return Result{}, fmt.Errorf("bench: %s on %s, run %d: %w", sc.name, b.Name, i+1, err)
+		}
+		label := fmt.Sprintf("run %d/%d", i-warm+1, n)
+		if i < warm {
+			label = fmt.Sprintf("warm-up %d/%d", i+1, warm)
+		} else {
+			novaRates = append(novaRates, rates[sideNova])
+			rawRates = append(rawRates, rates[sideRaw])
+		}
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f events/s\n", b.Name, sc.name, label, rates[sideNova], rates[sideRaw])
 		}
 	}
 	r := Result{
@@ -247,40 +244,63 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 	return r, nil
 }
 
-// runOnce measures one run of sc on a fresh target of side s and returns
-// its rate in events per second.
-func runOnce(ctx context.Context, b Backend, sc scenario, sz sizes, s side) (rate float64, err error) {
-	var t target
-	var cleanup func() error
+// runPair measures one run of sc on a fresh nova target and a fresh raw
+// target, alternating between them slice by slice (nova first in even
+// slices, raw first in odd ones), and returns each side's rate in events
+// per second.
+func runPair(ctx context.Context, b Backend, sc scenario, sz sizes) (rates [2]float64, err error) {
+	var jobs [2]job
+	for _, s := range []side{sideNova, sideRaw} {
+		t, cleanup, err := open(ctx, b, s)
+		if err != nil {
+			return rates, err
+		}
+		defer func() {
+			if cerr := cleanup(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up %s: %w", s, cerr))
+			}
+		}()
+		if jobs[s], err = sc.prepare(ctx, t, sz); err != nil {
+			return rates, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	var events [2]int
+	var elapsed [2]time.Duration
+	for i := range jobs[sideNova].slices {
+		order := []side{sideNova, sideRaw}
+		if i%2 == 1 {
+			order = []side{sideRaw, sideNova}
+		}
+		for _, s := range order {
+			start := time.Now()
+			n, err := jobs[s].slice(ctx, i)
+			elapsed[s] += time.Since(start)
+			if err != nil {
+				return rates, fmt.Errorf("%s: %w", s, err)
+			}
+			events[s] += n
+		}
+	}
+	for s := range rates {
+		rates[s] = perSec(events[s], elapsed[s])
+	}
+	return rates, nil
+}
+
+// open returns a fresh target of side s and its cleanup function.
+func open(ctx context.Context, b Backend, s side) (target, func() error, error) {
 	if s == sideNova {
-		st, c, err := b.NovaFunc(ctx)
+		st, cleanup, err := b.NovaFunc(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("open store: %w", err)
+			return nil, nil, fmt.Errorf("open store: %w", err)
 		}
-		t, cleanup = novaTarget{st}, c
-	} else {
-		r, c, err := b.RawFunc(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("open raw baseline: %w", err)
-		}
-		t, cleanup = r, c
+		return novaTarget{st}, cleanup, nil
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("clean up: %w", cerr))
-		}
-	}()
-	w, err := sc.prepare(ctx, t, sz)
+	r, cleanup, err := b.RawFunc(ctx)
 	if err != nil {
-		return 0, err
+		return nil, nil, fmt.Errorf("open raw baseline: %w", err)
 	}
-	start := time.Now()
-	events, err := w(ctx)
-	elapsed := time.Since(start)
-	if err != nil {
-		return 0, err
-	}
-	return perSec(events, elapsed), nil
+	return r, cleanup, nil
 }
 
 func perSec(events int, d time.Duration) float64 {

@@ -52,16 +52,7 @@ func Benchmark(b *testing.B, be Backend, scenario string) {
 func openTarget(b *testing.B, be Backend, s side) target {
 	b.Helper()
 	ctx := b.Context()
-	var t target
-	var cleanup func() error
-	var err error
-	if s == sideNova {
-		st, c, e := be.NovaFunc(ctx)
-		t, cleanup, err = novaTarget{st}, c, e
-	} else {
-		r, c, e := be.RawFunc(ctx)
-		t, cleanup, err = r, c, e
-	}
+	t, cleanup, err := open(ctx, be, s)
 	if err != nil {
 		b.Fatalf("bench: open %s target: %v", s, err)
 	}
@@ -126,13 +117,13 @@ func benchParallelAppend(b *testing.B, t target, sc scenario) {
 // per operation.
 func benchRead(b *testing.B, t target, sc scenario) {
 	ctx := b.Context()
-	w, err := sc.prepare(ctx, t, sizes{events: sc.events, reads: 1})
+	j, err := sc.prepare(ctx, t, sizes{events: sc.events, reads: 1})
 	if err != nil {
 		b.Fatalf("bench: %v", err)
 	}
 	events := 0
 	for b.Loop() {
-		n, err := w(ctx)
+		n, err := j.slice(ctx, 0)
 		if err != nil {
 			b.Fatalf("bench: %v", err)
 		}

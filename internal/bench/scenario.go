@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -69,15 +70,18 @@ type scenario struct {
 	events int
 	// reads is how many times a read run reads the whole stream or log.
 	reads int
+	// slice is how many appends each writer makes in one slice of a run:
+	// the runner alternates nova and raw slice by slice.
+	slice int
 }
 
 // scenarios are every scenario in the order they run by default.
 var scenarios = []scenario{
-	{name: "append-1", doc: "1 event per append, 1 writer", kind: kindAppend, writers: 1, batch: 1, events: 1000},
-	{name: "append-1-8w", doc: "1 event per append, 8 writers on their own streams", kind: kindAppend, writers: 8, batch: 1, events: 2000},
-	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000},
-	{name: "read-10k", doc: "ReadStream of a 10,000-event stream", kind: kindReadStream, events: 10_000, reads: 5},
-	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 1},
+	{name: "append-1", doc: "1 event per append, 1 writer", kind: kindAppend, writers: 1, batch: 1, events: 1000, slice: 50},
+	{name: "append-1-8w", doc: "1 event per append, 8 writers on their own streams", kind: kindAppend, writers: 8, batch: 1, events: 2000, slice: 25},
+	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000, slice: 10},
+	{name: "read-10k", doc: "ReadStream of a 10,000-event stream", kind: kindReadStream, events: 10_000, reads: 10},
+	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 3},
 }
 
 // ScenarioNames returns the names of every scenario, in the order [Run]
@@ -130,54 +134,56 @@ func (s scenario) sized(dataScale, workScale float64) sizes {
 	}
 }
 
-// work is the timed part of a run; it returns the number of events it
-// appended or read.
-type work func(ctx context.Context) (int, error)
+// job is the timed part of a run, cut in slices so that the runner can
+// alternate between nova and raw while both see the same machine.
+type job struct {
+	// slices is how many slices there are.
+	slices int
+	// slice runs slice i, 0 <= i < slices, and returns the number of events
+	// it appended or read.
+	slice func(ctx context.Context, i int) (int, error)
+}
 
 // prepare does the untimed part of a run on t (pre-filling, generating
 // events) and returns the timed part.
-func (s scenario) prepare(ctx context.Context, t target, sz sizes) (work, error) {
+func (s scenario) prepare(ctx context.Context, t target, sz sizes) (job, error) {
 	switch s.kind {
 	case kindAppend:
 		return s.prepareAppend(t, sz), nil
 	case kindReadStream:
 		if err := fill(ctx, t, readStream, sz.events); err != nil {
-			return nil, err
+			return job{}, err
 		}
-		return func(ctx context.Context) (int, error) {
-			for range sz.reads {
-				n, err := t.ReadStream(ctx, readStream)
-				if err != nil {
-					return 0, fmt.Errorf("read stream: %w", err)
-				}
-				if n != sz.events {
-					return 0, fmt.Errorf("read stream: read %d events, want %d", n, sz.events)
-				}
+		return job{slices: sz.reads, slice: func(ctx context.Context, _ int) (int, error) {
+			n, err := t.ReadStream(ctx, readStream)
+			if err != nil {
+				return 0, fmt.Errorf("read stream: %w", err)
 			}
-			return sz.events * sz.reads, nil
-		}, nil
+			if n != sz.events {
+				return 0, fmt.Errorf("read stream: read %d events, want %d", n, sz.events)
+			}
+			return n, nil
+		}}, nil
 	default:
 		// The log is spread over streams of fillBatch events, as a log
 		// of many aggregates is.
 		for i, left := 0, sz.events; left > 0; i++ {
 			n := min(left, fillBatch)
 			if err := fill(ctx, t, fmt.Sprintf("bench-log-%d", i), n); err != nil {
-				return nil, err
+				return job{}, err
 			}
 			left -= n
 		}
-		return func(ctx context.Context) (int, error) {
-			for range sz.reads {
-				n, err := t.ReadAll(ctx)
-				if err != nil {
-					return 0, fmt.Errorf("read all: %w", err)
-				}
-				if n != sz.events {
-					return 0, fmt.Errorf("read all: read %d events, want %d", n, sz.events)
-				}
+		return job{slices: sz.reads, slice: func(ctx context.Context, _ int) (int, error) {
+			n, err := t.ReadAll(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("read all: %w", err)
 			}
-			return sz.events * sz.reads, nil
-		}, nil
+			if n != sz.events {
+				return 0, fmt.Errorf("read all: read %d events, want %d", n, sz.events)
+			}
+			return n, nil
+		}}, nil
 	}
 }
 
@@ -200,9 +206,10 @@ func fill(ctx context.Context, t target, stream string, n int) error {
 }
 
 // prepareAppend generates every batch each writer will append, then returns
-// the timed part: the writers appending them at once, each to its own
-// stream, each append at the exact version the writer is at.
-func (s scenario) prepareAppend(t target, sz sizes) work {
+// the timed part: in each slice, the writers append their next s.slice
+// batches at once, each to its own stream, each append at the exact
+// version the writer is at.
+func (s scenario) prepareAppend(t target, sz sizes) job {
 	perWriter := sz.events / s.writers / s.batch
 	batches := make([][][]nova.EventData, s.writers)
 	for w := range batches {
@@ -211,31 +218,34 @@ func (s scenario) prepareAppend(t target, sz sizes) work {
 			batches[w][i] = Events(s.batch)
 		}
 	}
-	writer := func(ctx context.Context, w int) error {
+	writer := func(ctx context.Context, w, from, to int) error {
 		stream := fmt.Sprintf("bench-%d", w)
-		for i, evs := range batches[w] {
-			if err := t.Append(ctx, stream, uint64(i*s.batch), evs); err != nil {
+		for i := from; i < to; i++ {
+			if err := t.Append(ctx, stream, uint64(i*s.batch), batches[w][i]); err != nil {
 				return fmt.Errorf("append to %s: %w", stream, err)
 			}
 		}
 		return nil
 	}
-	return func(ctx context.Context) (int, error) {
-		if s.writers == 1 {
-			return sz.events, writer(ctx, 0)
-		}
-		errs := make([]error, s.writers)
-		var wg sync.WaitGroup
-		for w := range s.writers {
-			wg.Go(func() { errs[w] = writer(ctx, w) })
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
+	return job{
+		slices: (perWriter + s.slice - 1) / s.slice,
+		slice: func(ctx context.Context, i int) (int, error) {
+			from, to := i*s.slice, min((i+1)*s.slice, perWriter)
+			events := (to - from) * s.batch * s.writers
+			if s.writers == 1 {
+				return events, writer(ctx, 0, from, to)
+			}
+			errs := make([]error, s.writers)
+			var wg sync.WaitGroup
+			for w := range s.writers {
+				wg.Go(func() { errs[w] = writer(ctx, w, from, to) })
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
 				return 0, err
 			}
-		}
-		return sz.events, nil
+			return events, nil
+		},
 	}
 }
 
