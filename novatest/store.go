@@ -25,7 +25,7 @@ type storeOptions struct {
 }
 
 // WithScale multiplies the sizes of the load cases by f, on top of
-// -nova.scale or NOVA_TEST_SCALE. A backend whose every append crosses a
+// -nova.scale or NOVA_TEST_SCALE (see the package documentation). A backend whose every append crosses a
 // network may pass a factor below 1 to keep its default run short; it
 // still runs the full sizes with NOVA_TEST_SCALE set to the inverse.
 func WithScale(f float64) StoreOption {
@@ -84,7 +84,11 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	if o.timeout <= 0 {
 		t.Fatalf("novatest: WithTimeout(%v): want a positive duration", o.timeout)
 	}
-	s := &suite{newStore: newStore, scale: Scale(t) * o.scale, timeout: o.timeout}
+	scale := Scale(t) * o.scale
+	if testing.Short() {
+		scale /= 10
+	}
+	s := &suite{newStore: newStore, scale: scale, timeout: o.timeout}
 
 	// The case that watches goroutines runs first, before the parallel
 	// cases start (they wait until this function returns), so a leak it
