@@ -136,3 +136,98 @@ func (s *suite) race(t *testing.T, exact bool) {
 		t.Fatalf("Streams = %v, want [%s@%d]", infos, stream, total)
 	}
 }
+
+// testRaceCreate has 16 goroutines create the same stream at once with
+// nova.NoStream, in several rounds: exactly one wins each round, and every
+// other gets a *nova.ConcurrencyError (not, say, a unique-key violation
+// from a database) and writes nothing.
+func (s *suite) testRaceCreate(t *testing.T) {
+	t.Parallel()
+	st := s.store(t)
+	ctx := t.Context()
+	const racers, rounds = 16, 20
+	for r := range rounds {
+		stream := fmt.Sprintf("created-%d", r)
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			winners []string
+		)
+		for range racers {
+			wg.Go(func() {
+				batch := Events("created", 2)
+				_, err := st.Append(ctx, stream, nova.NoStream, batch...)
+				var ce *nova.ConcurrencyError
+				switch {
+				case err == nil:
+					mu.Lock()
+					winners = append(winners, ids(batch)...)
+					mu.Unlock()
+				case errors.As(err, &ce):
+					if ce.Stream != stream || ce.Expected != nova.NoStream || ce.Actual != 2 {
+						t.Errorf("losing NoStream append: %+v, want stream %q, expected no-stream, actual 2", *ce, stream)
+					}
+				default:
+					t.Errorf("losing NoStream append: %v, want a *nova.ConcurrencyError", err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 2 {
+			t.Fatalf("round %d: %d of %d NoStream appends succeeded, want exactly 1", r, len(winners)/2, racers)
+		}
+		if got := MustReadStream(t, st, stream, nova.ReadStreamOptions{}); !slices.Equal(ids(got), winners) {
+			t.Fatalf("round %d: stream holds %v, want the winner's %v", r, ids(got), winners)
+		}
+	}
+}
+
+// testRaceRetry has 8 goroutines append the same batch at once, as a
+// client whose first attempt timed out might while it is still in flight:
+// each must succeed, exactly one with Duplicate false, all with the same
+// versions and position, and the batch must be stored once. A backend that
+// lets two of them pass the ID check must turn the loser's unique-key
+// violation into the idempotent answer, not an error.
+func (s *suite) testRaceRetry(t *testing.T) {
+	t.Parallel()
+	st := s.store(t)
+	ctx := t.Context()
+	const racers, rounds = 8, 20
+	for r := range rounds {
+		stream := fmt.Sprintf("retried-%d", r)
+		exps := []nova.ExpectedVersion{nova.NoStream, nova.Any, nova.Exact(0)}
+		exp := exps[r%len(exps)]
+		batch := Events("retried", 3)
+		results := make([]nova.AppendResult, racers)
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Go(func() {
+				res, err := st.Append(ctx, stream, exp, batch...)
+				if err != nil {
+					t.Errorf("round %d: concurrent retry %d (expected %s): %v, want success", r, i, exp, err)
+				}
+				results[i] = res
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		fresh := 0
+		for i, res := range results {
+			if !res.Duplicate {
+				fresh++
+			}
+			res.Duplicate = false
+			if want := (nova.AppendResult{FirstVersion: 1, LastVersion: 3, Position: results[0].Position}); res != want {
+				t.Fatalf("round %d: retry %d returned %+v, want %+v", r, i, res, want)
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("round %d: %d of %d identical appends reported a fresh write, want exactly 1", r, fresh, racers)
+		}
+		if got := MustReadStream(t, st, stream, nova.ReadStreamOptions{}); !slices.Equal(ids(got), ids(batch)) {
+			t.Fatalf("round %d: stream holds %v, want the batch once: %v", r, ids(got), ids(batch))
+		}
+	}
+}

@@ -104,11 +104,14 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("Streams", s.testStreams)
 	t.Run("SubscribeResume", s.testSubscribeResume)
 	t.Run("RoundTrip", s.testRoundTrip)
+	t.Run("Limits", s.testLimits)
 	t.Run("Cancel", s.testCancel)
 	t.Run("BadInput", s.testBadInput)
 	t.Run("Close", s.testClose)
 	t.Run("RaceExact", s.testRaceExact)
 	t.Run("RaceAny", s.testRaceAny)
+	t.Run("RaceCreate", s.testRaceCreate)
+	t.Run("RaceRetry", s.testRaceRetry)
 	t.Run("SubscribeWriters", s.testSubscribeWriters)
 }
 

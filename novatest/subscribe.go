@@ -159,8 +159,10 @@ const (
 // testSubscribeWriters has 16 writers append to their own streams, in
 // batches of 1 to 4 events, while a subscriber follows the log from the
 // start and a second one joins in the middle from the position the first
-// had reached. Both must receive every event exactly once, positions
-// strictly increasing, each stream's versions in order.
+// had reached, and a poller reads the log with ReadAll pages from the last
+// position it saw. All three must receive every event exactly once,
+// positions strictly increasing, each stream's versions in order: the
+// global log is gap-free while it grows.
 func (s *suite) testSubscribeWriters(t *testing.T) {
 	t.Parallel()
 	st := s.store(t)
@@ -176,6 +178,15 @@ func (s *suite) testSubscribeWriters(t *testing.T) {
 		stopWriters()
 		wg.Wait()
 	}()
+	pollCheck := newOrderCheck(total)
+	polled := make(chan error, 1)
+	pctx, stopPolling := context.WithCancel(ctx)
+	defer func() {
+		stopPolling()
+		<-polled
+	}()
+	go func() { polled <- poll(pctx, st, total, pollCheck) }()
+
 	start := time.Now()
 	for w := range subscribeWriters {
 		wg.Go(func() {
@@ -223,9 +234,22 @@ func (s *suite) testSubscribeWriters(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	select {
+	case err := <-polled:
+		polled <- nil // for the deferred wait
+		if err != nil {
+			t.Fatalf("ReadAll poller: %v", err)
+		}
+	case <-time.After(s.timeout):
+		t.Fatalf("ReadAll poller had %d of %d events %v after the writers finished", pollCheck.count(), total, s.timeout)
+	}
 	for w, want := range written {
-		if got := check.ids[fmt.Sprintf("writer-%02d", w)]; !slices.Equal(got, want) {
+		stream := fmt.Sprintf("writer-%02d", w)
+		if got := check.ids[stream]; !slices.Equal(got, want) {
 			t.Fatalf("first subscriber received %d events of writer %d, want its %d in append order", len(got), w, len(want))
+		}
+		if got := pollCheck.ids[stream]; !slices.Equal(got, want) {
+			t.Fatalf("ReadAll poller received %d events of writer %d, want its %d in append order", len(got), w, len(want))
 		}
 	}
 	for i, want := range received[joinAt:] {
@@ -246,9 +270,37 @@ func (s *suite) testSubscribeWriters(t *testing.T) {
 	}
 }
 
+// poll reads the log with ReadAll from the last position it saw until it
+// has seen want events, feeding check.
+func poll(ctx context.Context, st nova.Store, want int, check *orderCheck) error {
+	var from nova.Position
+	for check.count() < want {
+		n := 0
+		for e, err := range st.ReadAll(ctx, nova.ReadAllOptions{From: from, Limit: 1000}) {
+			if err != nil {
+				return err
+			}
+			if err := check.add(e); err != nil {
+				return fmt.Errorf("event %d: %w", check.count(), err)
+			}
+			from = e.Position
+			n++
+		}
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
 // orderCheck checks a delivery: positions strictly increasing, each ID
 // once, each stream's versions consecutive from 1.
 type orderCheck struct {
+	mu       sync.Mutex
 	last     nova.Position
 	n        int
 	seen     map[string]bool
@@ -261,6 +313,8 @@ func newOrderCheck(size int) *orderCheck {
 }
 
 func (c *orderCheck) add(e nova.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.n > 0 && !c.last.Less(e.Position) {
 		return fmt.Errorf("%s delivered after position %s", describe(e), c.last)
 	}
@@ -276,4 +330,10 @@ func (c *orderCheck) add(e nova.Event) error {
 	c.versions[e.Stream] = e.Version
 	c.ids[e.Stream] = append(c.ids[e.Stream], e.ID)
 	return nil
+}
+
+func (c *orderCheck) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
