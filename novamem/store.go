@@ -90,7 +90,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	if err := ctx.Err(); err != nil {
 		return nova.AppendResult{}, fmt.Errorf("novamem: append to %q: %w", stream, err)
 	}
+	// Copy what the caller may change later before taking the lock.
 	now := s.now().UTC()
+	recs := make([]nova.Event, len(events))
+	for i, d := range events {
+		recs[i] = nova.Event{
+			ID:         d.ID,
+			Stream:     stream,
+			Type:       d.Type,
+			Data:       cloneData(d.Data),
+			Metadata:   cloneMetadata(d.Metadata),
+			RecordedAt: now,
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,20 +139,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 		i, _ := slices.BinarySearch(s.names, stream)
 		s.names = slices.Insert(s.names, i, stream)
 	}
-	for i, d := range events {
+	for i, e := range recs {
 		n := len(s.log)
-		s.log = append(s.log, nova.Event{
-			ID:         d.ID,
-			Stream:     stream,
-			Type:       d.Type,
-			Version:    current + uint64(i) + 1,
-			Position:   nova.Position{Commit: uint64(n) + 1},
-			Data:       cloneData(d.Data),
-			Metadata:   cloneMetadata(d.Metadata),
-			RecordedAt: now,
-		})
+		e.Version = current + uint64(i) + 1
+		e.Position = nova.Position{Commit: uint64(n) + 1}
+		s.log = append(s.log, e)
 		idx = append(idx, n)
-		s.ids[d.ID] = n
+		s.ids[e.ID] = n
 	}
 	s.streams[stream] = idx
 	s.wakeLocked()

@@ -201,24 +201,3 @@ func (s *suite) testStreams(t *testing.T) {
 		})
 	}
 }
-
-// span shows a list of versions briefly.
-func span(vs []uint64) string {
-	if len(vs) <= 12 {
-		return fmt.Sprint(vs)
-	}
-	return fmt.Sprintf("%v ... %v (%d)", vs[:5], vs[len(vs)-5:], len(vs))
-}
-
-// listing shows a stream listing briefly.
-func listing(infos []nova.StreamInfo) string {
-	var b strings.Builder
-	for i, in := range infos {
-		if i == 8 && len(infos) > 12 {
-			fmt.Fprintf(&b, "... (%d in all)", len(infos))
-			break
-		}
-		fmt.Fprintf(&b, "%s@%d ", in.Stream, in.Version)
-	}
-	return "[" + strings.TrimSpace(b.String()) + "]"
-}

@@ -3,10 +3,8 @@ package novatest
 import (
 	"context"
 	"flag"
-	"fmt"
 	"math"
 	"os"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -135,94 +133,4 @@ func (s *suite) ctx(t *testing.T) context.Context {
 // n scales a size, keeping it at least 1.
 func (s *suite) n(size int) int {
 	return max(1, int(math.Round(float64(size)*s.scale)))
-}
-
-// state is everything a store shows: its log and its stream listing.
-type state struct {
-	log     []nova.Event
-	streams []nova.StreamInfo
-}
-
-func stateOf(t *testing.T, st nova.Store) state {
-	t.Helper()
-	return state{log: MustReadAll(t, st), streams: MustStreams(t, st, nova.StreamsOptions{})}
-}
-
-// unchanged fails t unless st still shows before.
-func unchanged(t *testing.T, st nova.Store, before state, what string) {
-	t.Helper()
-	after := stateOf(t, st)
-	if d := diffLog(before.log, after.log); d != "" {
-		t.Errorf("%s wrote to the log: %s", what, d)
-	}
-	if !slices.Equal(before.streams, after.streams) {
-		t.Errorf("%s changed the stream listing: before %v, after %v", what, before.streams, after.streams)
-	}
-}
-
-// diffLog describes the first difference between two logs by ID, stream,
-// version and position, or returns "".
-func diffLog(a, b []nova.Event) string {
-	for i := range min(len(a), len(b)) {
-		x, y := a[i], b[i]
-		if x.ID != y.ID || x.Stream != y.Stream || x.Version != y.Version || x.Position != y.Position {
-			return fmt.Sprintf("event %d was %s, is %s", i, describe(x), describe(y))
-		}
-	}
-	if len(a) != len(b) {
-		return fmt.Sprintf("%d events before, %d after", len(a), len(b))
-	}
-	return ""
-}
-
-func describe(e nova.Event) string {
-	return fmt.Sprintf("%s@%s/%d(pos %s)", e.ID, e.Stream, e.Version, e.Position)
-}
-
-// ids returns the IDs of events.
-func ids[E interface{ nova.Event | nova.EventData }](events []E) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		switch e := any(e).(type) {
-		case nova.Event:
-			out[i] = e.ID
-		case nova.EventData:
-			out[i] = e.ID
-		}
-	}
-	return out
-}
-
-// versions returns the versions of events.
-func versions(events []nova.Event) []uint64 {
-	out := make([]uint64, len(events))
-	for i, e := range events {
-		out[i] = e.Version
-	}
-	return out
-}
-
-// seq returns from, from+1, ..., to (or downwards when to < from).
-func seq(from, to uint64) []uint64 {
-	var out []uint64
-	if from <= to {
-		for v := from; v <= to; v++ {
-			out = append(out, v)
-		}
-		return out
-	}
-	for v := from; v >= to; v-- {
-		out = append(out, v)
-	}
-	return out
-}
-
-// increasing fails t unless positions of events strictly increase.
-func increasing(t *testing.T, events []nova.Event, what string) {
-	t.Helper()
-	for i := 1; i < len(events); i++ {
-		if !events[i-1].Position.Less(events[i].Position) {
-			t.Fatalf("%s: position %s of event %d is not after position %s of event %d", what, events[i].Position, i, events[i-1].Position, i-1)
-		}
-	}
 }
