@@ -22,14 +22,39 @@
 //
 // The constructor returns a fresh, empty store for each subtest and
 // registers its own cleanup. Subtests run in parallel where they can, so a
-// constructor must be safe to call concurrently. The suite covers expected
-// versions and concurrency errors, all-or-nothing batches, idempotent
-// retries and reused IDs, racing writers on one stream, a subscriber that
-// must see every event of many concurrent writers exactly once and in
-// order, paged reads in both directions, cancellation, loops stopped early,
-// bad input, metadata round trips and use after Close. A backend that is
-// not in the suite is not done, and a case is never weakened to let a
-// backend pass.
+// constructor must be safe to call concurrently. The cases, by file:
+//
+//   - expected.go: every expected version (Any, NoStream, StreamExists,
+//     Exact(n), Exact(0)) against empty and non-empty streams; a mismatch
+//     is a *nova.ConcurrencyError naming stream, expected and actual
+//     version, and writes nothing; what Append returns.
+//   - atomic.go: a batch with one bad event writes nothing.
+//   - idempotency.go: re-appending stored events at their place succeeds
+//     with Duplicate set and the original result; reused IDs (other
+//     content, other stream, other place, partial overlap, reordered) fail
+//     with nova.ErrDuplicateEvent.
+//   - concurrency.go: 64 writers racing on one stream with exact versions
+//     and retries, and with Any; 16 writers creating one stream with
+//     NoStream; 8 identical appends at once, as retries in flight.
+//   - subscribe.go: subscriptions resumed from a position; 16 writers
+//     followed by a subscriber from the start, one joining midway and a
+//     ReadAll poller, each seeing every event once, in order.
+//   - read.go: ReadStream forwards and backwards, from the middle, past the
+//     end, with limits, across pages; ReadAll from positions with limits;
+//     Streams with After and Limit in byte order.
+//   - roundtrip.go, limits.go: data bytes and metadata round trips,
+//     RecordedAt, assigned IDs, no shared slices; every documented limit
+//     and stream names that trip up SQL or subject mapping.
+//   - cancel.go, release.go, close.go: cancelled contexts end every call
+//     with an error matching context.Canceled; loops stopped early hold
+//     nothing and leave no goroutine behind after Close; use after Close
+//     fails with nova.ErrClosed.
+//   - badinput.go: every kind of bad input fails with nova.ErrInvalid (or
+//     nova.ErrUnknownType from a registry), never panics, writes nothing.
+//
+// [RunSnapshotStore] (snapshot.go) does the same for
+// aggregate.SnapshotStore. A backend that is not in the suites is not
+// done, and a case is never weakened to let a backend pass.
 //
 // # Sizes
 //
