@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -54,7 +55,7 @@ func newReader(ctx context.Context, cfg Config) (*reader, error) {
 }
 
 func (r *reader) close() error {
-	for st := range r.conn.Stmts() {
+	for _, st := range slices.Collect(r.conn.Stmts()) {
 		st.Close()
 	}
 	return r.conn.Close()

@@ -48,6 +48,8 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 		return err
 	}
 	switch {
+	case snap.Version == 0:
+		return nova.Invalidf("snapshot of stream %q: version 0: a snapshot holds at least one event", snap.Stream)
 	case snap.Version > uint64(1<<63-1):
 		return nova.Invalidf("snapshot of stream %q: version %d is too large", snap.Stream, snap.Version)
 	case snap.Schema < 0:

@@ -38,6 +38,10 @@ type Store struct {
 	notify   chan struct{}
 
 	readers readerPool
+
+	// groups counts the transactions the writer ran, taken the requests
+	// it took; tests read them.
+	groups, taken atomic.Uint64
 }
 
 // Open opens or creates the store file cfg.Path, creating or migrating its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -141,6 +142,8 @@ func (s *Store) commitGroup(w *writer, batch []*request) {
 		clear(batch)
 		return
 	}
+	s.groups.Add(1)
+	s.taken.Add(uint64(len(live)))
 	wrote := w.commit(live, time.Now().UnixNano())
 	for _, r := range live {
 		if r.err != nil && !isCallerError(r.err) {
@@ -210,7 +213,7 @@ func newWriter(conn *sqlite3.Conn, cfg Config) (*writer, error) {
 
 // close closes the statements and the connection.
 func (w *writer) close() {
-	for st := range w.conn.Stmts() {
+	for _, st := range slices.Collect(w.conn.Stmts()) {
 		st.Close()
 	}
 	w.conn.Close()

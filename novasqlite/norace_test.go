@@ -1,0 +1,5 @@
+//go:build !race
+
+package novasqlite_test
+
+const raceEnabled = false
