@@ -38,12 +38,17 @@ func open(t testing.TB, cfg novasqlite.Config) *novasqlite.Store {
 
 func TestStore(t *testing.T) {
 	t.Parallel()
+	var opts []novatest.StoreOption
+	if raceEnabled {
+		// NOVA_TEST_SCALE=10 restores the full sizes.
+		opts = append(opts, novatest.WithScale(0.1))
+	}
 	for _, sync := range []novasqlite.Synchronous{novasqlite.Full, novasqlite.Normal} {
 		t.Run(sync.String(), func(t *testing.T) {
 			t.Parallel()
 			novatest.RunStore(t, func(t *testing.T) nova.Store {
 				return open(t, novasqlite.Config{Synchronous: sync})
-			})
+			}, opts...)
 		})
 	}
 }
