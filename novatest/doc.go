@@ -36,7 +36,9 @@
 //   - concurrency.go: 64 writers racing on one stream with exact versions
 //     and retries, and with Any; 16 writers creating one stream with
 //     NoStream; 8 identical appends at once, as retries in flight.
-//   - subscribe.go: subscriptions resumed from a position; 16 writers
+//   - subscribe.go: subscriptions resumed from a position; appends made
+//     one at a time while four subscribers wait, each of which must wake
+//     them; 16 writers
 //     followed by a subscriber from the start, one joining midway and a
 //     ReadAll poller, each seeing every event once, in order.
 //   - read.go: ReadStream forwards and backwards, from the middle, past the

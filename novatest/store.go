@@ -101,6 +101,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("ReadAll", s.testReadAll)
 	t.Run("Streams", s.testStreams)
 	t.Run("SubscribeResume", s.testSubscribeResume)
+	t.Run("SubscribeWakeUp", s.testSubscribeWakeUp)
 	t.Run("RoundTrip", s.testRoundTrip)
 	t.Run("Limits", s.testLimits)
 	t.Run("Cancel", s.testCancel)

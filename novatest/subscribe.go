@@ -337,3 +337,32 @@ func (c *orderCheck) count() int {
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// pingPongRounds is how many appends testSubscribeWakeUp makes at scale 1.
+const pingPongRounds = 1000
+
+// testSubscribeWakeUp appends one event at a time and waits until each of
+// four live subscribers has it before appending the next, so every append
+// lands while the subscribers wait: an append that fails to wake them, even
+// once, leaves them waiting (until a polling fallback, if the backend has
+// one, finds it).
+func (s *suite) testSubscribeWakeUp(t *testing.T) {
+	t.Parallel()
+	st := s.store(t)
+	subs := make([]*subscription, 4)
+	for i := range subs {
+		subs[i] = s.subscribe(t, st, nova.SubscribeOptions{})
+	}
+	start := time.Now()
+	rounds := s.n(pingPongRounds)
+	for i := range rounds {
+		d := NewEventData("ping", "{}")
+		res := MustAppend(t, st, "ping", nova.Exact(uint64(i)), d)
+		for j, sub := range subs {
+			if got := sub.next(t); got.ID != d.ID || got.Position != res.Position {
+				t.Fatalf("round %d: subscriber %d received %s, want %s at %s", i, j, describe(got), d.ID, res.Position)
+			}
+		}
+	}
+	t.Logf("%d appends, each delivered live to 4 subscribers, in %v", rounds, time.Since(start).Round(time.Millisecond))
+}
