@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -98,10 +99,23 @@ func (s *Store) do(ctx context.Context, r *request) error {
 func (s *Store) runWriter(w *writer) {
 	defer w.close()
 	batch := make([]*request, 0, s.cfg.MaxGroup)
+	last := 0 // size of the previous group
 	for {
 		select {
 		case r := <-s.queue:
 			batch = s.gather(append(batch[:0], r))
+			// The callers of the previous group were woken by its
+			// replies and may be about to append again: while they
+			// keep arriving, let them run before committing. A lone
+			// writer (last <= 1) never yields.
+			for len(batch) < last {
+				n := len(batch)
+				runtime.Gosched()
+				if batch = s.gather(batch); len(batch) == n {
+					break
+				}
+			}
+			last = len(batch)
 			s.commitGroup(w, batch)
 		case <-s.closing:
 			// Commit what was queued before Close, then stop.
