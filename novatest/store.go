@@ -23,9 +23,10 @@ type storeOptions struct {
 }
 
 // WithScale multiplies the sizes of the load cases by f, on top of
-// -nova.scale or NOVA_TEST_SCALE (see the package documentation). A backend whose every append crosses a
-// network may pass a factor below 1 to keep its default run short; it
-// still runs the full sizes with NOVA_TEST_SCALE set to the inverse.
+// -nova.scale or NOVA_TEST_SCALE (see the package documentation). A
+// backend whose every append crosses a network may pass a factor below 1
+// to keep its default run short; it still runs the full sizes with
+// NOVA_TEST_SCALE set to the inverse.
 func WithScale(f float64) StoreOption {
 	return func(o *storeOptions) { o.scale = f }
 }
