@@ -2,7 +2,10 @@ package novatest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nova-go/nova"
@@ -56,4 +59,91 @@ func (s *suite) testAtomicBatch(t *testing.T) {
 			})
 		}
 	}
+}
+
+// testAtomicVisibility has writers append batches of five while readers
+// read: no read may ever see part of a batch. A read that ends has reached
+// the end of what was committed when it looked, and commits are whole
+// batches, so every stream it saw has a multiple of five events, at
+// versions 1..n.
+func (s *suite) testAtomicVisibility(t *testing.T) {
+	t.Parallel()
+	st := s.store(t)
+	ctx := t.Context()
+	const writers, batch = 4, 5
+	batches := s.n(200)
+	var (
+		writing sync.WaitGroup
+		reading sync.WaitGroup
+		done    = make(chan struct{})
+		reads   atomic.Int64
+	)
+	for w := range writers {
+		writing.Go(func() {
+			stream := fmt.Sprintf("batched-%d", w)
+			for i := range batches {
+				if _, err := st.Append(ctx, stream, nova.Exact(uint64(i*batch)), Events("part", batch)...); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	check := func(who string, evs []nova.Event, err error) bool {
+		if err != nil {
+			t.Errorf("%s: %v", who, err)
+			return false
+		}
+		n := map[string]uint64{}
+		for i, e := range evs {
+			if i > 0 && !evs[i-1].Position.Less(e.Position) {
+				t.Errorf("%s: %s follows position %s", who, describe(e), evs[i-1].Position)
+				return false
+			}
+			if e.Version != n[e.Stream]+1 {
+				t.Errorf("%s: %s follows version %d of its stream", who, describe(e), n[e.Stream])
+				return false
+			}
+			n[e.Stream] = e.Version
+		}
+		for stream, v := range n {
+			if v%batch != 0 {
+				t.Errorf("%s: saw %d events of %q, part of a batch of %d", who, v, stream, batch)
+				return false
+			}
+		}
+		reads.Add(1)
+		return true
+	}
+	reading.Go(func() {
+		for {
+			evs, err := Collect(st.ReadAll(ctx, nova.ReadAllOptions{}), 0)
+			if !check("ReadAll", evs, err) {
+				return
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	reading.Go(func() {
+		for i := 0; ; i++ {
+			stream := fmt.Sprintf("batched-%d", i%writers)
+			evs, err := Collect(st.ReadStream(ctx, stream, nova.ReadStreamOptions{}), 0)
+			if !check("ReadStream", evs, err) {
+				return
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	writing.Wait()
+	close(done)
+	reading.Wait()
+	t.Logf("%d writers x %d batches of %d: %d whole reads while writing", writers, batches, batch, reads.Load())
 }

@@ -28,7 +28,8 @@
 //     Exact(n), Exact(0)) against empty and non-empty streams; a mismatch
 //     is a *nova.ConcurrencyError naming stream, expected and actual
 //     version, and writes nothing; what Append returns.
-//   - atomic.go: a batch with one bad event writes nothing.
+//   - atomic.go: a batch with one bad event writes nothing; readers never
+//     see part of a batch while writers append.
 //   - idempotency.go: re-appending stored events at their place succeeds
 //     with Duplicate set and the original result; reused IDs (other
 //     content, other stream, other place, partial overlap, reordered) fail

@@ -97,6 +97,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("ExpectedVersion", s.testExpectedVersion)
 	t.Run("AppendResult", s.testAppendResult)
 	t.Run("AtomicBatch", s.testAtomicBatch)
+	t.Run("AtomicVisibility", s.testAtomicVisibility)
 	t.Run("Idempotency", s.testIdempotency)
 	t.Run("ReadStream", s.testReadStream)
 	t.Run("ReadAll", s.testReadAll)
