@@ -113,6 +113,13 @@ func (s *suite) testReadAll(t *testing.T) {
 	}
 	increasing(t, log, "ReadAll")
 	n := len(log)
+	// Checkpoints store positions as text: every position survives the
+	// round trip.
+	for _, e := range log {
+		if p, err := nova.ParsePosition(e.Position.String()); err != nil || p != e.Position {
+			t.Fatalf("position %#v printed as %q parses back as %#v, %v", e.Position, e.Position.String(), p, err)
+		}
+	}
 
 	tests := []struct {
 		name string
