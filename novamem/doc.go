@@ -21,7 +21,12 @@
 // Every event handed out is a deep copy: a caller that modifies the data or
 // metadata it appended or read cannot change what the store holds.
 //
-// Use novamem in tests, in examples, and wherever losing everything on exit
+// The same Store keeps the latest snapshot of each stream
+// (aggregate.SnapshotStore), so an aggregate repository can use one value
+// for both.
+//
+// Nothing is ever evicted: memory grows with the log. Use novamem in
+// tests, in examples, and wherever losing everything on exit
 // is acceptable. It passes the same conformance suite (package novatest) as
 // every durable backend.
 package novamem
