@@ -11,23 +11,23 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// raceWriters is how many goroutines race on one stream; raceAnyAppends and
-// raceExactAppends are how many events each appends at scale 1.
+// raceWriters is how many goroutines race on one stream; raceAppends is how
+// many events each appends at scale 1, the figure.
 //
 // With exact expected versions every successful append needs its own
 // commit: the next writer cannot know the new version before the commit
 // that made it returns, so no group commit helps. On a durable store that
 // is one disk flush per event, about 1 ms on an ordinary disk, which puts
-// the 64 x 500 at half a minute or more. Scale 1 runs a tenth of it;
-// NOVA_TEST_SCALE=10 runs the full figure.
+// the 64 x 500 at half a minute or more. So when no scale is set,
+// RaceExact runs a tenth of it (exactDefault); NOVA_TEST_SCALE=1 runs the
+// full figure.
 const (
-	raceWriters      = 64
-	raceAnyAppends   = 500
-	raceExactAppends = 50
+	raceWriters = 64
+	raceAppends = 500
 )
 
 // testRaceExact has 64 goroutines append one event at a time to one stream
-// (50 each at scale 1), each with the exact version it believes current,
+// (500 each at scale 1, 50 when no scale is set), each with the exact version it believes current,
 // retrying with the actual version a conflict reports. Exactly every event must land, at
 // versions 1..N with no gap and no repeat.
 func (s *suite) testRaceExact(t *testing.T) {
@@ -47,9 +47,9 @@ func (s *suite) race(t *testing.T, exact bool) {
 	st := s.store(t)
 	ctx := t.Context()
 	const stream = "contended"
-	per := s.n(raceAnyAppends)
+	per := s.n(raceAppends)
 	if exact {
-		per = s.n(raceExactAppends)
+		per = scaled(raceAppends, s.exact)
 	}
 	total := raceWriters * per
 

@@ -25,8 +25,8 @@ type storeOptions struct {
 // WithScale multiplies the sizes of the load cases by f, on top of
 // -nova.scale or NOVA_TEST_SCALE (see the package documentation). A
 // backend whose every append crosses a network may pass a factor below 1
-// to keep its default run short; it still runs the full sizes with
-// NOVA_TEST_SCALE set to the inverse.
+// to keep its default run short; NOVA_TEST_SCALE set to the inverse still
+// runs it at the figures.
 func WithScale(f float64) StoreOption {
 	return func(o *storeOptions) { o.scale = f }
 }
@@ -43,27 +43,40 @@ func WithTimeout(d time.Duration) StoreOption {
 // neither is set. It fails t when the value is not a positive number.
 func Scale(t testing.TB) float64 {
 	t.Helper()
+	f, _ := scaleSetting(t)
+	return f
+}
+
+// scaleSetting returns the factor set by -nova.scale or NOVA_TEST_SCALE and
+// true, or 1 and false when neither is set.
+func scaleSetting(t testing.TB) (float64, bool) {
+	t.Helper()
 	if *scaleFlag != 0 {
 		if !(*scaleFlag > 0) || math.IsInf(*scaleFlag, 0) {
 			t.Fatalf("novatest: -nova.scale=%v: want a positive number", *scaleFlag)
 		}
-		return *scaleFlag
+		return *scaleFlag, true
 	}
 	env := os.Getenv("NOVA_TEST_SCALE")
 	if env == "" {
-		return 1
+		return 1, false
 	}
 	f, err := strconv.ParseFloat(env, 64)
 	if err != nil || !(f > 0) || math.IsInf(f, 0) {
 		t.Fatalf("novatest: NOVA_TEST_SCALE=%q: want a positive number", env)
 	}
-	return f
+	return f, true
 }
+
+// exactDefault is the share of the figure RaceExact runs when no
+// scale is set; see raceExactAppends.
+const exactDefault = 0.1
 
 // suite is one run of RunStore: the backend's constructor and options.
 type suite struct {
 	newStore func(t *testing.T) nova.Store
-	scale    float64
+	scale    float64 // for every load case
+	exact    float64 // for RaceExact
 	timeout  time.Duration
 }
 
@@ -83,11 +96,16 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	if o.timeout <= 0 {
 		t.Fatalf("novatest: WithTimeout(%v): want a positive duration", o.timeout)
 	}
-	scale := Scale(t) * o.scale
+	scale, set := scaleSetting(t)
+	scale *= o.scale
 	if testing.Short() {
 		scale /= 10
 	}
-	s := &suite{newStore: newStore, scale: scale, timeout: o.timeout}
+	exact := scale
+	if !set {
+		exact *= exactDefault
+	}
+	s := &suite{newStore: newStore, scale: scale, exact: exact, timeout: o.timeout}
 
 	// The case that watches goroutines runs first, before the parallel
 	// cases start (they wait until this function returns), so a leak it
@@ -135,5 +153,9 @@ func (s *suite) ctx(t *testing.T) context.Context {
 
 // n scales a size, keeping it at least 1.
 func (s *suite) n(size int) int {
-	return max(1, int(math.Round(float64(size)*s.scale)))
+	return scaled(size, s.scale)
+}
+
+func scaled(size int, by float64) int {
+	return max(1, int(math.Round(float64(size)*by)))
 }
