@@ -70,15 +70,20 @@ func TestEvents(t *testing.T) {
 func TestScale(t *testing.T) {
 	// Not parallel: it sets the environment.
 	tests := []struct {
-		env  string
-		want float64
+		env     string
+		want    float64
+		wantSet bool
 	}{
-		{"", 1},
-		{"0.25", 0.25},
-		{"10", 10},
+		{"", 1, false},
+		{"1", 1, true},
+		{"0.25", 0.25, true},
+		{"10", 10, true},
 	}
 	for _, tc := range tests {
 		t.Setenv("NOVA_TEST_SCALE", tc.env)
+		if got, set := scaleSetting(t); got != tc.want || set != tc.wantSet {
+			t.Errorf("NOVA_TEST_SCALE=%q: scale %v, set %v; want %v, %v", tc.env, got, set, tc.want, tc.wantSet)
+		}
 		if got := Scale(t); got != tc.want {
 			t.Errorf("NOVA_TEST_SCALE=%q: Scale = %v, want %v", tc.env, got, tc.want)
 		}
