@@ -105,13 +105,123 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// decodeMetadata reads metadata stored by appendMetadata (or by any tool
-// writing the same JSON shape).
-func decodeMetadata(raw []byte) (nova.Metadata, error) {
+// decodeMetadata reads metadata stored by appendMetadata, or by any tool
+// writing the same JSON shape: a fast path reads what appendMetadata
+// writes, anything else goes through encoding/json. strs, when not nil,
+// returns a string for bytes, so that equal IDs repeated from one event to
+// the next can share one string.
+func decodeMetadata(raw []byte, strs func([]byte) string) (nova.Metadata, error) {
 	var m nova.Metadata
 	if len(raw) == 0 {
 		return m, nil
 	}
+	if strs == nil {
+		strs = func(b []byte) string { return string(b) }
+	}
+	if fastMetadata(raw, &m, strs) {
+		return m, nil
+	}
+	m = nova.Metadata{}
 	err := json.Unmarshal(raw, &m)
 	return m, err
+}
+
+// fastMetadata parses the compact JSON appendMetadata writes, reporting
+// false for anything else (whitespace, escapes, unknown keys, duplicate
+// keys), which the caller then hands to encoding/json.
+func fastMetadata(b []byte, m *nova.Metadata, strs func([]byte) string) bool {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	var seen uint8
+	for len(b) > 0 {
+		key, rest, ok := plainString(b)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		b = rest[1:]
+		var bit uint8
+		switch string(key) {
+		case "correlation_id", "causation_id":
+			v, rest, ok := plainString(b)
+			if !ok {
+				return false
+			}
+			if key[1] == 'o' {
+				bit, m.CorrelationID = 1, strs(v)
+			} else {
+				bit, m.CausationID = 2, strs(v)
+			}
+			b = rest
+		case "schema":
+			n, i := 0, 0
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 9 {
+				n = n*10 + int(b[i]-'0')
+				i++
+			}
+			if i == 0 || (i < len(b) && b[i] >= '0' && b[i] <= '9') {
+				return false
+			}
+			bit, m.Schema, b = 4, n, b[i:]
+		case "extra":
+			if len(b) == 0 || b[0] != '{' {
+				return false
+			}
+			b = b[1:]
+			m.Extra = make(map[string]string)
+			for len(b) > 0 && b[0] != '}' {
+				k, rest, ok := plainString(b)
+				if !ok || len(rest) == 0 || rest[0] != ':' {
+					return false
+				}
+				v, rest, ok := plainString(rest[1:])
+				if !ok {
+					return false
+				}
+				m.Extra[string(k)] = string(v)
+				b = rest
+				if len(b) > 0 && b[0] == ',' {
+					b = b[1:]
+					if len(b) > 0 && b[0] == '}' {
+						return false
+					}
+				}
+			}
+			if len(b) == 0 {
+				return false
+			}
+			bit, b = 8, b[1:]
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	return true
+}
+
+// plainString reads a JSON string without escapes or control characters
+// at the start of b, returning its contents and the rest of b.
+func plainString(b []byte) (s, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return b[1:i], b[i+1:], true
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
 }

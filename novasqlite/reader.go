@@ -20,6 +20,11 @@ type reader struct {
 
 	// types interns event type names, which repeat across events.
 	types map[string]string
+	// recent holds the last metadata strings read (correlation and
+	// causation IDs), which consecutive events often share; metaString
+	// returns them instead of new copies.
+	recent     [2]string
+	metaString func([]byte) string
 }
 
 const eventColumns = `position, id, type, version, data, metadata, recorded_at`
@@ -30,6 +35,7 @@ func newReader(ctx context.Context, cfg Config) (*reader, error) {
 		return nil, err
 	}
 	r := &reader{conn: conn, types: make(map[string]string)}
+	r.metaString = r.shared
 	if err := conn.Exec(`PRAGMA query_only = 1`); err != nil {
 		r.close()
 		return nil, openError(cfg.Path, err)
@@ -73,6 +79,18 @@ func (r *reader) intern(b []byte) string {
 	return s
 }
 
+// shared returns b as a string, reusing one of the last two returned.
+func (r *reader) shared(b []byte) string {
+	for _, s := range r.recent {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	r.recent[1], r.recent[0] = r.recent[0], s
+	return s
+}
+
 // scan reads the event columns of the current row into e, leaving Stream.
 func (r *reader) scan(st *sqlite3.Stmt, e *nova.Event) error {
 	e.Position = nova.Position{Commit: uint64(st.ColumnInt64(0))}
@@ -82,7 +100,7 @@ func (r *reader) scan(st *sqlite3.Stmt, e *nova.Event) error {
 	e.Data = cloneBytes(st.ColumnRawBlob(4))
 	e.Metadata = nova.Metadata{}
 	if raw := st.ColumnRawText(5); len(raw) > 0 {
-		md, err := decodeMetadata(raw)
+		md, err := decodeMetadata(raw, r.metaString)
 		if err != nil {
 			return fmt.Errorf("novasqlite: decode metadata of event at position %d: %w", e.Position.Commit, err)
 		}

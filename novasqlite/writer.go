@@ -424,7 +424,7 @@ func (w *writer) lookupIDs(events []nova.EventData) (map[string]nova.Event, erro
 				Data:       cloneBytes(st.ColumnRawBlob(4)),
 				RecordedAt: time.Unix(0, st.ColumnInt64(6)).UTC(),
 			}
-			md, err := decodeMetadata(st.ColumnRawText(5))
+			md, err := decodeMetadata(st.ColumnRawText(5), nil)
 			if err != nil {
 				st.Reset()
 				return nil, fmt.Errorf("decode metadata of event %s: %w", d.ID, err)
