@@ -42,11 +42,14 @@
 // on (for reads, one whole read is a slice). A run's rate for a side is its
 // events over the time of its slices alone. Alternating finely matters on a
 // shared machine: a flush of the disk takes from 0.1 to 10 ms depending on
-// what else the machine does, and runs that took turns by the second showed
-// append-1 ratios from 0.8 to 1.9 within one invocation; slice by slice, nova measured
-// against itself comes out at 0.99. After one warm-up run, [Run] reports
-// the median of each side's rates over the measured runs (5 by default)
-// and their ratio.
+// what else the machine does, and whole runs taking turns showed append-1
+// ratios from 0.8 to 1.9 within one invocation; slice by slice, nova
+// measured against itself comes out at 0.99. After one warm-up run, [Run]
+// reports the median of each side's rates over the measured runs (5 by
+// default) and their ratio.
+//
+// Slices of an append run are (for the default sizes): append-1, 50
+// appends; append-1-8w, 25 appends per writer; append-100, 10 appends.
 //
 // Reads are checked: a read that returns fewer or more events than were
 // written fails the run instead of producing a flattering figure.
