@@ -21,9 +21,9 @@
 //     shows: the raw baseline's eight writers take turns, one transaction
 //     (and one flush) per event.
 //   - append-100: one writer appends 100 events per append.
-//   - read-10k: read a 10,000-event stream from start to end, five times.
+//   - read-10k: read a 10,000-event stream from start to end, 10 times.
 //   - readall: read the whole global log of 100,000 events in position
-//     order.
+//     order, 3 times.
 //
 // Every event carries 1 KB of JSON data. [Options.Scale] shrinks or grows
 // every size, for quick tests or longer measurements.
@@ -76,4 +76,8 @@
 // [WriteTable] or [WriteJSON], and closes the backend. A backend's tests call
 // [Benchmark] from their bench_test.go so `go test -bench` measures the same
 // scenarios with Nova and raw sub-benchmarks that benchstat can compare.
+//
+// The package imports the backends it measures (novamem, novasqlite); only
+// cmd/nova and tests import it, so no library code depends on a backend
+// through it.
 package bench
