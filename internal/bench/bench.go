@@ -271,6 +271,9 @@ func runPair(ctx context.Context, b Backend, sc scenario, sz sizes) (rates [2]fl
 		if i%2 == 1 {
 			order = []side{sideRaw, sideNova}
 		}
+		if err := ctx.Err(); err != nil {
+			return rates, err
+		}
 		for _, s := range order {
 			start := time.Now()
 			n, err := jobs[s].slice(ctx, i)

@@ -234,6 +234,31 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	}
 }
 
+// cancelWriter cancels a context at the first write.
+type cancelWriter struct{ cancel context.CancelFunc }
+
+func (w cancelWriter) Write(p []byte) (int, error) {
+	w.cancel()
+	return len(p), nil
+}
+
+func TestRunStopsWhenCancelledBetweenRuns(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &recorder{}
+	_, err := bench.Run(ctx, rec.wrap(bench.Memory()), bench.Options{Scale: tiny, Progress: cancelWriter{cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(rec.opened) != 2 {
+		t.Errorf("opened %d targets, want the 2 of the warm-up run only", len(rec.opened))
+	}
+	if rec.open != 0 {
+		t.Errorf("%d targets were not cleaned up", rec.open)
+	}
+}
+
 func TestRunReportsProgress(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -95,6 +94,7 @@ func benchAppend(b *testing.B, t target, sc scenario) {
 func benchParallelAppend(b *testing.B, t target, sc scenario) {
 	procs := runtime.GOMAXPROCS(0)
 	b.SetParallelism((sc.writers + procs - 1) / procs)
+	ctx := b.Context()
 	var writers, events atomic.Int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -102,7 +102,7 @@ func benchParallelAppend(b *testing.B, t target, sc scenario) {
 		var version uint64
 		for pb.Next() {
 			evs := Events(sc.batch)
-			if err := t.Append(context.Background(), stream, version, evs); err != nil {
+			if err := t.Append(ctx, stream, version, evs); err != nil {
 				b.Errorf("bench: append to %s: %v", stream, err)
 				return
 			}
