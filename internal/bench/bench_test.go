@@ -375,6 +375,9 @@ func TestEvents(t *testing.T) {
 		if len(e.Data) != bench.PayloadSize || !json.Valid(e.Data) || e.Type != bench.EventType {
 			t.Fatalf("event %+v: want %d bytes of valid JSON of type %s", e, bench.PayloadSize, bench.EventType)
 		}
+		if !bytes.Contains(e.Data, []byte(e.ID)) {
+			t.Fatalf("event %s: data does not carry its ID, so events share data", e.ID)
+		}
 		if seen[e.ID] {
 			t.Fatalf("ID %s twice", e.ID)
 		}

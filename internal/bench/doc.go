@@ -25,7 +25,8 @@
 //   - readall: read the whole global log of 100,000 events in position
 //     order, 3 times.
 //
-// Every event carries 1 KB of JSON data. [Options.Scale] shrinks or grows
+// Every event carries 1 KB of JSON data of its own (it includes the
+// event's ID, so no two events share data). [Options.Scale] shrinks or grows
 // every size, for quick tests or longer measurements.
 //
 // # How a measurement is made

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/nova-go/nova"
@@ -255,22 +254,37 @@ const EventType = "bench.event"
 // PayloadSize is the size in bytes of every event's data.
 const PayloadSize = 1024
 
-// payload is 1 KB of JSON, shared by every event (stores copy what they
-// keep).
-var payload = func() []byte {
-	head := `{"kind":"bench","amount":12345,"currency":"EUR","note":"`
-	tail := `"}`
-	return []byte(head + strings.Repeat("x", PayloadSize-len(head)-len(tail)) + tail)
-}()
+// payloadHead and payloadTail frame every event's data: the event's own ID
+// between them, then padding to PayloadSize bytes. Every event has data of
+// its own, as real events do, so a store cannot gain from events sharing
+// identical data.
+const (
+	payloadHead = `{"kind":"bench","amount":12345,"currency":"EUR","ref":"`
+	payloadMid  = `","note":"`
+	payloadTail = `"}`
+)
+
+// payload returns PayloadSize bytes of JSON that carry id.
+func payload(id string) []byte {
+	b := make([]byte, 0, PayloadSize)
+	b = append(b, payloadHead...)
+	b = append(b, id...)
+	b = append(b, payloadMid...)
+	for len(b) < PayloadSize-len(payloadTail) {
+		b = append(b, 'x')
+	}
+	return append(b, payloadTail...)
+}
 
 // Events returns n events ready to append: fresh IDs, [EventType], 1 KB of
-// JSON data and a correlation ID shared by the batch, as one command's
-// events would have.
+// JSON data of their own (it carries the event's ID) and a correlation ID
+// shared by the batch, as one command's events would have.
 func Events(n int) []nova.EventData {
 	md := nova.Metadata{CorrelationID: nova.NewEventID()}
 	out := make([]nova.EventData, n)
 	for i := range out {
-		out[i] = nova.EventData{ID: nova.NewEventID(), Type: EventType, Data: payload, Metadata: md}
+		id := nova.NewEventID()
+		out[i] = nova.EventData{ID: id, Type: EventType, Data: payload(id), Metadata: md}
 	}
 	return out
 }
