@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -117,6 +118,11 @@ func (s *Store) runWriter(w *writer) {
 			}
 			last = len(batch)
 			s.commitGroup(w, batch)
+			// Let a caller just woken by its reply run here and append
+			// again before the writer parks: it saves a wake-up of
+			// another thread per append. Returns at once when nothing
+			// else is runnable.
+			runtime.Gosched()
 		case <-s.closing:
 			// Commit what was queued before Close, then stop.
 			for {
@@ -257,7 +263,7 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 					return false
 				}
 			}
-			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate) || r.kind == kindSnapshot
+			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate)
 			continue
 		}
 		if single {
@@ -345,24 +351,32 @@ func (w *writer) append(stream string, expected nova.ExpectedVersion, events []n
 	if err := errors.Join(ins.BindText(2, stream), ins.BindInt64(7, now)); err != nil {
 		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
 	}
-	lastType := ""
+	// Bindings survive each execution: parameters equal to the previous
+	// event's are not bound again.
 	for i := range events {
 		e := &events[i]
 		err := errors.Join(ins.BindText(1, e.ID), ins.BindInt64(3, int64(current)+int64(i)+1))
-		if i == 0 || e.Type != lastType {
+		var prev *nova.EventData
+		if i > 0 {
+			prev = &events[i-1]
+		}
+		if prev == nil || e.Type != prev.Type {
 			err = errors.Join(err, ins.BindText(4, e.Type))
-			lastType = e.Type
 		}
-		if len(e.Data) == 0 {
-			err = errors.Join(err, ins.BindZeroBlob(5, 0))
-		} else {
-			err = errors.Join(err, ins.BindBlob(5, e.Data))
+		if prev == nil || !sameBytes(e.Data, prev.Data) {
+			if len(e.Data) == 0 {
+				err = errors.Join(err, ins.BindZeroBlob(5, 0))
+			} else {
+				err = errors.Join(err, ins.BindBlob(5, e.Data))
+			}
 		}
-		if metadataEmpty(e.Metadata) {
-			err = errors.Join(err, ins.BindNull(6))
-		} else {
-			w.meta = appendMetadata(w.meta[:0], e.Metadata)
-			err = errors.Join(err, ins.BindText(6, unsafe.String(unsafe.SliceData(w.meta), len(w.meta))))
+		if prev == nil || !sameMetadata(e.Metadata, prev.Metadata) {
+			if metadataEmpty(e.Metadata) {
+				err = errors.Join(err, ins.BindNull(6))
+			} else {
+				w.meta = appendMetadata(w.meta[:0], e.Metadata)
+				err = errors.Join(err, ins.BindText(6, unsafe.String(unsafe.SliceData(w.meta), len(w.meta))))
+			}
 		}
 		if err == nil {
 			err = ins.Exec()
@@ -460,6 +474,17 @@ func (w *writer) saveSnapshot(s aggregate.Snapshot, now int64) error {
 		return fmt.Errorf("novasqlite: save snapshot of stream %q: %w", s.Stream, err)
 	}
 	return nil
+}
+
+// sameBytes reports whether a and b are the same slice of memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.SliceData(a) == unsafe.SliceData(b))
+}
+
+// sameMetadata reports whether a and b encode alike.
+func sameMetadata(a, b nova.Metadata) bool {
+	return a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID &&
+		a.Schema == b.Schema && maps.Equal(a.Extra, b.Extra)
 }
 
 func cloneBytes(b []byte) []byte {
