@@ -47,7 +47,24 @@
 //
 // An append whose context ends while it is still queued is withdrawn and
 // returns ctx.Err() having written nothing; once the writer has taken it,
-// the append waits for its commit and returns its real result.
+// the append waits for its commit and returns its real result, so an
+// error from Append always means nothing was written, except for a
+// failure of the disk itself while committing.
+//
+// The writer does not sleep to let groups grow. It only yields the
+// processor (runtime.Gosched) once after each commit, and, while callers
+// of the previous group keep coming back, before committing the next: the
+// callers it has just woken then run on the same thread and append again
+// without waking another one. With nothing else runnable the yield
+// returns at once, so a lone writer loses nothing.
+//
+// # Closing
+//
+// [Store.Close] stops the writer after it has committed every append it
+// had already received; each gets its real result. An append that
+// arrives after Close has begun fails with nova.ErrClosed and writes
+// nothing, as does every later call. Subscriptions end with
+// nova.ErrClosed; Close waits for reads that are fetching a page.
 //
 // # Durability
 //
