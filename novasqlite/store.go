@@ -48,7 +48,8 @@ type Store struct {
 // schema, and starts the writer. Opening a file of a newer schema fails
 // with an error matching [ErrSchemaTooNew]; a file that is not an SQLite
 // database fails with one matching [ErrNotDatabase]. A bad cfg fails with
-// an error matching nova.ErrInvalid that names the field.
+// an error matching nova.ErrInvalid that names the field. ctx bounds the
+// opening only; the store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return nil, err
