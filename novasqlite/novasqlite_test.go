@@ -466,3 +466,43 @@ func TestCloseCommitsQueuedAppends(t *testing.T) {
 		t.Errorf("after Close the log has %d events, want 2", n)
 	}
 }
+
+func TestGroupCommitConflictsOnly(t *testing.T) {
+	t.Parallel()
+	// No append of the group writes before failing, so the group is
+	// written without savepoints; the results are the same.
+	s, release, first := blockedWriter(t)
+	groups := novasqlite.Groups(s)
+	ctx := context.Background()
+	results := []<-chan appendResult{
+		appendAsync(t, s, ctx, "a", nova.NoStream, novatest.Events("a", 2)),
+		appendAsync(t, s, ctx, "a", nova.Exact(1), novatest.Events("stale", 1)),
+		appendAsync(t, s, ctx, "b", nova.StreamExists, novatest.Events("b", 1)),
+		appendAsync(t, s, ctx, "a", nova.Exact(2), novatest.Events("a", 1)),
+	}
+	release()
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := make([]appendResult, len(results))
+	for i, ch := range results {
+		got[i] = <-ch
+	}
+	if d := novasqlite.Groups(s) - groups; d != 1 {
+		t.Errorf("writer ran %d transactions after the blocked one, want 1", d)
+	}
+	if got[0].err != nil || got[0].res.LastVersion != 2 || got[0].res.Position.Commit != 3 {
+		t.Errorf("append 0 = %+v, %v", got[0].res, got[0].err)
+	}
+	for _, i := range []int{1, 2} {
+		if !errors.Is(got[i].err, nova.ErrConcurrency) {
+			t.Errorf("append %d: err = %v, want ErrConcurrency", i, got[i].err)
+		}
+	}
+	if got[3].err != nil || got[3].res.FirstVersion != 3 || got[3].res.Position.Commit != 4 {
+		t.Errorf("append 3 = %+v, %v", got[3].res, got[3].err)
+	}
+	if log := novatest.MustReadAll(t, s); len(log) != 4 {
+		t.Errorf("log has %d events, want 4", len(log))
+	}
+}

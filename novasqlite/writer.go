@@ -198,10 +198,16 @@ type writer struct {
 	saveSnap                        *sqlite3.Stmt
 
 	meta []byte // metadata encoding buffer
+	// dirty is set by a request that has executed a write.
+	dirty bool
 }
 
 func newWriter(conn *sqlite3.Conn, cfg Config) (*writer, error) {
 	w := &writer{conn: conn}
+	// Savepoint journals stay in memory.
+	if err := conn.Exec(`PRAGMA temp_store = MEMORY`); err != nil {
+		return nil, err
+	}
 	for _, p := range []struct {
 		st  **sqlite3.Stmt
 		sql string
@@ -239,13 +245,33 @@ func (w *writer) close() {
 	w.conn.Close()
 }
 
-// commit writes live in one transaction, each request in its own savepoint
-// when there are several so that a failing one is undone alone, and sets
-// every request's result. It reports whether any event was written.
+// commit writes live in one transaction and sets every request's result.
+// It reports whether any event was written.
+//
+// A group is first written straight through: an append that fails its
+// expected-version check fails before writing anything, so the others
+// need no protection from it. Only when an append fails after writing (an
+// event ID already stored, a disk error) is the transaction rolled back
+// and the group written again with each request in its own savepoint, so
+// that the failing one is undone alone. Savepoints are not free: SQLite
+// copies every page a savepoint changes first.
 func (w *writer) commit(live []*request, now int64) (wrote bool) {
 	if err := w.begin.Exec(); err != nil {
 		w.fail(live, fmt.Errorf("novasqlite: begin transaction: %w", err))
 		return false
+	}
+	if len(live) > 1 {
+		if wrote, ok := w.applyAll(live, now); ok {
+			return w.finish(live, wrote)
+		}
+		_ = w.rollback.Exec()
+		for _, r := range live {
+			r.res, r.err = nova.AppendResult{}, nil
+		}
+		if err := w.begin.Exec(); err != nil {
+			w.fail(live, fmt.Errorf("novasqlite: begin transaction: %w", err))
+			return false
+		}
 	}
 	single := len(live) == 1
 	for _, r := range live {
@@ -277,6 +303,30 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 		}
 		r.res, r.err = w.settle(r, err)
 	}
+	return w.finish(live, wrote)
+}
+
+// applyAll writes the requests of live without savepoints. It reports
+// false, leaving the transaction to be rolled back, as soon as one fails
+// after having written.
+func (w *writer) applyAll(live []*request, now int64) (wrote, ok bool) {
+	for _, r := range live {
+		w.dirty = false
+		err := w.apply(r, now)
+		switch {
+		case err == nil:
+			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate)
+		case w.dirty:
+			return false, false
+		default:
+			r.res, r.err = nova.AppendResult{}, err
+		}
+	}
+	return wrote, true
+}
+
+// finish commits the transaction.
+func (w *writer) finish(live []*request, wrote bool) bool {
 	if err := w.commitTx.Exec(); err != nil {
 		w.abort(live, fmt.Errorf("novasqlite: commit: %w", err))
 		return false
@@ -379,6 +429,7 @@ func (w *writer) append(stream string, expected nova.ExpectedVersion, events []n
 			}
 		}
 		if err == nil {
+			w.dirty = true
 			err = ins.Exec()
 		}
 		if err != nil {
@@ -468,6 +519,7 @@ func (w *writer) saveSnapshot(s aggregate.Snapshot, now int64) error {
 	}
 	err = errors.Join(err, st.BindInt64(5, now))
 	if err == nil {
+		w.dirty = true
 		err = st.Exec()
 	}
 	if err != nil {
