@@ -32,10 +32,14 @@
 // writer pays nothing for this.
 //
 // Each append in a group keeps its own expected-version check and its own
-// result: it runs inside its own SAVEPOINT, and one that fails (a
-// concurrency conflict, a reused event ID) is rolled back alone while the
-// others commit. Every append is all or nothing; a crash loses the whole
-// uncommitted group and never half of an append.
+// result, and one that fails is undone alone while the others commit. A
+// failed version check writes nothing, so the group is first written
+// straight through; only when an append fails after writing (an event ID
+// already stored, a disk error) is the transaction rolled back and the
+// group written again with every append in its own SAVEPOINT, rolled back
+// to on failure. Savepoints cost a copy of every page they change, so the
+// common case does without them. Every append is all or nothing; a crash
+// loses the whole uncommitted group and never half of an append.
 //
 // Idempotent retries cost nothing on the fast path: events are inserted
 // directly, and only when the unique index on event IDs refuses one are
