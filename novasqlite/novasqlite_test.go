@@ -506,3 +506,27 @@ func TestGroupCommitConflictsOnly(t *testing.T) {
 		t.Errorf("log has %d events, want 4", len(log))
 	}
 }
+
+func TestReadAllEndsAtTheHeadItStartedWith(t *testing.T) {
+	t.Parallel()
+	s := open(t, novasqlite.Config{Synchronous: novasqlite.Normal})
+	const n = 600 // more than a page
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", n)...)
+	ctx := context.Background()
+	read := 0
+	for e, err := range s.ReadAll(ctx, nova.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Position.Commit > n {
+			t.Fatalf("ReadAll returned %v, appended after it began", e.Position)
+		}
+		read++
+		// Every event read brings a new one: a read that followed the
+		// log's end would never finish.
+		novatest.MustAppend(t, s, "b", nova.Any, novatest.Events("more", 1)...)
+	}
+	if read != n {
+		t.Errorf("ReadAll returned %d events, want the %d there when it began", read, n)
+	}
+}

@@ -94,7 +94,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 }
 
 // ReadAll implements nova.Store. It pages as ReadStream does, in position
-// order.
+// order, up to the last event committed when it read its first page.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {
@@ -105,12 +105,27 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 		if !ok {
 			return
 		}
+		// Read up to the head of the log as it is at the first page, so
+		// that a read ends even while writers keep appending.
+		head := int64(-1)
 		left := opts.Limit
 		buf := make([]nova.Event, 0, pageLimit(left))
 		for {
 			n := pageLimit(left)
-			var err error
-			buf, err = s.readAllPage(ctx, after, n, buf[:0])
+			buf = buf[:0]
+			err := s.query(ctx, func(r *reader) error {
+				if head < 0 {
+					if err := rows(r.head, func() error {
+						head = r.head.ColumnInt64(0)
+						return nil
+					}); err != nil {
+						return err
+					}
+				}
+				var err error
+				buf, err = readAllRows(r, after, head, n, buf)
+				return err
+			})
 			if err != nil {
 				yield(nova.Event{}, readError("read all", err))
 				return
@@ -128,7 +143,9 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 					return
 				}
 			}
-			after = int64(buf[len(buf)-1].Position.Commit)
+			if after = int64(buf[len(buf)-1].Position.Commit); after >= head {
+				return
+			}
 		}
 	}
 }
@@ -144,29 +161,38 @@ func positionAfter(p nova.Position) (after int64, ok bool) {
 	return int64(p.Commit), true
 }
 
-// readAllPage appends up to n events after position after to buf.
-func (s *Store) readAllPage(ctx context.Context, after int64, n int, buf []nova.Event) ([]nova.Event, error) {
+// readAllPage appends up to n events after position after and up to
+// position upto to buf.
+func (s *Store) readAllPage(ctx context.Context, after, upto int64, n int, buf []nova.Event) ([]nova.Event, error) {
 	err := s.query(ctx, func(r *reader) error {
-		st := r.all
-		if err := errors.Join(st.BindInt64(1, after), st.BindInt64(2, int64(n))); err != nil {
+		var err error
+		buf, err = readAllRows(r, after, upto, n, buf)
+		return err
+	})
+	return buf, err
+}
+
+// readAllRows is readAllPage on a lent reader.
+func readAllRows(r *reader, after, upto int64, n int, buf []nova.Event) ([]nova.Event, error) {
+	st := r.all
+	if err := errors.Join(st.BindInt64(1, after), st.BindInt64(2, upto), st.BindInt64(3, int64(n))); err != nil {
+		return buf, err
+	}
+	prev := ""
+	err := rows(st, func() error {
+		buf = append(buf, nova.Event{})
+		e := &buf[len(buf)-1]
+		if err := r.scan(st, e); err != nil {
 			return err
 		}
-		prev := ""
-		return rows(st, func() error {
-			buf = append(buf, nova.Event{})
-			e := &buf[len(buf)-1]
-			if err := r.scan(st, e); err != nil {
-				return err
-			}
-			// Consecutive events often share a stream: reuse its string.
-			if raw := st.ColumnRawText(7); string(raw) == prev {
-				e.Stream = prev
-			} else {
-				prev = string(raw)
-				e.Stream = prev
-			}
-			return nil
-		})
+		// Consecutive events often share a stream: reuse its string.
+		if raw := st.ColumnRawText(7); string(raw) == prev {
+			e.Stream = prev
+		} else {
+			prev = string(raw)
+			e.Stream = prev
+		}
+		return nil
 	})
 	return buf, err
 }
@@ -197,7 +223,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		for {
 			wake := s.wakeup() // before reading, so no commit is missed
 			var err error
-			buf, err = s.readAllPage(ctx, after, pageSize, buf[:0])
+			buf, err = s.readAllPage(ctx, after, math.MaxInt64, pageSize, buf[:0])
 			if err != nil {
 				yield(nova.Event{}, readError("subscribe", err))
 				return

@@ -16,7 +16,7 @@ import (
 type reader struct {
 	conn *sqlite3.Conn
 
-	forwards, backwards, all, streams, snapshot *sqlite3.Stmt
+	forwards, backwards, all, head, streams, snapshot *sqlite3.Stmt
 
 	// types interns event type names, which repeat across events.
 	types map[string]string
@@ -46,7 +46,8 @@ func newReader(ctx context.Context, cfg Config) (*reader, error) {
 	}{
 		{&r.forwards, `SELECT ` + eventColumns + ` FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?`},
 		{&r.backwards, `SELECT ` + eventColumns + ` FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?`},
-		{&r.all, `SELECT ` + eventColumns + `, stream FROM events WHERE position > ? ORDER BY position LIMIT ?`},
+		{&r.all, `SELECT ` + eventColumns + `, stream FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`},
+		{&r.head, `SELECT COALESCE(MAX(position), 0) FROM events`},
 		{&r.streams, `SELECT stream, version FROM streams WHERE stream > ? ORDER BY stream LIMIT ?`},
 		{&r.snapshot, `SELECT version, schema, data, recorded_at FROM snapshots WHERE stream = ?`},
 	} {
