@@ -124,6 +124,25 @@
 // stream at about 678k events/s against about 472k for modernc.org/sqlite,
 // and wrote 100-event transactions at about 166k/s against 149k/s. The
 // store uses its direct connection API rather than database/sql: prepared
-// statements live as long as their connection, and rows are read without
-// an intermediate copy.
+// statements live as long as their connection, rows are read without an
+// intermediate copy, and insert parameters equal to the previous event's
+// are not bound again.
+//
+// # Measured
+//
+// The benchmarks in this package run each scenario through the store and
+// through the plain driver on the same file layout and pragmas, one
+// BEGIN IMMEDIATE transaction per append (go test -run '^$' -bench .
+// ./novasqlite/). On the 2-core development machine, with 1 KB events
+// carrying a correlation ID and synchronous=FULL, medians of three runs:
+//
+//	                                  store       plain driver
+//	1 writer, 1 event per append      7.2k/s      7.2k/s
+//	8 writers, 1 event per append    18.2k/s      7.9k/s (2.3x, group commit)
+//	1 writer, 100 events per append  65k/s       58k/s
+//	ReadStream, 10k events           422k/s      277k/s
+//	ReadAll, 100k events             544k/s      348k/s
+//
+// Reads beat the plain loop mostly by decoding stored metadata without
+// encoding/json when it has the shape the store writes.
 package novasqlite

@@ -107,8 +107,8 @@ func (s *Store) runWriter(w *writer) {
 			batch = s.gather(append(batch[:0], r))
 			// The callers of the previous group were woken by its
 			// replies and may be about to append again: while they
-			// keep arriving, let them run before committing. A lone
-			// writer (last <= 1) never yields.
+			// keep arriving, let them run before committing. After a
+			// group of one (a lone writer) this loop does not run.
 			for len(batch) < last {
 				n := len(batch)
 				runtime.Gosched()
