@@ -50,7 +50,10 @@
 // commit finds its stream moved on.
 //
 // An append whose context ends while it is still queued is withdrawn and
-// returns ctx.Err() having written nothing; once the writer has taken it,
+// returns ctx.Err() having written nothing. The writer takes the appends
+// of a group only once it holds the write lock, so an append waiting for
+// a lock that another process holds can still be withdrawn. Once the
+// writer has taken it,
 // the append waits for its commit and returns its real result, so an
 // error from Append always means nothing was written, except for a
 // failure of the disk itself while committing.

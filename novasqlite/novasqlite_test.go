@@ -233,7 +233,7 @@ type appendResult struct {
 }
 
 // blockedWriter opens a store whose writer is stuck in BEGIN IMMEDIATE on
-// a lock another connection holds, with one append taken. Appends made
+// a lock another connection holds, with one append in its group. Appends made
 // after it returns queue up and form the next group, committed once
 // release is called.
 func blockedWriter(t *testing.T) (s *novasqlite.Store, release func(), first <-chan appendResult) {
@@ -242,7 +242,7 @@ func blockedWriter(t *testing.T) (s *novasqlite.Store, release func(), first <-c
 	s = open(t, novasqlite.Config{Path: path, BusyTimeout: time.Minute})
 	release = holdWriteLock(t, path)
 	first = appendAsync(t, s, context.Background(), "first", nova.Any, novatest.Events("e", 1))
-	waitFor(t, "the writer took the first append", func() bool { return novasqlite.Taken(s) == 1 })
+	waitFor(t, "the writer waits for the lock", func() bool { return novasqlite.Groups(s) == 1 })
 	return s, release, first
 }
 
@@ -252,12 +252,13 @@ func appendAsync(t *testing.T, s *novasqlite.Store, ctx context.Context, stream 
 	ch := make(chan appendResult, 1)
 	queued := novasqlite.Queued(s)
 	taken := novasqlite.Taken(s)
+	groups := novasqlite.Groups(s)
 	go func() {
 		res, err := s.Append(ctx, stream, exp, events...)
 		ch <- appendResult{res, err}
 	}()
 	waitFor(t, "the append is queued", func() bool {
-		return novasqlite.Queued(s) > queued || novasqlite.Taken(s) > taken
+		return novasqlite.Queued(s) > queued || novasqlite.Taken(s) > taken || novasqlite.Groups(s) > groups
 	})
 	return ch
 }
@@ -448,7 +449,7 @@ func TestCloseCommitsQueuedAppends(t *testing.T) {
 	}
 	release := holdWriteLock(t, path)
 	first := appendAsync(t, s, context.Background(), "a", nova.NoStream, novatest.Events("e", 1))
-	waitFor(t, "the writer took the first append", func() bool { return novasqlite.Taken(s) == 1 })
+	waitFor(t, "the writer waits for the lock", func() bool { return novasqlite.Groups(s) == 1 })
 	second := appendAsync(t, s, context.Background(), "a", nova.Exact(1), novatest.Events("e", 1))
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
@@ -528,5 +529,28 @@ func TestReadAllEndsAtTheHeadItStartedWith(t *testing.T) {
 	}
 	if read != n {
 		t.Errorf("ReadAll returned %d events, want the %d there when it began", read, n)
+	}
+}
+
+func TestCancelWhileWaitingForTheLock(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := open(t, novasqlite.Config{Path: path, BusyTimeout: time.Minute})
+	release := holdWriteLock(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	withdrawn := appendAsync(t, s, ctx, "withdrawn", nova.NoStream, novatest.Events("e", 3))
+	waitFor(t, "the writer waits for the lock", func() bool { return novasqlite.Groups(s) == 1 })
+	cancel()
+	// The lock is still held: the append returns without waiting for it.
+	if r := <-withdrawn; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("append cancelled while the writer waited for the lock: %+v, %v", r.res, r.err)
+	}
+	release()
+	res := novatest.MustAppend(t, s, "kept", nova.NoStream, novatest.Events("e", 1)...)
+	if res.Position.Commit != 1 {
+		t.Errorf("next append at %v, want position 1", res.Position)
+	}
+	if log := novatest.MustReadAll(t, s); len(log) != 1 || log[0].Stream != "kept" {
+		t.Errorf("log = %v, want the one kept event", log)
 	}
 }

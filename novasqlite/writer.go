@@ -152,26 +152,43 @@ func (s *Store) gather(batch []*request) []*request {
 // commitGroup commits the requests of batch still wanted by their callers
 // in one transaction and replies to each.
 func (s *Store) commitGroup(w *writer, batch []*request) {
-	live := batch[:0]
+	defer clear(batch[:cap(batch)])
+	waiting := batch[:0]
 	for _, r := range batch {
+		if r.state.Load() == stateQueued {
+			waiting = append(waiting, r)
+		}
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	s.groups.Add(1)
+	err := w.begin.Exec()
+	// Requests are claimed only once the write lock is held: a caller
+	// whose context ends while the writer waits for a lock that another
+	// process holds withdraws its append.
+	live := waiting[:0]
+	for _, r := range waiting {
 		if r.state.CompareAndSwap(stateQueued, stateTaken) {
 			live = append(live, r)
 		}
 	}
-	if len(live) == 0 {
-		clear(batch)
-		return
-	}
-	s.groups.Add(1)
 	s.taken.Add(uint64(len(live)))
-	wrote := w.commit(live, time.Now().UnixNano())
+	wrote := false
+	switch {
+	case err != nil:
+		w.fail(live, fmt.Errorf("novasqlite: begin transaction: %w", err))
+	case len(live) == 0:
+		_ = w.rollback.Exec()
+	default:
+		wrote = w.commit(live, time.Now().UnixNano())
+	}
 	for _, r := range live {
 		if r.err != nil && !isCallerError(r.err) {
 			s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", r.err)
 		}
 		close(r.done)
 	}
-	clear(batch[:cap(batch)])
 	if wrote {
 		s.broadcast()
 	}
@@ -245,7 +262,8 @@ func (w *writer) close() {
 	w.conn.Close()
 }
 
-// commit writes live in one transaction and sets every request's result.
+// commit writes live in the transaction begun by the caller, commits it
+// and sets every request's result.
 // It reports whether any event was written.
 //
 // A group is first written straight through: an append that fails its
@@ -256,10 +274,6 @@ func (w *writer) close() {
 // that the failing one is undone alone. Savepoints are not free: SQLite
 // copies every page a savepoint changes first.
 func (w *writer) commit(live []*request, now int64) (wrote bool) {
-	if err := w.begin.Exec(); err != nil {
-		w.fail(live, fmt.Errorf("novasqlite: begin transaction: %w", err))
-		return false
-	}
 	if len(live) > 1 {
 		if wrote, ok := w.applyAll(live, now); ok {
 			return w.finish(live, wrote)
