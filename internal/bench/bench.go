@@ -147,7 +147,12 @@ type Result struct {
 	NovaPerSec float64 `json:"nova_per_sec"`
 	// RawPerSec is the median rate of the raw baseline.
 	RawPerSec float64 `json:"raw_per_sec"`
-	// Ratio is NovaPerSec / RawPerSec: above 1, Nova is faster.
+	// Ratio is the median over the measured runs of each run's nova rate
+	// divided by its raw rate: above 1, Nova is faster. The two sides of a
+	// run are measured interleaved, so a run's ratio is free of the
+	// machine's drift from run to run, which the ratio of the two medians
+	// (taken from different runs) is not; the two are close when the
+	// machine is steady.
 	Ratio float64 `json:"ratio"`
 	// Runs is how many measured runs each side had.
 	Runs int `json:"runs"`
@@ -211,7 +216,7 @@ func (s side) String() string {
 func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Options) (Result, error) {
 	n := opts.runs()
 	warm := opts.warmups()
-	var novaRates, rawRates []float64
+	var novaRates, rawRates, ratios []float64
 	for i := range warm + n {
 		if err := ctx.Err(); err != nil {
 			return Result{}, fmt.Errorf("bench: %s: %w", sc.name, err)
@@ -226,22 +231,22 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 		} else {
 			novaRates = append(novaRates, rates[sideNova])
 			rawRates = append(rawRates, rates[sideRaw])
+			if rates[sideRaw] > 0 {
+				ratios = append(ratios, rates[sideNova]/rates[sideRaw])
+			}
 		}
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f events/s\n", b.Name, sc.name, label, rates[sideNova], rates[sideRaw])
 		}
 	}
-	r := Result{
+	return Result{
 		Scenario:   sc.name,
 		Backend:    b.Name,
 		NovaPerSec: Median(novaRates),
 		RawPerSec:  Median(rawRates),
+		Ratio:      Median(ratios),
 		Runs:       n,
-	}
-	if r.RawPerSec > 0 {
-		r.Ratio = r.NovaPerSec / r.RawPerSec
-	}
-	return r, nil
+	}, nil
 }
 
 // runPair measures one run of sc on a fresh nova target and a fresh raw

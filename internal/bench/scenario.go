@@ -76,9 +76,9 @@ type scenario struct {
 
 // scenarios are every scenario in the order they run by default.
 var scenarios = []scenario{
-	{name: "append-1", doc: "1 event per append, 1 writer", kind: kindAppend, writers: 1, batch: 1, events: 1000, slice: 50},
-	{name: "append-1-8w", doc: "1 event per append, 8 writers on their own streams", kind: kindAppend, writers: 8, batch: 1, events: 2000, slice: 25},
-	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000, slice: 10},
+	{name: "append-1", doc: "1 event per append, 1 writer", kind: kindAppend, writers: 1, batch: 1, events: 2000, slice: 10},
+	{name: "append-1-8w", doc: "1 event per append, 8 writers on their own streams", kind: kindAppend, writers: 8, batch: 1, events: 4000, slice: 5},
+	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000, slice: 2},
 	{name: "read-10k", doc: "ReadStream of a 10,000-event stream", kind: kindReadStream, events: 10_000, reads: 10},
 	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 3},
 }
