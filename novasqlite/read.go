@@ -46,7 +46,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			next = int64(opts.From)
 		}
 		left := opts.Limit
-		buf := make([]nova.Event, 0, pageLimit(left))
+		buf := make([]nova.Event, 0, min(pageLimit(left), 64)) // grows to a page if needed
 		for {
 			n := pageLimit(left)
 			buf = buf[:0]
@@ -109,7 +109,7 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 		// that a read ends even while writers keep appending.
 		head := int64(-1)
 		left := opts.Limit
-		buf := make([]nova.Event, 0, pageLimit(left))
+		buf := make([]nova.Event, 0, min(pageLimit(left), 64)) // grows to a page if needed
 		for {
 			n := pageLimit(left)
 			buf = buf[:0]
@@ -219,7 +219,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 				timer.Stop()
 			}
 		}()
-		buf := make([]nova.Event, 0, pageSize)
+		buf := make([]nova.Event, 0, 64)
 		for {
 			wake := s.wakeup() // before reading, so no commit is missed
 			var err error
@@ -267,7 +267,7 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 		}
 		after := opts.After
 		left := opts.Limit
-		buf := make([]nova.StreamInfo, 0, pageLimit(left))
+		buf := make([]nova.StreamInfo, 0, min(pageLimit(left), 64))
 		for {
 			n := pageLimit(left)
 			buf = buf[:0]
