@@ -11,8 +11,8 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// pageLimit is the row count of the next page when want more rows are
-// wanted (0: no limit).
+// pageLimit returns the size of the next page of a read that wants want
+// more rows (0: any number).
 func pageLimit(want int) int {
 	if want > 0 && want < pageSize {
 		return want
