@@ -2,6 +2,7 @@ package novasqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,6 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path) // never returns: the parent kills it
+	}
 	goleak.VerifyTestMain(m)
 }
 
