@@ -18,8 +18,10 @@ var scaleFlag = flag.Float64("nova.scale", 0, "novatest: multiply the sizes of t
 type StoreOption func(*storeOptions)
 
 type storeOptions struct {
-	scale   float64
-	timeout time.Duration
+	scale     float64
+	timeout   time.Duration
+	openTx    OpenTxFunc   // see server.go
+	killConns ConnKillFunc // see server.go
 }
 
 // WithScale multiplies the sizes of the load cases by f, on top of
@@ -74,10 +76,12 @@ const exactDefault = 0.1
 
 // suite is one run of RunStore: the backend's constructor and options.
 type suite struct {
-	newStore func(t *testing.T) nova.Store
-	scale    float64 // for every load case
-	exact    float64 // for RaceExact
-	timeout  time.Duration
+	newStore  func(t *testing.T) nova.Store
+	scale     float64 // for every load case
+	exact     float64 // for RaceExact
+	timeout   time.Duration
+	openTx    OpenTxFunc   // nil: OpenTransaction skips
+	killConns ConnKillFunc // nil: ConnectionDrop skips
 }
 
 // RunStore runs the event store conformance suite against the stores
@@ -105,7 +109,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	if !set {
 		exact *= exactDefault
 	}
-	s := &suite{newStore: newStore, scale: scale, exact: exact, timeout: o.timeout}
+	s := &suite{newStore: newStore, scale: scale, exact: exact, timeout: o.timeout, openTx: o.openTx, killConns: o.killConns}
 
 	// The case that watches goroutines runs first, before the parallel
 	// cases start (they wait until this function returns), so a leak it
@@ -132,6 +136,9 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("RaceCreate", s.testRaceCreate)
 	t.Run("RaceRetry", s.testRaceRetry)
 	t.Run("SubscribeWriters", s.testSubscribeWriters)
+	t.Run("SubscribeDuringWrites", s.testSubscribeDuringWrites)
+	t.Run("OpenTransaction", s.testOpenTransaction)
+	t.Run("ConnectionDrop", s.testConnectionDrop)
 }
 
 // store returns a fresh store from the backend's constructor.
