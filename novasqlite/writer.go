@@ -212,6 +212,7 @@ type writer struct {
 	begin, commitTx, rollback       *sqlite3.Stmt
 	savepoint, release, rollbackTo  *sqlite3.Stmt
 	version, insert, upsert, lookup *sqlite3.Stmt
+	create, advance                 *sqlite3.Stmt
 	saveSnap                        *sqlite3.Stmt
 
 	meta []byte // metadata encoding buffer
@@ -237,6 +238,8 @@ func newWriter(conn *sqlite3.Conn, cfg Config) (*writer, error) {
 		{&w.rollbackTo, `ROLLBACK TO nova_append`},
 		{&w.version, `SELECT version FROM streams WHERE stream = ?`},
 		{&w.insert, `INSERT INTO events (id, stream, version, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.create, `INSERT INTO streams (stream, version) VALUES (?, ?)`},
+		{&w.advance, `UPDATE streams SET version = ? WHERE stream = ? AND version = ?`},
 		{&w.upsert, `INSERT INTO streams (stream, version) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET version = excluded.version`},
 		{&w.lookup, `SELECT position, stream, version, type, data, metadata, recorded_at FROM events WHERE id = ?`},
 		{&w.saveSnap, `INSERT INTO snapshots (stream, version, schema, data, recorded_at) VALUES (?, ?, ?, ?, ?)
@@ -395,22 +398,47 @@ func (w *writer) apply(r *request, now int64) error {
 
 // append writes one append's events after checking its expected version.
 func (w *writer) append(stream string, expected nova.ExpectedVersion, events []nova.EventData, now int64) (nova.AppendResult, error) {
-	current, err := w.streamVersion(stream)
-	if err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: read version: %w", stream, err)
-	}
-	if !expected.Check(current) {
-		// A retry of an append that did commit finds the stream moved on:
-		// decide by the stored IDs.
-		found, err := w.lookupIDs(events)
+	// An exact expected version is checked by the write that moves the
+	// stream's version on, in one statement; other expectations read the
+	// version first. A statement that fails or matches nothing leaves
+	// nothing written.
+	n := uint64(len(events))
+	want, exact := expected.Version()
+	var current uint64
+	switch {
+	case exact && want == 0:
+		err := errors.Join(w.create.BindText(1, stream), w.create.BindInt64(2, int64(n)))
+		if err == nil {
+			err = w.create.Exec()
+		}
+		if errors.Is(err, sqlite3.CONSTRAINT) {
+			return w.conflict(stream, expected, events)
+		}
 		if err != nil {
-			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: look up event IDs: %w", stream, err)
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: create stream: %w", stream, err)
 		}
-		if len(found) > 0 {
-			return retry.Check(stream, expected, events, found)
+	case exact:
+		err := errors.Join(w.advance.BindInt64(1, int64(want+n)), w.advance.BindText(2, stream), w.advance.BindInt64(3, int64(want)))
+		if err == nil {
+			err = w.advance.Exec()
 		}
-		return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
+		if err != nil {
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: update version: %w", stream, err)
+		}
+		if w.conn.Changes() == 0 {
+			return w.conflict(stream, expected, events)
+		}
+		current = want
+	default:
+		var err error
+		if current, err = w.streamVersion(stream); err != nil {
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: read version: %w", stream, err)
+		}
+		if !expected.Check(current) {
+			return w.conflict(stream, expected, events)
+		}
 	}
+	w.dirty = w.dirty || exact
 	ins := w.insert
 	if err := errors.Join(ins.BindText(2, stream), ins.BindInt64(7, now)); err != nil {
 		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
@@ -453,19 +481,40 @@ func (w *writer) append(stream string, expected nova.ExpectedVersion, events []n
 			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: insert event %d: %w", stream, i, err)
 		}
 	}
-	last := current + uint64(len(events))
+	last := current + n
 	position := w.conn.LastInsertRowID()
-	if err := errors.Join(w.upsert.BindText(1, stream), w.upsert.BindInt64(2, int64(last))); err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
-	}
-	if err := w.upsert.Exec(); err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: update version: %w", stream, err)
+	if !exact {
+		if err := errors.Join(w.upsert.BindText(1, stream), w.upsert.BindInt64(2, int64(last))); err != nil {
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: %w", stream, err)
+		}
+		if err := w.upsert.Exec(); err != nil {
+			return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: update version: %w", stream, err)
+		}
 	}
 	return nova.AppendResult{
 		FirstVersion: current + 1,
 		LastVersion:  last,
 		Position:     nova.Position{Commit: uint64(position)},
 	}, nil
+}
+
+// conflict decides an append whose expected version does not match,
+// having written nothing: a retry of an append that did commit finds the
+// stream moved on, so the stored IDs decide between an idempotent retry
+// and a concurrency error.
+func (w *writer) conflict(stream string, expected nova.ExpectedVersion, events []nova.EventData) (nova.AppendResult, error) {
+	current, err := w.streamVersion(stream)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: read version: %w", stream, err)
+	}
+	found, err := w.lookupIDs(events)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novasqlite: append to stream %q: look up event IDs: %w", stream, err)
+	}
+	if len(found) > 0 {
+		return retry.Check(stream, expected, events, found)
+	}
+	return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
 }
 
 // streamVersion returns the stream's last version, 0 when it has none.
