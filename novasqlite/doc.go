@@ -41,6 +41,11 @@
 // common case does without them. Every append is all or nothing; a crash
 // loses the whole uncommitted group and never half of an append.
 //
+// An exact expected version, the common case of an aggregate saving its
+// changes, costs no read: the UPDATE that moves the stream's version on
+// matches only the expected version (a NoStream append inserts the
+// stream's row), and a statement that matches nothing is the conflict.
+//
 // Idempotent retries cost nothing on the fast path: events are inserted
 // directly, and only when the unique index on event IDs refuses one are
 // the IDs looked up and the append decided by the rule shared by every
