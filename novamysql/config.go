@@ -1,0 +1,210 @@
+package novamysql
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/nova-go/nova"
+)
+
+// Defaults used for zero fields of [Config].
+const (
+	DefaultTablePrefix  = "nova_"
+	DefaultPollInterval = 250 * time.Millisecond
+	DefaultPageSize     = 1000
+	DefaultMaxGroup     = 128
+)
+
+// Config configures [Open]. Exactly one of DB and DSN is required; the zero
+// value of every other field means its default.
+type Config struct {
+	// DB is a pool the caller owns and closes after the store. The store
+	// uses it as it is: its isolation level, time zone and parameters
+	// do not matter to the store (see the package documentation).
+	DB *sql.DB
+
+	// DSN is where to connect when DB is nil: a go-sql-driver DSN
+	// (user:pass@tcp(host:port)/db?param=value) or a URL
+	// (mysql://user:pass@host:port/db?param=value, see [ParseURL]). The
+	// store opens its own pool and closes it on Close.
+	DSN string
+
+	// TablePrefix starts the name of every table the store uses, so that
+	// several stores can share one database. Letters, digits and
+	// underscores, at most 32 characters. Default [DefaultTablePrefix].
+	TablePrefix string
+
+	// PollInterval is how often a live subscription looks for events when
+	// it has not been woken. Appends made through the same Store wake
+	// subscriptions at once; polling finds those of other processes and
+	// of [Store.AppendTx]. Default [DefaultPollInterval].
+	PollInterval time.Duration
+
+	// PageSize is how many rows one read query fetches. Default
+	// [DefaultPageSize].
+	PageSize int
+
+	// MaxGroup is the most appends the writer commits in one transaction
+	// (group commit). Default [DefaultMaxGroup]. 1 turns group commit off.
+	MaxGroup int
+
+	// SkipMigrate skips the schema check and migration of Open: the tables
+	// must exist at [SchemaVersion] (see [Migrate]).
+	SkipMigrate bool
+
+	// Logger receives errors of the background writer and the transient
+	// errors subscriptions recover from. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// configError is a bad Config field; it matches nova.ErrInvalid.
+type configError struct{ field, msg string }
+
+func (e *configError) Error() string {
+	return "novamysql: invalid Config." + e.field + ": " + e.msg
+}
+
+func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
+
+// validate checks the fields, naming the wrong one.
+func (c Config) validate() error {
+	switch {
+	case c.DB == nil && c.DSN == "":
+		return &configError{"DB", "either DB or DSN is required"}
+	case c.DB != nil && c.DSN != "":
+		return &configError{"DSN", "set DB or DSN, not both"}
+	case c.PollInterval < 0:
+		return &configError{"PollInterval", fmt.Sprintf("negative duration %s", c.PollInterval)}
+	case c.PageSize < 0:
+		return &configError{"PageSize", fmt.Sprintf("negative count %d", c.PageSize)}
+	case c.PageSize > 100_000:
+		return &configError{"PageSize", fmt.Sprintf("%d is more than the limit of 100000", c.PageSize)}
+	case c.MaxGroup < 0:
+		return &configError{"MaxGroup", fmt.Sprintf("negative count %d", c.MaxGroup)}
+	case c.MaxGroup > 10_000:
+		return &configError{"MaxGroup", fmt.Sprintf("%d is more than the limit of 10000", c.MaxGroup)}
+	}
+	if c.TablePrefix != "" {
+		if len(c.TablePrefix) > 32 {
+			return &configError{"TablePrefix", fmt.Sprintf("%q is longer than 32 characters", c.TablePrefix)}
+		}
+		for _, r := range c.TablePrefix {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+				return &configError{"TablePrefix", fmt.Sprintf("%q: want letters, digits and underscores only", c.TablePrefix)}
+			}
+		}
+	}
+	if c.DSN != "" {
+		if _, err := driverDSN(c.DSN); err != nil {
+			return &configError{"DSN", err.Error()}
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.TablePrefix == "" {
+		c.TablePrefix = DefaultTablePrefix
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.MaxGroup == 0 {
+		c.MaxGroup = DefaultMaxGroup
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// driverDSN returns dsn in go-sql-driver form, converting a mysql:// URL.
+func driverDSN(dsn string) (string, error) {
+	if strings.HasPrefix(dsn, "mysql://") {
+		return ParseURL(dsn)
+	}
+	if _, err := mysql.ParseDSN(dsn); err != nil {
+		return "", fmt.Errorf("%q is not a go-sql-driver DSN (user:pass@tcp(host:port)/db) nor a mysql:// URL: %w", redact(dsn), err)
+	}
+	return dsn, nil
+}
+
+// ParseURL converts a URL of the form
+//
+//	mysql://user:password@host:port/database?param=value&...
+//
+// into the DSN github.com/go-sql-driver/mysql takes
+// (user:password@tcp(host:port)/database?param=value&...). The port
+// defaults to 3306; user, password and database are percent-decoded; the
+// query parameters are the driver's (parseTime, tls, timeout, ...) and are
+// checked by it. Errors match nova.ErrInvalid.
+func ParseURL(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", nova.Invalidf("novamysql: invalid URL: %v", redactErr(err))
+	}
+	if u.Scheme != "mysql" {
+		return "", nova.Invalidf("novamysql: URL scheme %q: want mysql://", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", nova.Invalidf("novamysql: URL %q has no host", redact(rawURL))
+	}
+	host := u.Host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), "3306")
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(db, "/") {
+		return "", nova.Invalidf("novamysql: URL path %q: want one database name", u.Path)
+	}
+	// The driver parses the parameters.
+	cfg, err := mysql.ParseDSN("/?" + u.RawQuery)
+	if err != nil {
+		return "", nova.Invalidf("novamysql: URL parameters: %v", err)
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = host
+	cfg.DBName = db
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	return cfg.FormatDSN(), nil
+}
+
+// redact hides the password of a DSN or URL in messages.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+		return s
+	}
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	if colon := strings.IndexByte(s[:at], ':'); colon >= 0 {
+		return s[:colon+1] + "xxxxx" + s[at:]
+	}
+	return s
+}
+
+// redactErr strips a URL error of the URL, which may hold a password.
+func redactErr(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,445 @@
+package novamysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// pageLimit returns the size of the next page of a read that wants want
+// more rows (0: any number).
+func (s *Store) pageLimit(want int) int {
+	if want > 0 && want < s.cfg.PageSize {
+		return want
+	}
+	return s.cfg.PageSize
+}
+
+// stmt returns query prepared on the pool. database/sql prepares it on
+// each connection the first time it runs there, so that later runs are one
+// round trip each.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// closeStmts closes the statements prepared by stmt.
+func (s *Store) closeStmts() error {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = nil
+	return errors.Join(errs...)
+}
+
+// query runs one page's query and calls row for each row; the rows are
+// closed, and the connection returned to the pool, before it returns.
+func (s *Store) query(ctx context.Context, query string, args []any, row func(*sql.Rows) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.readMu.RLock()
+	defer s.readMu.RUnlock()
+	if s.readsClosed {
+		return nova.ErrClosed
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return s.queryError(ctx, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return s.queryError(ctx, err)
+	}
+	for rows.Next() {
+		if err = row(rows); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return s.queryError(ctx, err)
+	}
+	return nil
+}
+
+// queryError maps an error of a query interrupted by ctx to ctx.Err().
+func (s *Store) queryError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// ReadStream implements nova.Store. It fetches pages of up to
+// Config.PageSize events, each in one short query on a pooled connection,
+// returned before the events are yielded; a loop that stops early
+// releases everything. An error (bad options, ctx done, store closed) is
+// yielded once and ends the loop.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		backwards := opts.Direction == nova.Backwards
+		var next uint64 // version of the next event wanted
+		switch {
+		case opts.From == 0 && backwards:
+			next = math.MaxUint64
+		case opts.From == 0:
+			next = 1
+		default:
+			next = opts.From
+		}
+		query := s.q.forwards
+		if backwards {
+			query = s.q.backwards
+		}
+		left := opts.Limit
+		buf := make([]nova.Event, 0, min(s.pageLimit(left), 64)) // grows to a page if needed
+		var sc scanner
+		for {
+			n := s.pageLimit(left)
+			buf = buf[:0]
+			err := s.query(ctx, query, []any{stream, next, n}, func(rows *sql.Rows) error {
+				buf = append(buf, nova.Event{Stream: stream})
+				return sc.scan(rows, &buf[len(buf)-1], false)
+			})
+			if err != nil {
+				yield(nova.Event{}, readError(fmt.Sprintf("read stream %q", stream), err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			last := buf[len(buf)-1].Version
+			if backwards {
+				if last <= 1 {
+					return
+				}
+				next = last - 1
+			} else {
+				next = last + 1
+			}
+		}
+	}
+}
+
+// ReadAll implements nova.Store. It pages as ReadStream does, in position
+// order, up to the last event committed when it started.
+func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx, opts.Validate()); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		after := opts.From.Commit // positions here have Prepare 0
+		// Read up to the head of the log as it is now, so that a read
+		// ends even while writers keep appending.
+		var head uint64
+		if err := s.query(ctx, s.q.head, nil, func(rows *sql.Rows) error { return rows.Scan(&head) }); err != nil {
+			yield(nova.Event{}, readError("read all", err))
+			return
+		}
+		left := opts.Limit
+		buf := make([]nova.Event, 0, min(s.pageLimit(left), 64))
+		var sc scanner
+		for after < head {
+			n := s.pageLimit(left)
+			var err error
+			if buf, err = s.readAllPage(ctx, &sc, after, head, n, buf[:0]); err != nil {
+				yield(nova.Event{}, readError("read all", err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			after = buf[len(buf)-1].Position.Commit
+		}
+	}
+}
+
+// readAllPage appends up to n events after position after and up to
+// position upto to buf.
+func (s *Store) readAllPage(ctx context.Context, sc *scanner, after, upto uint64, n int, buf []nova.Event) ([]nova.Event, error) {
+	err := s.query(ctx, s.q.all, []any{after, upto, n}, func(rows *sql.Rows) error {
+		buf = append(buf, nova.Event{})
+		return sc.scan(rows, &buf[len(buf)-1], true)
+	})
+	return buf, err
+}
+
+// Subscribe implements nova.Store. It reads pages from opts.From until it
+// has caught up, then waits for the writer's signal after a commit, or
+// PollInterval for appends of other processes, and reads again.
+//
+// Commit order is position order (see the package documentation), so
+// reading what is committed after the last position delivered never skips
+// an event. A query that fails because its connection broke or the server
+// went away is retried, with a growing pause up to PollInterval, from the
+// last position delivered: the subscription outlives a dropped connection
+// or a restart of the server. It yields ctx.Err() when ctx is done,
+// nova.ErrClosed when the store closes, and any other error once.
+func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		if err := validateRead(ctx); err != nil {
+			yield(nova.Event{}, err)
+			return
+		}
+		after := opts.From.Commit
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+		wait := func(d time.Duration, wake <-chan struct{}) error {
+			timer.Reset(d)
+			defer timer.Stop()
+			select {
+			case <-wake:
+			case <-timer.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.closing:
+				return nova.ErrClosed
+			}
+			return nil
+		}
+		buf := make([]nova.Event, 0, 64)
+		var sc scanner
+		backoff := time.Duration(0)
+		for {
+			wake := s.wakeup() // before reading, so no commit is missed
+			var err error
+			buf, err = s.readAllPage(ctx, &sc, after, math.MaxUint64, s.cfg.PageSize, buf[:0])
+			if err != nil && isConnError(err) && ctx.Err() == nil && !s.closed.Load() {
+				backoff = min(max(2*backoff, 10*time.Millisecond), s.cfg.PollInterval)
+				s.cfg.Logger.Warn("novamysql: subscription read failed, retrying", "after", after, "in", backoff, "err", err)
+				if err := wait(backoff, nil); err != nil {
+					yield(nova.Event{}, err)
+					return
+				}
+				continue
+			}
+			if err != nil {
+				yield(nova.Event{}, readError("subscribe", err))
+				return
+			}
+			backoff = 0
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) > 0 {
+				after = buf[len(buf)-1].Position.Commit
+			}
+			if len(buf) == s.cfg.PageSize {
+				continue
+			}
+			if err := wait(s.cfg.PollInterval, wake); err != nil {
+				yield(nova.Event{}, err)
+				return
+			}
+		}
+	}
+}
+
+// Streams implements nova.Store, paging by stream name in byte order.
+func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
+	return func(yield func(nova.StreamInfo, error) bool) {
+		if err := validateRead(ctx, opts.Validate()); err != nil {
+			yield(nova.StreamInfo{}, err)
+			return
+		}
+		after := opts.After
+		left := opts.Limit
+		buf := make([]nova.StreamInfo, 0, min(s.pageLimit(left), 64))
+		for {
+			n := s.pageLimit(left)
+			buf = buf[:0]
+			err := s.query(ctx, s.q.streams, []any{after, n}, func(rows *sql.Rows) error {
+				var name sql.RawBytes
+				var info nova.StreamInfo
+				if err := rows.Scan(&name, &info.Version); err != nil {
+					return err
+				}
+				info.Stream = string(name)
+				buf = append(buf, info)
+				return nil
+			})
+			if err != nil {
+				yield(nova.StreamInfo{}, readError("list streams", err))
+				return
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			if len(buf) < n {
+				return
+			}
+			if left > 0 {
+				if left -= len(buf); left == 0 {
+					return
+				}
+			}
+			after = buf[len(buf)-1].Stream
+		}
+	}
+}
+
+// scanner reads event rows, sharing the strings that repeat from row to
+// row (types, streams) instead of allocating them again.
+type scanner struct {
+	id, typ, meta, corr, caus, stream sql.RawBytes
+	at                                timeValue
+	types                             map[string]string
+	prevStream                        string
+}
+
+// scan reads the columns of eventColumns (and stream, when withStream) of
+// the current row into e.
+func (sc *scanner) scan(rows *sql.Rows, e *nova.Event, withStream bool) error {
+	dest := []any{&e.Position.Commit, &sc.id, &sc.typ, &e.Version, &e.Data, &sc.meta, &sc.corr, &sc.caus, &sc.at}
+	if withStream {
+		dest = append(dest, &sc.stream)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	if e.Data != nil && len(e.Data) == 0 {
+		e.Data = nil
+	}
+	e.ID = string(sc.id)
+	e.Type = sc.intern(sc.typ)
+	e.Metadata = nova.Metadata{}
+	if len(sc.corr) > 0 {
+		e.Metadata.CorrelationID = string(sc.corr)
+	}
+	if len(sc.caus) > 0 {
+		e.Metadata.CausationID = string(sc.caus)
+	}
+	if err := decodeMetadata(sc.meta, &e.Metadata); err != nil {
+		return fmt.Errorf("novamysql: decode metadata of event at position %d: %w", e.Position.Commit, err)
+	}
+	e.RecordedAt = sc.at.t
+	if withStream {
+		if string(sc.stream) != sc.prevStream {
+			sc.prevStream = string(sc.stream)
+		}
+		e.Stream = sc.prevStream
+	}
+	return nil
+}
+
+// intern returns b as a string, shared with earlier equal names.
+func (sc *scanner) intern(b []byte) string {
+	if s, ok := sc.types[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if sc.types == nil {
+		sc.types = make(map[string]string)
+	}
+	if len(sc.types) < 1024 {
+		sc.types[s] = s
+	}
+	return s
+}
+
+// timeValue scans a DATETIME column written in UTC, whether the
+// connection parses times (parseTime=true, in any loc) or not.
+type timeValue struct{ t time.Time }
+
+// Scan implements sql.Scanner.
+func (v *timeValue) Scan(src any) error {
+	switch x := src.(type) {
+	case time.Time:
+		// The wall clock is what was stored, in UTC.
+		v.t = time.Date(x.Year(), x.Month(), x.Day(), x.Hour(), x.Minute(), x.Second(), x.Nanosecond(), time.UTC)
+	case []byte:
+		return v.parse(string(x))
+	case string:
+		return v.parse(x)
+	case nil:
+		v.t = time.Time{}
+	default:
+		return fmt.Errorf("novamysql: cannot read %T as a time", src)
+	}
+	return nil
+}
+
+func (v *timeValue) parse(s string) error {
+	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return fmt.Errorf("novamysql: read time %q: %w", s, err)
+	}
+	v.t = t
+	return nil
+}
+
+// validateRead checks ctx and returns the first non-nil of errs.
+func validateRead(ctx context.Context, errs ...error) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readError wraps a read's error, leaving the sentinels callers compare
+// with (context errors, nova.ErrClosed) unwrapped.
+func readError(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("novamysql: %s: %w", what, err)
+}

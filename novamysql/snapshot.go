@@ -1,0 +1,83 @@
+package novamysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+)
+
+// LoadSnapshot implements aggregate.SnapshotStore.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
+	if err := validateRead(ctx, nova.ValidateStream(stream)); err != nil {
+		return aggregate.Snapshot{}, err
+	}
+	snap := aggregate.Snapshot{Stream: stream}
+	found := false
+	err := s.query(ctx, s.q.loadSnap, []any{stream}, func(rows *sql.Rows) error {
+		var at timeValue
+		if err := rows.Scan(&snap.Version, &snap.Schema, &snap.Data, &at); err != nil {
+			return err
+		}
+		snap.RecordedAt = at.t
+		found = true
+		return nil
+	})
+	if err != nil {
+		return aggregate.Snapshot{}, readError(fmt.Sprintf("load snapshot of stream %q", stream), err)
+	}
+	if !found {
+		return aggregate.Snapshot{}, fmt.Errorf("novamysql: no snapshot of stream %q: %w", stream, nova.ErrNotFound)
+	}
+	if len(snap.Data) == 0 {
+		snap.Data = nil
+	}
+	return snap, nil
+}
+
+// SaveSnapshot implements aggregate.SnapshotStore in one statement: a
+// snapshot at a lower version than the stored one is ignored; one at the
+// same or a higher version replaces it. RecordedAt is set by the store.
+func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
+	if err := validateRead(ctx, nova.ValidateStream(snap.Stream)); err != nil {
+		return err
+	}
+	switch {
+	case snap.Version == 0:
+		return nova.Invalidf("snapshot of stream %q: version 0: a snapshot holds at least one event", snap.Stream)
+	case snap.Version > uint64(1<<63-1):
+		return nova.Invalidf("snapshot of stream %q: version %d is too large", snap.Stream, snap.Version)
+	case snap.Schema < 0:
+		return nova.Invalidf("snapshot of stream %q: negative schema %d", snap.Stream, snap.Schema)
+	case snap.Schema > 1<<31-1:
+		return nova.Invalidf("snapshot of stream %q: schema %d is too large", snap.Stream, snap.Schema)
+	case len(snap.Data) > nova.MaxDataLen:
+		return nova.Invalidf("snapshot of stream %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.readMu.RLock()
+	defer s.readMu.RUnlock()
+	if s.readsClosed {
+		return nova.ErrClosed
+	}
+	data := snap.Data
+	if data == nil {
+		data = []byte{}
+	}
+	st, err := s.stmt(ctx, s.q.saveSnap)
+	if err == nil {
+		_, err = st.ExecContext(ctx, snap.Stream, snap.Version, snap.Schema, data, time.Now().UTC().Format(timeLayout))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("novamysql: save snapshot of stream %q: %w", snap.Stream, err)
+	}
+	return nil
+}
