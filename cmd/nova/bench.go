@@ -64,13 +64,18 @@ func benchCommand() *command {
 }
 
 func benchBackend(spec, sync string) (bench.Backend, error) {
-	kind, path, err := parseStore(spec)
+	b, err := parseStore(spec)
 	if err != nil {
 		return bench.Backend{}, err
 	}
-	if kind == kindMemory {
+	switch b {
+	case memoryBackend:
 		return bench.Memory(), nil
+	case sqliteBackend:
+	default:
+		return bench.Backend{}, fmt.Errorf("bench: the %s backend has no benchmark in this build", b.name)
 	}
+	path := spec
 	var cfg novasqlite.Config
 	switch sync {
 	case "full":
@@ -80,9 +85,9 @@ func benchBackend(spec, sync string) (bench.Backend, error) {
 	default:
 		return bench.Backend{}, usagef("--sync must be full or normal, got %q", sync)
 	}
-	b, err := bench.SQLite(path, cfg)
+	be, err := bench.SQLite(path, cfg)
 	if err != nil {
 		return bench.Backend{}, fmt.Errorf("bench at %s: %w", path, err)
 	}
-	return b, nil
+	return be, nil
 }

@@ -58,10 +58,14 @@ func demoCommand() *command {
 // resetStore deletes a SQLite store's files, after checking that the file
 // is a Nova store, so a mistyped path cannot delete something else.
 func resetStore(ctx context.Context, spec string) error {
-	kind, path, err := parseStore(spec)
-	if err != nil || kind != kindSQLite {
+	b, err := parseStore(spec)
+	if err != nil {
 		return err
 	}
+	if b != sqliteBackend {
+		return usagef("--reset works on SQLite files only; %s stores are reset by dropping their schema", b.name)
+	}
+	path := spec
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -4,9 +4,11 @@
 //	nova demo      run the order domain on a store and report
 //	nova streams   list streams with their versions
 //	nova read      print a stream's events
+//	nova migrate   create or migrate a store's schema
 //	nova bench     measure the store beside its raw driver
 //
-// Every command takes --store: a SQLite file path (default ./nova-demo.db).
+// Every command takes --store: a SQLite file path (default ./nova-demo.db),
+// a server URL (mysql://…), or memory: for a store kept in memory.
 // Errors go to stderr with exit status 1; bad usage exits with status 2.
 package main
 
@@ -62,7 +64,7 @@ func usagef(format string, args ...any) error {
 const defaultStore = "./nova-demo.db"
 
 func commands() []*command {
-	return []*command{demoCommand(), streamsCommand(), readCommand(), benchCommand()}
+	return []*command{demoCommand(), streamsCommand(), readCommand(), migrateCommand(), benchCommand()}
 }
 
 // run executes nova with args and returns the exit status.
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if storeDefault == "" {
 		storeDefault = defaultStore
 	}
-	fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, or "+memorySpec+" for a store kept in memory")
+	fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, a server URL (mysql://…), or "+memorySpec+" for a store kept in memory")
 	if cmd.flags != nil {
 		cmd.flags(fs, e)
 	}

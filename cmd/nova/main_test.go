@@ -142,7 +142,10 @@ func TestBadUsage(t *testing.T) {
 		{"streams missing store", []string{"streams", "--store", missing}, 1, "does not exist"},
 		{"streams with argument", []string{"streams", "x"}, 2, "takes no arguments"},
 		{"empty store", []string{"streams", "--store", ""}, 2, "--store is empty"},
-		{"server url", []string{"streams", "--store", "postgres://bob:secret@db/x"}, 2, "not supported"},
+		{"unknown scheme", []string{"streams", "--store", "redis://bob:secret@db/x"}, 2, `unknown scheme "redis"`},
+		{"migrate memory", []string{"migrate", "--store", "memory:"}, 1, "no schema"},
+		{"migrate with argument", []string{"migrate", "x"}, 2, "takes no arguments"},
+		{"reset on a server", []string{"demo", "--reset", "--store", "mysql://root@127.0.0.1:1/x"}, 2, "--reset works on SQLite files only"},
 		{"demo zero orders", []string{"demo", "--orders", "0", "--store", missing}, 2, "--orders must be"},
 		{"bench bad runs", []string{"bench", "--runs", "0"}, 2, "--runs must be"},
 		{"bench bad scale", []string{"bench", "--scale", "-1"}, 2, "--scale must be"},
@@ -247,4 +250,31 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 		lines = append(lines, m)
 	}
 	return lines
+}
+
+func TestMigrateSQLite(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "m.db")
+	for range 2 { // creating, then finding it current
+		code, out, stderr := runNova(t, "migrate", "--store", db)
+		if code != 0 || !strings.Contains(out, "schema version 1") {
+			t.Fatalf("migrate: exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"postgres://bob:secret@db/x", "postgres://bob:xxxxx@db/x"},
+		{"mysql://bob:p@ss@db:3306/x", "mysql://bob:xxxxx@db:3306/x"},
+		{"nats://db:4222", "nats://db:4222"},
+		{"postgres://bob@db/x", "postgres://bob@db/x"},
+		{"./nova-demo.db", "./nova-demo.db"},
+	}
+	for _, tt := range tests {
+		if got := redact(tt.in); got != tt.want {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

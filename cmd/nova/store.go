@@ -10,59 +10,114 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novasqlite"
 )
 
 // memorySpec selects the in-memory store: nothing is kept after the command.
 const memorySpec = "memory:"
 
-// storeKind says what a --store value names.
-type storeKind int
+// backend is one kind of store a --store value can name.
+type backend struct {
+	// name is the backend's name in messages and benchmark results.
+	name string
+	// schemes are the URL schemes that select it; none for SQLite paths.
+	schemes []string
+	// open opens the store, creating or migrating its schema.
+	open func(ctx context.Context, spec string) (nova.Store, error)
+	// migrate applies the schema migrations and returns the schema version.
+	migrate func(ctx context.Context, spec string) (int, error)
+	// persistent is false for the in-memory store.
+	persistent bool
+}
 
-const (
-	kindSQLite storeKind = iota
-	kindMemory
+var (
+	sqliteBackend = &backend{
+		name:       "sqlite",
+		persistent: true,
+		open: func(ctx context.Context, path string) (nova.Store, error) {
+			return novasqlite.Open(ctx, novasqlite.Config{Path: path})
+		},
+		migrate: func(ctx context.Context, path string) (int, error) {
+			s, err := novasqlite.Open(ctx, novasqlite.Config{Path: path})
+			if err != nil {
+				return 0, err
+			}
+			return novasqlite.SchemaVersion, s.Close()
+		},
+	}
+	memoryBackend = &backend{
+		name: "memory",
+		open: func(context.Context, string) (nova.Store, error) { return novamem.New(nil) },
+		migrate: func(context.Context, string) (int, error) {
+			return 0, errors.New("the in-memory store has no schema to migrate")
+		},
+	}
+	mysqlBackend = &backend{
+		name:       "mysql",
+		schemes:    []string{"mysql"},
+		persistent: true,
+		open: func(ctx context.Context, url string) (nova.Store, error) {
+			return novamysql.Open(ctx, novamysql.Config{DSN: url})
+		},
+		migrate: func(ctx context.Context, url string) (int, error) {
+			return novamysql.Migrate(ctx, novamysql.Config{DSN: url})
+		},
+	}
 )
 
-// parseStore classifies a --store value: a SQLite file path or "memory:".
-// URLs of server backends are refused with a clear message until this build
-// has them.
-func parseStore(spec string) (storeKind, string, error) {
+// serverBackends are the backends selected by a URL scheme.
+var serverBackends = []*backend{mysqlBackend}
+
+// parseStore says which backend a --store value names: a URL of a server
+// backend, "memory:", or else a SQLite file path.
+func parseStore(spec string) (*backend, error) {
 	switch {
 	case spec == "":
-		return 0, "", usagef("--store is empty: give a SQLite file path or %q", memorySpec)
+		return nil, usagef("--store is empty: give a SQLite file path, a server URL or %q", memorySpec)
 	case spec == memorySpec:
-		return kindMemory, "", nil
+		return memoryBackend, nil
 	case strings.Contains(spec, "://"):
 		scheme, _, _ := strings.Cut(spec, "://")
-		return 0, "", usagef("--store %s: %q stores are not supported by this build; give a SQLite file path or %q", redact(spec), scheme, memorySpec)
+		var known []string
+		for _, b := range serverBackends {
+			for _, s := range b.schemes {
+				if strings.EqualFold(s, scheme) {
+					return b, nil
+				}
+				known = append(known, s+"://")
+			}
+		}
+		return nil, usagef("--store %s: unknown scheme %q: give a SQLite file path, %q, or a URL starting with %s",
+			redact(spec), scheme, memorySpec, strings.Join(known, ", "))
 	}
-	return kindSQLite, spec, nil
+	return sqliteBackend, nil
 }
 
-// openStore opens the store named by spec, creating a SQLite file if it
-// does not exist.
+// openStore opens the store named by spec, creating a SQLite file, or a
+// server backend's schema, if it does not exist.
 func openStore(ctx context.Context, spec string) (nova.Store, error) {
-	kind, path, err := parseStore(spec)
+	b, err := parseStore(spec)
 	if err != nil {
 		return nil, err
 	}
-	if kind == kindMemory {
-		return novamem.New(nil)
+	s, err := b.open(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("open %s store %s: %w", b.name, redact(spec), err)
 	}
-	return novasqlite.Open(ctx, novasqlite.Config{Path: path})
+	return s, nil
 }
 
-// openExistingStore opens a store that must already exist: commands that
-// only read never create a file because of a mistyped path.
+// openExistingStore opens a store for reading: a SQLite file must already
+// exist, so a mistyped path does not create one.
 func openExistingStore(ctx context.Context, spec string) (nova.Store, error) {
-	kind, path, err := parseStore(spec)
+	b, err := parseStore(spec)
 	if err != nil {
 		return nil, err
 	}
-	if kind == kindSQLite {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("store %s does not exist (run 'nova demo --store %s' to create one)", path, path)
+	if b == sqliteBackend {
+		if _, err := os.Stat(spec); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("store %s does not exist (run 'nova demo --store %s' to create one)", spec, spec)
 		}
 	}
 	return openStore(ctx, spec)
@@ -74,10 +129,11 @@ func redact(spec string) string {
 	if !ok {
 		return spec
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
 		return spec
 	}
+	userinfo, host := rest[:at], rest[at+1:]
 	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
 		return scheme + "://" + user + ":xxxxx@" + host
 	}
