@@ -16,9 +16,9 @@ func benchCommand() *command {
 	var scale float64
 	var sync string
 	return &command{
-		name:    "bench",
-		summary: "measure the store's backend beside its raw driver (medians of alternating runs, events/s)",
-		usage:   "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
+		name:         "bench",
+		summary:      "measure the store's backend beside its raw driver (medians of alternating runs, events/s)",
+		usage:        "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
 		storeDefault: "./nova-bench.db",
 		flags: func(fs *flag.FlagSet, e *env) {
 			fs.BoolVar(&e.json, "json", false, "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, runs}")
