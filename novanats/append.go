@@ -1,0 +1,287 @@
+package novanats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/retry"
+)
+
+// JetStream error codes the append path branches on.
+const (
+	errWrongLastSeq         = 10071 // Nats-Expected-Last-Subject-Sequence did not match
+	errWrongLastSeqConstant = 10164 // the same, on replicated streams
+	errWrongLastMsgID       = 10070 // Nats-Expected-Last-Msg-Id did not match
+	errBatchDuplicate       = 10201 // an atomic batch carries a stored Nats-Msg-Id
+)
+
+// hdrExpLastID is the header the duplicate probe cannot satisfy, and
+// probeLastID its value: not a UUID, so never the ID of the last message.
+const (
+	hdrExpLastID = "Nats-Expected-Last-Msg-Id"
+	probeLastID  = "nova-duplicate-probe"
+)
+
+// pubAck is the server's answer to a publish into a stream.
+type pubAck struct {
+	Stream    string    `json:"stream"`
+	Seq       uint64    `json:"seq"`
+	Duplicate bool      `json:"duplicate,omitempty"`
+	Error     *apiError `json:"error,omitempty"`
+}
+
+type apiError struct {
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("novanats: server: %s (code %d, error code %d)", e.Description, e.Code, e.ErrCode)
+}
+
+// tip is the last message of an event stream's subject: its stream
+// sequence and version, both 0 when the stream has no events.
+type tip struct{ seq, version uint64 }
+
+// Append implements [nova.Store.Append].
+//
+// The version check is the server's: each append carries the subject's last
+// sequence as Nats-Expected-Last-Subject-Sequence, read just before, so
+// the server stores it only if nothing was appended to the stream in
+// between; the new events' versions follow the last one's. When the
+// server refuses, Append reads the tip again and, for Any and
+// StreamExists, tries again (a stream never shrinks, so one that existed
+// still does); for NoStream and exact versions the new tip decides.
+func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
+	evs, err := nova.ValidateAppend(ctx, stream, events)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("novanats: %w", err)
+	}
+	if s.closed() {
+		return nova.AppendResult{}, fmt.Errorf("novanats: %w", nova.ErrClosed)
+	}
+	if len(evs) > 1 && !s.atomic {
+		return nova.AppendResult{}, ErrAtomicBatchUnsupported
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	subj := subject(s.cfg.SubjectPrefix, stream)
+	for {
+		cur, err := s.tip(ctx, subj)
+		if err != nil {
+			return nova.AppendResult{}, err
+		}
+		if !expected.Check(cur.version) {
+			return s.resolve(ctx, stream, subj, expected, evs, cur)
+		}
+		ack, err := s.publish(ctx, subj, cur, evs)
+		var ae *apiError
+		switch {
+		case err == nil && ack.Duplicate:
+			// Only a single event gets this answer: its ID is stored.
+			return s.resolve(ctx, stream, subj, expected, evs, cur)
+		case err == nil:
+			n := uint64(len(evs))
+			return nova.AppendResult{
+				FirstVersion: cur.version + 1,
+				LastVersion:  cur.version + n,
+				Position:     nova.Position{Commit: ack.Seq},
+			}, nil
+		case errors.As(err, &ae) && (ae.ErrCode == errWrongLastSeq || ae.ErrCode == errWrongLastSeqConstant):
+			continue // someone appended in between: read the tip again
+		case errors.As(err, &ae) && ae.ErrCode == errBatchDuplicate:
+			return s.resolve(ctx, stream, subj, expected, evs, cur)
+		default:
+			return nova.AppendResult{}, err
+		}
+	}
+}
+
+// tip returns the last message of subj.
+func (s *Store) tip(ctx context.Context, subj string) (tip, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return tip{}, nil
+	}
+	if err != nil {
+		return tip{}, s.wrap(ctx, "read the last message of "+subj, err)
+	}
+	v, err := versionOf(m.Sequence, m.Header)
+	if err != nil {
+		return tip{}, err
+	}
+	return tip{seq: m.Sequence, version: v}, nil
+}
+
+// publish stores evs after cur: one message, or an atomic batch whose first
+// message carries the version check and whose last commits it.
+func (s *Store) publish(ctx context.Context, subj string, cur tip, evs []nova.EventData) (pubAck, error) {
+	expect := strconv.FormatUint(cur.seq, 10)
+	if len(evs) == 1 {
+		m, err := encodeMsg(subj, evs[0], cur.version+1)
+		if err != nil {
+			return pubAck{}, err
+		}
+		m.Header[hdrExpSubj] = []string{expect}
+		return s.request(ctx, m)
+	}
+	id := nuid.Next()
+	for i, d := range evs {
+		m, err := encodeMsg(subj, d, cur.version+1+uint64(i))
+		if err != nil {
+			return pubAck{}, err
+		}
+		m.Header[hdrBatchID] = []string{id}
+		m.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+		if i == 0 {
+			m.Header[hdrExpSubj] = []string{expect}
+		}
+		if i == len(evs)-1 {
+			m.Header[hdrBatchCommit] = []string{"1"}
+			return s.request(ctx, m)
+		}
+		// The server answers only the commit; a message it refuses
+		// leaves the batch incomplete, which the commit reports.
+		if err := s.nc.PublishMsg(m); err != nil {
+			return pubAck{}, s.wrap(ctx, "publish batch", err)
+		}
+	}
+	panic("unreachable")
+}
+
+// request publishes m and waits for the server's acknowledgement.
+func (s *Store) request(ctx context.Context, m *nats.Msg) (pubAck, error) {
+	rctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+	}
+	resp, err := s.nc.RequestMsgWithContext(rctx, m)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return pubAck{}, fmt.Errorf("novanats: no stream captures %s: %w", m.Subject, err)
+		}
+		return pubAck{}, s.wrap(ctx, "publish", err)
+	}
+	var ack pubAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return pubAck{}, fmt.Errorf("novanats: bad publish acknowledgement %q: %w", resp.Data, err)
+	}
+	if ack.Error != nil {
+		return ack, ack.Error
+	}
+	return ack, nil
+}
+
+// resolve decides an append whose expected version does not hold, or some
+// of whose IDs the server reports as stored: an idempotent retry, a
+// reused ID, or a concurrency error.
+func (s *Store) resolve(ctx context.Context, stream, subj string, expected nova.ExpectedVersion, evs []nova.EventData, cur tip) (nova.AppendResult, error) {
+	found, err := s.lookup(ctx, subj, expected, evs, cur)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	if len(found) == 0 {
+		if expected.Check(cur.version) {
+			return nova.AppendResult{}, fmt.Errorf("novanats: the server reported an event of the append to %q as stored but it cannot be found", stream)
+		}
+		return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: cur.version}
+	}
+	return retry.Check(stream, expected, evs, found)
+}
+
+// lookup finds which of evs are stored. Inside the duplicate window the
+// server knows every stored ID, and a probe asks it (see probe). Past the
+// window only the place an exact expected version implies can be checked:
+// the versions after it in this stream are read and matched by ID.
+func (s *Store) lookup(ctx context.Context, subj string, expected nova.ExpectedVersion, evs []nova.EventData, cur tip) (map[string]nova.Event, error) {
+	found := make(map[string]nova.Event)
+	for _, d := range evs {
+		seq, ok, err := s.probe(ctx, subj, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		e, err := s.eventAt(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		found[d.ID] = e
+	}
+	v, exact := expected.Version()
+	if !exact || len(found) == len(evs) || cur.version <= v {
+		return found, nil
+	}
+	want := make(map[string]bool, len(evs))
+	for _, d := range evs {
+		want[d.ID] = true
+	}
+	n := min(uint64(len(evs)), cur.version-v)
+	for e, err := range s.readStream(ctx, subj, v+1, int(n), false) {
+		if err != nil {
+			return nil, err
+		}
+		if want[e.ID] {
+			found[e.ID] = e
+		}
+	}
+	return found, nil
+}
+
+// probe asks the server whether an event ID is in its duplicate window,
+// and at which sequence. It publishes an empty message with that ID and a
+// check that cannot pass, Nats-Expected-Last-Msg-Id naming something that
+// is not an event ID: the server answers a known ID as a duplicate, with
+// the stored message's sequence, before it makes that check (on 2.9 as on
+// 2.15; the subject-sequence check comes earlier on 2.15, so it cannot
+// serve), and refuses any other message on the check. Nothing is ever
+// stored.
+func (s *Store) probe(ctx context.Context, subj, id string) (uint64, bool, error) {
+	m := &nats.Msg{Subject: subj, Header: nats.Header{
+		hdrMsgID:   []string{id},
+		hdrExpLastID: []string{probeLastID},
+	}}
+	ack, err := s.request(ctx, m)
+	var ae *apiError
+	switch {
+	case err == nil && ack.Duplicate:
+		return ack.Seq, true, nil
+	case err == nil:
+		return 0, false, fmt.Errorf("novanats: a duplicate probe for %s was stored at %d", id, ack.Seq)
+	case errors.As(err, &ae) && ae.ErrCode == errWrongLastMsgID:
+		return 0, false, nil
+	}
+	return 0, false, err
+}
+
+// eventAt reads the event stored at stream sequence seq.
+func (s *Store) eventAt(ctx context.Context, seq uint64) (nova.Event, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return nova.Event{}, s.wrap(ctx, "read message "+strconv.FormatUint(seq, 10), err)
+	}
+	return decodeEvent(s.cfg.SubjectPrefix, m.Subject, m.Sequence, m.Header, m.Data, m.Time)
+}
+
+// wrap prefixes err, or returns why ctx ended when it did.
+func (s *Store) wrap(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return s.ctxErr(ctx)
+	}
+	if s.closed() {
+		return fmt.Errorf("novanats: %w", nova.ErrClosed)
+	}
+	return fmt.Errorf("novanats: %s: %w", what, err)
+}

@@ -1,0 +1,120 @@
+// Package novanats is a Nova event store on a NATS JetStream stream.
+//
+// # The idea
+//
+// One JetStream stream (Config.StreamName, default "NOVA") captures the
+// subjects "<prefix>.>" and holds every event, one message per event. Each
+// event stream has a subject of its own, and the stream sequence JetStream
+// gives a message is the event's global position:
+//
+//	event stream  "order-42"        subject  nova.events.b3JkZXItNDI
+//	event         order-42 v3       message  Nova-Version: 3, seq 1187
+//	position      1187              nova.Position{Commit: 1187}
+//
+// The stream ID becomes one subject token by base64url without padding
+// (RFC 4648 §5). Its alphabet holds no '.', '*', '>', space or control
+// character, so any valid stream ID (dots, wildcards, spaces, non-ASCII)
+// maps to exactly one token and back, and IDs differing only in case stay
+// distinct.
+//
+// A message carries the event's data as its body and the rest in headers:
+// Nats-Msg-Id (the event ID), Nova-Type, Nova-Version and Nova-Meta
+// (metadata as JSON, absent when empty). RecordedAt is the server's
+// timestamp of the message. The stream denies deletes and purges, so a
+// subject's message count is its stream's version, and Streams reads the
+// versions from the server's per-subject counts.
+//
+// # Appends and the version check
+//
+// Append reads the subject's last message (its sequence and Nova-Version),
+// checks the expected version against it, and publishes with
+// Nats-Expected-Last-Subject-Sequence set to that sequence. The server
+// stores the message only if no other message reached the subject in
+// between, so the version written (last + 1) is right and the check is
+// the server's, atomic with the write. NoStream is the expected sequence 0.
+// StreamExists and Any cannot be stated as a sequence, so they are checked
+// against the tip just read and published with that tip's sequence; when
+// the server refuses because another append came first, Append reads the
+// tip again and retries (a stream never shrinks, so StreamExists still
+// holds). Exact versions and NoStream fail on the fresh tip with a
+// *nova.ConcurrencyError.
+//
+// # Batches
+//
+// An append of several events is a JetStream atomic batch (nats-server
+// 2.12 and later, stream setting allow_atomic): the messages carry
+// Nats-Batch-Id and Nats-Batch-Sequence, the first carries the version
+// check, and the last, with Nats-Batch-Commit, makes the server store all
+// of them or none, with consecutive sequences, visible at once. The
+// server's max_batch_size (default 1,000 messages) caps a batch; Nova's
+// own limit is nova.MaxBatch (10,000), so a server for large batches
+// needs that setting raised. On an older server, or a stream without
+// atomic publish, an append of more than one event fails with
+// [ErrAtomicBatchUnsupported] (matching nova.ErrNotImplemented) before
+// anything is sent: one event at a time works everywhere.
+// [Store.AtomicBatches] tells which it is.
+//
+// # Retries and duplicates
+//
+// The event ID is the message's Nats-Msg-Id, so within the stream's
+// duplicate window (Config.DuplicateWindow, default 2 minutes) the server
+// itself drops a retried event. To tell a retry from a reused ID, Append
+// asks the server where a known ID is stored with a probe: a message with
+// that ID and a check that cannot pass (Nats-Expected-Last-Msg-Id naming
+// no event), which the server answers as a duplicate with the stored
+// sequence when it knows the ID, and refuses otherwise; nothing is stored.
+// The stored events are then compared as internal/retry decides for every
+// backend: a retry at the same place with the same content succeeds with
+// Duplicate set; anything else is a *nova.DuplicateEventError.
+//
+// What is guaranteed:
+//
+//   - Inside the window, every retry and every reused ID is recognized,
+//     whatever the expected version.
+//   - Past the window, a retry with an exact expected version or NoStream
+//     is still recognized: its version check fails, and Append reads the
+//     events at the versions the expected version implies and matches
+//     their IDs.
+//   - Past the window, a retry with Any or StreamExists, or an ID reused
+//     in another stream, is not recognized: it is stored again. Callers
+//     that retry late should use exact expected versions.
+//
+// # Reads
+//
+// ReadAll and Subscribe use an ordered consumer from the position's next
+// sequence: the server pushes messages in sequence order and the client
+// recreates the consumer, from the last sequence it delivered, after a
+// gap or a dropped connection, so nothing is skipped or repeated. ReadAll
+// ends at the stream's last sequence when it started; Subscribe goes on
+// with the messages the server pushes as they are stored (no polling).
+// Sequences are assigned in the order messages are stored, and an atomic
+// batch is stored at once, so the consumer's order is the log's order,
+// gap-free. Reads delete their consumer when they end.
+//
+// ReadStream reads a subject. JetStream indexes a subject by sequence, not
+// by version, so a read that starts past version 1 first finds its start
+// by binary search over the stream sequence, one direct get per step
+// (about log2 of the log's length round trips, 17 for 100,000 messages).
+// Short reads (up to 16 events) use direct gets; longer ones an ordered
+// consumer filtered on the subject. Backwards reads go a page
+// (Config.FetchSize) at a time: each page is found by that search, read
+// forwards and yielded reversed, so a backwards read holds one page.
+//
+// Streams asks the server for the subjects' message counts. The server
+// sends them in pages but unordered, so the listing holds every stream's
+// name and version (not its events) in memory to sort them by name.
+//
+// # Format and migration
+//
+// Open creates the stream when it is missing (file storage, Config's
+// replicas, no limits, deletes and purges denied, direct gets allowed,
+// atomic publish on servers that have it) and otherwise checks and updates
+// it. The stream's description records the layout's version ("nova event
+// store (format 1)"); Open refuses a stream of a newer format with
+// [ErrNewerFormat] and one that is not a Nova stream. [Migrate] does the
+// same for `nova migrate`. [ParseURL] reads the nova command's
+// nats://host:port?stream=…&prefix=… URLs.
+//
+// Snapshots are not stored here (no aggregate.SnapshotStore): keep them in
+// a SQL store or rebuild from the stream.
+package novanats

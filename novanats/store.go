@@ -1,0 +1,236 @@
+package novanats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nova-go/nova"
+)
+
+// FormatVersion is the version of the layout this package writes (subject
+// mapping, headers, stream settings). It is recorded in the JetStream
+// stream's description; Open refuses a stream of a newer format.
+const FormatVersion = 1
+
+// ErrAtomicBatchUnsupported is returned for an append of more than one
+// event when the server cannot store a batch atomically (nats-server
+// before 2.12, or a stream without atomic publish). It matches
+// nova.ErrNotImplemented. Appends of one event work on every server.
+var ErrAtomicBatchUnsupported = fmt.Errorf("novanats: this server cannot append several events atomically (needs nats-server 2.12 or later with atomic publish): %w", nova.ErrNotImplemented)
+
+// ErrNewerFormat is returned by Open for a stream written by a newer
+// version of this package.
+var ErrNewerFormat = errors.New("novanats: the stream has a newer format than this version of novanats understands")
+
+// Store is an event store on a NATS JetStream stream. Create it with
+// [Open]; it is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	nc     *nats.Conn
+	owned  bool // the store opened nc and closes it
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	atomic bool // multi-event appends are atomic batches
+
+	// done ends every read and subscription when the store closes.
+	done      context.Context
+	closeDone context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ nova.Store = (*Store)(nil)
+
+var descRE = regexp.MustCompile(`^nova event store \(format (\d+)\)`)
+
+func description(v int) string { return "nova event store (format " + strconv.Itoa(v) + ")" }
+
+// formatOf returns the format recorded in a stream's description, 0 when
+// the stream is not a Nova stream.
+func formatOf(desc string) int {
+	m := descRE.FindStringSubmatch(desc)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Open connects (or takes cfg.Conn), creates the JetStream stream if it is
+// missing and brings an existing one up to date (see [Migrate]), and
+// returns the store. Bad configuration fails with an error matching
+// nova.ErrInvalid before any connection is made.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, fmt.Errorf("novanats: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{cfg: cfg, nc: cfg.Conn}
+	if s.nc == nil {
+		opts := []nats.Option{nats.Name("nova"), nats.MaxReconnects(-1)}
+		if l := cfg.Logger; l != nil {
+			opts = append(opts,
+				nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { l.Warn("novanats: disconnected", "err", err) }),
+				nats.ReconnectHandler(func(c *nats.Conn) { l.Info("novanats: reconnected", "url", c.ConnectedUrl()) }),
+			)
+		}
+		nc, err := nats.Connect(cfg.URL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("novanats: connect to %s: %w", cfg.URL, err)
+		}
+		s.nc, s.owned = nc, true
+	}
+	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(cfg.Timeout))
+	if err != nil {
+		s.closeConn()
+		return nil, fmt.Errorf("novanats: %w", err)
+	}
+	s.js = js
+	if err := s.migrate(ctx); err != nil {
+		s.closeConn()
+		return nil, err
+	}
+	s.done, s.closeDone = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Migrate creates or updates the store's JetStream stream without keeping
+// the store open, and returns the format version the stream is at. It is
+// what `nova migrate` runs.
+func Migrate(ctx context.Context, cfg Config) (int, error) {
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	return FormatVersion, s.Close()
+}
+
+// serverAtLeast reports whether the connected server's version is at
+// least major.minor.
+func serverAtLeast(nc *nats.Conn, major, minor int) bool {
+	v := strings.TrimPrefix(nc.ConnectedServerVersion(), "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// migrate creates the stream or checks and updates it.
+func (s *Store) migrate(ctx context.Context) error {
+	cfg := s.cfg
+	atomicCapable := serverAtLeast(s.nc, 2, 12)
+	want := jetstream.StreamConfig{
+		Name:        cfg.StreamName,
+		Description: description(FormatVersion),
+		Subjects:    []string{cfg.SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		MaxAge:      0,
+		Storage:     cfg.Storage.jetstream(),
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		// Versions are message counts per subject: nothing may be removed.
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowDirect:        true,
+		AllowAtomicPublish: atomicCapable,
+	}
+	st, err := s.js.Stream(ctx, cfg.StreamName)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		st, err = s.js.CreateStream(ctx, want)
+		if err != nil {
+			return fmt.Errorf("novanats: create stream %s: %w", cfg.StreamName, err)
+		}
+	case err != nil:
+		return fmt.Errorf("novanats: look up stream %s: %w", cfg.StreamName, err)
+	default:
+		have := st.CachedInfo().Config
+		v := formatOf(have.Description)
+		switch {
+		case v == 0:
+			return fmt.Errorf("novanats: stream %s exists and is not a nova event store (description %q)", cfg.StreamName, have.Description)
+		case v > FormatVersion:
+			return fmt.Errorf("%w: stream %s has format %d, this package writes %d", ErrNewerFormat, cfg.StreamName, v, FormatVersion)
+		}
+		if len(have.Subjects) != 1 || have.Subjects[0] != want.Subjects[0] {
+			return fmt.Errorf("novanats: stream %s captures %q, want %q", cfg.StreamName, have.Subjects, want.Subjects)
+		}
+		if v < FormatVersion || have.AllowAtomicPublish != want.AllowAtomicPublish || !have.AllowDirect || have.Duplicates != want.Duplicates {
+			up := have
+			up.Description = want.Description
+			up.AllowAtomicPublish = want.AllowAtomicPublish
+			up.AllowDirect = true
+			up.Duplicates = want.Duplicates
+			up.DenyDelete, up.DenyPurge = true, true
+			if st, err = s.js.UpdateStream(ctx, up); err != nil {
+				return fmt.Errorf("novanats: update stream %s: %w", cfg.StreamName, err)
+			}
+		}
+	}
+	s.stream = st
+	s.atomic = atomicCapable && st.CachedInfo().Config.AllowAtomicPublish
+	return nil
+}
+
+// AtomicBatches reports whether appends of several events are atomic
+// batches on this server. When false, such appends fail with
+// [ErrAtomicBatchUnsupported].
+func (s *Store) AtomicBatches() bool { return s.atomic }
+
+// Close ends running reads and subscriptions (they yield nova.ErrClosed)
+// and closes the connection if the store opened it. Later calls fail with
+// nova.ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeDone()
+		s.closeConn()
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeConn() {
+	if s.owned {
+		s.nc.Close()
+	}
+}
+
+// closed reports whether Close has been called.
+func (s *Store) closed() bool { return s.done.Err() != nil }
+
+// opCtx returns a context that ends with ctx, with Close, or after the
+// request timeout when ctx has no earlier deadline.
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.done, func() { cancel(nova.ErrClosed) })
+	return ctx, func() { stop(); cancel(context.Canceled) }
+}
+
+// ctxErr returns why ctx ended: nova.ErrClosed after Close, else ctx.Err().
+func (s *Store) ctxErr(ctx context.Context) error {
+	if c := context.Cause(ctx); errors.Is(c, nova.ErrClosed) {
+		return fmt.Errorf("novanats: %w", nova.ErrClosed)
+	}
+	return ctx.Err()
+}
