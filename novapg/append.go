@@ -1,0 +1,315 @@
+package novapg
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/retry"
+)
+
+// querier is what a pool and a transaction both offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Append implements nova.Store. It is one statement, so one round trip:
+// the stream's row is created or updated under the expected-version
+// condition, and the events are inserted from arrays in the same
+// statement, in its own transaction. When the condition fails, or an
+// event ID is already stored, a second query decides between an
+// idempotent retry and an error. After the commit it wakes this store's
+// subscriptions and asks the notifier to tell other processes.
+//
+// An append that fails because its connection broke (the server
+// restarted, the session was terminated) is retried with the same events,
+// a few times: if the first attempt had committed, the retry finds the
+// events stored and returns the original result with Duplicate set.
+func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
+	evs, err := nova.ValidateAppend(ctx, stream, events)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	if err := s.checkOpen(); err != nil {
+		return nova.AppendResult{}, err
+	}
+	sql, args, err := s.appendStatement(stream, expected, evs)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	var res nova.AppendResult
+	err = s.retry(ctx, func() error {
+		var conflict bool
+		var err error
+		res, conflict, err = appendOnce(ctx, s.pool, sql, args, len(evs))
+		if err != nil || !conflict {
+			return err
+		}
+		res, err = s.resolve(ctx, s.pool, stream, expected, evs)
+		return err
+	})
+	if err != nil {
+		return nova.AppendResult{}, appendError(stream, err)
+	}
+	for {
+		last := s.lastXid.Load()
+		if res.Position.Commit <= last || s.lastXid.CompareAndSwap(last, res.Position.Commit) {
+			break
+		}
+	}
+	if !res.Duplicate {
+		s.Notify()
+	}
+	return res, nil
+}
+
+// AppendTx appends as [Store.Append] does, in the caller's transaction
+// tx, so the events commit, or roll back, with the caller's other writes
+// (a read model, an outbox row). tx must be on this store's database;
+// it may come from any pool or connection.
+//
+// The append runs under a savepoint, sent with it in one round trip, so
+// that an idempotent retry or a conflict leaves tx usable: a
+// *nova.ConcurrencyError, a *nova.DuplicateEventError or a Duplicate
+// result write nothing, and the caller may go on or roll back. Any other
+// error leaves tx in whatever state PostgreSQL put it in: roll it back.
+//
+// The events are visible to readers once tx commits, and no sooner; while
+// tx is open, subscribers of this schema do not get past the events it
+// holds, whoever commits after it. Subscribers are not woken by the
+// commit: call [Store.Notify] after committing, or they find the events
+// when they next poll ([Config.PollInterval]).
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
+	evs, err := nova.ValidateAppend(ctx, stream, events)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	if tx == nil {
+		return nova.AppendResult{}, nova.Invalidf("nil transaction")
+	}
+	if err := s.checkOpen(); err != nil {
+		return nova.AppendResult{}, err
+	}
+	sql, args, err := s.appendStatement(stream, expected, evs)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SAVEPOINT novapg_append`)
+	var (
+		res      nova.AppendResult
+		conflict bool
+	)
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+		var err error
+		res, conflict, err = scanAppend(row, len(evs))
+		return err
+	})
+	b.Queue(`RELEASE SAVEPOINT novapg_append`)
+	err = tx.SendBatch(ctx, b).Close()
+	switch {
+	case err == nil && !conflict:
+		return res, nil
+	case err != nil && (!conflict || ctx.Err() != nil):
+		return nova.AppendResult{}, appendError(stream, err)
+	case err != nil:
+		// The statement failed on a stored event ID, aborting tx: undo it
+		// to the savepoint, which keeps tx usable.
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT novapg_append; RELEASE SAVEPOINT novapg_append`); err != nil {
+			return nova.AppendResult{}, appendError(stream, err)
+		}
+	}
+	// Nothing was written: decide in tx, which sees its own earlier
+	// appends.
+	res, err = s.resolve(ctx, tx, stream, expected, evs)
+	if err != nil {
+		return nova.AppendResult{}, appendError(stream, err)
+	}
+	return res, nil
+}
+
+// appendStatement returns the statement for expected and its arguments.
+func (s *Store) appendStatement(stream string, expected nova.ExpectedVersion, evs []nova.EventData) (string, []any, error) {
+	n := len(evs)
+	ids := make([]pgtype.UUID, n)
+	types := make([]string, n)
+	data := make([][]byte, n)
+	md := make([]string, n)
+	corr := make([]string, n)
+	caus := make([]string, n)
+	var lastMD nova.Metadata
+	for i, e := range evs {
+		if _, err := hex.Decode(ids[i].Bytes[:], uuidHex(e.ID)); err != nil {
+			return "", nil, nova.Invalidf("event %d: ID %q is not a UUID", i, e.ID)
+		}
+		ids[i].Valid = true
+		types[i] = e.Type
+		data[i] = e.Data
+		if data[i] == nil {
+			data[i] = []byte{}
+		}
+		corr[i] = e.Metadata.CorrelationID
+		caus[i] = e.Metadata.CausationID
+		switch {
+		case e.Metadata.Schema == 0 && len(e.Metadata.Extra) == 0:
+		case i > 0 && e.Metadata.Schema == lastMD.Schema && mapsEqual(e.Metadata.Extra, lastMD.Extra):
+			md[i] = md[i-1]
+		default:
+			b, err := json.Marshal(storedMetadata{Schema: e.Metadata.Schema, Extra: e.Metadata.Extra})
+			if err != nil {
+				return "", nil, fmt.Errorf("novapg: encode metadata of event %d: %w", i, err)
+			}
+			md[i] = string(b)
+		}
+		lastMD = e.Metadata
+	}
+	args := []any{stream, int64(n), ids, types, data, md, corr, caus}
+	switch {
+	case expected.IsAny():
+		return s.sql.appendAny, args, nil
+	case expected.IsStreamExists():
+		return s.sql.appendExists, args, nil
+	}
+	v, _ := expected.Version()
+	if v == 0 {
+		return s.sql.appendNoStream, args, nil
+	}
+	if v > maxVersion {
+		// No stream can be at that version: let the statement find no
+		// row, so the conflict reports the actual version.
+		v = 0
+	}
+	return s.sql.appendExact, append(args, int64(v)), nil
+}
+
+// maxVersion is the largest version a bigint column holds.
+const maxVersion = 1<<63 - 1
+
+// uuidHex returns the 32 hex digits of a canonical UUID.
+func uuidHex(id string) []byte {
+	b := make([]byte, 0, 32)
+	for i := 0; i < len(id); i++ {
+		if id[i] != '-' {
+			b = append(b, id[i])
+		}
+	}
+	return b
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// appendOnce runs an append statement. conflict reports that it wrote
+// nothing because the expected version did not hold or an event ID is
+// already stored.
+func appendOnce(ctx context.Context, q querier, sql string, args []any, n int) (res nova.AppendResult, conflict bool, err error) {
+	return scanAppend(q.QueryRow(ctx, sql, args...), n)
+}
+
+func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err error) {
+	var (
+		version *int64
+		xid     *uint64
+		seq     *int64
+	)
+	if err := row.Scan(&version, &xid, &seq); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && (pgErr.ConstraintName == "events_id" || pgErr.ConstraintName == "events_stream_version") {
+			return res, true, nil
+		}
+		return res, false, err
+	}
+	if version == nil || xid == nil || seq == nil {
+		return res, true, nil
+	}
+	return nova.AppendResult{
+		FirstVersion: uint64(*version) - uint64(n) + 1,
+		LastVersion:  uint64(*version),
+		Position:     nova.Position{Commit: *xid, Prepare: uint64(*seq)},
+	}, false, nil
+}
+
+// resolve decides an append that wrote nothing: an idempotent retry when
+// its events are stored (retry.Check decides), otherwise a
+// *nova.ConcurrencyError with the stream's actual version.
+func (s *Store) resolve(ctx context.Context, q querier, stream string, expected nova.ExpectedVersion, evs []nova.EventData) (nova.AppendResult, error) {
+	ids := make([]pgtype.UUID, len(evs))
+	for i, e := range evs {
+		if _, err := hex.Decode(ids[i].Bytes[:], uuidHex(e.ID)); err != nil {
+			return nova.AppendResult{}, nova.Invalidf("event %d: ID %q is not a UUID", i, e.ID)
+		}
+		ids[i].Valid = true
+	}
+	rows, err := q.Query(ctx, s.sql.lookup, ids)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	found := make(map[string]nova.Event)
+	var sc scanner
+	for rows.Next() {
+		var e nova.Event
+		if err := sc.scan(rows, &e); err != nil {
+			rows.Close()
+			return nova.AppendResult{}, err
+		}
+		found[e.ID] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nova.AppendResult{}, err
+	}
+	if len(found) > 0 {
+		return retry.Check(stream, expected, evs, found)
+	}
+	var actual uint64
+	if !expected.IsStreamExists() {
+		// The stream existed when the statement failed (for StreamExists
+		// it did not, so 0 is what it held).
+		var v int64
+		if err := q.QueryRow(ctx, s.sql.version, stream).Scan(&v); err != nil {
+			return nova.AppendResult{}, err
+		}
+		actual = uint64(v)
+	}
+	if expected.Check(actual) {
+		// Only writes that bypass the store (a unique (stream, version)
+		// violation) get here: the next attempt will do.
+		return nova.AppendResult{}, errRetry
+	}
+	return nova.AppendResult{}, &nova.ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
+}
+
+// storedMetadata is what the metadata column holds: the metadata that has
+// no column of its own.
+type storedMetadata struct {
+	Schema int               `json:"schema,omitempty"`
+	Extra  map[string]string `json:"extra,omitempty"`
+}
+
+// appendError wraps an append's error, leaving the errors callers compare
+// with (the store's typed errors, context errors, nova.ErrClosed) as they
+// are.
+func appendError(stream string, err error) error {
+	var ce *nova.ConcurrencyError
+	var de *nova.DuplicateEventError
+	if errors.As(err, &ce) || errors.As(err, &de) || errors.Is(err, nova.ErrInvalid) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("novapg: append to stream %q: %w", stream, err)
+}

@@ -1,0 +1,148 @@
+package novapg
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nova-go/nova"
+)
+
+// Defaults used for zero fields of [Config].
+const (
+	DefaultSchema         = "nova"
+	DefaultPollInterval   = 500 * time.Millisecond
+	DefaultNotifyCoalesce = 5 * time.Millisecond
+	DefaultPageSize       = 1000
+)
+
+// MaxPageSize is the largest [Config.PageSize].
+const MaxPageSize = 100_000
+
+// maxSchemaLen keeps the schema name, and the notification channel named
+// after it, within PostgreSQL's 63-byte identifiers.
+const maxSchemaLen = 48
+
+// Config configures [Open] and [Migrate]. Exactly one of URL and Pool is
+// required; the zero value of every other field means its default.
+type Config struct {
+	// URL is a PostgreSQL connection string, as pgxpool.ParseConfig reads
+	// it ("postgres://user@host:5432/db?sslmode=disable&pool_max_conns=8",
+	// or the key=value form). The store creates a pool from it and closes
+	// the pool on Close.
+	URL string
+
+	// Pool is a pool the caller owns, used instead of URL: the store never
+	// closes it. The store opens one more connection with the pool's
+	// settings, outside the pool, to LISTEN for appends.
+	Pool *pgxpool.Pool
+
+	// Schema is the PostgreSQL schema holding the store's tables, created
+	// when missing. Several stores can share a database, each in its own
+	// schema. A lower-case identifier: a letter or underscore, then
+	// letters, digits or underscores, at most 48 bytes. Default
+	// [DefaultSchema].
+	Schema string
+
+	// PollInterval is how long a live subscription waits for a
+	// notification before it looks for new events anyway. Notifications
+	// wake subscriptions at once; polling finds events whose notification
+	// was lost (a dropped connection) or never sent (a transaction of
+	// AppendTx whose caller did not call Notify). Default
+	// [DefaultPollInterval].
+	PollInterval time.Duration
+
+	// NotifyCoalesce is the shortest time between two notifications this
+	// store sends: the appends committed meanwhile share the next one.
+	// Default [DefaultNotifyCoalesce].
+	NotifyCoalesce time.Duration
+
+	// PageSize is how many events one read query fetches. Default
+	// [DefaultPageSize], at most [MaxPageSize].
+	PageSize int
+
+	// SkipMigrate makes Open check the schema's version instead of
+	// migrating it, for deployments that run [Migrate] (nova migrate)
+	// as a separate step with other privileges. Open then fails with an
+	// error matching [ErrSchemaOutdated] when migrations are pending.
+	SkipMigrate bool
+
+	// Logger receives the errors of the store's background work (the
+	// listener's reconnections, failed notifications). Default: nothing
+	// is logged.
+	Logger *slog.Logger
+}
+
+// configError is a bad Config field; it matches nova.ErrInvalid.
+type configError struct{ field, msg string }
+
+func (e *configError) Error() string {
+	return "novapg: invalid Config." + e.field + ": " + e.msg
+}
+
+func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
+
+// validate checks the fields, naming the wrong one.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "" && c.Pool == nil:
+		return &configError{"URL", "one of URL and Pool is required"}
+	case c.URL != "" && c.Pool != nil:
+		return &configError{"URL", "set either URL or Pool, not both"}
+	case c.PollInterval < 0:
+		return &configError{"PollInterval", fmt.Sprintf("negative duration %s", c.PollInterval)}
+	case c.NotifyCoalesce < 0:
+		return &configError{"NotifyCoalesce", fmt.Sprintf("negative duration %s", c.NotifyCoalesce)}
+	case c.PageSize < 0:
+		return &configError{"PageSize", fmt.Sprintf("negative size %d", c.PageSize)}
+	case c.PageSize > MaxPageSize:
+		return &configError{"PageSize", fmt.Sprintf("%d is more than the limit of %d", c.PageSize, MaxPageSize)}
+	}
+	if c.Schema != "" {
+		if err := validSchema(c.Schema); err != "" {
+			return &configError{"Schema", err}
+		}
+	}
+	return nil
+}
+
+// validSchema returns what is wrong with a schema name, or "".
+func validSchema(s string) string {
+	if len(s) > maxSchemaLen {
+		return fmt.Sprintf("%q is longer than %d bytes", s, maxSchemaLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return fmt.Sprintf("%q: want a lower-case identifier (a-z or _, then a-z, 0-9 or _)", s)
+		}
+	}
+	if s == "pg_catalog" || s == "information_schema" || len(s) >= 3 && s[:3] == "pg_" {
+		return fmt.Sprintf("%q is reserved by PostgreSQL", s)
+	}
+	return ""
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.NotifyCoalesce == 0 {
+		c.NotifyCoalesce = DefaultNotifyCoalesce
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

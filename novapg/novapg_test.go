@@ -1,0 +1,311 @@
+package novapg_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/novapg"
+	"github.com/nova-go/nova/novatest"
+)
+
+func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	ctx := context.Background()
+	for i := range 2 {
+		v, err := novapg.Migrate(ctx, sc.config())
+		if err != nil || v != novapg.SchemaVersion {
+			t.Fatalf("Migrate #%d = %d, %v; want %d, nil", i+1, v, err, novapg.SchemaVersion)
+		}
+	}
+	s := open(t, sc.config())
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 2)...)
+	if v, err := novapg.Migrate(ctx, sc.config()); err != nil || v != novapg.SchemaVersion {
+		t.Fatalf("Migrate of a schema in use = %d, %v", v, err)
+	}
+	if n := len(novatest.MustReadAll(t, s)); n != 2 {
+		t.Fatalf("after migrating again the log has %d events, want 2", n)
+	}
+}
+
+func TestOpenConcurrentlyOnANewSchema(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	var wg sync.WaitGroup
+	stores := make([]*novapg.Store, 4)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = novapg.Open(context.Background(), sc.config()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open #%d: %v", i, err)
+			continue
+		}
+		novatest.MustAppend(t, stores[i], fmt.Sprint("s-", i), nova.NoStream, novatest.Events("e", 1)...)
+		if err := stores[i].Close(); err != nil {
+			t.Errorf("Close #%d: %v", i, err)
+		}
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	ctx := context.Background()
+	s := open(t, sc.config())
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 1)...)
+	newer := novapg.SchemaVersion + 1
+	if _, err := sc.exec(ctx, fmt.Sprintf(`UPDATE %s.schema_version SET version = %d`, sc.schema, newer)); err != nil {
+		t.Fatal(err)
+	}
+	for _, skip := range []bool{false, true} {
+		cfg := sc.config()
+		cfg.SkipMigrate = skip
+		s2, err := novapg.Open(ctx, cfg)
+		if err == nil {
+			s2.Close()
+			t.Fatalf("Open (SkipMigrate %v) of a newer schema succeeded", skip)
+		}
+		if !errors.Is(err, novapg.ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprint(newer)) {
+			t.Errorf("Open (SkipMigrate %v): %v, want ErrSchemaTooNew naming version %d", skip, err, newer)
+		}
+	}
+	if v, err := novapg.Migrate(ctx, sc.config()); !errors.Is(err, novapg.ErrSchemaTooNew) || v != newer {
+		t.Errorf("Migrate = %d, %v; want %d and ErrSchemaTooNew", v, err, newer)
+	}
+	if _, err := sc.exec(ctx, fmt.Sprintf(`UPDATE %s.schema_version SET version = %d`, sc.schema, novapg.SchemaVersion)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(novatest.MustReadAll(t, open(t, sc.config()))); n != 1 {
+		t.Errorf("after the refusals the log has %d events, want 1", n)
+	}
+}
+
+func TestSkipMigrate(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	ctx := context.Background()
+	cfg := sc.config()
+	cfg.SkipMigrate = true
+	if s, err := novapg.Open(ctx, cfg); !errors.Is(err, novapg.ErrSchemaOutdated) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with SkipMigrate of a new schema: %v, want ErrSchemaOutdated", err)
+	}
+	var exists bool
+	if err := pgxQueryRow(ctx, sc, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, &exists, sc.schema); err != nil || exists {
+		t.Fatalf("Open with SkipMigrate created the schema (exists %v, err %v)", exists, err)
+	}
+	if _, err := novapg.Migrate(ctx, sc.config()); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, cfg)
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 1)...)
+}
+
+func pgxQueryRow(ctx context.Context, sc scratch, sql string, dst any, args ...any) error {
+	pool, err := pgxpool.New(ctx, sc.admin)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return pool.QueryRow(ctx, sql, args...).Scan(dst)
+}
+
+func TestCallerOwnedPool(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, sc.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := novapg.Open(ctx, novapg.Config{Pool: pool, Schema: sc.schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 3)...)
+	if s.Pool() != pool {
+		t.Error("Pool() is not the caller's pool")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatalf("the caller's pool no longer works after Close: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s.events`, sc.schema)).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("events through the caller's pool: %d, %v; want 3", n, err)
+	}
+	if _, err := s.Append(ctx, "a", nova.Any, novatest.Events("e", 1)...); !errors.Is(err, nova.ErrClosed) {
+		t.Fatalf("Append after Close: %v, want nova.ErrClosed", err)
+	}
+}
+
+func TestSchemasAreIsolated(t *testing.T) {
+	t.Parallel()
+	a, b := open(t, newScratch(t).config()), open(t, newScratch(t).config())
+	novatest.MustAppend(t, a, "s", nova.NoStream, novatest.Events("a", 2)...)
+	novatest.MustAppend(t, b, "s", nova.NoStream, novatest.Events("b", 1)...)
+	if n := len(novatest.MustReadAll(t, a)); n != 2 {
+		t.Errorf("schema a holds %d events, want 2", n)
+	}
+	if got := novatest.MustReadAll(t, b); len(got) != 1 || got[0].Type != "b" {
+		t.Errorf("schema b holds %v, want its one event", got)
+	}
+}
+
+func TestAppendTx(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	s := open(t, sc.config())
+	ctx := context.Background()
+	if _, err := sc.exec(ctx, fmt.Sprintf(`CREATE TABLE %s.read_model (k text PRIMARY KEY, n int)`, sc.schema)); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("commits with the caller's writes", func(t *testing.T) {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		evs := novatest.Events("e", 2)
+		res, err := s.AppendTx(ctx, tx, "tx", nova.NoStream, evs...)
+		if err != nil || res.LastVersion != 2 {
+			t.Fatalf("AppendTx = %+v, %v", res, err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.read_model VALUES ('tx', 2)`, sc.schema)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(novatest.MustReadStream(t, s, "tx", nova.ReadStreamOptions{})); n != 0 {
+			t.Fatalf("before commit the stream shows %d events", n)
+		}
+		// A retry in the same transaction is idempotent and keeps tx
+		// usable; so is a conflict.
+		if again, err := s.AppendTx(ctx, tx, "tx", nova.NoStream, evs...); err != nil || !again.Duplicate || again.Position != res.Position {
+			t.Fatalf("retry in the transaction = %+v, %v; want the first result as a duplicate", again, err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx", nova.Exact(1), novatest.Events("e", 1)...); !errors.Is(err, nova.ErrConcurrency) {
+			t.Fatalf("conflict in the transaction: %v, want nova.ErrConcurrency", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "other", nova.Any, evs[0]); !errors.Is(err, nova.ErrDuplicateEvent) {
+			t.Fatalf("reused ID in the transaction: %v, want nova.ErrDuplicateEvent", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("commit after the refused appends: %v", err)
+		}
+		s.Notify()
+		got := novatest.MustReadStream(t, s, "tx", nova.ReadStreamOptions{})
+		if len(got) != 2 || got[1].Position != res.Position {
+			t.Fatalf("after commit the stream holds %d events, want the 2 at %s", len(got), res.Position)
+		}
+		if again := novatest.MustAppend(t, s, "tx", nova.NoStream, evs...); !again.Duplicate || again.Position != res.Position {
+			t.Fatalf("Append retry after the commit = %+v, want the transaction's result as a duplicate", again)
+		}
+	})
+
+	t.Run("rolls back with the caller", func(t *testing.T) {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "rolled", nova.NoStream, novatest.Events("e", 2)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(novatest.MustReadStream(t, s, "rolled", nova.ReadStreamOptions{})); n != 0 {
+			t.Fatalf("rolled-back stream holds %d events", n)
+		}
+		novatest.MustAppend(t, s, "rolled", nova.NoStream, novatest.Events("e", 1)...)
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := s.AppendTx(ctx, nil, "x", nova.Any, novatest.Events("e", 1)...); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("nil tx: %v, want nova.ErrInvalid", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "", nova.Any, novatest.Events("e", 1)...); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("empty stream: %v, want nova.ErrInvalid", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "x", nova.Any); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("no events: %v, want nova.ErrInvalid", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("the refused calls spoiled the transaction: %v", err)
+		}
+	})
+}
+
+// TestNotificationsReachOtherStores has two stores on one schema, as two
+// processes would be: an append through one wakes a subscriber of the
+// other at once, through LISTEN/NOTIFY (the polling interval is far
+// longer than the test's wait), also after the listener's connection
+// was terminated.
+func TestNotificationsReachOtherStores(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	cfg := sc.config()
+	cfg.PollInterval = time.Hour
+	reader, writer := open(t, cfg), open(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := make(chan nova.Event)
+	done := make(chan error, 1)
+	go func() {
+		for e, err := range reader.Subscribe(ctx, nova.SubscribeOptions{}) {
+			if err != nil {
+				done <- err
+				return
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	for round := range 3 {
+		if round == 2 {
+			if err := sc.kill(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// After the kill the writer's appends meet terminated sessions
+		// and the store retries them; the reader's listener reconnects.
+		d := novatest.NewEventData("e", "{}")
+		if _, err := writer.Append(ctx, "s", nova.Any, d); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		select {
+		case e := <-events:
+			if e.ID != d.ID {
+				t.Fatalf("round %d: got %s, want %s", round, e.ID, d.ID)
+			}
+		case err := <-done:
+			t.Fatalf("subscription ended: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no event within 10s of an append through another store", round)
+		}
+	}
+	cancel()
+	<-done
+}

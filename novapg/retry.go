@@ -1,0 +1,77 @@
+package novapg
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nova-go/nova"
+)
+
+// errRetry asks retry for another attempt.
+var errRetry = errors.New("novapg: try again")
+
+// Retries of a statement that failed on a broken connection: the pool
+// hands out its connections one by one after a server restart, each
+// failing once, so there are more attempts than a pool has connections.
+const (
+	maxAttempts  = 12
+	firstBackoff = 2 * time.Millisecond
+	maxBackoff   = 250 * time.Millisecond
+)
+
+// retry runs op until it succeeds, fails for good, ctx ends or the store
+// closes. It runs op again after errRetry and after errors of a broken
+// connection or of a transaction PostgreSQL rolled back to break a
+// deadlock; op must be safe to repeat (reads, or appends, whose events'
+// IDs make a repeat an idempotent retry).
+func (s *Store) retry(ctx context.Context, op func() error) error {
+	backoff := firstBackoff
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err != nil && s.closed.Load() {
+			return nova.ErrClosed
+		}
+		if err == nil || attempt == maxAttempts || !(errors.Is(err, errRetry) || retryable(err)) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return nova.ErrClosed
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// retryable reports whether err means the statement did not run to its
+// end for a reason that a new attempt, on another connection, may not
+// meet: the connection broke or was terminated, the server is starting or
+// stopping, or the transaction was chosen to break a deadlock.
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "57P01", "57P02", "57P03":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
