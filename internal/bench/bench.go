@@ -159,11 +159,13 @@ type Result struct {
 }
 
 // Run measures the scenarios opts names on backend b and returns one
-// [Result] per scenario, in order. Each scenario runs opts.Warmup unmeasured
-// pairs, then opts.Runs measured runs per side, alternating nova and raw,
-// each on a fresh target from b. Invalid options or backend fail with an
-// error matching [nova.ErrInvalid] before anything runs; a cancelled ctx
-// stops between runs and returns ctx's error.
+// [Result] per scenario, in order. Each scenario has opts.Warmup unmeasured
+// runs, then opts.Runs measured ones; every run opens a fresh nova target
+// and a fresh raw target from b and alternates between them slice by slice
+// (see the package documentation). Invalid options or backend fail with an
+// error matching [nova.ErrInvalid] before anything runs. A cancelled ctx
+// stops the run between slices. On an error Run returns it with the results
+// of the scenarios that had finished.
 func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,16 @@ var ErrHoldsEvents = errors.New("bench: file already holds events")
 // Path is ignored. The raw baseline opens its files with the same pragmas
 // ([novasqlite.Pragmas]) and busy timeout.
 func SQLite(path string, cfg novasqlite.Config) (Backend, error) {
-	if path == "" {
+	switch {
+	case path == "":
 		return Backend{}, fmt.Errorf("bench: empty store path: %w", nova.ErrInvalid)
+	case strings.IndexByte(path, 0) >= 0:
+		return Backend{}, fmt.Errorf("bench: store path %q contains a NUL byte: %w", path, nova.ErrInvalid)
+	}
+	// Absolute, so that no run file's path can read as a URI (file:...).
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return Backend{}, fmt.Errorf("bench: %w", err)
 	}
 	if err := checkEmpty(path); err != nil {
 		return Backend{}, err

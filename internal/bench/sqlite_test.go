@@ -97,7 +97,7 @@ func TestSQLiteRefusesWhatIsNotADatabase(t *testing.T) {
 	if err := os.Mkdir(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{text, sub, ""} {
+	for _, path := range []string{text, sub, "", "bad\x00.db"} {
 		before := listDir(t, dir)
 		b, err := bench.SQLite(path, novasqlite.Config{})
 		if err == nil {
@@ -155,6 +155,25 @@ func TestSQLiteRunsBesideAnEmptyPathAndCleansUp(t *testing.T) {
 				t.Errorf("directory holds %v after the benchmark, had %v", after, before)
 			}
 		})
+	}
+}
+
+func TestSQLiteRunsAtAPathThatLooksLikeAURI(t *testing.T) {
+	// Not parallel: it changes the working directory.
+	t.Chdir(t.TempDir())
+	b, err := bench.SQLite("file:bench.db", novasqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bench.Run(context.Background(), b, bench.Options{Scenarios: []string{"append-1"}, Scale: tiny, Runs: 1, Warmup: -1})
+	if cerr := b.Close(); cerr != nil {
+		t.Errorf("close: %v", cerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := listDir(t, "."); len(left) != 0 {
+		t.Errorf("left %v behind", left)
 	}
 }
 
