@@ -1,0 +1,258 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/novapg"
+)
+
+// Postgres returns the backend of package novapg, measured beside a
+// hand-written pgx baseline, for a benchmark on the server url names (a
+// postgres:// URL or key=value string, as pgxpool reads it).
+//
+// Every run, Nova's and the baseline's alike, gets a scratch schema of its
+// own (nova_bench_ and random hex) in the database the URL names, created
+// by novapg's migrations (so tables and indexes are the store's own) and
+// dropped with everything in it after the run. The benchmark never reads
+// or writes any other schema. The user must be allowed to create schemas.
+// Both sides connect with a pool made from the same URL, so pool size
+// (pool_max_conns) and session settings are the same. cfg sets the
+// store's tuning as for [novapg.Open]; its URL, Pool and Schema are
+// ignored.
+//
+// The baseline is what a careful engineer writes by hand with pgx for the
+// same rows: an append is a transaction on a pooled connection with
+// pgx's cached prepared statements, BEGIN; INSERT the stream's row (new
+// stream) or UPDATE it WHERE version = the expected one, checking that a
+// row changed; the events, by INSERT for one and by COPY for more; COMMIT.
+// Its reads are one query each, the whole stream by (stream, version) and
+// the whole log by (xid, seq) below the same horizon the store reads
+// below, scanning every column into a [nova.Event] as the store does.
+func Postgres(url string, cfg novapg.Config) (Backend, error) {
+	if url == "" {
+		return Backend{}, fmt.Errorf("bench: empty PostgreSQL URL: %w", nova.ErrInvalid)
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return Backend{}, fmt.Errorf("bench: PostgreSQL URL: %v: %w", err, nova.ErrInvalid)
+	}
+	cfg.URL, cfg.Pool = url, nil
+	// scratch creates a migrated schema and returns its name and the
+	// function that drops it.
+	scratch := func(ctx context.Context) (string, func() error, error) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		schema := "nova_bench_" + hex.EncodeToString(b[:])
+		drop := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn, err := pgx.ConnectConfig(ctx, pc.ConnConfig.Copy())
+			if err != nil {
+				return fmt.Errorf("bench: drop scratch schema %s: %w", schema, err)
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+				return fmt.Errorf("bench: drop scratch schema %s: %w", schema, err)
+			}
+			return nil
+		}
+		c := cfg
+		c.Schema = schema
+		if _, err := novapg.Migrate(ctx, c); err != nil {
+			return "", nil, errors.Join(fmt.Errorf("bench: create scratch schema: %w", err), drop())
+		}
+		return schema, drop, nil
+	}
+	return Backend{
+		Name: "postgres",
+		NovaFunc: func(ctx context.Context) (nova.Store, func() error, error) {
+			schema, drop, err := scratch(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			c := cfg
+			c.Schema = schema
+			s, err := novapg.Open(ctx, c)
+			if err != nil {
+				return nil, nil, errors.Join(fmt.Errorf("bench: %w", err), drop())
+			}
+			return s, func() error { return errors.Join(s.Close(), drop()) }, nil
+		},
+		RawFunc: func(ctx context.Context) (Raw, func() error, error) {
+			schema, drop, err := scratch(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			pool, err := pgxpool.NewWithConfig(ctx, pc.Copy())
+			if err != nil {
+				return nil, nil, errors.Join(fmt.Errorf("bench: connect: %w", err), drop())
+			}
+			r := newPostgresRaw(pool, schema)
+			return r, func() error { return errors.Join(r.Close(), drop()) }, nil
+		},
+	}, nil
+}
+
+// postgresRaw is the PostgreSQL baseline: pgx used directly on novapg's
+// tables.
+type postgresRaw struct {
+	pool                                  *pgxpool.Pool
+	table                                 pgx.Identifier
+	newStream, moveStream, insert, stream string
+	log                                   string
+}
+
+func newPostgresRaw(pool *pgxpool.Pool, schema string) *postgresRaw {
+	q := pgx.Identifier{schema}.Sanitize()
+	const columns = `seq, xid, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
+	return &postgresRaw{
+		pool:       pool,
+		table:      pgx.Identifier{schema, "events"},
+		newStream:  `INSERT INTO ` + q + `.streams (stream, version) VALUES ($1, $2)`,
+		moveStream: `UPDATE ` + q + `.streams SET version = $3 WHERE stream = $1 AND version = $2`,
+		insert:     `INSERT INTO ` + q + `.events (stream, version, id, type, data, metadata, correlation_id, causation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		stream:     `SELECT ` + columns + ` FROM ` + q + `.events WHERE stream = $1 ORDER BY version`,
+		log:        `SELECT ` + columns + ` FROM ` + q + `.events WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid, seq`,
+	}
+}
+
+// Close closes the pool.
+func (r *postgresRaw) Close() error {
+	r.pool.Close()
+	return nil
+}
+
+// Append is one transaction: move the stream's row with the version
+// check, insert the events, commit.
+func (r *postgresRaw) Append(ctx context.Context, stream string, version uint64, events []nova.EventData) error {
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		next := int64(version) + int64(len(events))
+		if version == 0 {
+			if _, err := tx.Exec(ctx, r.newStream, stream, next); err != nil {
+				return fmt.Errorf("bench: create stream: %w", err)
+			}
+		} else {
+			tag, err := tx.Exec(ctx, r.moveStream, stream, int64(version), next)
+			if err != nil {
+				return fmt.Errorf("bench: set stream version: %w", err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("bench: stream %q is not at version %d", stream, version)
+			}
+		}
+		rows := make([][]any, len(events))
+		for i, e := range events {
+			var id pgtype.UUID
+			if err := id.Scan(e.ID); err != nil {
+				return fmt.Errorf("bench: event ID: %w", err)
+			}
+			var md, corr, caus *string
+			if e.Metadata.Schema != 0 || len(e.Metadata.Extra) > 0 {
+				b, err := json.Marshal(struct {
+					Schema int               `json:"schema,omitempty"`
+					Extra  map[string]string `json:"extra,omitempty"`
+				}{e.Metadata.Schema, e.Metadata.Extra})
+				if err != nil {
+					return fmt.Errorf("bench: encode metadata: %w", err)
+				}
+				s := string(b)
+				md = &s
+			}
+			if e.Metadata.CorrelationID != "" {
+				corr = &e.Metadata.CorrelationID
+			}
+			if e.Metadata.CausationID != "" {
+				caus = &e.Metadata.CausationID
+			}
+			rows[i] = []any{stream, int64(version) + int64(i) + 1, id, e.Type, e.Data, md, corr, caus}
+		}
+		if len(rows) == 1 {
+			if _, err := tx.Exec(ctx, r.insert, rows[0]...); err != nil {
+				return fmt.Errorf("bench: insert event: %w", err)
+			}
+			return nil
+		}
+		_, err := tx.CopyFrom(ctx, r.table,
+			[]string{"stream", "version", "id", "type", "data", "metadata", "correlation_id", "causation_id"},
+			pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("bench: copy events: %w", err)
+		}
+		return nil
+	})
+}
+
+func (r *postgresRaw) ReadStream(ctx context.Context, stream string) (int, error) {
+	return r.read(ctx, r.stream, stream)
+}
+
+func (r *postgresRaw) ReadAll(ctx context.Context) (int, error) {
+	return r.read(ctx, r.log)
+}
+
+// read runs a query of events, scanning every row into a nova.Event.
+func (r *postgresRaw) read(ctx context.Context, sql string, args ...any) (int, error) {
+	rows, err := r.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, fmt.Errorf("bench: read: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	var (
+		seq, version int64
+		xid          uint64
+		id           pgtype.UUID
+		md           []byte
+		corr, caus   pgtype.Text
+		recorded     time.Time
+	)
+	for rows.Next() {
+		var e nova.Event
+		md = nil
+		if err := rows.Scan(&seq, &xid, &e.Stream, &version, &id, &e.Type, &e.Data, &md, &corr, &caus, &recorded); err != nil {
+			return n, fmt.Errorf("bench: read: %w", err)
+		}
+		e.Position = nova.Position{Commit: xid, Prepare: uint64(seq)}
+		e.Version = uint64(version)
+		e.ID = uuidString(id.Bytes)
+		e.Metadata = nova.Metadata{CorrelationID: corr.String, CausationID: caus.String}
+		if len(md) > 0 {
+			if err := json.Unmarshal(md, &e.Metadata); err != nil {
+				return n, fmt.Errorf("bench: decode metadata: %w", err)
+			}
+		}
+		e.RecordedAt = recorded.UTC()
+		if e.Version > 0 {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("bench: read: %w", err)
+	}
+	return n, nil
+}
+
+// uuidString formats a UUID in canonical form.
+func uuidString(u [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
