@@ -149,7 +149,7 @@ func readVersion(ctx context.Context, q interface {
 	var v int
 	err := q.QueryRowContext(ctx, tables(prefix, `SELECT version FROM {p}schema WHERE id = 1`)).Scan(&v)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case errors.Is(err, sql.ErrNoRows), mysqlCode(err) == 1146: // ER_NO_SUCH_TABLE
 		return 0, nil
 	case err != nil:
 		return 0, fmt.Errorf("novamysql: read schema version of %s*: %w", prefix, err)

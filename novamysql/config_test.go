@@ -1,0 +1,90 @@
+package novamysql_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/novamysql"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	const dsn = "root@tcp(127.0.0.1:1)/x"
+	for _, tc := range []struct {
+		name  string
+		cfg   novamysql.Config
+		field string
+	}{
+		{"nothing to connect to", novamysql.Config{}, "DB"},
+		{"bad DSN", novamysql.Config{DSN: "user@tcp(host"}, "DSN"},
+		{"bad URL", novamysql.Config{DSN: "mysql://u@h:3306/a/b"}, "DSN"},
+		{"prefix with a dash", novamysql.Config{DSN: dsn, TablePrefix: "my-app_"}, "TablePrefix"},
+		{"prefix with a quote", novamysql.Config{DSN: dsn, TablePrefix: "a`b"}, "TablePrefix"},
+		{"long prefix", novamysql.Config{DSN: dsn, TablePrefix: strings.Repeat("p", 33)}, "TablePrefix"},
+		{"negative poll interval", novamysql.Config{DSN: dsn, PollInterval: -time.Second}, "PollInterval"},
+		{"negative page size", novamysql.Config{DSN: dsn, PageSize: -1}, "PageSize"},
+		{"huge page size", novamysql.Config{DSN: dsn, PageSize: 1 << 30}, "PageSize"},
+		{"negative group", novamysql.Config{DSN: dsn, MaxGroup: -1}, "MaxGroup"},
+		{"huge group", novamysql.Config{DSN: dsn, MaxGroup: 1 << 20}, "MaxGroup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := novamysql.Open(context.Background(), tc.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			if !errors.Is(err, nova.ErrInvalid) {
+				t.Errorf("error %v does not match nova.ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), "Config."+tc.field) {
+				t.Errorf("error %q does not name Config.%s", err, tc.field)
+			}
+			if _, err := novamysql.Migrate(context.Background(), tc.cfg); !errors.Is(err, nova.ErrInvalid) {
+				t.Errorf("Migrate: %v, want nova.ErrInvalid", err)
+			}
+		})
+	}
+	//lint:ignore SA1012 a nil context is the bad input under test
+	if _, err := novamysql.Open(nil, novamysql.Config{DSN: dsn}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
+		t.Errorf("Open(nil ctx): %v, want nova.ErrInvalid", err)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{"mysql://root@127.0.0.1:3306/test", "root@tcp(127.0.0.1:3306)/test"},
+		{"mysql://root@localhost/test", "root@tcp(localhost:3306)/test"},
+		{"mysql://nova:s%40cr%2Ft@db:3307/app?parseTime=true", "nova:s@cr/t@tcp(db:3307)/app?parseTime=true"},
+		{"mysql://u:p@[::1]:3306/d", "u:p@tcp([::1]:3306)/d"},
+		{"mysql://u@h/", "u@tcp(h:3306)/"},
+	} {
+		got, err := novamysql.ParseURL(tc.url)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseURL(%q) = %q, %v; want %q", tc.url, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{
+		"postgres://u@h/d",
+		"mysql://",
+		"mysql://u@h/a/b",
+		"mysql://u@h/d?parseTime=maybe",
+		"mysql://u@h:port/d",
+		"::not a url",
+	} {
+		if got, err := novamysql.ParseURL(bad); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("ParseURL(%q) = %q, %v; want an error matching nova.ErrInvalid", bad, got, err)
+		}
+	}
+	// The password never appears in an error.
+	if _, err := novamysql.Open(context.Background(), novamysql.Config{DSN: "mysql://u:hunter2@h:x/d"}); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Open with a bad URL: %v; want an error without the password", err)
+	}
+}

@@ -1,0 +1,161 @@
+package novamysql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novatest"
+)
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, dsn := scratchDB(t)
+	cfg := novamysql.Config{DSN: dsn, TablePrefix: "m_"}
+
+	// SkipMigrate on missing tables says what to do.
+	if _, err := novamysql.Open(ctx, novamysql.Config{DSN: dsn, TablePrefix: "m_", SkipMigrate: true}); err == nil || !strings.Contains(err.Error(), "Migrate") {
+		t.Fatalf("Open with SkipMigrate before Migrate: %v, want an error that asks for Migrate", err)
+	}
+	for range 2 { // a second run finds the tables current
+		v, err := novamysql.Migrate(ctx, cfg)
+		if err != nil || v != novamysql.SchemaVersion {
+			t.Fatalf("Migrate = %d, %v; want %d", v, err, novamysql.SchemaVersion)
+		}
+	}
+	s := open(t, novamysql.Config{DSN: dsn, TablePrefix: "m_", SkipMigrate: true})
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 2)...)
+
+	db := s.DB()
+	if _, err := db.Exec(`UPDATE m_schema SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []novamysql.Config{cfg, {DSN: dsn, TablePrefix: "m_", SkipMigrate: true}} {
+		if s2, err := novamysql.Open(ctx, c); !errors.Is(err, novamysql.ErrSchemaTooNew) || !strings.Contains(err.Error(), "99") {
+			if s2 != nil {
+				s2.Close()
+			}
+			t.Errorf("Open(SkipMigrate %v) of schema 99: %v, want ErrSchemaTooNew naming 99", c.SkipMigrate, err)
+		}
+	}
+	if v, err := novamysql.Migrate(ctx, cfg); !errors.Is(err, novamysql.ErrSchemaTooNew) || v != 99 {
+		t.Errorf("Migrate of schema 99 = %d, %v; want 99 and ErrSchemaTooNew", v, err)
+	}
+	if _, err := db.Exec(`UPDATE m_schema SET version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if got := novatest.MustReadAll(t, s); len(got) != 2 {
+		t.Errorf("after the refused opens the log has %d events, want 2", len(got))
+	}
+}
+
+// TestPrefixesShareADatabase opens two stores in one database, on a pool
+// the caller owns whose connections parse times in local time.
+func TestPrefixesShareADatabase(t *testing.T) {
+	t.Parallel()
+	_, dsn := scratchDB(t)
+	db, err := sql.Open("mysql", dsn+"?parseTime=true&loc=Local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a := open(t, novamysql.Config{DB: db, TablePrefix: "a_"})
+	b := open(t, novamysql.Config{DB: db, TablePrefix: "b_"})
+	ra := novatest.MustAppend(t, a, "s", nova.NoStream, novatest.Events("a", 3)...)
+	rb := novatest.MustAppend(t, b, "s", nova.NoStream, novatest.Events("b", 1)...)
+	if ra.Position.Commit != 3 || rb.Position.Commit != 1 {
+		t.Errorf("positions %v and %v, want 3 and 1: each store has its own log", ra.Position, rb.Position)
+	}
+	if got := novatest.MustReadAll(t, a); len(got) != 3 || got[0].Type != "a" {
+		t.Errorf("store a holds %d events, want its 3", len(got))
+	}
+	if got := novatest.MustReadAll(t, b); len(got) != 1 || got[0].Type != "b" {
+		t.Errorf("store b holds %d events, want its 1", len(got))
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(); err != nil {
+		t.Errorf("Close of a store closed the caller's pool: %v", err)
+	}
+}
+
+func TestAppendTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, novamysql.Config{})
+	db := s.DB()
+	begin := func() *sql.Tx {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback() })
+		return tx
+	}
+
+	t.Run("commits with the caller", func(t *testing.T) {
+		tx := begin()
+		evs := novatest.Events("in-tx", 2)
+		res, err := s.AppendTx(ctx, tx, "tx-1", nova.NoStream, evs...)
+		if err != nil || res.FirstVersion != 1 || res.LastVersion != 2 {
+			t.Fatalf("AppendTx = %+v, %v", res, err)
+		}
+		if got := novatest.MustReadStream(t, s, "tx-1", nova.ReadStreamOptions{}); len(got) != 0 {
+			t.Fatalf("before commit the stream shows %d events", len(got))
+		}
+		// A failing append inside the transaction is undone alone.
+		if _, err := s.AppendTx(ctx, tx, "tx-1", nova.NoStream, novatest.Events("late", 1)...); !errors.Is(err, nova.ErrConcurrency) {
+			t.Fatalf("second NoStream append in the transaction: %v, want ErrConcurrency", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx-other", nova.Any, evs[0]); !errors.Is(err, nova.ErrDuplicateEvent) {
+			t.Fatalf("reused ID in the transaction: %v, want ErrDuplicateEvent", err)
+		}
+		if dup, err := s.AppendTx(ctx, tx, "tx-1", nova.NoStream, evs...); err != nil || !dup.Duplicate || dup.Position != res.Position {
+			t.Fatalf("retry inside the transaction = %+v, %v; want the original result with Duplicate", dup, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		got := novatest.MustReadStream(t, s, "tx-1", nova.ReadStreamOptions{})
+		if !slices.EqualFunc(got, evs, func(e nova.Event, d nova.EventData) bool { return e.ID == d.ID }) {
+			t.Fatalf("after commit the stream holds %d events, want the 2 appended", len(got))
+		}
+		next := novatest.MustAppend(t, s, "tx-1", nova.Exact(2), novatest.Events("after", 1)...)
+		if next.Position.Commit != res.Position.Commit+1 {
+			t.Errorf("append after the transaction at %v, want %d", next.Position, res.Position.Commit+1)
+		}
+	})
+
+	t.Run("rolls back with the caller", func(t *testing.T) {
+		before := novatest.MustReadAll(t, s)
+		tx := begin()
+		if _, err := s.AppendTx(ctx, tx, "tx-2", nova.Any, novatest.Events("gone", 3)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		res := novatest.MustAppend(t, s, "tx-2", nova.NoStream, novatest.Events("kept", 1)...)
+		if want := before[len(before)-1].Position.Commit + 1; res.Position.Commit != want {
+			t.Errorf("append after a rolled-back transaction at %v, want %d: positions have no holes", res.Position, want)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		if _, err := s.AppendTx(ctx, nil, "x", nova.Any, novatest.Events("e", 1)...); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("nil transaction: %v, want nova.ErrInvalid", err)
+		}
+		tx := begin()
+		if _, err := s.AppendTx(ctx, tx, "", nova.Any, novatest.Events("e", 1)...); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("empty stream: %v, want nova.ErrInvalid", err)
+		}
+	})
+}
