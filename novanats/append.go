@@ -75,33 +75,65 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	subj := subject(s.cfg.SubjectPrefix, stream)
+	unlock, err := s.tips.lock(ctx, subj)
+	if err != nil {
+		return nova.AppendResult{}, s.ctxErr(ctx)
+	}
+	res, cur, err := s.appendTurn(ctx, subj, expected, evs)
+	unlock()
+	if errors.Is(err, errResolve) {
+		return s.resolve(ctx, stream, subj, expected, evs, cur)
+	}
+	return res, err
+}
+
+// errResolve tells Append that the append is a conflict or a retry.
+var errResolve = errors.New("novanats: resolve")
+
+// appendTurn appends while this process's other appends to subj wait. It
+// returns errResolve, with the tip it saw, when the expected version does
+// not hold or the server knows an event's ID.
+func (s *Store) appendTurn(ctx context.Context, subj string, expected nova.ExpectedVersion, evs []nova.EventData) (nova.AppendResult, tip, error) {
+	cur, known := s.tips.get(subj)
+	guess := known // cur was remembered, not read just now
 	for {
-		cur, err := s.tip(ctx, subj)
-		if err != nil {
-			return nova.AppendResult{}, err
+		if !known {
+			var err error
+			if cur, err = s.tip(ctx, subj); err != nil {
+				return nova.AppendResult{}, cur, err
+			}
+			known, guess = true, false
 		}
 		if !expected.Check(cur.version) {
-			return s.resolve(ctx, stream, subj, expected, evs, cur)
+			if guess {
+				known = false
+				continue // the remembered tip may be stale: check a fresh one
+			}
+			return nova.AppendResult{}, cur, errResolve
 		}
 		ack, err := s.publish(ctx, subj, cur, evs)
 		var ae *apiError
 		switch {
 		case err == nil && ack.Duplicate:
 			// Only a single event gets this answer: its ID is stored.
-			return s.resolve(ctx, stream, subj, expected, evs, cur)
+			s.tips.forget(subj)
+			return nova.AppendResult{}, cur, errResolve
 		case err == nil:
 			n := uint64(len(evs))
+			s.tips.put(subj, tip{seq: ack.Seq, version: cur.version + n})
 			return nova.AppendResult{
 				FirstVersion: cur.version + 1,
 				LastVersion:  cur.version + n,
 				Position:     nova.Position{Commit: ack.Seq},
-			}, nil
+			}, cur, nil
 		case errors.As(err, &ae) && (ae.ErrCode == errWrongLastSeq || ae.ErrCode == errWrongLastSeqConstant):
-			continue // someone appended in between: read the tip again
+			known = false // someone appended in between: read the tip again
 		case errors.As(err, &ae) && ae.ErrCode == errBatchDuplicate:
-			return s.resolve(ctx, stream, subj, expected, evs, cur)
+			s.tips.forget(subj)
+			return nova.AppendResult{}, cur, errResolve
 		default:
-			return nova.AppendResult{}, err
+			s.tips.forget(subj)
+			return nova.AppendResult{}, cur, err
 		}
 	}
 }
@@ -250,7 +282,7 @@ func (s *Store) lookup(ctx context.Context, subj string, expected nova.ExpectedV
 // stored.
 func (s *Store) probe(ctx context.Context, subj, id string) (uint64, bool, error) {
 	m := &nats.Msg{Subject: subj, Header: nats.Header{
-		hdrMsgID:   []string{id},
+		hdrMsgID:     []string{id},
 		hdrExpLastID: []string{probeLastID},
 	}}
 	ack, err := s.request(ctx, m)

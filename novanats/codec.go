@@ -13,11 +13,11 @@ import (
 
 // Headers of an event message. The body is the event's data as appended.
 const (
-	hdrMsgID   = "Nats-Msg-Id"                        // the event ID; the server drops repeats inside its window
+	hdrMsgID   = "Nats-Msg-Id"                         // the event ID; the server drops repeats inside its window
 	hdrExpSubj = "Nats-Expected-Last-Subject-Sequence" // the version check
-	hdrType    = "Nova-Type"                          // the event type
-	hdrVersion = "Nova-Version"                       // the event's version in its stream
-	hdrMeta    = "Nova-Meta"                          // metadata as JSON, absent when empty
+	hdrType    = "Nova-Type"                           // the event type
+	hdrVersion = "Nova-Version"                        // the event's version in its stream
+	hdrMeta    = "Nova-Meta"                           // metadata as JSON, absent when empty
 
 	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchSeq    = "Nats-Batch-Sequence"

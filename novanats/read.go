@@ -135,10 +135,13 @@ func (s *Store) readBackwards(ctx context.Context, subj string, opts nova.ReadSt
 	}
 }
 
-// seqOf returns the stream sequence of version v of subj, whose last
-// message up to bound is at least v. Versions grow with sequences, so a
-// binary search over [1, bound.seq] finds it; each step reads the first
-// message of subj at or after the middle sequence.
+// seqOf returns the stream sequence of version v of subj, whose message
+// bound has a version of at least v. Versions grow with sequences, and a
+// version lies at least as many sequences before bound as it is versions
+// behind it, so the search gallops back from bound by that distance,
+// doubling it until it passes v, then bisects; each step reads the first
+// message of subj at or after a sequence (a direct get). For a stream
+// written alone, or for versions near the tip, the first step lands on v.
 func (s *Store) seqOf(ctx context.Context, subj string, v uint64, bound tip) (uint64, error) {
 	if v == bound.version {
 		return bound.seq, nil
@@ -146,27 +149,46 @@ func (s *Store) seqOf(ctx context.Context, subj string, v uint64, bound tip) (ui
 	if v <= 1 {
 		return 1, nil // reads start at the first message of subj at or after it
 	}
-	lo, hi, best := uint64(1), bound.seq, bound.seq
-	for lo <= hi {
-		mid := lo + (hi-lo)/2
-		m, err := s.stream.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subj))
+	// next reads the first message of subj at or after seq, and its version.
+	next := func(seq uint64) (uint64, uint64, error) {
+		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
 		if err != nil {
-			return 0, s.wrap(ctx, "find version "+fmt.Sprint(v)+" of "+subj, err)
+			return 0, 0, s.wrap(ctx, fmt.Sprintf("find version %d of %s", v, subj), err)
 		}
 		mv, err := versionOf(m.Sequence, m.Header)
+		return m.Sequence, mv, err
+	}
+	// Invariant: v's sequence is in [lo, hi].
+	lo, hi := uint64(1), bound.seq-1
+	for d := bound.version - v; d <= hi; d *= 2 {
+		seq, mv, err := next(hi + 1 - d)
+		if err != nil {
+			return 0, err
+		}
+		if mv == v {
+			return seq, nil
+		}
+		if mv < v {
+			lo = seq + 1
+			break
+		}
+		hi -= d // nothing of subj between hi+1-d and seq, whose version is past v
+	}
+	for lo <= hi {
+		seq, mv, err := next(lo + (hi-lo)/2)
 		if err != nil {
 			return 0, err
 		}
 		switch {
 		case mv == v:
-			return m.Sequence, nil
+			return seq, nil
 		case mv > v:
-			best, hi = m.Sequence, mid-1
+			hi = lo + (hi-lo)/2 - 1
 		default:
-			lo = m.Sequence + 1
+			lo = seq + 1
 		}
 	}
-	return best, nil
+	return 0, fmt.Errorf("novanats: version %d of %s not found", v, subj)
 }
 
 // scan yields count events of subj starting at the first at or after
@@ -391,4 +413,3 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 		}
 	}
 }
-

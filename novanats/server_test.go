@@ -12,13 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova/novanats"
-	"go.uber.org/goleak"
 )
-
-// serverGoroutines are goroutines that the embedded nats-server leaves
-// running after Shutdown and WaitForShutdown return. Each is named by the
-// function it runs, all inside the server package.
-var serverGoroutines = []goleak.Option{}
 
 // embedded is a nats-server running in the test process with JetStream on
 // a random port and a store directory of the test's own.
@@ -73,6 +67,9 @@ func scratchConfig(t testing.TB, url string) novanats.Config {
 		StreamName:    "NOVA_TEST_" + suffix,
 		SubjectPrefix: "novatest." + suffix,
 		Storage:       novanats.MemoryStorage,
+		// A request whose answer a dropped connection lost fails after
+		// this long; short, so the connection-drop case runs quickly.
+		Timeout: 4 * time.Second,
 	}
 	t.Cleanup(func() { deleteStream(t, url, cfg.StreamName) })
 	return cfg

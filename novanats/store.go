@@ -39,6 +39,7 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	atomic bool // multi-event appends are atomic batches
+	tips   tips // remembered stream tips, per-stream turns
 
 	// done ends every read and subscription when the store closes.
 	done      context.Context

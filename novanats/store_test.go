@@ -2,9 +2,14 @@ package novanats_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novatest"
 )
@@ -21,9 +26,128 @@ func openStore(t testing.TB, url string) *novanats.Store {
 	return s
 }
 
+// embeddedScale keeps the default run of the suite on the embedded server
+// short: every append is a round trip to a server that shares the test's
+// two cores. NOVA_TEST_SCALE=10 runs it at the figures.
+const embeddedScale = 0.1
+
+// TestStoreEmbedded runs the whole conformance suite against a current
+// nats-server in the test process, which has atomic batches. The
+// connection-drop case closes the store's client connection on the
+// server; the connection reconnects by itself.
 func TestStoreEmbedded(t *testing.T) {
 	srv := startServer(t)
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return openStore(t, srv.url)
-	})
+	},
+		novatest.WithScale(embeddedScale),
+		novatest.WithConnectionKiller(func(ctx context.Context, st nova.Store) error {
+			return srv.dropClient(ctx, novanats.Conn(st.(*novanats.Store)))
+		}),
+	)
+}
+
+// TestStoreMachine runs the suite against the machine's server (nats-server
+// 2.9.10 here, or NOVA_TEST_NATS_URL). Before 2.12 a server cannot store a
+// batch atomically, so the cases that append several events at once are
+// skipped there; TestBatchRefused checks what such an append does.
+func TestStoreMachine(t *testing.T) {
+	url := testenv.Need(t, testenv.NATS)
+	var opts []novatest.StoreOption
+	opts = append(opts, novatest.WithScale(embeddedScale))
+	if !atomicServer(t, url) {
+		opts = append(opts, novatest.WithSingleEventAppends())
+	}
+	novatest.RunStore(t, func(t *testing.T) nova.Store {
+		return openStore(t, url)
+	}, opts...)
+}
+
+// atomicServer reports whether a store on the server at url appends
+// batches atomically.
+func atomicServer(t *testing.T, url string) bool {
+	t.Helper()
+	return openStore(t, url).AtomicBatches()
+}
+
+// TestBatchRefused: on a server without atomic batches, an append of
+// several events fails with an error matching nova.ErrNotImplemented and
+// writes nothing, while single events append.
+func TestBatchRefused(t *testing.T) {
+	t.Parallel()
+	url := testenv.Need(t, testenv.NATS)
+	st := openStore(t, url)
+	if st.AtomicBatches() {
+		t.Skip("the server at " + url + " has atomic batches")
+	}
+	ctx := t.Context()
+	_, err := st.Append(ctx, "s", nova.NoStream, novatest.Events("e", 2)...)
+	if !errors.Is(err, nova.ErrNotImplemented) || !errors.Is(err, novanats.ErrAtomicBatchUnsupported) {
+		t.Fatalf("append of 2 events: %v, want ErrAtomicBatchUnsupported matching nova.ErrNotImplemented", err)
+	}
+	if evs := novatest.MustReadAll(t, st); len(evs) != 0 {
+		t.Fatalf("a refused batch wrote %d events", len(evs))
+	}
+	for i := range 3 {
+		res := novatest.MustAppend(t, st, "s", nova.Exact(uint64(i)), novatest.Events("e", 1)...)
+		if res.LastVersion != uint64(i+1) {
+			t.Fatalf("append %d: %+v", i, res)
+		}
+	}
+	got := novatest.MustReadStream(t, st, "s", nova.ReadStreamOptions{Direction: nova.Backwards, From: 2})
+	if len(got) != 2 || got[0].Version != 2 || got[1].Version != 1 {
+		t.Fatalf("backwards from 2: %v", got)
+	}
+}
+
+// TestDuplicateProbe: a retry inside the duplicate window is recognized
+// whatever the expected version, on the embedded server and the machine's.
+func TestDuplicateProbe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded", func(t *testing.T) string { return startServer(t).url }},
+		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, tc.url(t))
+			ctx := t.Context()
+			for i, exp := range []nova.ExpectedVersion{nova.Any, nova.StreamExists, nova.NoStream, nova.Exact(1)} {
+				stream := fmt.Sprintf("probe-%d", i)
+				if exp != nova.NoStream {
+					novatest.MustAppend(t, st, stream, nova.NoStream, novatest.Events("seed", 1)...)
+				}
+				d := novatest.Events("e", 1)
+				first, err := st.Append(ctx, stream, exp, d...)
+				if err != nil {
+					t.Fatalf("%s: %v", exp, err)
+				}
+				again, err := st.Append(ctx, stream, exp, d...)
+				if err != nil || !again.Duplicate || again.Position != first.Position || again.LastVersion != first.LastVersion {
+					t.Fatalf("retry with %s: %+v, %v; want the first result %+v as a duplicate", exp, again, err, first)
+				}
+				_, err = st.Append(ctx, fmt.Sprintf("elsewhere-%d", i), nova.Any, d...)
+				if !errors.Is(err, nova.ErrDuplicateEvent) {
+					t.Fatalf("ID reused in another stream with Any: %v, want nova.ErrDuplicateEvent", err)
+				}
+			}
+		})
+	}
+}
+
+// dropClient closes the server side of nc's connection, as a server
+// restart or a network fault would, and returns once the server has let
+// it go. nc reconnects by itself.
+func (e *embedded) dropClient(ctx context.Context, nc *nats.Conn) error {
+	id, err := nc.GetClientID()
+	if err != nil {
+		return fmt.Errorf("client ID: %w", err)
+	}
+	if err := e.srv.DisconnectClientByID(id); err != nil {
+		return fmt.Errorf("disconnect client %d: %w", id, err)
+	}
+	return ctx.Err()
 }

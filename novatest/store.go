@@ -22,6 +22,7 @@ type storeOptions struct {
 	timeout   time.Duration
 	openTx    OpenTxFunc   // see server.go
 	killConns ConnKillFunc // see server.go
+	single    bool         // see single.go
 }
 
 // WithScale multiplies the sizes of the load cases by f, on top of
@@ -114,6 +115,10 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	// The case that watches goroutines runs first, before the parallel
 	// cases start (they wait until this function returns), so a leak it
 	// reports is less likely to come from a failure elsewhere.
+	if o.single {
+		s.runSingle(t)
+		return
+	}
 	t.Run("Release", s.testRelease)
 
 	t.Run("ExpectedVersion", s.testExpectedVersion)

@@ -1,0 +1,18 @@
+package novanats
+
+import "github.com/nats-io/nats.go"
+
+// Conn returns the store's connection, for tests that drop it.
+func Conn(s *Store) *nats.Conn { return s.nc }
+
+// EncodeStream and DecodeStream expose the subject mapping to tests.
+var (
+	EncodeStream = encodeStream
+	DecodeStream = decodeStream
+)
+
+// HeaderValue and FromHeaderValue expose the header quoting to tests.
+var (
+	HeaderValue     = headerValue
+	FromHeaderValue = fromHeaderValue
+)
