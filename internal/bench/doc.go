@@ -82,7 +82,8 @@
 // [Benchmark] from their bench_test.go so `go test -bench` measures the same
 // scenarios with Nova and raw sub-benchmarks that benchstat can compare.
 //
-// The package imports the backends it measures (novamem, novasqlite); only
+// The package imports the backends it measures (novamem, novasqlite and the
+// server backends beside them); only
 // cmd/nova and tests import it, so no library code depends on a backend
 // through it.
 package bench
