@@ -83,7 +83,6 @@
 // scenarios with Nova and raw sub-benchmarks that benchstat can compare.
 //
 // The package imports the backends it measures (novamem, novasqlite and the
-// server backends beside them); only
-// cmd/nova and tests import it, so no library code depends on a backend
-// through it.
+// server backends beside them); only cmd/nova and tests import it, so no
+// library code depends on a backend through it.
 package bench
