@@ -212,7 +212,7 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 			return
 		}
 		n := uint64(0)
-		for e, err := range s.consume(ctx, []string{subj}, start) {
+		for e, err := range s.consume(ctx, []string{subj}, start, count) {
 			if !yield(e, err) || err != nil {
 				return
 			}
@@ -228,7 +228,10 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 // them in sequence order, and the client recreates the consumer after a
 // gap or a lost connection, from the last sequence it delivered. It ends
 // with an error when ctx ends.
-func (s *Store) consume(ctx context.Context, subjects []string, start uint64) iter.Seq2[nova.Event, error] {
+//
+// want, when positive, is how many events the caller will take at most:
+// the consumer then asks for no more than that at a time.
+func (s *Store) consume(ctx context.Context, subjects []string, start uint64, want uint64) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		cfg := jetstream.OrderedConsumerConfig{
 			FilterSubjects:    subjects,
@@ -243,7 +246,11 @@ func (s *Store) consume(ctx context.Context, subjects []string, start uint64) it
 			yield(nova.Event{}, s.wrap(ctx, "create consumer", err))
 			return
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.FetchSize))
+		batch := uint64(s.cfg.FetchSize)
+		if want > 0 && want < batch {
+			batch = want
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(int(batch)))
 		if err != nil {
 			yield(nova.Event{}, s.wrap(ctx, "consume", err))
 			return
@@ -313,8 +320,11 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 		if opts.From.Commit >= last {
 			return
 		}
-		n := 0
-		for e, err := range s.consume(ctx, []string{s.cfg.SubjectPrefix + ".>"}, opts.From.Commit+1) {
+		n, want := 0, last-opts.From.Commit
+		if opts.Limit > 0 && uint64(opts.Limit) < want {
+			want = uint64(opts.Limit)
+		}
+		for e, err := range s.consume(ctx, []string{s.cfg.SubjectPrefix + ".>"}, opts.From.Commit+1, want) {
 			if !yield(e, err) || err != nil {
 				return
 			}
@@ -353,7 +363,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		ctx, cancel := s.opCtx(ctx)
 		defer cancel()
 		last := opts.From.Commit
-		for e, err := range s.consume(ctx, []string{s.cfg.SubjectPrefix + ".>"}, opts.From.Commit+1) {
+		for e, err := range s.consume(ctx, []string{s.cfg.SubjectPrefix + ".>"}, opts.From.Commit+1, 0) {
 			if err == nil && e.Position.Commit <= last {
 				continue // never twice
 			}

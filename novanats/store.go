@@ -109,6 +109,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// OpenURL opens the store a nova store URL names, as the nova command's
+// --store nats://… does: see [ParseURL] for the URL's form.
+func OpenURL(ctx context.Context, raw string) (*Store, error) {
+	cfg, err := ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, cfg)
+}
+
 // Migrate creates or updates the store's JetStream stream without keeping
 // the store open, and returns the format version the stream is at. It is
 // what `nova migrate` runs.
