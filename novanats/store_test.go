@@ -98,6 +98,14 @@ func TestBatchRefused(t *testing.T) {
 	if len(got) != 2 || got[0].Version != 2 || got[1].Version != 1 {
 		t.Fatalf("backwards from 2: %v", got)
 	}
+	novatest.MustAppend(t, st, "a.*", nova.NoStream, novatest.Events("e", 1)...)
+	infos := novatest.MustStreams(t, st, nova.StreamsOptions{})
+	if len(infos) != 2 || infos[0] != (nova.StreamInfo{Stream: "a.*", Version: 1}) || infos[1] != (nova.StreamInfo{Stream: "s", Version: 3}) {
+		t.Fatalf("Streams = %v", infos)
+	}
+	if all := novatest.MustReadAll(t, st); len(all) != 4 || all[3].Stream != "a.*" {
+		t.Fatalf("ReadAll = %v", all)
+	}
 }
 
 // TestDuplicateProbe: a retry inside the duplicate window is recognized
