@@ -39,6 +39,15 @@
 // holds). Exact versions and NoStream fail on the fresh tip with a
 // *nova.ConcurrencyError.
 //
+// A store remembers the tips its own appends produced (up to 4,096
+// streams), so an append after one of its own needs one round trip, not
+// two. A remembered tip is only a guess: a stale one (another process
+// appended) makes the server refuse, and a failed expected version is
+// checked again against a fresh read before it is reported. Appends of one
+// process to one stream take turns, so they follow each other instead of
+// refusing each other on the server; appends to different streams run in
+// parallel.
+//
 // # Batches
 //
 // An append of several events is a JetStream atomic batch (nats-server
