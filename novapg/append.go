@@ -138,55 +138,97 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 // appendStatement returns the statement for expected and its arguments.
 func (s *Store) appendStatement(stream string, expected nova.ExpectedVersion, evs []nova.EventData) (string, []any, error) {
 	n := len(evs)
-	ids := make([]pgtype.UUID, n)
-	types := make([]string, n)
-	data := make([][]byte, n)
-	md := make([]string, n)
-	corr := make([]string, n)
-	caus := make([]string, n)
-	var lastMD nova.Metadata
-	for i, e := range evs {
-		if _, err := hex.Decode(ids[i].Bytes[:], uuidHex(e.ID)); err != nil {
-			return "", nil, nova.Invalidf("event %d: ID %q is not a UUID", i, e.ID)
-		}
-		ids[i].Valid = true
-		types[i] = e.Type
-		data[i] = e.Data
-		if data[i] == nil {
-			data[i] = []byte{}
-		}
-		corr[i] = e.Metadata.CorrelationID
-		caus[i] = e.Metadata.CausationID
-		switch {
-		case e.Metadata.Schema == 0 && len(e.Metadata.Extra) == 0:
-		case i > 0 && e.Metadata.Schema == lastMD.Schema && mapsEqual(e.Metadata.Extra, lastMD.Extra):
-			md[i] = md[i-1]
-		default:
-			b, err := json.Marshal(storedMetadata{Schema: e.Metadata.Schema, Extra: e.Metadata.Extra})
-			if err != nil {
-				return "", nil, fmt.Errorf("novapg: encode metadata of event %d: %w", i, err)
-			}
-			md[i] = string(b)
-		}
-		lastMD = e.Metadata
-	}
-	args := []any{stream, int64(n), ids, types, data, md, corr, caus}
+	kind := expectExact
+	var exact uint64
 	switch {
 	case expected.IsAny():
-		return s.sql.appendAny, args, nil
+		kind = expectAny
 	case expected.IsStreamExists():
-		return s.sql.appendExists, args, nil
+		kind = expectExists
+	default:
+		exact, _ = expected.Version()
+		if exact == 0 {
+			kind = expectNoStream
+		} else if exact > maxVersion {
+			// No stream can be at that version: let the statement find
+			// no row, so the conflict reports the actual version.
+			exact = 0
+		}
 	}
-	v, _ := expected.Version()
-	if v == 0 {
-		return s.sql.appendNoStream, args, nil
+	var args []any
+	var sql string
+	if n == 1 {
+		e := evs[0]
+		var id pgtype.UUID
+		if err := parseUUID(&id, e.ID, 0); err != nil {
+			return "", nil, err
+		}
+		md, err := encodeMetadata(e.Metadata, 0)
+		if err != nil {
+			return "", nil, err
+		}
+		data := e.Data
+		if data == nil {
+			data = []byte{}
+		}
+		sql = s.sql.appendOne[kind]
+		args = []any{stream, int64(1), id, e.Type, data, md, e.Metadata.CorrelationID, e.Metadata.CausationID}
+	} else {
+		ids := make([]pgtype.UUID, n)
+		types := make([]string, n)
+		data := make([][]byte, n)
+		md := make([]string, n)
+		corr := make([]string, n)
+		caus := make([]string, n)
+		for i, e := range evs {
+			if err := parseUUID(&ids[i], e.ID, i); err != nil {
+				return "", nil, err
+			}
+			types[i] = e.Type
+			data[i] = e.Data
+			if data[i] == nil {
+				data[i] = []byte{}
+			}
+			corr[i] = e.Metadata.CorrelationID
+			caus[i] = e.Metadata.CausationID
+			if i > 0 && e.Metadata.Schema == evs[i-1].Metadata.Schema && mapsEqual(e.Metadata.Extra, evs[i-1].Metadata.Extra) {
+				md[i] = md[i-1]
+				continue
+			}
+			var err error
+			if md[i], err = encodeMetadata(e.Metadata, i); err != nil {
+				return "", nil, err
+			}
+		}
+		sql = s.sql.appendBatch[kind]
+		args = []any{stream, int64(n), ids, types, data, md, corr, caus}
 	}
-	if v > maxVersion {
-		// No stream can be at that version: let the statement find no
-		// row, so the conflict reports the actual version.
-		v = 0
+	if kind == expectExact {
+		args = append(args, int64(exact))
 	}
-	return s.sql.appendExact, append(args, int64(v)), nil
+	return sql, args, nil
+}
+
+// parseUUID sets id from a canonical UUID, the ID of event i.
+func parseUUID(id *pgtype.UUID, s string, i int) error {
+	if _, err := hex.Decode(id.Bytes[:], uuidHex(s)); err != nil {
+		return nova.Invalidf("event %d: ID %q is not a UUID", i, s)
+	}
+	id.Valid = true
+	return nil
+}
+
+// encodeMetadata returns the metadata column's JSON for md, or "" for
+// NULL when md has nothing beyond its correlation and causation IDs.
+func encodeMetadata(md nova.Metadata, i int) (string, error) {
+	if md.Schema == 0 && len(md.Extra) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(storedMetadata{Schema: md.Schema, Extra: md.Extra})
+	if err != nil {
+		return "", fmt.Errorf("novapg: encode metadata of event %d: %w", i, err)
+	}
+	return string(b), nil
 }
 
 // maxVersion is the largest version a bigint column holds.
@@ -229,6 +271,9 @@ func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err e
 		seq     *int64
 	)
 	if err := row.Scan(&version, &xid, &seq); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return res, true, nil
+		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && (pgErr.ConstraintName == "events_id" || pgErr.ConstraintName == "events_stream_version") {
 			return res, true, nil
@@ -251,10 +296,9 @@ func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err e
 func (s *Store) resolve(ctx context.Context, q querier, stream string, expected nova.ExpectedVersion, evs []nova.EventData) (nova.AppendResult, error) {
 	ids := make([]pgtype.UUID, len(evs))
 	for i, e := range evs {
-		if _, err := hex.Decode(ids[i].Bytes[:], uuidHex(e.ID)); err != nil {
-			return nova.AppendResult{}, nova.Invalidf("event %d: ID %q is not a UUID", i, e.ID)
+		if err := parseUUID(&ids[i], e.ID, i); err != nil {
+			return nova.AppendResult{}, err
 		}
-		ids[i].Valid = true
 	}
 	rows, err := q.Query(ctx, s.sql.lookup, ids)
 	if err != nil {

@@ -6,9 +6,9 @@ import "fmt"
 // prepares each statement once per connection and caches it, so each
 // execution is one round trip.
 type statements struct {
-	// appendAny, appendNoStream, appendExists and appendExact append a
-	// batch in one statement, for each kind of expected version.
-	appendAny, appendNoStream, appendExists, appendExact string
+	// appendBatch and appendOne append a batch, or one event, in one
+	// statement, for each kind of expected version (the expect* indexes).
+	appendBatch, appendOne [4]string
 	// lookup returns the stored events with the given IDs.
 	lookup string
 	// version returns a stream's last version.
@@ -30,6 +30,14 @@ type statements struct {
 // eventColumns are the columns scan reads, in order.
 const eventColumns = `seq, xid, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
 
+// Indexes of the append statements by expected version.
+const (
+	expectAny = iota
+	expectNoStream
+	expectExists
+	expectExact
+)
+
 func newStatements(schema string) statements {
 	// appendEvents updates or creates the stream's row in s, which returns
 	// the stream's new version only when the expected version holds, and
@@ -44,17 +52,35 @@ e AS (
 	SELECT $1, s.version - $2 + u.ord, u.id, u.type, u.data, NULLIF(u.md, '')::jsonb, NULLIF(u.corr, ''), NULLIF(u.caus, '')
 	FROM s, unnest($3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, type, data, md, corr, caus, ord)
 	ORDER BY u.ord
-	RETURNING xid, seq
+	RETURNING version, xid, seq
 )
-SELECT (SELECT version FROM s), (SELECT max(xid) FROM e), (SELECT max(seq) FROM e)`, streamRow, schema)
+SELECT max(version), max(xid), max(seq) FROM e`, streamRow, schema)
+	}
+	// appendEvent is appendEvents for one event, with plain parameters
+	// instead of arrays, which costs the server less. It returns no row
+	// when nothing was written.
+	appendEvent := func(streamRow string) string {
+		return fmt.Sprintf(`WITH s AS (%s)
+INSERT INTO %[2]s.events (stream, version, id, type, data, metadata, correlation_id, causation_id)
+SELECT $1, s.version, $3::uuid, $4::text, $5::bytea, NULLIF($6::text, '')::jsonb, NULLIF($7::text, ''), NULLIF($8::text, '')
+FROM s
+RETURNING version, xid, seq`, streamRow, schema)
+	}
+	streamRow := [4]string{
+		fmt.Sprintf(`INSERT INTO %s.streams AS t (stream, version) VALUES ($1, $2)
+	ON CONFLICT (stream) DO UPDATE SET version = t.version + excluded.version RETURNING version`, schema),
+		fmt.Sprintf(`INSERT INTO %s.streams (stream, version) VALUES ($1, $2)
+	ON CONFLICT (stream) DO NOTHING RETURNING version`, schema),
+		fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 RETURNING version`, schema),
+		fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 AND version = $9 RETURNING version`, schema),
+	}
+	var batch, single [4]string
+	for i, row := range streamRow {
+		batch[i], single[i] = appendEvents(row), appendEvent(row)
 	}
 	return statements{
-		appendAny: appendEvents(fmt.Sprintf(`INSERT INTO %s.streams AS t (stream, version) VALUES ($1, $2)
-	ON CONFLICT (stream) DO UPDATE SET version = t.version + excluded.version RETURNING version`, schema)),
-		appendNoStream: appendEvents(fmt.Sprintf(`INSERT INTO %s.streams (stream, version) VALUES ($1, $2)
-	ON CONFLICT (stream) DO NOTHING RETURNING version`, schema)),
-		appendExists: appendEvents(fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 RETURNING version`, schema)),
-		appendExact:  appendEvents(fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 AND version = $9 RETURNING version`, schema)),
+		appendBatch: batch,
+		appendOne:   single,
 
 		lookup:  fmt.Sprintf(`SELECT %s FROM %s.events WHERE id = ANY($1::uuid[])`, eventColumns, schema),
 		version: fmt.Sprintf(`SELECT COALESCE((SELECT version FROM %s.streams WHERE stream = $1), 0)`, schema),

@@ -222,7 +222,9 @@ func (s *Store) flushNotify() {
 func (s *Store) sendNotify(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil && ctx.Err() == nil {
+	// The notification's transaction need not wait for its commit to
+	// reach the disk: a notification lost in a crash costs a poll.
+	if _, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`, s.channel); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Warn("novapg: notify subscribers", "schema", s.cfg.Schema, "error", err)
 	}
 }
