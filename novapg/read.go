@@ -59,8 +59,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 		var sc scanner
 		for {
 			n := s.pageLimit(left)
-			buf, err := s.page(ctx, &sc, n, func() (pgx.Rows, error) {
-				return s.pool.Query(ctx, sql, stream, next, n)
+			buf, err := s.page(ctx, &sc, n, func(scan func(pgx.Rows) error) error {
+				return s.queryRows(ctx, scan, sql, stream, next, n)
 			})
 			if err != nil {
 				yield(nova.Event{}, readError(fmt.Sprintf("read stream %q", stream), err))
@@ -135,8 +135,8 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 				return
 			}
 			n := s.pageLimit(left)
-			buf, err := s.page(ctx, &sc, n, func() (pgx.Rows, error) {
-				return s.pool.Query(ctx, s.sql.all, xid, seq, horizon, n)
+			buf, err := s.page(ctx, &sc, n, func(scan func(pgx.Rows) error) error {
+				return s.queryRows(ctx, scan, s.sql.all, xid, seq, horizon, n)
 			})
 			if err != nil {
 				yield(nova.Event{}, readError("read all", err))
@@ -229,15 +229,14 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		for {
 			wake := s.wakeup() // before reading, so no wake-up is missed
 			var pending bool
-			buf, err := s.page(ctx, &sc, n, func() (pgx.Rows, error) {
+			// One round trip: whether events past the position are held
+			// back, then the page below the horizon.
+			buf, err := s.page(ctx, &sc, n, func(scan func(pgx.Rows) error) error {
 				pending = false
 				b := &pgx.Batch{}
 				b.Queue(s.sql.pending, xid, seq).QueryRow(func(row pgx.Row) error { return row.Scan(&pending) })
-				br := s.pool.SendBatch(ctx, b)
-				if err := br.Close(); err != nil {
-					return nil, err
-				}
-				return s.pool.Query(ctx, s.sql.live, xid, seq, n)
+				b.Queue(s.sql.live, xid, seq, n).Query(scan)
+				return s.pool.SendBatch(ctx, b).Close()
 			})
 			if err != nil {
 				yield(nova.Event{}, readError("subscribe", err))
@@ -331,28 +330,35 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 }
 
 // page runs query, retrying it on a broken connection, and returns its
-// events, at most n.
-func (s *Store) page(ctx context.Context, sc *scanner, n int, query func() (pgx.Rows, error)) ([]nova.Event, error) {
+// events. query runs the statements and hands the event rows to scan.
+func (s *Store) page(ctx context.Context, sc *scanner, n int, query func(scan func(pgx.Rows) error) error) ([]nova.Event, error) {
 	var buf []nova.Event
 	err := s.retry(ctx, func() error {
 		if err := s.checkOpen(); err != nil {
 			return err
 		}
 		buf = make([]nova.Event, 0, min(n, 64))
-		rows, err := query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			buf = append(buf, nova.Event{})
-			if err := sc.scan(rows, &buf[len(buf)-1]); err != nil {
-				return err
+		return query(func(rows pgx.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				buf = append(buf, nova.Event{})
+				if err := sc.scan(rows, &buf[len(buf)-1]); err != nil {
+					return err
+				}
 			}
-		}
-		return rows.Err()
+			return rows.Err()
+		})
 	})
 	return buf, err
+}
+
+// queryRows runs one query and hands its rows to scan.
+func (s *Store) queryRows(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	return scan(rows)
 }
 
 // scanner reads event rows (eventColumns), sharing the strings that
