@@ -17,8 +17,9 @@ import (
 const (
 	DefaultTablePrefix  = "nova_"
 	DefaultPollInterval = 250 * time.Millisecond
-	DefaultPageSize     = 1000
+	DefaultPageSize     = 10_000
 	DefaultMaxGroup     = 128
+	DefaultWriters      = 2
 )
 
 // Config configures [Open]. Exactly one of DB and DSN is required; the zero
@@ -46,13 +47,23 @@ type Config struct {
 	// of [Store.AppendTx]. Default [DefaultPollInterval].
 	PollInterval time.Duration
 
-	// PageSize is how many rows one read query fetches. Default
-	// [DefaultPageSize].
+	// PageSize is the most rows one read query fetches. A read's first
+	// page is smaller (500 rows), and a page stops early once its events
+	// hold 16 MB of data, so that large events are never buffered by the
+	// thousand. Default [DefaultPageSize].
 	PageSize int
 
 	// MaxGroup is the most appends the writer commits in one transaction
 	// (group commit). Default [DefaultMaxGroup]. 1 turns group commit off.
 	MaxGroup int
+
+	// Writers is how many writer goroutines, each with a connection of its
+	// own, commit groups of appends. Their transactions still take turns
+	// on the counter row, but InnoDB releases a transaction's locks before
+	// it flushes the redo log, so the next group's statements run while
+	// the previous group's commit is being flushed. Default
+	// [DefaultWriters].
+	Writers int
 
 	// SkipMigrate skips the schema check and migration of Open: the tables
 	// must exist at [SchemaVersion] (see [Migrate]).
@@ -89,6 +100,10 @@ func (c Config) validate() error {
 		return &configError{"MaxGroup", fmt.Sprintf("negative count %d", c.MaxGroup)}
 	case c.MaxGroup > 10_000:
 		return &configError{"MaxGroup", fmt.Sprintf("%d is more than the limit of 10000", c.MaxGroup)}
+	case c.Writers < 0:
+		return &configError{"Writers", fmt.Sprintf("negative count %d", c.Writers)}
+	case c.Writers > 64:
+		return &configError{"Writers", fmt.Sprintf("%d is more than the limit of 64", c.Writers)}
 	}
 	if c.TablePrefix != "" {
 		if len(c.TablePrefix) > 32 {
@@ -121,6 +136,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxGroup == 0 {
 		c.MaxGroup = DefaultMaxGroup
+	}
+	if c.Writers == 0 {
+		c.Writers = DefaultWriters
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

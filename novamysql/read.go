@@ -1,6 +1,7 @@
 package novamysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,14 +13,51 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// pageLimit returns the size of the next page of a read that wants want
-// more rows (0: any number).
-func (s *Store) pageLimit(want int) int {
-	if want > 0 && want < s.cfg.PageSize {
-		return want
-	}
-	return s.cfg.PageSize
+// Page sizes: a read's first page holds up to firstPage rows; later
+// pages as many as fit in pageBytes at the average event size seen so
+// far, at most Config.PageSize. A page is also cut as soon as its events
+// hold pageBytes of data, so that a read of large events never buffers
+// much more than that.
+const (
+	firstPage = 500
+	pageBytes = 16 << 20
+	// rowOverhead is what an event costs besides its data, roughly.
+	rowOverhead = 200
+)
+
+// pager sizes the pages of one read.
+type pager struct {
+	max         int // Config.PageSize
+	rows, bytes int // seen so far
 }
+
+func (s *Store) newPager() pager { return pager{max: s.cfg.PageSize} }
+
+// limit returns the size of the next page of a read that wants want more
+// rows (0: any number).
+func (p *pager) limit(want int) int {
+	n := min(firstPage, p.max)
+	if p.rows > 0 {
+		n = max(1, min(p.max, pageBytes/max(1, p.bytes/p.rows)))
+	}
+	if want > 0 && want < n {
+		n = want
+	}
+	return n
+}
+
+// add counts an event of size bytes and reports whether the page being
+// read is full, holding pageBytes (size is added to page).
+func (p *pager) add(page *int, size int) bool {
+	size += rowOverhead
+	p.rows++
+	p.bytes += size
+	*page += size
+	return *page >= pageBytes
+}
+
+// errPageFull stops the reading of a page that holds pageBytes.
+var errPageFull = errors.New("novamysql: page full")
 
 // stmt returns query prepared on the pool. database/sql prepares it on
 // each connection the first time it runs there, so that later runs are one
@@ -69,12 +107,18 @@ func (s *Store) query(ctx context.Context, query string, args []any, row func(*s
 	if err != nil {
 		return s.queryError(ctx, err)
 	}
+	full := false
 	for rows.Next() {
 		if err = row(rows); err != nil {
+			full = err == errPageFull
 			break
 		}
 	}
-	if err == nil {
+	if full {
+		// The rest of the page is read past by Close: the next page
+		// starts after the last event kept.
+		err = nil
+	} else if err == nil {
 		err = rows.Err()
 	}
 	if cerr := rows.Close(); err == nil {
@@ -120,14 +164,23 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			query = s.q.backwards
 		}
 		left := opts.Limit
-		buf := make([]nova.Event, 0, min(s.pageLimit(left), 64)) // grows to a page if needed
+		p := s.newPager()
+		buf := make([]nova.Event, 0, min(p.limit(left), 64)) // grows to a page if needed
 		var sc scanner
 		for {
-			n := s.pageLimit(left)
+			n := p.limit(left)
 			buf = buf[:0]
+			size, full := 0, false
 			err := s.query(ctx, query, []any{stream, next, n}, func(rows *sql.Rows) error {
 				buf = append(buf, nova.Event{Stream: stream})
-				return sc.scan(rows, &buf[len(buf)-1], false)
+				e := &buf[len(buf)-1]
+				if err := sc.scan(rows, e, false); err != nil {
+					return err
+				}
+				if full = p.add(&size, len(e.Data)); full {
+					return errPageFull
+				}
+				return nil
 			})
 			if err != nil {
 				yield(nova.Event{}, readError(fmt.Sprintf("read stream %q", stream), err))
@@ -138,7 +191,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 					return
 				}
 			}
-			if len(buf) < n {
+			if len(buf) < n && !full {
 				return
 			}
 			if left > 0 {
@@ -176,12 +229,14 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 			return
 		}
 		left := opts.Limit
-		buf := make([]nova.Event, 0, min(s.pageLimit(left), 64))
+		p := s.newPager()
+		buf := make([]nova.Event, 0, min(p.limit(left), 64))
 		var sc scanner
 		for after < head {
-			n := s.pageLimit(left)
+			n := p.limit(left)
 			var err error
-			if buf, err = s.readAllPage(ctx, &sc, after, head, n, buf[:0]); err != nil {
+			var full bool
+			if buf, full, err = s.readAllPage(ctx, &sc, &p, after, head, n, buf[:0]); err != nil {
 				yield(nova.Event{}, readError("read all", err))
 				return
 			}
@@ -190,7 +245,7 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 					return
 				}
 			}
-			if len(buf) < n {
+			if len(buf) < n && !full {
 				return
 			}
 			if left > 0 {
@@ -204,13 +259,21 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 }
 
 // readAllPage appends up to n events after position after and up to
-// position upto to buf.
-func (s *Store) readAllPage(ctx context.Context, sc *scanner, after, upto uint64, n int, buf []nova.Event) ([]nova.Event, error) {
+// position upto to buf. full reports a page cut short by its size.
+func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, upto uint64, n int, buf []nova.Event) (_ []nova.Event, full bool, _ error) {
+	size := 0
 	err := s.query(ctx, s.q.all, []any{after, upto, n}, func(rows *sql.Rows) error {
 		buf = append(buf, nova.Event{})
-		return sc.scan(rows, &buf[len(buf)-1], true)
+		e := &buf[len(buf)-1]
+		if err := sc.scan(rows, e, true); err != nil {
+			return err
+		}
+		if full = p.add(&size, len(e.Data)); full {
+			return errPageFull
+		}
+		return nil
 	})
-	return buf, err
+	return buf, full, err
 }
 
 // Subscribe implements nova.Store. It reads pages from opts.From until it
@@ -249,11 +312,14 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		}
 		buf := make([]nova.Event, 0, 64)
 		var sc scanner
+		p := s.newPager()
 		backoff := time.Duration(0)
 		for {
 			wake := s.wakeup() // before reading, so no commit is missed
 			var err error
-			buf, err = s.readAllPage(ctx, &sc, after, math.MaxUint64, s.cfg.PageSize, buf[:0])
+			var full bool
+			n := p.limit(0)
+			buf, full, err = s.readAllPage(ctx, &sc, &p, after, math.MaxUint64, n, buf[:0])
 			if err != nil && isConnError(err) && ctx.Err() == nil && !s.closed.Load() {
 				backoff = min(max(2*backoff, 10*time.Millisecond), s.cfg.PollInterval)
 				s.cfg.Logger.Warn("novamysql: subscription read failed, retrying", "after", after, "in", backoff, "err", err)
@@ -276,7 +342,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			if len(buf) > 0 {
 				after = buf[len(buf)-1].Position.Commit
 			}
-			if len(buf) == s.cfg.PageSize {
+			if len(buf) == n || full {
 				continue
 			}
 			if err := wait(s.cfg.PollInterval, wake); err != nil {
@@ -296,9 +362,10 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 		}
 		after := opts.After
 		left := opts.Limit
-		buf := make([]nova.StreamInfo, 0, min(s.pageLimit(left), 64))
+		p := s.newPager()
+		buf := make([]nova.StreamInfo, 0, min(p.limit(left), 64))
 		for {
-			n := s.pageLimit(left)
+			n := p.limit(left)
 			buf = buf[:0]
 			err := s.query(ctx, s.q.streams, []any{after, n}, func(rows *sql.Rows) error {
 				var name sql.RawBytes
@@ -308,6 +375,7 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 				}
 				info.Stream = string(name)
 				buf = append(buf, info)
+				p.add(new(int), len(name))
 				return nil
 			})
 			if err != nil {
@@ -335,24 +403,32 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 // scanner reads event rows, sharing the strings that repeat from row to
 // row (types, streams) instead of allocating them again.
 type scanner struct {
-	id, typ, meta, corr, caus, stream sql.RawBytes
-	at                                timeValue
-	types                             map[string]string
-	prevStream                        string
+	pos, version                            uint64
+	id, typ, data, meta, corr, caus, stream sql.RawBytes
+	at                                      timeValue
+	dest                                    []any
+	types                                   map[string]string
+	prevStream                              string
 }
 
 // scan reads the columns of eventColumns (and stream, when withStream) of
 // the current row into e.
 func (sc *scanner) scan(rows *sql.Rows, e *nova.Event, withStream bool) error {
-	dest := []any{&e.Position.Commit, &sc.id, &sc.typ, &e.Version, &e.Data, &sc.meta, &sc.corr, &sc.caus, &sc.at}
+	if sc.dest == nil {
+		sc.dest = []any{&sc.pos, &sc.id, &sc.typ, &sc.version, &sc.data, &sc.meta, &sc.corr, &sc.caus, &sc.at, &sc.stream}
+	}
+	dest := sc.dest[:9]
 	if withStream {
-		dest = append(dest, &sc.stream)
+		dest = sc.dest
 	}
 	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
-	if e.Data != nil && len(e.Data) == 0 {
-		e.Data = nil
+	e.Position = nova.Position{Commit: sc.pos}
+	e.Version = sc.version
+	e.Data = nil
+	if len(sc.data) > 0 {
+		e.Data = bytes.Clone(sc.data)
 	}
 	e.ID = string(sc.id)
 	e.Type = sc.intern(sc.typ)
@@ -414,6 +490,24 @@ func (v *timeValue) Scan(src any) error {
 }
 
 func (v *timeValue) parse(s string) error {
+	// The common case, as the store writes it: YYYY-MM-DD HH:MM:SS.ffffff.
+	if len(s) == 26 && s[4] == '-' && s[7] == '-' && s[10] == ' ' && s[13] == ':' && s[16] == ':' && s[19] == '.' {
+		n := func(i, j int) int {
+			v := 0
+			for _, c := range []byte(s[i:j]) {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v
+		}
+		y, mo, d, h, mi, sec, us := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 26)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && us >= 0 {
+			v.t = time.Date(y, time.Month(mo), d, h, mi, sec, us*1000, time.UTC)
+			return nil
+		}
+	}
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC)
 	if err != nil {
 		return fmt.Errorf("novamysql: read time %q: %w", s, err)

@@ -27,7 +27,7 @@ type Store struct {
 
 	// queue carries appends to the writer goroutine.
 	queue chan *request
-	// closing is closed by Close; writerDone when the writer has returned.
+	// closing is closed by Close; writerDone when the writers have returned.
 	closing    chan struct{}
 	writerDone chan struct{}
 	closed     atomic.Bool
@@ -141,12 +141,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		q:          newQueries(cfg.TablePrefix),
 		stmts:      make(map[string]*sql.Stmt),
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(s.writerDone)
-		s.runWriter()
-	}()
+	var writers sync.WaitGroup
+	for range cfg.Writers {
+		writers.Go(s.runWriter)
+	}
+	s.wg.Go(func() {
+		writers.Wait()
+		close(s.writerDone)
+	})
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -70,12 +71,30 @@ func TestMySQLRefusesBadDSN(t *testing.T) {
 // it runs only with NOVA_BENCH_MYSQL=1:
 //
 //	NOVA_BENCH_MYSQL=1 go test ./internal/bench -run MySQLMeasure -v -timeout 30m
+//
+// NOVA_BENCH_SCENARIOS=a,b picks scenarios; NOVA_BENCH_MYSQL_WRITERS and
+// NOVA_BENCH_MYSQL_MAXGROUP set the store's Writers and MaxGroup.
 func TestMySQLMeasure(t *testing.T) {
 	if os.Getenv("NOVA_BENCH_MYSQL") == "" {
 		t.Skip("set NOVA_BENCH_MYSQL=1 to measure")
 	}
 	dsn := testenv.Need(t, testenv.MySQL)
-	be, err := bench.MySQL(dsn, novamysql.Config{})
+	var cfg novamysql.Config
+	if w := os.Getenv("NOVA_BENCH_MYSQL_WRITERS"); w != "" {
+		n, err := strconv.Atoi(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Writers = n
+	}
+	if g := os.Getenv("NOVA_BENCH_MYSQL_MAXGROUP"); g != "" {
+		n, err := strconv.Atoi(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxGroup = n
+	}
+	be, err := bench.MySQL(dsn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
