@@ -2,6 +2,7 @@ package novamysql_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -30,6 +31,9 @@ func TestConfigValidate(t *testing.T) {
 		{"huge page size", novamysql.Config{DSN: dsn, PageSize: 1 << 30}, "PageSize"},
 		{"negative group", novamysql.Config{DSN: dsn, MaxGroup: -1}, "MaxGroup"},
 		{"huge group", novamysql.Config{DSN: dsn, MaxGroup: 1 << 20}, "MaxGroup"},
+		{"negative writers", novamysql.Config{DSN: dsn, Writers: -1}, "Writers"},
+		{"too many writers", novamysql.Config{DSN: dsn, Writers: 65}, "Writers"},
+		{"DB and DSN", novamysql.Config{DSN: dsn, DB: new(sql.DB)}, "DSN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novamysql"
@@ -158,4 +161,63 @@ func TestAppendTx(t *testing.T) {
 			t.Errorf("empty stream: %v, want nova.ErrInvalid", err)
 		}
 	})
+}
+
+// TestGroupCommit has many writers append at once: the writers commit
+// them in fewer transactions than appends, and every append lands.
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+	s := open(t, novamysql.Config{})
+	const writers, each = 16, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Append(context.Background(), fmt.Sprintf("g-%d", w), nova.Exact(uint64(i)), novatest.Events("g", 1)...); err != nil {
+					t.Errorf("writer %d, append %d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(novatest.MustReadAll(t, s)); got != writers*each {
+		t.Fatalf("log holds %d events, want %d", got, writers*each)
+	}
+	groups, taken := novamysql.Groups(s), novamysql.Taken(s)
+	t.Logf("%d appends in %d transactions", taken, groups)
+	if taken != writers*each || groups >= taken {
+		t.Errorf("%d appends taken in %d transactions, want %d in fewer", taken, groups, writers*each)
+	}
+}
+
+// TestAppendWithdrawnWhileLocked gives up on an append while a caller's
+// transaction holds the counter row: it returns the context's error and
+// writes nothing, also after the transaction commits.
+func TestAppendWithdrawnWhileLocked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, novamysql.Config{})
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if _, err := s.AppendTx(ctx, tx, "held", nova.NoStream, novatest.Events("held", 1)...); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	withdrawn := novatest.Events("withdrawn", 1)
+	if _, err := s.Append(wctx, "other", nova.NoStream, withdrawn...); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("append while the counter is held: %v, want context.DeadlineExceeded", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	next := novatest.MustAppend(t, s, "later", nova.NoStream, novatest.Events("later", 1)...)
+	log := novatest.MustReadAll(t, s)
+	if len(log) != 2 || log[0].Stream != "held" || log[1].Stream != "later" || next.Position.Commit != 2 {
+		t.Fatalf("log = %d events ending at %v, want the held one then the later one: the withdrawn append wrote something", len(log), next.Position)
+	}
 }
