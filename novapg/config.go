@@ -30,7 +30,10 @@ type Config struct {
 	// URL is a PostgreSQL connection string, as pgxpool.ParseConfig reads
 	// it ("postgres://user@host:5432/db?sslmode=disable&pool_max_conns=8",
 	// or the key=value form). The store creates a pool from it and closes
-	// the pool on Close.
+	// the pool on Close. pool_max_conns sets the pool's size (pgxpool's
+	// default is 4, or the number of CPUs if more): appends committing at
+	// the same time share the server's disk flushes, so more connections
+	// carry more concurrent writers.
 	URL string
 
 	// Pool is a pool the caller owns, used instead of URL: the store never

@@ -113,6 +113,13 @@ func after(p nova.Position) (xid uint64, seq int64, ok bool) {
 // commit can extend below; events of transactions at or past the horizon
 // are left for the next read. A read therefore ends even while writers
 // keep appending.
+//
+// While a transaction older than this store's last append is still
+// running, anywhere on the server, the horizon is below that append.
+// ReadAll then waits for such transactions to end, polling, up to
+// Config.PollInterval, so that a process reads its own appends; past that
+// it reads below the horizon as it is, and the rest comes with the next
+// read.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {

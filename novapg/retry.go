@@ -15,31 +15,38 @@ import (
 // errRetry asks retry for another attempt.
 var errRetry = errors.New("novapg: try again")
 
-// Retries of a statement that failed on a broken connection: the pool
-// hands out its connections one by one after a server restart, each
-// failing once, so there are more attempts than a pool has connections.
+// Retries of a statement that failed on a broken connection: after a
+// server restart the pool hands out its dead connections one by one, each
+// failing at once, so the first retries do not wait long, and retrying
+// goes on for retryFor.
 const (
-	maxAttempts  = 12
-	firstBackoff = 2 * time.Millisecond
-	maxBackoff   = 250 * time.Millisecond
+	retryFor     = 10 * time.Second
+	firstBackoff = 500 * time.Microsecond
+	maxBackoff   = 100 * time.Millisecond
 )
 
 // retry runs op until it succeeds, fails for good, ctx ends or the store
 // closes. It runs op again after errRetry and after errors of a broken
 // connection or of a transaction PostgreSQL rolled back to break a
-// deadlock; op must be safe to repeat (reads, or appends, whose events'
-// IDs make a repeat an idempotent retry).
+// deadlock, for up to retryFor; op must be safe to repeat (reads, or
+// appends, whose events' IDs make a repeat an idempotent retry).
 func (s *Store) retry(ctx context.Context, op func() error) error {
 	backoff := firstBackoff
-	for attempt := 1; ; attempt++ {
+	var deadline time.Time
+	for {
 		err := op()
 		if err != nil && s.closed.Load() {
 			return nova.ErrClosed
 		}
-		if err == nil || attempt == maxAttempts || !(errors.Is(err, errRetry) || retryable(err)) || ctx.Err() != nil {
-			if err != nil && ctx.Err() != nil {
-				return ctx.Err()
-			}
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil || !(errors.Is(err, errRetry) || retryable(err)) {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(retryFor)
+		} else if time.Now().After(deadline) {
 			return err
 		}
 		select {

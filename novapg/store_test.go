@@ -47,6 +47,11 @@ func newScratch(t testing.TB) scratch {
 	}
 	q := u.Query()
 	q.Set("application_name", sc.schema)
+	// Concurrent appends share disk flushes: the suite's 16 and 64
+	// writers need more connections than pgxpool's default.
+	if !q.Has("pool_max_conns") {
+		q.Set("pool_max_conns", "16")
+	}
 	u.RawQuery = q.Encode()
 	sc.url = u.String()
 	t.Cleanup(func() {
