@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/nova-go/nova/internal/bench"
+	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novanats"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 )
 
@@ -26,6 +29,8 @@ func benchCommand() *command {
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
 			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (flush per commit) or normal")
+			// Server backends measure in a scratch schema, database or
+			// JetStream stream of their own and drop it afterwards.
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -68,26 +73,33 @@ func benchBackend(spec, sync string) (bench.Backend, error) {
 	if err != nil {
 		return bench.Backend{}, err
 	}
+	if sync != "full" && sync != "normal" {
+		return bench.Backend{}, usagef("--sync must be full or normal, got %q", sync)
+	}
+	var be bench.Backend
 	switch b {
 	case memoryBackend:
 		return bench.Memory(), nil
 	case sqliteBackend:
+		cfg := novasqlite.Config{Synchronous: novasqlite.Full}
+		if sync == "normal" {
+			cfg.Synchronous = novasqlite.Normal
+		}
+		be, err = bench.SQLite(spec, cfg)
+	case postgresBackend:
+		var cfg novapg.Config
+		if cfg, err = postgresConfig(spec); err == nil {
+			be, err = bench.Postgres(cfg.URL, novapg.Config{})
+		}
+	case mysqlBackend:
+		be, err = bench.MySQL(spec, novamysql.Config{})
+	case natsBackend:
+		be, err = bench.NATS(spec, novanats.Config{})
 	default:
-		return bench.Backend{}, fmt.Errorf("bench: the %s backend has no benchmark in this build", b.name)
+		return bench.Backend{}, fmt.Errorf("the %s backend has no benchmark", b.name)
 	}
-	path := spec
-	var cfg novasqlite.Config
-	switch sync {
-	case "full":
-		cfg.Synchronous = novasqlite.Full
-	case "normal":
-		cfg.Synchronous = novasqlite.Normal
-	default:
-		return bench.Backend{}, usagef("--sync must be full or normal, got %q", sync)
-	}
-	be, err := bench.SQLite(path, cfg)
 	if err != nil {
-		return bench.Backend{}, fmt.Errorf("bench at %s: %w", path, err)
+		return bench.Backend{}, fmt.Errorf("bench on %s: %w", redact(spec), err)
 	}
 	return be, nil
 }

@@ -168,15 +168,21 @@ type demoReport struct {
 
 func writeDemoReport(e *env, r demoReport) error {
 	w := e.stdout
-	where := e.store
-	if abs, err := filepath.Abs(e.store); err == nil && e.store != memorySpec {
-		where = abs
+	b, err := parseStore(e.store)
+	if err != nil {
+		return err
+	}
+	where := redact(e.store)
+	if b == sqliteBackend {
+		if abs, err := filepath.Abs(e.store); err == nil {
+			where = abs
+		}
 	}
 	run := "a new store"
 	if r.first > 1 {
 		run = fmt.Sprintf("continuing a store that had %d orders", r.first-1)
 	}
-	fmt.Fprintf(w, "Nova demo: order fulfilment on %s (%s)\n\n", describeStore(e.store), run)
+	fmt.Fprintf(w, "Nova demo: order fulfilment on %s (%s)\n\n", describeStore(b, e.store), run)
 
 	byOutcome := map[string]int{}
 	var failed []demoOutcome
@@ -214,11 +220,16 @@ func writeDemoReport(e *env, r demoReport) error {
 
 	fmt.Fprintf(w, "\nEvents: %d written by this run, %d in the store, last global position %s\n", r.written, r.total, r.last)
 	fmt.Fprintf(w, "Data: %s\n", where)
-	if e.store != memorySpec {
+	if b.persistent {
 		first := r.outcomes[0].id
+		store := shellQuote(e.store)
 		fmt.Fprintf(w, "\nLook inside:\n  go run ./cmd/nova streams --store %s\n  go run ./cmd/nova read %s-%s --store %s\n",
-			e.store, orders.Category, first, e.store)
-		fmt.Fprintf(w, "Run the demo again to continue on the same file, or with --reset to start over.\n")
+			store, orders.Category, first, store)
+		if b == sqliteBackend {
+			fmt.Fprintf(w, "Run the demo again to continue on the same file, or with --reset to start over.\n")
+		} else {
+			fmt.Fprintf(w, "Run the demo again to continue on the same store.\n")
+		}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d orders failed unexpectedly", len(failed))
@@ -226,11 +237,23 @@ func writeDemoReport(e *env, r demoReport) error {
 	return nil
 }
 
-func describeStore(spec string) string {
-	if spec == memorySpec {
+func describeStore(b *backend, spec string) string {
+	switch b {
+	case memoryBackend:
 		return "an in-memory store"
+	case sqliteBackend:
+		return "SQLite file " + spec
 	}
-	return "SQLite file " + spec
+	return b.name + " store " + redact(spec)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// path characters, so the printed commands can be pasted as they are.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // countOrders counts the order streams, to number this run's orders after

@@ -8,7 +8,7 @@
 //	nova bench     measure the store beside its raw driver
 //
 // Every command takes --store: a SQLite file path (default ./nova-demo.db),
-// a server URL (mysql://…), or memory: for a store kept in memory.
+// a server URL (postgres://, mysql://, nats://), or memory: for a store kept in memory.
 // Errors go to stderr with exit status 1; bad usage exits with status 2.
 package main
 
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if storeDefault == "" {
 		storeDefault = defaultStore
 	}
-	fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, a server URL (mysql://…), or "+memorySpec+" for a store kept in memory")
+	fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, a server URL (postgres://, mysql://, nats://), or "+memorySpec+" for a store kept in memory")
 	if cmd.flags != nil {
 		cmd.flags(fs, e)
 	}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novanats"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 )
 
@@ -64,10 +67,64 @@ var (
 			return novamysql.Migrate(ctx, novamysql.Config{DSN: url})
 		},
 	}
+
+	postgresBackend = &backend{
+		name:       "postgres",
+		schemes:    []string{"postgres", "postgresql"},
+		persistent: true,
+		open: func(ctx context.Context, spec string) (nova.Store, error) {
+			cfg, err := postgresConfig(spec)
+			if err != nil {
+				return nil, err
+			}
+			return novapg.Open(ctx, cfg)
+		},
+		migrate: func(ctx context.Context, spec string) (int, error) {
+			cfg, err := postgresConfig(spec)
+			if err != nil {
+				return 0, err
+			}
+			return novapg.Migrate(ctx, cfg)
+		},
+	}
+	natsBackend = &backend{
+		name:       "nats",
+		schemes:    []string{"nats"},
+		persistent: true,
+		open: func(ctx context.Context, spec string) (nova.Store, error) {
+			cfg, err := novanats.ParseURL(spec)
+			if err != nil {
+				return nil, err
+			}
+			return novanats.Open(ctx, cfg)
+		},
+		migrate: func(ctx context.Context, spec string) (int, error) {
+			cfg, err := novanats.ParseURL(spec)
+			if err != nil {
+				return 0, err
+			}
+			return novanats.Migrate(ctx, cfg)
+		},
+	}
 )
 
 // serverBackends are the backends selected by a URL scheme.
-var serverBackends = []*backend{mysqlBackend}
+var serverBackends = []*backend{postgresBackend, mysqlBackend, natsBackend}
+
+// postgresConfig reads a postgres:// URL. Its optional "schema" parameter
+// names the PostgreSQL schema holding the store (default "nova"); the other
+// parameters are the driver's.
+func postgresConfig(spec string) (novapg.Config, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return novapg.Config{}, usagef("--store %s: %v", redact(spec), err)
+	}
+	q := u.Query()
+	schema := q.Get("schema")
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return novapg.Config{URL: u.String(), Schema: schema}, nil
+}
 
 // parseStore says which backend a --store value names: a URL of a server
 // backend, "memory:", or else a SQLite file path.

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novamysql"
+)
+
+// TestDemoOnServers runs the demo twice, then streams and migrate, on each
+// server backend, in a scratch schema, database or JetStream stream that the
+// test drops afterwards.
+func TestDemoOnServers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		scratch func(t *testing.T) string // returns the --store URL
+	}{
+		{"postgres", scratchPostgres},
+		{"mysql", scratchMySQL},
+		{"nats", scratchNATS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := tt.scratch(t)
+
+			code, out, stderr := runNova(t, "demo", "--store", store, "--orders", "6")
+			if code != 0 {
+				t.Fatalf("first demo: exit %d, stderr:\n%s", code, stderr)
+			}
+			first := eventsInStore(t, out)
+			code, out, stderr = runNova(t, "demo", "--store", store, "--orders", "6")
+			if code != 0 {
+				t.Fatalf("second demo: exit %d, stderr:\n%s", code, stderr)
+			}
+			if second := eventsInStore(t, out); second <= first {
+				t.Errorf("second run has %d events in the store, want more than %d", second, first)
+			}
+			if !strings.Contains(out, "continuing a store that had 6 orders") {
+				t.Errorf("second report does not say it continued:\n%s", out)
+			}
+
+			code, out, _ = runNova(t, "streams", "--json", "--store", store)
+			if code != 0 || len(jsonLines(t, out)) != 12 {
+				t.Errorf("streams: exit %d, %d lines, want 12 order streams:\n%s", code, len(jsonLines(t, out)), out)
+			}
+			code, out, _ = runNova(t, "read", "order-00001", "--json", "--store", store)
+			if lines := jsonLines(t, out); code != 0 || len(lines) < 2 || lines[0]["type"] != "orders.placed" {
+				t.Errorf("read order-00001: exit %d:\n%s", code, out)
+			}
+			code, out, stderr = runNova(t, "migrate", "--store", store)
+			if code != 0 || !strings.Contains(out, "schema version") {
+				t.Errorf("migrate: exit %d, out %q, stderr %q", code, out, stderr)
+			}
+		})
+	}
+}
+
+func scratchName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func scratchPostgres(t *testing.T) string {
+	dsn := testenv.Need(t, testenv.Postgres)
+	schema := scratchName("nova_cli_")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop scratch schema: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop scratch schema: %v", err)
+		}
+	})
+	return withQuery(t, dsn, "schema", schema)
+}
+
+func scratchMySQL(t *testing.T) string {
+	addr := testenv.Need(t, testenv.MySQL)
+	dsn := addr
+	if strings.HasPrefix(addr, "mysql://") {
+		var err error
+		if dsn, err = novamysql.ParseURL(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	name := scratchName("nova_cli_")
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create scratch database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("drop scratch database: %v", err)
+		}
+	})
+	// The demo takes a URL: user@host:port from the DSN, the scratch database.
+	cfgDSN, _, _ := strings.Cut(dsn, "/")
+	user, hostport, _ := strings.Cut(cfgDSN, "@tcp(")
+	return fmt.Sprintf("mysql://%s@%s/%s", user, strings.TrimSuffix(hostport, ")"), name)
+}
+
+func scratchNATS(t *testing.T) string {
+	addr := testenv.Need(t, testenv.NATS)
+	stream := strings.ToUpper(scratchName("NOVA_CLI_"))
+	t.Cleanup(func() {
+		nc, err := nats.Connect(addr)
+		if err != nil {
+			t.Errorf("delete scratch stream: %v", err)
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("delete scratch stream: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := js.DeleteStream(ctx, stream); err != nil {
+			t.Errorf("delete scratch stream %s: %v", stream, err)
+		}
+	})
+	prefix := "nova.cli." + strings.ToLower(stream)
+	return withQuery(t, addr, "stream", stream) + "&prefix=" + url.QueryEscape(prefix)
+}
+
+// withQuery adds key=value to a URL's query.
+func withQuery(t *testing.T, raw, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
