@@ -1,0 +1,86 @@
+// Package cqrs separates the writes of a Nova application from its reads:
+// commands change aggregates by saving events, queries answer from read
+// models ("projections") that are built from those events and shaped for
+// the question asked.
+//
+// # The idea
+//
+// A command is a request to change one thing ("place order 42"). It is
+// handled once, by one handler, which loads the aggregate, decides, and
+// saves the events that record what happened. A query asks a question
+// and changes nothing. Keeping the two apart lets each side be modelled,
+// stored and scaled for its own job: the write side is an event stream
+// per aggregate with an expected version guarding every save; the read
+// side is a set of JSON documents by key that a projection keeps up to
+// date.
+//
+// # The seed's pieces
+//
+// The crate Nova re-implements has a [Command] that executes against a
+// [CommandStore] (save an event, read an aggregate's events) and returns
+// the aggregate's ID, a [Query] that executes against a [QueryStore] (raw
+// get and upsert of a JSON projection by key), typed helpers
+// ([GetProjection], [UpsertProjection]) and an in-memory store that is
+// both. Here the command store is an adapter over any [nova.Store]
+// ([NewCommandStore]), so commands get the store's guarantees: an
+// expected version on every save (the seed had none), global order,
+// idempotent retries. Query stores are implemented by the backends
+// (novamem.QueryStore; SQL, Redis and MongoDB-API ones follow) and all
+// pass one suite, novatest.RunQueryStore. novamem.CQRSStore is the seed's
+// InMemoryCqrsStore: one value that is both stores.
+//
+// # Buses and middleware
+//
+// Applications usually dispatch commands rather than call them: a
+// [CommandBus] routes each command to the one handler registered for its
+// Go type, and a [QueryBus] does the same for queries. Handlers are
+// plain typed functions, registered with generics whose type arguments
+// are inferred:
+//
+//	bus := new(cqrs.CommandBus)
+//	err := cqrs.Handle(bus, func(ctx context.Context, cmd PlaceOrder) error { ... })
+//	err = bus.Dispatch(ctx, PlaceOrder{ID: "42"})
+//
+//	qbus := new(cqrs.QueryBus)
+//	err = cqrs.HandleQuery(qbus, func(ctx context.Context, q GetOrder) (OrderView, error) { ... })
+//	view, err := cqrs.Ask[OrderView](ctx, qbus, GetOrder{ID: "42"})
+//
+// What every handler needs is middleware around it, as in Axon's
+// interceptors or Commanded's middleware, composed in the order given to
+// Use (the first is outermost):
+//
+//   - [Logging] logs each message handled, with its duration and error.
+//   - [Validation] rejects a message whose Validate method fails before
+//     its handler runs, with an error matching [nova.ErrInvalid].
+//   - [Retry] runs a handler again when it lost an optimistic
+//     concurrency race ([nova.ErrConcurrency]): capped exponential
+//     backoff with full jitter, a bounded number of attempts, and ctx
+//     honoured while waiting.
+//   - [Idempotency] runs a command carrying an ID ([Identified]) at most
+//     once, using a [HandledStore] of the IDs that succeeded.
+//   - [Correlation] puts the message's metadata in ctx: the command's ID
+//     becomes the causation ID of what it causes and the correlation ID
+//     flows on from the caller. [EventStore] stamps every event it saves
+//     from ctx; code saving through aggregate.Repository passes
+//     [StampMetadata]'s result in its SaveOptions.
+//
+// A useful order is Logging, Validation, Correlation, Idempotency, Retry:
+// a conflict is retried inside the idempotency check, so a command that
+// succeeds on its third attempt is recorded once.
+//
+// # Exactly once is a storage property
+//
+// [MemoryHandled] makes a process run each command ID once for as long
+// as it lives. Across processes and crashes, the record of a handled
+// command must commit in the same transaction as the command's events;
+// the SQL backends bring such a [HandledStore]. Until then, a command
+// whose handler saved its events but whose ID was not recorded runs again
+// if it is sent again; handlers that derive their event IDs from the
+// command's ID make that rerun an idempotent append.
+//
+// Every entry point validates its input: a nil bus, handler, context or
+// message fails with an error matching [nova.ErrInvalid], an unknown
+// message type with one matching [ErrNoHandler], a second registration
+// with [ErrHandlerExists], a request for the wrong result type with
+// [ErrResultType].
+package cqrs

@@ -1,0 +1,173 @@
+package cqrs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// Logging returns middleware that logs every message handled: its kind,
+// Go type, ID (see [Identified]), correlation ID, duration and error. A
+// success is logged at Debug level, a failure at Error. A nil logger
+// means slog.Default().
+func Logging(logger *slog.Logger) Middleware {
+	return func(next HandlerFunc) HandlerFunc {
+		return func(ctx context.Context, msg any) (any, error) {
+			l := logger
+			if l == nil {
+				l = slog.Default()
+			}
+			start := time.Now()
+			res, err := next(ctx, msg)
+			attrs := []slog.Attr{
+				slog.String("kind", string(KindFrom(ctx))),
+				slog.String("type", reflect.TypeOf(msg).String()),
+			}
+			if id := idOf(msg); id != "" {
+				attrs = append(attrs, slog.String("id", id))
+			}
+			if c := MetadataFrom(ctx).CorrelationID; c != "" {
+				attrs = append(attrs, slog.String("correlation_id", c))
+			}
+			attrs = append(attrs, slog.Duration("duration", time.Since(start)))
+			if err != nil {
+				attrs = append(attrs, slog.Any("error", err))
+				l.LogAttrs(ctx, slog.LevelError, "cqrs: handler failed", attrs...)
+			} else {
+				l.LogAttrs(ctx, slog.LevelDebug, "cqrs: handled", attrs...)
+			}
+			return res, err
+		}
+	}
+}
+
+// Validator is a message that can check itself.
+type Validator interface {
+	Validate() error
+}
+
+// Validation returns middleware that calls Validate on every message
+// that has it ([Validator]) and rejects an invalid one before its
+// handler runs, with an error that matches [nova.ErrInvalid] and wraps
+// what Validate returned.
+func Validation() Middleware {
+	return func(next HandlerFunc) HandlerFunc {
+		return func(ctx context.Context, msg any) (any, error) {
+			if v, ok := msg.(Validator); ok {
+				if err := v.Validate(); err != nil {
+					return nil, &invalidError{msg: fmt.Sprintf("cqrs: invalid %s %T", KindFrom(ctx), msg), err: err}
+				}
+			}
+			return next(ctx, msg)
+		}
+	}
+}
+
+// RetryConfig configures [Retry]. The zero value, or a nil *RetryConfig,
+// means defaults.
+type RetryConfig struct {
+	// Attempts is the most times a handler runs, the first included.
+	// Default 5.
+	Attempts int
+	// Base is the longest wait before the first retry; each later retry
+	// may wait twice as long as the one before, up to Max. Default 10ms.
+	Base time.Duration
+	// Max caps the wait before a retry. Default 1s.
+	Max time.Duration
+}
+
+const (
+	defaultAttempts = 5
+	defaultBase     = 10 * time.Millisecond
+	defaultMax      = time.Second
+)
+
+func (c *RetryConfig) validate() error {
+	switch {
+	case c.Attempts < 0:
+		return invalidf("RetryConfig.Attempts is %d, want 0 (default %d) or more", c.Attempts, defaultAttempts)
+	case c.Base < 0:
+		return invalidf("RetryConfig.Base is %v, want 0 (default %v) or more", c.Base, defaultBase)
+	case c.Max < 0:
+		return invalidf("RetryConfig.Max is %v, want 0 (default %v) or more", c.Max, defaultMax)
+	}
+	return nil
+}
+
+// Retry returns middleware that runs a handler again when it fails with
+// an error matching [nova.ErrConcurrency]: another writer changed the
+// aggregate between the handler's load and its save, and running the
+// whole handler again (load, decide, save) is the fix. Other errors are
+// returned at once.
+//
+// The wait before retry n is drawn uniformly from [0, min(Max,
+// Base·2ⁿ⁻¹)] ("full jitter"), so writers that collided spread out
+// instead of colliding again. After Attempts runs the last error is
+// returned, wrapped; a ctx done while waiting ends the wait with ctx's
+// error, wrapping the last conflict as well.
+func Retry(cfg *RetryConfig) (Middleware, error) {
+	var c RetryConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if c.Attempts == 0 {
+		c.Attempts = defaultAttempts
+	}
+	if c.Base == 0 {
+		c.Base = defaultBase
+	}
+	if c.Max == 0 {
+		c.Max = defaultMax
+	}
+	return func(next HandlerFunc) HandlerFunc {
+		return func(ctx context.Context, msg any) (any, error) {
+			for attempt := 1; ; attempt++ {
+				res, err := next(ctx, msg)
+				if err == nil || !errors.Is(err, nova.ErrConcurrency) {
+					return res, err
+				}
+				if attempt >= c.Attempts {
+					return nil, fmt.Errorf("cqrs: %s %T still conflicts after %d attempts: %w", KindFrom(ctx), msg, attempt, err)
+				}
+				if cerr := sleep(ctx, backoff(c.Base, c.Max, attempt)); cerr != nil {
+					return nil, fmt.Errorf("cqrs: %s %T: retry abandoned after %d attempts: %w", KindFrom(ctx), msg, attempt, errors.Join(cerr, err))
+				}
+			}
+		}
+	}, nil
+}
+
+// backoff returns the wait before retry n (1-based): uniform in
+// [0, min(max, base·2ⁿ⁻¹)].
+func backoff(base, max time.Duration, n int) time.Duration {
+	d := max
+	if n-1 < 62 && base <= max>>(n-1) {
+		d = base << (n - 1)
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// sleep waits d or until ctx is done, whichever comes first, and
+// returns ctx's error in the second case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

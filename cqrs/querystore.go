@@ -1,0 +1,146 @@
+package cqrs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/nova-go/nova"
+)
+
+// Limits every [QueryStore] enforces, so a read model written through one
+// backend can be moved to any other.
+const (
+	// MaxKeyLen is the longest projection key, in bytes.
+	MaxKeyLen = 256
+	// MaxValueLen is the largest projection value, in bytes.
+	MaxValueLen = nova.MaxDataLen
+)
+
+// QueryStore keeps read models: JSON documents ("projections") by key. It
+// is the seed's QueryStore with get_projection_raw and
+// upsert_projection_raw; [GetProjection] and [UpsertProjection] are its
+// typed helpers and work on every implementation.
+//
+// Implementations are safe for concurrent use, validate their input with
+// [ValidateKey] and [ValidateValue], and pass novatest.RunQueryStore.
+type QueryStore interface {
+	// GetRaw returns the value stored under key, a copy the caller may
+	// keep and modify. A key with no value fails with an error matching
+	// [nova.ErrNotFound]. Backends that store JSON in a native type may
+	// return it re-encoded (other spacing or key order), never with
+	// another meaning.
+	GetRaw(ctx context.Context, key string) (json.RawMessage, error)
+	// UpsertRaw stores value under key, replacing what was there. A value
+	// that is not valid JSON, a bad key or a nil context fails with an
+	// error matching [nova.ErrInvalid] and writes nothing. Concurrent
+	// upserts of one key leave one of the values whole: the last to
+	// commit wins.
+	UpsertRaw(ctx context.Context, key string, value json.RawMessage) error
+}
+
+// ValidateKey checks a projection key: non-empty, at most [MaxKeyLen]
+// bytes, valid UTF-8 and free of control characters. Any other character
+// is allowed, ':' and '/' included, and stores must keep such keys apart
+// (no escaping that makes two keys one). Errors match [nova.ErrInvalid].
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return invalidf("empty projection key")
+	case len(key) > MaxKeyLen:
+		return invalidf("projection key of %d bytes is longer than the limit of %d", len(key), MaxKeyLen)
+	case !utf8.ValidString(key):
+		return invalidf("projection key %q is not valid UTF-8", key)
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return invalidf("projection key %q contains a control character", key)
+		}
+	}
+	return nil
+}
+
+// ValidateValue checks a projection value: valid JSON in valid UTF-8, of
+// at most [MaxValueLen] bytes. Errors match [nova.ErrInvalid].
+func ValidateValue(key string, value json.RawMessage) error {
+	switch {
+	case len(value) > MaxValueLen:
+		return invalidf("projection %q: value of %d bytes is larger than the limit of %d", key, len(value), MaxValueLen)
+	case !utf8.Valid(value):
+		return invalidf("projection %q: value is not valid UTF-8", key)
+	case !json.Valid(value):
+		return invalidf("projection %q: value is not valid JSON", key)
+	}
+	return nil
+}
+
+// ValidateGet checks what [QueryStore.GetRaw] receives.
+func ValidateGet(ctx context.Context, key string) error {
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	return ValidateKey(key)
+}
+
+// ValidateUpsert checks what [QueryStore.UpsertRaw] receives.
+func ValidateUpsert(ctx context.Context, key string, value json.RawMessage) error {
+	if err := ValidateGet(ctx, key); err != nil {
+		return err
+	}
+	return ValidateValue(key, value)
+}
+
+// GetProjection reads the projection under key into a T. A missing key
+// fails with an error matching [nova.ErrNotFound]; a value that does not
+// decode into T fails with the decoder's error, wrapped.
+func GetProjection[T any](ctx context.Context, qs QueryStore, key string) (T, error) {
+	var v T
+	if qs == nil {
+		return v, invalidf("get projection %q: nil query store", key)
+	}
+	raw, err := qs.GetRaw(ctx, key)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("cqrs: decode projection %q into %T: %w", key, v, err)
+	}
+	return v, nil
+}
+
+// UpsertProjection stores v, encoded as JSON, under key. A value that does
+// not encode fails with an error matching [nova.ErrInvalid] and writes
+// nothing.
+func UpsertProjection[T any](ctx context.Context, qs QueryStore, key string, v T) error {
+	if qs == nil {
+		return invalidf("upsert projection %q: nil query store", key)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return &invalidError{msg: fmt.Sprintf("cqrs: encode projection %q from %T", key, v), err: err}
+	}
+	return qs.UpsertRaw(ctx, key, raw)
+}
+
+// invalidError is bad input with a cause: it matches [nova.ErrInvalid]
+// and unwraps to the cause.
+type invalidError struct {
+	msg string
+	err error
+}
+
+func (e *invalidError) Error() string {
+	if e.err == nil {
+		return e.msg
+	}
+	return e.msg + ": " + e.err.Error()
+}
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
+
+// invalidf returns an error matching [nova.ErrInvalid] with the message
+// "cqrs: " followed by the formatted text.
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: "cqrs: " + fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,114 @@
+package cqrs
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/nova-go/nova"
+)
+
+// Command is the seed's command: it executes against a [CommandStore],
+// saving the events it decides on, and returns the ID of the aggregate it
+// changed. Commands dispatched through a [CommandBus] need not implement
+// it; a handler can be written as a Command's Execute (see [Handle]).
+type Command interface {
+	Execute(ctx context.Context, store CommandStore) (aggregateID string, err error)
+}
+
+// Query is the seed's query: it executes against a [QueryStore] and
+// returns a result of type R. It has no side effects.
+type Query[R any] interface {
+	Execute(ctx context.Context, store QueryStore) (R, error)
+}
+
+// CommandStore is the seed's command store: save an event of an
+// aggregate, read an aggregate's events. [NewCommandStore] provides it
+// over any [nova.Store].
+//
+// The seed's StoredEvent maps onto Nova's event types field by field:
+//
+//	seed StoredEvent     Nova
+//	aggregate_id         Event.Stream (the aggregate ID is the stream ID)
+//	event_type           EventData.Type, Event.Type
+//	payload (JSON)       EventData.Data, Event.Data
+//	version (1-based)    Event.Version; on save, the expected version
+//	timestamp_ms         Event.RecordedAt (set by the store)
+//
+// and Nova adds the event's ID, its global Position and its Metadata.
+type CommandStore interface {
+	// SaveEvent appends one event to the aggregate's stream. Unlike the
+	// seed's save_event, it states what the caller believes the stream's
+	// version is: nova.Exact(v) saves the event as version v+1 or fails
+	// with an error matching [nova.ErrConcurrency]. Correlation and
+	// causation IDs the event lacks are taken from ctx (see
+	// [MetadataFrom]).
+	SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error)
+	// Events reads the aggregate's events in version order, one at a
+	// time; an aggregate with no events yields nothing. Stopping the loop
+	// early ends the read.
+	Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error]
+}
+
+var _ CommandStore = (*EventStore)(nil)
+
+// EventStore is a [CommandStore] over a [nova.Store]. The zero value and
+// a nil *EventStore fail every call with an error matching
+// [nova.ErrInvalid]; call [NewCommandStore].
+type EventStore struct {
+	store nova.Store
+}
+
+// NewCommandStore returns a [CommandStore] that saves and reads events
+// in store, one stream per aggregate. It does not own store: closing
+// store is the caller's business.
+func NewCommandStore(store nova.Store) *EventStore {
+	return &EventStore{store: store}
+}
+
+// SaveEvent implements [CommandStore]. Metadata from ctx fills the
+// event's empty correlation and causation IDs and its missing free keys
+// (see [StampMetadata]).
+func (s *EventStore) SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error) {
+	if s == nil || s.store == nil {
+		return nova.AppendResult{}, invalidf("save event: nil event store")
+	}
+	if ctx == nil {
+		return nova.AppendResult{}, invalidf("save event: nil context")
+	}
+	if aggregateID == "" {
+		return nova.AppendResult{}, invalidf("save event: empty aggregate ID")
+	}
+	event.Metadata = StampMetadata(ctx, event.Metadata)
+	res, err := s.store.Append(ctx, aggregateID, expected, event)
+	if err != nil {
+		return nova.AppendResult{}, fmt.Errorf("cqrs: save event of aggregate %q: %w", aggregateID, err)
+	}
+	return res, nil
+}
+
+// Events implements [CommandStore].
+func (s *EventStore) Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error] {
+	return func(yield func(nova.Event, error) bool) {
+		switch {
+		case s == nil || s.store == nil:
+			yield(nova.Event{}, invalidf("events: nil event store"))
+			return
+		case ctx == nil:
+			yield(nova.Event{}, invalidf("events: nil context"))
+			return
+		case aggregateID == "":
+			yield(nova.Event{}, invalidf("events: empty aggregate ID"))
+			return
+		}
+		for e, err := range s.store.ReadStream(ctx, aggregateID, nova.ReadStreamOptions{}) {
+			if err != nil {
+				yield(nova.Event{}, fmt.Errorf("cqrs: events of aggregate %q: %w", aggregateID, err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package novamem
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+)
+
+var (
+	_ cqrs.QueryStore   = (*QueryStore)(nil)
+	_ cqrs.CommandStore = (*CQRSStore)(nil)
+	_ cqrs.QueryStore   = (*CQRSStore)(nil)
+)
+
+// QueryStore is an in-memory [cqrs.QueryStore]: projections by key in a
+// map. It keeps a copy of every value it is given and returns copies. It
+// is safe for concurrent use; the zero value is ready to use.
+type QueryStore struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+// NewQueryStore returns an empty query store.
+func NewQueryStore() *QueryStore { return &QueryStore{} }
+
+// GetRaw implements [cqrs.QueryStore].
+func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
+	if q == nil {
+		return nil, fmt.Errorf("novamem: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateGet(ctx, key); err != nil {
+		return nil, fmt.Errorf("novamem: get projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("novamem: get projection %q: %w", key, err)
+	}
+	q.mu.RLock()
+	v, ok := q.m[key]
+	q.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("novamem: projection %q: %w", key, nova.ErrNotFound)
+	}
+	return slices.Clone(v), nil
+}
+
+// UpsertRaw implements [cqrs.QueryStore].
+func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
+	if q == nil {
+		return fmt.Errorf("novamem: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+		return fmt.Errorf("novamem: upsert projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("novamem: upsert projection %q: %w", key, err)
+	}
+	v := slices.Clone(value)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.m == nil {
+		q.m = make(map[string][]byte)
+	}
+	q.m[key] = v
+	return nil
+}
+
+// CQRSStore is the seed's InMemoryCqrsStore: one value that is both a
+// [cqrs.CommandStore], over an in-memory event [Store], and a
+// [cqrs.QueryStore].
+type CQRSStore struct {
+	*cqrs.EventStore
+	*QueryStore
+}
+
+// NewCQRSStore returns a command and query store whose events go to
+// events and whose projections live in a new [QueryStore]. It does not
+// own events: closing it is the caller's business.
+func NewCQRSStore(events *Store) *CQRSStore {
+	return &CQRSStore{EventStore: cqrs.NewCommandStore(events), QueryStore: NewQueryStore()}
+}

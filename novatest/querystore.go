@@ -1,0 +1,429 @@
+package novatest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+)
+
+// RunQueryStore runs the query store conformance suite against the stores
+// newStore returns. newStore must return a fresh, empty store each time it
+// is called (a server-backed store may use a fresh key prefix, table or
+// collection) and register its cleanup with t; it is called from parallel
+// subtests.
+//
+// Values are compared as JSON, not as bytes: a store may hand back a
+// value re-encoded by its database (other spacing, key order or number
+// spelling), never with another meaning. The cases:
+//
+//   - Missing: a key never written fails with nova.ErrNotFound, raw and
+//     typed.
+//   - Overwrite: an upsert replaces the value of its key and of no other.
+//   - RoundTrip: typed values (strings with quotes and unicode, large
+//     integers, nested maps and slices, nulls) and top-level JSON values
+//     of every kind come back equal.
+//   - Concurrent: writers upsert many keys and one shared key at once while
+//     readers read them: no reader sees a torn or foreign value, the last
+//     write of each key wins, the shared key holds one whole value.
+//   - OddKeys: keys with spaces, quotes, %, unicode, ':' and '/', and a key
+//     of exactly cqrs.MaxKeyLen bytes are kept apart and round-trip.
+//   - BadInput: a nil context, empty, oversize, control-character and
+//     invalid UTF-8 keys, and values that are not JSON fail with
+//     nova.ErrInvalid and write nothing.
+//   - Copies: changing a value after upserting it, or a value read, does
+//     not change the store.
+//   - Cancel: a cancelled context fails with its error and writes nothing.
+//
+// The sizes of Concurrent follow -nova.scale and NOVA_TEST_SCALE (see the
+// package documentation); -short divides them by ten.
+func RunQueryStore(t *testing.T, newStore func(t *testing.T) cqrs.QueryStore) {
+	t.Helper()
+	scale, _ := scaleSetting(t)
+	if testing.Short() {
+		scale /= 10
+	}
+	q := &qsuite{newStore: newStore, scale: scale}
+	t.Run("Missing", q.testMissing)
+	t.Run("Overwrite", q.testOverwrite)
+	t.Run("RoundTrip", q.testRoundTrip)
+	t.Run("Concurrent", q.testConcurrent)
+	t.Run("OddKeys", q.testOddKeys)
+	t.Run("BadInput", q.testBadInput)
+	t.Run("Copies", q.testCopies)
+	t.Run("Cancel", q.testCancel)
+}
+
+type qsuite struct {
+	newStore func(t *testing.T) cqrs.QueryStore
+	scale    float64
+}
+
+func (q *qsuite) n(base int) int { return max(1, int(math.Round(float64(base)*q.scale))) }
+
+// jsonEqual reports whether a and b are valid JSON with the same meaning.
+func jsonEqual(a, b []byte) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+// wantValue fails t unless key holds want.
+func wantValue(t *testing.T, qs cqrs.QueryStore, key string, want string) {
+	t.Helper()
+	got, err := qs.GetRaw(t.Context(), key)
+	if err != nil {
+		t.Fatalf("GetRaw(%q): %v, want %s", key, err, want)
+	}
+	if !jsonEqual(got, []byte(want)) {
+		t.Fatalf("GetRaw(%q) = %s, want %s", key, got, want)
+	}
+}
+
+// wantMissing fails t unless key holds nothing.
+func wantMissing(t *testing.T, qs cqrs.QueryStore, key string) {
+	t.Helper()
+	got, err := qs.GetRaw(t.Context(), key)
+	if !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("GetRaw(%q) = %s, %v; want an error matching nova.ErrNotFound", key, got, err)
+	}
+}
+
+func upsert(t *testing.T, qs cqrs.QueryStore, key, value string) {
+	t.Helper()
+	if err := qs.UpsertRaw(t.Context(), key, json.RawMessage(value)); err != nil {
+		t.Fatalf("UpsertRaw(%q, %s): %v", key, value, err)
+	}
+}
+
+func (q *qsuite) testMissing(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	wantMissing(t, qs, "never-written")
+	if _, err := cqrs.GetProjection[map[string]any](t.Context(), qs, "never-written"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("GetProjection of a missing key: %v, want nova.ErrNotFound", err)
+	}
+	upsert(t, qs, "written", `{"a":1}`)
+	wantMissing(t, qs, "Written") // keys are case-sensitive
+	wantMissing(t, qs, "written ")
+}
+
+func (q *qsuite) testOverwrite(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	upsert(t, qs, "order-1", `{"status":"placed","lines":2}`)
+	upsert(t, qs, "order-2", `{"status":"placed","lines":5}`)
+	wantValue(t, qs, "order-1", `{"status":"placed","lines":2}`)
+	upsert(t, qs, "order-1", `{"status":"shipped"}`)
+	wantValue(t, qs, "order-1", `{"status":"shipped"}`) // replaced, not merged
+	wantValue(t, qs, "order-2", `{"status":"placed","lines":5}`)
+	upsert(t, qs, "order-1", `[1,2,3]`) // a value may change shape
+	wantValue(t, qs, "order-1", `[1,2,3]`)
+}
+
+type roundTripView struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Total   int64             `json:"total"`
+	Ratio   float64           `json:"ratio"`
+	Paid    bool              `json:"paid"`
+	Lines   []roundTripLine   `json:"lines"`
+	Tags    map[string]string `json:"tags"`
+	Note    *string           `json:"note"`
+	Updated time.Time         `json:"updated"`
+}
+
+type roundTripLine struct {
+	SKU string `json:"sku"`
+	Qty int    `json:"qty"`
+}
+
+func (q *qsuite) testRoundTrip(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	ctx := t.Context()
+	want := roundTripView{
+		ID:      "order-42",
+		Name:    `Zoë "the" <buyer> & co — 注文 🚀 \ back`,
+		Total:   1 << 50, // exact in a float64 too, as every JSON store can keep it
+		Ratio:   0.25,
+		Paid:    true,
+		Lines:   []roundTripLine{{SKU: "a-1", Qty: 2}, {SKU: "b/2", Qty: 1}},
+		Tags:    map[string]string{"channel": "web", "": "empty key", "ключ": "значение"},
+		Updated: time.Date(2026, 11, 26, 11, 0, 0, 123456789, time.UTC),
+	}
+	if err := cqrs.UpsertProjection(ctx, qs, "view", want); err != nil {
+		t.Fatalf("UpsertProjection: %v", err)
+	}
+	got, err := cqrs.GetProjection[roundTripView](ctx, qs, "view")
+	if err != nil {
+		t.Fatalf("GetProjection: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("GetProjection = %+v, want %+v", got, want)
+	}
+	for i, v := range []string{`null`, `true`, `false`, `0`, `-12.5`, `"text"`, `""`, `[]`, `{}`, `[{"a":[null,{"b":"c"}]}]`, " {\n\t\"spaced\" : 1 }\n"} {
+		key := fmt.Sprintf("value-%d", i)
+		upsert(t, qs, key, v)
+		wantValue(t, qs, key, v)
+	}
+}
+
+// concurrentValue is what Concurrent writes: a value whose padding is
+// derived from its other fields, so a torn value shows.
+func concurrentValue(key string, writer, seq int) string {
+	pad := strings.Repeat(string(rune('a'+(writer*7+seq)%26)), 64+(seq%5)*200)
+	return fmt.Sprintf(`{"key":%q,"writer":%d,"seq":%d,"pad":%q}`, key, writer, seq, pad)
+}
+
+type concurrentDoc struct {
+	Key    string `json:"key"`
+	Writer int    `json:"writer"`
+	Seq    int    `json:"seq"`
+	Pad    string `json:"pad"`
+}
+
+// checkConcurrent reports what is wrong with a value read from key.
+func checkConcurrent(key string, raw []byte) (concurrentDoc, error) {
+	var d concurrentDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, fmt.Errorf("key %q holds a value that is not JSON (torn?): %v", key, err)
+	}
+	if d.Key != key {
+		return d, fmt.Errorf("key %q holds the value of key %q", key, d.Key)
+	}
+	if want := concurrentValue(key, d.Writer, d.Seq); !jsonEqual(raw, []byte(want)) {
+		return d, fmt.Errorf("key %q holds a torn value: %.80s…", key, raw)
+	}
+	return d, nil
+}
+
+func (q *qsuite) testConcurrent(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	ctx := t.Context()
+	keys, seqs, shared, readers := q.n(8), q.n(50), q.n(8), 2
+
+	var writers, readWG sync.WaitGroup
+	stop := make(chan struct{})
+	// One writer per key, in order: the last write of each key is known.
+	for k := range keys {
+		writers.Go(func() {
+			key := fmt.Sprintf("key-%d", k)
+			for s := 1; s <= seqs; s++ {
+				if err := qs.UpsertRaw(ctx, key, json.RawMessage(concurrentValue(key, 0, s))); err != nil {
+					t.Errorf("UpsertRaw(%q): %v", key, err)
+					return
+				}
+			}
+		})
+	}
+	// Many writers on one key: one of them wins, whole.
+	for w := range shared {
+		writers.Go(func() {
+			for s := 1; s <= seqs/5+1; s++ {
+				if err := qs.UpsertRaw(ctx, "shared", json.RawMessage(concurrentValue("shared", w, s))); err != nil {
+					t.Errorf("UpsertRaw(shared): %v", err)
+					return
+				}
+			}
+		})
+	}
+	for r := range readers {
+		readWG.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := "shared"
+				if i%2 == 0 {
+					key = fmt.Sprintf("key-%d", (i/2+r)%keys)
+				}
+				raw, err := qs.GetRaw(ctx, key)
+				if errors.Is(err, nova.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("GetRaw(%q): %v", key, err)
+					return
+				}
+				if _, err := checkConcurrent(key, raw); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readWG.Wait()
+	if t.Failed() {
+		return
+	}
+	for k := range keys {
+		key := fmt.Sprintf("key-%d", k)
+		raw, err := qs.GetRaw(ctx, key)
+		if err != nil {
+			t.Fatalf("GetRaw(%q): %v", key, err)
+		}
+		d, err := checkConcurrent(key, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Seq != seqs {
+			t.Fatalf("key %q holds write %d, want the last, %d", key, d.Seq, seqs)
+		}
+	}
+	raw, err := qs.GetRaw(ctx, "shared")
+	if err != nil {
+		t.Fatalf("GetRaw(shared): %v", err)
+	}
+	if _, err := checkConcurrent("shared", raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oddKeys are keys a store must keep apart and give back unchanged.
+func oddKeys() []string {
+	long := strings.Repeat("é", cqrs.MaxKeyLen/2) // exactly MaxKeyLen bytes
+	return []string{
+		"with space", " leading", "trailing ", `dq"uote`, "sq'uote", "back`tick", `back\slash`,
+		"100%", "%25", "%", "a%2Fb", "a/b", "a:b", "a::b", "a:/b", ":", "/", "//", "projection:a",
+		"*", "?", "[x]", "{x}", "a.b", "$set", "a;b", "--", "Ünïcödé", "注文", "🚀", "a\u00a0b", "a\u200bb",
+		"a\u2028b", long,
+	}
+}
+
+func (q *qsuite) testOddKeys(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	keys := oddKeys()
+	if n := len(keys[len(keys)-1]); n != cqrs.MaxKeyLen {
+		t.Fatalf("novatest: long key has %d bytes, want %d", n, cqrs.MaxKeyLen)
+	}
+	for i, k := range keys {
+		v, _ := json.Marshal(map[string]any{"i": i, "key": k})
+		if err := qs.UpsertRaw(t.Context(), k, v); err != nil {
+			t.Fatalf("UpsertRaw(%q): %v", k, err)
+		}
+	}
+	for i, k := range keys {
+		v, _ := json.Marshal(map[string]any{"i": i, "key": k})
+		wantValue(t, qs, k, string(v))
+	}
+	wantMissing(t, qs, "a%3Ab")
+	wantMissing(t, qs, "a b")
+}
+
+func (q *qsuite) testBadInput(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	ctx := t.Context()
+	upsert(t, qs, "kept", `{"v":1}`)
+	var nilCtx context.Context
+	tests := []struct {
+		name  string
+		ctx   context.Context
+		key   string
+		value string
+	}{
+		{"nil context", nilCtx, "new", `{}`},
+		{"empty key", ctx, "", `{}`},
+		{"oversize key", ctx, strings.Repeat("k", cqrs.MaxKeyLen+1), `{}`},
+		{"oversize unicode key", ctx, strings.Repeat("é", cqrs.MaxKeyLen/2) + "x", `{}`},
+		{"NUL in key", ctx, "a\x00b", `{}`},
+		{"newline in key", ctx, "a\nb", `{}`},
+		{"DEL in key", ctx, "a\x7fb", `{}`},
+		{"invalid UTF-8 key", ctx, "a\xffb", `{}`},
+		{"empty value", ctx, "new", ``},
+		{"truncated JSON", ctx, "new", `{"a":`},
+		{"trailing garbage", ctx, "new", `{"a":1}x`},
+		{"two values", ctx, "new", `{} {}`},
+		{"single quotes", ctx, "new", `{'a':1}`},
+		{"bare word", ctx, "new", `nope`},
+		{"invalid UTF-8 in JSON", ctx, "new", "\"a\xffb\""},
+		{"bad JSON over a stored value", ctx, "kept", `{"v":2`},
+		{"nil context over a stored value", nilCtx, "kept", `{"v":2}`},
+	}
+	for _, tt := range tests {
+		var value json.RawMessage
+		if tt.value != "" {
+			value = json.RawMessage(tt.value)
+		}
+		if err := qs.UpsertRaw(tt.ctx, tt.key, value); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("%s: UpsertRaw = %v, want an error matching nova.ErrInvalid", tt.name, err)
+		}
+	}
+	for _, key := range []string{"", strings.Repeat("k", cqrs.MaxKeyLen+1), "a\x00b", "a\xffb"} {
+		if _, err := qs.GetRaw(ctx, key); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("GetRaw(%q) = %v, want an error matching nova.ErrInvalid", key, err)
+		}
+	}
+	if _, err := qs.GetRaw(nilCtx, "kept"); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("GetRaw(nil ctx) = %v, want an error matching nova.ErrInvalid", err)
+	}
+	if err := cqrs.UpsertProjection(ctx, qs, "new", make(chan int)); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("UpsertProjection(chan) = %v, want an error matching nova.ErrInvalid", err)
+	}
+	if err := cqrs.UpsertProjection(ctx, qs, "new", math.NaN()); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("UpsertProjection(NaN) = %v, want an error matching nova.ErrInvalid", err)
+	}
+	wantValue(t, qs, "kept", `{"v":1}`)
+	wantMissing(t, qs, "new")
+	for _, tt := range tests {
+		if cqrs.ValidateKey(tt.key) == nil && tt.key != "kept" {
+			wantMissing(t, qs, tt.key)
+		}
+	}
+}
+
+func (q *qsuite) testCopies(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	ctx := t.Context()
+	in := []byte(`{"name":"first"}`)
+	if err := qs.UpsertRaw(ctx, "k", in); err != nil {
+		t.Fatalf("UpsertRaw: %v", err)
+	}
+	copy(in, `{"name":"XXXXX"}`)
+	wantValue(t, qs, "k", `{"name":"first"}`)
+	got, err := qs.GetRaw(ctx, "k")
+	if err != nil {
+		t.Fatalf("GetRaw: %v", err)
+	}
+	for i := range got {
+		got[i] = ' '
+	}
+	wantValue(t, qs, "k", `{"name":"first"}`)
+	if again, _ := qs.GetRaw(ctx, "k"); bytes.Equal(again, got) {
+		t.Fatalf("GetRaw returned the store's own bytes")
+	}
+}
+
+func (q *qsuite) testCancel(t *testing.T) {
+	t.Parallel()
+	qs := q.newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`{}`)); !errors.Is(err, context.Canceled) {
+		t.Errorf("UpsertRaw(cancelled ctx) = %v, want an error matching context.Canceled", err)
+	}
+	if _, err := qs.GetRaw(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetRaw(cancelled ctx) = %v, want an error matching context.Canceled", err)
+	}
+	wantMissing(t, qs, "k")
+}
