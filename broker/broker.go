@@ -1,0 +1,120 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// Broker moves envelopes from publishers to consumers. Every method is
+// safe for concurrent use. Bad input returns an error matching
+// [nova.ErrInvalid] and changes nothing; a call after Close returns an
+// error matching [nova.ErrClosed]; a call whose ctx is already done
+// returns ctx's error and changes nothing.
+type Broker interface {
+	// Publish sends e to its topic: to the topic's poll queue and to
+	// every subscription whose pattern matches. An envelope whose ID was
+	// published within the deduplication window is dropped and Publish
+	// reports success. A zero Timestamp is set to the time of Publish.
+	Publish(ctx context.Context, e Envelope) error
+
+	// Poll removes and returns up to max envelopes published to topic (a
+	// topic, not a pattern), oldest first, and an empty slice when there
+	// are none. It does not wait for envelopes to arrive. max must be at
+	// least 1.
+	Poll(ctx context.Context, topic string, max int) ([]Envelope, error)
+
+	// Subscribe starts delivering every envelope published from now on
+	// whose topic matches pattern to h, one at a time, in publish order
+	// per topic, on a goroutine the broker owns. h returning nil
+	// acknowledges the envelope; an error (or a panic) rejects it, and it
+	// is delivered again with Attempts one higher until the broker's
+	// attempt limit, then dead-lettered under its topic with the error as
+	// the reason. The subscription ends when ctx is done, when
+	// Unsubscribe is called or when the broker closes; the ctx given to h
+	// is cancelled then.
+	Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error)
+
+	// PublishDLQ dead-letters e under topic with reason, as the seed's
+	// publish_dlq does. Dead letters are not deduplicated.
+	PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error
+
+	// PollDLQ removes and returns up to max dead letters kept under
+	// topic, oldest first. max must be at least 1.
+	PollDLQ(ctx context.Context, topic string, max int) ([]DeadLetter, error)
+
+	// Close ends every subscription, waits for their handlers to return
+	// and releases the broker. Calling it again returns nil.
+	Close() error
+}
+
+// Handler processes one delivered envelope. Returning nil acknowledges it;
+// returning an error rejects it, and it is delivered again. ctx is
+// cancelled when the subscription ends.
+type Handler func(ctx context.Context, e Envelope) error
+
+// Subscription is a running subscription returned by [Broker.Subscribe].
+type Subscription interface {
+	// Done is closed once the subscription has ended and its handler is
+	// no longer running.
+	Done() <-chan struct{}
+	// Unsubscribe ends the subscription and waits for a handler call in
+	// progress to return. Envelopes not yet delivered to it are dropped.
+	// Calling it again, or after the subscription ended, returns nil.
+	Unsubscribe() error
+}
+
+// DeadLetter is an envelope that could not be processed.
+type DeadLetter struct {
+	// Envelope is the message, with Attempts set to the number of failed
+	// deliveries when a subscription dead-lettered it.
+	Envelope Envelope `json:"envelope"`
+	// Topic is the topic it is kept under: its own topic when a
+	// subscription dead-lettered it, the caller's for PublishDLQ.
+	Topic string `json:"topic"`
+	// Reason says why: the last handler error, or the caller's reason.
+	Reason string `json:"reason"`
+	// At is when it was dead-lettered.
+	At time.Time `json:"at"`
+}
+
+// BatchPublisher is an optional capability of a [Broker]: publishing many
+// envelopes in one call, with the same meaning as one Publish each, in
+// order. A backend implements it when that saves round trips. On an error
+// some envelopes may have been published; publishing the whole batch
+// again is safe because of deduplication.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, envelopes []Envelope) error
+}
+
+// PublishAll publishes envelopes in order through b, in one call when b
+// is a [BatchPublisher] and one Publish each otherwise. Every envelope is
+// validated first, so bad input publishes none of them. On another error
+// some may have been published; calling PublishAll again with the same
+// envelopes is safe within the deduplication window.
+func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if b == nil {
+		return invalidf("nil broker")
+	}
+	for i, e := range envelopes {
+		if err := e.Validate(); err != nil {
+			return invalidf("envelope %d: %s", i, detail(err))
+		}
+	}
+	if len(envelopes) == 0 {
+		return nil
+	}
+	if bp, ok := b.(BatchPublisher); ok {
+		return bp.PublishBatch(ctx, envelopes)
+	}
+	for _, e := range envelopes {
+		if err := b.Publish(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

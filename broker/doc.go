@@ -1,0 +1,75 @@
+// Package broker carries messages between parts of a system that must not
+// call each other directly: a saga announces that a step started, a
+// projection elsewhere reacts. A message is an [Envelope] — an ID, a topic,
+// an event type, a JSON payload, an optional key, headers, an attempt count
+// and a timestamp, the fields of the seed's EventEnvelope with the same JSON
+// names — and a [Broker] moves envelopes from publishers to consumers.
+//
+// # Topics and patterns
+//
+// A topic is a dot-separated list of tokens, as in NATS:
+// "saga.order-42.charge.started". Sagas publish their lifecycle on
+// "saga.{saga}.{step}.{status}". A subscription names a pattern in which
+// the token "*" matches exactly one token and a final ">" matches one or
+// more tokens, so "saga.>" takes every saga event and "saga.*.*.failed"
+// every failed step. [ValidateTopic], [ValidatePattern] and [Match] are the
+// rules every backend applies, so a topic accepted by one is accepted by
+// all.
+//
+// # Delivery
+//
+// A broker offers two ways to consume:
+//
+//   - Poll(ctx, topic, max), the seed's pull consumer: each topic keeps the
+//     envelopes published to it, oldest first, and Poll removes and returns
+//     up to max of them. The seed's tests publish a saga and then poll
+//     "saga.test-saga.a.started".
+//   - Subscribe(ctx, pattern, handler): every subscription receives its
+//     own copy of each envelope whose topic matches, in publish order per
+//     topic. A handler that returns nil acknowledges the envelope. One that
+//     returns an error (or panics) rejects it: the envelope is delivered
+//     again after a backoff with Attempts one higher, and once the
+//     subscription has delivered it the broker's attempt limit of times
+//     without success it is dead-lettered under its topic with the last
+//     error as the reason. Delivery is at least once: handlers must be
+//     idempotent, keyed by the envelope ID.
+//
+// Dead letters are read with PollDLQ; PublishDLQ dead-letters an envelope
+// by hand, with a reason, as the seed's publish_dlq does.
+//
+// # Deduplication
+//
+// Publishing an envelope whose ID was already published within the
+// broker's deduplication window is a no-op that reports success: nothing is
+// queued and no subscriber sees it again. The key is the ID alone; the
+// content of the second envelope is not compared. This is what makes an
+// at-least-once relay safe: the saga outbox (issue 4) writes each lifecycle
+// envelope in the transaction of the saga transition that caused it, and a
+// relay that reads the outbox and publishes here may publish an envelope
+// again after a crash or a timeout without a subscriber seeing it twice,
+// as long as it does so within the window. Dead letters are not
+// deduplicated.
+//
+// # Where this sits
+//
+// Sagas write transitions and their lifecycle envelopes together; the
+// outbox relay, which belongs to this package and arrives with issue 4,
+// will sit between the saga's outbox table and a Broker, publishing each
+// outbox row with [PublishAll] and deleting it once the broker accepted it.
+// The broker therefore never disagrees with a run's stream for longer than
+// a relay outage lasts.
+//
+// This package holds the contract and [Memory], an in-process broker for
+// tests, demos and single-process deployments. Adapters for NATS
+// JetStream and RabbitMQ come later, each in its own package; every
+// adapter must pass the conformance suite in package brokertest, as Memory
+// does.
+//
+// # Capabilities
+//
+// The [Broker] interface is what every backend must do. Optional
+// capabilities are separate interfaces found by type assertion, as
+// database/sql/driver does: a backend that can publish many envelopes in
+// one round trip implements [BatchPublisher], and [PublishAll] uses it
+// when it is there and falls back to one Publish per envelope otherwise.
+package broker

@@ -1,0 +1,578 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// MemoryConfig configures a [Memory] broker. The zero value means the
+// defaults given for each field.
+type MemoryConfig struct {
+	// MaxAttempts is how many times a subscription delivers an envelope
+	// before it dead-letters it. Default 5; 1 dead-letters on the first
+	// rejection.
+	MaxAttempts int
+	// MinBackoff is the longest wait before the first redelivery; the
+	// bound doubles with each further failure up to MaxBackoff, and the
+	// wait is drawn uniformly below it ("full jitter"). Default 100ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait before a redelivery. Default 10s; at least
+	// MinBackoff.
+	MaxBackoff time.Duration
+	// DedupWindow is how long an envelope ID is remembered after it was
+	// published: publishing it again within the window is a no-op.
+	// Default 2 minutes, the default duplicate window of NATS JetStream.
+	DedupWindow time.Duration
+	// MaxQueue is the most envelopes kept per topic for Poll, and the most
+	// dead letters kept per topic for PollDLQ. When a queue is full the
+	// oldest entry is discarded to make room, and counted in
+	// [Memory.Dropped]. Default 10,000.
+	MaxQueue int
+	// NowFunc returns the time used for timestamps, dead letters and the
+	// deduplication window. Default time.Now.
+	NowFunc func() time.Time
+}
+
+// Defaults of [MemoryConfig].
+const (
+	defaultMaxAttempts = 5
+	defaultMinBackoff  = 100 * time.Millisecond
+	defaultMaxBackoff  = 10 * time.Second
+	defaultDedupWindow = 2 * time.Minute
+	defaultMaxQueue    = 10_000
+)
+
+func (c *MemoryConfig) validate() error {
+	switch {
+	case c.MaxAttempts < 0:
+		return invalidf("MemoryConfig.MaxAttempts is %d: want 0 (default) or more", c.MaxAttempts)
+	case c.MinBackoff < 0:
+		return invalidf("MemoryConfig.MinBackoff is %v: want 0 (default) or more", c.MinBackoff)
+	case c.MaxBackoff < 0:
+		return invalidf("MemoryConfig.MaxBackoff is %v: want 0 (default) or more", c.MaxBackoff)
+	case c.DedupWindow < 0:
+		return invalidf("MemoryConfig.DedupWindow is %v: want 0 (default) or more", c.DedupWindow)
+	case c.MaxQueue < 0:
+		return invalidf("MemoryConfig.MaxQueue is %d: want 0 (default) or more", c.MaxQueue)
+	}
+	minB, maxB := c.MinBackoff, c.MaxBackoff
+	if minB == 0 {
+		minB = defaultMinBackoff
+	}
+	if maxB == 0 {
+		maxB = max(defaultMaxBackoff, minB)
+	}
+	if maxB < minB {
+		return invalidf("MemoryConfig.MaxBackoff %v is shorter than MinBackoff %v", maxB, minB)
+	}
+	return nil
+}
+
+func (c *MemoryConfig) setDefaults() {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = defaultMaxAttempts
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = defaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(defaultMaxBackoff, c.MinBackoff)
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = defaultDedupWindow
+	}
+	if c.MaxQueue == 0 {
+		c.MaxQueue = defaultMaxQueue
+	}
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+}
+
+// Memory is an in-process [Broker] for tests, demos and single-process
+// deployments. Nothing survives the process.
+//
+// Publish never waits for a consumer. Each subscription has its own
+// unbounded queue, so a slow handler delays only its own subscription and
+// no envelope is lost to it; the price is memory, which grows with the
+// backlog of the slowest subscription. Poll queues and dead letters are
+// bounded per topic by [MemoryConfig.MaxQueue], dropping the oldest, so a
+// topic nobody polls — the common case once consumers subscribe — cannot
+// grow without bound. The deduplication window keeps every ID published
+// within it.
+//
+// Each subscription runs one goroutine, which the broker owns: it stops
+// when the subscription's ctx is done, on Unsubscribe and on Close, and
+// Close waits for all of them.
+type Memory struct {
+	cfg MemoryConfig
+
+	mu      sync.Mutex
+	closed  bool
+	topics  map[string]*queue[Envelope]
+	dlq     map[string]*queue[DeadLetter]
+	seen    map[string]time.Time // ID → when published
+	seenLog queue[seenEntry]     // the same, oldest first, for pruning
+	subs    map[*memSub]struct{}
+	dropped uint64
+	wg      sync.WaitGroup // one per running subscription
+}
+
+type seenEntry struct {
+	id string
+	at time.Time
+}
+
+var (
+	_ Broker         = (*Memory)(nil)
+	_ BatchPublisher = (*Memory)(nil)
+)
+
+// NewMemory returns an empty in-memory broker. cfg may be nil for the
+// defaults; an invalid cfg returns an error matching [nova.ErrInvalid]
+// that names the field.
+func NewMemory(cfg *MemoryConfig) (*Memory, error) {
+	var c MemoryConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	return &Memory{
+		cfg:    c,
+		topics: make(map[string]*queue[Envelope]),
+		dlq:    make(map[string]*queue[DeadLetter]),
+		seen:   make(map[string]time.Time),
+		subs:   make(map[*memSub]struct{}),
+	}, nil
+}
+
+// Publish implements [Broker.Publish].
+func (b *Memory) Publish(ctx context.Context, e Envelope) error {
+	return b.PublishBatch(ctx, []Envelope{e})
+}
+
+// PublishBatch implements [BatchPublisher]: it validates every envelope
+// first, so bad input publishes none, and then publishes them in order
+// under one lock.
+func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	for i, e := range envelopes {
+		if err := e.Validate(); err != nil {
+			if len(envelopes) == 1 {
+				return err
+			}
+			return invalidf("envelope %d: %s", i, detail(err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: publish: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("broker: publish: %w", nova.ErrClosed)
+	}
+	now := b.cfg.NowFunc()
+	b.pruneSeen(now)
+	for _, e := range envelopes {
+		if _, dup := b.seen[e.ID]; dup {
+			continue
+		}
+		b.seen[e.ID] = now
+		b.seenLog.push(seenEntry{e.ID, now})
+		e = e.Clone()
+		if e.Timestamp.IsZero() {
+			e.Timestamp = time.UnixMilli(now.UnixMilli())
+		}
+		q := b.topics[e.Topic]
+		if q == nil {
+			q = &queue[Envelope]{}
+			b.topics[e.Topic] = q
+		}
+		if q.len() >= b.cfg.MaxQueue {
+			q.pop()
+			b.dropped++
+		}
+		q.push(e)
+		for s := range b.subs {
+			if Match(s.pattern, e.Topic) {
+				s.enqueue(e)
+			}
+		}
+	}
+	return nil
+}
+
+// pruneSeen forgets the IDs published before the window. b.mu is held.
+func (b *Memory) pruneSeen(now time.Time) {
+	cutoff := now.Add(-b.cfg.DedupWindow)
+	for b.seenLog.len() > 0 {
+		old := b.seenLog.peek()
+		if !old.at.Before(cutoff) {
+			return
+		}
+		b.seenLog.pop()
+		if at, ok := b.seen[old.id]; ok && at.Equal(old.at) {
+			delete(b.seen, old.id)
+		}
+	}
+}
+
+// Poll implements [Broker.Poll].
+func (b *Memory) Poll(ctx context.Context, topic string, max int) ([]Envelope, error) {
+	if err := checkPoll(ctx, topic, max); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("broker: poll %q: %w", topic, nova.ErrClosed)
+	}
+	out := []Envelope{}
+	q := b.topics[topic]
+	for q != nil && q.len() > 0 && len(out) < max {
+		out = append(out, q.pop().Clone())
+	}
+	if q != nil && q.len() == 0 {
+		delete(b.topics, topic)
+	}
+	return out, nil
+}
+
+// PublishDLQ implements [Broker.PublishDLQ].
+func (b *Memory) PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return err
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if reason == "" {
+		return invalidf("dead letter %q: empty reason", e.ID)
+	}
+	if err := checkString("dead letter "+e.ID+" reason", reason, maxStringLen); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: dead-letter %q: %w", e.ID, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("broker: dead-letter %q: %w", e.ID, nova.ErrClosed)
+	}
+	b.deadLetter(topic, e.Clone(), reason)
+	return nil
+}
+
+// deadLetter keeps e under topic. b.mu is held.
+func (b *Memory) deadLetter(topic string, e Envelope, reason string) {
+	q := b.dlq[topic]
+	if q == nil {
+		q = &queue[DeadLetter]{}
+		b.dlq[topic] = q
+	}
+	if q.len() >= b.cfg.MaxQueue {
+		q.pop()
+		b.dropped++
+	}
+	q.push(DeadLetter{Envelope: e, Topic: topic, Reason: reason, At: b.cfg.NowFunc()})
+}
+
+// PollDLQ implements [Broker.PollDLQ].
+func (b *Memory) PollDLQ(ctx context.Context, topic string, max int) ([]DeadLetter, error) {
+	if err := checkPoll(ctx, topic, max); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("broker: poll dead letters of %q: %w", topic, nova.ErrClosed)
+	}
+	out := []DeadLetter{}
+	q := b.dlq[topic]
+	for q != nil && q.len() > 0 && len(out) < max {
+		d := q.pop()
+		d.Envelope = d.Envelope.Clone()
+		out = append(out, d)
+	}
+	if q != nil && q.len() == 0 {
+		delete(b.dlq, topic)
+	}
+	return out, nil
+}
+
+func checkPoll(ctx context.Context, topic string, max int) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return err
+	}
+	if max < 1 {
+		return invalidf("poll of %q: max is %d: want at least 1", topic, max)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: poll %q: %w", topic, err)
+	}
+	return nil
+}
+
+// Dropped returns how many envelopes and dead letters were discarded
+// because their topic's queue was full (see [MemoryConfig.MaxQueue]).
+func (b *Memory) Dropped() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
+}
+
+// Subscribe implements [Broker.Subscribe]. Unsubscribe must not be called
+// from the subscription's own handler, which would wait for itself; a
+// handler that wants to stop returns and cancels the ctx it subscribed
+// with.
+func (b *Memory) Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, invalidf("subscribe to %q: nil handler", pattern)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("broker: subscribe to %q: %w", pattern, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("broker: subscribe to %q: %w", pattern, nova.ErrClosed)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &memSub{
+		b:       b,
+		pattern: pattern,
+		h:       h,
+		ctx:     sctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	b.subs[s] = struct{}{}
+	b.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+// Close implements [Broker.Close]. It returns once every subscription's
+// goroutine has ended; a concurrent second Close waits as well.
+func (b *Memory) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		for s := range b.subs {
+			s.cancel()
+		}
+		b.topics, b.dlq, b.seen = nil, nil, nil
+		b.seenLog = queue[seenEntry]{}
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+// memSub is one subscription of a Memory broker.
+type memSub struct {
+	b       *Memory
+	pattern string
+	h       Handler
+	ctx     context.Context // cancelled when the subscription ends
+	cancel  context.CancelFunc
+	done    chan struct{}
+	wake    chan struct{} // capacity 1: something was queued
+
+	mu    sync.Mutex
+	ready queue[delivery] // first deliveries, in publish order
+	retry []delivery      // redeliveries, by due time
+}
+
+// delivery is an envelope waiting for a subscription, with the failures
+// it has had there.
+type delivery struct {
+	env      Envelope
+	failures int
+	due      time.Time
+}
+
+func (s *memSub) Done() <-chan struct{} { return s.done }
+
+func (s *memSub) Unsubscribe() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// enqueue queues e for a first delivery. The broker's lock is held.
+func (s *memSub) enqueue(e Envelope) {
+	s.mu.Lock()
+	s.ready.push(delivery{env: e})
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *memSub) run() {
+	defer s.b.wg.Done()
+	defer close(s.done)
+	defer func() {
+		s.b.mu.Lock()
+		delete(s.b.subs, s)
+		s.b.mu.Unlock()
+		s.cancel()
+	}()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		d, wait, ok := s.next()
+		if !ok {
+			var fire <-chan time.Time
+			if wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				fire = timer.C
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.wake:
+			case <-fire:
+			}
+			continue
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.deliver(d)
+	}
+}
+
+// next returns the delivery to make now, or how long until a redelivery
+// is due (0: nothing is waiting).
+func (s *memSub) next() (delivery, time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if len(s.retry) > 0 && !s.retry[0].due.After(now) {
+		d := s.retry[0]
+		s.retry = s.retry[1:]
+		return d, 0, true
+	}
+	if s.ready.len() > 0 {
+		return s.ready.pop(), 0, true
+	}
+	if len(s.retry) > 0 {
+		return delivery{}, max(s.retry[0].due.Sub(now), time.Nanosecond), false
+	}
+	return delivery{}, 0, false
+}
+
+func (s *memSub) deliver(d delivery) {
+	env := d.env.Clone()
+	env.Attempts = d.env.Attempts + d.failures
+	err := s.call(env)
+	if err == nil || s.ctx.Err() != nil {
+		// Acknowledged, or the subscription ended under the handler:
+		// nobody is left to redeliver to.
+		return
+	}
+	d.failures++
+	cfg := &s.b.cfg
+	if d.failures >= cfg.MaxAttempts {
+		env.Attempts = d.env.Attempts + d.failures
+		s.b.mu.Lock()
+		if !s.b.closed {
+			s.b.deadLetter(env.Topic, env, err.Error())
+		}
+		s.b.mu.Unlock()
+		return
+	}
+	d.due = time.Now().Add(backoff(cfg.MinBackoff, cfg.MaxBackoff, d.failures))
+	s.mu.Lock()
+	i := len(s.retry)
+	for i > 0 && s.retry[i-1].due.After(d.due) {
+		i--
+	}
+	s.retry = append(s.retry, delivery{})
+	copy(s.retry[i+1:], s.retry[i:])
+	s.retry[i] = d
+	s.mu.Unlock()
+}
+
+// call runs the handler, turning a panic into a rejection.
+func (s *memSub) call(e Envelope) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("broker: handler for %q panicked on envelope %q: %v", s.pattern, e.ID, r)
+		}
+	}()
+	return s.h(s.ctx, e)
+}
+
+// backoff is the wait before the redelivery that follows the given number
+// of failures: uniform in [0, min(hi, lo·2^(failures-1))].
+func backoff(lo, hi time.Duration, failures int) time.Duration {
+	bound := lo
+	for i := 1; i < failures && bound < hi; i++ {
+		bound *= 2
+	}
+	bound = min(bound, hi)
+	return rand.N(bound + 1)
+}
+
+// queue is a FIFO on a slice.
+type queue[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *queue[T]) len() int { return len(q.items) - q.head }
+
+func (q *queue[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *queue[T]) peek() T { return q.items[q.head] }
+
+func (q *queue[T]) pop() T {
+	var zero T
+	v := q.items[q.head]
+	q.items[q.head] = zero
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 1024 && q.head > len(q.items)/2 {
+		q.items = append(q.items[:0], q.items[q.head:]...)
+		q.head = 0
+	}
+	return v
+}

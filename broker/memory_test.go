@@ -1,0 +1,222 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/broker/brokertest"
+)
+
+// newMemory returns a broker with short backoffs, closed with the test.
+func newMemory(t *testing.T, cfg *broker.MemoryConfig) *broker.Memory {
+	t.Helper()
+	if cfg == nil {
+		cfg = &broker.MemoryConfig{}
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 5 * time.Millisecond
+	}
+	b, err := broker.NewMemory(cfg)
+	if err != nil {
+		t.Fatalf("NewMemory: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestMemoryConformance(t *testing.T) {
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, &broker.MemoryConfig{MaxAttempts: 3}) })
+}
+
+func TestMemoryConformanceDefaults(t *testing.T) {
+	// The default attempt limit, with short backoffs.
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, nil) })
+}
+
+func TestMemoryConformanceOneAttempt(t *testing.T) {
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, &broker.MemoryConfig{MaxAttempts: 1}) })
+}
+
+func TestNewMemoryConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     *broker.MemoryConfig
+		wantErr error
+	}{
+		{"nil", nil, nil},
+		{"zero", &broker.MemoryConfig{}, nil},
+		{"all set", &broker.MemoryConfig{MaxAttempts: 2, MinBackoff: time.Second, MaxBackoff: time.Minute, DedupWindow: time.Hour, MaxQueue: 3}, nil},
+		{"min above the default max", &broker.MemoryConfig{MinBackoff: time.Minute}, nil},
+		{"negative attempts", &broker.MemoryConfig{MaxAttempts: -1}, nova.ErrInvalid},
+		{"negative min backoff", &broker.MemoryConfig{MinBackoff: -1}, nova.ErrInvalid},
+		{"negative max backoff", &broker.MemoryConfig{MaxBackoff: -1}, nova.ErrInvalid},
+		{"max below min", &broker.MemoryConfig{MinBackoff: time.Second, MaxBackoff: time.Millisecond}, nova.ErrInvalid},
+		{"max below default min", &broker.MemoryConfig{MaxBackoff: time.Millisecond}, nova.ErrInvalid},
+		{"negative window", &broker.MemoryConfig{DedupWindow: -time.Second}, nova.ErrInvalid},
+		{"negative queue", &broker.MemoryConfig{MaxQueue: -1}, nova.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := broker.NewMemory(tt.cfg)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("NewMemory: %v, want %v", err, tt.wantErr)
+			}
+			if b != nil {
+				b.Close()
+			}
+		})
+	}
+}
+
+// TestMemoryMaxQueue fills a poll queue and a dead-letter queue past
+// MaxQueue: the oldest entries go and are counted.
+func TestMemoryMaxQueue(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, &broker.MemoryConfig{MaxQueue: 3})
+	for i := range 5 {
+		if err := b.Publish(ctx, brokertest.Envelope(fmt.Sprintf("q%d", i), "q.t")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.PublishDLQ(ctx, "q.dlq", brokertest.Envelope(fmt.Sprintf("q%d", i), "q.t"), "why"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.Poll(ctx, "q.t", 10)
+	if err != nil || len(got) != 3 || got[0].ID != "q2" || got[2].ID != "q4" {
+		t.Fatalf("Poll = %v, %v; want q2 q3 q4", got, err)
+	}
+	dl, err := b.PollDLQ(ctx, "q.dlq", 10)
+	if err != nil || len(dl) != 3 || dl[0].Envelope.ID != "q2" {
+		t.Fatalf("PollDLQ = %v, %v; want q2 q3 q4", dl, err)
+	}
+	if n := b.Dropped(); n != 4 {
+		t.Fatalf("Dropped = %d, want 4", n)
+	}
+}
+
+// TestMemoryDedupWindow publishes an ID again after the window has passed
+// on the broker's clock: it is published again.
+func TestMemoryDedupWindow(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	b := newMemory(t, &broker.MemoryConfig{DedupWindow: time.Minute, NowFunc: clock})
+	publish := func() {
+		t.Helper()
+		if err := b.Publish(ctx, brokertest.Envelope("w1", "win.t")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		t.Helper()
+		got, err := b.Poll(ctx, "win.t", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got)
+	}
+	tests := []struct {
+		advance time.Duration
+		want    int
+	}{
+		{0, 1},                // first publish
+		{30 * time.Second, 0}, // within the window
+		{29 * time.Second, 0}, // 59s after the first publish: still within
+		{2 * time.Second, 1},  // 61s after the first publish: published again
+		{time.Second, 0},      // and remembered from then
+	}
+	for i, tt := range tests {
+		now = now.Add(tt.advance)
+		publish()
+		if got := count(); got != tt.want {
+			t.Fatalf("step %d (+%v): %d envelopes published, want %d", i, tt.advance, got, tt.want)
+		}
+	}
+}
+
+// TestMemorySlowSubscriber checks that a handler that does not return
+// never holds up Publish, Poll or other subscriptions.
+func TestMemorySlowSubscriber(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, nil)
+	release := make(chan struct{})
+	if _, err := b.Subscribe(ctx, "slow.>", func(ctx context.Context, e broker.Envelope) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fast := make(chan broker.Envelope, 1000)
+	if _, err := b.Subscribe(ctx, "slow.>", func(ctx context.Context, e broker.Envelope) error {
+		fast <- e
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := range n {
+		if err := b.Publish(ctx, brokertest.Envelope(fmt.Sprintf("s%d", i), "slow.t")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		<-fast
+	}
+	close(release)
+}
+
+// TestMemoryAttemptsCarried checks that Attempts set by the publisher is
+// where counting starts, and that a handler's changes to an envelope do
+// not reach other consumers.
+func TestMemoryAttemptsCarried(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, &broker.MemoryConfig{MaxAttempts: 2})
+	seen := make(chan int, 10)
+	other := make(chan broker.Envelope, 10)
+	if _, err := b.Subscribe(ctx, "carry.t", func(ctx context.Context, e broker.Envelope) error {
+		seen <- e.Attempts
+		e.Headers["h"] = "changed"
+		e.Payload[0] = ' '
+		return errors.New("no")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, "carry.t", func(ctx context.Context, e broker.Envelope) error {
+		other <- e
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := brokertest.Envelope("c1", "carry.t")
+	e.Attempts = 3
+	if err := b.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := <-seen, <-seen; a != 3 || b != 4 {
+		t.Fatalf("attempts seen = %d, %d; want 3, 4", a, b)
+	}
+	if got := <-other; got.Headers["h"] != "c1" || string(got.Payload) != `{"id":"c1"}` {
+		t.Fatalf("other subscriber got %v %s: a handler's changes leaked", got.Headers, got.Payload)
+	}
+	got, err := b.Poll(ctx, "carry.t", 1)
+	if err != nil || len(got) != 1 || got[0].Headers["h"] != "c1" || string(got[0].Payload) != `{"id":"c1"}` {
+		t.Fatalf("Poll = %v, %v: a handler's changes leaked", got, err)
+	}
+}
