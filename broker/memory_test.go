@@ -220,3 +220,48 @@ func TestMemoryAttemptsCarried(t *testing.T) {
 		t.Fatalf("Poll = %v, %v: a handler's changes leaked", got, err)
 	}
 }
+
+// plainBroker hides Memory's PublishBatch, as a backend without the
+// capability.
+type plainBroker struct{ broker.Broker }
+
+func TestPublishAll(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	for _, tt := range []struct {
+		name string
+		b    func(t *testing.T) broker.Broker
+	}{
+		{"batch publisher", func(t *testing.T) broker.Broker { return newMemory(t, nil) }},
+		{"one publish each", func(t *testing.T) broker.Broker { return plainBroker{newMemory(t, nil)} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := tt.b(t)
+			if _, ok := b.(broker.BatchPublisher); ok == (tt.name == "one publish each") {
+				t.Fatalf("BatchPublisher assertion = %v", ok)
+			}
+			envs := []broker.Envelope{brokertest.Envelope("p1", "pa.t"), brokertest.Envelope("p2", "pa.t"), brokertest.Envelope("p3", "pa.t")}
+			bad := brokertest.Envelope("p4", "pa..t")
+			if err := broker.PublishAll(ctx, b, append(envs, bad)...); !errors.Is(err, nova.ErrInvalid) {
+				t.Fatalf("PublishAll with a bad envelope: %v, want nova.ErrInvalid", err)
+			}
+			if err := broker.PublishAll(ctx, nil, envs...); !errors.Is(err, nova.ErrInvalid) {
+				t.Fatalf("PublishAll to a nil broker: %v, want nova.ErrInvalid", err)
+			}
+			if err := broker.PublishAll(ctx, b); err != nil {
+				t.Fatalf("PublishAll of nothing: %v", err)
+			}
+			if got, _ := b.Poll(ctx, "pa.t", 10); len(got) != 0 {
+				t.Fatalf("rejected PublishAll published %v", got)
+			}
+			if err := broker.PublishAll(ctx, b, envs...); err != nil {
+				t.Fatalf("PublishAll: %v", err)
+			}
+			got, err := b.Poll(ctx, "pa.t", 10)
+			if err != nil || len(got) != 3 || got[0].ID != "p1" || got[2].ID != "p3" {
+				t.Fatalf("Poll = %v, %v; want p1 p2 p3", got, err)
+			}
+		})
+	}
+}
