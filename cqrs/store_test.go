@@ -1,0 +1,362 @@
+package cqrs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/novamem"
+)
+
+// newEvents returns a fresh in-memory event store, closed when t ends.
+func newEvents(t *testing.T) *novamem.Store {
+	t.Helper()
+	s, err := novamem.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// collect reads every event of aggregate id.
+func collect(t *testing.T, cs cqrs.CommandStore, id string) []nova.Event {
+	t.Helper()
+	var out []nova.Event
+	for e, err := range cs.Events(t.Context(), id) {
+		if err != nil {
+			t.Fatalf("Events(%q): %v", id, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestEventStore(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cs := cqrs.NewCommandStore(newEvents(t))
+	if got := collect(t, cs, "order-1"); len(got) != 0 {
+		t.Fatalf("Events of a new aggregate = %v, want none", got)
+	}
+	for i, typ := range []string{"order.placed", "order.paid", "order.shipped"} {
+		res, err := cs.SaveEvent(ctx, "order-1", nova.Exact(uint64(i)), nova.EventData{Type: typ, Data: []byte(`{"n":1}`)})
+		if err != nil {
+			t.Fatalf("SaveEvent %s: %v", typ, err)
+		}
+		if res.LastVersion != uint64(i+1) {
+			t.Fatalf("SaveEvent %s: version %d, want %d", typ, res.LastVersion, i+1)
+		}
+	}
+	_, err := cs.SaveEvent(ctx, "order-1", nova.Exact(1), nova.EventData{Type: "order.cancelled"})
+	var ce *nova.ConcurrencyError
+	if !errors.As(err, &ce) || ce.Actual != 3 {
+		t.Fatalf("stale SaveEvent = %v, want a ConcurrencyError at version 3", err)
+	}
+	got := collect(t, cs, "order-1")
+	var types []string
+	for i, e := range got {
+		types = append(types, e.Type)
+		// The seed's StoredEvent fields, on nova.Event.
+		if e.Stream != "order-1" || e.Version != uint64(i+1) || string(e.Data) != `{"n":1}` || e.RecordedAt.IsZero() {
+			t.Fatalf("event %d = %+v", i, e)
+		}
+	}
+	if want := []string{"order.placed", "order.paid", "order.shipped"}; !slices.Equal(types, want) {
+		t.Fatalf("types = %v, want %v", types, want)
+	}
+	// Stopping early ends the read.
+	for range cs.Events(ctx, "order-1") {
+		break
+	}
+}
+
+func TestEventStoreBadInput(t *testing.T) {
+	t.Parallel()
+	store := newEvents(t)
+	cs := cqrs.NewCommandStore(store)
+	var nilCS *cqrs.EventStore
+	var nilCtx context.Context
+	ctx := t.Context()
+	ok := nova.EventData{Type: "order.placed"}
+	tests := []struct {
+		name string
+		cs   *cqrs.EventStore
+		ctx  context.Context
+		id   string
+		ev   nova.EventData
+	}{
+		{"nil store", nilCS, ctx, "a", ok},
+		{"zero store", &cqrs.EventStore{}, ctx, "a", ok},
+		{"nil event store inside", cqrs.NewCommandStore(nil), ctx, "a", ok},
+		{"nil ctx", cs, nilCtx, "a", ok},
+		{"empty aggregate ID", cs, ctx, "", ok},
+		{"control character in ID", cs, ctx, "a\nb", ok},
+		{"empty type", cs, ctx, "a", nova.EventData{}},
+		{"bad event ID", cs, ctx, "a", nova.EventData{ID: "nope", Type: "t"}},
+	}
+	for _, tt := range tests {
+		if _, err := tt.cs.SaveEvent(tt.ctx, tt.id, nova.Any, tt.ev); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("%s: SaveEvent = %v, want nova.ErrInvalid", tt.name, err)
+		}
+		if tt.ev.Type == "" || tt.ev.ID != "" {
+			continue
+		}
+		n := 0
+		for _, err := range tt.cs.Events(tt.ctx, tt.id) {
+			n++
+			if !errors.Is(err, nova.ErrInvalid) {
+				t.Errorf("%s: Events = %v, want nova.ErrInvalid", tt.name, err)
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: Events yielded %d times, want one error", tt.name, n)
+		}
+	}
+	for e, err := range store.ReadAll(ctx, nova.ReadAllOptions{}) {
+		t.Fatalf("rejected saves wrote %+v, %v", e, err)
+	}
+}
+
+func TestProjectionHelpers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	qs := novamem.NewQueryStore()
+	want := orderView{Order: "7", Lines: 2, Status: "placed"}
+	if err := cqrs.UpsertProjection(ctx, qs, "order:7", want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cqrs.GetProjection[orderView](ctx, qs, "order:7")
+	if err != nil || got != want {
+		t.Fatalf("GetProjection = %+v, %v", got, err)
+	}
+	if _, err := cqrs.GetProjection[int](ctx, qs, "order:7"); err == nil || errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("GetProjection into the wrong type = %v, want a decode error", err)
+	}
+	var nilQS cqrs.QueryStore
+	if _, err := cqrs.GetProjection[orderView](ctx, nilQS, "k"); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("GetProjection(nil store) = %v", err)
+	}
+	if err := cqrs.UpsertProjection(ctx, nilQS, "k", want); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("UpsertProjection(nil store) = %v", err)
+	}
+	if err := cqrs.UpsertProjection(ctx, qs, "", want); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("UpsertProjection(empty key) = %v", err)
+	}
+}
+
+func TestValidateKeyAndValue(t *testing.T) {
+	t.Parallel()
+	long := string(make([]byte, cqrs.MaxKeyLen))
+	for _, tt := range []struct {
+		key     string
+		wantErr bool
+	}{
+		{"a", false}, {"a:b/c d%\"'", false}, {"注文", false},
+		{"", true}, {"a\tb", true}, {"a\x7f", true}, {"\xff", true}, {long, true}, {long[:cqrs.MaxKeyLen-1] + "x", true},
+	} {
+		if err := cqrs.ValidateKey(tt.key); (err != nil) != tt.wantErr || err != nil && !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("ValidateKey(%.20q) = %v, want error %v", tt.key, err, tt.wantErr)
+		}
+	}
+	for _, tt := range []struct {
+		value   string
+		wantErr bool
+	}{
+		{`{}`, false}, {`null`, false}, {`"é"`, false}, {``, true}, {`{`, true}, {"\"\xff\"", true}, {`{} x`, true},
+	} {
+		if err := cqrs.ValidateValue("k", json.RawMessage(tt.value)); (err != nil) != tt.wantErr || err != nil && !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("ValidateValue(%q) = %v, want error %v", tt.value, err, tt.wantErr)
+		}
+	}
+}
+
+func TestMetadataContext(t *testing.T) {
+	t.Parallel()
+	var nilCtx context.Context
+	if got := cqrs.WithMetadata(nilCtx, nova.Metadata{CorrelationID: "c"}); got != nil {
+		t.Fatalf("WithMetadata(nil) = %v, want nil", got)
+	}
+	if md := cqrs.MetadataFrom(nilCtx); !md.Equal(nova.Metadata{}) {
+		t.Fatalf("MetadataFrom(nil) = %+v", md)
+	}
+	if md := cqrs.MetadataFrom(t.Context()); !md.Equal(nova.Metadata{}) {
+		t.Fatalf("MetadataFrom(empty) = %+v", md)
+	}
+	extra := map[string]string{"tenant": "acme"}
+	ctx := cqrs.WithMetadata(t.Context(), nova.Metadata{CorrelationID: "c", CausationID: "k", Extra: extra})
+	extra["tenant"] = "changed after"
+	md := cqrs.MetadataFrom(ctx)
+	md.Extra["tenant"] = "changed by a reader"
+	if md := cqrs.MetadataFrom(ctx); md.Extra["tenant"] != "acme" || md.CorrelationID != "c" || md.CausationID != "k" {
+		t.Fatalf("MetadataFrom = %+v, want the values as given, unchanged", md)
+	}
+	stamped := cqrs.StampMetadata(ctx, nova.Metadata{CausationID: "own", Extra: map[string]string{"user": "ada"}})
+	want := nova.Metadata{CorrelationID: "c", CausationID: "own", Extra: map[string]string{"tenant": "acme", "user": "ada"}}
+	if !stamped.Equal(want) {
+		t.Fatalf("StampMetadata = %+v, want %+v", stamped, want)
+	}
+}
+
+func TestCorrelation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		incoming *nova.Metadata
+		id       string
+		wantCorr string // "fresh" for a new non-empty ID
+		wantCaus string
+	}{
+		{"starts a conversation with its ID", nil, "cmd-1", "cmd-1", "cmd-1"},
+		{"starts one without an ID", nil, "", "fresh", ""},
+		{"continues a conversation", &nova.Metadata{CorrelationID: "corr", CausationID: "evt-9"}, "cmd-2", "corr", "cmd-2"},
+		{"without an ID keeps the cause", &nova.Metadata{CorrelationID: "corr", CausationID: "evt-9"}, "", "corr", "evt-9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var seen nova.Metadata
+			bus := newBus(t, func(ctx context.Context, _ placeOrder) error {
+				seen = cqrs.MetadataFrom(ctx)
+				return nil
+			}, cqrs.Correlation())
+			ctx := t.Context()
+			if tt.incoming != nil {
+				in := *tt.incoming
+				in.Extra = map[string]string{"tenant": "acme"}
+				ctx = cqrs.WithMetadata(ctx, in)
+			}
+			if err := bus.Dispatch(ctx, placeOrder{ID: tt.id}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantCorr == "fresh" {
+				if seen.CorrelationID == "" {
+					t.Fatalf("no correlation ID")
+				}
+			} else if seen.CorrelationID != tt.wantCorr {
+				t.Fatalf("correlation = %q, want %q", seen.CorrelationID, tt.wantCorr)
+			}
+			if seen.CausationID != tt.wantCaus {
+				t.Fatalf("causation = %q, want %q", seen.CausationID, tt.wantCaus)
+			}
+			if tt.incoming != nil && seen.Extra["tenant"] != "acme" {
+				t.Fatalf("free keys did not flow on: %v", seen.Extra)
+			}
+			if md := cqrs.MetadataFrom(ctx); tt.incoming == nil && !md.Equal(nova.Metadata{}) {
+				t.Fatalf("the caller's ctx changed: %+v", md)
+			}
+		})
+	}
+}
+
+type shipOrder struct {
+	ID    string
+	Order string
+}
+
+func (c shipOrder) CommandID() string { return c.ID }
+
+// A command's handler saves an event and dispatches a second command;
+// both events, read back from the store, record who caused them and share
+// the first command's correlation ID.
+func TestCorrelationEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cs := cqrs.NewCommandStore(newEvents(t))
+	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.Handle(bus, func(ctx context.Context, c placeOrder) error {
+		if _, err := cs.SaveEvent(ctx, "order-"+c.Order, nova.NoStream, nova.EventData{Type: "order.placed", Data: []byte(`{}`)}); err != nil {
+			return err
+		}
+		return bus.Dispatch(ctx, shipOrder{ID: "ship-" + c.Order, Order: c.Order})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.Handle(bus, func(ctx context.Context, c shipOrder) error {
+		_, err := cs.SaveEvent(ctx, "order-"+c.Order, nova.StreamExists, nova.EventData{
+			Type: "order.shipped", Data: []byte(`{}`), Metadata: nova.Metadata{Extra: map[string]string{"carrier": "post"}},
+		})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx = cqrs.WithMetadata(ctx, nova.Metadata{CorrelationID: "request-1", Extra: map[string]string{"tenant": "acme"}})
+	if err := bus.Dispatch(ctx, placeOrder{ID: "place-7", Order: "7", Lines: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, cs, "order-7")
+	want := []nova.Metadata{
+		{CorrelationID: "request-1", CausationID: "place-7", Extra: map[string]string{"tenant": "acme"}},
+		{CorrelationID: "request-1", CausationID: "ship-7", Extra: map[string]string{"tenant": "acme", "carrier": "post"}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].Metadata.Equal(want[i]) {
+			t.Errorf("event %d (%s) metadata = %+v, want %+v", i, got[i].Type, got[i].Metadata, want[i])
+		}
+	}
+}
+
+// The pattern for aggregate.Repository: pass StampMetadata's result in
+// SaveOptions.
+func TestCorrelationWithRepository(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := newEvents(t)
+	reg := nova.NewRegistry(nil)
+	nova.MustRegister[orderPlaced](reg, "order.placed")
+	orders, err := aggregate.NewRepository[orderState](aggregate.Config{Store: store, Registry: reg, Category: "order"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := newBus(t, func(ctx context.Context, c placeOrder) error {
+		root, err := orders.New(c.Order)
+		if err != nil {
+			return err
+		}
+		opts := &aggregate.SaveOptions{Metadata: cqrs.StampMetadata(ctx, nova.Metadata{})}
+		_, err = orders.Save(ctx, root, []any{orderPlaced{Lines: c.Lines}}, opts)
+		return err
+	}, cqrs.Correlation())
+	if err := bus.Dispatch(ctx, placeOrder{ID: "place-8", Order: "8", Lines: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for e, err := range store.ReadStream(ctx, orders.StreamID("8"), nova.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if e.Metadata.CorrelationID != "place-8" || e.Metadata.CausationID != "place-8" {
+			t.Fatalf("event metadata = %+v, want correlation and causation place-8", e.Metadata)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+	root, err := orders.Load(ctx, "8")
+	if err != nil || root.State.Lines != 3 {
+		t.Fatalf("Load = %+v, %v", root, err)
+	}
+}
+
+type orderPlaced struct{ Lines int }
+
+type orderState struct{ Lines int }
+
+func (s *orderState) Apply(event any) error {
+	if e, ok := event.(orderPlaced); ok {
+		s.Lines = e.Lines
+	}
+	return nil
+}
