@@ -25,14 +25,19 @@
 //     up to max of them. The seed's tests publish a saga and then poll
 //     "saga.test-saga.a.started".
 //   - Subscribe(ctx, pattern, handler): every subscription receives its
-//     own copy of each envelope whose topic matches, in publish order per
-//     topic. A handler that returns nil acknowledges the envelope. One that
-//     returns an error (or panics) rejects it: the envelope is delivered
-//     again after a backoff with Attempts one higher, and once the
-//     subscription has delivered it the broker's attempt limit of times
-//     without success it is dead-lettered under its topic with the last
-//     error as the reason. Delivery is at least once: handlers must be
-//     idempotent, keyed by the envelope ID.
+//     own copy of each envelope whose topic matches, published after it
+//     started, in publish order per topic, one at a time. A handler that
+//     returns nil acknowledges the envelope. One that returns an error (or
+//     panics) rejects it: the envelope is delivered again after a backoff
+//     with Attempts one higher, and when the broker's attempt limit is
+//     used up it is dead-lettered under its own topic with the last error
+//     as the reason. Envelopes published later do not wait for a
+//     redelivery and may overtake it. Delivery is at least once: handlers
+//     must be idempotent, keyed by the envelope ID.
+//
+// The two are independent: an envelope goes to its topic's poll queue and
+// to every matching subscription, and polling takes nothing from a
+// subscriber.
 //
 // Dead letters are read with PollDLQ; PublishDLQ dead-letters an envelope
 // by hand, with a reason, as the seed's publish_dlq does.

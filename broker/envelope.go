@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -122,7 +123,7 @@ func checkString(what, s string, limit int) error {
 		return invalidf("%s of %d bytes is longer than the limit of %d", what, len(s), limit)
 	case !utf8.ValidString(s):
 		return invalidf("%s %q is not valid UTF-8", what, s)
-	case bytes.IndexByte([]byte(s), 0) >= 0:
+	case strings.IndexByte(s, 0) >= 0:
 		return invalidf("%s %q contains a NUL byte", what, s)
 	}
 	return nil
