@@ -25,8 +25,8 @@ type Broker interface {
 	// least 1.
 	Poll(ctx context.Context, topic string, max int) ([]Envelope, error)
 
-	// Subscribe starts delivering every envelope published from now on
-	// whose topic matches pattern to h, one at a time, in publish order
+	// Subscribe starts delivering every envelope published after it
+	// returns whose topic matches pattern to h, one at a time, in publish order
 	// per topic, on a goroutine the broker owns. h returning nil
 	// acknowledges the envelope; an error (or a panic) rejects it, and it
 	// is delivered again with Attempts one higher until the broker's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,5 +264,87 @@ func TestPublishAll(t *testing.T) {
 				t.Fatalf("Poll = %v, %v; want p1 p2 p3", got, err)
 			}
 		})
+	}
+}
+
+// TestMemoryEndWithRedeliveryPending ends subscriptions whose only
+// envelope waits for a redelivery far in the future: each ends at once.
+func TestMemoryEndWithRedeliveryPending(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		end  func(b *broker.Memory, sub broker.Subscription, cancel context.CancelFunc)
+	}{
+		{"cancel", func(_ *broker.Memory, _ broker.Subscription, cancel context.CancelFunc) { cancel() }},
+		{"unsubscribe", func(_ *broker.Memory, sub broker.Subscription, _ context.CancelFunc) { sub.Unsubscribe() }},
+		{"close", func(b *broker.Memory, _ broker.Subscription, _ context.CancelFunc) { b.Close() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newMemory(t, &broker.MemoryConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			failed := make(chan struct{}, 1)
+			sub, err := b.Subscribe(ctx, "pend.t", func(ctx context.Context, e broker.Envelope) error {
+				failed <- struct{}{}
+				return errors.New("later")
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Publish(ctx, brokertest.Envelope("p1", "pend.t")); err != nil {
+				t.Fatal(err)
+			}
+			<-failed
+			tt.end(b, sub, cancel)
+			select {
+			case <-sub.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("subscription still running after %s", tt.name)
+			}
+			if dl, err := b.PollDLQ(t.Context(), "pend.t", 1); err == nil && len(dl) != 0 {
+				t.Fatalf("a pending redelivery was dead-lettered: %+v", dl)
+			}
+		})
+	}
+}
+
+// TestMemoryCloseWhilePublishing closes the broker under publishers and
+// subscribers: every call either succeeds or reports nova.ErrClosed.
+func TestMemoryCloseWhilePublishing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, nil)
+	for range 2 {
+		if _, err := b.Subscribe(ctx, "race.>", func(ctx context.Context, e broker.Envelope) error {
+			return errors.New("again")
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 4*100)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Go(func() {
+			<-start
+			for i := range 100 {
+				err := b.Publish(ctx, brokertest.Envelope(fmt.Sprintf("r%d-%d", p, i), "race.t"))
+				if err == nil {
+					_, err = b.Subscribe(ctx, "race.t", func(context.Context, broker.Envelope) error { return nil })
+				}
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	b.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, nova.ErrClosed) {
+			t.Fatalf("call during Close: %v, want nil or nova.ErrClosed", err)
+		}
 	}
 }
