@@ -423,3 +423,15 @@ func TestBusConcurrent(t *testing.T) {
 		t.Fatalf("handled %d commands, want 400", n.Load())
 	}
 }
+
+func TestResultTypeMessage(t *testing.T) {
+	t.Parallel()
+	qbus := new(cqrs.QueryBus)
+	if err := cqrs.HandleQuery(qbus, func(context.Context, getOrder) (orderView, error) { return orderView{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cqrs.Ask[string](t.Context(), qbus, getOrder{})
+	if want := "cqrs: query cqrs_test.getOrder has a handler returning cqrs_test.orderView, not string"; err == nil || err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+}

@@ -34,6 +34,12 @@ func (c PlaceOrder) Execute(ctx context.Context, store cqrs.CommandStore) (strin
 	return "order-" + c.Order, err
 }
 
+// The seed's interfaces, satisfied.
+var (
+	_ cqrs.Command             = PlaceOrder{}
+	_ cqrs.Query[OrderSummary] = GetOrderSummary{}
+)
+
 // OrderPlaced is the event PlaceOrder saves.
 type OrderPlaced struct {
 	Customer string `json:"customer"`

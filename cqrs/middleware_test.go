@@ -424,3 +424,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A nil logger is slog.Default(), whose default level drops the Debug
+// line of a success.
+func TestLoggingDefault(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	bus := newBus(t, counting(&n, nil), cqrs.Logging(nil))
+	if err := bus.Dispatch(t.Context(), placeOrder{}); err != nil || n.Load() != 1 {
+		t.Fatalf("Dispatch = %v after %d calls", err, n.Load())
+	}
+}
