@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"time"
-
-	"github.com/nova-go/nova"
 )
 
 // Broker moves envelopes from publishers to consumers. Every method is
@@ -15,8 +13,9 @@ import (
 type Broker interface {
 	// Publish sends e to its topic: to the topic's poll queue and to
 	// every subscription whose pattern matches. An envelope whose ID was
-	// published within the deduplication window is dropped and Publish
-	// reports success. A zero Timestamp is set to the time of Publish.
+	// published to the same topic within the deduplication window is
+	// dropped and Publish reports success (see the package documentation
+	// for other topics). A zero Timestamp is set to the time of Publish.
 	Publish(ctx context.Context, e Envelope) error
 
 	// Poll removes and returns up to max envelopes published to topic (a
@@ -94,7 +93,7 @@ type BatchPublisher interface {
 // some may have been published; calling PublishAll again with the same
 // envelopes is safe within the deduplication window.
 func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := checkContext(ctx); err != nil {
 		return err
 	}
 	if b == nil {

@@ -46,8 +46,12 @@
 //
 // Publishing an envelope whose ID was already published within the
 // broker's deduplication window is a no-op that reports success: nothing is
-// queued and no subscriber sees it again. The key is the ID alone; the
-// content of the second envelope is not compared. This is what makes an
+// queued and no subscriber sees it again. The key is the ID; the content of
+// the second envelope is not compared. Every backend drops an ID published
+// again to the same topic; whether it also drops it on another topic
+// depends on the backend ([Memory] does; a NATS JetStream adapter will
+// within one stream), so envelope IDs should be unique across topics, as
+// the saga's "{saga}-{step}-{status}" IDs are. This is what makes an
 // at-least-once relay safe: the saga outbox (issue 4) writes each lifecycle
 // envelope in the transaction of the saga transition that caused it, and a
 // relay that reads the outbox and publishes here may publish an envelope

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -25,4 +26,12 @@ func detail(err error) string {
 		return ie.msg
 	}
 	return err.Error()
+}
+
+// checkContext reports a nil ctx as an error matching nova.ErrInvalid.
+func checkContext(ctx context.Context) error {
+	if ctx == nil {
+		return invalidf("nil context")
+	}
+	return nil
 }

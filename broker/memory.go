@@ -106,6 +106,11 @@ func (c *MemoryConfig) setDefaults() {
 // grow without bound. The deduplication window keeps every ID published
 // within it.
 //
+// The key of deduplication is the ID alone: an ID published within the
+// window is dropped whatever its topic.
+//
+// The zero Memory is not usable; create one with [NewMemory].
+//
 // Each subscription runs one goroutine, which the broker owns: it stops
 // when the subscription's ctx is done, on Unsubscribe and on Close, and
 // Close waits for all of them.
@@ -163,7 +168,7 @@ func (b *Memory) Publish(ctx context.Context, e Envelope) error {
 // first, so bad input publishes none, and then publishes them in order
 // under one lock.
 func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := checkContext(ctx); err != nil {
 		return err
 	}
 	for i, e := range envelopes {
@@ -251,7 +256,7 @@ func (b *Memory) Poll(ctx context.Context, topic string, max int) ([]Envelope, e
 
 // PublishDLQ implements [Broker.PublishDLQ].
 func (b *Memory) PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := checkContext(ctx); err != nil {
 		return err
 	}
 	if err := ValidateTopic(topic); err != nil {
@@ -316,7 +321,7 @@ func (b *Memory) PollDLQ(ctx context.Context, topic string, max int) ([]DeadLett
 }
 
 func checkPoll(ctx context.Context, topic string, max int) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := checkContext(ctx); err != nil {
 		return err
 	}
 	if err := ValidateTopic(topic); err != nil {
@@ -344,7 +349,7 @@ func (b *Memory) Dropped() uint64 {
 // handler that wants to stop returns and cancels the ctx it subscribed
 // with.
 func (b *Memory) Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := checkContext(ctx); err != nil {
 		return nil, err
 	}
 	if err := ValidatePattern(pattern); err != nil {

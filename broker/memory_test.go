@@ -348,3 +348,20 @@ func TestMemoryCloseWhilePublishing(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryDedupAcrossTopics checks Memory's key: the ID alone.
+func TestMemoryDedupAcrossTopics(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, nil)
+	for _, topic := range []string{"x.a", "x.b"} {
+		if err := b.Publish(ctx, brokertest.Envelope("same", topic)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := b.Poll(ctx, "x.a", 10)
+	other, _ := b.Poll(ctx, "x.b", 10)
+	if len(a) != 1 || len(other) != 0 {
+		t.Fatalf("Poll x.a = %d, x.b = %d envelopes; want 1 and 0", len(a), len(other))
+	}
+}

@@ -290,8 +290,9 @@ func (s *suite) testPublishDLQ(t *testing.T) {
 	}
 }
 
-// testDedup publishes IDs again, with other content and to other topics:
-// each is a success that publishes nothing.
+// testDedup publishes IDs again to the same topic, with the same and with
+// other content: each is a success that publishes nothing. (Whether an ID
+// is also dropped on another topic is up to the backend.)
 func (s *suite) testDedup(t *testing.T) {
 	t.Parallel()
 	ctx := s.ctx(t)
@@ -303,8 +304,7 @@ func (s *suite) testDedup(t *testing.T) {
 	mustPublish(t, ctx, b, orig)
 	changed := Envelope("d1", "dedup.a")
 	changed.Payload = []byte(`{"other":true}`)
-	elsewhere := Envelope("d1", "dedup.b")
-	for _, e := range []broker.Envelope{orig, changed, elsewhere} {
+	for _, e := range []broker.Envelope{orig, changed} {
 		if err := b.Publish(ctx, e); err != nil {
 			t.Fatalf("Publish of a repeated ID to %s: %v, want success", e.Topic, err)
 		}
@@ -323,9 +323,6 @@ func (s *suite) testDedup(t *testing.T) {
 		t.Fatalf("Poll dedup.a = %v, want [d1 d2]", ids(polled))
 	}
 	sameEnvelope(t, polled[0], orig)
-	if none := poll(t, ctx, b, "dedup.b", 10); len(none) != 0 {
-		t.Fatalf("Poll dedup.b = %v, want none", ids(none))
-	}
 }
 
 // testConcurrent publishes from several goroutines to a topic each; a
