@@ -27,7 +27,9 @@
 // idempotent retries. Query stores are implemented by the backends
 // (novamem.QueryStore; SQL, Redis and MongoDB-API ones follow) and all
 // pass one suite, novatest.RunQueryStore. novamem.CQRSStore is the seed's
-// InMemoryCqrsStore: one value that is both stores.
+// InMemoryCqrsStore: one value that is both stores. [RegisterCommand] and
+// [RegisterQuery] put such self-executing commands and queries on the
+// buses below.
 //
 // # Buses and middleware
 //
@@ -73,10 +75,12 @@
 // [MemoryHandled] makes a process run each command ID once for as long
 // as it lives. Across processes and crashes, the record of a handled
 // command must commit in the same transaction as the command's events;
-// the SQL backends bring such a [HandledStore]. Until then, a command
-// whose handler saved its events but whose ID was not recorded runs again
-// if it is sent again; handlers that derive their event IDs from the
-// command's ID make that rerun an idempotent append.
+// the SQL backends bring such a [HandledStore] (the events already carry
+// the command's ID as their causation ID, so an index on it is such a
+// record). Until then, a command whose handler saved its events but whose
+// ID was not recorded runs again if it is sent again; handlers that save
+// their events under IDs derived from the command's ([EventID]) make that
+// rerun an idempotent append that writes nothing.
 //
 // Every entry point validates its input: a nil bus, handler, context or
 // message fails with an error matching [nova.ErrInvalid], an unknown

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"reflect"
 
 	"github.com/nova-go/nova"
 )
@@ -111,4 +112,33 @@ func (s *EventStore) Events(ctx context.Context, aggregateID string) iter.Seq2[n
 			}
 		}
 	}
+}
+
+// RegisterCommand makes C's own Execute its handler on b, run against
+// store: the seed's way of writing a command, on a bus with middleware.
+// [DispatchResult] with R = string returns the aggregate ID Execute
+// returned. C is not inferred: write
+//
+//	err := cqrs.RegisterCommand[PlaceOrder](bus, store)
+func RegisterCommand[C Command](b *CommandBus, store CommandStore) error {
+	if store == nil {
+		return invalidf("command bus: register %v: nil command store", reflect.TypeFor[C]())
+	}
+	return HandleResult(b, func(ctx context.Context, cmd C) (string, error) {
+		return cmd.Execute(ctx, store)
+	})
+}
+
+// RegisterQuery makes Q's own Execute its handler on b, run against
+// store; [Ask] with R returns its result. Q is not inferred, R is, from
+// Q's Execute:
+//
+//	err := cqrs.RegisterQuery[GetOrder](qbus, store)
+func RegisterQuery[Q Query[R], R any](b *QueryBus, store QueryStore) error {
+	if store == nil {
+		return invalidf("query bus: register %v: nil query store", reflect.TypeFor[Q]())
+	}
+	return HandleQuery(b, func(ctx context.Context, q Q) (R, error) {
+		return q.Execute(ctx, store)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nova-go/nova"
@@ -359,4 +360,71 @@ func (s *orderState) Apply(event any) error {
 		s.Lines = e.Lines
 	}
 	return nil
+}
+
+func TestEventID(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, cmd := range []string{"a", "b", "a0", "", "注文"} {
+		for n := range 3 {
+			id := cqrs.EventID(cmd, n)
+			if id != cqrs.EventID(cmd, n) {
+				t.Fatalf("EventID(%q, %d) is not stable", cmd, n)
+			}
+			if seen[id] {
+				t.Fatalf("EventID(%q, %d) = %s, seen before", cmd, n, id)
+			}
+			seen[id] = true
+			if len(id) != 36 || id[14] != '8' || !strings.ContainsAny(id[19:20], "89ab") {
+				t.Fatalf("EventID(%q, %d) = %s, want a version 8 UUID", cmd, n, id)
+			}
+		}
+	}
+	// "a"+1 and "a1"+"" must differ: the parts are delimited.
+	if cqrs.EventID("a", 10) == cqrs.EventID("a1", 0) {
+		t.Fatal("EventID parts run together")
+	}
+}
+
+// A command run again after its ID record was lost (a fresh bus, say,
+// after a restart) saves nothing new when its events carry EventIDs.
+func TestRegisterCommandRerun(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	events := newEvents(t)
+	store := novamem.NewCQRSStore(events)
+	for run := range 2 {
+		bus := new(cqrs.CommandBus)
+		if err := cqrs.RegisterCommand[PlaceOrder](bus, store); err != nil {
+			t.Fatal(err)
+		}
+		id, err := cqrs.DispatchResult[string](ctx, bus, PlaceOrder{ID: "cmd-1", Order: "5", Customer: "ada"})
+		if err != nil || id != "order-5" {
+			t.Fatalf("run %d: DispatchResult = %q, %v", run, id, err)
+		}
+	}
+	if got := collect(t, store, "order-5"); len(got) != 1 || got[0].ID != cqrs.EventID("cmd-1", 0) {
+		t.Fatalf("events after two runs = %+v, want one with the derived ID", got)
+	}
+	// RegisterCommand and RegisterQuery reject nil stores, and register
+	// once.
+	bus, qbus := new(cqrs.CommandBus), new(cqrs.QueryBus)
+	if err := cqrs.RegisterCommand[PlaceOrder](bus, nil); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("RegisterCommand(nil store) = %v", err)
+	}
+	if err := cqrs.RegisterQuery[GetOrderSummary](qbus, nil); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("RegisterQuery(nil store) = %v", err)
+	}
+	if err := cqrs.RegisterQuery[GetOrderSummary](qbus, store); err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.RegisterQuery[GetOrderSummary](qbus, store); !errors.Is(err, cqrs.ErrHandlerExists) {
+		t.Fatalf("second RegisterQuery = %v", err)
+	}
+	if err := cqrs.UpsertProjection(ctx, store, "order-summary:5", OrderSummary{Order: "5", Customer: "ada", Events: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cqrs.Ask[OrderSummary](ctx, qbus, GetOrderSummary{Order: "5"}); err != nil || v.Customer != "ada" {
+		t.Fatalf("Ask = %+v, %v", v, err)
+	}
 }
