@@ -100,7 +100,7 @@ func (r *registry) register(kind Kind, t reflect.Type, h handler) error {
 // lookup validates a dispatch and finds the message's handler, wrapped
 // in the middleware chain. want is the result type the caller needs, nil
 // for any.
-func (r *registry) lookup(kind Kind, ctx context.Context, msg any, want reflect.Type) (HandlerFunc, error) {
+func (r *registry) lookup(ctx context.Context, kind Kind, msg any, want reflect.Type) (HandlerFunc, error) {
 	if ctx == nil {
 		return nil, invalidf("%s bus: nil context", kind)
 	}
@@ -136,8 +136,8 @@ func (r *registry) lookup(kind Kind, ctx context.Context, msg any, want reflect.
 	return fn, nil
 }
 
-func (r *registry) dispatch(kind Kind, ctx context.Context, msg any, want reflect.Type) (any, error) {
-	fn, err := r.lookup(kind, ctx, msg, want)
+func (r *registry) dispatch(ctx context.Context, kind Kind, msg any, want reflect.Type) (any, error) {
+	fn, err := r.lookup(ctx, kind, msg, want)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (b *CommandBus) Dispatch(ctx context.Context, cmd any) error {
 	if b == nil {
 		return invalidf("command bus: nil bus")
 	}
-	_, err := b.r.dispatch(KindCommand, ctx, cmd, nil)
+	_, err := b.r.dispatch(ctx, KindCommand, cmd, nil)
 	return err
 }
 
@@ -270,7 +270,7 @@ func DispatchResult[R any](ctx context.Context, b *CommandBus, cmd any) (R, erro
 		var zero R
 		return zero, invalidf("command bus: nil bus")
 	}
-	res, err := b.r.dispatch(KindCommand, ctx, cmd, reflect.TypeFor[R]())
+	res, err := b.r.dispatch(ctx, KindCommand, cmd, reflect.TypeFor[R]())
 	if err != nil {
 		var zero R
 		return zero, err

@@ -75,12 +75,13 @@
 // [MemoryHandled] makes a process run each command ID once for as long
 // as it lives. Across processes and crashes, the record of a handled
 // command must commit in the same transaction as the command's events;
-// the SQL backends bring such a [HandledStore] (the events already carry
+// the SQL backends bring such a [HandledStore]. (The events already carry
 // the command's ID as their causation ID, so an index on it is such a
-// record). Until then, a command whose handler saved its events but whose
-// ID was not recorded runs again if it is sent again; handlers that save
-// their events under IDs derived from the command's ([EventID]) make that
-// rerun an idempotent append that writes nothing.
+// record, though a command that saved no event leaves none.) Until then,
+// a command whose handler saved its events but whose ID was not recorded
+// runs again if it is sent again; handlers that save their events under
+// IDs derived from the command's ([EventID]) make that rerun an
+// idempotent append that writes nothing.
 //
 // Every entry point validates its input: a nil bus, handler, context or
 // message fails with an error matching [nova.ErrInvalid], an unknown

@@ -61,7 +61,7 @@ func Ask[R any](ctx context.Context, b *QueryBus, q any) (R, error) {
 	if b == nil {
 		return zero, invalidf("query bus: nil bus")
 	}
-	res, err := b.r.dispatch(KindQuery, ctx, q, reflect.TypeFor[R]())
+	res, err := b.r.dispatch(ctx, KindQuery, q, reflect.TypeFor[R]())
 	if err != nil {
 		return zero, err
 	}
@@ -74,5 +74,5 @@ func (b *QueryBus) Dispatch(ctx context.Context, q any) (any, error) {
 	if b == nil {
 		return nil, invalidf("query bus: nil bus")
 	}
-	return b.r.dispatch(KindQuery, ctx, q, nil)
+	return b.r.dispatch(ctx, KindQuery, q, nil)
 }
