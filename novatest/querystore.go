@@ -46,10 +46,19 @@ import (
 //   - Cancel: a cancelled context fails with its error and writes nothing.
 //
 // The sizes of Concurrent follow -nova.scale and NOVA_TEST_SCALE (see the
-// package documentation); -short divides them by ten.
-func RunQueryStore(t *testing.T, newStore func(t *testing.T) cqrs.QueryStore) {
+// package documentation) times [WithScale]'s factor; -short divides them
+// by ten. Of the options, only WithScale applies here.
+func RunQueryStore(t *testing.T, newStore func(t *testing.T) cqrs.QueryStore, opts ...StoreOption) {
 	t.Helper()
+	o := storeOptions{scale: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !(o.scale > 0) || math.IsInf(o.scale, 0) {
+		t.Fatalf("novatest: WithScale(%v): want a positive number", o.scale)
+	}
 	scale, _ := scaleSetting(t)
+	scale *= o.scale
 	if testing.Short() {
 		scale /= 10
 	}
