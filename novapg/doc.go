@@ -76,4 +76,21 @@
 // on other connections. A repeated append is safe: its events' IDs make it
 // an idempotent retry if the first attempt had committed. Subscriptions
 // resume from the last event they yielded.
+//
+// # Figures
+//
+// internal/bench measures the store beside pgx by hand on the same tables
+// (BEGIN; the stream's row with the version check; INSERT, or COPY for a
+// batch; COMMIT), interleaved, on PostgreSQL 15 on a shared 2-core
+// machine with pgxpool's default 4 connections. Ratios nova/raw, medians
+// of 5 runs, in three invocations:
+//
+//	append-1      1.21  1.05  1.07   one event per append, 1 writer
+//	append-1-8w   0.97  0.93  0.94   one event per append, 8 writers
+//	append-100    0.96  1.01  1.08   100 events per append
+//	read-10k      1.00  1.27  1.08   ReadStream of 10,000 events
+//	readall       1.30  1.10  1.05   ReadAll of 100,000 events
+//
+// Appends are bound by the server's disk flush at commit: one round trip
+// instead of four wins little beside it.
 package novapg

@@ -309,3 +309,17 @@ func TestNotificationsReachOtherStores(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestOpenUnreachableServer(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := novapg.Open(ctx, novapg.Config{URL: "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of an unreachable server succeeded")
+	}
+	if errors.Is(err, nova.ErrInvalid) || !strings.HasPrefix(err.Error(), "novapg: ") {
+		t.Errorf("Open: %v, want a novapg error that is not nova.ErrInvalid", err)
+	}
+}
