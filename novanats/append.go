@@ -105,9 +105,12 @@ func (s *Store) appendTurn(ctx context.Context, subj string, expected nova.Expec
 			known, guess = true, false
 		}
 		if !expected.Check(cur.version) {
-			if guess {
+			if v, exact := expected.Version(); guess && !(exact && cur.version > v) {
+				// The remembered tip may be stale: check a fresh one.
+				// Versions only grow, so a remembered version already
+				// past an exact expectation settles it without a read.
 				known = false
-				continue // the remembered tip may be stale: check a fresh one
+				continue
 			}
 			return nova.AppendResult{}, cur, errResolve
 		}
@@ -140,7 +143,7 @@ func (s *Store) appendTurn(ctx context.Context, subj string, expected nova.Expec
 
 // tip returns the last message of subj.
 func (s *Store) tip(ctx context.Context, subj string) (tip, error) {
-	m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+	m, err := again(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetLastMsgForSubject(ctx, subj) })
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return tip{}, nil
 	}
@@ -261,7 +264,11 @@ func (s *Store) lookup(ctx context.Context, subj string, expected nova.ExpectedV
 		want[d.ID] = true
 	}
 	n := min(uint64(len(evs)), cur.version-v)
-	for e, err := range s.readStream(ctx, subj, v+1, int(n), false) {
+	start, err := s.seqOf(ctx, subj, v+1, cur)
+	if err != nil {
+		return nil, err
+	}
+	for e, err := range s.scan(ctx, subj, start, n) {
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +307,7 @@ func (s *Store) probe(ctx context.Context, subj, id string) (uint64, bool, error
 
 // eventAt reads the event stored at stream sequence seq.
 func (s *Store) eventAt(ctx context.Context, seq uint64) (nova.Event, error) {
-	m, err := s.stream.GetMsg(ctx, seq)
+	m, err := again(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetMsg(ctx, seq) })
 	if err != nil {
 		return nova.Event{}, s.wrap(ctx, "read message "+strconv.FormatUint(seq, 10), err)
 	}

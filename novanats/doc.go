@@ -43,7 +43,9 @@
 // streams), so an append after one of its own needs one round trip, not
 // two. A remembered tip is only a guess: a stale one (another process
 // appended) makes the server refuse, and a failed expected version is
-// checked again against a fresh read before it is reported. Appends of one
+// checked again against a fresh read before it is reported, unless the
+// remembered version is already past an exact expectation (versions only
+// grow, so that settles it). Appends of one
 // process to one stream take turns, so they follow each other instead of
 // refusing each other on the server; appends to different streams run in
 // parallel.

@@ -51,7 +51,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			return
 		}
 		from := max(opts.From, 1)
-		for e, err := range s.readStream(ctx, subj, from, opts.Limit, true) {
+		for e, err := range s.readStream(ctx, subj, from, opts.Limit) {
 			if !yield(e, err) || err != nil {
 				return
 			}
@@ -62,7 +62,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // readStream yields the events of subj from version from on, at most limit
 // of them (0: no limit), up to the stream's last event when the read
 // starts.
-func (s *Store) readStream(ctx context.Context, subj string, from uint64, limit int, _ bool) iter.Seq2[nova.Event, error] {
+func (s *Store) readStream(ctx context.Context, subj string, from uint64, limit int) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		cur, err := s.tip(ctx, subj)
 		if err != nil {
@@ -151,7 +151,9 @@ func (s *Store) seqOf(ctx context.Context, subj string, v uint64, bound tip) (ui
 	}
 	// next reads the first message of subj at or after seq, and its version.
 	next := func(seq uint64) (uint64, uint64, error) {
-		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		m, err := again(ctx, func() (*jetstream.RawStreamMsg, error) {
+			return s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		})
 		if err != nil {
 			return 0, 0, s.wrap(ctx, fmt.Sprintf("find version %d of %s", v, subj), err)
 		}
@@ -198,7 +200,9 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 		if count <= smallRead {
 			seq := start
 			for range count {
-				m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+				m, err := again(ctx, func() (*jetstream.RawStreamMsg, error) {
+					return s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+				})
 				if err != nil {
 					yield(nova.Event{}, s.wrap(ctx, "read "+subj, err))
 					return
@@ -337,7 +341,7 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 
 // lastSeq returns the stream's last sequence.
 func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
-	info, err := s.stream.Info(ctx)
+	info, err := again(ctx, func() (*jetstream.StreamInfo, error) { return s.stream.Info(ctx) })
 	if err != nil {
 		return 0, s.wrap(ctx, "read stream info", err)
 	}
@@ -396,7 +400,9 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 		}
 		ctx, cancel := s.opCtx(ctx)
 		defer cancel()
-		info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+".>"))
+		info, err := again(ctx, func() (*jetstream.StreamInfo, error) {
+			return s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+".>"))
+		})
 		if err != nil {
 			yield(nova.StreamInfo{}, s.wrap(ctx, "list subjects", err))
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -148,14 +149,20 @@ func TestDuplicateProbe(t *testing.T) {
 
 // dropClient closes the server side of nc's connection, as a server
 // restart or a network fault would, and returns once the server has let
-// it go. nc reconnects by itself.
+// it go. nc reconnects by itself; a connection still reconnecting from an
+// earlier drop is waited for first.
 func (e *embedded) dropClient(ctx context.Context, nc *nats.Conn) error {
-	id, err := nc.GetClientID()
-	if err != nil {
-		return fmt.Errorf("client ID: %w", err)
+	for {
+		if nc.IsConnected() {
+			id, err := nc.GetClientID()
+			if err == nil && e.srv.DisconnectClientByID(id) == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drop the store's connection: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	if err := e.srv.DisconnectClientByID(id); err != nil {
-		return fmt.Errorf("disconnect client %d: %w", id, err)
-	}
-	return ctx.Err()
 }
