@@ -107,8 +107,11 @@
 //
 // ReadStream reads a subject. JetStream indexes a subject by sequence, not
 // by version, so a read that starts past version 1 first finds its start
-// by binary search over the stream sequence, one direct get per step
-// (about log2 of the log's length round trips, 17 for 100,000 messages).
+// by searching the stream sequence, one direct get per step: galloping
+// back from the stream's last event by the number of versions between,
+// then bisecting. A stream written alone (or a version near the end) takes
+// one step; the worst case is about twice log2 of the log's length (34
+// for 100,000 messages).
 // Short reads (up to 16 events) use direct gets; longer ones an ordered
 // consumer filtered on the subject. Backwards reads go a page
 // (Config.FetchSize) at a time: each page is found by that search, read

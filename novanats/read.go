@@ -20,9 +20,10 @@ const smallRead = 16
 // ReadStream implements [nova.Store.ReadStream].
 //
 // JetStream indexes a subject by sequence, not by version, so a read that
-// starts past version 1 first finds its start by binary search over the
-// stream sequence, one direct get per step (about log2 of the log's length
-// round trips). Backwards reads go a page (FetchSize events) at a time:
+// starts past version 1 first finds its start by searching the stream
+// sequence back from the stream's last event, one direct get per step (see
+// seqOf: one step for a stream written alone, at most about twice log2 of
+// the log's length). Backwards reads go a page (FetchSize events) at a time:
 // each page is found that way, read forwards and returned reversed, so a
 // backwards read holds one page in memory.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
