@@ -189,8 +189,10 @@ func (s *Store) TablePrefix() string { return s.cfg.TablePrefix }
 // appends made during or after Close fail with nova.ErrClosed, as do later
 // reads. Running subscriptions end with nova.ErrClosed; Close waits for
 // reads that are fetching a page. A pool opened from Config.DSN is closed;
-// Config.DB is left open. Calling Close again returns the first call's
-// result.
+// Config.DB is left open. A writer waiting for the counter row's lock,
+// held by a transaction of AppendTx, waits for it to end (or for the
+// server's innodb_lock_wait_timeout) before Close returns. Calling Close
+// again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

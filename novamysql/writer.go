@@ -83,7 +83,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // server's innodb_lock_wait_timeout). Keep such transactions short. An
 // append that fails (a wrong expected version, a reused event ID) is
 // undone within tx by a savepoint and leaves tx usable; the caller decides
-// whether to commit the rest. Subscriptions of this Store learn of the
+// whether to commit the rest. tx keeps the counter's lock even then, as
+// InnoDB keeps the locks taken after a savepoint rolled back to. Subscriptions of this Store learn of the
 // events at their next poll, or at once if the caller calls
 // [Store.Notify] after committing.
 func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
@@ -268,9 +269,14 @@ func (w *writer) commitGroup(batch []*request) {
 		// the new value back in the statement's result.
 		var res sql.Result
 		if res, err = c.exec(ctx, s.q.lockAdd, total); err == nil {
-			var v int64
-			if v, err = res.LastInsertId(); err == nil {
-				head = uint64(v) - uint64(total)
+			var v, k int64
+			if k, err = res.RowsAffected(); err == nil && k != 1 {
+				err = fmt.Errorf("the position counter row of %scounter is missing", s.cfg.TablePrefix)
+			}
+			if err == nil {
+				if v, err = res.LastInsertId(); err == nil {
+					head = uint64(v) - uint64(total)
+				}
 			}
 		}
 		if err != nil {
