@@ -50,7 +50,10 @@ func (e *apiError) Error() string {
 
 // tip is the last message of an event stream's subject: its stream
 // sequence and version, both 0 when the stream has no events.
-type tip struct{ seq, version uint64 }
+type tip struct {
+	seq, version uint64
+	mid          bool // the message is part of a batch whose rest follows
+}
 
 // Append implements [nova.Store.Append].
 //
@@ -99,7 +102,7 @@ func (s *Store) appendTurn(ctx context.Context, subj string, expected nova.Expec
 	for {
 		if !known {
 			var err error
-			if cur, err = s.tip(ctx, subj); err != nil {
+			if cur, err = s.wholeTip(ctx, subj); err != nil {
 				return nova.AppendResult{}, cur, err
 			}
 			known, guess = true, false
@@ -154,7 +157,7 @@ func (s *Store) tip(ctx context.Context, subj string) (tip, error) {
 	if err != nil {
 		return tip{}, err
 	}
-	return tip{seq: m.Sequence, version: v}, nil
+	return tip{seq: m.Sequence, version: v, mid: midBatch(m.Header)}, nil
 }
 
 // publish stores evs after cur: one message, or an atomic batch whose first
@@ -170,12 +173,16 @@ func (s *Store) publish(ctx context.Context, subj string, cur tip, evs []nova.Ev
 		return s.request(ctx, m)
 	}
 	id := nuid.Next()
+	last := strconv.FormatUint(cur.version+uint64(len(evs)), 10)
 	for i, d := range evs {
 		m, err := encodeMsg(subj, d, cur.version+1+uint64(i))
 		if err != nil {
 			return pubAck{}, err
 		}
 		m.Header[hdrBatchID] = []string{id}
+		if i < len(evs)-1 {
+			m.Header[hdrBatchLast] = []string{last}
+		}
 		m.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
 		if i == 0 {
 			m.Header[hdrExpSubj] = []string{expect}

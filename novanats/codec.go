@@ -18,6 +18,10 @@ const (
 	hdrType    = "Nova-Type"                           // the event type
 	hdrVersion = "Nova-Version"                        // the event's version in its stream
 	hdrMeta    = "Nova-Meta"                           // metadata as JSON, absent when empty
+	// hdrBatchLast is on every message of a batch but its last: the
+	// batch's last version. A read that ends on such a message has cut a
+	// batch and reads on to its end.
+	hdrBatchLast = "Nova-Batch-Last"
 
 	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchSeq    = "Nats-Batch-Sequence"
@@ -103,3 +107,7 @@ func versionOf(seq uint64, h nats.Header) (uint64, error) {
 	}
 	return v, nil
 }
+
+// midBatch reports whether a message is part of a batch whose later
+// messages follow it.
+func midBatch(h nats.Header) bool { return h.Get(hdrBatchLast) != "" }

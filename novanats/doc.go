@@ -66,6 +66,13 @@
 // atomic publish, an append of more than one event fails with
 // [ErrAtomicBatchUnsupported] (matching nova.ErrNotImplemented) before
 // anything is sent: one event at a time works everywhere.
+//
+// A read may look at the stream while a batch is being stored (stream
+// info is not isolated from a commit), so every message of a batch but
+// its last carries Nova-Batch-Last, the batch's last version: ReadAll
+// reads on past its end point to the end of a batch it cut, and a stream's
+// last message is read again until it ends a batch, so no read and no
+// version check ever sees part of a batch.
 // [Store.AtomicBatches] tells which it is.
 //
 // # Retries and duplicates

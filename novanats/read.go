@@ -65,7 +65,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // starts.
 func (s *Store) readStream(ctx context.Context, subj string, from uint64, limit int) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		cur, err := s.tip(ctx, subj)
+		cur, err := s.wholeTip(ctx, subj)
 		if err != nil {
 			yield(nova.Event{}, err)
 			return
@@ -90,9 +90,26 @@ func (s *Store) readStream(ctx context.Context, subj string, from uint64, limit 
 	}
 }
 
+// wholeTip returns the last message of subj once it ends a batch: a read
+// of the tip while a batch is being stored may land inside it, and the
+// batch's last message follows at once.
+func (s *Store) wholeTip(ctx context.Context, subj string) (tip, error) {
+	for {
+		cur, err := s.tip(ctx, subj)
+		if err != nil || !cur.mid {
+			return cur, err
+		}
+		select {
+		case <-ctx.Done():
+			return tip{}, s.ctxErr(ctx)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // readBackwards yields a stream's events newest first, a page at a time.
 func (s *Store) readBackwards(ctx context.Context, subj string, opts nova.ReadStreamOptions, yield func(nova.Event, error) bool) {
-	bound, err := s.tip(ctx, subj)
+	bound, err := s.wholeTip(ctx, subj)
 	if err != nil {
 		yield(nova.Event{}, err)
 		return
@@ -218,7 +235,7 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 		}
 		n := uint64(0)
 		for e, err := range s.consume(ctx, []string{subj}, start, count) {
-			if !yield(e, err) || err != nil {
+			if !yield(e.Event, err) || err != nil {
 				return
 			}
 			if n++; n == count {
@@ -226,6 +243,13 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 			}
 		}
 	}
+}
+
+// entry is an event as a consumer delivers it, with whether more of its
+// batch follows.
+type entry struct {
+	nova.Event
+	mid bool
 }
 
 // consume yields the events of the given subjects from stream sequence
@@ -236,8 +260,8 @@ func (s *Store) scan(ctx context.Context, subj string, start, count uint64) iter
 //
 // want, when positive, is how many events the caller will take at most:
 // the consumer then asks for no more than that at a time.
-func (s *Store) consume(ctx context.Context, subjects []string, start uint64, want uint64) iter.Seq2[nova.Event, error] {
-	return func(yield func(nova.Event, error) bool) {
+func (s *Store) consume(ctx context.Context, subjects []string, start uint64, want uint64) iter.Seq2[entry, error] {
+	return func(yield func(entry, error) bool) {
 		cfg := jetstream.OrderedConsumerConfig{
 			FilterSubjects:    subjects,
 			DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -248,7 +272,7 @@ func (s *Store) consume(ctx context.Context, subjects []string, start uint64, wa
 		}
 		cons, err := s.js.OrderedConsumer(ctx, s.cfg.StreamName, cfg)
 		if err != nil {
-			yield(nova.Event{}, s.wrap(ctx, "create consumer", err))
+			yield(entry{}, s.wrap(ctx, "create consumer", err))
 			return
 		}
 		batch := uint64(s.cfg.FetchSize)
@@ -257,7 +281,7 @@ func (s *Store) consume(ctx context.Context, subjects []string, start uint64, wa
 		}
 		it, err := cons.Messages(jetstream.PullMaxMessages(int(batch)))
 		if err != nil {
-			yield(nova.Event{}, s.wrap(ctx, "consume", err))
+			yield(entry{}, s.wrap(ctx, "consume", err))
 			return
 		}
 		defer func() {
@@ -267,16 +291,16 @@ func (s *Store) consume(ctx context.Context, subjects []string, start uint64, wa
 		for {
 			m, err := it.Next(jetstream.NextContext(ctx))
 			if err != nil {
-				yield(nova.Event{}, s.wrap(ctx, "consume", err))
+				yield(entry{}, s.wrap(ctx, "consume", err))
 				return
 			}
 			md, err := m.Metadata()
 			if err != nil {
-				yield(nova.Event{}, s.wrap(ctx, "consume", err))
+				yield(entry{}, s.wrap(ctx, "consume", err))
 				return
 			}
 			e, err := decodeEvent(s.cfg.SubjectPrefix, m.Subject(), md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
-			if !yield(e, err) || err != nil {
+			if !yield(entry{e, midBatch(m.Headers())}, err) || err != nil {
 				return
 			}
 		}
@@ -330,10 +354,12 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 			want = uint64(opts.Limit)
 		}
 		for e, err := range s.consume(ctx, []string{s.cfg.SubjectPrefix + ".>"}, opts.From.Commit+1, want) {
-			if !yield(e, err) || err != nil {
+			if !yield(e.Event, err) || err != nil {
 				return
 			}
-			if n++; n == opts.Limit || e.Position.Commit >= last {
+			// The last sequence may have been read while a batch was
+			// being stored: end only where a batch ends.
+			if n++; n == opts.Limit || e.Position.Commit >= last && !e.mid {
 				return
 			}
 		}
@@ -372,7 +398,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			if err == nil && e.Position.Commit <= last {
 				continue // never twice
 			}
-			if !yield(e, err) || err != nil {
+			if !yield(e.Event, err) || err != nil {
 				return
 			}
 			last = e.Position.Commit
