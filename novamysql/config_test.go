@@ -10,6 +10,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novatest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -90,5 +91,30 @@ func TestParseURL(t *testing.T) {
 	// The password never appears in an error.
 	if _, err := novamysql.Open(context.Background(), novamysql.Config{DSN: "mysql://u:hunter2@h:x/d"}); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Open with a bad URL: %v; want an error without the password", err)
+	}
+}
+
+// TestOpenURL opens a store from a mysql:// URL, as the CLI does with
+// --store, and reads back what it appended through a second store opened
+// from the equivalent DSN.
+func TestOpenURL(t *testing.T) {
+	t.Parallel()
+	name, dsn := scratchDB(t)
+	_, cfg := admin(t)
+	u := "mysql://" + cfg.User
+	if cfg.Passwd != "" {
+		u += ":" + cfg.Passwd
+	}
+	u += "@" + cfg.Addr + "/" + name + "?parseTime=true"
+	s := open(t, novamysql.Config{DSN: u})
+	res := novatest.MustAppend(t, s, "url", nova.NoStream, novatest.Events("e", 2)...)
+	v, err := novamysql.Migrate(context.Background(), novamysql.Config{DSN: u})
+	if err != nil || v != novamysql.SchemaVersion {
+		t.Fatalf("Migrate(%s) = %d, %v", u, v, err)
+	}
+	s2 := open(t, novamysql.Config{DSN: dsn, SkipMigrate: true})
+	got := novatest.MustReadAll(t, s2)
+	if len(got) != 2 || got[1].Position != res.Position || got[0].RecordedAt.IsZero() {
+		t.Fatalf("through the DSN the log holds %d events, want the 2 appended through the URL", len(got))
 	}
 }
