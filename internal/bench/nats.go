@@ -35,7 +35,8 @@ import (
 //
 // The baseline does what a careful engineer writes by hand for the same
 // guarantees: one subject per stream, each 1 KB message with the same
-// headers (Nats-Msg-Id, type, version, metadata) and the same
+// headers (Nats-Msg-Id, type, version, metadata, a batch's last version)
+// and the same
 // Nats-Expected-Last-Subject-Sequence check, the subject's last sequence
 // kept in memory from its own previous append (it is the stream's only
 // writer); several events as one atomic batch, as the store sends them.
@@ -173,6 +174,7 @@ func (r *natsRaw) Append(ctx context.Context, stream string, version uint64, eve
 		m.Header.Set("Nats-Batch-Id", batch)
 		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		if i < len(events)-1 {
+			m.Header.Set("Nova-Batch-Last", strconv.FormatUint(version+uint64(len(events)), 10))
 			if err := r.nc.PublishMsg(m); err != nil {
 				return fmt.Errorf("bench: publish: %w", err)
 			}
