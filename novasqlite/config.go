@@ -74,12 +74,12 @@ type Config struct {
 	// Default [DefaultPollInterval].
 	PollInterval time.Duration
 
-	// MaxGroup is the most appends the writer commits in one transaction
+	// MaxGroup is the most appends a leader commits in one transaction
 	// (group commit). Default [DefaultMaxGroup]. 1 turns group commit off.
 	MaxGroup int
 
-	// Logger receives errors of the background writer. Default: nothing is
-	// logged.
+	// Logger receives the errors of failed writes, other than conflicts
+	// and duplicate events. Default: nothing is logged.
 	Logger *slog.Logger
 }
 

@@ -5,9 +5,9 @@
 //
 // SQLite allows one writer at a time, and that is what makes the global
 // log simple and correct here: a store has exactly one writing connection,
-// owned by one goroutine that [Open] starts and [Store.Close] stops. It
-// begins every transaction with BEGIN IMMEDIATE, so even another process
-// writing the same file takes turns with it. Each event's global position
+// used by one caller at a time (the leader, below). It begins every
+// transaction with BEGIN IMMEDIATE, so even another process writing the
+// same file takes turns with it. Each event's global position
 // is the events table's INTEGER PRIMARY KEY (AUTOINCREMENT: never reused),
 // allocated inside the writing transaction; with one writer at a time,
 // commit order is position order and the log has no gaps, so a reader that
@@ -24,12 +24,15 @@
 //
 // A durable commit costs a flush to disk; measured on the development
 // machine, one 1 KB event per transaction ran at about 5.6k commits/s with
-// synchronous=FULL and 45k/s with NORMAL. So appends do not each get a
-// transaction: they queue for the writer, and the writer takes whatever is
-// queued (up to [Config.MaxGroup] appends), writes it in one transaction
-// and commits once. Appends that arrive while a commit is flushing form the
-// next group. The writer never waits for more work to arrive, so a lone
-// writer pays nothing for this.
+// synchronous=FULL and 45k/s with NORMAL. So concurrent appends share
+// transactions, leader/follower style. An append that finds no commit in
+// progress becomes the leader: it commits on its own goroutine, taking
+// with it whatever is queued at that moment (up to [Config.MaxGroup]
+// appends in all), so a lone writer costs no hand-off to another
+// goroutine and never waits for more work. Appends that arrive while a
+// commit is in progress queue up; when the leader's commit is done it
+// wakes the first of them, which becomes the next leader and commits the
+// queue as one group. The store runs no goroutine of its own.
 //
 // Each append in a group keeps its own expected-version check and its own
 // result, and one that fails is undone alone while the others commit. A
@@ -55,28 +58,23 @@
 // commit finds its stream moved on.
 //
 // An append whose context ends while it is still queued is withdrawn and
-// returns ctx.Err() having written nothing. The writer takes the appends
-// of a group only once it holds the write lock, so an append waiting for
-// a lock that another process holds can still be withdrawn. Once the
-// writer has taken it,
-// the append waits for its commit and returns its real result, so an
-// error from Append always means nothing was written, except for a
-// failure of the disk itself while committing.
-//
-// The writer does not sleep to let groups grow. It only yields the
-// processor (runtime.Gosched) once after each commit, and, while callers
-// of the previous group keep coming back, before committing the next: the
-// callers it has just woken then run on the same thread and append again
-// without waking another one. With nothing else runnable the yield
-// returns at once, so a lone writer loses nothing.
+// returns ctx.Err() having written nothing. A leader takes the appends of
+// its group only once it holds the write lock, so an append waiting for a
+// lock that another process holds can still be withdrawn; the leader's own
+// context interrupts its wait for the lock, and the others of its group
+// queue again for the next leader. Once taken, the append waits for its
+// commit and returns its real result, so an error from Append always means
+// nothing was written, except for a failure of the disk itself while
+// committing.
 //
 // # Closing
 //
-// [Store.Close] stops the writer after it has committed every append it
-// had already received; each gets its real result. An append that
-// arrives after Close has begun fails with nova.ErrClosed and writes
-// nothing, as does every later call. Subscriptions end with
-// nova.ErrClosed; Close waits for reads that are fetching a page.
+// [Store.Close] lets the leaders commit every append already queued;
+// each gets its real result, and the last leader closes the writing
+// connection. An append that arrives after Close has begun fails with
+// nova.ErrClosed and writes nothing, as does every later call.
+// Subscriptions end with nova.ErrClosed; Close waits for reads that are
+// fetching a page.
 //
 // # Durability
 //
@@ -93,7 +91,7 @@
 // out and the connection returned before the events are yielded, so a slow
 // consumer never holds a connection or a snapshot and the log is never
 // loaded into memory. Subscribe catches up the same way, then waits for
-// the signal the writer raises after every commit, polling every
+// the signal raised after every commit that wrote events, polling every
 // [Config.PollInterval] as a fallback for appends made by other processes
 // on the same file.
 //

@@ -554,3 +554,41 @@ func TestCancelWhileWaitingForTheLock(t *testing.T) {
 		t.Errorf("log = %v, want the one kept event", log)
 	}
 }
+
+func TestLeaderWithdrawsAndHandsOn(t *testing.T) {
+	t.Parallel()
+	// a leads and waits for the lock; b and c queue behind it. a gives
+	// up and b leads with c in its group; b gives up too and c, queued
+	// again, leads alone and commits once the lock is free.
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := open(t, novasqlite.Config{Path: path, BusyTimeout: time.Minute})
+	release := holdWriteLock(t, path)
+	ctxA, cancelA := context.WithCancel(context.Background())
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelA()
+	defer cancelB()
+	a := appendAsync(t, s, ctxA, "a", nova.NoStream, novatest.Events("a", 1))
+	waitFor(t, "a waits for the lock", func() bool { return novasqlite.Groups(s) == 1 })
+	b := appendAsync(t, s, ctxB, "b", nova.NoStream, novatest.Events("b", 1))
+	c := appendAsync(t, s, context.Background(), "c", nova.NoStream, novatest.Events("c", 2))
+	cancelA()
+	if r := <-a; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("a: %+v, %v; want context.Canceled", r.res, r.err)
+	}
+	waitFor(t, "b leads and waits for the lock", func() bool { return novasqlite.Groups(s) == 2 })
+	if q := novasqlite.Queued(s); q != 0 {
+		t.Fatalf("%d appends queued while b leads, want c in b's group", q)
+	}
+	cancelB()
+	if r := <-b; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("b: %+v, %v; want context.Canceled", r.res, r.err)
+	}
+	waitFor(t, "c leads and waits for the lock", func() bool { return novasqlite.Groups(s) == 3 })
+	release()
+	if r := <-c; r.err != nil || r.res.Position.Commit != 2 || r.res.LastVersion != 2 {
+		t.Fatalf("c = %+v, %v; want versions 1..2 at position 2", r.res, r.err)
+	}
+	if log := novatest.MustReadAll(t, s); len(log) != 2 || log[0].Stream != "c" {
+		t.Errorf("log = %v, want c's two events only", log)
+	}
+}

@@ -198,7 +198,7 @@ func readAllRows(r *reader, after, upto int64, n int, buf []nova.Event) ([]nova.
 }
 
 // Subscribe implements nova.Store. It reads pages from opts.From until it
-// has caught up, then waits for the writer's signal after a commit, or
+// has caught up, then waits for the signal raised after a commit, or
 // PollInterval for appends of other processes, and reads again. It yields
 // ctx.Err() when ctx is done and nova.ErrClosed when the store closes.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {

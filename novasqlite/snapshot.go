@@ -39,8 +39,8 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snap
 	return snap, nil
 }
 
-// SaveSnapshot implements aggregate.SnapshotStore. It goes through the
-// writer like an append, so it may share a group commit. A snapshot at a
+// SaveSnapshot implements aggregate.SnapshotStore. It is written like an
+// append, so it may share a group commit. A snapshot at a
 // lower version than the stored one is ignored; one at the same or a
 // higher version replaces it. RecordedAt is set by the store.
 func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
@@ -57,7 +57,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 	case len(snap.Data) > nova.MaxDataLen:
 		return nova.Invalidf("snapshot of stream %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
 	}
-	r := &request{kind: kindSnapshot, stream: snap.Stream, snap: snap, done: make(chan struct{})}
+	r := &request{kind: kindSnapshot, stream: snap.Stream, snap: snap}
 	if err := s.do(ctx, r); err != nil {
 		return err
 	}

@@ -18,19 +18,35 @@ var (
 )
 
 // Store is an event store in one SQLite file. It is safe for concurrent
-// use. Open starts its writer goroutine; Close stops it.
+// use. It starts no goroutine: appends commit on their callers'
+// goroutines, one leader at a time (see the package documentation).
 type Store struct {
 	cfg Config
 
-	// queue carries requests to the writer goroutine.
-	queue chan *request
-	// closing is closed by Close; writerDone when the writer has returned.
-	closing    chan struct{}
-	writerDone chan struct{}
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
-	wg         sync.WaitGroup
+	// w is the writing connection. Only the leader uses it; the last
+	// leader after Close, or Close itself, closes it.
+	w *writer
+
+	// mu guards leading, pending and closed.
+	mu sync.Mutex
+	// leading is set while a caller holds the leadership: it alone
+	// writes, and it passes the leadership to the first pending request
+	// when done.
+	leading bool
+	// pending holds the requests queued behind the leader, in order.
+	pending []*request
+	closed  bool
+	// batch is the leader's group, reused from one leader to the next,
+	// and last the size of the previous group. Only the leader uses them.
+	batch []*request
+	last  int
+
+	// closing is closed by Close; writerClosed once the writing
+	// connection is closed.
+	closing      chan struct{}
+	writerClosed chan struct{}
+	closeOnce    sync.Once
+	closeErr     error
 
 	// notify is closed and replaced after every commit that wrote events,
 	// waking live subscriptions.
@@ -39,13 +55,13 @@ type Store struct {
 
 	readers readerPool
 
-	// groups counts the transactions the writer ran, taken the requests
-	// it took; tests read them.
+	// groups counts the transactions begun, taken the requests claimed
+	// by them; tests read them.
 	groups, taken atomic.Uint64
 }
 
 // Open opens or creates the store file cfg.Path, creating or migrating its
-// schema, and starts the writer. Opening a file of a newer schema fails
+// schema, and prepares its writing connection. Opening a file of a newer schema fails
 // with an error matching [ErrSchemaTooNew]; a file that is not an SQLite
 // database fails with one matching [ErrNotDatabase]. A bad cfg fails with
 // an error matching nova.ErrInvalid that names the field. ctx bounds the
@@ -73,19 +89,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("novasqlite: open %s: prepare writer: %w", cfg.Path, err)
 	}
 	s := &Store{
-		cfg:        cfg,
-		queue:      make(chan *request, cfg.MaxGroup),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		notify:     make(chan struct{}),
+		cfg:          cfg,
+		w:            w,
+		batch:        make([]*request, 0, cfg.MaxGroup),
+		closing:      make(chan struct{}),
+		writerClosed: make(chan struct{}),
+		notify:       make(chan struct{}),
 	}
 	s.readers.init(cfg, s.closing)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(s.writerDone)
-		s.runWriter(w)
-	}()
 	return s, nil
 }
 
@@ -108,20 +119,35 @@ func openConn(ctx context.Context, cfg Config) (*sqlite3.Conn, error) {
 	return c, nil
 }
 
-// Close stops the writer and closes every connection. Appends the writer
-// has already received are committed first and get their results; appends
-// made during or after Close fail with nova.ErrClosed, as do later reads.
-// Running reads and subscriptions end with nova.ErrClosed. Close waits for
-// reads that are fetching a page to finish it. Calling Close again returns
-// the first call's result.
+// Close closes every connection. Appends already received are committed
+// first and get their results; appends made during or after Close fail
+// with nova.ErrClosed, as do later reads. Running reads and subscriptions
+// end with nova.ErrClosed. Close waits for reads that are fetching a page
+// to finish it. Calling Close again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		s.mu.Lock()
+		s.closed = true
 		close(s.closing)
-		s.wg.Wait()
+		idle := !s.leading
+		s.mu.Unlock()
+		// Without a leader, Close closes the writing connection;
+		// otherwise the last leader does, after committing what was
+		// queued.
+		if idle {
+			s.closeWriter()
+		}
+		<-s.writerClosed
 		s.closeErr = s.readers.close()
 	})
 	return s.closeErr
+}
+
+// closeWriter closes the writing connection. It is called once, when the
+// store is closed and has no leader.
+func (s *Store) closeWriter() {
+	s.w.close()
+	close(s.writerClosed)
 }
 
 // broadcast wakes every subscription waiting for new events.

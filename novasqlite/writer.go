@@ -17,12 +17,14 @@ import (
 	"github.com/nova-go/nova/internal/retry"
 )
 
-// Request states: a request is queued until the writer takes it or its
-// caller gives up on it, whichever comes first.
+// Request states. A request is queued until a leader takes it into a
+// transaction, its caller gives up on it, or it is promoted: handed the
+// leadership to commit itself and what queued behind it.
 const (
 	stateQueued int32 = iota
 	stateTaken
 	stateCancelled
+	statePromoted
 )
 
 type requestKind uint8
@@ -32,8 +34,8 @@ const (
 	kindSnapshot
 )
 
-// request is one write handed to the writer goroutine. The writer sets res
-// and err, then closes done.
+// request is one write. Its leader sets res and err; for a queued
+// request, it then closes done.
 type request struct {
 	state    atomic.Int32
 	kind     requestKind
@@ -42,133 +44,127 @@ type request struct {
 	events   []nova.EventData
 	snap     aggregate.Snapshot
 
-	res  nova.AppendResult
-	err  error
+	res nova.AppendResult
+	err error
+	// done is made when the request queues behind a leader and closed
+	// once it has its result or is promoted.
 	done chan struct{}
 }
 
-// Append implements nova.Store. The append joins the writer's next group
-// commit; see the package documentation.
+// Append implements nova.Store. The append commits on the caller's
+// goroutine, or joins the group of the next commit when one is in
+// progress; see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
-	r := &request{kind: kindAppend, stream: stream, expected: expected, events: evs, done: make(chan struct{})}
+	r := &request{kind: kindAppend, stream: stream, expected: expected, events: evs}
 	if err := s.do(ctx, r); err != nil {
 		return nova.AppendResult{}, err
 	}
 	return r.res, r.err
 }
 
-// do hands r to the writer and waits for its result. It returns ctx.Err()
-// or nova.ErrClosed, without r having been written, when r is given up
-// before the writer took it; once taken, r is waited for.
+// do runs r. With no commit in progress the caller becomes the leader and
+// commits r itself, with whatever queued meanwhile; otherwise r queues
+// for a later group. It returns ctx.Err() or nova.ErrClosed, without r
+// having been written, when r is given up before a leader took it; once
+// taken, r is waited for.
 func (s *Store) do(ctx context.Context, r *request) error {
-	if s.closed.Load() {
-		return nova.ErrClosed
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case s.queue <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.writerDone:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return nova.ErrClosed
 	}
+	if !s.leading {
+		s.leading = true
+		s.mu.Unlock()
+		return s.lead(ctx, r)
+	}
+	r.done = make(chan struct{})
+	s.pending = append(s.pending, r)
+	s.mu.Unlock()
 	select {
 	case <-r.done:
-		return nil
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
 			return ctx.Err()
 		}
-	case <-s.writerDone:
-		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
-			return nova.ErrClosed
-		}
+		<-r.done
 	}
-	<-r.done
-	return nil
+	if r.state.Load() != statePromoted {
+		return nil
+	}
+	// Promoted: commit r and the requests queued behind it.
+	r.state.Store(stateQueued)
+	r.done = nil
+	return s.lead(ctx, r)
 }
 
-// runWriter is the writer goroutine: it takes whatever is queued, up to
-// MaxGroup requests, commits them in one transaction and replies, until
-// Close. It never waits for more requests than are already there.
-func (s *Store) runWriter(w *writer) {
-	defer w.close()
-	batch := make([]*request, 0, s.cfg.MaxGroup)
-	last := 0 // size of the previous group
-	for {
-		select {
-		case r := <-s.queue:
-			batch = s.gather(append(batch[:0], r))
-			// The callers of the previous group were woken by its
-			// replies and may be about to append again: while they
-			// keep arriving, let them run before committing. After a
-			// group of one (a lone writer) this loop does not run.
-			for len(batch) < last {
-				n := len(batch)
-				runtime.Gosched()
-				if batch = s.gather(batch); len(batch) == n {
-					break
-				}
-			}
-			last = len(batch)
-			s.commitGroup(w, batch)
-			// Let a caller just woken by its reply run here and append
-			// again before the writer parks: it saves a wake-up of
-			// another thread per append. Returns at once when nothing
-			// else is runnable.
-			runtime.Gosched()
-		case <-s.closing:
-			// Commit what was queued before Close, then stop.
-			for {
-				batch = s.gather(batch[:0])
-				if len(batch) == 0 {
-					return
-				}
-				s.commitGroup(w, batch)
-			}
+// lead commits own, the request of the leader's caller, in one
+// transaction with the requests queued before it (up to MaxGroup in all),
+// then passes the leadership on. The caller must hold the leadership.
+// It returns ctx.Err() when own was withdrawn unwritten.
+func (s *Store) lead(ctx context.Context, own *request) error {
+	defer s.handOff()
+	if err := ctx.Err(); err != nil {
+		own.state.Store(stateCancelled)
+		return err
+	}
+	s.mu.Lock()
+	// The callers of the previous group were woken by their results and
+	// may be about to append again: while they keep arriving, let them
+	// run before committing. After a group of one (a lone writer) this
+	// loop does not run.
+	for want := min(s.last, s.cfg.MaxGroup) - 1; len(s.pending) < want; {
+		n := len(s.pending)
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+		if len(s.pending) == n {
+			break
 		}
 	}
-}
+	batch := append(s.batch[:0], own)
+	n := min(len(s.pending), s.cfg.MaxGroup-1)
+	batch = append(batch, s.pending[:n]...)
+	s.pending = s.pending[:copy(s.pending, s.pending[n:])]
+	clear(s.pending[len(s.pending):cap(s.pending)])
+	s.mu.Unlock()
+	s.last = len(batch)
+	defer func() { s.batch = clearBatch(batch) }()
 
-// gather adds queued requests to batch, without waiting, up to MaxGroup.
-func (s *Store) gather(batch []*request) []*request {
-	for len(batch) < s.cfg.MaxGroup {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// commitGroup commits the requests of batch still wanted by their callers
-// in one transaction and replies to each.
-func (s *Store) commitGroup(w *writer, batch []*request) {
-	defer clear(batch[:cap(batch)])
-	waiting := batch[:0]
-	for _, r := range batch {
-		if r.state.Load() == stateQueued {
-			waiting = append(waiting, r)
-		}
-	}
-	if len(waiting) == 0 {
-		return
-	}
+	w := s.w
 	s.groups.Add(1)
+	// The leader's caller may give up while the transaction waits for the
+	// write lock that another process holds: its context interrupts the
+	// wait.
+	interruptible := ctx.Done() != nil
+	if interruptible {
+		w.conn.SetInterrupt(ctx)
+	}
 	err := w.begin.Exec()
+	if interruptible {
+		w.conn.SetInterrupt(context.Background())
+	}
+	if err != nil && ctx.Err() != nil {
+		// Withdraw own; the others queue again at the head, in order,
+		// for the next leader.
+		own.state.Store(stateCancelled)
+		s.mu.Lock()
+		s.pending = slices.Insert(s.pending, 0, batch[1:]...)
+		s.mu.Unlock()
+		return ctx.Err()
+	}
 	// Requests are claimed only once the write lock is held: a caller
-	// whose context ends while the writer waits for a lock that another
+	// whose context ends while the leader waits for a lock that another
 	// process holds withdraws its append.
-	live := waiting[:0]
-	for _, r := range waiting {
+	live := batch[:0]
+	for _, r := range batch {
 		if r.state.CompareAndSwap(stateQueued, stateTaken) {
 			live = append(live, r)
 		}
@@ -183,14 +179,52 @@ func (s *Store) commitGroup(w *writer, batch []*request) {
 	default:
 		wrote = w.commit(live, time.Now().UnixNano())
 	}
+	if wrote {
+		s.broadcast()
+	}
 	for _, r := range live {
 		if r.err != nil && !isCallerError(r.err) {
 			s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", r.err)
 		}
-		close(r.done)
+		if r.done != nil {
+			close(r.done)
+		}
 	}
-	if wrote {
-		s.broadcast()
+	if len(live) > 1 {
+		// Let the callers just woken run here and append again before
+		// the leadership passes on: they join the next group instead
+		// of forming one of their own.
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// clearBatch empties batch for reuse, dropping its references.
+func clearBatch(batch []*request) []*request {
+	clear(batch[:cap(batch)])
+	return batch[:0]
+}
+
+// handOff ends the caller's leadership: it promotes the first request
+// still queued, or, with none, leaves the store without a leader and,
+// after Close, closes the writing connection.
+func (s *Store) handOff() {
+	s.mu.Lock()
+	for len(s.pending) > 0 {
+		r := s.pending[0]
+		s.pending = s.pending[:copy(s.pending, s.pending[1:])]
+		s.pending[:cap(s.pending)][len(s.pending)] = nil
+		if r.state.CompareAndSwap(stateQueued, statePromoted) {
+			s.mu.Unlock()
+			close(r.done)
+			return
+		}
+	}
+	s.leading = false
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.closeWriter()
 	}
 }
 
@@ -205,7 +239,7 @@ func isCallerError(err error) bool {
 var errUniqueID = errors.New("novasqlite: event ID already stored")
 
 // writer is the store's one writing connection and its prepared
-// statements. Only the writer goroutine uses it.
+// statements. Only the leader uses it.
 type writer struct {
 	conn *sqlite3.Conn
 
