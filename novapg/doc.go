@@ -32,9 +32,9 @@
 // in. Events committed after it wait for it; none is lost or reordered.
 // Keep transactions given to [Store.AppendTx] short, and watch for long
 // transactions on the server. ReadAll waits briefly (up to
-// Config.PollInterval) for transactions older than the store's own last
-// append, so that a process reads what it wrote. Stream reads need no
-// horizon: one stream's versions commit in order.
+// Config.PollInterval or a second) for transactions older than the
+// store's own last append, so that a process reads what it wrote. Stream
+// reads need no horizon: one stream's versions commit in order.
 //
 // # Waking subscribers
 //

@@ -323,3 +323,77 @@ func TestOpenUnreachableServer(t *testing.T) {
 		t.Errorf("Open: %v, want a novapg error that is not nova.ErrInvalid", err)
 	}
 }
+
+// TestForeignTransactionHoldsBackButLosesNothing holds a transaction ID
+// open on a connection of no store, as any application on the server
+// might: appends committed after it are held back from subscribers and
+// ReadAll, which still ends, and once it ends the subscriber has them
+// without any notification (polling is set to an hour).
+func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	cfg := sc.config()
+	cfg.PollInterval = time.Hour
+	s := open(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := novatest.MustAppend(t, s, "s", nova.NoStream, novatest.Events("before", 1)...)
+
+	pool, err := pgxpool.New(ctx, sc.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var foreign uint64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()`).Scan(&foreign); err != nil {
+		t.Fatal(err)
+	}
+
+	events := make(chan nova.Event, 16)
+	done := make(chan error, 1)
+	go func() {
+		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: first.Position}) {
+			if err != nil {
+				done <- err
+				return
+			}
+			events <- e
+		}
+	}()
+	after := novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
+	if after.Position.Commit <= foreign {
+		t.Fatalf("append after the foreign transaction %d has transaction %d", foreign, after.Position.Commit)
+	}
+	start := time.Now()
+	if got := novatest.MustReadAll(t, s); len(got) != 1 {
+		t.Fatalf("ReadAll while an older transaction runs returned %d events, want the 1 before it", len(got))
+	}
+	t.Logf("ReadAll waited %v for the older transaction, then ended", time.Since(start).Round(time.Millisecond))
+	select {
+	case e := <-events:
+		t.Fatalf("subscriber delivered %s while an older transaction ran", e.ID)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		select {
+		case e := <-events:
+			if e.Type != "after" || e.Version != uint64(i+2) {
+				t.Fatalf("event %d after the foreign transaction ended: %s v%d", i, e.Type, e.Version)
+			}
+		case err := <-done:
+			t.Fatalf("subscription ended: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d did not arrive within 10s of the older transaction ending", i)
+		}
+	}
+	cancel()
+	<-done
+}

@@ -117,9 +117,9 @@ func after(p nova.Position) (xid uint64, seq int64, ok bool) {
 // While a transaction older than this store's last append is still
 // running, anywhere on the server, the horizon is below that append.
 // ReadAll then waits for such transactions to end, polling, up to
-// Config.PollInterval, so that a process reads its own appends; past that
-// it reads below the horizon as it is, and the rest comes with the next
-// read.
+// Config.PollInterval or a second, whichever is less, so that a process
+// reads its own appends; past that it reads below the horizon as it is,
+// and the rest comes with the next read.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {
@@ -168,15 +168,19 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 	}
 }
 
+// maxReadWait bounds how long ReadAll waits for transactions older than
+// the store's last append.
+const maxReadWait = time.Second
+
 // horizon returns the position below which the log is complete: the
 // oldest transaction still running. When this store's last append is not
 // below it yet (an older transaction, of any database of the server, has
 // not ended), it waits for that transaction, polling, for up to
-// Config.PollInterval, so that a process reads its own appends; past that
-// it returns the horizon as it is.
+// Config.PollInterval or a second, whichever is less, so that a process
+// reads its own appends; past that it returns the horizon as it is.
 func (s *Store) horizon(ctx context.Context) (uint64, error) {
 	var h uint64
-	deadline := time.Now().Add(s.cfg.PollInterval)
+	deadline := time.Now().Add(min(s.cfg.PollInterval, maxReadWait))
 	pause := 500 * time.Microsecond
 	for {
 		err := s.retry(ctx, func() error {
@@ -198,6 +202,10 @@ func (s *Store) horizon(ctx context.Context) (uint64, error) {
 		pause = min(2*pause, 20*time.Millisecond)
 	}
 }
+
+// maxHeldBack is the longest pause of a subscription whose next events
+// are held back by an older transaction.
+const maxHeldBack = 200 * time.Millisecond
 
 // Subscribe implements nova.Store. It reads pages from opts.From as
 // ReadAll does, with the horizon taken afresh by each query, until it has
@@ -263,7 +271,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			}
 			wait := s.cfg.PollInterval
 			if pending && len(buf) == 0 {
-				heldBack = min(max(2*heldBack, time.Millisecond), s.cfg.PollInterval)
+				heldBack = min(max(2*heldBack, time.Millisecond), maxHeldBack, s.cfg.PollInterval)
 				wait = heldBack
 			} else if !pending {
 				heldBack = 0
