@@ -3,6 +3,7 @@ package novapg
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -148,4 +149,32 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// ParseURL returns the Config for a store URL as the nova command takes
+// it: a PostgreSQL URL (postgres:// or postgresql://) that may name the
+// schema with a schema query parameter, which is not passed on to the
+// server:
+//
+//	postgres://app@db:5432/prod?sslmode=require&schema=orders
+//
+// Other parameters are pgx's and pgxpool's (pool_max_conns, ...). A URL
+// that is not one fails with an error matching nova.ErrInvalid.
+func ParseURL(s string) (Config, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return Config{}, &configError{"URL", "want a postgres:// URL"}
+	}
+	q := u.Query()
+	cfg := Config{Schema: q.Get("schema")}
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	cfg.URL = u.String()
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	if _, err := pgxpool.ParseConfig(cfg.URL); err != nil {
+		return Config{}, &configError{"URL", err.Error()}
+	}
+	return cfg, nil
 }

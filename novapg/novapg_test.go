@@ -397,3 +397,32 @@ func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	cfg, err := novapg.ParseURL("postgres://app@db:5432/prod?sslmode=require&schema=orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Schema != "orders" || strings.Contains(cfg.URL, "schema") || !strings.Contains(cfg.URL, "sslmode=require") {
+		t.Errorf("ParseURL = %+v, want schema orders and the URL without it", cfg)
+	}
+	if cfg, err := novapg.ParseURL("postgresql://db/x"); err != nil || cfg.Schema != "" {
+		t.Errorf("ParseURL without a schema = %+v, %v", cfg, err)
+	}
+	for _, bad := range []string{"", "mysql://db/x", "/tmp/events.db", "postgres://db/x?schema=Bad-Name", "postgres://db/x?pool_max_conns=many"} {
+		if _, err := novapg.ParseURL(bad); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("ParseURL(%q): %v, want nova.ErrInvalid", bad, err)
+		}
+	}
+	// The schema parameter reaches the store, not the server.
+	sc := newScratch(t)
+	cfg, err = novapg.ParseURL(sc.url + "&schema=" + sc.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, cfg)
+	if s.Schema() != sc.schema {
+		t.Errorf("store in schema %q, want %q", s.Schema(), sc.schema)
+	}
+}
