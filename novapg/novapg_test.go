@@ -169,7 +169,10 @@ func TestSchemasAreIsolated(t *testing.T) {
 }
 
 func TestAppendTx(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the other tests: it holds a transaction open, and
+	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
+	// the server waits for it. Sequential top-level tests run before the
+	// parallel ones resume.
 	sc := newScratch(t)
 	s := open(t, sc.config())
 	ctx := context.Background()
@@ -330,7 +333,10 @@ func TestOpenUnreachableServer(t *testing.T) {
 // ReadAll, which still ends, and once it ends the subscriber has them
 // without any notification (polling is set to an hour).
 func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the other tests: it holds a transaction open, and
+	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
+	// the server waits for it. Sequential top-level tests run before the
+	// parallel ones resume.
 	sc := newScratch(t)
 	cfg := sc.config()
 	cfg.PollInterval = time.Hour

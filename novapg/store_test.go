@@ -121,7 +121,10 @@ func openTx(ctx context.Context, t *testing.T, st nova.Store, stream string, eve
 var killers sync.Map
 
 func TestStore(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the other tests: it holds a transaction open, and
+	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
+	// the server waits for it. Sequential top-level tests run before the
+	// parallel ones resume.
 	testenv.Need(t, testenv.Postgres)
 	// Every append is a round trip to the server: a tenth of the suite's
 	// sizes by default; NOVA_TEST_SCALE=10 runs the figures.

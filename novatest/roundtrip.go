@@ -129,6 +129,9 @@ func (s *suite) testRoundTrip(t *testing.T) {
 		}
 		check(t, "ReadStream backwards", back)
 		all := MustReadAll(t, st)
+		if len(all) != 2+len(want) {
+			t.Fatalf("ReadAll: %d events, want %d", len(all), 2+len(want))
+		}
 		check(t, "ReadAll", all[2:])
 		sub, err := Collect(st.Subscribe(ctx, nova.SubscribeOptions{From: all[1].Position}), len(want))
 		if err != nil {

@@ -79,7 +79,7 @@ func (s *suite) testOpenTransaction(t *testing.T) {
 	if s.openTx == nil {
 		t.Skip("the backend passed no WithOpenTransaction")
 	}
-	t.Parallel()
+	// Not parallel: RunStore runs this case alone (see there).
 	st := s.store(t)
 	ctx := s.ctx(t)
 	for i := range 5 {
@@ -214,7 +214,7 @@ func (s *suite) testConnectionDrop(t *testing.T) {
 	if s.killConns == nil {
 		t.Skip("the backend passed no WithConnectionKiller")
 	}
-	t.Parallel()
+	// Not parallel: RunStore runs this case alone (see there).
 	st := s.store(t)
 	ctx := t.Context()
 	per := s.n(dropEvents)
