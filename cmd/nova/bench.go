@@ -46,9 +46,9 @@ func benchCommand() *command {
 			if scenarios != "" {
 				opts.Scenarios = strings.Split(scenarios, ",")
 			}
-			if !e.json {
-				opts.Progress = e.stderr
-			}
+			// Progress, and scenarios the backend cannot run, go to stderr;
+			// the table or the JSON goes to stdout.
+			opts.Progress = e.stderr
 			backend, err := benchBackend(e.store, sync)
 			if err != nil {
 				return err

@@ -165,7 +165,9 @@ type Result struct {
 // (see the package documentation). Invalid options or backend fail with an
 // error matching [nova.ErrInvalid] before anything runs. A cancelled ctx
 // stops the run between slices. On an error Run returns it with the results
-// of the scenarios that had finished.
+// of the scenarios that had finished. A scenario the backend cannot run (an
+// error matching [nova.ErrNotImplemented]) is skipped, with a line on
+// opts.Progress; Run fails only if it skipped every scenario.
 func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -188,14 +190,28 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 		workScale = 1
 	}
 	results := make([]Result, 0, len(names))
+	var skipped []error
 	for _, name := range names {
 		sc, _ := lookup(name)
 		sz := sc.sized(dataScale, workScale)
 		r, err := runScenario(ctx, b, sc, sz, opts)
+		if errors.Is(err, nova.ErrNotImplemented) && ctx.Err() == nil {
+			// The backend lacks what the scenario needs (a JetStream server
+			// without atomic batches cannot pre-fill a stream): say so and
+			// measure the rest.
+			skipped = append(skipped, err)
+			if opts.Progress != nil {
+				fmt.Fprintf(opts.Progress, "skipped %s: %v\n", name, err)
+			}
+			continue
+		}
 		if err != nil {
 			return results, err
 		}
 		results = append(results, r)
+	}
+	if len(results) == 0 && len(skipped) > 0 {
+		return nil, errors.Join(skipped...)
 	}
 	return results, nil
 }
