@@ -149,15 +149,15 @@
 // invocations' medians, on a 2-core machine shared with other work:
 //
 //	scenario      embedded nats-server 2.15.2   nats-server 2.9.10
-//	append-1      0.95                          0.95
-//	append-1-8w   0.89                          1.02
+//	append-1      0.91                          0.94
+//	append-1-8w   0.92                          0.93
 //	append-100    0.98                          (no atomic batches)
-//	read-10k      0.99                          (filled by batches)
-//	readall       1.06                          (filled by batches)
+//	read-10k      0.98                          (filled by batches)
+//	readall       0.98                          (filled by batches)
 //
-// Absolute rates there were 18–26k events/s for single appends and
-// 25–80k events/s for reads, with the embedded server sharing the test's
-// two cores.
+// Absolute rates there were 14–25k events/s for single appends, 9–30k
+// for batches of 100 and 50–175k events/s for reads, with the embedded
+// server sharing the test's two cores with other work.
 //
 // Snapshots are not stored here (no aggregate.SnapshotStore): keep them in
 // a SQL store or rebuild from the stream.
