@@ -1,0 +1,561 @@
+package saga
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/novamem"
+)
+
+type order struct {
+	Log         []string `json:"log"`
+	Reservation string   `json:"reservation"`
+	Seen        string   `json:"seen"`
+	Undone      string   `json:"undone"`
+}
+
+type env struct {
+	store  *novamem.Store
+	broker *broker.Memory
+	c      *Coordinator
+	delays []time.Duration
+	mu     sync.Mutex
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := novamem.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.NewMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(); _ = st.Close() })
+	c, err := NewCoordinator(Config{Store: st, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: st, broker: b, c: c}
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		e.mu.Lock()
+		e.delays = append(e.delays, d)
+		e.mu.Unlock()
+		return ctx.Err()
+	}
+	return e
+}
+
+// fast retries quickly so tests do not wait.
+var fast = RetryPolicy{MaxAttempts: 3, Backoff: Exponential{Base: time.Millisecond, Cap: 2 * time.Millisecond}}
+
+func pass(name string, calls *[]string, mu *sync.Mutex) Step[order] {
+	rec := func(s string) {
+		mu.Lock()
+		*calls = append(*calls, s)
+		mu.Unlock()
+	}
+	return Step[order]{
+		Name: name,
+		Execute: func(_ context.Context, _ StepContext, d *order) error {
+			rec("exec:" + name)
+			d.Log = append(d.Log, name)
+			return nil
+		},
+		Compensate: func(_ context.Context, _ StepContext, d *order) error {
+			rec("comp:" + name)
+			return nil
+		},
+		Retry: fast, CompensateRetry: fast,
+	}
+}
+
+var errBoom = errors.New("boom")
+
+func fail(name string) Step[order] {
+	return Step[order]{
+		Name:    name,
+		Execute: func(context.Context, StepContext, *order) error { return errBoom },
+		Retry:   fast,
+	}
+}
+
+func TestAllStepsSucceed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, err := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Status != Completed || !slices.Equal(x.CompletedSteps, []string{"a", "b", "c"}) || !slices.Equal(x.Data.Log, []string{"a", "b", "c"}) {
+		t.Fatalf("execution = %+v", x)
+	}
+	if !slices.Equal(calls, []string{"exec:a", "exec:b", "exec:c"}) {
+		t.Fatalf("calls = %v", calls)
+	}
+}
+
+func TestFailureCompensatesInReverse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, err := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	var sf *StepFailedError
+	if !errors.As(err, &sf) || sf.Step != "c" || !errors.Is(err, errBoom) || !errors.Is(err, ErrStepFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if x.Status != Compensated || !slices.Equal(x.CompensatedSteps, []string{"b", "a"}) || x.FailedStep != "c" {
+		t.Fatalf("execution = %+v", x)
+	}
+	if !slices.Equal(calls, []string{"exec:a", "exec:b", "comp:b", "comp:a"}) {
+		t.Fatalf("calls = %v", calls)
+	}
+}
+
+func TestFirstStepFailsCleanlyIsFailed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	def, _ := Define("test-saga", fail("a"))
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if !errors.Is(err, ErrStepFailed) || x.Status != Failed || len(x.CompensatedSteps) != 0 {
+		t.Fatalf("x = %+v, err = %v", x, err)
+	}
+}
+
+func TestTimeoutNamesStepAndCompensatesIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var compensated atomic.Bool
+	slow := Step[order]{
+		Name: "slow",
+		Execute: func(ctx context.Context, _ StepContext, _ *order) error {
+			<-ctx.Done()
+			return ctx.Err()
+		},
+		Compensate: func(context.Context, StepContext, *order) error { compensated.Store(true); return nil },
+		Timeout:    5 * time.Millisecond,
+		Retry:      RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}},
+	}
+	def, _ := Define("test-saga", slow)
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Step != "slow" || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	if want := `saga: step "slow" timed out`; err.Error() != want {
+		t.Fatalf("message %q, want %q", err.Error(), want)
+	}
+	if !compensated.Load() || x.Status != Compensated || x.Attempt == 0 {
+		t.Fatalf("timed-out step not compensated: %+v", x)
+	}
+}
+
+func TestFailingCompensationEndsStuck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	errComp := errors.New("refund refused")
+	var tries atomic.Int32
+	bad := pass("a", &calls, &mu)
+	bad.Compensate = func(context.Context, StepContext, *order) error { tries.Add(1); return errComp }
+	bad.CompensateRetry = RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}}
+	def, _ := Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if !errors.Is(err, ErrStepFailed) || !errors.Is(err, errBoom) || !errors.Is(err, ErrCompensationFailed) || !errors.Is(err, errComp) {
+		t.Fatalf("err = %v", err)
+	}
+	var cf *CompensationFailedError
+	if !errors.As(err, &cf) || cf.Step != "a" {
+		t.Fatalf("err = %v", err)
+	}
+	if x.Status != Stuck || x.StuckStep != "a" || tries.Load() != 2 {
+		t.Fatalf("x = %+v tries %d", x, tries.Load())
+	}
+	// Compensation stops at the stuck step: "z" is not undone before "a".
+	if slices.Contains(calls, "comp:z") {
+		t.Fatalf("calls = %v", calls)
+	}
+	if got, _ := Load(t.Context(), e.c, def, "r1"); got.Status != Stuck {
+		t.Fatalf("loaded status %s", got.Status)
+	}
+}
+
+func TestPanicInStepIsAnError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	def, _ := Define("test-saga", Step[order]{Name: "p", Retry: RetryPolicy{MaxAttempts: 1},
+		Execute: func(context.Context, StepContext, *order) error { panic("oops") }})
+	if _, err := Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, ErrStepFailed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEventsPublishedForEachStep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, _ := Define("test-saga", pass("a", &calls, &mu), fail("b"))
+	_, _ = Run(t.Context(), e.c, def, "r1", order{})
+	for _, topic := range []string{
+		"saga.test-saga.a.started", "saga.test-saga.a.succeeded",
+		"saga.test-saga.b.started", "saga.test-saga.b.failed",
+		"saga.test-saga.a.compensating", "saga.test-saga.a.compensated",
+		"saga.test-saga.saga.compensated",
+	} {
+		got, err := e.broker.Poll(t.Context(), topic, 10)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("%s: %v, %v", topic, got, err)
+		}
+		env := got[0]
+		if env.EventType != "saga.event" {
+			t.Fatalf("%s: event type %q", topic, env.EventType)
+		}
+		if !jsonHas(env.Payload, "saga_id", "step", "status", "timestamp_ms", "run_id") {
+			t.Fatalf("%s: payload %s", topic, env.Payload)
+		}
+	}
+	got, _ := e.broker.Poll(t.Context(), "saga.test-saga.b.started", 10)
+	_ = got
+	if id := EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
+		t.Fatalf("id = %q", id)
+	}
+}
+
+func TestCompletedEventPublished(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, _ := Define("test-saga", pass("a", &calls, &mu))
+	if _, err := Run(t.Context(), e.c, def, "r1", order{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.broker.Poll(t.Context(), "saga.test-saga.saga.completed", 10)
+	if err != nil || len(got) != 1 || got[0].ID != "test-saga-r1-saga-completed-1" {
+		t.Fatalf("%v, %v", got, err)
+	}
+}
+
+func TestTransientFailureRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var n atomic.Int32
+	var attempts []int
+	flaky := Step[order]{
+		Name: "flaky",
+		Execute: func(_ context.Context, sc StepContext, _ *order) error {
+			attempts = append(attempts, sc.Attempt)
+			if n.Add(1) == 1 {
+				return errors.New("transient")
+			}
+			return nil
+		},
+		Retry: fast,
+	}
+	def, _ := Define("test-saga", flaky)
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil || x.Status != Completed || x.Attempt != 0 {
+		t.Fatalf("x = %+v, err = %v", x, err)
+	}
+	if n.Load() != 2 || !slices.Equal(attempts, []int{1, 2}) {
+		t.Fatalf("attempts = %d %v", n.Load(), attempts)
+	}
+}
+
+func TestPermanentSkipsRetries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var n atomic.Int32
+	st := Step[order]{
+		Name: "card",
+		Execute: func(context.Context, StepContext, *order) error {
+			n.Add(1)
+			return Permanent(fmt.Errorf("declined: %w", errBoom))
+		},
+		Retry: RetryPolicy{MaxAttempts: 5},
+	}
+	def, _ := Define("test-saga", st)
+	_, err := Run(t.Context(), e.c, def, "r1", order{})
+	if n.Load() != 1 || !errors.Is(err, errBoom) || !IsPermanent(err) {
+		t.Fatalf("calls %d, err %v", n.Load(), err)
+	}
+	if Permanent(nil) != nil {
+		t.Fatal("Permanent(nil) != nil")
+	}
+}
+
+func TestLinearPolicyDelays(t *testing.T) {
+	t.Parallel()
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 300 * time.Millisecond} {
+		if got := (Linear{}).Delay(attempt); got != want {
+			t.Errorf("Linear{}.Delay(%d) = %s, want %s", attempt, got, want)
+		}
+	}
+	e := newEnv(t)
+	def, _ := Define("test-saga", Step[order]{Name: "x", Retry: RetryPolicy{MaxAttempts: 3, Backoff: Linear{}},
+		Execute: func(context.Context, StepContext, *order) error { return errBoom }})
+	_, _ = Run(t.Context(), e.c, def, "r1", order{})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !slices.Equal(e.delays, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}) {
+		t.Fatalf("delays = %v", e.delays)
+	}
+}
+
+func TestExponentialBounded(t *testing.T) {
+	t.Parallel()
+	b := Exponential{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
+	for attempt := 1; attempt < 20; attempt++ {
+		bound := min(10*time.Millisecond<<(attempt-1), 50*time.Millisecond)
+		if attempt > 10 {
+			bound = 50 * time.Millisecond
+		}
+		if d := b.Delay(attempt); d < 0 || d > bound {
+			t.Fatalf("Delay(%d) = %s, bound %s", attempt, d, bound)
+		}
+	}
+}
+
+func TestMaxElapsedStopsRetries(t *testing.T) {
+	t.Parallel()
+	p := RetryPolicy{MaxAttempts: 10, MaxElapsed: time.Second, Backoff: Linear{Unit: time.Second}}
+	if _, again := p.next(1, errBoom, 500*time.Millisecond); again {
+		t.Fatal("retried past MaxElapsed")
+	}
+	if _, again := p.next(1, errBoom, 0); !again {
+		t.Fatal("did not retry within MaxElapsed")
+	}
+}
+
+func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var seenByComp string
+	reserve := Step[order]{
+		Name: "reserve",
+		Execute: func(_ context.Context, sc StepContext, d *order) error {
+			d.Reservation = "res-" + sc.RunID
+			return nil
+		},
+		Compensate: func(_ context.Context, sc StepContext, d *order) error {
+			seenByComp = d.Reservation
+			if sc.IdempotencyKey != "test-saga/r1/reserve/compensate" {
+				return Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+			}
+			d.Undone = d.Reservation
+			return nil
+		},
+	}
+	charge := Step[order]{
+		Name: "charge",
+		Execute: func(_ context.Context, sc StepContext, d *order) error {
+			d.Seen = d.Reservation
+			if sc.IdempotencyKey != "test-saga/r1/charge" {
+				return Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+			}
+			return Permanent(errBoom)
+		},
+	}
+	def, _ := Define("test-saga", reserve, charge)
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("err = %v", err)
+	}
+	if seenByComp != "res-r1" || x.Data.Undone != "res-r1" || x.Data.Reservation != "res-r1" {
+		t.Fatalf("comp saw %q, data %+v", seenByComp, x.Data)
+	}
+	// A failed attempt's writes are not kept.
+	if x.Data.Seen != "" {
+		t.Fatalf("failed step's write kept: %+v", x.Data)
+	}
+
+	seenByCharge := ""
+	charge.Execute = func(_ context.Context, _ StepContext, d *order) error { seenByCharge = d.Reservation; return nil }
+	def2, _ := Define("test-saga", reserve, charge)
+	if _, err := Run(t.Context(), e.c, def2, "r2", order{}); err != nil || seenByCharge != "res-r2" {
+		t.Fatalf("charge saw %q, err %v", seenByCharge, err)
+	}
+}
+
+func TestRunsDoNotOverwriteEachOther(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+	var wg sync.WaitGroup
+	for _, id := range []string{"r1", "r2"} {
+		wg.Go(func() {
+			if _, err := Run(t.Context(), e.c, def, id, order{Reservation: id}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range []string{"r1", "r2"} {
+		x, err := Load(t.Context(), e.c, def, id)
+		if err != nil || x.Status != Completed || x.Data.Reservation != id || x.RunID != id || len(x.Data.Log) != 2 {
+			t.Fatalf("%s: %+v, %v", id, x, err)
+		}
+	}
+	got, _ := e.broker.Poll(t.Context(), "saga.test-saga.a.started", 10)
+	if len(got) != 2 || got[0].ID == got[1].ID {
+		t.Fatalf("started events %v", got)
+	}
+}
+
+func TestStartingExistingRunReturnsIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var n atomic.Int32
+	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(_ context.Context, _ StepContext, d *order) error {
+		n.Add(1)
+		d.Reservation = "first"
+		return nil
+	}})
+	first, err := Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Run(t.Context(), e.c, def, "r1", order{Reservation: "second"})
+	if err != nil || n.Load() != 1 || again.Status != Completed || again.Data.Reservation != "first" || again.Version != first.Version {
+		t.Fatalf("again = %+v, err %v, calls %d", again, err, n.Load())
+	}
+}
+
+func TestLoadRebuildsExecution(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls []string
+	var mu sync.Mutex
+	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+	x, _ := Run(t.Context(), e.c, def, "r1", order{Reservation: "x"})
+	got, err := Load(t.Context(), e.c, def, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != x.Status || got.Version != x.Version || !slices.Equal(got.CompletedSteps, x.CompletedSteps) ||
+		!slices.Equal(got.CompensatedSteps, x.CompensatedSteps) || !slices.Equal(got.Data.Log, x.Data.Log) ||
+		got.Data.Reservation != "x" || got.FailedStep != "c" || got.Failure != x.Failure || got.StartedAt.IsZero() {
+		t.Fatalf("loaded %+v\nran    %+v", got, x)
+	}
+	// Every transition is in the stream with consecutive versions.
+	var types []string
+	for ev, err := range e.store.ReadStream(t.Context(), StreamName("test-saga", "r1"), nova.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, ev.Type)
+	}
+	want := []string{EventRunStarted,
+		EventStepStarted, EventStepSucceeded, EventStepStarted, EventStepSucceeded,
+		EventStepStarted, EventStepRetrying, EventStepStarted, EventStepRetrying, EventStepStarted, EventStepFailed,
+		EventCompensationStarted, EventStepCompensated, EventCompensationStarted, EventStepCompensated,
+		EventRunCompensated}
+	if !slices.Equal(types, want) {
+		t.Fatalf("stream\n got %v\nwant %v", types, want)
+	}
+	if _, err := Load(t.Context(), e.c, def, "missing"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("missing run: %v", err)
+	}
+}
+
+func TestCancelledRunIsAborted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(ctx context.Context, _ StepContext, _ *order) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	x, err := Run(ctx, e.c, def, "r1", order{})
+	if !errors.Is(err, ErrAborted) || x.Status != Running {
+		t.Fatalf("x = %+v, err = %v", x, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ok := Step[order]{Name: "a", Execute: func(context.Context, StepContext, *order) error { return nil }}
+	def, _ := Define("test-saga", ok)
+	defines := map[string]func() error{
+		"empty name":      func() error { _, err := Define("", ok); return err },
+		"dotted name":     func() error { _, err := Define("a.b", ok); return err },
+		"no steps":        func() error { _, err := Define[order]("s"); return err },
+		"duplicate steps": func() error { _, err := Define("s", ok, ok); return err },
+		"nil execute":     func() error { _, err := Define("s", Step[order]{Name: "a"}); return err },
+		"empty step":      func() error { _, err := Define("s", Step[order]{Execute: ok.Execute}); return err },
+		"reserved step":   func() error { _, err := Define("s", Step[order]{Name: "saga", Execute: ok.Execute}); return err },
+		"wildcard step":   func() error { _, err := Define("s", Step[order]{Name: "*", Execute: ok.Execute}); return err },
+		"negative timeout": func() error {
+			_, err := Define("s", Step[order]{Name: "a", Execute: ok.Execute, Timeout: -1})
+			return err
+		},
+		"negative attempts": func() error {
+			_, err := Define("s", Step[order]{Name: "a", Execute: ok.Execute, Retry: RetryPolicy{MaxAttempts: -1}})
+			return err
+		},
+		"nil def":      func() error { _, err := Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
+		"empty run":    func() error { _, err := Run(t.Context(), e.c, def, "", order{}); return err },
+		"nil ctx":      func() error { _, err := Run(nil, e.c, def, "r1", order{}); return err }, //nolint:staticcheck
+		"nil coord":    func() error { _, err := Run(t.Context(), nil, def, "r1", order{}); return err },
+		"long run id":  func() error { _, err := Run(t.Context(), e.c, def, string(make([]byte, 200)), order{}); return err },
+		"load nil def": func() error { _, err := Load[order](t.Context(), e.c, nil, "r1"); return err },
+		"load empty":   func() error { _, err := Load(t.Context(), e.c, def, ""); return err },
+		"no store":     func() error { _, err := NewCoordinator(Config{}); return err },
+		"bad data": func() error {
+			d2, _ := Define("s2", Step[chan int]{Name: "a", Execute: func(context.Context, StepContext, *chan int) error { return nil }})
+			_, err := Run(t.Context(), e.c, d2, "r1", make(chan int))
+			return err
+		},
+	}
+	for name, f := range defines {
+		if err := f(); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	// Nothing was written.
+	for s, err := range e.store.Streams(t.Context(), nova.StreamsOptions{}) {
+		t.Errorf("stream %v written (%v)", s, err)
+	}
+}
+
+func jsonHas(raw []byte, keys ...string) bool {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
