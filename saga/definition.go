@@ -45,7 +45,10 @@ type Step[D any] struct {
 	// means defaults.
 	CompensateRetry RetryPolicy
 	// Timeout bounds each attempt, of the action and of the compensation.
-	// Zero means [DefaultTimeout].
+	// Zero means [DefaultTimeout]. When it passes, the attempt's ctx is
+	// cancelled and the run moves on without waiting: a step must return
+	// when its ctx is done, or its goroutine lingers until it does (its
+	// writes go to its own copy of the data and are lost).
 	Timeout time.Duration
 }
 

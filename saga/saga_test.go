@@ -199,8 +199,11 @@ func TestFailingCompensationEndsStuck(t *testing.T) {
 	if slices.Contains(calls, "comp:z") {
 		t.Fatalf("calls = %v", calls)
 	}
-	if got, _ := Load(t.Context(), e.c, def, "r1"); got.Status != Stuck {
-		t.Fatalf("loaded status %s", got.Status)
+	if got, _ := Load(t.Context(), e.c, def, "r1"); got.Status != Stuck || got.StuckStep != "a" || got.CompensationFailure == "" {
+		t.Fatalf("loaded %+v", got)
+	}
+	if got, err := e.broker.Poll(t.Context(), "saga.test-saga.a.compensation_failed", 10); err != nil || len(got) != 1 {
+		t.Fatalf("compensation_failed events %v, %v", got, err)
 	}
 }
 
@@ -239,8 +242,6 @@ func TestEventsPublishedForEachStep(t *testing.T) {
 			t.Fatalf("%s: payload %s", topic, env.Payload)
 		}
 	}
-	got, _ := e.broker.Poll(t.Context(), "saga.test-saga.b.started", 10)
-	_ = got
 	if id := EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
 		t.Fatalf("id = %q", id)
 	}
@@ -558,4 +559,76 @@ func jsonHas(raw []byte, keys ...string) bool {
 		}
 	}
 	return true
+}
+
+func TestFailedPublishDoesNotStopSaga(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_ = e.broker.Close() // every publish now fails
+	var calls []string
+	var mu sync.Mutex
+	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+	if x, err := Run(t.Context(), e.c, def, "r1", order{}); err != nil || x.Status != Completed {
+		t.Fatalf("x = %+v, err = %v", x, err)
+	}
+}
+
+func TestAbandonedAttemptCannotChangeData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	finished := make(chan struct{})
+	var n atomic.Int32
+	def, _ := Define("test-saga", Step[order]{
+		Name:    "deaf",
+		Timeout: 5 * time.Millisecond,
+		Retry:   RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}},
+		Execute: func(_ context.Context, _ StepContext, d *order) error {
+			if n.Add(1) == 1 {
+				<-release // ignores its ctx and overruns
+				d.Reservation = "late"
+				close(finished)
+				return nil
+			}
+			d.Log = append(d.Log, "second")
+			return nil
+		},
+	})
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	close(release)
+	<-finished
+	if err != nil || x.Status != Completed || x.Data.Reservation != "" || !slices.Equal(x.Data.Log, []string{"second"}) {
+		t.Fatalf("x = %+v, err = %v", x, err)
+	}
+}
+
+func TestConcurrentStartRunsOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var n atomic.Int32
+	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(context.Context, StepContext, *order) error {
+		n.Add(1)
+		close(entered)
+		<-release
+		return nil
+	}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(t.Context(), e.c, def, "r1", order{})
+		done <- err
+	}()
+	<-entered
+	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil || x.Status != Running || x.Step != "a" {
+		t.Fatalf("second start: %+v, %v", x, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("step ran %d times", n.Load())
+	}
 }
