@@ -188,45 +188,50 @@ func (r *runner[D]) aborted(err error) error {
 	return fmt.Errorf("saga: run %q of %q: %w: %w", r.runID, r.def.name, ErrAborted, err)
 }
 
+// outcome is what one attempt came to.
+type outcome[D any] struct {
+	data     D     // the attempt's copy of the data, kept when err is nil
+	err      error // the attempt's error
+	timedOut bool  // the attempt overran its timeout; its outcome is unknown
+	abort    error // the run's own ctx ended
+}
+
 // call runs one attempt of f on a fresh copy of the recorded data, bounded
-// by timeout. It returns the copy, the attempt's error, whether the attempt
-// timed out, and ctx's error when the run itself was cancelled. An attempt
-// that overruns is abandoned with its ctx cancelled; it owns its copy of the
-// data, so it cannot change the run's.
+// by timeout. An attempt that overruns is abandoned with its ctx cancelled;
+// it owns its copy of the data, so it cannot change the run's.
 func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, sc StepContext,
-	f func(context.Context, StepContext, *D) error) (d D, err error, timedOut bool, abort error) {
+	f func(context.Context, StepContext, *D) error) outcome[D] {
+	var d D
 	if err := json.Unmarshal(r.data, &d); err != nil {
-		return d, fmt.Errorf("saga: decode data of run %q: %w", r.runID, err), false, nil
+		return outcome[D]{err: fmt.Errorf("saga: decode data of run %q: %w", r.runID, err)}
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
-	local := d
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- fmt.Errorf("saga: step %q panicked: %v", step, p)
 			}
 		}()
-		done <- f(actx, sc, &local)
+		done <- f(actx, sc, &d)
 	}()
 	select {
-	case err = <-done:
-		if err == nil {
-			return local, nil, false, nil
+	case err := <-done:
+		switch {
+		case err == nil:
+			return outcome[D]{data: d}
+		case ctx.Err() != nil:
+			return outcome[D]{err: err, abort: ctx.Err()}
+		case errors.Is(err, context.DeadlineExceeded) && actx.Err() != nil:
+			return outcome[D]{err: &TimeoutError{Step: step}, timedOut: true}
 		}
-		if ctx.Err() != nil {
-			return d, err, false, ctx.Err()
-		}
-		if errors.Is(err, context.DeadlineExceeded) && actx.Err() != nil {
-			return d, &TimeoutError{Step: step}, true, nil
-		}
-		return d, err, false, nil
+		return outcome[D]{err: err}
 	case <-actx.Done():
 		if ctx.Err() != nil {
-			return d, ctx.Err(), false, ctx.Err()
+			return outcome[D]{err: ctx.Err(), abort: ctx.Err()}
 		}
-		return d, &TimeoutError{Step: step}, true, nil
+		return outcome[D]{err: &TimeoutError{Step: step}, timedOut: true}
 	}
 }
 
@@ -259,12 +264,13 @@ func (r *runner[D]) run(ctx context.Context) error {
 				return err
 			}
 			r.c.publish(ctx, r.def.name, r.runID, s.Name, "started", attempt)
-			d, err, timedOut, abort := r.call(ctx, s.Name, s.timeout(), r.stepContext(s.Name, attempt, false), s.Execute)
-			if abort != nil {
-				return r.aborted(abort)
+			o := r.call(ctx, s.Name, s.timeout(), r.stepContext(s.Name, attempt, false), s.Execute)
+			err, timedOut := o.err, o.timedOut
+			if o.abort != nil {
+				return r.aborted(o.abort)
 			}
 			if err == nil {
-				raw, err := encode(d)
+				raw, err := encode(o.data)
 				if err != nil {
 					return err
 				}
@@ -323,12 +329,13 @@ func (r *runner[D]) compensate(ctx context.Context, stepErr error) error {
 				return err
 			}
 			r.c.publish(ctx, r.def.name, r.runID, name, "compensating", attempt)
-			d, err, timedOut, abort := r.call(ctx, name, s.timeout(), r.stepContext(name, attempt, true), f)
-			if abort != nil {
-				return r.aborted(abort)
+			o := r.call(ctx, name, s.timeout(), r.stepContext(name, attempt, true), f)
+			err, timedOut := o.err, o.timedOut
+			if o.abort != nil {
+				return r.aborted(o.abort)
 			}
 			if err == nil {
-				raw, err := encode(d)
+				raw, err := encode(o.data)
 				if err != nil {
 					return err
 				}
