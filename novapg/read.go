@@ -382,7 +382,7 @@ type scanner struct {
 	seq, version int64
 	xid          uint64
 	id           pgtype.UUID
-	data, md     []byte
+	md           []byte
 	corr, caus   pgtype.Text
 	recorded     time.Time
 	stream, typ  string
