@@ -525,7 +525,8 @@ func TestBadInput(t *testing.T) {
 		},
 		"nil def":      func() error { _, err := Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
 		"empty run":    func() error { _, err := Run(t.Context(), e.c, def, "", order{}); return err },
-		"nil ctx":      func() error { _, err := Run(nil, e.c, def, "r1", order{}); return err }, //nolint:staticcheck
+		//lint:ignore SA1012 a nil context is the bad input under test
+		"nil ctx":      func() error { _, err := Run(nil, e.c, def, "r1", order{}); return err },
 		"nil coord":    func() error { _, err := Run(t.Context(), nil, def, "r1", order{}); return err },
 		"long run id":  func() error { _, err := Run(t.Context(), e.c, def, string(make([]byte, 200)), order{}); return err },
 		"load nil def": func() error { _, err := Load[order](t.Context(), e.c, nil, "r1"); return err },
