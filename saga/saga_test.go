@@ -523,8 +523,8 @@ func TestBadInput(t *testing.T) {
 			_, err := Define("s", Step[order]{Name: "a", Execute: ok.Execute, Retry: RetryPolicy{MaxAttempts: -1}})
 			return err
 		},
-		"nil def":      func() error { _, err := Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
-		"empty run":    func() error { _, err := Run(t.Context(), e.c, def, "", order{}); return err },
+		"nil def":   func() error { _, err := Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
+		"empty run": func() error { _, err := Run(t.Context(), e.c, def, "", order{}); return err },
 		//lint:ignore SA1012 a nil context is the bad input under test
 		"nil ctx":      func() error { _, err := Run(nil, e.c, def, "r1", order{}); return err },
 		"nil coord":    func() error { _, err := Run(t.Context(), nil, def, "r1", order{}); return err },
