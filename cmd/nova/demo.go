@@ -216,7 +216,7 @@ func writeDemoReport(e *env, r demoReport) error {
 	for _, p := range orders.Catalog() {
 		levels = append(levels, fmt.Sprintf("%s %d", p.SKU, r.stock.Level(p.SKU)))
 	}
-	fmt.Fprintf(w, "Stock left of %d each: %s\n", demoStockPerProduct, strings.Join(levels, ", "))
+	fmt.Fprintf(w, "Stock left (the run started with %d of each): %s\n", demoStockPerProduct, strings.Join(levels, ", "))
 
 	fmt.Fprintf(w, "\nEvents: %d written by this run, %d in the store, last global position %s\n", r.written, r.total, r.last)
 	fmt.Fprintf(w, "Data: %s\n", where)
