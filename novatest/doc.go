@@ -54,15 +54,24 @@
 //     fails with nova.ErrClosed.
 //   - badinput.go: every kind of bad input fails with nova.ErrInvalid (or
 //     nova.ErrUnknownType from a registry), never panics, writes nothing.
+//   - server.go: subscribers started while writers run (every backend);
+//     with [WithOpenTransaction], a transaction left open holds readers
+//     back and loses nothing; with [WithConnectionKiller], subscriptions
+//     survive dropped connections without loss or repeats. The two hooked
+//     cases run alone, before the parallel ones.
+//   - single.go: [WithSingleEventAppends] for a backend that cannot append
+//     several events atomically (JetStream before 2.12): only the cases that
+//     append one event at a time run.
 //
 // [RunSnapshotStore] (snapshot.go) does the same for
-// aggregate.SnapshotStore. A backend that is not in the suites is not
+// aggregate.SnapshotStore, and [RunQueryStore] (querystore.go) for
+// cqrs.QueryStore. A backend that is not in the suites is not
 // done, and a case is never weakened to let a backend pass.
 //
 // # Sizes
 //
 // The load cases have these sizes at scale 1; the first three are the
-// figures of the issue that specified the suite:
+// figures the suite was specified with:
 //
 //	case              goroutines   events each   events in all
 //	RaceExact         64 writers   500           32,000
@@ -82,10 +91,10 @@
 // exact expected version needs a commit of its own: the next writer cannot
 // learn the new version before that commit returns, so group commit cannot
 // help, and on a durable store each commit is a disk flush (about 1 ms on
-// an ordinary disk; the issue's 32,000 take over half a minute on SQLite
+// an ordinary disk; the full 32,000 take over half a minute on SQLite
 // with synchronous=FULL). Every other case runs at scale 1 in seconds on
-// memory and on SQLite, and NOVA_TEST_SCALE=1 runs them all at the issue's
-// figures.
+// memory and on SQLite, and NOVA_TEST_SCALE=1 runs them all at the specified
+// figures (CI does, for memory and SQLite).
 //
 // Goroutine counts are fixed; the scale multiplies the events per
 // goroutine. It is divided by 10 under go test -short, and multiplied by
