@@ -1,0 +1,577 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// PoisonPolicy says what a runner does with an event whose handler still
+// fails after its retries.
+type PoisonPolicy uint8
+
+const (
+	// Stop stops the projection on the event, with a [*PoisonError]; its
+	// checkpoint stays just before the event. This is the default.
+	Stop PoisonPolicy = iota
+	// Skip records the event (see [Runner.Skipped] and Config.SkipFunc)
+	// and goes on with the next one.
+	Skip
+)
+
+// Defaults of [Config].
+const (
+	DefaultBatchSize    = 100
+	DefaultRetryBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff   = 5 * time.Second
+	DefaultLagLimit     = 10_000
+	maxSkipped          = 1000
+)
+
+// Config configures a [Runner]. Store and Projection are required; every
+// other zero field means its default.
+type Config struct {
+	// Store is the event store the projection reads with Subscribe.
+	Store nova.Store
+	// Projection holds the handlers.
+	Projection *Projection
+	// Checkpoints keeps the checkpoint. Default: a new [MemoryCheckpoints].
+	Checkpoints CheckpointStore
+	// BatchSize is the most events handled before a checkpoint is saved.
+	// A batch is whatever has arrived, up to BatchSize, so a live
+	// projection saves after each small burst. Default 100, at most
+	// [nova.MaxBatch].
+	BatchSize int
+	// Retries is how many more times a failing handler runs on the same
+	// event before the event counts as poison. Default 0.
+	Retries int
+	// RetryBackoff is the wait before the first retry; it doubles on each
+	// retry up to MaxBackoff. Default 100 ms.
+	RetryBackoff time.Duration
+	// MaxBackoff caps the wait between retries. Default 5 s.
+	MaxBackoff time.Duration
+	// OnPoison is what happens after the last retry fails. Default [Stop].
+	OnPoison PoisonPolicy
+	// SkipFunc, if set, is called with each event skipped under [Skip].
+	SkipFunc func(ctx context.Context, s Skipped)
+	// ResetFunc, if set, empties the read model; [Runner.Reset] calls it.
+	ResetFunc func(ctx context.Context) error
+	// LagLimit caps how many events [Runner.Lag] counts. Default 10,000.
+	LagLimit int
+	// NowFunc is the clock for time lag. Default time.Now.
+	NowFunc func() time.Time
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c == nil:
+		return invalidf("nil config")
+	case c.Store == nil:
+		return invalidf("config: Store is nil")
+	case c.Projection == nil:
+		return invalidf("config: Projection is nil")
+	case c.BatchSize < 0 || c.BatchSize > nova.MaxBatch:
+		return invalidf("config: BatchSize %d is outside 0..%d", c.BatchSize, nova.MaxBatch)
+	case c.Retries < 0:
+		return invalidf("config: Retries %d is negative", c.Retries)
+	case c.RetryBackoff < 0:
+		return invalidf("config: RetryBackoff %s is negative", c.RetryBackoff)
+	case c.MaxBackoff < 0:
+		return invalidf("config: MaxBackoff %s is negative", c.MaxBackoff)
+	case c.OnPoison != Stop && c.OnPoison != Skip:
+		return invalidf("config: unknown OnPoison %d", c.OnPoison)
+	case c.LagLimit < 0:
+		return invalidf("config: LagLimit %d is negative", c.LagLimit)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Checkpoints == nil {
+		c.Checkpoints = NewMemoryCheckpoints()
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.LagLimit == 0 {
+		c.LagLimit = DefaultLagLimit
+	}
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+	return c
+}
+
+// State is a runner's life-cycle state.
+type State string
+
+// The states of a runner.
+const (
+	Stopped State = "stopped"
+	Running State = "running"
+	Failed  State = "failed"
+)
+
+// Status is a snapshot of a runner, cheap to take: it does no I/O.
+type Status struct {
+	// Name is the projection's name.
+	Name string
+	// State is running, stopped or failed.
+	State State
+	// Checkpoint is the position of the last event handled and saved
+	// ([nova.Start] before the first; unknown before the first Start).
+	Checkpoint nova.Position
+	// Handled counts events handled since the runner was made.
+	Handled uint64
+	// LastRecordedAt is the RecordedAt of the last event handled.
+	LastRecordedAt time.Time
+	// TimeLag is now − LastRecordedAt: how old the newest handled event
+	// is. When the projection is caught up it is the age of the log's
+	// last event; [Runner.Lag] tells the two apart.
+	TimeLag time.Duration
+	// Skipped counts events skipped under [Skip].
+	Skipped int
+	// Err is the error that failed the runner, when State is failed.
+	Err error
+}
+
+// Lag is how far a projection is behind the log's head.
+type Lag struct {
+	// Events counts the events after the checkpoint, at most LagLimit.
+	Events int
+	// Capped reports that the count stopped at LagLimit: the lag is at
+	// least Events.
+	Capped bool
+	// Head is the position of the last event counted (the log's head
+	// unless Capped), or the checkpoint when nothing is behind.
+	Head nova.Position
+	// Time is now − RecordedAt of the last handled event, zero when the
+	// projection is caught up.
+	Time time.Duration
+}
+
+// Skipped is an event the runner skipped under [Skip].
+type Skipped struct {
+	// Err is the [*PoisonError] naming the event and the handler's error.
+	Err *PoisonError
+	// At is when it was skipped.
+	At time.Time
+}
+
+// Runner feeds a [Projection] from a store's Subscribe, starting after its
+// checkpoint, and saves the checkpoint after each batch. Start runs it,
+// Stop stops it and Wait waits for it to end; the runner owns its
+// goroutines and none outlives Stop or Wait.
+type Runner struct {
+	cfg  Config
+	name string
+
+	mu       sync.Mutex
+	state    State
+	err      error
+	cp       nova.Position
+	loaded   bool
+	handled  uint64
+	lastAt   time.Time
+	skipped  []Skipped
+	nskipped int
+	changed  chan struct{} // closed and replaced on every change
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the current run ends
+}
+
+// NewRunner returns a stopped runner. A bad config fails with an error
+// matching [nova.ErrInvalid] that names the wrong field.
+func NewRunner(cfg *Config) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	done := make(chan struct{})
+	close(done)
+	return &Runner{cfg: c, name: c.Projection.name, state: Stopped, changed: make(chan struct{}), done: done}, nil
+}
+
+// notifyLocked wakes every WaitFor. r.mu must be held.
+func (r *Runner) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Start loads the checkpoint and starts the projection in the background.
+// It runs until Stop is called, ctx is done, or it fails (see Wait).
+// Starting a running runner fails with [ErrRunning]; a stopped or failed
+// runner may be started again and resumes from its checkpoint.
+func (r *Runner) Start(ctx context.Context) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return invalidf("start: nil context")
+	}
+	r.mu.Lock()
+	if r.state == Running {
+		r.mu.Unlock()
+		return fmt.Errorf("projection: start %q: %w", r.name, ErrRunning)
+	}
+	// Claim the runner before the I/O, so a concurrent Start fails.
+	r.state = Running
+	r.err = nil
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	r.mu.Unlock()
+
+	cp, err := r.cfg.Checkpoints.Load(ctx, r.name)
+	if err != nil {
+		cancel()
+		close(done)
+		r.mu.Lock()
+		r.state = Stopped
+		r.notifyLocked()
+		r.mu.Unlock()
+		return fmt.Errorf("projection: start %q: load checkpoint: %w", r.name, err)
+	}
+	r.mu.Lock()
+	r.cp, r.loaded = cp, true
+	r.notifyLocked()
+	r.mu.Unlock()
+
+	go func() {
+		defer close(done)
+		err := r.run(runCtx, cp)
+		stopped := runCtx.Err() != nil
+		cancel()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil && !stopped {
+			r.state, r.err = Failed, err
+		} else {
+			r.state = Stopped
+		}
+		r.notifyLocked()
+	}()
+	return nil
+}
+
+// Stop stops the runner and waits for its goroutines to end, or for ctx
+// to be done, whichever comes first. Stopping a runner that is not running
+// does nothing.
+func (r *Runner) Stop(ctx context.Context) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return invalidf("stop: nil context")
+	}
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("projection: stop %q: %w", r.name, ctx.Err())
+	}
+}
+
+// Wait blocks until the current run ends and returns why: nil when it was
+// stopped (by Stop or by Start's ctx), otherwise the error that failed it,
+// a [*PoisonError] for a poison event.
+func (r *Runner) Wait() error {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	<-done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == Failed {
+		return r.err
+	}
+	return nil
+}
+
+// Status returns the runner's state and progress.
+func (r *Runner) Status() Status {
+	now := r.cfg.NowFunc()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Status{
+		Name: r.name, State: r.state, Checkpoint: r.cp, Handled: r.handled,
+		LastRecordedAt: r.lastAt, Skipped: r.nskipped, Err: r.err,
+	}
+	if !r.lastAt.IsZero() {
+		s.TimeLag = max(now.Sub(r.lastAt), 0)
+	}
+	return s
+}
+
+// Skipped returns the events skipped under [Skip], the most recent 1000,
+// oldest first.
+func (r *Runner) Skipped() []Skipped {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Skipped(nil), r.skipped...)
+}
+
+// Lag counts the events after the checkpoint, up to Config.LagLimit, by
+// reading the log: it works on every store and costs a read of the
+// events counted.
+func (r *Runner) Lag(ctx context.Context) (Lag, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return Lag{}, invalidf("lag: nil context")
+	}
+	r.mu.Lock()
+	cp, loaded, lastAt := r.cp, r.loaded, r.lastAt
+	r.mu.Unlock()
+	if !loaded {
+		var err error
+		if cp, err = r.cfg.Checkpoints.Load(ctx, r.name); err != nil {
+			return Lag{}, fmt.Errorf("projection: lag %q: load checkpoint: %w", r.name, err)
+		}
+	}
+	l := Lag{Head: cp}
+	for e, err := range r.cfg.Store.ReadAll(ctx, nova.ReadAllOptions{From: cp, Limit: r.cfg.LagLimit + 1}) {
+		if err != nil {
+			return Lag{}, fmt.Errorf("projection: lag %q: %w", r.name, err)
+		}
+		if l.Events == r.cfg.LagLimit {
+			l.Capped = true
+			break
+		}
+		l.Events++
+		l.Head = e.Position
+	}
+	if l.Events > 0 && !lastAt.IsZero() {
+		l.Time = max(r.cfg.NowFunc().Sub(lastAt), 0)
+	}
+	return l, nil
+}
+
+// WaitFor blocks until the projection has handled (and checkpointed) the
+// event at pos, so a query made afterwards sees it: read-your-writes after
+// a command, with pos from its AppendResult. It returns ctx's error when
+// ctx ends first, the run's error when the runner fails, and
+// [ErrNotRunning] when the runner is stopped short of pos.
+func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return invalidf("wait for: nil context")
+	}
+	for {
+		r.mu.Lock()
+		cp, loaded, state, runErr, ch := r.cp, r.loaded, r.state, r.err, r.changed
+		r.mu.Unlock()
+		switch {
+		case loaded && pos.Compare(cp) <= 0:
+			return nil
+		case state == Failed:
+			return fmt.Errorf("projection: wait for %s in %q: %w", pos, r.name, runErr)
+		case state == Stopped:
+			return fmt.Errorf("projection: wait for %s in %q at %s: %w", pos, r.name, cp, ErrNotRunning)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("projection: wait for %s in %q: %w", pos, r.name, ctx.Err())
+		}
+	}
+}
+
+// Reset sets the checkpoint back to [nova.Start] and then calls
+// Config.ResetFunc to empty the read model, so the next Start rebuilds it
+// from the first event. The runner must be stopped ([ErrRunning]
+// otherwise). The checkpoint goes first: a crash between the two steps
+// leaves a read model that the rebuild overwrites, never a checkpoint
+// past an emptied model.
+func (r *Runner) Reset(ctx context.Context) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return invalidf("reset: nil context")
+	}
+	r.mu.Lock()
+	if r.state == Running {
+		r.mu.Unlock()
+		return fmt.Errorf("projection: reset %q: %w", r.name, ErrRunning)
+	}
+	r.mu.Unlock()
+	if err := r.cfg.Checkpoints.Save(ctx, r.name, nova.Start); err != nil {
+		return fmt.Errorf("projection: reset %q: save checkpoint: %w", r.name, err)
+	}
+	r.mu.Lock()
+	r.cp, r.loaded, r.lastAt, r.err = nova.Start, true, time.Time{}, nil
+	r.state = Stopped
+	r.notifyLocked()
+	r.mu.Unlock()
+	if r.cfg.ResetFunc != nil {
+		if err := r.cfg.ResetFunc(ctx); err != nil {
+			return fmt.Errorf("projection: reset %q: read model: %w", r.name, err)
+		}
+	}
+	return nil
+}
+
+type item struct {
+	e   nova.Event
+	err error
+}
+
+// run reads the subscription on one goroutine and handles batches on this
+// one; it returns when ctx ends (nil) or on the first failure.
+func (r *Runner) run(ctx context.Context, from nova.Position) error {
+	ctx, cancel := context.WithCancel(ctx)
+	items := make(chan item, r.cfg.BatchSize)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // first, so the reader ends promptly
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		defer close(items)
+		for e, err := range r.cfg.Store.Subscribe(ctx, nova.SubscribeOptions{From: from}) {
+			select {
+			case items <- item{e, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+
+	batch := make([]nova.Event, 0, r.cfg.BatchSize)
+	for {
+		batch = batch[:0]
+		var subErr error
+		select {
+		case <-ctx.Done():
+			return nil
+		case it, ok := <-items:
+			if !ok {
+				return nil
+			}
+			if it.err != nil {
+				subErr = it.err
+				break
+			}
+			batch = append(batch, it.e)
+		drain:
+			for len(batch) < r.cfg.BatchSize {
+				select {
+				case it, ok := <-items:
+					if !ok {
+						break drain
+					}
+					if it.err != nil {
+						subErr = it.err
+						break drain
+					}
+					batch = append(batch, it.e)
+				default:
+					break drain
+				}
+			}
+		}
+		if err := r.handleBatch(ctx, batch); err != nil {
+			return err
+		}
+		if subErr != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("projection: %q: subscribe: %w", r.name, subErr)
+		}
+	}
+}
+
+// handleBatch runs the handlers on each event in order and saves the
+// checkpoint after the last one. When an event is poison under [Stop], the
+// events before it are checkpointed and the poison error returned.
+func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	done := 0
+	var failed error
+	for _, e := range batch {
+		if err := r.handle(ctx, e); err != nil {
+			failed = err
+			break
+		}
+		done++
+	}
+	if done > 0 {
+		last := batch[done-1]
+		// Save even when ctx was cancelled mid-batch: the handled events'
+		// effects are in the read model already.
+		if err := r.cfg.Checkpoints.Save(context.WithoutCancel(ctx), r.name, last.Position); err != nil {
+			return fmt.Errorf("projection: %q: save checkpoint %s: %w", r.name, last.Position, err)
+		}
+		r.mu.Lock()
+		r.cp = last.Position
+		r.handled += uint64(done)
+		r.lastAt = last.RecordedAt
+		r.notifyLocked()
+		r.mu.Unlock()
+	}
+	if failed != nil && ctx.Err() != nil {
+		return nil // stopped while retrying: not the event's fault
+	}
+	return failed
+}
+
+// handle runs e's handler with retries; under [Skip] a poison event is
+// recorded and handle returns nil.
+func (r *Runner) handle(ctx context.Context, e nova.Event) error {
+	h := r.cfg.Projection.handler(e.Type)
+	if h == nil {
+		return nil
+	}
+	backoff := r.cfg.RetryBackoff
+	var err error
+	attempts := 0
+	for {
+		attempts++
+		if err = h(ctx, e); err == nil {
+			return nil
+		}
+		if attempts > r.cfg.Retries || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	pe := &PoisonError{
+		Projection: r.name, EventID: e.ID, Stream: e.Stream, Version: e.Version,
+		Type: e.Type, Position: e.Position, Attempts: attempts, Err: err,
+	}
+	if r.cfg.OnPoison == Stop {
+		return pe
+	}
+	s := Skipped{Err: pe, At: r.cfg.NowFunc()}
+	r.mu.Lock()
+	r.nskipped++
+	r.skipped = append(r.skipped, s)
+	if len(r.skipped) > maxSkipped {
+		r.skipped = append(r.skipped[:0], r.skipped[len(r.skipped)-maxSkipped:]...)
+	}
+	r.mu.Unlock()
+	if r.cfg.SkipFunc != nil {
+		r.cfg.SkipFunc(ctx, s)
+	}
+	return nil
+}
