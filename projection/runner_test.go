@@ -596,6 +596,10 @@ func TestInvalidInput(t *testing.T) {
 			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, BatchSize: -1})
 			return err
 		}()},
+		{"batch size too big", func() error {
+			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, BatchSize: nova.MaxBatch + 1})
+			return err
+		}()},
 		{"retries", func() error {
 			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, Retries: -1})
 			return err
@@ -644,5 +648,71 @@ func TestInvalidInput(t *testing.T) {
 	_, err = projection.NewRunner(&projection.Config{Store: s, Projection: p, MaxBackoff: -1})
 	if err == nil || !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "MaxBackoff") {
 		t.Fatalf("err %v does not name MaxBackoff", err)
+	}
+}
+
+func TestStopIsPromptDuringBackoff(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	s := newStore(t, nil)
+	rec := &recorder{fail: func(v OrderPlaced) error { return errors.New("down") }}
+	place(t, s, reg, "a")
+	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 5, RetryBackoff: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("Stop during an hour's backoff = %v", err)
+	}
+	if err := r.Wait(); err != nil {
+		t.Fatalf("Wait = %v, want nil: a stop is not a poison event", err)
+	}
+	if st := r.Status(); st.State != projection.Stopped || st.Checkpoint != nova.Start {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestPoisonThenFixAndRestart(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	s := newStore(t, nil)
+	broken := true
+	rec := &recorder{fail: func(v OrderPlaced) error {
+		if broken && v.ID == "b" {
+			return errors.New("bug")
+		}
+		return nil
+	}}
+	pos := place(t, s, reg, "a", "b", "c")
+	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	if err := r.Wait(); !errors.Is(err, projection.ErrPoison) {
+		t.Fatalf("Wait = %v", err)
+	}
+	rec.mu.Lock()
+	broken = false
+	rec.mu.Unlock()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, pos)
+	if got := rec.seen(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("handled %v, want each event once", got)
+	}
+	if st := r.Status(); st.State != projection.Running || st.Err != nil {
+		t.Fatalf("status after restart %+v", st)
+	}
+}
+
+func TestUndecodableEventIsPoison(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	s := newStore(t, nil)
+	res, err := s.Append(context.Background(), "order-x", nova.NoStream, nova.EventData{Type: "OrderPlaced", Data: []byte(`{"id": 7}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
+	var pe *projection.PoisonError
+	if err := r.Wait(); !errors.As(err, &pe) || pe.Position != res.Position || pe.Stream != "order-x" {
+		t.Fatalf("Wait = %v, want a poison error naming order-x", err)
 	}
 }
