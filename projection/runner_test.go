@@ -234,7 +234,7 @@ func TestWaitForCommandQueryRoundTrip(t *testing.T) {
 
 	bus := new(cqrs.CommandBus)
 	err := cqrs.HandleResult(bus, func(ctx context.Context, cmd PlaceOrder) (nova.Position, error) {
-		d, err := reg.Encode(OrderPlaced{ID: cmd.ID, Total: cmd.Total}, nova.Metadata{})
+		d, err := reg.Encode(OrderPlaced(cmd), nova.Metadata{})
 		if err != nil {
 			return nova.Position{}, err
 		}
