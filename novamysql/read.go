@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/paging"
 )
 
 // Page sizes: a read's first page holds up to firstPage rows; later
@@ -186,18 +187,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 				yield(nova.Event{}, readError(fmt.Sprintf("read stream %q", stream), err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n && !full {
+			if !paging.Yield(buf, len(buf) < n && !full, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			last := buf[len(buf)-1].Version
 			if backwards {
@@ -240,18 +231,8 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 				yield(nova.Event{}, readError("read all", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n && !full {
+			if !paging.Yield(buf, len(buf) < n && !full, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			after = buf[len(buf)-1].Position.Commit
 		}
@@ -382,18 +363,8 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 				yield(nova.StreamInfo{}, readError("list streams", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			after = buf[len(buf)-1].Stream
 		}

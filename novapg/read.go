@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/paging"
 )
 
 // pageLimit returns the size of the next page of a read that wants want
@@ -66,18 +67,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 				yield(nova.Event{}, readError(fmt.Sprintf("read stream %q", stream), err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			last := int64(buf[len(buf)-1].Version)
 			if backwards {
@@ -149,18 +140,8 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 				yield(nova.Event{}, readError("read all", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			last := buf[len(buf)-1].Position
 			xid, seq = last.Commit, int64(last.Prepare)
@@ -326,18 +307,8 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 				yield(nova.StreamInfo{}, readError("list streams", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			from = buf[len(buf)-1].Stream
 		}

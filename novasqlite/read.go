@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/paging"
 )
 
 // pageLimit returns the size of the next page of a read that wants want
@@ -67,18 +68,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 				yield(nova.Event{}, readError("read stream "+fmt.Sprintf("%q", stream), err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			last := int64(buf[len(buf)-1].Version)
 			if backwards {
@@ -130,18 +121,8 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 				yield(nova.Event{}, readError("read all", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			if after = int64(buf[len(buf)-1].Position.Commit); after >= head {
 				return
@@ -285,18 +266,8 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 				yield(nova.StreamInfo{}, readError("list streams", err))
 				return
 			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			if len(buf) < n {
+			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
-			}
-			if left > 0 {
-				if left -= len(buf); left == 0 {
-					return
-				}
 			}
 			after = buf[len(buf)-1].Stream
 		}
