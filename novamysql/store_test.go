@@ -205,7 +205,7 @@ func TestStore(t *testing.T) {
 	opts := append(serverOptions(),
 		// Every append crosses the network and commits with a flush of
 		// the redo log: NOVA_TEST_SCALE=1 runs the figures.
-		novatest.WithScale(scale()),
+		novatest.WithScale(testenv.ServerScale()),
 	)
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return open(t, novamysql.Config{})
@@ -217,7 +217,7 @@ func TestStoreWithoutGroupCommit(t *testing.T) {
 	admin(t)
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return open(t, novamysql.Config{MaxGroup: 1, PageSize: 7})
-	}, novatest.WithScale(scale()/10))
+	}, novatest.WithScale(testenv.ServerScale()/10))
 }
 
 func TestSnapshotStore(t *testing.T) {
@@ -226,14 +226,4 @@ func TestSnapshotStore(t *testing.T) {
 	novatest.RunSnapshotStore(t, func(t *testing.T) aggregate.SnapshotStore {
 		return open(t, novamysql.Config{})
 	})
-}
-
-// scale is the factor for the load cases: 1 under NOVA_TEST_SCALE (which
-// the suite applies itself), else small enough for a 2-core machine
-// running other tests.
-func scale() float64 {
-	if os.Getenv("NOVA_TEST_SCALE") != "" {
-		return 1
-	}
-	return 0.1
 }

@@ -27,10 +27,9 @@ func openStore(t testing.TB, url string) *novanats.Store {
 	return s
 }
 
-// embeddedScale keeps the default run of the suite on the embedded server
-// short: every append is a round trip to a server that shares the test's
-// two cores. NOVA_TEST_SCALE=10 runs it at the figures.
-const embeddedScale = 0.1
+// The suite runs at testenv.ServerScale: every append is a round trip to
+// a server that shares the test's two cores, so a tenth of the specified
+// sizes by default; NOVA_TEST_SCALE=1 runs the specified figures.
 
 // TestStoreEmbedded runs the whole conformance suite against a current
 // nats-server in the test process, which has atomic batches. The
@@ -41,7 +40,7 @@ func TestStoreEmbedded(t *testing.T) {
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return openStore(t, srv.url)
 	},
-		novatest.WithScale(embeddedScale),
+		novatest.WithScale(testenv.ServerScale()),
 		novatest.WithConnectionKiller(func(ctx context.Context, st nova.Store) error {
 			return srv.dropClient(ctx, novanats.Conn(st.(*novanats.Store)))
 		}),
@@ -55,7 +54,7 @@ func TestStoreEmbedded(t *testing.T) {
 func TestStoreMachine(t *testing.T) {
 	url := testenv.Need(t, testenv.NATS)
 	var opts []novatest.StoreOption
-	opts = append(opts, novatest.WithScale(embeddedScale))
+	opts = append(opts, novatest.WithScale(testenv.ServerScale()))
 	if !atomicServer(t, url) {
 		opts = append(opts, novatest.WithSingleEventAppends())
 	}

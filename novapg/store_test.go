@@ -127,13 +127,13 @@ func TestStore(t *testing.T) {
 	// parallel ones resume.
 	testenv.Need(t, testenv.Postgres)
 	// Every append is a round trip to the server: a tenth of the suite's
-	// sizes by default; NOVA_TEST_SCALE=10 runs the figures.
+	// sizes by default; NOVA_TEST_SCALE=1 runs the specified figures.
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		sc := newScratch(t)
 		s := open(t, sc.config())
 		killers.Store(s, sc)
 		return s
-	}, novatest.WithScale(0.1),
+	}, novatest.WithScale(testenv.ServerScale()),
 		novatest.WithOpenTransaction(openTx),
 		novatest.WithConnectionKiller(func(ctx context.Context, st nova.Store) error {
 			sc, ok := killers.Load(st)

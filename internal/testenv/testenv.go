@@ -117,3 +117,15 @@ func defaultPort(scheme string) string {
 	}
 	return "0"
 }
+
+// ServerScale is the factor server backends pass to novatest.WithScale.
+// Every append there is a network round trip, so by default they run a
+// tenth of the suite's specified sizes; once NOVA_TEST_SCALE is set it alone
+// decides, as on the embedded backends (NOVA_TEST_SCALE=1: the specified
+// sizes).
+func ServerScale() float64 {
+	if os.Getenv("NOVA_TEST_SCALE") != "" {
+		return 1
+	}
+	return 0.1
+}

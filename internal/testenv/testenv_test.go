@@ -89,3 +89,14 @@ func (f *fakeTB) Fatalf(string, ...any) {
 	f.failed = true
 	panic("fatal")
 }
+
+func TestServerScale(t *testing.T) {
+	t.Setenv("NOVA_TEST_SCALE", "")
+	if got := ServerScale(); got != 0.1 {
+		t.Errorf("unset: ServerScale() = %v, want 0.1", got)
+	}
+	t.Setenv("NOVA_TEST_SCALE", "3")
+	if got := ServerScale(); got != 1 {
+		t.Errorf("set: ServerScale() = %v, want 1 (the variable alone decides)", got)
+	}
+}
