@@ -146,7 +146,7 @@ func (s *Store) queryError(ctx context.Context, err error) error {
 // yielded once and ends the loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -207,7 +207,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // order, up to the last event committed when it started.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -270,7 +270,7 @@ func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, u
 // nova.ErrClosed when the store closes, and any other error once.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx); err != nil {
+		if err := paging.Check(ctx); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -337,7 +337,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name in byte order.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}
@@ -487,24 +487,5 @@ func (v *timeValue) parse(s string) error {
 	return nil
 }
 
-// validateRead checks ctx and returns the first non-nil of errs.
-func validateRead(ctx context.Context, errs ...error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readError wraps a read's error, leaving the sentinels callers compare
-// with (context errors, nova.ErrClosed) unwrapped.
-func readError(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
-		return err
-	}
-	return fmt.Errorf("novamysql: %s: %w", what, err)
-}
+// readError wraps a read's error with the package name (see paging.Error).
+func readError(what string, err error) error { return paging.Error("novamysql", what, err) }

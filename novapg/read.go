@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -33,7 +32,7 @@ func (s *Store) pageLimit(want int) int {
 // loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -113,7 +112,7 @@ func after(p nova.Position) (xid uint64, seq int64, ok bool) {
 // and the rest comes with the next read.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -203,7 +202,7 @@ const maxHeldBack = 200 * time.Millisecond
 // nova.ErrClosed when the store closes.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx); err != nil {
+		if err := paging.Check(ctx); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -278,7 +277,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name in byte order.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}
@@ -399,24 +398,5 @@ func formatUUID(u [16]byte) string {
 	return string(b[:])
 }
 
-// validateRead checks ctx and returns the first non-nil of errs.
-func validateRead(ctx context.Context, errs ...error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readError wraps a read's error, leaving the errors callers compare with
-// (context errors, nova.ErrClosed) as they are.
-func readError(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
-		return err
-	}
-	return fmt.Errorf("novapg: %s: %w", what, err)
-}
+// readError wraps a read's error with the package name (see paging.Error).
+func readError(what string, err error) error { return paging.Error("novapg", what, err) }

@@ -27,7 +27,7 @@ func pageLimit(want int) int {
 // loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -88,7 +88,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // order, up to the last event committed when it read its first page.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -184,7 +184,7 @@ func readAllRows(r *reader, after, upto int64, n int, buf []nova.Event) ([]nova.
 // ctx.Err() when ctx is done and nova.ErrClosed when the store closes.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx); err != nil {
+		if err := paging.Check(ctx); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -242,7 +242,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}
@@ -274,24 +274,5 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 	}
 }
 
-// validateRead checks ctx and returns the first non-nil of errs.
-func validateRead(ctx context.Context, errs ...error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readError wraps a read's error, leaving the sentinels callers compare
-// with (context errors, nova.ErrClosed) unwrapped.
-func readError(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
-		return err
-	}
-	return fmt.Errorf("novasqlite: %s: %w", what, err)
-}
+// readError wraps a read's error with the package name (see paging.Error).
+func readError(what string, err error) error { return paging.Error("novasqlite", what, err) }

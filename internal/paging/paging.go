@@ -1,7 +1,17 @@
-// Package paging holds the loop step every backend's paged reads share:
-// hand one page to the caller's iterator and decide whether to fetch the
-// next, so that reads stop at the same places on every backend.
+// Package paging holds what every SQL backend's paged reads share: the
+// check of a read's input, the loop step that hands one page to the
+// caller's iterator and decides whether to fetch the next, and the
+// wrapping of a read's errors, so that reads start, stop and fail the same
+// way on every backend.
 package paging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nova-go/nova"
+)
 
 // Yield hands page to yield, in order, and reports whether the read should
 // fetch another page. It reports false when the caller's loop stopped, when
@@ -23,4 +33,27 @@ func Yield[T any](page []T, short bool, left *int, yield func(T, error) bool) bo
 		}
 	}
 	return true
+}
+
+// Check reports a read's bad input: a nil ctx, else the first non-nil of
+// errs (the options' Validate results).
+func Check(ctx context.Context, errs ...error) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Error wraps a read's error as "pkg: what: err", leaving as they are the
+// errors callers compare with: context errors and nova.ErrClosed.
+func Error(pkg, what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nova.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%s: %s: %w", pkg, what, err)
 }

@@ -1,8 +1,12 @@
 package paging
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
+
+	"github.com/nova-go/nova"
 )
 
 func TestYield(t *testing.T) {
@@ -40,5 +44,34 @@ func TestYield(t *testing.T) {
 				t.Errorf("Yield = %v, saw %v, left %d; want %v, %v, %d", got, seen, left, tt.want, tt.wantSeen, tt.wantLeft)
 			}
 		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	bad := errors.New("bad limit")
+	if err := Check(context.Background(), nil, nil); err != nil {
+		t.Errorf("Check(ctx, nil, nil) = %v, want nil", err)
+	}
+	if err := Check(context.Background(), nil, bad); err != bad {
+		t.Errorf("Check(ctx, nil, bad) = %v, want bad", err)
+	}
+	//lint:ignore SA1012 a nil context is the bad input under test
+	if err := Check(nil, bad); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("Check(nil, bad) = %v, want nova.ErrInvalid first", err)
+	}
+}
+
+func TestError(t *testing.T) {
+	t.Parallel()
+	for _, keep := range []error{context.Canceled, context.DeadlineExceeded, nova.ErrClosed} {
+		if got := Error("novax", "read stream", keep); got != keep {
+			t.Errorf("Error(%v) = %v, want it unwrapped", keep, got)
+		}
+	}
+	cause := errors.New("disk on fire")
+	got := Error("novax", `read stream "a"`, cause)
+	if !errors.Is(got, cause) || got.Error() != `novax: read stream "a": disk on fire` {
+		t.Errorf("Error = %q, want the package and what, wrapping the cause", got)
 	}
 }
