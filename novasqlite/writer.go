@@ -32,6 +32,7 @@ type requestKind uint8
 const (
 	kindAppend requestKind = iota
 	kindSnapshot
+	kindTx
 )
 
 // request is one write. Its leader sets res and err; for a queued
@@ -43,6 +44,8 @@ type request struct {
 	expected nova.ExpectedVersion
 	events   []nova.EventData
 	snap     aggregate.Snapshot
+	// fn, for kindTx, runs after the append (if any) in its transaction.
+	fn func(*sqlite3.Conn) error
 
 	res nova.AppendResult
 	err error
@@ -340,7 +343,7 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 					return false
 				}
 			}
-			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate)
+			wrote = wrote || (r.kind != kindSnapshot && r.stream != "" && !r.res.Duplicate)
 			continue
 		}
 		if single {
@@ -366,7 +369,7 @@ func (w *writer) applyAll(live []*request, now int64) (wrote, ok bool) {
 		err := w.apply(r, now)
 		switch {
 		case err == nil:
-			wrote = wrote || (r.kind == kindAppend && !r.res.Duplicate)
+			wrote = wrote || (r.kind != kindSnapshot && r.stream != "" && !r.res.Duplicate)
 		case w.dirty:
 			return false, false
 		default:
@@ -388,6 +391,9 @@ func (w *writer) finish(live []*request, wrote bool) bool {
 // settle turns the error of a request whose writes are undone into its
 // result: an insert that met a stored ID is decided by retry.Check.
 func (w *writer) settle(r *request, err error) (nova.AppendResult, error) {
+	if te, ok := err.(*txError); ok {
+		return nova.AppendResult{}, te.err
+	}
 	if !errors.Is(err, errUniqueID) {
 		return nova.AppendResult{}, err
 	}
@@ -423,6 +429,20 @@ func (w *writer) apply(r *request, now int64) error {
 	switch r.kind {
 	case kindSnapshot:
 		return w.saveSnapshot(r.snap, now)
+	case kindTx:
+		if r.stream != "" {
+			res, err := w.append(r.stream, r.expected, r.events, now)
+			r.res = res
+			if err != nil {
+				return err
+			}
+		}
+		// fn's statements are not tracked: assume it wrote.
+		w.dirty = true
+		if err := r.fn(w.conn); err != nil {
+			return &txError{err: err}
+		}
+		return nil
 	default:
 		res, err := w.append(r.stream, r.expected, r.events, now)
 		r.res = res

@@ -1,0 +1,88 @@
+package novasqlite
+
+import (
+	"context"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/nova-go/nova"
+)
+
+// TxFunc runs inside a write transaction of the store, on its one writing
+// connection. It may run any statement on c but must not begin, commit or
+// roll back a transaction, keep c after it returns, or block: every other
+// writer of the store waits for it. It may run more than once for one
+// call (when the group it commits with is written again after another
+// member failed), so it must do the same thing each time and touch nothing
+// but c. An error from it undoes its writes and the call's append, and is
+// returned to the caller as is.
+type TxFunc func(c *sqlite3.Conn) error
+
+// txError marks an error returned by a TxFunc.
+type txError struct{ err error }
+
+func (e *txError) Error() string { return e.err.Error() }
+func (e *txError) Unwrap() error { return e.err }
+
+// AppendTx appends events to stream as [Store.Append] does and runs fn in
+// the same transaction, after the append: both commit or neither does.
+// This is how the packages built on the store (saga runs and their outbox,
+// projection checkpoints and SQL read models) keep their rows in step with
+// the events. The append may share a group commit with others.
+//
+// The append is checked first; a version conflict or bad input returns its
+// error without running fn. An append that turns out to be an idempotent
+// retry (every event ID already stored, in place) returns a result with
+// Duplicate set and fn's writes undone: the earlier call that stored the
+// events is the one whose fn counted.
+func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.ExpectedVersion, events []nova.EventData, fn TxFunc) (nova.AppendResult, error) {
+	if fn == nil {
+		return nova.AppendResult{}, nova.Invalidf("append to stream %q: nil TxFunc", stream)
+	}
+	evs, err := nova.ValidateAppend(ctx, stream, events)
+	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	r := &request{kind: kindTx, stream: stream, expected: expected, events: evs, fn: fn}
+	if err := s.do(ctx, r); err != nil {
+		return nova.AppendResult{}, err
+	}
+	return r.res, r.err
+}
+
+// WriteTx runs fn in a write transaction of the store, with no append. It
+// may share a group commit with appends.
+func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if fn == nil {
+		return nova.Invalidf("write: nil TxFunc")
+	}
+	r := &request{kind: kindTx, fn: fn}
+	if err := s.do(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// ReadTx runs fn on one of the store's reading connections, inside a read
+// transaction, so that everything fn reads is one consistent snapshot.
+// fn must not write or keep c, and must close the statements it prepares.
+func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if fn == nil {
+		return nova.Invalidf("read: nil function")
+	}
+	return s.query(ctx, func(r *reader) error {
+		if err := r.conn.Exec(`BEGIN`); err != nil {
+			return err
+		}
+		err := fn(r.conn)
+		if cerr := r.conn.Exec(`COMMIT`); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
