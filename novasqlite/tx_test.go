@@ -53,7 +53,9 @@ func TestAppendTx(t *testing.T) {
 	if err := s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(`CREATE TABLE side (k TEXT PRIMARY KEY)`) }); err != nil {
 		t.Fatal(err)
 	}
-	ev := func() []nova.EventData { return []nova.EventData{{ID: nova.NewEventID(), Type: "t", Data: []byte(`{}`)}} }
+	ev := func() []nova.EventData {
+		return []nova.EventData{{ID: nova.NewEventID(), Type: "t", Data: []byte(`{}`)}}
+	}
 
 	// Both commit.
 	if _, err := s.AppendTx(ctx, "a", nova.NoStream, ev(), insertRow("one")); err != nil {
