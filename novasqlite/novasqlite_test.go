@@ -3,6 +3,7 @@ package novasqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,10 +111,34 @@ func TestOpenRefusesFiles(t *testing.T) {
 		if !errors.Is(err, novasqlite.ErrSchemaTooNew) || !strings.Contains(err.Error(), "99") {
 			t.Errorf("Open: %v, want ErrSchemaTooNew naming version 99", err)
 		}
-		setPragma(t, path, "user_version = 1")
+		setPragma(t, path, fmt.Sprintf("user_version = %d", novasqlite.SchemaVersion))
 		s3 := open(t, novasqlite.Config{Path: path})
 		if n := len(novatest.MustReadAll(t, s3)); n != 1 {
 			t.Errorf("after the refused open the log has %d events, want 1", n)
+		}
+	})
+
+	t.Run("older schema migrates", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "events.db")
+		s := open(t, novasqlite.Config{Path: path})
+		novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 2)...)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Back to the first schema: the tables later versions add are gone.
+		setPragma(t, path, "user_version = 1")
+		for _, table := range []string{"saga_runs", "outbox", "checkpoints"} {
+			setPragma(t, path, "user_version = 1; DROP TABLE "+table)
+		}
+		s2 := open(t, novasqlite.Config{Path: path})
+		if n := len(novatest.MustReadAll(t, s2)); n != 2 {
+			t.Errorf("after migrating the log has %d events, want 2", n)
+		}
+		if err := s2.WriteTx(ctx, func(c *sqlite3.Conn) error {
+			return c.Exec(`INSERT INTO checkpoints (name) VALUES ('p'); DELETE FROM saga_runs; DELETE FROM outbox`)
+		}); err != nil {
+			t.Errorf("tables of the new schema: %v", err)
 		}
 	})
 

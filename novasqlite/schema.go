@@ -10,7 +10,7 @@ import (
 // SchemaVersion is the version of the file layout this package writes and
 // reads, kept in the file's PRAGMA user_version. Open migrates an older
 // file forward and refuses a newer one with [ErrSchemaTooNew].
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // applicationID marks a file as a Nova store (PRAGMA application_id,
 // "NOVA" in ASCII).
@@ -58,6 +58,47 @@ var migrations = []string{
 		schema      INTEGER NOT NULL,
 		data        BLOB NOT NULL,
 		recorded_at INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+
+	// 2: durable saga runs and the outbox of their lifecycle events.
+	// saga_runs is a projection of each run's stream, written in the
+	// transaction of the stream's append. Times are Unix nanoseconds, 0
+	// for none.
+	`CREATE TABLE saga_runs (
+		saga        TEXT NOT NULL,
+		run_id      TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		step        TEXT NOT NULL DEFAULT '',
+		attempt     INTEGER NOT NULL DEFAULT 0,
+		error       TEXT NOT NULL DEFAULT '',
+		due_at      INTEGER NOT NULL DEFAULT 0,
+		deadline_at INTEGER NOT NULL DEFAULT 0,
+		lease_owner TEXT NOT NULL DEFAULT '',
+		lease_until INTEGER NOT NULL DEFAULT 0,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		PRIMARY KEY (saga, run_id)
+	) WITHOUT ROWID;
+	CREATE INDEX saga_runs_due ON saga_runs (due_at) WHERE due_at > 0;
+	CREATE INDEX saga_runs_status ON saga_runs (status, saga, run_id);
+	CREATE TABLE outbox (
+		seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+		id         TEXT NOT NULL,
+		topic      TEXT NOT NULL,
+		envelope   BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	);`,
+
+	// 3: projection checkpoints and the leases that keep one instance of
+	// a projection running across processes.
+	`CREATE TABLE checkpoints (
+		name        TEXT PRIMARY KEY,
+		commit_pos  INTEGER NOT NULL DEFAULT 0,
+		prepare_pos INTEGER NOT NULL DEFAULT 0,
+		lease_owner TEXT NOT NULL DEFAULT '',
+		lease_until INTEGER NOT NULL DEFAULT 0,
+		updated_at  INTEGER NOT NULL DEFAULT 0
 	) WITHOUT ROWID;`,
 }
 
