@@ -86,3 +86,19 @@ func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) erro
 		return err
 	})
 }
+
+type txKey struct{}
+
+// WithTx returns a ctx carrying c, the connection of a write transaction
+// of the store, for read-model code running inside a [TxFunc]: the
+// package's read-model helpers (the query store, the checkpoints) write
+// through it instead of starting a transaction of their own.
+func WithTx(ctx context.Context, c *sqlite3.Conn) context.Context {
+	return context.WithValue(ctx, txKey{}, c)
+}
+
+// TxFromContext returns the connection [WithTx] put in ctx, if any.
+func TxFromContext(ctx context.Context) (*sqlite3.Conn, bool) {
+	c, ok := ctx.Value(txKey{}).(*sqlite3.Conn)
+	return c, ok && c != nil
+}
