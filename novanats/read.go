@@ -28,20 +28,8 @@ const smallRead = 16
 // backwards read holds one page in memory.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if err := nova.ValidateStream(stream); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if err := opts.Validate(); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if s.closed() {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", nova.ErrClosed))
+		if err := s.readable(ctx, nova.ValidateStream(stream), opts.Validate()); err != nil {
+			yield(nova.Event{}, err)
 			return
 		}
 		ctx, cancel := s.opCtx(ctx)
@@ -327,16 +315,8 @@ func (s *Store) deleteConsumer(ctx context.Context, info *jetstream.ConsumerInfo
 // through an ordered consumer.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if err := opts.Validate(); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if s.closed() {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", nova.ErrClosed))
+		if err := s.readable(ctx, opts.Validate()); err != nil {
+			yield(nova.Event{}, err)
 			return
 		}
 		ctx, cancel := s.opCtx(ctx)
@@ -383,12 +363,8 @@ func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
 // no gaps.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if s.closed() {
-			yield(nova.Event{}, fmt.Errorf("novanats: %w", nova.ErrClosed))
+		if err := s.readable(ctx); err != nil {
+			yield(nova.Event{}, err)
 			return
 		}
 		ctx, cancel := s.opCtx(ctx)
@@ -413,16 +389,8 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // version in memory (not its events) to sort them.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
-			yield(nova.StreamInfo{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if err := opts.Validate(); err != nil {
-			yield(nova.StreamInfo{}, fmt.Errorf("novanats: %w", err))
-			return
-		}
-		if s.closed() {
-			yield(nova.StreamInfo{}, fmt.Errorf("novanats: %w", nova.ErrClosed))
+		if err := s.readable(ctx, opts.Validate()); err != nil {
+			yield(nova.StreamInfo{}, err)
 			return
 		}
 		ctx, cancel := s.opCtx(ctx)
@@ -455,4 +423,21 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 			}
 		}
 	}
+}
+
+// readable checks a read's context and inputs (the errors of their
+// validation, in order) and that the store is open.
+func (s *Store) readable(ctx context.Context, inputs ...error) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return fmt.Errorf("novanats: %w", err)
+	}
+	for _, err := range inputs {
+		if err != nil {
+			return fmt.Errorf("novanats: %w", err)
+		}
+	}
+	if s.closed() {
+		return fmt.Errorf("novanats: %w", nova.ErrClosed)
+	}
+	return nil
 }
