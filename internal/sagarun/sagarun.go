@@ -1,0 +1,264 @@
+// Package sagarun holds what the saga run stores of novamem, novasqlite
+// and novapg share: the checks of their input and the lease rule of a
+// transition, so that every backend accepts, refuses and fences a write
+// alike. The conformance suite (novatest.RunSagaStore) holds them to it.
+package sagarun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/saga"
+)
+
+// Limits on the requests of a run store.
+const (
+	// MaxLimit is the most runs a List or Claim returns and the most
+	// messages a Pending returns.
+	MaxLimit = 1000
+	// DefaultListLimit is what a List with Limit 0 returns at most.
+	DefaultListLimit = 100
+	// maxStringLen bounds a lease owner, a step name and an error text.
+	maxStringLen = 64 << 10
+)
+
+// statuses are the statuses a run may have.
+var statuses = map[saga.Status]bool{
+	saga.Running: true, saga.Compensating: true, saga.Stuck: true,
+	saga.Completed: true, saga.Compensated: true, saga.Failed: true,
+}
+
+// CheckStatus reports a status that is not one of saga's.
+func CheckStatus(s saga.Status) error {
+	if !statuses[s] {
+		return nova.Invalidf("unknown run status %q", s)
+	}
+	return nil
+}
+
+// CheckKey reports bad input to a call naming one run: a nil ctx, an empty
+// saga or run ID, or names that make no valid stream.
+func CheckKey(ctx context.Context, sagaName, runID string) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	switch {
+	case sagaName == "":
+		return nova.Invalidf("empty saga name")
+	case runID == "":
+		return nova.Invalidf("saga %q: empty run ID", sagaName)
+	}
+	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
+		return fmt.Errorf("saga %q run %q: %w", sagaName, runID, err)
+	}
+	return nil
+}
+
+// checkString reports a string a database column cannot hold as given.
+func checkString(what, s string) error {
+	switch {
+	case len(s) > maxStringLen:
+		return nova.Invalidf("%s of %d bytes is longer than the limit of %d", what, len(s), maxStringLen)
+	case !utf8.ValidString(s):
+		return nova.Invalidf("%s %q is not valid UTF-8", what, s)
+	case strings.IndexByte(s, 0) >= 0:
+		return nova.Invalidf("%s %q contains a NUL byte", what, s)
+	}
+	return nil
+}
+
+// CheckTransition reports bad input to Record: a bad run key, a stream
+// that is not the run's, an unknown status, a negative attempt or lease,
+// strings a column cannot hold, events an append refuses, or an invalid
+// outbox envelope.
+func CheckTransition(ctx context.Context, t *saga.Transition) error {
+	r := &t.Run
+	if err := CheckKey(ctx, r.Saga, r.RunID); err != nil {
+		return err
+	}
+	if want := saga.StreamName(r.Saga, r.RunID); t.Stream != want {
+		return nova.Invalidf("transition of run %q writes stream %q, want %q", r.RunID, t.Stream, want)
+	}
+	if err := CheckStatus(r.Status); err != nil {
+		return err
+	}
+	if r.Attempt < 0 {
+		return nova.Invalidf("run %q: negative attempt %d", r.RunID, r.Attempt)
+	}
+	if t.Lease < 0 {
+		return nova.Invalidf("run %q: negative lease %v", r.RunID, t.Lease)
+	}
+	for what, s := range map[string]string{"step": r.Step, "error": r.Error, "lease owner": t.Owner} {
+		if err := checkString("run "+r.RunID+" "+what, s); err != nil {
+			return err
+		}
+	}
+	if _, err := nova.ValidateAppend(ctx, t.Stream, t.Events); err != nil {
+		return err
+	}
+	for i, e := range t.Outbox {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("outbox envelope %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Lease returns the lease fields of the row a transition writes, given
+// the row it replaces (if exists) and the store's now: no lease for a
+// write without an owner; the old lease kept for its owner while it is
+// live, else [saga.ErrLeaseLost]; a new lease of t.Lease for a run the
+// transition creates. The last needs a positive t.Lease.
+func Lease(t *saga.Transition, exists bool, old saga.RunInfo, now time.Time) (owner string, until time.Time, err error) {
+	switch {
+	case t.Owner == "":
+		return "", time.Time{}, nil
+	case exists:
+		if old.LeaseOwner != t.Owner || !old.LeaseUntil.After(now) {
+			return "", time.Time{}, LeaseLost(t.Run.Saga, t.Run.RunID, t.Owner, old)
+		}
+		return old.LeaseOwner, old.LeaseUntil, nil
+	case t.Lease <= 0:
+		return "", time.Time{}, nova.Invalidf("run %q: a transition that creates a leased run needs a positive lease, got %v", t.Run.RunID, t.Lease)
+	default:
+		return t.Owner, now.Add(t.Lease), nil
+	}
+}
+
+// Held reports whether owner holds an unexpired lease on row at now.
+func Held(row saga.RunInfo, owner string, now time.Time) bool {
+	return row.LeaseOwner == owner && row.LeaseUntil.After(now)
+}
+
+// LeaseLost returns the error matching [saga.ErrLeaseLost] for owner's
+// write to a run whose row is row (zero for a missing run).
+func LeaseLost(sagaName, runID, owner string, row saga.RunInfo) error {
+	if row.LeaseOwner == "" || row.LeaseOwner == owner {
+		return fmt.Errorf("%w: run %q of saga %q is not leased to %q", saga.ErrLeaseLost, runID, sagaName, owner)
+	}
+	return fmt.Errorf("%w: run %q of saga %q is leased to %q, not %q", saga.ErrLeaseLost, runID, sagaName, row.LeaseOwner, owner)
+}
+
+// CheckClaim reports bad input to Claim.
+func CheckClaim(ctx context.Context, r saga.ClaimRequest) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if err := checkOwner(r.Owner, r.Lease); err != nil {
+		return err
+	}
+	switch {
+	case len(r.Sagas) == 0:
+		return nova.Invalidf("claim names no saga")
+	case r.Limit < 1 || r.Limit > MaxLimit:
+		return nova.Invalidf("claim limit %d, want 1 to %d", r.Limit, MaxLimit)
+	}
+	for _, s := range r.Sagas {
+		if s == "" {
+			return nova.Invalidf("claim names an empty saga")
+		}
+		if err := checkString("saga name", s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOwner(owner string, lease time.Duration) error {
+	if owner == "" {
+		return nova.Invalidf("empty lease owner")
+	}
+	if lease <= 0 {
+		return nova.Invalidf("lease of %v, want a positive duration", lease)
+	}
+	return checkString("lease owner", owner)
+}
+
+// CheckRenew reports bad input to Renew.
+func CheckRenew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
+	if err := CheckKey(ctx, sagaName, runID); err != nil {
+		return err
+	}
+	return checkOwner(owner, lease)
+}
+
+// CheckRelease reports bad input to Release.
+func CheckRelease(ctx context.Context, sagaName, runID, owner string) error {
+	if err := CheckKey(ctx, sagaName, runID); err != nil {
+		return err
+	}
+	return checkOwner(owner, 1)
+}
+
+// ListLimit reports bad input to List and returns the limit it has.
+func ListLimit(ctx context.Context, f saga.RunFilter) (int, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return 0, err
+	}
+	if f.Status != "" {
+		if err := CheckStatus(f.Status); err != nil {
+			return 0, err
+		}
+	}
+	switch {
+	case f.Limit < 0 || f.Limit > MaxLimit:
+		return 0, nova.Invalidf("list limit %d, want 0 (default %d) to %d", f.Limit, DefaultListLimit, MaxLimit)
+	case f.Limit == 0:
+		return DefaultListLimit, nil
+	}
+	return f.Limit, nil
+}
+
+// After reports whether run (sagaName, runID) comes after f's paging
+// point, in (saga, run ID) byte order.
+func After(f saga.RunFilter, sagaName, runID string) bool {
+	if sagaName != f.AfterSaga {
+		return sagaName > f.AfterSaga
+	}
+	return runID > f.AfterRun
+}
+
+// Match reports whether row passes f's saga and status filters.
+func Match(f saga.RunFilter, row saga.RunInfo) bool {
+	return (f.Saga == "" || row.Saga == f.Saga) && (f.Status == "" || row.Status == f.Status)
+}
+
+// CheckPending reports bad input to an outbox's Pending.
+func CheckPending(ctx context.Context, limit int) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	if limit < 1 || limit > MaxLimit {
+		return nova.Invalidf("outbox limit %d, want 1 to %d", limit, MaxLimit)
+	}
+	return nil
+}
+
+// Headers returns the JSON an SQL outbox keeps of an envelope's headers,
+// nil (NULL) for nil headers so that nil and empty stay apart.
+func Headers(h map[string]string) ([]byte, error) {
+	if h == nil {
+		return nil, nil
+	}
+	return json.Marshal(h)
+}
+
+// SetHeaders decodes what [Headers] wrote into e.Headers.
+func SetHeaders(e *broker.Envelope, b []byte) error {
+	if b == nil {
+		e.Headers = nil
+		return nil
+	}
+	h := map[string]string{}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return fmt.Errorf("envelope %q: headers: %w", e.ID, err)
+	}
+	e.Headers = h
+	return nil
+}
