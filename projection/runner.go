@@ -2,7 +2,12 @@ package projection
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +33,11 @@ const (
 	DefaultRetryBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultLagLimit     = 10_000
-	maxSkipped          = 1000
+	DefaultLeaseTTL     = 15 * time.Second
+	// MinLeaseTTL is the shortest LeaseTTL: renewals run every third of
+	// it and must fit a round trip to the database.
+	MinLeaseTTL = 30 * time.Millisecond
+	maxSkipped  = 1000
 )
 
 // Config configures a [Runner]. Store and Projection are required; every
@@ -39,6 +48,11 @@ type Config struct {
 	// Projection holds the handlers.
 	Projection *Projection
 	// Checkpoints keeps the checkpoint. Default: a new [MemoryCheckpoints].
+	// When it implements [TxCheckpoints] (the SQL backends' do), each
+	// batch's handlers run inside its Commit, in the transaction that
+	// moves the checkpoint: each event's effect is applied once. Otherwise
+	// the checkpoint is saved after the handlers and delivery is at least
+	// once.
 	Checkpoints CheckpointStore
 	// BatchSize is the most events handled before a checkpoint is saved.
 	// A batch is whatever has arrived, up to BatchSize, so a live
@@ -63,6 +77,27 @@ type Config struct {
 	LagLimit int
 	// NowFunc is the clock for time lag. Default time.Now.
 	NowFunc func() time.Time
+
+	// Leaser, if set, keeps one instance of the projection running
+	// across processes: the runner handles events only while it holds
+	// the projection's lease, renewing it every LeaseTTL/3, and waits as a
+	// standby while another instance holds it. Use the same store as
+	// Checkpoints (the SQL backends' checkpoint stores are Leasers), so
+	// that each Commit checks the lease too and an instance that lost it
+	// writes nothing.
+	Leaser Leaser
+	// Owner names this instance in the lease. Default: host name, process
+	// ID and a random suffix.
+	Owner string
+	// LeaseTTL is how long a lease lasts unless renewed: the longest a
+	// standby waits after the holder died. Default 15 s, at least
+	// [MinLeaseTTL].
+	LeaseTTL time.Duration
+
+	// Tables lists the SQL read-model tables the projection writes, for
+	// [Runner.Rebuild]: each gets a shadow (see [Table]) that the rebuild
+	// fills and then swaps in. See [ValidateTable] for the names allowed.
+	Tables []string
 }
 
 func (c *Config) validate() error {
@@ -85,6 +120,20 @@ func (c *Config) validate() error {
 		return invalidf("config: unknown OnPoison %d", c.OnPoison)
 	case c.LagLimit < 0:
 		return invalidf("config: LagLimit %d is negative", c.LagLimit)
+	case c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < MinLeaseTTL:
+		return invalidf("config: LeaseTTL %s is below %s", c.LeaseTTL, MinLeaseTTL)
+	case c.Owner != "" && nova.ValidateStream(c.Owner) != nil:
+		return invalidf("config: Owner: %v", nova.ValidateStream(c.Owner))
+	}
+	seen := make(map[string]bool, len(c.Tables))
+	for _, t := range c.Tables {
+		if err := ValidateTable(t); err != nil {
+			return invalidf("config: Tables: %v", err)
+		}
+		if seen[t] {
+			return invalidf("config: Tables: %q is listed twice", t)
+		}
+		seen[t] = true
 	}
 	return nil
 }
@@ -108,7 +157,26 @@ func (c Config) withDefaults() Config {
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.Owner == "" {
+		c.Owner = defaultOwner()
+	}
+	c.Tables = slices.Clone(c.Tables)
 	return c
+}
+
+// defaultOwner names this process: host, PID and a random suffix, so two
+// runners of one process differ too.
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // State is a runner's life-cycle state.
@@ -119,14 +187,20 @@ const (
 	Stopped State = "stopped"
 	Running State = "running"
 	Failed  State = "failed"
+	// Standby is a started runner waiting for its lease (Config.Leaser)
+	// while another instance holds it.
+	Standby State = "standby"
 )
 
 // Status is a snapshot of a runner, cheap to take: it does no I/O.
 type Status struct {
 	// Name is the projection's name.
 	Name string
-	// State is running, stopped or failed.
+	// State is running, standby (started, waiting for the lease), stopped
+	// or failed.
 	State State
+	// Owner is this instance's name in the lease (Config.Owner).
+	Owner string
 	// Checkpoint is the position of the last event handled and saved
 	// ([nova.Start] before the first; unknown before the first Start).
 	Checkpoint nova.Position
@@ -154,8 +228,9 @@ type Lag struct {
 	// Head is the position of the last event counted (the log's head
 	// unless Capped), or the checkpoint when nothing is behind.
 	Head nova.Position
-	// Time is now − RecordedAt of the last handled event, zero when the
-	// projection is caught up.
+	// Time is now − RecordedAt of the oldest event not yet handled (the
+	// first after the checkpoint): how stale the read model is. Zero when
+	// the projection is caught up.
 	Time time.Duration
 }
 
@@ -174,6 +249,9 @@ type Skipped struct {
 type Runner struct {
 	cfg  Config
 	name string
+	tx   TxCheckpoints // cfg.Checkpoints when it is one
+
+	rebuilding sync.Mutex // held by a Rebuild
 
 	mu       sync.Mutex
 	state    State
@@ -198,7 +276,8 @@ func NewRunner(cfg *Config) (*Runner, error) {
 	c := cfg.withDefaults()
 	done := make(chan struct{})
 	close(done)
-	return &Runner{cfg: c, name: c.Projection.name, state: Stopped, changed: make(chan struct{}), done: done}, nil
+	tx, _ := c.Checkpoints.(TxCheckpoints)
+	return &Runner{cfg: c, name: c.Projection.name, tx: tx, state: Stopped, changed: make(chan struct{}), done: done}, nil
 }
 
 // notifyLocked wakes every WaitFor. r.mu must be held.
@@ -216,12 +295,16 @@ func (r *Runner) Start(ctx context.Context) error {
 		return invalidf("start: nil context")
 	}
 	r.mu.Lock()
-	if r.state == Running {
+	if r.state == Running || r.state == Standby {
 		r.mu.Unlock()
 		return fmt.Errorf("projection: start %q: %w", r.name, ErrRunning)
 	}
-	// Claim the runner before the I/O, so a concurrent Start fails.
+	// Claim the runner before the I/O, so a concurrent Start fails. With
+	// leases it is a standby until it holds the lease.
 	r.state = Running
+	if r.cfg.Leaser != nil {
+		r.state = Standby
+	}
 	r.err = nil
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -303,7 +386,7 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Status{
-		Name: r.name, State: r.state, Checkpoint: r.cp, Handled: r.handled,
+		Name: r.name, State: r.state, Owner: r.cfg.Owner, Checkpoint: r.cp, Handled: r.handled,
 		LastRecordedAt: r.lastAt, Skipped: r.nskipped, Err: r.err,
 	}
 	if !r.lastAt.IsZero() {
@@ -322,13 +405,14 @@ func (r *Runner) Skipped() []Skipped {
 
 // Lag counts the events after the checkpoint, up to Config.LagLimit, by
 // reading the log: it works on every store and costs a read of the
-// events counted.
+// events counted. Before the runner has loaded its checkpoint it reads
+// the stored one.
 func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return Lag{}, invalidf("lag: nil context")
 	}
 	r.mu.Lock()
-	cp, loaded, lastAt := r.cp, r.loaded, r.lastAt
+	cp, loaded := r.cp, r.loaded
 	r.mu.Unlock()
 	if !loaded {
 		var err error
@@ -336,20 +420,61 @@ func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 			return Lag{}, fmt.Errorf("projection: lag %q: load checkpoint: %w", r.name, err)
 		}
 	}
+	l, err := lagAfter(ctx, r.cfg.Store, cp, r.cfg.LagLimit, r.cfg.NowFunc)
+	if err != nil {
+		return Lag{}, fmt.Errorf("projection: lag %q: %w", r.name, err)
+	}
+	return l, nil
+}
+
+// StoredLag returns the lag of the projection called name from its stored
+// checkpoint, without a runner: for tools that report on projections
+// running elsewhere. It counts at most limit events (0 means
+// [DefaultLagLimit]). Bad input fails with an error matching
+// [nova.ErrInvalid].
+func StoredLag(ctx context.Context, store nova.Store, checkpoints CheckpointStore, name string, limit int) (Lag, error) {
+	switch {
+	case nova.ValidateContext(ctx) != nil:
+		return Lag{}, invalidf("stored lag: nil context")
+	case store == nil:
+		return Lag{}, invalidf("stored lag: nil store")
+	case checkpoints == nil:
+		return Lag{}, invalidf("stored lag: nil checkpoint store")
+	case limit < 0:
+		return Lag{}, invalidf("stored lag: negative limit %d", limit)
+	}
+	if err := validateName(name); err != nil {
+		return Lag{}, err
+	}
+	if limit == 0 {
+		limit = DefaultLagLimit
+	}
+	cp, err := checkpoints.Load(ctx, name)
+	if err != nil {
+		return Lag{}, fmt.Errorf("projection: lag %q: load checkpoint: %w", name, err)
+	}
+	l, err := lagAfter(ctx, store, cp, limit, time.Now)
+	if err != nil {
+		return Lag{}, fmt.Errorf("projection: lag %q: %w", name, err)
+	}
+	return l, nil
+}
+
+func lagAfter(ctx context.Context, store nova.Store, cp nova.Position, limit int, now func() time.Time) (Lag, error) {
 	l := Lag{Head: cp}
-	for e, err := range r.cfg.Store.ReadAll(ctx, nova.ReadAllOptions{From: cp, Limit: r.cfg.LagLimit + 1}) {
+	for e, err := range store.ReadAll(ctx, nova.ReadAllOptions{From: cp, Limit: limit + 1}) {
 		if err != nil {
-			return Lag{}, fmt.Errorf("projection: lag %q: %w", r.name, err)
+			return Lag{}, err
 		}
-		if l.Events == r.cfg.LagLimit {
+		if l.Events == limit {
 			l.Capped = true
 			break
 		}
+		if l.Events == 0 {
+			l.Time = max(now().Sub(e.RecordedAt), 0)
+		}
 		l.Events++
 		l.Head = e.Position
-	}
-	if l.Events > 0 && !lastAt.IsZero() {
-		l.Time = max(r.cfg.NowFunc().Sub(lastAt), 0)
 	}
 	return l, nil
 }
@@ -375,6 +500,7 @@ func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
 		case state == Stopped:
 			return fmt.Errorf("projection: wait for %s in %q at %s: %w", pos, r.name, cp, ErrNotRunning)
 		}
+		// Running or standby: a standby takes over when the lease frees.
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -394,7 +520,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 		return invalidf("reset: nil context")
 	}
 	r.mu.Lock()
-	if r.state == Running {
+	if r.state == Running || r.state == Standby {
 		r.mu.Unlock()
 		return fmt.Errorf("projection: reset %q: %w", r.name, ErrRunning)
 	}
@@ -420,9 +546,68 @@ type item struct {
 	err error
 }
 
-// run reads the subscription on one goroutine and handles batches on this
-// one; it returns when ctx ends (nil) or on the first failure.
-func (r *Runner) run(ctx context.Context, from nova.Position) error {
+// run handles events from cp until ctx ends (nil) or a failure. With a
+// Leaser it first waits for the lease, and goes back to waiting when it
+// loses it; when a commit finds the checkpoint moved (a rebuild's swap,
+// another instance) it reloads the checkpoint and goes on from there.
+func (r *Runner) run(ctx context.Context, cp nova.Position) error {
+	reload := r.cfg.Leaser != nil
+	for {
+		runCtx := ctx
+		var hold *lease
+		if r.cfg.Leaser != nil {
+			hold = r.acquire(ctx, r.name, true)
+			if hold == nil {
+				return nil // ctx ended while waiting
+			}
+			runCtx = hold.ctx
+		}
+		var err error
+		if reload {
+			cp, err = r.cfg.Checkpoints.Load(runCtx, r.name)
+			if err == nil {
+				r.setCheckpoint(cp)
+			}
+		}
+		if err == nil {
+			err = r.follow(runCtx, cp)
+		}
+		lost := hold != nil && hold.stop(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case lost || errors.Is(err, ErrLeaseLost):
+			// Another instance holds the lease now: wait as a standby.
+		case errors.Is(err, nova.ErrConcurrency):
+			// The checkpoint moved under us: reload it.
+		case err != nil:
+			return err
+		}
+		reload = true
+	}
+}
+
+// setCheckpoint records a checkpoint loaded from the store.
+func (r *Runner) setCheckpoint(cp nova.Position) {
+	r.mu.Lock()
+	r.cp, r.loaded = cp, true
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+// setState records a running runner's state (running or standby).
+func (r *Runner) setState(st State) {
+	r.mu.Lock()
+	if r.state != st && (r.state == Running || r.state == Standby) {
+		r.state = st
+		r.notifyLocked()
+	}
+	r.mu.Unlock()
+}
+
+// follow reads the subscription on one goroutine and handles batches on
+// this one; it returns when ctx ends (nil) or on the first failure.
+func (r *Runner) follow(ctx context.Context, from nova.Position) error {
 	ctx, cancel := context.WithCancel(ctx)
 	items := make(chan item, r.cfg.BatchSize)
 	var wg sync.WaitGroup
@@ -477,7 +662,16 @@ func (r *Runner) run(ctx context.Context, from nova.Position) error {
 				}
 			}
 		}
-		if err := r.handleBatch(ctx, batch); err != nil {
+		var err error
+		if r.tx != nil {
+			err = r.commitBatch(ctx, batch)
+		} else {
+			err = r.handleBatch(ctx, batch)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		if subErr != nil {
@@ -487,6 +681,17 @@ func (r *Runner) run(ctx context.Context, from nova.Position) error {
 			return fmt.Errorf("projection: %q: subscribe: %w", r.name, subErr)
 		}
 	}
+}
+
+// advance records that the events up to last (n of them) are handled and
+// checkpointed.
+func (r *Runner) advance(last nova.Event, n int) {
+	r.mu.Lock()
+	r.cp = last.Position
+	r.handled += uint64(n)
+	r.lastAt = last.RecordedAt
+	r.notifyLocked()
+	r.mu.Unlock()
 }
 
 // handleBatch runs the handlers on each event in order and saves the
@@ -512,12 +717,7 @@ func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
 		if err := r.cfg.Checkpoints.Save(context.WithoutCancel(ctx), r.name, last.Position); err != nil {
 			return fmt.Errorf("projection: %q: save checkpoint %s: %w", r.name, last.Position, err)
 		}
-		r.mu.Lock()
-		r.cp = last.Position
-		r.handled += uint64(done)
-		r.lastAt = last.RecordedAt
-		r.notifyLocked()
-		r.mu.Unlock()
+		r.advance(last, done)
 	}
 	if failed != nil && ctx.Err() != nil {
 		return nil // stopped while retrying: not the event's fault
@@ -543,25 +743,32 @@ func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 		if attempts > r.cfg.Retries || ctx.Err() != nil {
 			break
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := sleep(ctx, backoff); err != nil {
+			return err
 		}
 		backoff = min(backoff*2, r.cfg.MaxBackoff)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	pe := &PoisonError{
-		Projection: r.name, EventID: e.ID, Stream: e.Stream, Version: e.Version,
-		Type: e.Type, Position: e.Position, Attempts: attempts, Err: err,
-	}
+	pe := r.poison(r.name, e, attempts, err)
 	if r.cfg.OnPoison == Stop {
 		return pe
 	}
+	r.skip(ctx, pe)
+	return nil
+}
+
+// poison names e as the poison event of the projection called name.
+func (r *Runner) poison(name string, e nova.Event, attempts int, err error) *PoisonError {
+	return &PoisonError{
+		Projection: name, EventID: e.ID, Stream: e.Stream, Version: e.Version,
+		Type: e.Type, Position: e.Position, Attempts: attempts, Err: err,
+	}
+}
+
+// skip records an event skipped under [Skip].
+func (r *Runner) skip(ctx context.Context, pe *PoisonError) {
 	s := Skipped{Err: pe, At: r.cfg.NowFunc()}
 	r.mu.Lock()
 	r.nskipped++
@@ -573,5 +780,16 @@ func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 	if r.cfg.SkipFunc != nil {
 		r.cfg.SkipFunc(ctx, s)
 	}
-	return nil
+}
+
+// sleep waits d or until ctx ends, returning ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -3,6 +3,7 @@ package projection
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nova-go/nova"
@@ -50,14 +51,87 @@ type Rebuilder interface {
 	// [Table] under a rebuild's ctx), dropping an old shadow first.
 	Prepare(ctx context.Context, tables []string) error
 	// Swap, in one transaction, replaces each live table by its shadow
-	// and sets name's checkpoint to shadow's, deleting shadow's.
+	// and sets name's checkpoint to shadow's, deleting shadow's. When
+	// name's checkpoint is ahead of shadow's (the live model has seen
+	// events the shadow has not), it swaps nothing and fails with an error
+	// matching [nova.ErrConcurrency]: readers would see the model go
+	// back. The rebuild catches up and tries again.
 	Swap(ctx context.Context, name, shadow string, tables []string) error
+}
+
+// CheckpointInfo is one projection's row in a SQL checkpoint store, as
+// [CheckpointLister] lists it.
+type CheckpointInfo struct {
+	// Name is the projection's name (a rebuild's checkpoint is named with
+	// [RebuildSuffix]).
+	Name string
+	// Position is the checkpoint: the last event whose effect is in the
+	// read model.
+	Position nova.Position
+	// LeaseOwner holds the lease until LeaseUntil, when LeaseOwner is set
+	// and LeaseUntil is in the future.
+	LeaseOwner string
+	LeaseUntil time.Time
+	// UpdatedAt is when the row last changed.
+	UpdatedAt time.Time
+}
+
+// Active reports whether the lease is held at now.
+func (i CheckpointInfo) Active(now time.Time) bool {
+	return i.LeaseOwner != "" && now.Before(i.LeaseUntil)
+}
+
+// CheckpointLister lists every stored checkpoint, for tools (`nova
+// projections`) that report projections without running them; see
+// [StoredLag] for the lag of one.
+type CheckpointLister interface {
+	List(ctx context.Context) ([]CheckpointInfo, error)
 }
 
 type rebuildKey struct{}
 
 // ShadowSuffix is appended to a table's name for its rebuild shadow.
 const ShadowSuffix = "__rebuild"
+
+// RebuildSuffix is appended to a projection's name for the checkpoint
+// (and lease) of its rebuild.
+const RebuildSuffix = "@rebuild"
+
+// ValidateTable checks a read-model table name for [Config].Tables and
+// the backends' Prepare and Swap: an SQL identifier of ASCII letters,
+// digits and underscores, not starting with a digit, optionally
+// qualified by a schema ("schema.table"), at most 63 bytes for the schema
+// and 54 for the table (so that its shadow's name fits PostgreSQL's 63),
+// and not a shadow's name. Anything else fails with an error matching
+// [nova.ErrInvalid]: the backends splice the name into SQL.
+func ValidateTable(name string) error {
+	schema, table, qualified := strings.Cut(name, ".")
+	if !qualified {
+		schema, table = "", name
+	} else if !isIdent(schema, 63) {
+		return invalidf("table %q: schema %q is not a plain SQL identifier", name, schema)
+	}
+	if !isIdent(table, 63-len(ShadowSuffix)) {
+		return invalidf("table %q: not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes so that its shadow's name fits)", name, 63-len(ShadowSuffix))
+	}
+	if strings.HasSuffix(table, ShadowSuffix) {
+		return invalidf("table %q: names ending in %q are rebuild shadows", name, ShadowSuffix)
+	}
+	return nil
+}
+
+func isIdent(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // Table returns the table a handler should write for the read-model
 // table base: base itself, or its shadow during a rebuild. Handlers that

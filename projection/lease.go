@@ -1,0 +1,95 @@
+package projection
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// lease is a held lease, renewed in the background until stop.
+type lease struct {
+	// ctx ends when the lease is lost or stop is called.
+	ctx    context.Context
+	cancel context.CancelFunc
+	lost   atomic.Bool
+	wg     sync.WaitGroup
+	r      *Runner
+	name   string
+}
+
+// acquire waits until this instance holds the lease on name, trying every
+// LeaseTTL/3, and returns it with its renewal running; nil when ctx ends
+// first, or at once when wait is false and another instance holds it.
+// While waiting, a live runner shows as [Standby].
+func (r *Runner) acquire(ctx context.Context, name string, wait bool) *lease {
+	every := r.cfg.LeaseTTL / 3
+	for {
+		ok, err := r.cfg.Leaser.Acquire(ctx, name, r.cfg.Owner, r.cfg.LeaseTTL)
+		if ok && err == nil {
+			break
+		}
+		// An error (the database unreachable) is waited out like a lease
+		// held elsewhere: the holder, if any, keeps it.
+		if !wait {
+			return nil
+		}
+		r.setState(Standby)
+		if sleep(ctx, every) != nil {
+			return nil
+		}
+	}
+	if wait {
+		r.setState(Running)
+	}
+	l := &lease{r: r, name: name}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	l.wg.Go(l.renew)
+	return l
+}
+
+// renew renews the lease every LeaseTTL/3. The lease counts as lost as
+// soon as a renewal is refused, or when renewals have failed until the
+// last granted lease ran out.
+func (l *lease) renew() {
+	cfg := &l.r.cfg
+	until := time.Now().Add(cfg.LeaseTTL)
+	t := time.NewTicker(cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := time.Now()
+		ok, err := cfg.Leaser.Acquire(l.ctx, l.name, cfg.Owner, cfg.LeaseTTL)
+		if l.ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && ok:
+			until = at.Add(cfg.LeaseTTL)
+		case err == nil || !time.Now().Before(until):
+			l.lost.Store(true)
+			l.cancel()
+			return
+		}
+	}
+}
+
+// stop ends the renewal and, unless the lease was lost, releases it. It
+// reports whether the lease was lost. ctx is the run's: the release runs
+// even when it has ended, for a short while.
+func (l *lease) stop(ctx context.Context) (lost bool) {
+	l.cancel()
+	l.wg.Wait()
+	if l.lost.Load() {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.r.cfg.LeaseTTL)
+	defer cancel()
+	// A failed release leaves the lease to run out.
+	_ = l.r.cfg.Leaser.Release(rctx, l.name, l.r.cfg.Owner)
+	return false
+}
