@@ -1,0 +1,187 @@
+package novasqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/projection"
+)
+
+var _ cqrs.QueryStore = (*QueryStore)(nil)
+
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s file: the
+// seed's SQL projections table, one row per key,
+//
+//	CREATE TABLE projections (
+//		key        TEXT PRIMARY KEY NOT NULL,
+//		value      TEXT NOT NULL,    -- the JSON document, as given
+//		updated_at INTEGER NOT NULL  -- Unix nanoseconds of the last upsert
+//	) WITHOUT ROWID
+//
+// Values come back byte for byte as they were upserted. Upserts go
+// through the store's writer, so they share group commits with appends;
+// reads use its reading connections.
+//
+// Inside a transaction of the store (a [TxFunc] whose ctx carries its
+// connection by [WithTx], as a projection's checkpoint commit gives its
+// handlers), GetRaw and UpsertRaw run on that connection, in that
+// transaction: the read-model write commits or rolls back with it, and a
+// read sees the transaction's own writes. Under a rebuild's ctx
+// (projection.WithRebuild) both use the table's shadow,
+// projection.Table(ctx, table), which the rebuild creates.
+//
+// A QueryStore is safe for concurrent use and lives as long as its
+// store: after the store's Close its calls fail with nova.ErrClosed.
+type QueryStore struct {
+	s     *Store
+	table string
+	// get and upsert are the statements on the live table; the shadow's
+	// are built per call.
+	get, upsert string
+}
+
+// NewQueryStore returns a query store keeping its projections in table
+// ("" means "projections"), created in s's file if it does not exist. A
+// table name is a lower-case SQL identifier (a-z or _, then a-z, 0-9 or
+// _) of at most 54 bytes; a bad name, a nil s or a nil ctx fails with an
+// error matching nova.ErrInvalid.
+func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("novasqlite: new query store: nil store: %w", nova.ErrInvalid)
+	}
+	table, err := readmodel.CheckTable("novasqlite", table)
+	if err != nil {
+		return nil, err
+	}
+	q := &QueryStore{s: s, table: table}
+	q.get, q.upsert = q.statements(table)
+	create := `CREATE TABLE IF NOT EXISTS "` + table + `" (
+	key        TEXT PRIMARY KEY NOT NULL,
+	value      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID`
+	if err := s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(create) }); err != nil {
+		return nil, fmt.Errorf("novasqlite: create query store table %q: %w", table, err)
+	}
+	return q, nil
+}
+
+// Table returns the name of the store's live table.
+func (q *QueryStore) Table() string { return q.table }
+
+// statements returns the get and upsert statements on table.
+func (q *QueryStore) statements(table string) (get, upsert string) {
+	return `SELECT value FROM "` + table + `" WHERE key = ?`,
+		`INSERT INTO "` + table + `" (key, value, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+}
+
+// sql returns the get and upsert statements for ctx's table: the live
+// one, or its shadow during a rebuild.
+func (q *QueryStore) sql(ctx context.Context) (table, get, upsert string) {
+	table = projection.Table(ctx, q.table)
+	if table == q.table {
+		return table, q.get, q.upsert
+	}
+	get, upsert = q.statements(table)
+	return table, get, upsert
+}
+
+// GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it reads on the transaction's connection.
+func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
+	if q == nil {
+		return nil, fmt.Errorf("novasqlite: get projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateGet(ctx, key); err != nil {
+		return nil, fmt.Errorf("novasqlite: get projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, get, _ := q.sql(ctx)
+	var value []byte
+	found := false
+	read := func(c *sqlite3.Conn) error {
+		st, _, err := c.Prepare(get)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.BindText(1, key); err != nil {
+			return err
+		}
+		if st.Step() {
+			found = true
+			value = append([]byte{}, st.ColumnRawText(0)...)
+		}
+		return st.Err()
+	}
+	var err error
+	if c, ok := TxFromContext(ctx); ok {
+		err = read(c)
+	} else {
+		err = q.s.query(ctx, func(r *reader) error { return read(r.conn) })
+	}
+	if err != nil {
+		return nil, readmodel.Error("novasqlite", "get", key, err)
+	}
+	if !found {
+		return nil, readmodel.NotFound("novasqlite", key)
+	}
+	return value, nil
+}
+
+// UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it writes on the transaction's connection and commits
+// with it; otherwise it commits a transaction of its own, which may
+// share a group commit with appends.
+func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
+	if q == nil {
+		return fmt.Errorf("novasqlite: upsert projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+		return fmt.Errorf("novasqlite: upsert projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, _, upsert := q.sql(ctx)
+	v := string(value) // a copy: the caller may change value once we return
+	write := func(c *sqlite3.Conn) error {
+		st, _, err := c.Prepare(upsert)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.BindText(1, key); err != nil {
+			return err
+		}
+		if err := st.BindText(2, v); err != nil {
+			return err
+		}
+		if err := st.BindInt64(3, time.Now().UnixNano()); err != nil {
+			return err
+		}
+		return st.Exec()
+	}
+	var err error
+	if c, ok := TxFromContext(ctx); ok {
+		err = write(c)
+	} else {
+		err = q.s.WriteTx(ctx, write)
+	}
+	if err != nil {
+		return readmodel.Error("novasqlite", "upsert", key, err)
+	}
+	return nil
+}
