@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// RelayConfig configures a [Relay]. The zero value means the defaults
+// given for each field.
+type RelayConfig struct {
+	// Batch is the most envelopes read from the outbox and published in
+	// one go. Default 100.
+	Batch int
+	// PollInterval is how often [Relay.Run] looks at the outbox when its
+	// Wake channel has said nothing. Default 1s.
+	PollInterval time.Duration
+	// MinBackoff is the longest wait after the first failure to read the
+	// outbox or publish; the bound doubles with each further failure up to
+	// MaxBackoff, and the wait is drawn uniformly below it. Default 100ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait after a failure. Default 10s; at least
+	// MinBackoff.
+	MaxBackoff time.Duration
+	// Logger reports failures and envelopes that can never be published.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *RelayConfig) validate() error {
+	switch {
+	case c.Batch < 0:
+		return invalidf("RelayConfig.Batch %d is negative", c.Batch)
+	case c.PollInterval < 0:
+		return invalidf("RelayConfig.PollInterval %s is negative", c.PollInterval)
+	case c.MinBackoff < 0:
+		return invalidf("RelayConfig.MinBackoff %s is negative", c.MinBackoff)
+	case c.MaxBackoff < 0:
+		return invalidf("RelayConfig.MaxBackoff %s is negative", c.MaxBackoff)
+	}
+	if c.Batch == 0 {
+		c.Batch = 100
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(10*time.Second, c.MinBackoff)
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		return invalidf("RelayConfig.MaxBackoff %s is below MinBackoff %s", c.MaxBackoff, c.MinBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Relay moves envelopes from an [Outbox] to a [Broker], at least once:
+// it reads the pending messages in Seq order, publishes them with
+// [PublishAll], and marks them sent only once the broker has accepted
+// them. A crash between the two publishes them again; the broker drops an
+// ID it has seen within its deduplication window, so subscribers see each
+// envelope once as long as the relay catches up within the window. While
+// the broker (or the outbox's database) is down, the relay backs off and
+// retries, and loses nothing: the envelopes wait in the outbox.
+//
+// A Relay is safe for concurrent use; its own calls publish one batch at
+// a time. Several relays, in one process or many, may serve one outbox:
+// they may publish an envelope twice, which deduplication absorbs.
+type Relay struct {
+	outbox Outbox
+	broker Broker
+	cfg    RelayConfig
+	mu     sync.Mutex // one flush at a time
+}
+
+// NewRelay returns a relay from o to b. Errors match [nova.ErrInvalid].
+func NewRelay(o Outbox, b Broker, cfg RelayConfig) (*Relay, error) {
+	if o == nil {
+		return nil, invalidf("nil outbox")
+	}
+	if b == nil {
+		return nil, invalidf("nil broker")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Relay{outbox: o, broker: b, cfg: cfg}, nil
+}
+
+// Flush publishes every message pending in the outbox, batch by batch,
+// and returns how many it published. It stops at the first failure,
+// leaving the rest (and the failed batch) in the outbox for the next call.
+// An envelope that can never be published (it fails validation) is logged
+// as an error and removed, so that it does not block the ones after it.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	if err := checkContext(ctx); err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sent := 0
+	for {
+		msgs, err := r.outbox.Pending(ctx, r.cfg.Batch)
+		if err != nil {
+			return sent, err
+		}
+		if len(msgs) == 0 {
+			return sent, nil
+		}
+		envs := make([]Envelope, 0, len(msgs))
+		seqs := make([]int64, 0, len(msgs))
+		for _, m := range msgs {
+			seqs = append(seqs, m.Seq)
+			if err := m.Envelope.Validate(); err != nil {
+				r.cfg.Logger.ErrorContext(ctx, "broker: relay drops an envelope that cannot be published",
+					"seq", m.Seq, "id", m.Envelope.ID, "topic", m.Envelope.Topic, "error", err)
+				continue
+			}
+			envs = append(envs, m.Envelope)
+		}
+		if err := PublishAll(ctx, r.broker, envs...); err != nil {
+			return sent, err
+		}
+		if err := r.outbox.MarkSent(ctx, seqs); err != nil {
+			return sent, err
+		}
+		sent += len(envs)
+		if len(msgs) < r.cfg.Batch {
+			return sent, nil
+		}
+	}
+}
+
+// Run relays until ctx is done, then returns nil: it flushes the outbox,
+// then waits for the outbox's Wake channel or PollInterval and flushes
+// again. After a failure it logs and waits a backoff that grows with
+// each consecutive failure, then tries again. The caller owns the
+// goroutine Run blocks: it ends when ctx is done.
+func (r *Relay) Run(ctx context.Context) error {
+	if err := checkContext(ctx); err != nil {
+		return err
+	}
+	failures := 0
+	for {
+		wake := r.outbox.Wake()
+		_, err := r.Flush(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := r.cfg.PollInterval
+		if err != nil {
+			failures++
+			wait = r.backoff(failures)
+			level := slog.LevelWarn
+			if errors.Is(err, nova.ErrInvalid) {
+				level = slog.LevelError
+			}
+			r.cfg.Logger.Log(ctx, level, "broker: relay failed; retrying", "failures", failures, "wait", wait, "error", err)
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		if err != nil {
+			wake = nil // back off even if more arrives
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// backoff is the wait after n consecutive failures: full jitter below a
+// bound that doubles from MinBackoff up to MaxBackoff.
+func (r *Relay) backoff(n int) time.Duration {
+	bound := r.cfg.MinBackoff
+	for i := 1; i < n && bound < r.cfg.MaxBackoff; i++ {
+		bound *= 2
+	}
+	bound = min(bound, r.cfg.MaxBackoff)
+	return time.Duration(rand.Int64N(int64(bound))) + 1
+}
