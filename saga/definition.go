@@ -50,6 +50,12 @@ type Step[D any] struct {
 	// when its ctx is done, or its goroutine lingers until it does (its
 	// writes go to its own copy of the data and are lost).
 	Timeout time.Duration
+	// StepTimeout, when positive, bounds the step's action across all its
+	// attempts and retry waits, from the start of its first attempt: an
+	// attempt is cut short when it passes, and no retry starts after it.
+	// The step then fails with a [*TimeoutError] whose Scope is "step".
+	// Compensations are not bounded by it.
+	StepTimeout time.Duration
 }
 
 func (s Step[D]) timeout() time.Duration {
@@ -61,10 +67,31 @@ func (s Step[D]) timeout() time.Duration {
 
 // Definition is a validated saga: a name and ordered steps over data D.
 type Definition[D any] struct {
-	name  string
-	steps []Step[D]
-	index map[string]int
+	name    string
+	steps   []Step[D]
+	index   map[string]int
+	timeout time.Duration
 }
+
+// WithTimeout returns a copy of d whose runs have an overall timeout: a
+// run's deadline is set when it starts, and past it the step being
+// executed fails with a [*TimeoutError] whose Scope is "saga" and the run
+// compensates. Compensation itself is not bounded. Zero means no timeout;
+// a negative timeout returns an error matching [nova.ErrInvalid].
+func (d *Definition[D]) WithTimeout(timeout time.Duration) (*Definition[D], error) {
+	if d == nil {
+		return nil, nova.Invalidf("saga: nil definition")
+	}
+	if timeout < 0 {
+		return nil, nova.Invalidf("saga: saga %q: negative timeout %s", d.name, timeout)
+	}
+	c := *d
+	c.timeout = timeout
+	return &c, nil
+}
+
+// Timeout returns the run's overall timeout; zero means none.
+func (d *Definition[D]) Timeout() time.Duration { return d.timeout }
 
 // Name returns the saga's name.
 func (d *Definition[D]) Name() string { return d.name }
@@ -104,6 +131,9 @@ func Define[D any](name string, steps ...Step[D]) (*Definition[D], error) {
 		}
 		if s.Timeout < 0 {
 			return nil, nova.Invalidf("saga: step %q: negative Timeout %s", s.Name, s.Timeout)
+		}
+		if s.StepTimeout < 0 {
+			return nil, nova.Invalidf("saga: step %q: negative StepTimeout %s", s.Name, s.StepTimeout)
 		}
 		if err := s.Retry.validate("step " + s.Name + " Retry"); err != nil {
 			return nil, err

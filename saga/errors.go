@@ -13,8 +13,13 @@ var (
 	// ErrTimeout is matched by a [*TimeoutError].
 	ErrTimeout = errors.New("saga: step timed out")
 	// ErrAborted is matched when a run stops before it ends, because its
-	// ctx was cancelled; the run stays at its recorded status.
+	// ctx was cancelled or its lease was lost; the run stays at its
+	// recorded status, and a worker resumes it.
 	ErrAborted = errors.New("saga: run aborted")
+	// ErrWrongStatus is matched when an operator action does not apply to
+	// the run's status: retrying or skipping a run that is not Stuck,
+	// abandoning one that has ended. Nothing is recorded.
+	ErrWrongStatus = errors.New("saga: action does not apply to the run's status")
 )
 
 // StepFailedError is a step whose action failed for good.
@@ -54,14 +59,23 @@ func (e *CompensationFailedError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrCompensationFailed) true.
 func (e *CompensationFailedError) Is(target error) bool { return target == ErrCompensationFailed }
 
-// TimeoutError is a step whose last attempt did not return within its
-// timeout. The step counts as started and is compensated.
+// TimeoutError is a step that ran out of time: its last attempt did not
+// return within the attempt's timeout, or the step's or the saga's overall
+// timeout passed. An attempt cut short has an unknown outcome, so the step
+// is compensated.
 type TimeoutError struct {
 	// Step is the step's name.
 	Step string
+	// Scope is the timeout that passed: "" for the attempt's
+	// ([Step.Timeout]), "step" for the step's across its retries
+	// ([Step.StepTimeout]), "saga" for the run's ([Definition.WithTimeout]).
+	Scope string
 }
 
 func (e *TimeoutError) Error() string {
+	if e.Scope != "" {
+		return fmt.Sprintf("saga: step %q timed out (%s timeout)", e.Step, e.Scope)
+	}
 	return fmt.Sprintf("saga: step %q timed out", e.Step)
 }
 

@@ -46,7 +46,22 @@ const (
 	// EventRunFailed ends a run whose failed step left nothing to
 	// compensate.
 	EventRunFailed = "saga.run_failed"
+	// EventRunRetried is an operator's retry of a Stuck run: actor,
+	// reason. The stuck compensation runs again, with a fresh retry budget.
+	EventRunRetried = "saga.run_retried"
+	// EventCompensationSkipped is an operator's skip of a Stuck run's
+	// compensation: step, actor, reason. Compensation goes on with the
+	// steps before it.
+	EventCompensationSkipped = "saga.compensation_skipped"
+	// EventRunAbandoned is an operator's abandonment of a run that had not
+	// ended: actor, reason. The run is Failed; nothing more is undone.
+	EventRunAbandoned = "saga.run_abandoned"
 )
+
+// errInterrupted is the error recorded for an attempt that started and
+// never recorded an outcome: its worker stopped or crashed, or lost its
+// lease, mid-attempt.
+const errInterrupted = "attempt interrupted: outcome unknown"
 
 // record is the data of every event of a run's stream.
 type record struct {
@@ -60,6 +75,15 @@ type record struct {
 	Started  bool            `json:"started,omitempty"`
 	DelayMS  int64           `json:"delay_ms,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
+	// Unknown marks an attempt that was interrupted before its outcome
+	// was recorded (see errInterrupted).
+	Unknown bool `json:"unknown,omitempty"`
+	// DeadlineMS is the saga's overall deadline, in Unix milliseconds, on
+	// run_started when the definition has a timeout.
+	DeadlineMS int64 `json:"deadline_ms,omitempty"`
+	// Actor and Reason say who took an operator action and why.
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Status is where a run stands.
@@ -108,6 +132,10 @@ type Execution[D any] struct {
 	// StuckStep and CompensationFailure name the compensation given up and
 	// its last error's message; empty unless the run is Stuck.
 	StuckStep, CompensationFailure string
+	// SkippedSteps are the compensations an operator skipped, in order.
+	SkippedSteps []string
+	// Deadline, when set, is when the saga's overall timeout ends.
+	Deadline time.Time
 	// Version is the run stream's version: the expected version of the
 	// next transition.
 	Version uint64
@@ -115,8 +143,26 @@ type Execution[D any] struct {
 	// recorded.
 	StartedAt, UpdatedAt time.Time
 
-	// started are the steps to compensate: completed or timed out.
+	// started are the steps to compensate: completed, or with an attempt
+	// whose outcome is unknown.
 	started []string
+	// comp is whether Step and Attempt refer to a compensation.
+	comp bool
+	// pending is whether the last event started an attempt whose outcome
+	// is not recorded.
+	pending bool
+	// uncertain is whether an attempt of Step's action had an unknown
+	// outcome (timed out or interrupted), so the step must be compensated
+	// if it fails for good.
+	uncertain bool
+	// began is when the first attempt of Step (or of its compensation)
+	// started; base is the attempts made before an operator's retry.
+	began time.Time
+	base  int
+	// due is when the next attempt may start after a retry's delay.
+	due time.Time
+	// lastError is the last recorded attempt's error.
+	lastError string
 }
 
 // apply folds one recorded event into x.
@@ -137,25 +183,47 @@ func (x *Execution[D]) apply(e nova.Event) error {
 		}
 		x.Data = d
 	}
-	if r.Step != "" {
-		x.Step, x.Attempt = r.Step, r.Attempt
+	comp := x.comp
+	switch e.Type {
+	case EventStepStarted, EventStepRetrying, EventStepSucceeded, EventStepFailed:
+		comp = false
+	case EventCompensationStarted, EventCompensationRetrying, EventStepCompensated, EventCompensationFailed:
+		comp = true
 	}
+	if r.Step != "" {
+		if r.Step != x.Step || comp != x.comp {
+			// A new step or compensation: its own attempts and clock.
+			x.began, x.base, x.uncertain = e.RecordedAt, 0, false
+		}
+		x.Step, x.Attempt, x.comp = r.Step, r.Attempt, comp
+	}
+	x.pending, x.due, x.lastError = false, time.Time{}, r.Error
 	switch e.Type {
 	case EventRunStarted:
 		x.Saga, x.RunID, x.Status = r.Saga, r.RunID, Running
-	case EventStepStarted, EventStepRetrying:
+		if r.DeadlineMS != 0 {
+			x.Deadline = time.UnixMilli(r.DeadlineMS).UTC()
+		}
+	case EventStepStarted:
+		x.Status, x.pending = Running, true
+	case EventStepRetrying:
 		x.Status = Running
+		x.uncertain = x.uncertain || r.TimedOut || r.Unknown
+		x.due = e.RecordedAt.Add(time.Duration(r.DelayMS) * time.Millisecond)
 	case EventStepSucceeded:
 		x.CompletedSteps = append(x.CompletedSteps, r.Step)
 		x.started = append(x.started, r.Step)
 	case EventStepFailed:
 		x.FailedStep, x.Failure = r.Step, r.Error
-		if r.Started {
+		if r.Started || r.TimedOut || r.Unknown || x.uncertain {
 			x.started = append(x.started, r.Step)
 		}
 		x.Status = Compensating
-	case EventCompensationStarted, EventCompensationRetrying:
+	case EventCompensationStarted:
+		x.Status, x.pending = Compensating, true
+	case EventCompensationRetrying:
 		x.Status = Compensating
+		x.due = e.RecordedAt.Add(time.Duration(r.DelayMS) * time.Millisecond)
 	case EventStepCompensated:
 		x.CompensatedSteps = append(x.CompensatedSteps, r.Step)
 	case EventCompensationFailed:
@@ -167,6 +235,17 @@ func (x *Execution[D]) apply(e nova.Event) error {
 		x.Status = Compensated
 	case EventRunFailed:
 		x.Status = Failed
+	case EventRunRetried:
+		x.Status, x.StuckStep, x.CompensationFailure = Compensating, "", ""
+		x.base = x.Attempt
+	case EventCompensationSkipped:
+		x.SkippedSteps = append(x.SkippedSteps, r.Step)
+		x.Status, x.StuckStep, x.CompensationFailure = Compensating, "", ""
+	case EventRunAbandoned:
+		x.Status = Failed
+		if x.Failure == "" {
+			x.Failure = "abandoned: " + r.Reason
+		}
 	default:
 		return fmt.Errorf("saga: unknown event type %q at version %d of %q", e.Type, e.Version, e.Stream)
 	}
@@ -174,11 +253,14 @@ func (x *Execution[D]) apply(e nova.Event) error {
 }
 
 // ToCompensate returns the steps that still need undoing, in the order they
-// will be undone: every started step (completed, or with a timed-out
-// attempt) not yet compensated, last first.
+// will be undone: every started step (completed, or with an attempt whose
+// outcome is unknown) not yet compensated or skipped, last first.
 func (x *Execution[D]) ToCompensate() []string {
-	done := make(map[string]bool, len(x.CompensatedSteps))
+	done := make(map[string]bool, len(x.CompensatedSteps)+len(x.SkippedSteps))
 	for _, s := range x.CompensatedSteps {
+		done[s] = true
+	}
+	for _, s := range x.SkippedSteps {
 		done[s] = true
 	}
 	var out []string

@@ -28,7 +28,7 @@ func Example() {
 	defer store.Close()
 	b, _ := broker.NewMemory(nil)
 	defer b.Close()
-	c, _ := saga.NewCoordinator(saga.Config{Store: store, Broker: b})
+	c, _ := saga.NewCoordinator(saga.Config{Runs: novamem.NewRunStore(store), Broker: b})
 
 	def, err := saga.Define("order",
 		saga.Step[Order]{

@@ -1,4 +1,4 @@
-package saga
+package saga_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/saga"
 )
 
 type order struct {
@@ -27,11 +28,14 @@ type order struct {
 
 type env struct {
 	store  *novamem.Store
+	runs   saga.RunStore
 	broker *broker.Memory
-	c      *Coordinator
+	c      *saga.Coordinator
 	delays []time.Duration
 	mu     sync.Mutex
 }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -44,37 +48,38 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close(); _ = st.Close() })
-	c, err := NewCoordinator(Config{Store: st, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	runs := novamem.NewRunStore(st)
+	c, err := saga.NewCoordinator(saga.Config{Runs: runs, Broker: b, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: st, broker: b, c: c}
-	c.sleep = func(ctx context.Context, d time.Duration) error {
+	e := &env{store: st, runs: runs, broker: b, c: c}
+	saga.SetSleep(c, func(ctx context.Context, d time.Duration) error {
 		e.mu.Lock()
 		e.delays = append(e.delays, d)
 		e.mu.Unlock()
 		return ctx.Err()
-	}
+	})
 	return e
 }
 
 // fast retries quickly so tests do not wait.
-var fast = RetryPolicy{MaxAttempts: 3, Backoff: Exponential{Base: time.Millisecond, Cap: 2 * time.Millisecond}}
+var fast = saga.RetryPolicy{MaxAttempts: 3, Backoff: saga.Exponential{Base: time.Millisecond, Cap: 2 * time.Millisecond}}
 
-func pass(name string, calls *[]string, mu *sync.Mutex) Step[order] {
+func pass(name string, calls *[]string, mu *sync.Mutex) saga.Step[order] {
 	rec := func(s string) {
 		mu.Lock()
 		*calls = append(*calls, s)
 		mu.Unlock()
 	}
-	return Step[order]{
+	return saga.Step[order]{
 		Name: name,
-		Execute: func(_ context.Context, _ StepContext, d *order) error {
+		Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
 			rec("exec:" + name)
 			d.Log = append(d.Log, name)
 			return nil
 		},
-		Compensate: func(_ context.Context, _ StepContext, d *order) error {
+		Compensate: func(_ context.Context, _ saga.StepContext, d *order) error {
 			rec("comp:" + name)
 			return nil
 		},
@@ -84,10 +89,10 @@ func pass(name string, calls *[]string, mu *sync.Mutex) Step[order] {
 
 var errBoom = errors.New("boom")
 
-func fail(name string) Step[order] {
-	return Step[order]{
+func fail(name string) saga.Step[order] {
+	return saga.Step[order]{
 		Name:    name,
-		Execute: func(context.Context, StepContext, *order) error { return errBoom },
+		Execute: func(context.Context, saga.StepContext, *order) error { return errBoom },
 		Retry:   fast,
 	}
 }
@@ -97,15 +102,15 @@ func TestAllStepsSucceed(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, err := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
+	def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != Completed || !slices.Equal(x.CompletedSteps, []string{"a", "b", "c"}) || !slices.Equal(x.Data.Log, []string{"a", "b", "c"}) {
+	if x.Status != saga.Completed || !slices.Equal(x.CompletedSteps, []string{"a", "b", "c"}) || !slices.Equal(x.Data.Log, []string{"a", "b", "c"}) {
 		t.Fatalf("execution = %+v", x)
 	}
 	if !slices.Equal(calls, []string{"exec:a", "exec:b", "exec:c"}) {
@@ -118,16 +123,16 @@ func TestFailureCompensatesInReverse(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, err := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+	def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	var sf *StepFailedError
-	if !errors.As(err, &sf) || sf.Step != "c" || !errors.Is(err, errBoom) || !errors.Is(err, ErrStepFailed) {
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	var sf *saga.StepFailedError
+	if !errors.As(err, &sf) || sf.Step != "c" || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrStepFailed) {
 		t.Fatalf("err = %v", err)
 	}
-	if x.Status != Compensated || !slices.Equal(x.CompensatedSteps, []string{"b", "a"}) || x.FailedStep != "c" {
+	if x.Status != saga.Compensated || !slices.Equal(x.CompensatedSteps, []string{"b", "a"}) || x.FailedStep != "c" {
 		t.Fatalf("execution = %+v", x)
 	}
 	if !slices.Equal(calls, []string{"exec:a", "exec:b", "comp:b", "comp:a"}) {
@@ -138,9 +143,9 @@ func TestFailureCompensatesInReverse(t *testing.T) {
 func TestFirstStepFailsCleanlyIsFailed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	def, _ := Define("test-saga", fail("a"))
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	if !errors.Is(err, ErrStepFailed) || x.Status != Failed || len(x.CompensatedSteps) != 0 {
+	def, _ := saga.Define("test-saga", fail("a"))
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	if !errors.Is(err, saga.ErrStepFailed) || x.Status != saga.Failed || len(x.CompensatedSteps) != 0 {
 		t.Fatalf("x = %+v, err = %v", x, err)
 	}
 }
@@ -149,26 +154,26 @@ func TestTimeoutNamesStepAndCompensatesIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var compensated atomic.Bool
-	slow := Step[order]{
+	slow := saga.Step[order]{
 		Name: "slow",
-		Execute: func(ctx context.Context, _ StepContext, _ *order) error {
+		Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
 			<-ctx.Done()
 			return ctx.Err()
 		},
-		Compensate: func(context.Context, StepContext, *order) error { compensated.Store(true); return nil },
+		Compensate: func(context.Context, saga.StepContext, *order) error { compensated.Store(true); return nil },
 		Timeout:    5 * time.Millisecond,
-		Retry:      RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}},
+		Retry:      saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
 	}
-	def, _ := Define("test-saga", slow)
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	var te *TimeoutError
-	if !errors.As(err, &te) || te.Step != "slow" || !errors.Is(err, ErrTimeout) {
+	def, _ := saga.Define("test-saga", slow)
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	var te *saga.TimeoutError
+	if !errors.As(err, &te) || te.Step != "slow" || !errors.Is(err, saga.ErrTimeout) {
 		t.Fatalf("err = %v", err)
 	}
 	if want := `saga: step "slow" timed out`; err.Error() != want {
 		t.Fatalf("message %q, want %q", err.Error(), want)
 	}
-	if !compensated.Load() || x.Status != Compensated || x.Attempt == 0 {
+	if !compensated.Load() || x.Status != saga.Compensated || x.Attempt == 0 {
 		t.Fatalf("timed-out step not compensated: %+v", x)
 	}
 }
@@ -181,25 +186,25 @@ func TestFailingCompensationEndsStuck(t *testing.T) {
 	errComp := errors.New("refund refused")
 	var tries atomic.Int32
 	bad := pass("a", &calls, &mu)
-	bad.Compensate = func(context.Context, StepContext, *order) error { tries.Add(1); return errComp }
-	bad.CompensateRetry = RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}}
-	def, _ := Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	if !errors.Is(err, ErrStepFailed) || !errors.Is(err, errBoom) || !errors.Is(err, ErrCompensationFailed) || !errors.Is(err, errComp) {
+	bad.Compensate = func(context.Context, saga.StepContext, *order) error { tries.Add(1); return errComp }
+	bad.CompensateRetry = saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}}
+	def, _ := saga.Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	if !errors.Is(err, saga.ErrStepFailed) || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrCompensationFailed) || !errors.Is(err, errComp) {
 		t.Fatalf("err = %v", err)
 	}
-	var cf *CompensationFailedError
+	var cf *saga.CompensationFailedError
 	if !errors.As(err, &cf) || cf.Step != "a" {
 		t.Fatalf("err = %v", err)
 	}
-	if x.Status != Stuck || x.StuckStep != "a" || tries.Load() != 2 {
+	if x.Status != saga.Stuck || x.StuckStep != "a" || tries.Load() != 2 {
 		t.Fatalf("x = %+v tries %d", x, tries.Load())
 	}
 	// Compensation stops at the stuck step: "z" is not undone before "a".
 	if slices.Contains(calls, "comp:z") {
 		t.Fatalf("calls = %v", calls)
 	}
-	if got, _ := Load(t.Context(), e.c, def, "r1"); got.Status != Stuck || got.StuckStep != "a" || got.CompensationFailure == "" {
+	if got, _ := saga.Load(t.Context(), e.c, def, "r1"); got.Status != saga.Stuck || got.StuckStep != "a" || got.CompensationFailure == "" {
 		t.Fatalf("loaded %+v", got)
 	}
 	if got, err := e.broker.Poll(t.Context(), "saga.test-saga.a.compensation_failed", 10); err != nil || len(got) != 1 {
@@ -210,9 +215,9 @@ func TestFailingCompensationEndsStuck(t *testing.T) {
 func TestPanicInStepIsAnError(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	def, _ := Define("test-saga", Step[order]{Name: "p", Retry: RetryPolicy{MaxAttempts: 1},
-		Execute: func(context.Context, StepContext, *order) error { panic("oops") }})
-	if _, err := Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, ErrStepFailed) {
+	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "p", Retry: saga.RetryPolicy{MaxAttempts: 1},
+		Execute: func(context.Context, saga.StepContext, *order) error { panic("oops") }})
+	if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, saga.ErrStepFailed) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -222,8 +227,8 @@ func TestEventsPublishedForEachStep(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, _ := Define("test-saga", pass("a", &calls, &mu), fail("b"))
-	_, _ = Run(t.Context(), e.c, def, "r1", order{})
+	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), fail("b"))
+	_, _ = saga.Run(t.Context(), e.c, def, "r1", order{})
 	for _, topic := range []string{
 		"saga.test-saga.a.started", "saga.test-saga.a.succeeded",
 		"saga.test-saga.b.started", "saga.test-saga.b.failed",
@@ -242,7 +247,7 @@ func TestEventsPublishedForEachStep(t *testing.T) {
 			t.Fatalf("%s: payload %s", topic, env.Payload)
 		}
 	}
-	if id := EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
+	if id := saga.EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
 		t.Fatalf("id = %q", id)
 	}
 }
@@ -252,8 +257,8 @@ func TestCompletedEventPublished(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, _ := Define("test-saga", pass("a", &calls, &mu))
-	if _, err := Run(t.Context(), e.c, def, "r1", order{}); err != nil {
+	def, _ := saga.Define("test-saga", pass("a", &calls, &mu))
+	if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.broker.Poll(t.Context(), "saga.test-saga.saga.completed", 10)
@@ -267,9 +272,9 @@ func TestTransientFailureRetried(t *testing.T) {
 	e := newEnv(t)
 	var n atomic.Int32
 	var attempts []int
-	flaky := Step[order]{
+	flaky := saga.Step[order]{
 		Name: "flaky",
-		Execute: func(_ context.Context, sc StepContext, _ *order) error {
+		Execute: func(_ context.Context, sc saga.StepContext, _ *order) error {
 			attempts = append(attempts, sc.Attempt)
 			if n.Add(1) == 1 {
 				return errors.New("transient")
@@ -278,9 +283,9 @@ func TestTransientFailureRetried(t *testing.T) {
 		},
 		Retry: fast,
 	}
-	def, _ := Define("test-saga", flaky)
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil || x.Status != Completed || x.Attempt != 0 {
+	def, _ := saga.Define("test-saga", flaky)
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil || x.Status != saga.Completed || x.Attempt != 0 {
 		t.Fatalf("x = %+v, err = %v", x, err)
 	}
 	if n.Load() != 2 || !slices.Equal(attempts, []int{1, 2}) {
@@ -292,20 +297,20 @@ func TestPermanentSkipsRetries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var n atomic.Int32
-	st := Step[order]{
+	st := saga.Step[order]{
 		Name: "card",
-		Execute: func(context.Context, StepContext, *order) error {
+		Execute: func(context.Context, saga.StepContext, *order) error {
 			n.Add(1)
-			return Permanent(fmt.Errorf("declined: %w", errBoom))
+			return saga.Permanent(fmt.Errorf("declined: %w", errBoom))
 		},
-		Retry: RetryPolicy{MaxAttempts: 5},
+		Retry: saga.RetryPolicy{MaxAttempts: 5},
 	}
-	def, _ := Define("test-saga", st)
-	_, err := Run(t.Context(), e.c, def, "r1", order{})
-	if n.Load() != 1 || !errors.Is(err, errBoom) || !IsPermanent(err) {
+	def, _ := saga.Define("test-saga", st)
+	_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	if n.Load() != 1 || !errors.Is(err, errBoom) || !saga.IsPermanent(err) {
 		t.Fatalf("calls %d, err %v", n.Load(), err)
 	}
-	if Permanent(nil) != nil {
+	if saga.Permanent(nil) != nil {
 		t.Fatal("Permanent(nil) != nil")
 	}
 }
@@ -313,14 +318,14 @@ func TestPermanentSkipsRetries(t *testing.T) {
 func TestLinearPolicyDelays(t *testing.T) {
 	t.Parallel()
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 300 * time.Millisecond} {
-		if got := (Linear{}).Delay(attempt); got != want {
+		if got := (saga.Linear{}).Delay(attempt); got != want {
 			t.Errorf("Linear{}.Delay(%d) = %s, want %s", attempt, got, want)
 		}
 	}
 	e := newEnv(t)
-	def, _ := Define("test-saga", Step[order]{Name: "x", Retry: RetryPolicy{MaxAttempts: 3, Backoff: Linear{}},
-		Execute: func(context.Context, StepContext, *order) error { return errBoom }})
-	_, _ = Run(t.Context(), e.c, def, "r1", order{})
+	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "x", Retry: saga.RetryPolicy{MaxAttempts: 3, Backoff: saga.Linear{}},
+		Execute: func(context.Context, saga.StepContext, *order) error { return errBoom }})
+	_, _ = saga.Run(t.Context(), e.c, def, "r1", order{})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !slices.Equal(e.delays, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}) {
@@ -330,7 +335,7 @@ func TestLinearPolicyDelays(t *testing.T) {
 
 func TestExponentialBounded(t *testing.T) {
 	t.Parallel()
-	b := Exponential{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
+	b := saga.Exponential{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
 	for attempt := 1; attempt < 20; attempt++ {
 		bound := min(10*time.Millisecond<<(attempt-1), 50*time.Millisecond)
 		if attempt > 10 {
@@ -344,11 +349,11 @@ func TestExponentialBounded(t *testing.T) {
 
 func TestMaxElapsedStopsRetries(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{MaxAttempts: 10, MaxElapsed: time.Second, Backoff: Linear{Unit: time.Second}}
-	if _, again := p.next(1, errBoom, 500*time.Millisecond); again {
+	p := saga.RetryPolicy{MaxAttempts: 10, MaxElapsed: time.Second, Backoff: saga.Linear{Unit: time.Second}}
+	if _, again := saga.NextDelay(p, 1, errBoom, 500*time.Millisecond); again {
 		t.Fatal("retried past MaxElapsed")
 	}
-	if _, again := p.next(1, errBoom, 0); !again {
+	if _, again := saga.NextDelay(p, 1, errBoom, 0); !again {
 		t.Fatal("did not retry within MaxElapsed")
 	}
 }
@@ -357,33 +362,33 @@ func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var seenByComp string
-	reserve := Step[order]{
+	reserve := saga.Step[order]{
 		Name: "reserve",
-		Execute: func(_ context.Context, sc StepContext, d *order) error {
+		Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
 			d.Reservation = "res-" + sc.RunID
 			return nil
 		},
-		Compensate: func(_ context.Context, sc StepContext, d *order) error {
+		Compensate: func(_ context.Context, sc saga.StepContext, d *order) error {
 			seenByComp = d.Reservation
 			if sc.IdempotencyKey != "test-saga/r1/reserve/compensate" {
-				return Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+				return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
 			}
 			d.Undone = d.Reservation
 			return nil
 		},
 	}
-	charge := Step[order]{
+	charge := saga.Step[order]{
 		Name: "charge",
-		Execute: func(_ context.Context, sc StepContext, d *order) error {
+		Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
 			d.Seen = d.Reservation
 			if sc.IdempotencyKey != "test-saga/r1/charge" {
-				return Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+				return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
 			}
-			return Permanent(errBoom)
+			return saga.Permanent(errBoom)
 		},
 	}
-	def, _ := Define("test-saga", reserve, charge)
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	def, _ := saga.Define("test-saga", reserve, charge)
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -396,9 +401,9 @@ func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
 	}
 
 	seenByCharge := ""
-	charge.Execute = func(_ context.Context, _ StepContext, d *order) error { seenByCharge = d.Reservation; return nil }
-	def2, _ := Define("test-saga", reserve, charge)
-	if _, err := Run(t.Context(), e.c, def2, "r2", order{}); err != nil || seenByCharge != "res-r2" {
+	charge.Execute = func(_ context.Context, _ saga.StepContext, d *order) error { seenByCharge = d.Reservation; return nil }
+	def2, _ := saga.Define("test-saga", reserve, charge)
+	if _, err := saga.Run(t.Context(), e.c, def2, "r2", order{}); err != nil || seenByCharge != "res-r2" {
 		t.Fatalf("charge saw %q, err %v", seenByCharge, err)
 	}
 }
@@ -408,19 +413,19 @@ func TestRunsDoNotOverwriteEachOther(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
 	var wg sync.WaitGroup
 	for _, id := range []string{"r1", "r2"} {
 		wg.Go(func() {
-			if _, err := Run(t.Context(), e.c, def, id, order{Reservation: id}); err != nil {
+			if _, err := saga.Run(t.Context(), e.c, def, id, order{Reservation: id}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	for _, id := range []string{"r1", "r2"} {
-		x, err := Load(t.Context(), e.c, def, id)
-		if err != nil || x.Status != Completed || x.Data.Reservation != id || x.RunID != id || len(x.Data.Log) != 2 {
+		x, err := saga.Load(t.Context(), e.c, def, id)
+		if err != nil || x.Status != saga.Completed || x.Data.Reservation != id || x.RunID != id || len(x.Data.Log) != 2 {
 			t.Fatalf("%s: %+v, %v", id, x, err)
 		}
 	}
@@ -434,17 +439,17 @@ func TestStartingExistingRunReturnsIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var n atomic.Int32
-	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(_ context.Context, _ StepContext, d *order) error {
+	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
 		n.Add(1)
 		d.Reservation = "first"
 		return nil
 	}})
-	first, err := Run(t.Context(), e.c, def, "r1", order{})
+	first, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Run(t.Context(), e.c, def, "r1", order{Reservation: "second"})
-	if err != nil || n.Load() != 1 || again.Status != Completed || again.Data.Reservation != "first" || again.Version != first.Version {
+	again, err := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "second"})
+	if err != nil || n.Load() != 1 || again.Status != saga.Completed || again.Data.Reservation != "first" || again.Version != first.Version {
 		t.Fatalf("again = %+v, err %v, calls %d", again, err, n.Load())
 	}
 }
@@ -454,9 +459,9 @@ func TestLoadRebuildsExecution(t *testing.T) {
 	e := newEnv(t)
 	var calls []string
 	var mu sync.Mutex
-	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
-	x, _ := Run(t.Context(), e.c, def, "r1", order{Reservation: "x"})
-	got, err := Load(t.Context(), e.c, def, "r1")
+	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+	x, _ := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "x"})
+	got, err := saga.Load(t.Context(), e.c, def, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,21 +472,21 @@ func TestLoadRebuildsExecution(t *testing.T) {
 	}
 	// Every transition is in the stream with consecutive versions.
 	var types []string
-	for ev, err := range e.store.ReadStream(t.Context(), StreamName("test-saga", "r1"), nova.ReadStreamOptions{}) {
+	for ev, err := range e.store.ReadStream(t.Context(), saga.StreamName("test-saga", "r1"), nova.ReadStreamOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		types = append(types, ev.Type)
 	}
-	want := []string{EventRunStarted,
-		EventStepStarted, EventStepSucceeded, EventStepStarted, EventStepSucceeded,
-		EventStepStarted, EventStepRetrying, EventStepStarted, EventStepRetrying, EventStepStarted, EventStepFailed,
-		EventCompensationStarted, EventStepCompensated, EventCompensationStarted, EventStepCompensated,
-		EventRunCompensated}
+	want := []string{saga.EventRunStarted,
+		saga.EventStepStarted, saga.EventStepSucceeded, saga.EventStepStarted, saga.EventStepSucceeded,
+		saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepFailed,
+		saga.EventCompensationStarted, saga.EventStepCompensated, saga.EventCompensationStarted, saga.EventStepCompensated,
+		saga.EventRunCompensated}
 	if !slices.Equal(types, want) {
 		t.Fatalf("stream\n got %v\nwant %v", types, want)
 	}
-	if _, err := Load(t.Context(), e.c, def, "missing"); !errors.Is(err, nova.ErrNotFound) {
+	if _, err := saga.Load(t.Context(), e.c, def, "missing"); !errors.Is(err, nova.ErrNotFound) {
 		t.Fatalf("missing run: %v", err)
 	}
 }
@@ -490,13 +495,13 @@ func TestCancelledRunIsAborted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(ctx context.Context, _ StepContext, _ *order) error {
+	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
 		cancel()
 		<-ctx.Done()
 		return ctx.Err()
 	}})
-	x, err := Run(ctx, e.c, def, "r1", order{})
-	if !errors.Is(err, ErrAborted) || x.Status != Running {
+	x, err := saga.Run(ctx, e.c, def, "r1", order{})
+	if !errors.Is(err, saga.ErrAborted) || x.Status != saga.Running {
 		t.Fatalf("x = %+v, err = %v", x, err)
 	}
 }
@@ -504,37 +509,44 @@ func TestCancelledRunIsAborted(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ok := Step[order]{Name: "a", Execute: func(context.Context, StepContext, *order) error { return nil }}
-	def, _ := Define("test-saga", ok)
+	ok := saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error { return nil }}
+	def, _ := saga.Define("test-saga", ok)
 	defines := map[string]func() error{
-		"empty name":      func() error { _, err := Define("", ok); return err },
-		"dotted name":     func() error { _, err := Define("a.b", ok); return err },
-		"no steps":        func() error { _, err := Define[order]("s"); return err },
-		"duplicate steps": func() error { _, err := Define("s", ok, ok); return err },
-		"nil execute":     func() error { _, err := Define("s", Step[order]{Name: "a"}); return err },
-		"empty step":      func() error { _, err := Define("s", Step[order]{Execute: ok.Execute}); return err },
-		"reserved step":   func() error { _, err := Define("s", Step[order]{Name: "saga", Execute: ok.Execute}); return err },
-		"wildcard step":   func() error { _, err := Define("s", Step[order]{Name: "*", Execute: ok.Execute}); return err },
+		"empty name":      func() error { _, err := saga.Define("", ok); return err },
+		"dotted name":     func() error { _, err := saga.Define("a.b", ok); return err },
+		"no steps":        func() error { _, err := saga.Define[order]("s"); return err },
+		"duplicate steps": func() error { _, err := saga.Define("s", ok, ok); return err },
+		"nil execute":     func() error { _, err := saga.Define("s", saga.Step[order]{Name: "a"}); return err },
+		"empty step":      func() error { _, err := saga.Define("s", saga.Step[order]{Execute: ok.Execute}); return err },
+		"reserved step": func() error {
+			_, err := saga.Define("s", saga.Step[order]{Name: "saga", Execute: ok.Execute})
+			return err
+		},
+		"wildcard step": func() error { _, err := saga.Define("s", saga.Step[order]{Name: "*", Execute: ok.Execute}); return err },
 		"negative timeout": func() error {
-			_, err := Define("s", Step[order]{Name: "a", Execute: ok.Execute, Timeout: -1})
+			_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Timeout: -1})
 			return err
 		},
 		"negative attempts": func() error {
-			_, err := Define("s", Step[order]{Name: "a", Execute: ok.Execute, Retry: RetryPolicy{MaxAttempts: -1}})
+			_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Retry: saga.RetryPolicy{MaxAttempts: -1}})
 			return err
 		},
-		"nil def":   func() error { _, err := Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
-		"empty run": func() error { _, err := Run(t.Context(), e.c, def, "", order{}); return err },
+		"nil def":   func() error { _, err := saga.Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
+		"empty run": func() error { _, err := saga.Run(t.Context(), e.c, def, "", order{}); return err },
 		//lint:ignore SA1012 a nil context is the bad input under test
-		"nil ctx":      func() error { _, err := Run(nil, e.c, def, "r1", order{}); return err },
-		"nil coord":    func() error { _, err := Run(t.Context(), nil, def, "r1", order{}); return err },
-		"long run id":  func() error { _, err := Run(t.Context(), e.c, def, string(make([]byte, 200)), order{}); return err },
-		"load nil def": func() error { _, err := Load[order](t.Context(), e.c, nil, "r1"); return err },
-		"load empty":   func() error { _, err := Load(t.Context(), e.c, def, ""); return err },
-		"no store":     func() error { _, err := NewCoordinator(Config{}); return err },
+		"nil ctx":   func() error { _, err := saga.Run(nil, e.c, def, "r1", order{}); return err },
+		"nil coord": func() error { _, err := saga.Run(t.Context(), nil, def, "r1", order{}); return err },
+		"long run id": func() error {
+			_, err := saga.Run(t.Context(), e.c, def, string(make([]byte, 200)), order{})
+			return err
+		},
+		"load nil def": func() error { _, err := saga.Load[order](t.Context(), e.c, nil, "r1"); return err },
+		"load empty":   func() error { _, err := saga.Load(t.Context(), e.c, def, ""); return err },
+		"no store":     func() error { _, err := saga.NewCoordinator(saga.Config{}); return err },
+		"neg lease":    func() error { _, err := saga.NewCoordinator(saga.Config{Runs: e.runs, Lease: -1}); return err },
 		"bad data": func() error {
-			d2, _ := Define("s2", Step[chan int]{Name: "a", Execute: func(context.Context, StepContext, *chan int) error { return nil }})
-			_, err := Run(t.Context(), e.c, d2, "r1", make(chan int))
+			d2, _ := saga.Define("s2", saga.Step[chan int]{Name: "a", Execute: func(context.Context, saga.StepContext, *chan int) error { return nil }})
+			_, err := saga.Run(t.Context(), e.c, d2, "r1", make(chan int))
 			return err
 		},
 	}
@@ -568,8 +580,8 @@ func TestFailedPublishDoesNotStopSaga(t *testing.T) {
 	_ = e.broker.Close() // every publish now fails
 	var calls []string
 	var mu sync.Mutex
-	def, _ := Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
-	if x, err := Run(t.Context(), e.c, def, "r1", order{}); err != nil || x.Status != Completed {
+	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+	if x, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil || x.Status != saga.Completed {
 		t.Fatalf("x = %+v, err = %v", x, err)
 	}
 }
@@ -580,11 +592,11 @@ func TestAbandonedAttemptCannotChangeData(t *testing.T) {
 	release := make(chan struct{})
 	finished := make(chan struct{})
 	var n atomic.Int32
-	def, _ := Define("test-saga", Step[order]{
+	def, _ := saga.Define("test-saga", saga.Step[order]{
 		Name:    "deaf",
 		Timeout: 5 * time.Millisecond,
-		Retry:   RetryPolicy{MaxAttempts: 2, Backoff: Linear{Unit: time.Millisecond}},
-		Execute: func(_ context.Context, _ StepContext, d *order) error {
+		Retry:   saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
+		Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
 			if n.Add(1) == 1 {
 				<-release // ignores its ctx and overruns
 				d.Reservation = "late"
@@ -595,10 +607,10 @@ func TestAbandonedAttemptCannotChangeData(t *testing.T) {
 			return nil
 		},
 	})
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 	close(release)
 	<-finished
-	if err != nil || x.Status != Completed || x.Data.Reservation != "" || !slices.Equal(x.Data.Log, []string{"second"}) {
+	if err != nil || x.Status != saga.Completed || x.Data.Reservation != "" || !slices.Equal(x.Data.Log, []string{"second"}) {
 		t.Fatalf("x = %+v, err = %v", x, err)
 	}
 }
@@ -609,7 +621,7 @@ func TestConcurrentStartRunsOnce(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var n atomic.Int32
-	def, _ := Define("test-saga", Step[order]{Name: "a", Execute: func(context.Context, StepContext, *order) error {
+	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error {
 		n.Add(1)
 		close(entered)
 		<-release
@@ -617,12 +629,12 @@ func TestConcurrentStartRunsOnce(t *testing.T) {
 	}})
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(t.Context(), e.c, def, "r1", order{})
+		_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 		done <- err
 	}()
 	<-entered
-	x, err := Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil || x.Status != Running || x.Step != "a" {
+	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+	if err != nil || x.Status != saga.Running || x.Step != "a" {
 		t.Fatalf("second start: %+v, %v", x, err)
 	}
 	close(release)

@@ -1,0 +1,448 @@
+package saga
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+)
+
+// errWaiting is what a worker's runner returns after recording a retry
+// whose delay has not passed: the worker releases the run, and claims it
+// again when it is due.
+var errWaiting = errors.New("saga: waiting for a retry")
+
+// runner carries one run through its transitions: the next action is
+// always decided from the execution folded from the run's stream, so a run
+// driven from the start and one resumed after a crash go the same way.
+type runner[D any] struct {
+	c      *Coordinator
+	def    *Definition[D]
+	runID  string
+	stream string
+	// owner is the lease owner writing; inline runners (Run) wait out
+	// retry delays while holding the lease, workers release the run.
+	owner  string
+	inline bool
+	x      Execution[D]
+	data   []byte        // the data as last recorded
+	offset time.Duration // the store's clock minus the local one
+	// stepErr is the error of the step that failed for good, when it
+	// failed in this runner.
+	stepErr  error
+	stuckErr *CompensationFailedError
+	existing bool // begin found the run already started
+}
+
+func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *runner[D] {
+	return &runner[D]{c: c, def: def, runID: runID, stream: StreamName(def.name, runID), owner: owner, inline: true}
+}
+
+// resume returns a runner for a run recorded in x.
+func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string) (*runner[D], error) {
+	r := newRunner(c, def, x.RunID, owner)
+	r.inline = false
+	r.x = x
+	raw, err := encode(x.Data)
+	if err != nil {
+		return nil, err
+	}
+	r.data = raw
+	return r, r.syncClock(ctx)
+}
+
+// syncClock measures the store's clock against the local one, so that due
+// times and deadlines are the store's without asking it each time.
+func (r *runner[D]) syncClock(ctx context.Context) error {
+	t, err := r.c.runs.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("saga: read the store's clock: %w", err)
+	}
+	r.offset = time.Until(t)
+	return nil
+}
+
+func (r *runner[D]) now() time.Time { return time.Now().Add(r.offset).UTC() }
+
+// lifecycleStatus maps an event type to the lifecycle status it publishes
+// and whether it is a whole-saga event.
+var lifecycleStatus = map[string]struct {
+	status string
+	saga   bool
+}{
+	EventStepStarted:         {"started", false},
+	EventStepSucceeded:       {"succeeded", false},
+	EventStepFailed:          {"failed", false},
+	EventCompensationStarted: {"compensating", false},
+	EventStepCompensated:     {"compensated", false},
+	EventCompensationFailed:  {"compensation_failed", false},
+	EventRunCompleted:        {"completed", true},
+	EventRunCompensated:      {"compensated", true},
+	EventRunFailed:           {"compensated", true},
+}
+
+// record appends one transition with the exact expected version, under
+// the runner's lease, with its runs-table row (due at due; zero for a run
+// no worker should pick up) and its lifecycle envelope, and folds it into
+// the execution. After an error the runner must stop.
+func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time.Time) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("saga: encode %s: %w", typ, err)
+	}
+	now := r.now()
+	expected := nova.Exact(r.x.Version)
+	if err := r.x.apply(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, Data: b, RecordedAt: now}); err != nil {
+		return err
+	}
+	t := Transition{
+		Stream:   r.stream,
+		Expected: expected,
+		Events:   []nova.EventData{{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}}},
+		Run: RunInfo{
+			Saga: r.def.name, RunID: r.runID, Status: r.x.Status, Step: r.x.Step, Attempt: r.x.Attempt,
+			Error: rec.Error, DueAt: due, DeadlineAt: r.x.Deadline, CreatedAt: r.x.StartedAt, UpdatedAt: now,
+		},
+		Owner: r.owner,
+		Lease: r.c.lease,
+	}
+	if ls, ok := lifecycleStatus[typ]; ok {
+		step, attempt := rec.Step, rec.Attempt
+		if ls.saga {
+			step, attempt = sagaStep, 1
+		}
+		env, err := lifecycleEnvelope(r.def.name, r.runID, step, ls.status, attempt, now)
+		if err != nil {
+			return err
+		}
+		t.Outbox = []broker.Envelope{env}
+	}
+	info, err := r.c.runs.Record(ctx, t)
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) || (typ != EventRunStarted && errors.Is(err, nova.ErrConcurrency)) {
+			return fmt.Errorf("saga: record %s for run %q of %q: %w: %w", typ, r.runID, r.def.name, ErrAborted, err)
+		}
+		return fmt.Errorf("saga: record %s for run %q of %q: %w", typ, r.runID, r.def.name, err)
+	}
+	if rec.Data != nil {
+		r.data = rec.Data
+	}
+	switch {
+	case r.x.Status == Stuck:
+		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", rec.Step, "error", rec.Error)
+		if r.c.onStuck != nil {
+			r.c.onStuck(ctx, info)
+		}
+		fallthrough
+	case r.x.Status.Terminal():
+		if r.c.onEnd != nil {
+			r.c.onEnd(ctx, info)
+		}
+	}
+	return nil
+}
+
+func (r *runner[D]) aborted(err error) error {
+	return fmt.Errorf("saga: run %q of %q: %w: %w", r.runID, r.def.name, ErrAborted, err)
+}
+
+// drive takes the run's next actions until it ends, becomes Stuck, must
+// wait for a retry (a worker's runner returns errWaiting), or ctx ends. It
+// renews the lease while it works, and releases it when it returns.
+func (r *runner[D]) drive(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := r.keepLease(ctx, cancel)
+	defer func() {
+		stop()
+		// The lease goes whatever happened: a run that must go on is
+		// claimed again at once, and a lease no longer held is left alone.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
+		if err := r.c.runs.Release(rctx, r.def.name, r.runID, r.owner); err != nil {
+			r.c.log.WarnContext(ctx, "saga: release run", "saga", r.def.name, "run", r.runID, "error", err)
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			return r.aborted(context.Cause(ctx))
+		}
+		done, err := r.next(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// keepLease renews the run's lease every third of it until the returned
+// stop is called; a lost lease cancels ctx with [ErrLeaseLost].
+func (r *runner[D]) keepLease(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	ctx, quit := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.c.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := r.c.runs.Renew(ctx, r.def.name, r.runID, r.owner, r.c.lease)
+			switch {
+			case errors.Is(err, ErrLeaseLost):
+				r.c.log.WarnContext(ctx, "saga: lease lost; leaving the run", "saga", r.def.name, "run", r.runID, "owner", r.owner)
+				cancel(err)
+				return
+			case err != nil && ctx.Err() == nil:
+				r.c.log.WarnContext(ctx, "saga: renew lease", "saga", r.def.name, "run", r.runID, "error", err)
+			}
+		}
+	}()
+	return func() { quit(); <-done }
+}
+
+// next takes the run's next action; done reports that there is none left.
+func (r *runner[D]) next(ctx context.Context) (done bool, err error) {
+	x := &r.x
+	switch x.Status {
+	case Running:
+		i := len(x.CompletedSteps)
+		if i >= len(r.def.steps) {
+			return true, r.record(ctx, EventRunCompleted, record{}, time.Time{})
+		}
+		return false, r.attempt(ctx, &r.def.steps[i], false)
+	case Compensating:
+		todo := x.ToCompensate()
+		if len(todo) == 0 {
+			end := EventRunCompensated
+			if len(x.started) == 0 {
+				end = EventRunFailed
+			}
+			if err := r.record(ctx, end, record{}, time.Time{}); err != nil {
+				return true, err
+			}
+			return true, r.result()
+		}
+		i, ok := r.def.index[todo[0]]
+		if !ok {
+			return true, fmt.Errorf("saga: run %q of %q: step %q to compensate is not in the definition", r.runID, r.def.name, todo[0])
+		}
+		return false, r.attempt(ctx, &r.def.steps[i], true)
+	case Stuck:
+		return true, r.result()
+	}
+	return true, r.result()
+}
+
+// result is the error Run returns for a run that ended or got stuck.
+func (r *runner[D]) result() error {
+	x := &r.x
+	if x.Status == Completed {
+		return nil
+	}
+	stepErr := r.stepErr
+	if stepErr == nil && x.FailedStep != "" {
+		stepErr = &StepFailedError{Step: x.FailedStep, Err: errors.New(x.Failure)}
+	}
+	if x.Status == Stuck {
+		compErr := r.stuckErr
+		if compErr == nil {
+			compErr = &CompensationFailedError{Step: x.StuckStep, Err: errors.New(x.CompensationFailure)}
+		}
+		return fmt.Errorf("saga: run %q of %q is stuck: %w; %w", r.runID, r.def.name, stepErr, compErr)
+	}
+	return stepErr
+}
+
+// attempt takes one attempt of s's action (or compensation) and records
+// its outcome: success, a retry, or failure for good. An attempt that
+// started and never recorded an outcome is not run again: it is recorded
+// as failed with an unknown outcome, and the retry policy decides.
+func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
+	x := &r.x
+	same := x.Step == s.Name && x.comp == comp
+	n, began := 1, r.now()
+	if same {
+		n, began = x.Attempt+1, x.began
+	}
+	var o outcome[D]
+	if same && x.pending {
+		n = x.Attempt
+		o = outcome[D]{err: errors.New(errInterrupted), unknown: true}
+	} else {
+		timeout, scope := s.timeout(), ""
+		if !comp {
+			now := r.now()
+			if s.StepTimeout > 0 {
+				if left := began.Add(s.StepTimeout).Sub(now); left < timeout {
+					timeout, scope = left, "step"
+				}
+			}
+			if !x.Deadline.IsZero() {
+				if left := x.Deadline.Sub(now); left < timeout {
+					timeout, scope = left, "saga"
+				}
+			}
+		}
+		if timeout <= 0 {
+			// Out of time before the attempt: it never starts.
+			n--
+			o = outcome[D]{err: &TimeoutError{Step: s.Name, Scope: scope}, final: true}
+		} else {
+			typ := EventStepStarted
+			if comp {
+				typ = EventCompensationStarted
+			}
+			if err := r.record(ctx, typ, record{Step: s.Name, Attempt: n}, r.now()); err != nil {
+				return err
+			}
+			f := s.Execute
+			if comp {
+				f = s.Compensate
+				if f == nil {
+					f = noCompensation[D]
+				}
+			}
+			o = r.call(ctx, s.Name, timeout, scope, r.stepContext(s.Name, n, comp), f)
+		}
+	}
+	if o.abort != nil {
+		return r.aborted(o.abort)
+	}
+	if o.err == nil {
+		raw, err := encode(o.data)
+		if err != nil {
+			return err
+		}
+		typ := EventStepSucceeded
+		if comp {
+			typ = EventStepCompensated
+		}
+		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now())
+	}
+	return r.failed(ctx, s, comp, n, began, o)
+}
+
+// failed records a failed attempt: a retry when the policy and the
+// deadlines allow one, else the step's failure (the run compensates) or
+// the compensation's (the run is Stuck).
+func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, began time.Time, o outcome[D]) error {
+	policy, what := s.Retry, "step"
+	if comp {
+		policy, what = s.CompensateRetry, "compensation"
+	}
+	now := r.now()
+	delay, again := policy.next(n-r.x.base, o.err, now.Sub(began))
+	due := now.Add(delay)
+	if o.final {
+		again = false
+	}
+	if again && !comp {
+		stepEnd := began.Add(s.StepTimeout)
+		again = (s.StepTimeout == 0 || due.Before(stepEnd)) && (r.x.Deadline.IsZero() || due.Before(r.x.Deadline))
+	}
+	rec := record{Step: s.Name, Attempt: n, Error: o.err.Error(), TimedOut: o.timedOut, Unknown: o.unknown}
+	if again {
+		r.c.log.WarnContext(ctx, "saga: retrying "+what, "saga", r.def.name, "run", r.runID, "step", s.Name, "attempt", n, "delay", delay, "error", o.err)
+		rec.DelayMS = delay.Milliseconds()
+		typ := EventStepRetrying
+		if comp {
+			typ = EventCompensationRetrying
+		}
+		if err := r.record(ctx, typ, rec, due); err != nil {
+			return err
+		}
+		if !r.inline {
+			return errWaiting
+		}
+		if err := r.c.sleep(ctx, delay); err != nil {
+			return r.aborted(err)
+		}
+		return nil
+	}
+	if !comp {
+		rec.Started = r.x.uncertain || o.timedOut || o.unknown
+		r.stepErr = &StepFailedError{Step: s.Name, Err: o.err}
+		var te *TimeoutError
+		if errors.As(o.err, &te) {
+			r.stepErr = o.err // already a *TimeoutError naming the step
+		}
+		return r.record(ctx, EventStepFailed, rec, r.now())
+	}
+	r.stuckErr = &CompensationFailedError{Step: s.Name, Err: o.err}
+	return r.record(ctx, EventCompensationFailed, rec, time.Time{})
+}
+
+// outcome is what one attempt came to.
+type outcome[D any] struct {
+	data     D     // the attempt's copy of the data, kept when err is nil
+	err      error // the attempt's error
+	timedOut bool  // the attempt overran its timeout; its outcome is unknown
+	unknown  bool  // the attempt was interrupted; its outcome is unknown
+	final    bool  // no retry: the step's or saga's time is up
+	abort    error // the run's own ctx ended
+}
+
+// call runs one attempt of f on a fresh copy of the recorded data, bounded
+// by timeout. An attempt that overruns is abandoned with its ctx cancelled;
+// it owns its copy of the data, so it cannot change the run's.
+func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, scope string, sc StepContext,
+	f func(context.Context, StepContext, *D) error) outcome[D] {
+	var d D
+	if err := json.Unmarshal(r.data, &d); err != nil {
+		return outcome[D]{err: fmt.Errorf("saga: decode data of run %q: %w", r.runID, err)}
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("saga: step %q panicked: %v", step, p)
+			}
+		}()
+		done <- f(actx, sc, &d)
+	}()
+	timedOut := outcome[D]{err: &TimeoutError{Step: step, Scope: scope}, timedOut: true, final: scope != ""}
+	select {
+	case err := <-done:
+		switch {
+		case err == nil:
+			return outcome[D]{data: d}
+		case ctx.Err() != nil:
+			return outcome[D]{err: err, abort: context.Cause(ctx)}
+		case errors.Is(err, context.DeadlineExceeded) && actx.Err() != nil:
+			return timedOut
+		}
+		return outcome[D]{err: err}
+	case <-actx.Done():
+		if ctx.Err() != nil {
+			return outcome[D]{err: ctx.Err(), abort: context.Cause(ctx)}
+		}
+		return timedOut
+	}
+}
+
+func (r *runner[D]) stepContext(step string, attempt int, compensate bool) StepContext {
+	key := r.def.name + "/" + r.runID + "/" + step
+	if compensate {
+		key += "/compensate"
+	}
+	return StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}
+}
+
+func encode[D any](d D) ([]byte, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("saga: encode data: %w", err)
+	}
+	return b, nil
+}
+
+func noCompensation[D any](context.Context, StepContext, *D) error { return nil }

@@ -1,0 +1,276 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nova-go/nova"
+)
+
+// WorkerConfig configures a [Worker]. The zero value means the defaults
+// given for each field.
+type WorkerConfig struct {
+	// Concurrency is the most runs the worker drives at once. Default 4.
+	Concurrency int
+	// PollInterval is how often the worker asks the store for due runs
+	// when nothing tells it sooner (a run started on its coordinator, a
+	// retry it released coming due). Default 1s.
+	PollInterval time.Duration
+	// NoRelay, when true, keeps the worker from relaying the outbox to
+	// the coordinator's Broker (because a relay runs elsewhere). A worker
+	// on a coordinator without a Broker relays nothing either way.
+	NoRelay bool
+}
+
+func (c *WorkerConfig) validate() error {
+	if c.Concurrency < 0 {
+		return nova.Invalidf("saga: negative WorkerConfig.Concurrency %d", c.Concurrency)
+	}
+	if c.PollInterval < 0 {
+		return nova.Invalidf("saga: negative WorkerConfig.PollInterval %s", c.PollInterval)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	return nil
+}
+
+// Worker drives the due runs of the sagas registered with it: it claims
+// them from the coordinator's [RunStore] with a lease, folds each from its
+// stream, and takes its next actions under the lease, renewing it while a
+// step runs. Every write is fenced: a worker whose lease expired (or whose
+// run an operator changed) fails to record, drops the run and leaves it to
+// whoever holds it now. A retry's wait is the run's due time: the worker
+// records it, releases the run and claims it again when it is due, so no
+// goroutine sleeps through a backoff.
+//
+// A run interrupted mid-attempt (its worker stopped, crashed or lost its
+// lease) is resumed from its stream by the next worker to claim it: the
+// interrupted attempt's outcome is unknown, so it is recorded as failed
+// with an unknown outcome and the retry policy decides, as after a
+// timeout; the step is then compensated if it fails for good. Steps run at
+// least once, keyed by their idempotency key.
+//
+// Create a worker with [NewWorker], add definitions with [Register], then
+// [Worker.Start] it; [Worker.Stop] ends it.
+type Worker struct {
+	c     *Coordinator
+	cfg   WorkerConfig
+	owner string
+
+	mu       sync.Mutex
+	handlers map[string]func(ctx context.Context, run RunInfo) (time.Time, error)
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// NewWorker returns a worker on c. Its lease owner ID is c's Owner with a
+// suffix unique to the worker, so two workers of one process fence each
+// other out as two processes do. Errors match [nova.ErrInvalid].
+func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
+	if c == nil {
+		return nil, nova.Invalidf("saga: nil coordinator")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.workers++
+	owner := fmt.Sprintf("%s/w%d", c.owner, c.workers)
+	c.mu.Unlock()
+	return &Worker{c: c, cfg: cfg, owner: owner, handlers: map[string]func(context.Context, RunInfo) (time.Time, error){}}, nil
+}
+
+// Owner returns the worker's lease owner ID.
+func (w *Worker) Owner() string { return w.owner }
+
+// Register adds def to the sagas w drives. It must be called before
+// [Worker.Start]; registering a saga name twice, or after Start, returns
+// an error matching [nova.ErrInvalid].
+func Register[D any](w *Worker, def *Definition[D]) error {
+	if w == nil {
+		return nova.Invalidf("saga: nil worker")
+	}
+	if def == nil {
+		return nova.Invalidf("saga: nil definition")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done != nil {
+		return nova.Invalidf("saga: register %q on a started worker", def.name)
+	}
+	if _, dup := w.handlers[def.name]; dup {
+		return nova.Invalidf("saga: saga %q is already registered", def.name)
+	}
+	w.handlers[def.name] = func(ctx context.Context, run RunInfo) (time.Time, error) {
+		x, err := load[D](ctx, w.c.events, def.name, run.RunID)
+		if err != nil {
+			return time.Time{}, err
+		}
+		r, err := resume(ctx, w.c, def, x, w.owner)
+		if err != nil {
+			return time.Time{}, err
+		}
+		err = r.drive(ctx)
+		if errors.Is(err, errWaiting) {
+			return r.x.due, nil
+		}
+		return time.Time{}, err
+	}
+	return nil
+}
+
+// Start starts the worker's goroutines: the claim loop and, when the
+// coordinator has a Broker, the outbox relay. They run until [Worker.Stop]
+// or until ctx is done. Starting a worker twice, or one with no saga
+// registered, returns an error matching [nova.ErrInvalid].
+func (w *Worker) Start(ctx context.Context) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done != nil {
+		return nova.Invalidf("saga: worker already started")
+	}
+	if len(w.handlers) == 0 {
+		return nova.Invalidf("saga: worker has no saga registered")
+	}
+	sagas := make([]string, 0, len(w.handlers))
+	for name := range w.handlers {
+		sagas = append(sagas, name)
+	}
+	sort.Strings(sagas)
+	ctx, w.cancel = context.WithCancel(ctx)
+	w.done = make(chan struct{})
+	var wg sync.WaitGroup
+	if w.c.relay != nil && !w.cfg.NoRelay {
+		wg.Go(func() { _ = w.c.relay.Run(ctx) })
+	}
+	wg.Go(func() { w.loop(ctx, sagas) })
+	go func() { wg.Wait(); close(w.done) }()
+	return nil
+}
+
+// Stop stops the worker and waits until its goroutines have returned or
+// ctx is done. Runs in progress are interrupted: their steps' ctx is
+// cancelled and their leases released, and the next worker to claim them
+// resumes them from their streams. Stopping a worker that is not running
+// returns nil.
+func (w *Worker) Stop(ctx context.Context) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	cancel, done := w.cancel, w.done
+	w.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loop claims due runs while it has room and drives each on its own
+// goroutine, until ctx is done; then it waits for them.
+func (w *Worker) loop(ctx context.Context, sagas []string) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	type result struct {
+		due time.Time
+		err error
+	}
+	finished := make(chan result, w.cfg.Concurrency)
+	running := 0
+	var next time.Time // the earliest due time of a run released to wait
+	failures := 0
+	for {
+		wake := w.c.wakeChan()
+		wait := w.cfg.PollInterval
+		if free := w.cfg.Concurrency - running; free > 0 {
+			runs, err := w.c.runs.Claim(ctx, ClaimRequest{Owner: w.owner, Sagas: sagas, Lease: w.c.lease, Limit: free})
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				failures++
+				wait = min(w.cfg.PollInterval<<min(failures, 6), time.Minute)
+				w.c.log.WarnContext(ctx, "saga: claim runs", "owner", w.owner, "wait", wait, "error", err)
+			default:
+				failures = 0
+			}
+			for _, run := range runs {
+				running++
+				h := w.handlers[run.Saga]
+				wg.Go(func() {
+					due, err := h(ctx, run)
+					w.report(ctx, run, err)
+					finished <- result{due, err}
+				})
+			}
+			if len(runs) == free && err == nil {
+				wait = 0 // more may be due
+			}
+		}
+		if !next.IsZero() {
+			if d := time.Until(next); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case r := <-finished:
+			running--
+			if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
+				next = r.due
+			}
+		case <-wake:
+		case <-t.C:
+			if !next.IsZero() && !time.Now().Before(next) {
+				next = time.Time{}
+			}
+		}
+		t.Stop()
+	drain:
+		for {
+			select {
+			case r := <-finished:
+				running--
+				if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
+					next = r.due
+				}
+			default:
+				break drain
+			}
+		}
+	}
+}
+
+// report logs how driving a run ended: a run another worker or an
+// operator took over, or one interrupted by Stop, is dropped quietly.
+func (w *Worker) report(ctx context.Context, run RunInfo, err error) {
+	switch {
+	case err == nil:
+	case ctx.Err() != nil, errors.Is(err, ErrLeaseLost), errors.Is(err, nova.ErrConcurrency):
+		w.c.log.DebugContext(ctx, "saga: run left to another worker", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
+	case errors.Is(err, ErrStepFailed), errors.Is(err, ErrTimeout), errors.Is(err, ErrCompensationFailed):
+		// Recorded in the run's stream, and logged when it got stuck.
+	default:
+		w.c.log.ErrorContext(ctx, "saga: drive run", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
+	}
+}
