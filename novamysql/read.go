@@ -281,15 +281,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		wait := func(d time.Duration, wake <-chan struct{}) error {
 			timer.Reset(d)
 			defer timer.Stop()
-			select {
-			case <-wake:
-			case <-timer.C:
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.closing:
-				return nova.ErrClosed
-			}
-			return nil
+			return paging.Wait(ctx, timer, wake, s.closing)
 		}
 		buf := make([]nova.Event, 0, 64)
 		var sc scanner

@@ -260,14 +260,8 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 				continue
 			}
 			timer.Reset(wait)
-			select {
-			case <-wake:
-			case <-timer.C:
-			case <-ctx.Done():
-				yield(nova.Event{}, ctx.Err())
-				return
-			case <-s.closing:
-				yield(nova.Event{}, nova.ErrClosed)
+			if err := paging.Wait(ctx, timer, wake, s.closing); err != nil {
+				yield(nova.Event{}, err)
 				return
 			}
 		}

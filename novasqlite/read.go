@@ -225,14 +225,8 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			} else {
 				timer.Reset(s.cfg.PollInterval)
 			}
-			select {
-			case <-wake:
-			case <-timer.C:
-			case <-ctx.Done():
-				yield(nova.Event{}, ctx.Err())
-				return
-			case <-s.closing:
-				yield(nova.Event{}, nova.ErrClosed)
+			if err := paging.Wait(ctx, timer, wake, s.closing); err != nil {
+				yield(nova.Event{}, err)
 				return
 			}
 		}

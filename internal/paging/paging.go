@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nova-go/nova"
 )
@@ -56,4 +57,21 @@ func Error(pkg, what string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %s: %w", pkg, what, err)
+}
+
+// Wait blocks a live subscription until there may be more to read: until
+// wake is closed (a commit's notification), timer fires (the polling
+// fallback), ctx is done or closing is closed (the store closes). It
+// returns nil to read again, or the error that ends the subscription:
+// ctx.Err() or [nova.ErrClosed]. The caller has reset timer.
+func Wait(ctx context.Context, timer *time.Timer, wake, closing <-chan struct{}) error {
+	select {
+	case <-wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-closing:
+		return nova.ErrClosed
+	}
+	return nil
 }
