@@ -168,9 +168,7 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 			due = append(due, row)
 		}
 	}
-	slices.SortFunc(due, func(a, b saga.RunInfo) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.Saga, b.Saga), cmp.Compare(a.RunID, b.RunID))
-	})
+	sagarun.SortDue(due)
 	due = due[:min(len(due), req.Limit)]
 	for i := range due {
 		due[i].LeaseOwner, due[i].LeaseUntil = req.Owner, now.Add(req.Lease)

@@ -63,7 +63,9 @@ var migrations = []string{
 	// 2: durable saga runs and the outbox of their lifecycle events.
 	// saga_runs is a projection of each run's stream, written in the
 	// transaction of the stream's append. Times are Unix nanoseconds, 0
-	// for none.
+	// for none. The outbox keeps each envelope field by field, so that it
+	// comes back exactly as written: the payload's bytes, headers as a
+	// JSON object (NULL for none, apart from an empty object).
 	`CREATE TABLE saga_runs (
 		saga        TEXT NOT NULL,
 		run_id      TEXT NOT NULL,
@@ -86,7 +88,12 @@ var migrations = []string{
 		seq        INTEGER PRIMARY KEY AUTOINCREMENT,
 		id         TEXT NOT NULL,
 		topic      TEXT NOT NULL,
-		envelope   BLOB NOT NULL,
+		event_type TEXT NOT NULL,
+		payload    BLOB NOT NULL,
+		key        TEXT NOT NULL DEFAULT '',
+		headers    TEXT,
+		attempts   INTEGER NOT NULL DEFAULT 0,
+		timestamp  INTEGER NOT NULL DEFAULT 0,
 		created_at INTEGER NOT NULL
 	);`,
 

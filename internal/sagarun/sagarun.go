@@ -5,9 +5,11 @@
 package sagarun
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,6 +28,13 @@ const (
 	DefaultListLimit = 100
 	// maxStringLen bounds a lease owner, a step name and an error text.
 	maxStringLen = 64 << 10
+)
+
+// Times a run store keeps: the range of Unix nanoseconds in an int64, so
+// that every backend can hold them.
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // statuses are the statuses a run may have.
@@ -94,6 +103,11 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	if t.Lease < 0 {
 		return nova.Invalidf("run %q: negative lease %v", r.RunID, t.Lease)
 	}
+	for what, x := range map[string]time.Time{"due time": r.DueAt, "deadline": r.DeadlineAt} {
+		if !x.IsZero() && (x.Before(minTime) || !x.Before(maxTime)) {
+			return nova.Invalidf("run %q: %s %v is outside %d to %d", r.RunID, what, x, minTime.Year(), maxTime.Year()-1)
+		}
+	}
 	for what, s := range map[string]string{"step": r.Step, "error": r.Error, "lease owner": t.Owner} {
 		if err := checkString("run "+r.RunID+" "+what, s); err != nil {
 			return err
@@ -129,6 +143,14 @@ func Lease(t *saga.Transition, exists bool, old saga.RunInfo, now time.Time) (ow
 	default:
 		return t.Owner, now.Add(t.Lease), nil
 	}
+}
+
+// SortDue sorts claimed runs the earliest due first, then by (saga, run
+// ID).
+func SortDue(rows []saga.RunInfo) {
+	slices.SortFunc(rows, func(a, b saga.RunInfo) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.Saga, b.Saga), cmp.Compare(a.RunID, b.RunID))
+	})
 }
 
 // Held reports whether owner holds an unexpired lease on row at now.

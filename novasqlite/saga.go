@@ -1,0 +1,446 @@
+package novasqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/sagarun"
+	"github.com/nova-go/nova/saga"
+)
+
+var (
+	_ saga.RunStore = (*RunStore)(nil)
+	_ broker.Outbox = (*Outbox)(nil)
+)
+
+// RunStore keeps durable saga runs in the store's file: their streams as
+// events, the saga_runs table and the outbox. A transition is one
+// [Store.AppendTx]: the append, the lease check, the run's row and the
+// outbox rows commit together or not at all, and may share a group commit
+// with other appends. Claims, renewals and releases are write
+// transactions ([Store.WriteTx]); reads run on the reading connections.
+//
+// Times are the clock of the processes sharing the file, which are on one
+// machine; they are kept as Unix nanoseconds.
+type RunStore struct {
+	s   *Store
+	box *Outbox
+	now func() time.Time
+}
+
+// Outbox is the [broker.Outbox] of a [RunStore], the outbox table of the
+// store's file.
+type Outbox struct {
+	s *Store
+	// wake is closed and replaced after a Record of this process that
+	// wrote outbox rows has committed.
+	mu   sync.Mutex
+	wake chan struct{}
+}
+
+// NewRunStore returns the run store of s.
+func NewRunStore(s *Store) (*RunStore, error) {
+	if s == nil {
+		return nil, nova.Invalidf("novasqlite: run store: nil store")
+	}
+	return &RunStore{s: s, box: &Outbox{s: s, wake: make(chan struct{})}, now: time.Now}, nil
+}
+
+// Events returns the event store holding the runs' streams.
+func (r *RunStore) Events() nova.Store { return r.s }
+
+// Outbox returns the outbox Record writes to.
+func (r *RunStore) Outbox() broker.Outbox { return r.box }
+
+// Now returns the store's clock.
+func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("novasqlite: now: %w", err)
+	}
+	return r.now().UTC(), nil
+}
+
+// runColumns are the columns scanRun reads, in its order.
+const runColumns = `saga, run_id, status, version, step, attempt, error, due_at, deadline_at,
+	lease_owner, lease_until, created_at, updated_at`
+
+// Record writes t in one transaction; see [saga.RunStore.Record]. A
+// retry of a transition already recorded (its events stored at their
+// place) writes nothing and returns the run's row.
+func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
+	if err := sagarun.CheckTransition(ctx, &t); err != nil {
+		return saga.RunInfo{}, fmt.Errorf("novasqlite: record: %w", err)
+	}
+	var row saga.RunInfo
+	res, err := r.s.AppendTx(ctx, t.Stream, t.Expected, t.Events, func(c *sqlite3.Conn) error {
+		var err error
+		row, err = r.write(c, &t)
+		return err
+	})
+	if err != nil {
+		return saga.RunInfo{}, fmt.Errorf("novasqlite: record run %q: %w", t.Run.RunID, err)
+	}
+	if res.Duplicate {
+		return r.Get(ctx, t.Run.Saga, t.Run.RunID)
+	}
+	if len(t.Outbox) > 0 {
+		r.box.wakeUp()
+	}
+	return row, nil
+}
+
+// write checks the lease and writes the run's row and the outbox rows of
+// t, in the transaction of its append.
+func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, error) {
+	now := r.now().UTC()
+	old, exists, err := getRun(c, t.Run.Saga, t.Run.RunID)
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	owner, until, err := sagarun.Lease(t, exists, old, now)
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	row := t.Run
+	row.LeaseOwner, row.LeaseUntil = owner, until
+	row.CreatedAt, row.UpdatedAt = now, now
+	if exists {
+		row.CreatedAt = old.CreatedAt
+	}
+	err = exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
+		row.Version = uint64(st.ColumnInt64(0))
+	})
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	err = exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
+			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
+			lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+			updated_at = excluded.updated_at`,
+		[]any{row.Saga, row.RunID, string(row.Status), int64(row.Version), row.Step, int64(row.Attempt), row.Error,
+			nanos(row.DueAt), nanos(row.DeadlineAt), row.LeaseOwner, nanos(row.LeaseUntil),
+			nanos(row.CreatedAt), nanos(row.UpdatedAt)}, nil)
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	if len(t.Outbox) == 0 {
+		return row, nil
+	}
+	st, _, err := c.Prepare(`INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, timestamp, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	defer st.Close()
+	for _, e := range t.Outbox {
+		h, err := sagarun.Headers(e.Headers)
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+		var hdr any
+		if h != nil {
+			hdr = string(h)
+		}
+		if err := bind(st, e.ID, e.Topic, e.EventType, []byte(e.Payload), e.Key, hdr, int64(e.Attempts), nanos(e.Timestamp), nanos(now)); err != nil {
+			return saga.RunInfo{}, err
+		}
+		if err := st.Exec(); err != nil {
+			return saga.RunInfo{}, err
+		}
+		if err := st.Reset(); err != nil {
+			return saga.RunInfo{}, err
+		}
+	}
+	return row, nil
+}
+
+// Claim leases due runs in one write transaction; see
+// [saga.RunStore.Claim]. Runs due at the same time are taken in (saga,
+// run ID) order.
+func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.RunInfo, error) {
+	if err := sagarun.CheckClaim(ctx, req); err != nil {
+		return nil, fmt.Errorf("novasqlite: claim: %w", err)
+	}
+	sagas, err := json.Marshal(req.Sagas)
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: claim: %w", err)
+	}
+	var out []saga.RunInfo
+	err = r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
+		out = out[:0]
+		now := r.now().UTC()
+		return exec(c, `UPDATE saga_runs SET lease_owner = ?1, lease_until = ?2
+			WHERE (saga, run_id) IN (
+				SELECT saga, run_id FROM saga_runs
+				WHERE due_at > 0 AND due_at <= ?3 AND lease_until <= ?3
+					AND saga IN (SELECT value FROM json_each(?4))
+				ORDER BY due_at, saga, run_id LIMIT ?5)
+			RETURNING `+runColumns,
+			[]any{req.Owner, nanos(now.Add(req.Lease)), nanos(now), string(sagas), int64(req.Limit)},
+			func(st *sqlite3.Stmt) { out = append(out, scanRun(st)) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: claim: %w", err)
+	}
+	sagarun.SortDue(out)
+	return out, nil
+}
+
+// Renew extends owner's lease; see [saga.RunStore.Renew].
+func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
+	if err := sagarun.CheckRenew(ctx, sagaName, runID, owner, lease); err != nil {
+		return fmt.Errorf("novasqlite: renew: %w", err)
+	}
+	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
+		now := r.now().UTC()
+		err := exec(c, `UPDATE saga_runs SET lease_until = ? WHERE saga = ? AND run_id = ? AND lease_owner = ? AND lease_until > ?`,
+			[]any{nanos(now.Add(lease)), sagaName, runID, owner, nanos(now)}, nil)
+		if err != nil || c.Changes() == 1 {
+			return err
+		}
+		row, _, err := getRun(c, sagaName, runID)
+		if err != nil {
+			return err
+		}
+		return sagarun.LeaseLost(sagaName, runID, owner, row)
+	})
+	if err != nil {
+		return fmt.Errorf("novasqlite: renew: %w", err)
+	}
+	return nil
+}
+
+// Release frees owner's lease; see [saga.RunStore.Release]. A missing run
+// is not an error.
+func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) error {
+	if err := sagarun.CheckRelease(ctx, sagaName, runID, owner); err != nil {
+		return fmt.Errorf("novasqlite: release: %w", err)
+	}
+	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
+		return exec(c, `UPDATE saga_runs SET lease_owner = '', lease_until = 0 WHERE saga = ? AND run_id = ? AND lease_owner = ?`,
+			[]any{sagaName, runID, owner}, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("novasqlite: release run %q: %w", runID, err)
+	}
+	return nil
+}
+
+// Get returns a run's row, or an error matching [nova.ErrNotFound].
+func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInfo, error) {
+	if err := sagarun.CheckKey(ctx, sagaName, runID); err != nil {
+		return saga.RunInfo{}, fmt.Errorf("novasqlite: get run: %w", err)
+	}
+	var (
+		row    saga.RunInfo
+		exists bool
+	)
+	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+		var err error
+		row, exists, err = getRun(c, sagaName, runID)
+		return err
+	})
+	if err != nil {
+		return saga.RunInfo{}, fmt.Errorf("novasqlite: get run %q: %w", runID, err)
+	}
+	if !exists {
+		return saga.RunInfo{}, fmt.Errorf("novasqlite: run %q of saga %q: %w", runID, sagaName, nova.ErrNotFound)
+	}
+	return row, nil
+}
+
+// List returns runs ordered by (saga, run ID); see [saga.RunStore.List].
+func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, error) {
+	limit, err := sagarun.ListLimit(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: list runs: %w", err)
+	}
+	var out []saga.RunInfo
+	err = r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+		return exec(c, `SELECT `+runColumns+` FROM saga_runs
+			WHERE (?1 = '' OR saga = ?1) AND (?2 = '' OR status = ?2) AND (saga > ?3 OR (saga = ?3 AND run_id > ?4))
+			ORDER BY saga, run_id LIMIT ?5`,
+			[]any{f.Saga, string(f.Status), f.AfterSaga, f.AfterRun, int64(limit)},
+			func(st *sqlite3.Stmt) { out = append(out, scanRun(st)) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: list runs: %w", err)
+	}
+	return out, nil
+}
+
+// Count returns the number of runs of sagaName per status, of every saga
+// when sagaName is empty. Statuses with no run are left out.
+func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, fmt.Errorf("novasqlite: count runs: %w", err)
+	}
+	out := make(map[saga.Status]int)
+	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+		return exec(c, `SELECT status, count(*) FROM saga_runs WHERE ?1 = '' OR saga = ?1 GROUP BY status`,
+			[]any{sagaName}, func(st *sqlite3.Stmt) { out[saga.Status(st.ColumnText(0))] = st.ColumnInt(1) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: count runs: %w", err)
+	}
+	return out, nil
+}
+
+// Pending returns up to limit messages, lowest Seq first.
+func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage, error) {
+	if err := sagarun.CheckPending(ctx, limit); err != nil {
+		return nil, fmt.Errorf("novasqlite: outbox: %w", err)
+	}
+	var out []broker.OutboxMessage
+	err := o.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+		out = out[:0]
+		var serr error
+		err := exec(c, `SELECT seq, id, topic, event_type, payload, key, headers, attempts, timestamp
+			FROM outbox ORDER BY seq LIMIT ?`, []any{int64(limit)}, func(st *sqlite3.Stmt) {
+			m := broker.OutboxMessage{Seq: st.ColumnInt64(0), Envelope: broker.Envelope{
+				ID: st.ColumnText(1), Topic: st.ColumnText(2), EventType: st.ColumnText(3),
+				Payload: st.ColumnBlob(4, nil), Key: st.ColumnText(5), Attempts: st.ColumnInt(7),
+				Timestamp: fromNanos(st.ColumnInt64(8)),
+			}}
+			var h []byte
+			if st.ColumnType(6) != sqlite3.NULL {
+				h = st.ColumnBlob(6, []byte{})
+			}
+			if err := sagarun.SetHeaders(&m.Envelope, h); err != nil && serr == nil {
+				serr = err
+			}
+			out = append(out, m)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("novasqlite: outbox: %w", err)
+	}
+	return out, nil
+}
+
+// MarkSent removes the messages with these Seqs.
+func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return fmt.Errorf("novasqlite: outbox: %w", err)
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(seqs)
+	if err != nil {
+		return fmt.Errorf("novasqlite: outbox: %w", err)
+	}
+	err = o.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
+		return exec(c, `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`, []any{string(list)}, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("novasqlite: outbox: mark sent: %w", err)
+	}
+	return nil
+}
+
+// Wake returns a channel closed when a Record of this process next writes
+// outbox rows. Records of other processes on the file do not close it: a
+// relay polls as well.
+func (o *Outbox) Wake() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wake
+}
+
+func (o *Outbox) wakeUp() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.wake)
+	o.wake = make(chan struct{})
+}
+
+// getRun reads one run's row on c.
+func getRun(c *sqlite3.Conn, sagaName, runID string) (row saga.RunInfo, exists bool, err error) {
+	err = exec(c, `SELECT `+runColumns+` FROM saga_runs WHERE saga = ? AND run_id = ?`, []any{sagaName, runID},
+		func(st *sqlite3.Stmt) { row, exists = scanRun(st), true })
+	return row, exists, err
+}
+
+// scanRun reads a row of runColumns.
+func scanRun(st *sqlite3.Stmt) saga.RunInfo {
+	return saga.RunInfo{
+		Saga: st.ColumnText(0), RunID: st.ColumnText(1), Status: saga.Status(st.ColumnText(2)),
+		Version: uint64(st.ColumnInt64(3)), Step: st.ColumnText(4), Attempt: st.ColumnInt(5), Error: st.ColumnText(6),
+		DueAt: fromNanos(st.ColumnInt64(7)), DeadlineAt: fromNanos(st.ColumnInt64(8)),
+		LeaseOwner: st.ColumnText(9), LeaseUntil: fromNanos(st.ColumnInt64(10)),
+		CreatedAt: fromNanos(st.ColumnInt64(11)), UpdatedAt: fromNanos(st.ColumnInt64(12)),
+	}
+}
+
+// exec runs one statement on c with args bound, calling row, if not nil,
+// for each result row.
+func exec(c *sqlite3.Conn, sql string, args []any, row func(st *sqlite3.Stmt)) error {
+	st, _, err := c.Prepare(sql)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bind(st, args...); err != nil {
+		return err
+	}
+	for st.Step() {
+		if row != nil {
+			row(st)
+		}
+	}
+	return st.Err()
+}
+
+// bind binds args (string, int64, []byte or nil for NULL) to st's
+// parameters in order.
+func bind(st *sqlite3.Stmt, args ...any) error {
+	for i, a := range args {
+		var err error
+		switch v := a.(type) {
+		case string:
+			err = st.BindText(i+1, v)
+		case int64:
+			err = st.BindInt64(i+1, v)
+		case []byte:
+			err = st.BindBlob(i+1, v)
+		case nil:
+			err = st.BindNull(i + 1)
+		default:
+			err = fmt.Errorf("novasqlite: cannot bind %T", a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nanos is t as Unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the time nanos wrote, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
