@@ -1,0 +1,178 @@
+package novamysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/projection"
+)
+
+var _ cqrs.QueryStore = (*QueryStore)(nil)
+
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s database:
+// the seed's SQL projections table, one row per key,
+//
+//	CREATE TABLE nova_projections (
+//		`key`      VARBINARY(256) NOT NULL PRIMARY KEY,
+//		value      LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
+//		           CHECK (JSON_VALID(value)),
+//		updated_at DATETIME(6) NOT NULL  -- UTC, of the last upsert
+//	)
+//
+// The key is binary so that keys compare byte for byte: no collation
+// folds case or accents, or ignores trailing spaces, making two keys one.
+// The value is the JSON text as given (MariaDB's JSON type is this
+// LONGTEXT with the check; MySQL's would re-encode it), so GetRaw returns
+// it byte for byte; the check keeps other writers of the table honest and
+// lets the server's JSON functions read every row. The server's JSON_VALID
+// is stricter than Go's in places: MariaDB refuses documents nested more
+// than 32 levels deep and \u escapes of lone UTF-16 surrogates. UpsertRaw
+// fails on such values with an error matching nova.ErrInvalid, writing
+// nothing.
+//
+// Inside a transaction (a ctx from [WithTx]) GetRaw and UpsertRaw run in
+// that transaction: the read-model write commits or rolls back with it,
+// and a read sees the transaction's own writes. Otherwise each call is one
+// prepared statement on the store's pool. Under a rebuild's ctx
+// (projection.WithRebuild) both use the table's shadow,
+// projection.Table(ctx, table), which the rebuild creates.
+//
+// A QueryStore is safe for concurrent use and lives as long as its
+// store: after the store's Close its calls fail with nova.ErrClosed.
+type QueryStore struct {
+	s     *Store
+	table string
+}
+
+// NewQueryStore returns a query store keeping its projections in table
+// of s's database, created if it does not exist. "" means the store's
+// table prefix followed by "projections" ("nova_projections" by default,
+// the seed's name); any other table is used as named, a lower-case SQL
+// identifier (a-z or _, then a-z, 0-9 or _) of at most 54 bytes. A bad
+// name, a nil s or a nil ctx fails with an error matching
+// nova.ErrInvalid.
+func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("novamysql: new query store: nil store: %w", nova.ErrInvalid)
+	}
+	if table == "" {
+		table = s.cfg.TablePrefix + readmodel.DefaultTable
+	} else if _, err := readmodel.CheckTable("novamysql", table); err != nil {
+		return nil, err
+	}
+	q := &QueryStore{s: s, table: table}
+	err := q.onPool(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS `"+table+"`"+` (
+	`+"`key`"+`   VARBINARY(256) NOT NULL PRIMARY KEY,
+	value      LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL CHECK (JSON_VALID(value)),
+	updated_at DATETIME(6) NOT NULL
+) ENGINE=InnoDB`)
+		return err
+	})
+	if err != nil {
+		return nil, readmodel.Error("novamysql", "create table for", table, err)
+	}
+	return q, nil
+}
+
+// Table returns the name of the store's live table.
+func (q *QueryStore) Table() string { return q.table }
+
+// onPool runs op, which uses the store's pool, unless the store is
+// closed.
+func (q *QueryStore) onPool(ctx context.Context, op func() error) error {
+	q.s.readMu.RLock()
+	defer q.s.readMu.RUnlock()
+	if q.s.readsClosed {
+		return nova.ErrClosed
+	}
+	if err := op(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it reads in it.
+func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
+	if q == nil {
+		return nil, fmt.Errorf("novamysql: get projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateGet(ctx, key); err != nil {
+		return nil, fmt.Errorf("novamysql: get projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	query := "SELECT value FROM `" + projection.Table(ctx, q.table) + "` WHERE `key` = ?"
+	var value []byte
+	var err error
+	if tx, ok := TxFromContext(ctx); ok {
+		err = tx.QueryRowContext(ctx, query, key).Scan(&value)
+	} else {
+		err = q.onPool(ctx, func() error {
+			st, err := q.s.stmt(ctx, query)
+			if err != nil {
+				return err
+			}
+			return st.QueryRowContext(ctx, key).Scan(&value)
+		})
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, readmodel.NotFound("novamysql", key)
+	case err != nil:
+		return nil, readmodel.Error("novamysql", "get", key, err)
+	}
+	return value, nil
+}
+
+// UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it writes in it and commits with it.
+func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
+	if q == nil {
+		return fmt.Errorf("novamysql: upsert projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+		return fmt.Errorf("novamysql: upsert projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	query := "INSERT INTO `" + projection.Table(ctx, q.table) + "` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))" +
+		" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"
+	v := string(value)
+	var err error
+	if tx, ok := TxFromContext(ctx); ok {
+		_, err = tx.ExecContext(ctx, query, key, v)
+	} else {
+		err = q.onPool(ctx, func() error {
+			st, err := q.s.stmt(ctx, query)
+			if err != nil {
+				return err
+			}
+			_, err = st.ExecContext(ctx, key, v)
+			return err
+		})
+	}
+	switch code := mysqlCode(err); {
+	case err == nil:
+		return nil
+	case code == 4025 || code == 3819: // a CHECK constraint failed (MariaDB, MySQL)
+		return fmt.Errorf("novamysql: upsert projection %q: the server's JSON_VALID refuses the value (too deeply nested, or a lone surrogate escape?): %w", key, nova.ErrInvalid)
+	default:
+		return readmodel.Error("novamysql", "upsert", key, err)
+	}
+}

@@ -1,0 +1,231 @@
+package novapg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/projection"
+)
+
+var _ cqrs.QueryStore = (*QueryStore)(nil)
+
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s schema: the
+// seed's SQL projections table, one row per key,
+//
+//	CREATE TABLE projections (
+//		key        text COLLATE "C" PRIMARY KEY,
+//		value      jsonb NOT NULL,
+//		updated_at timestamptz NOT NULL DEFAULT now()  -- of the last upsert
+//	)
+//
+// The value is jsonb rather than json because read models are there to be
+// read: jsonb can be queried by field (value->>'status'), indexed (GIN, or
+// an expression index on one field) and compared without parsing the text
+// on every read, at the cost of one parse per upsert. jsonb does not keep
+// the text as given: GetRaw returns PostgreSQL's encoding of the value
+// (keys sorted by length then bytes, duplicate keys reduced to the last,
+// its own spacing), which has the same meaning, as [cqrs.QueryStore]
+// allows. Two kinds of JSON that other stores keep are refused by jsonb,
+// and UpsertRaw fails on them with an error matching nova.ErrInvalid:
+// strings with the escape \u0000, and \u escapes of lone UTF-16
+// surrogates (as "\ud800").
+//
+// Inside a transaction (a ctx from [WithTx], as a projection's checkpoint
+// commit gives its handlers) GetRaw and UpsertRaw run in that
+// transaction: the read-model write commits or rolls back with it, and a
+// read sees the transaction's own writes. Otherwise each call is one
+// statement on the store's pool, retried on a broken connection (an
+// upsert is safe to repeat). Under a rebuild's ctx
+// (projection.WithRebuild) both use the table's shadow,
+// projection.Table(ctx, table), which the rebuild creates.
+//
+// A QueryStore is safe for concurrent use and lives as long as its
+// store: after the store's Close its calls fail with nova.ErrClosed.
+type QueryStore struct {
+	s     *Store
+	table string
+}
+
+// NewQueryStore returns a query store keeping its projections in table
+// ("" means "projections") of s's schema, created if it does not exist
+// (processes creating it at once take turns). A table name is a
+// lower-case SQL identifier (a-z or _, then a-z, 0-9 or _) of at most 54
+// bytes; a bad name, a nil s or a nil ctx fails with an error matching
+// nova.ErrInvalid.
+func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("novapg: new query store: nil store: %w", nova.ErrInvalid)
+	}
+	table, err := readmodel.CheckTable("novapg", table)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	q := &QueryStore{s: s, table: table}
+	err = s.retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('novapg.querystore.' || $1 || '.' || $2))`, s.cfg.Schema, table); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+q.name(table)+` (
+	key        text COLLATE "C" PRIMARY KEY,
+	value      jsonb NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now()
+)`)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, readmodel.Error("novapg", "create table for", table, err)
+	}
+	return q, nil
+}
+
+// Table returns the name of the store's live table, in the store's
+// schema.
+func (q *QueryStore) Table() string { return q.table }
+
+// name returns table, quoted and qualified by the store's schema.
+func (q *QueryStore) name(table string) string {
+	return quoteIdent(q.s.cfg.Schema) + "." + quoteIdent(table)
+}
+
+// execQuerier is what GetRaw and UpsertRaw run statements on: the pool
+// or the caller's transaction.
+type execQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// run runs op on the transaction in ctx, or on the pool with retries.
+func (q *QueryStore) run(ctx context.Context, op func(execQuerier) error) error {
+	if err := q.s.checkOpen(); err != nil {
+		return err
+	}
+	if tx, ok := TxFromContext(ctx); ok {
+		return op(tx)
+	}
+	return q.s.retry(ctx, func() error { return op(q.s.pool) })
+}
+
+// GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it reads in it.
+func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
+	if q == nil {
+		return nil, fmt.Errorf("novapg: get projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateGet(ctx, key); err != nil {
+		return nil, fmt.Errorf("novapg: get projection: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sql := `SELECT value FROM ` + q.name(projection.Table(ctx, q.table)) + ` WHERE key = $1`
+	var value []byte
+	err := q.run(ctx, func(db execQuerier) error { return db.QueryRow(ctx, sql, key).Scan(&value) })
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, readmodel.NotFound("novapg", key)
+	case err != nil:
+		return nil, readmodel.Error("novapg", "get", key, err)
+	}
+	return value, nil
+}
+
+// UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
+// [QueryStore]) it writes in it and commits with it.
+func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
+	if q == nil {
+		return fmt.Errorf("novapg: upsert projection: nil query store: %w", nova.ErrInvalid)
+	}
+	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+		return fmt.Errorf("novapg: upsert projection: %w", err)
+	}
+	if msg := jsonbRefuses(value); msg != "" {
+		return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold the value: %s: %w", key, msg, nova.ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sql := `INSERT INTO ` + q.name(projection.Table(ctx, q.table)) + ` (key, value) VALUES ($1, $2::text::jsonb)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
+	v := string(value)
+	err := q.run(ctx, func(db execQuerier) error {
+		_, err := db.Exec(ctx, sql, key, v)
+		return err
+	})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") { // data exception
+			return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold the value: %s: %w", key, pgErr.Message, nova.ErrInvalid)
+		}
+		return readmodel.Error("novapg", "upsert", key, err)
+	}
+	return nil
+}
+
+// jsonbRefuses says why jsonb would refuse value, valid JSON, or returns
+// "": jsonb stores strings as text, which cannot hold U+0000 nor a lone
+// UTF-16 surrogate. Checked before the statement, so that a refused value
+// does not abort the caller's transaction.
+func jsonbRefuses(value []byte) string {
+	lowNext := false // the previous escape was a high surrogate
+	for i := 0; i < len(value); i++ {
+		if value[i] != '\\' {
+			if lowNext {
+				return "a \\u escape of a high surrogate with no low surrogate after it"
+			}
+			continue
+		}
+		i++ // value is valid JSON: an escaped character follows
+		if value[i] != 'u' {
+			if lowNext {
+				return "a \\u escape of a high surrogate with no low surrogate after it"
+			}
+			continue
+		}
+		var r rune
+		for _, c := range value[i+1 : i+5] {
+			r <<= 4
+			switch {
+			case c >= '0' && c <= '9':
+				r |= rune(c - '0')
+			case c >= 'a' && c <= 'f':
+				r |= rune(c - 'a' + 10)
+			default:
+				r |= rune(c - 'A' + 10)
+			}
+		}
+		i += 4
+		switch {
+		case r == 0:
+			return "the escape \\u0000"
+		case r >= 0xdc00 && r <= 0xdfff:
+			if !lowNext {
+				return "a \\u escape of a low surrogate with no high surrogate before it"
+			}
+			lowNext = false
+		case lowNext:
+			return "a \\u escape of a high surrogate with no low surrogate after it"
+		case r >= 0xd800 && r <= 0xdbff:
+			lowNext = true
+		}
+	}
+	if lowNext {
+		return "a \\u escape of a high surrogate with no low surrogate after it"
+	}
+	return ""
+}

@@ -1,0 +1,242 @@
+package novapg_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/novapg"
+	"github.com/nova-go/nova/novatest"
+	"github.com/nova-go/nova/projection"
+)
+
+func newQueryStore(t *testing.T, s *novapg.Store, table string) *novapg.QueryStore {
+	t.Helper()
+	qs, err := novapg.NewQueryStore(context.Background(), s, table)
+	if err != nil {
+		t.Fatalf("NewQueryStore(%q): %v", table, err)
+	}
+	return qs
+}
+
+func TestQueryStore(t *testing.T) {
+	t.Parallel()
+	s := open(t, newScratch(t).config())
+	var n atomic.Int64
+	novatest.RunQueryStore(t, func(t *testing.T) cqrs.QueryStore {
+		return newQueryStore(t, s, fmt.Sprint("views_", n.Add(1)))
+	})
+}
+
+func TestQueryStoreTablesAreApart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newScratch(t).config())
+	a, b := newQueryStore(t, s, ""), newQueryStore(t, s, "other_views")
+	if a.Table() != "projections" || b.Table() != "other_views" {
+		t.Fatalf("tables %q and %q, want projections and other_views", a.Table(), b.Table())
+	}
+	if err := a.UpsertRaw(ctx, "k", json.RawMessage(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("other table: GetRaw = %v, want nova.ErrNotFound", err)
+	}
+	if got, err := newQueryStore(t, s, "projections").GetRaw(ctx, "k"); err != nil || string(got) != `1` {
+		t.Fatalf("same table again: GetRaw = %s, %v; want 1", got, err)
+	}
+}
+
+func TestNewQueryStoreBadInput(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	s := open(t, sc.config())
+	ctx := context.Background()
+	const tables = `SELECT count(*) FROM pg_tables WHERE schemaname = $1`
+	var before, after int
+	if err := pgxQueryRow(ctx, sc, tables, &before, sc.schema); err != nil {
+		t.Fatal(err)
+	}
+	var nilCtx context.Context
+	tests := []struct {
+		name  string
+		ctx   context.Context
+		s     *novapg.Store
+		table string
+	}{
+		{"nil context", nilCtx, s, ""},
+		{"nil store", context.Background(), nil, ""},
+		{"upper case", context.Background(), s, "Views"},
+		{"quote", context.Background(), s, `a"b`},
+		{"dot", context.Background(), s, "public.x"},
+		{"leading digit", context.Background(), s, "1x"},
+		{"too long", context.Background(), s, strings.Repeat("x", 55)},
+	}
+	for _, tt := range tests {
+		if _, err := novapg.NewQueryStore(tt.ctx, tt.s, tt.table); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("%s: NewQueryStore = %v, want nova.ErrInvalid", tt.name, err)
+		}
+	}
+	if err := pgxQueryRow(ctx, sc, tables, &after, sc.schema); err != nil || after != before {
+		t.Errorf("bad input created %d tables (%v)", after-before, err)
+	}
+	newQueryStore(t, s, strings.Repeat("x", 54)) // the longest name is fine
+	var nilQS *novapg.QueryStore
+	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
+	}
+	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
+	}
+}
+
+// jsonb cannot hold some valid JSON: those values are refused as bad
+// input before the statement, so they abort no transaction; everything
+// else is kept.
+func TestQueryStoreJSONBLimits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newScratch(t).config())
+	qs := newQueryStore(t, s, "")
+	refused := []string{
+		`"a\u0000b"`, `{"k":"\u0000"}`, `"\ud800"`, `"\udc00"`, `"\ud800x"`, `"\ud800\n"`,
+		`"\ud800\ud800"`, `"\uDBFF"`, `["ok", "\u0000"]`,
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	inTx := novapg.WithTx(ctx, tx)
+	for _, v := range refused {
+		if err := qs.UpsertRaw(inTx, "k", json.RawMessage(v)); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("UpsertRaw(%s) = %v, want nova.ErrInvalid", v, err)
+		}
+	}
+	kept := []string{`"\\u0000"`, `"\ud83d\ude80"`, `"\uD83D\uDE80"`, `"\u0001\u00e9\uffff"`, `"\\\ud83d\ude80\\"`, `{"\u0041":"\t"}`}
+	for i, v := range kept {
+		key := fmt.Sprint("kept-", i)
+		if err := qs.UpsertRaw(inTx, key, json.RawMessage(v)); err != nil {
+			t.Fatalf("UpsertRaw(%s) in a transaction after refused values: %v", v, err)
+		}
+		got, err := qs.GetRaw(inTx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if json.Unmarshal(got, &a) != nil || json.Unmarshal([]byte(v), &b) != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("GetRaw = %s, want %s", got, v)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit after refused values: %v", err)
+	}
+	if _, err := qs.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("refused values: GetRaw = %v, want nova.ErrNotFound", err)
+	}
+}
+
+// An upsert in a transaction commits or rolls back with it, and a read
+// in it sees its writes.
+func TestQueryStoreInTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newScratch(t).config())
+	qs := newQueryStore(t, s, "")
+
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTx := novapg.WithTx(ctx, tx)
+	if err := qs.UpsertRaw(inTx, "undone", json.RawMessage(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qs.GetRaw(inTx, "undone"); err != nil || string(got) != `{"v": 1}` {
+		t.Errorf("GetRaw in the transaction = %s, %v; want its own write", got, err)
+	}
+	if _, err := qs.GetRaw(ctx, "undone"); !errors.Is(err, nova.ErrNotFound) {
+		t.Errorf("GetRaw outside the open transaction = %v, want nova.ErrNotFound", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qs.GetRaw(ctx, "undone"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("after rollback: GetRaw = %v, want nova.ErrNotFound", err)
+	}
+
+	// Committed with an append.
+	tx, err = s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := s.AppendTx(ctx, tx, "order-1", nova.NoStream, novatest.Events("placed", 1)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.UpsertRaw(novapg.WithTx(ctx, tx), "order-1", json.RawMessage(`{"status":"placed"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qs.GetRaw(ctx, "order-1"); err != nil || string(got) != `{"status": "placed"}` {
+		t.Fatalf("after commit: GetRaw = %s, %v", got, err)
+	}
+}
+
+// Under a rebuild's ctx the store reads and writes the shadow table.
+func TestQueryStoreRebuildShadow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rebuild := projection.WithRebuild(ctx)
+	s := open(t, newScratch(t).config())
+	qs := newQueryStore(t, s, "views")
+
+	if err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`)); err == nil || !strings.Contains(err.Error(), "views"+projection.ShadowSuffix) {
+		t.Fatalf("upsert with no shadow table: %v, want an error naming it", err)
+	}
+	newQueryStore(t, s, "views"+projection.ShadowSuffix)
+	for _, w := range []struct {
+		ctx        context.Context
+		key, value string
+	}{{ctx, "k", `"live"`}, {rebuild, "k", `"rebuilt"`}, {rebuild, "new", `"rebuilt"`}} {
+		if err := qs.UpsertRaw(w.ctx, w.key, json.RawMessage(w.value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := qs.GetRaw(ctx, "k"); err != nil || string(got) != `"live"` {
+		t.Fatalf("live GetRaw = %s, %v; want \"live\"", got, err)
+	}
+	if _, err := qs.GetRaw(ctx, "new"); !errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("live GetRaw of a shadow-only key = %v, want nova.ErrNotFound", err)
+	}
+	if got, err := qs.GetRaw(rebuild, "k"); err != nil || string(got) != `"rebuilt"` {
+		t.Fatalf("rebuild GetRaw = %s, %v; want \"rebuilt\"", got, err)
+	}
+}
+
+func TestQueryStoreClosed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newScratch(t).config())
+	qs := newQueryStore(t, s, "")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrClosed) {
+		t.Errorf("UpsertRaw after Close = %v, want nova.ErrClosed", err)
+	}
+	if _, err := qs.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrClosed) {
+		t.Errorf("GetRaw after Close = %v, want nova.ErrClosed", err)
+	}
+	if _, err := novapg.NewQueryStore(ctx, s, ""); !errors.Is(err, nova.ErrClosed) {
+		t.Errorf("NewQueryStore after Close = %v, want nova.ErrClosed", err)
+	}
+}
