@@ -116,6 +116,35 @@ func runDemo(ctx context.Context, e *env, n int) error {
 	}
 
 	start := time.Now()
+	var outcomes []demoOutcome
+	var sagas *sagaDemo
+	if svcs, serr := servicesOf(store, "sagas"); serr == nil {
+		outcomes, sagas, err = runOrderSagas(ctx, store, svcs, svc, before+1, n)
+		if err != nil {
+			return err
+		}
+	} else {
+		outcomes = fulfilDirectly(ctx, svc, before, n)
+	}
+	elapsed := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	eventsAfter, last, err := countLog(ctx, store)
+	if err != nil {
+		return err
+	}
+	return writeDemoReport(e, demoReport{
+		first: before + 1, outcomes: outcomes, elapsed: elapsed,
+		written: eventsAfter - eventsBefore, total: eventsAfter, last: last,
+		stock: stock, bank: bank, sagas: sagas,
+	})
+}
+
+// fulfilDirectly drives the orders with orders.Service.Fulfil, on stores
+// that keep no saga runs (MySQL, JetStream).
+func fulfilDirectly(ctx context.Context, svc *orders.Service, before, n int) []demoOutcome {
 	outcomes := make([]demoOutcome, n)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -140,20 +169,7 @@ func runDemo(ctx context.Context, e *env, n int) error {
 	}
 	close(jobs)
 	wg.Wait()
-	elapsed := time.Since(start)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-
-	eventsAfter, last, err := countLog(ctx, store)
-	if err != nil {
-		return err
-	}
-	return writeDemoReport(e, demoReport{
-		first: before + 1, outcomes: outcomes, elapsed: elapsed,
-		written: eventsAfter - eventsBefore, total: eventsAfter, last: last,
-		stock: stock, bank: bank,
-	})
+	return outcomes
 }
 
 type demoReport struct {
@@ -164,6 +180,7 @@ type demoReport struct {
 	last           nova.Position
 	stock          *orders.Stock
 	bank           *orders.Bank
+	sagas          *sagaDemo // nil when the store keeps no saga runs
 }
 
 func writeDemoReport(e *env, r demoReport) error {
@@ -197,8 +214,12 @@ func writeDemoReport(e *env, r demoReport) error {
 		}
 		byOutcome[key]++
 	}
-	fmt.Fprintf(w, "Orders %s to %s placed in %v and driven through place -> reserve stock -> pay -> ship:\n",
-		r.outcomes[0].id, r.outcomes[len(r.outcomes)-1].id, r.elapsed.Round(time.Millisecond))
+	how := "driven through place -> reserve stock -> pay -> ship"
+	if r.sagas != nil {
+		how = "run as durable sagas (place -> reserve -> charge -> ship, compensated in reverse on a refusal)"
+	}
+	fmt.Fprintf(w, "Orders %s to %s %s in %v:\n",
+		r.outcomes[0].id, r.outcomes[len(r.outcomes)-1].id, how, r.elapsed.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, key := range sortedKeys(byOutcome) {
 		fmt.Fprintf(tw, "  %s\t%d\n", key, byOutcome[key])
@@ -218,6 +239,10 @@ func writeDemoReport(e *env, r demoReport) error {
 	}
 	fmt.Fprintf(w, "Stock left (the run started with %d of each): %s\n", demoStockPerProduct, strings.Join(levels, ", "))
 
+	if r.sagas != nil {
+		writeSagaReport(w, r.sagas)
+	}
+
 	fmt.Fprintf(w, "\nEvents: %d written by this run, %d in the store, last global position %s\n", r.written, r.total, r.last)
 	fmt.Fprintf(w, "Data: %s\n", where)
 	if b.persistent {
@@ -225,6 +250,10 @@ func writeDemoReport(e *env, r demoReport) error {
 		store := shellQuote(e.store)
 		fmt.Fprintf(w, "\nLook inside:\n  go run ./cmd/nova streams --store %s\n  go run ./cmd/nova read %s-%s --store %s\n",
 			store, orders.Category, first, store)
+		if r.sagas != nil {
+			fmt.Fprintf(w, "  go run ./cmd/nova sagas --store %s\n  go run ./cmd/nova saga %s/%s --store %s\n  go run ./cmd/nova projections --store %s\n",
+				store, orders.SagaName, first, store, store)
+		}
 		if b == sqliteBackend {
 			fmt.Fprintf(w, "Run the demo again to continue on the same file, or with --reset to start over.\n")
 		} else {

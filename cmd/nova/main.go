@@ -64,7 +64,7 @@ func usagef(format string, args ...any) error {
 const defaultStore = "./nova-demo.db"
 
 func commands() []*command {
-	return []*command{demoCommand(), streamsCommand(), readCommand(), migrateCommand(), benchCommand()}
+	return []*command{demoCommand(), streamsCommand(), readCommand(), sagasCommand(), sagaCommand(), projectionsCommand(), projectionCommand(), migrateCommand(), benchCommand()}
 }
 
 // run executes nova with args and returns the exit status.

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/examples/orders"
+	"github.com/nova-go/nova/projection"
+)
+
+// summaryTable is the SQL table of the demo's order-summary read model.
+const summaryTable = "order_summary"
+
+// knownProjection builds the runner config of a projection this tool
+// knows how to run, on a store and its services.
+type knownProjection func(ctx context.Context, store nova.Store, svc *services) (*projection.Config, cqrs.QueryStore, error)
+
+// projections are the projections this tool can run and rebuild: the
+// demo's.
+var projections = map[string]knownProjection{
+	orders.SummaryProjection: summaryConfig,
+}
+
+// summaryConfig is the demo's order-summary projection, into the query
+// store table summaryTable. Its checkpoint commits with the read model
+// where the store is SQL. No lease: two demos at once on one store are
+// kept apart by the checkpoint commit's fence.
+func summaryConfig(ctx context.Context, store nova.Store, svc *services) (*projection.Config, cqrs.QueryStore, error) {
+	qs, err := svc.queryStore(ctx, summaryTable)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := orders.NewSummaryProjection(orders.NewRegistry(), qs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.checkpoints, BatchSize: 500, Tables: []string{summaryTable}}, qs, nil
+}
+
+func projectionsCommand() *command {
+	return &command{
+		name:    "projections",
+		summary: "list projections with their checkpoint, lag and status",
+		usage:   "[--store PATH] [--json]",
+		flags: func(fs *flag.FlagSet, e *env) {
+			fs.BoolVar(&e.json, "json", false, "print one JSON object per projection and line")
+		},
+		run: runProjections,
+	}
+}
+
+// projectionJSON is a projection as `nova projections --json` prints it.
+type projectionJSON struct {
+	Name       string     `json:"name"`
+	Checkpoint string     `json:"checkpoint"`
+	LagEvents  int        `json:"lag_events"`
+	LagCapped  bool       `json:"lag_capped,omitempty"`
+	LagSeconds float64    `json:"lag_seconds"`
+	Status     string     `json:"status"`
+	Owner      string     `json:"owner,omitempty"`
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+func runProjections(ctx context.Context, e *env, args []string) error {
+	if len(args) != 0 {
+		return usagef("projections takes no arguments, got %q", args)
+	}
+	store, err := openExistingStore(ctx, e.store)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc, err := servicesOf(store, "projections")
+	if err != nil {
+		return err
+	}
+	lister, ok := svc.checkpoints.(projection.CheckpointLister)
+	if !ok {
+		return fmt.Errorf("the %T keeps no checkpoints to list", store)
+	}
+	infos, err := lister.List(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	enc := json.NewEncoder(e.stdout)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if !e.json {
+		fmt.Fprintln(tw, "NAME\tCHECKPOINT\tLAG EVENTS\tLAG TIME\tSTATUS\tUPDATED")
+	}
+	for _, in := range infos {
+		lag, err := projection.StoredLag(ctx, store, svc.checkpoints, in.Name, 0)
+		if err != nil {
+			return err
+		}
+		status := "idle"
+		if strings.HasSuffix(in.Name, projection.RebuildSuffix) {
+			status = "rebuild"
+		}
+		if in.Active(now) {
+			status = "active (" + in.LeaseOwner + ")"
+		}
+		if e.json {
+			j := projectionJSON{Name: in.Name, Checkpoint: in.Position.String(), LagEvents: lag.Events, LagCapped: lag.Capped,
+				LagSeconds: lag.Time.Seconds(), Status: status, UpdatedAt: in.UpdatedAt.UTC()}
+			if in.Active(now) {
+				j.Owner = in.LeaseOwner
+				until := in.LeaseUntil.UTC()
+				j.LeaseUntil = &until
+			}
+			if err := enc.Encode(j); err != nil {
+				return err
+			}
+			continue
+		}
+		events := fmt.Sprint(lag.Events)
+		if lag.Capped {
+			events += "+"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Position, events, lag.Time.Round(time.Millisecond), status,
+			in.UpdatedAt.Local().Format(time.DateTime))
+	}
+	if e.json {
+		return nil
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%d projections in %s\n", len(infos), e.store)
+	return nil
+}
+
+func projectionCommand() *command {
+	return &command{
+		name:    "projection",
+		summary: "rebuild a projection's read model from the first event, then swap it in",
+		usage:   "[--store PATH] rebuild NAME",
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 2 || args[0] != "rebuild" {
+				return usagef("want: rebuild NAME; got %q", args)
+			}
+			build, ok := projections[args[1]]
+			if !ok {
+				return usagef("unknown projection %q: this tool runs %s", args[1], strings.Join(slices.Sorted(maps.Keys(projections)), ", "))
+			}
+			return runRebuild(ctx, e, args[1], build)
+		},
+	}
+}
+
+func runRebuild(ctx context.Context, e *env, name string, build knownProjection) error {
+	store, err := openExistingStore(ctx, e.store)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc, err := servicesOf(store, "projections")
+	if err != nil {
+		return err
+	}
+	cfg, _, err := build(ctx, store, svc)
+	if err != nil {
+		return err
+	}
+	if l, ok := svc.checkpoints.(projection.Leaser); ok {
+		cfg.Leaser = l // one rebuild at a time across processes
+	}
+	r, err := projection.NewRunner(cfg)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	bar := &progressBar{w: e.stderr}
+	err = r.Rebuild(ctx, bar.update)
+	bar.done()
+	if errors.Is(err, nova.ErrInvalid) {
+		return fmt.Errorf("rebuild %s: %w (its read model must be in the store's SQL database)", name, err)
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	fmt.Fprintf(e.stdout, "rebuilt %s: %d events in %s, swapped in\n", name, bar.last, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// progressBar draws "[#####.....]  50%  500/1000 events" on one line.
+type progressBar struct {
+	w     io.Writer
+	last  int
+	drawn bool
+}
+
+func (b *progressBar) update(done, total int) {
+	b.last = done
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = min(float64(done)/float64(total), 1)
+	}
+	n := int(frac * width)
+	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  %d/%d events", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, done, total)
+	b.drawn = true
+}
+
+func (b *progressBar) done() {
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}
