@@ -106,16 +106,8 @@ func setPosition(c *sqlite3.Conn, name string, pos nova.Position, now int64) err
 // the rules of a [TxFunc]: it may run more than once, and must not keep
 // the connection or block.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
-	if err := checkCall(ctx, "commit checkpoint", name); err != nil {
+	if err := projection.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
 		return err
-	}
-	switch {
-	case apply == nil:
-		return nova.Invalidf("novasqlite: commit checkpoint %q: nil apply function", name)
-	case owner != "" && nova.ValidateStream(owner) != nil:
-		return nova.Invalidf("novasqlite: commit checkpoint %q: owner: %v", name, nova.ValidateStream(owner))
-	case to.Less(from):
-		return nova.Invalidf("novasqlite: commit checkpoint %q: %s is before %s", name, to, from)
 	}
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
 		return err
@@ -149,11 +141,8 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 // Acquire takes name's lease for owner, or renews it, until ttl from now;
 // see [projection.Leaser].
 func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := checkLease(ctx, "acquire lease", name, owner); err != nil {
+	if err := projection.ValidateLease(ctx, name, owner, &ttl); err != nil {
 		return false, err
-	}
-	if ttl <= 0 {
-		return false, nova.Invalidf("novasqlite: acquire lease on %q: ttl %s is not positive", name, ttl)
 	}
 	now := cp.now()
 	held := false
@@ -174,7 +163,7 @@ func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time
 
 // Release gives up owner's lease on name.
 func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
-	if err := checkLease(ctx, "release lease", name, owner); err != nil {
+	if err := projection.ValidateLease(ctx, name, owner, nil); err != nil {
 		return err
 	}
 	err := cp.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
@@ -182,16 +171,6 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("novasqlite: release lease on %q: %w", name, err)
-	}
-	return nil
-}
-
-func checkLease(ctx context.Context, what, name, owner string) error {
-	if err := checkCall(ctx, what, name); err != nil {
-		return err
-	}
-	if err := nova.ValidateStream(owner); err != nil {
-		return nova.Invalidf("novasqlite: %s on %q: owner: %v", what, name, err)
 	}
 	return nil
 }
@@ -274,14 +253,11 @@ func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
 // Swap replaces each live table by its shadow and moves shadow's
 // checkpoint to name, in one transaction; see [projection.Rebuilder].
 func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []string) error {
+	if err := projection.ValidateSwap(ctx, name, shadow, tables); err != nil {
+		return err
+	}
 	if err := checkTables(ctx, "swap shadow tables", tables); err != nil {
 		return err
-	}
-	if err := errors.Join(checkCall(ctx, "swap shadow tables", name), checkCall(ctx, "swap shadow tables", shadow)); err != nil {
-		return err
-	}
-	if name == shadow {
-		return nova.Invalidf("novasqlite: swap shadow tables: the shadow checkpoint is %q itself", name)
 	}
 	rctx := projection.WithRebuild(ctx)
 	now := cp.now().UnixNano()
@@ -326,16 +302,10 @@ func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []s
 }
 
 func checkTables(ctx context.Context, what string, tables []string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return nova.Invalidf("novasqlite: %s: nil context", what)
-	}
-	if len(tables) == 0 {
-		return nova.Invalidf("novasqlite: %s: no tables", what)
+	if err := projection.ValidateTables(ctx, tables); err != nil {
+		return err
 	}
 	for _, t := range tables {
-		if err := projection.ValidateTable(t); err != nil {
-			return err
-		}
 		if strings.Contains(t, ".") {
 			return nova.Invalidf("novasqlite: %s: table %q: no schema-qualified names in SQLite", what, t)
 		}

@@ -155,3 +155,73 @@ func Rebuilding(ctx context.Context) bool {
 func WithRebuild(ctx context.Context) context.Context {
 	return context.WithValue(ctx, rebuildKey{}, true)
 }
+
+// ValidateCommit checks the arguments of a [TxCheckpoints] Commit, for
+// the backends: a context, a projection name, an owner that is empty or
+// a valid name, to not before from, and an apply function. Anything else
+// fails with an error matching [nova.ErrInvalid].
+func ValidateCommit(ctx context.Context, name, owner string, from, to nova.Position, apply func(context.Context) error) error {
+	if err := validateCall(ctx, name); err != nil {
+		return err
+	}
+	switch {
+	case apply == nil:
+		return invalidf("commit %q: nil apply function", name)
+	case owner != "" && nova.ValidateStream(owner) != nil:
+		return invalidf("commit %q: owner: %v", name, nova.ValidateStream(owner))
+	case to.Less(from):
+		return invalidf("commit %q: %s is before %s", name, to, from)
+	}
+	return nil
+}
+
+// ValidateLease checks the arguments of a [Leaser] call, for the
+// backends: a context, a projection name and an owner's name. ttl is
+// checked when not nil: it must be positive. Anything else fails with an
+// error matching [nova.ErrInvalid].
+func ValidateLease(ctx context.Context, name, owner string, ttl *time.Duration) error {
+	if err := validateCall(ctx, name); err != nil {
+		return err
+	}
+	if err := nova.ValidateStream(owner); err != nil {
+		return invalidf("lease on %q: owner: %v", name, err)
+	}
+	if ttl != nil && *ttl <= 0 {
+		return invalidf("lease on %q: ttl %s is not positive", name, *ttl)
+	}
+	return nil
+}
+
+// ValidateTables checks the arguments of a [Rebuilder] Prepare or Swap,
+// for the backends: a context and at least one table, each valid by
+// [ValidateTable]. Anything else fails with an error matching
+// [nova.ErrInvalid].
+func ValidateTables(ctx context.Context, tables []string) error {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return invalidf("tables: nil context")
+	}
+	if len(tables) == 0 {
+		return invalidf("no tables")
+	}
+	for _, t := range tables {
+		if err := ValidateTable(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateSwap checks the arguments of a [Rebuilder] Swap, for the
+// backends: those of ValidateTables, and two different projection names.
+func ValidateSwap(ctx context.Context, name, shadow string, tables []string) error {
+	if err := ValidateTables(ctx, tables); err != nil {
+		return err
+	}
+	if err := errors.Join(validateName(name), validateName(shadow)); err != nil {
+		return err
+	}
+	if name == shadow {
+		return invalidf("swap %q: the shadow checkpoint is the projection's own", name)
+	}
+	return nil
+}

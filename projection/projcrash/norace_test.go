@@ -1,0 +1,5 @@
+//go:build !race
+
+package projcrash_test
+
+const raceEnabled = false
