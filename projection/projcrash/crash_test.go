@@ -433,4 +433,3 @@ func readModel(t *testing.T, s *novasqlite.Store) (map[string][2]int64, int) {
 	}
 	return got, applied
 }
-
