@@ -43,14 +43,14 @@ type outbox struct {
 	r    *RunStore
 	msgs []broker.OutboxMessage // in Seq order
 	seq  int64
-	wake chan struct{} // closed and replaced when messages are added
+	wake sagarun.Waker
 }
 
 // NewRunStore returns an empty run store whose runs' streams live in s.
 // It does not own s: closing s ends the run store too.
 func NewRunStore(s *Store) *RunStore {
 	r := &RunStore{s: s, runs: make(map[runKey]saga.RunInfo)}
-	r.box = outbox{r: r, wake: make(chan struct{})}
+	r.box = outbox{r: r}
 	return r
 }
 
@@ -144,8 +144,7 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 			r.box.seq++
 			r.box.msgs = append(r.box.msgs, broker.OutboxMessage{Seq: r.box.seq, Envelope: e.Clone()})
 		}
-		close(r.box.wake)
-		r.box.wake = make(chan struct{})
+		r.box.wake.Wake()
 	}
 	return row, nil
 }
@@ -318,7 +317,5 @@ func (o *outbox) Wake() <-chan struct{} {
 	if o == nil {
 		return nil
 	}
-	o.r.mu.Lock()
-	defer o.r.mu.Unlock()
-	return o.wake
+	return o.wake.C()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -39,10 +38,9 @@ type RunStore struct {
 // store's file.
 type Outbox struct {
 	s *Store
-	// wake is closed and replaced after a Record of this process that
-	// wrote outbox rows has committed.
-	mu   sync.Mutex
-	wake chan struct{}
+	// wake is woken after a Record of this process that wrote outbox
+	// rows has committed.
+	wake sagarun.Waker
 }
 
 // NewRunStore returns the run store of s.
@@ -50,7 +48,7 @@ func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
 		return nil, nova.Invalidf("novasqlite: run store: nil store")
 	}
-	return &RunStore{s: s, box: &Outbox{s: s, wake: make(chan struct{})}, now: time.Now}, nil
+	return &RunStore{s: s, box: &Outbox{s: s}, now: time.Now}, nil
 }
 
 // Events returns the event store holding the runs' streams.
@@ -91,7 +89,7 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		return r.Get(ctx, t.Run.Saga, t.Run.RunID)
 	}
 	if len(t.Outbox) > 0 {
-		r.box.wakeUp()
+		r.box.wake.Wake()
 	}
 	return row, nil
 }
@@ -135,7 +133,7 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if len(t.Outbox) == 0 {
 		return row, nil
 	}
-	st, _, err := c.Prepare(`INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, timestamp, created_at)
+	st, _, err := c.Prepare(`INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, stamped_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return saga.RunInfo{}, err
@@ -304,7 +302,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 	err := o.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
 		out = out[:0]
 		var serr error
-		err := exec(c, `SELECT seq, id, topic, event_type, payload, key, headers, attempts, timestamp
+		err := exec(c, `SELECT seq, id, topic, event_type, payload, key, headers, attempts, stamped_at
 			FROM outbox ORDER BY seq LIMIT ?`, []any{int64(limit)}, func(st *sqlite3.Stmt) {
 			m := broker.OutboxMessage{Seq: st.ColumnInt64(0), Envelope: broker.Envelope{
 				ID: st.ColumnText(1), Topic: st.ColumnText(2), EventType: st.ColumnText(3),
@@ -355,18 +353,7 @@ func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
 // Wake returns a channel closed when a Record of this process next writes
 // outbox rows. Records of other processes on the file do not close it: a
 // relay polls as well.
-func (o *Outbox) Wake() <-chan struct{} {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.wake
-}
-
-func (o *Outbox) wakeUp() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	close(o.wake)
-	o.wake = make(chan struct{})
-}
+func (o *Outbox) Wake() <-chan struct{} { return o.wake.C() }
 
 // getRun reads one run's row on c.
 func getRun(c *sqlite3.Conn, sagaName, runID string) (row saga.RunInfo, exists bool, err error) {

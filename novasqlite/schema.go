@@ -93,7 +93,7 @@ var migrations = []string{
 		key        TEXT NOT NULL DEFAULT '',
 		headers    TEXT,
 		attempts   INTEGER NOT NULL DEFAULT 0,
-		timestamp  INTEGER NOT NULL DEFAULT 0,
+		stamped_at INTEGER NOT NULL DEFAULT 0,
 		created_at INTEGER NOT NULL
 	);`,
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -283,4 +284,31 @@ func SetHeaders(e *broker.Envelope, b []byte) error {
 	}
 	e.Headers = h
 	return nil
+}
+
+// Waker is an outbox's Wake channel: closed and replaced by each Wake.
+// The zero value is ready to use.
+type Waker struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// C returns the channel the next Wake closes.
+func (w *Waker) C() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+// Wake closes the channel C returned, if any.
+func (w *Waker) Wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
 }

@@ -24,10 +24,20 @@ CREATE TABLE {{schema}}.saga_runs (
 CREATE INDEX saga_runs_due ON {{schema}}.saga_runs (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX saga_runs_status ON {{schema}}.saga_runs (status, saga, run_id);
 
+-- The outbox keeps each envelope field by field, so that it comes back
+-- exactly as written: the payload's bytes, headers as a JSON object (NULL
+-- for none, apart from an empty object), stamped_at the envelope's
+-- timestamp (NULL for none). Seq orders it; concurrent transactions may
+-- commit their messages out of Seq order.
 CREATE TABLE {{schema}}.outbox (
 	seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	id         text NOT NULL,
 	topic      text NOT NULL,
-	envelope   jsonb NOT NULL,
+	event_type text NOT NULL,
+	payload    bytea NOT NULL,
+	key        text NOT NULL DEFAULT '',
+	headers    jsonb,
+	attempts   integer NOT NULL DEFAULT 0,
+	stamped_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT statement_timestamp()
 );
