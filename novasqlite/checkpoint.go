@@ -271,9 +271,6 @@ func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []s
 			if n == 0 {
 				return fmt.Errorf("no shadow table %q: Prepare first", s)
 			}
-			if err := c.Exec(`DROP TABLE IF EXISTS ` + quote(t) + `; ALTER TABLE ` + quote(s) + ` RENAME TO ` + quote(t)); err != nil {
-				return fmt.Errorf("table %q: %w", t, err)
-			}
 		}
 		var pos, live int64
 		err := queryRows(c, `SELECT name = ?1, commit_pos FROM checkpoints WHERE name IN (?1, ?2)`, []any{shadow, name}, func(st *sqlite3.Stmt) error {
@@ -289,6 +286,11 @@ func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []s
 		}
 		if live > pos {
 			return fmt.Errorf("the live checkpoint %d is ahead of the rebuild's %d: %w", live, pos, nova.ErrConcurrency)
+		}
+		for _, t := range tables {
+			if err := c.Exec(`DROP TABLE IF EXISTS ` + quote(t) + `; ALTER TABLE ` + quote(projection.Table(rctx, t)) + ` RENAME TO ` + quote(t)); err != nil {
+				return fmt.Errorf("table %q: %w", t, err)
+			}
 		}
 		if err := setPosition(c, name, nova.Position{Commit: uint64(pos)}, now); err != nil {
 			return err
