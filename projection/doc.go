@@ -27,39 +27,72 @@
 //
 // # Delivery
 //
-// The checkpoint is saved after the handlers of its batch succeed. Where
-// it is kept decides the guarantee (see [CheckpointStore]): with a SQL
-// read model and the checkpoint in the same transaction as its writes,
-// each event's effect is applied once; otherwise a crash between a
-// handler's write and the checkpoint's save makes the events of that
-// batch run again, so delivery is at least once and handlers should be
-// idempotent (an upsert by key is).
+// Where the checkpoint is kept decides the guarantee (see
+// [CheckpointStore]). When Config.Checkpoints is a [TxCheckpoints] — the
+// SQL backends' checkpoint stores (novasqlite.NewCheckpoints,
+// novapg.NewCheckpoints) are — each batch's handlers run inside its
+// Commit, in the transaction that moves the checkpoint, and write the
+// read model through that transaction (novasqlite.TxFromContext,
+// novapg.TxFromContext): both commit or neither does, so each event's
+// effect is applied once even when the process dies at any point. The
+// commit is fenced: it requires the stored checkpoint to be where the
+// runner left it (a rebuild's swap or another instance may have moved
+// it; the runner then reloads it and goes on from there) and, with
+// leases, the runner to hold the lease. With any other checkpoint store
+// the checkpoint is saved after its batch's handlers succeed, and a crash
+// between the two makes the batch run again: delivery is at least once,
+// and handlers should be idempotent (an upsert by key is).
 //
-// # Poison events, lag, rebuild
+// # Poison events
 //
 // A handler error stops the projection with a [*PoisonError] naming the
 // event (ID, stream, version, type, position). Config.Retries runs the
 // handler again with exponential backoff first; with Config.OnPoison set
 // to [Skip] the event is recorded ([Runner.Skipped], Config.SkipFunc) and
-// the projection goes on. [Runner.Status] reports the checkpoint, the
-// state (running, stopped, failed), the last error and the time lag (now
-// minus the RecordedAt of the last handled event); [Runner.Lag] counts the
-// events between the checkpoint and the log's head. [Runner.Reset] sets
-// the checkpoint back to the start and calls Config.ResetFunc to empty the
-// read model, so the next Start rebuilds it.
+// the projection goes on. Under a [TxCheckpoints], a handler error rolls
+// its batch back; the events before the failing one are committed again
+// without it, and the failing one is retried alone, each attempt in a
+// transaction of its own, then stopped on or skipped (the checkpoint moves
+// past a skipped event with nothing applied).
+//
+// # One instance, by lease
+//
+// With Config.Leaser (the SQL checkpoint stores are Leasers) a runner
+// handles events only while it holds the projection's lease, renewed every
+// LeaseTTL/3; other instances wait as standbys ([Standby] in
+// [Runner.Status]) and one takes over when the holder stops (Stop
+// releases the lease) or dies (its lease runs out). An instance that lost
+// its lease goes back to waiting, and its commits in flight fail with
+// [ErrLeaseLost] and write nothing.
+//
+// # Rebuild
+//
+// [Runner.Rebuild] rebuilds a SQL read model beside the live one: it
+// prepares an empty shadow of each of Config.Tables, runs the handlers
+// over the whole log with a ctx that makes [Table] name the shadows, and
+// swaps the shadows in, with the checkpoint, in one transaction, once the
+// rebuild has caught up with the head. Readers see the old model until
+// the swap and the whole new one after it; a running runner follows on
+// from the swapped checkpoint. [Runner.Reset] is the simpler way for read
+// models that are not SQL tables: it sets the checkpoint back to the
+// start and calls Config.ResetFunc, so the next Start rebuilds in place.
+//
+// # Lag
+//
+// [Runner.Status] reports the state, the checkpoint, the last error and
+// the time lag (now minus the RecordedAt of the last handled event);
+// [Runner.Lag] counts the events between the checkpoint and the log's head
+// and the age of the oldest one not yet handled. [StoredLag] does the same
+// from a stored checkpoint without a runner, and a [CheckpointLister]
+// lists the stored checkpoints and leases: what `nova projections` shows.
 //
 // Every entry point validates its input: bad names, nil handlers or
 // contexts and wrong config fields fail with an error matching
 // [nova.ErrInvalid] that names what is wrong.
 //
-// # Status
+// # Testing
 //
-// This is the first, server-free slice of the runner: in-memory
-// checkpoints, batches, retries and skips, lag, WaitFor and Reset, tested
-// on novamem. Still to come in a later session: SQL read models whose
-// checkpoint commits in the same transaction as their writes (a Tx-taking
-// handler and checkpoint store in the SQL backends), rebuild into a fresh
-// table and swap so readers never see a half-built model, one active
-// instance per projection across processes by lease, the SIGKILL crash
-// test, and the `nova projections` / `nova projection rebuild` CLI.
+// The projcrash package kills a runner on SQLite with SIGKILL at random
+// points while writers append, and checks that the read model holds each
+// event's effect once and equals a fresh rebuild.
 package projection

@@ -20,32 +20,36 @@ type lease struct {
 
 // acquire waits until this instance holds the lease on name, trying every
 // LeaseTTL/3, and returns it with its renewal running; nil when ctx ends
-// first, or at once when wait is false and another instance holds it.
-// While waiting, a live runner shows as [Standby].
-func (r *Runner) acquire(ctx context.Context, name string, wait bool) *lease {
-	every := r.cfg.LeaseTTL / 3
+// first. While waiting, the runner shows as [Standby]. An error (the
+// database unreachable) is waited out like a lease held elsewhere.
+func (r *Runner) acquire(ctx context.Context, name string) *lease {
 	for {
-		ok, err := r.cfg.Leaser.Acquire(ctx, name, r.cfg.Owner, r.cfg.LeaseTTL)
-		if ok && err == nil {
-			break
+		l, err := r.tryAcquire(ctx, name)
+		if l != nil {
+			r.setState(Running)
+			return l
 		}
-		// An error (the database unreachable) is waited out like a lease
-		// held elsewhere: the holder, if any, keeps it.
-		if !wait {
-			return nil
+		if err != nil {
+			r.setWarning(err)
 		}
 		r.setState(Standby)
-		if sleep(ctx, every) != nil {
+		if sleep(ctx, r.cfg.LeaseTTL/3) != nil {
 			return nil
 		}
 	}
-	if wait {
-		r.setState(Running)
+}
+
+// tryAcquire takes the lease on name if it is free, and returns it with
+// its renewal running; nil and no error when another instance holds it.
+func (r *Runner) tryAcquire(ctx context.Context, name string) (*lease, error) {
+	ok, err := r.cfg.Leaser.Acquire(ctx, name, r.cfg.Owner, r.cfg.LeaseTTL)
+	if err != nil || !ok {
+		return nil, err
 	}
 	l := &lease{r: r, name: name}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	l.wg.Go(l.renew)
-	return l
+	return l, nil
 }
 
 // renew renews the lease every LeaseTTL/3. The lease counts as lost as

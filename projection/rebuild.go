@@ -58,11 +58,11 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 
 	c := &committer{r: r, tx: rb, name: shadow}
 	if r.cfg.Leaser != nil {
-		hold := r.acquire(ctx, shadow, false)
+		hold, err := r.tryAcquire(ctx, shadow)
+		if err != nil {
+			return fmt.Errorf("projection: rebuild %q: lease: %w", r.name, err)
+		}
 		if hold == nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("projection: rebuild %q: %w", r.name, ctx.Err())
-			}
 			return fmt.Errorf("projection: rebuild %q: another instance holds the lease on %q: %w", r.name, shadow, ErrRebuilding)
 		}
 		defer hold.stop(ctx)

@@ -216,6 +216,10 @@ type Status struct {
 	Skipped int
 	// Err is the error that failed the runner, when State is failed.
 	Err error
+	// Warning is the last error a standby met asking for the lease (the
+	// lease store unreachable, say); it keeps asking. Nil once it holds
+	// the lease.
+	Warning error
 }
 
 // Lag is how far a projection is behind the log's head.
@@ -256,6 +260,7 @@ type Runner struct {
 	mu       sync.Mutex
 	state    State
 	err      error
+	warn     error
 	cp       nova.Position
 	loaded   bool
 	handled  uint64
@@ -387,7 +392,7 @@ func (r *Runner) Status() Status {
 	defer r.mu.Unlock()
 	s := Status{
 		Name: r.name, State: r.state, Owner: r.cfg.Owner, Checkpoint: r.cp, Handled: r.handled,
-		LastRecordedAt: r.lastAt, Skipped: r.nskipped, Err: r.err,
+		LastRecordedAt: r.lastAt, Skipped: r.nskipped, Err: r.err, Warning: r.warn,
 	}
 	if !r.lastAt.IsZero() {
 		s.TimeLag = max(now.Sub(r.lastAt), 0)
@@ -556,7 +561,7 @@ func (r *Runner) run(ctx context.Context, cp nova.Position) error {
 		runCtx := ctx
 		var hold *lease
 		if r.cfg.Leaser != nil {
-			hold = r.acquire(ctx, r.name, true)
+			hold = r.acquire(ctx, r.name)
 			if hold == nil {
 				return nil // ctx ended while waiting
 			}
@@ -598,10 +603,20 @@ func (r *Runner) setCheckpoint(cp nova.Position) {
 // setState records a running runner's state (running or standby).
 func (r *Runner) setState(st State) {
 	r.mu.Lock()
+	if st == Running {
+		r.warn = nil
+	}
 	if r.state != st && (r.state == Running || r.state == Standby) {
 		r.state = st
 		r.notifyLocked()
 	}
+	r.mu.Unlock()
+}
+
+// setWarning records an error the runner waits out.
+func (r *Runner) setWarning(err error) {
+	r.mu.Lock()
+	r.warn = err
 	r.mu.Unlock()
 }
 

@@ -535,3 +535,70 @@ func TestStoredLag(t *testing.T) {
 		}
 	}
 }
+
+// failingLeaser fails every Acquire.
+type failingLeaser struct{ projection.Leaser }
+
+var errLeaseStore = errors.New("lease store down")
+
+func (failingLeaser) Acquire(context.Context, string, string, time.Duration) (bool, error) {
+	return false, errLeaseStore
+}
+
+func TestLeaseErrorsAreWaitedOut(t *testing.T) {
+	t.Parallel()
+	m := newSQLModel(t)
+	cfg := m.config()
+	cfg.Leaser, cfg.LeaseTTL = failingLeaser{m.cps}, 60*time.Millisecond
+	r := start(t, cfg)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Status().Warning == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := r.Status(); st.State != projection.Standby || !errors.Is(st.Warning, errLeaseStore) {
+		t.Fatalf("status %+v, want standby with the lease store's error", st)
+	}
+	// It still stops promptly.
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRebuildLeaseHeldElsewhere(t *testing.T) {
+	t.Parallel()
+	m := newSQLModel(t)
+	ctx := context.Background()
+	placeN(t, m, 0, 2)
+	if ok, err := m.cps.Acquire(ctx, "orders"+projection.RebuildSuffix, "other", time.Minute); !ok || err != nil {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	cfg := m.config()
+	cfg.Leaser = m.cps
+	r, err := projection.NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rebuild(ctx, nil); !errors.Is(err, projection.ErrRebuilding) {
+		t.Fatalf("Rebuild while another instance rebuilds: %v, want ErrRebuilding", err)
+	}
+	if err := m.cps.Release(ctx, "orders"+projection.RebuildSuffix, "other"); err != nil {
+		t.Fatal(err)
+	}
+	// Free: a rebuild of a stopped runner, which then starts from the
+	// swapped checkpoint.
+	if err := r.Rebuild(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if totals, rebuilt, applied := m.totals(t); len(totals) != 2 || rebuilt != 2 || applied != 2 {
+		t.Fatalf("model %v (%d rebuilt, %d applied)", totals, rebuilt, applied)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(ctx)
+	pos := placeN(t, m, 2, 3)
+	waitFor(t, r, pos)
+	if _, _, applied := m.totals(t); applied != 3 {
+		t.Fatalf("%d applied, want 3", applied)
+	}
+}
