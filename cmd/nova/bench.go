@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nova-go/nova/internal/bench"
@@ -24,8 +25,9 @@ func benchCommand() *command {
 		usage:        "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
 		storeDefault: "./nova-bench.db",
 		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, runs}")
-			fs.StringVar(&scenarios, "scenario", "", "scenarios to run, comma-separated (default all): "+strings.Join(bench.ScenarioNames(), ", "))
+			fs.BoolVar(&e.json, "json", false, "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, unit, runs}")
+			fs.StringVar(&scenarios, "scenario", "", "scenarios to run, comma-separated (default "+strings.Join(bench.DefaultScenarioNames(), ", ")+
+				"); also "+strings.Join(optInScenarios(), ", ")+", and saga for both saga scenarios")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
 			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (flush per commit) or normal")
@@ -44,7 +46,12 @@ func benchCommand() *command {
 			}
 			opts := bench.Options{Runs: runs, Scale: scale}
 			if scenarios != "" {
-				opts.Scenarios = strings.Split(scenarios, ",")
+				for _, name := range strings.Split(scenarios, ",") {
+					opts.Scenarios = append(opts.Scenarios, scenarioGroups[name]...)
+					if scenarioGroups[name] == nil {
+						opts.Scenarios = append(opts.Scenarios, name)
+					}
+				}
 			}
 			// Progress, and scenarios the backend cannot run, go to stderr;
 			// the table or the JSON goes to stdout.
@@ -66,6 +73,20 @@ func benchCommand() *command {
 			return bench.WriteTable(e.stdout, results)
 		},
 	}
+}
+
+// scenarioGroups are names that stand for several scenarios.
+var scenarioGroups = map[string][]string{"saga": {"saga-3step", "saga-3step-8"}}
+
+// optInScenarios are the scenarios that run only when named.
+func optInScenarios() []string {
+	var out []string
+	for _, name := range bench.ScenarioNames() {
+		if !slices.Contains(bench.DefaultScenarioNames(), name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func benchBackend(spec, sync string) (bench.Backend, error) {

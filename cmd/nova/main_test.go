@@ -218,6 +218,32 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// `--scenario saga` stands for both saga scenarios; they report sagas/s
+// and no raw side.
+func TestBenchSagaAndProjection(t *testing.T) {
+	t.Parallel()
+	store := filepath.Join(t.TempDir(), "bench.db")
+	code, out, stderr := runNova(t, "bench", "--store", store, "--json", "--runs", "1", "--scale", "0.02", "--scenario", "saga,projection")
+	if code != 0 {
+		t.Fatalf("bench: exit %d, stderr:\n%s", code, stderr)
+	}
+	lines := jsonLines(t, out)
+	if len(lines) != 3 {
+		t.Fatalf("printed %d results, want 3:\n%s", len(lines), out)
+	}
+	for i, want := range []string{"saga-3step", "saga-3step-8", "projection"} {
+		l := lines[i]
+		nps, _ := l["nova_per_sec"].(float64)
+		_, hasRaw := l["raw_per_sec"]
+		if l["scenario"] != want || nps <= 0 || hasRaw != (want == "projection") {
+			t.Errorf("result %d = %v, want %s with a positive rate (raw side only for the projection)", i, l, want)
+		}
+		if unit := map[bool]string{true: "sagas", false: "events"}[want != "projection"]; l["unit"] != unit {
+			t.Errorf("result %d unit %v, want %s", i, l["unit"], unit)
+		}
+	}
+}
+
 func TestBenchRefusesAFileWithEvents(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "demo.db")

@@ -50,6 +50,10 @@ type Backend struct {
 	// CloseFunc, when set, is called by [Backend.Close] to release what
 	// the backend owns, such as its scratch directory.
 	CloseFunc func() error
+	// ServicesFunc, when set, returns the saga runs, checkpoints and query
+	// stores of a store NovaFunc made, for the saga and projection
+	// scenarios; without it those scenarios are skipped.
+	ServicesFunc func(ctx context.Context, s nova.Store) (Services, error)
 }
 
 // Close releases what the backend owns (scratch files). It is safe to call
@@ -79,7 +83,7 @@ func (b Backend) validate() error {
 // measured runs per side after one warm-up pair, silently.
 type Options struct {
 	// Scenarios names the scenarios to run, in the order given; nil or
-	// empty means all of them in the order of [ScenarioNames].
+	// empty means those of [DefaultScenarioNames].
 	Scenarios []string
 	// Runs is how many measured runs each side gets per scenario; zero
 	// means 5.
@@ -145,15 +149,18 @@ type Result struct {
 	Backend string `json:"backend"`
 	// NovaPerSec is the median rate through Nova.
 	NovaPerSec float64 `json:"nova_per_sec"`
-	// RawPerSec is the median rate of the raw baseline.
-	RawPerSec float64 `json:"raw_per_sec"`
+	// RawPerSec is the median rate of the raw baseline; zero, and left
+	// out of the JSON with Ratio, for a scenario without one (sagas).
+	RawPerSec float64 `json:"raw_per_sec,omitempty"`
 	// Ratio is the median over the measured runs of each run's nova rate
 	// divided by its raw rate: above 1, Nova is faster. The two sides of a
 	// run are measured interleaved, so a run's ratio is free of the
 	// machine's drift from run to run, which the ratio of the two medians
 	// (taken from different runs) is not; the two are close when the
 	// machine is steady.
-	Ratio float64 `json:"ratio"`
+	Ratio float64 `json:"ratio,omitempty"`
+	// Unit is what the rates count: "events" or "sagas".
+	Unit string `json:"unit"`
 	// Runs is how many measured runs each side had.
 	Runs int `json:"runs"`
 }
@@ -180,7 +187,7 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 	}
 	names := opts.Scenarios
 	if len(names) == 0 {
-		names = ScenarioNames()
+		names = DefaultScenarioNames()
 	}
 	dataScale, workScale := opts.Scale, b.Scale
 	if dataScale == 0 {
@@ -254,7 +261,7 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 			}
 		}
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f events/s\n", b.Name, sc.name, label, rates[sideNova], rates[sideRaw])
+			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f %s/s\n", b.Name, sc.name, label, rates[sideNova], rates[sideRaw], sc.unit())
 		}
 	}
 	return Result{
@@ -264,6 +271,7 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 		RawPerSec:  Median(rawRates),
 		Ratio:      Median(ratios),
 		Runs:       n,
+		Unit:       sc.unit(),
 	}, nil
 }
 
@@ -283,7 +291,7 @@ func runPair(ctx context.Context, b Backend, sc scenario, sz sizes) (rates [2]fl
 				err = errors.Join(err, fmt.Errorf("clean up %s: %w", s, cerr))
 			}
 		}()
-		if jobs[s], err = sc.prepare(ctx, t, sz); err != nil {
+		if jobs[s], err = sc.prepare(ctx, b, t, sz); err != nil {
 			return rates, fmt.Errorf("%s: %w", s, err)
 		}
 	}

@@ -60,10 +60,10 @@ func TestRunAllScenariosByDefault(t *testing.T) {
 		got = append(got, r.Scenario)
 	}
 	want := []string{"append-1", "append-1-8w", "append-100", "read-10k", "readall"}
-	if !slices.Equal(got, want) || !slices.Equal(bench.ScenarioNames(), want) {
-		t.Fatalf("ran %v, names %v, want %v", got, bench.ScenarioNames(), want)
+	if !slices.Equal(got, want) || !slices.Equal(bench.DefaultScenarioNames(), want) {
+		t.Fatalf("ran %v, default names %v, want %v", got, bench.DefaultScenarioNames(), want)
 	}
-	for _, name := range want {
+	for _, name := range bench.ScenarioNames() {
 		if bench.ScenarioDoc(name) == "" {
 			t.Errorf("scenario %s has no doc", name)
 		}
@@ -303,8 +303,58 @@ func TestMedian(t *testing.T) {
 }
 
 var sample = []bench.Result{
-	{Scenario: "append-1", Backend: "sqlite", NovaPerSec: 950.5, RawPerSec: 1000, Ratio: 0.9505, Runs: 5},
-	{Scenario: "readall", Backend: "sqlite", NovaPerSec: 1234567, RawPerSec: 1500000, Ratio: 0.823, Runs: 5},
+	{Scenario: "append-1", Backend: "sqlite", NovaPerSec: 950.5, RawPerSec: 1000, Ratio: 0.9505, Runs: 5, Unit: "events"},
+	{Scenario: "readall", Backend: "sqlite", NovaPerSec: 1234567, RawPerSec: 1500000, Ratio: 0.823, Runs: 5, Unit: "events"},
+}
+
+// Sagas have no raw side: the table shows "-" and the JSON leaves the
+// raw rate and the ratio out.
+func TestReportWithoutRawSide(t *testing.T) {
+	t.Parallel()
+	r := []bench.Result{{Scenario: "saga-3step", Backend: "sqlite", NovaPerSec: 3100, Runs: 5, Unit: "sagas"}}
+	var tbl, js bytes.Buffer
+	if err := bench.WriteTable(&tbl, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := bench.WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	row := strings.Fields(strings.Split(strings.TrimSpace(tbl.String()), "\n")[1])
+	if want := []string{"saga-3step", "sqlite", "3,100", "-", "-", "5", "sagas"}; !slices.Equal(row, want) {
+		t.Errorf("row %q, want %q", row, want)
+	}
+	if got := strings.TrimSpace(js.String()); got != `{"scenario":"saga-3step","backend":"sqlite","nova_per_sec":3100,"unit":"sagas","runs":5}` {
+		t.Errorf("json %s", got)
+	}
+}
+
+// The saga and projection scenarios run when named, on a backend with
+// services, and are skipped on one without.
+func TestSagaAndProjectionScenarios(t *testing.T) {
+	t.Parallel()
+	names := []string{"saga-3step", "saga-3step-8", "projection"}
+	res, err := bench.Run(context.Background(), bench.Memory(), bench.Options{Scenarios: names, Runs: 1, Warmup: -1, Scale: tiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 {
+		t.Fatalf("results %+v, want 3", res)
+	}
+	for i, r := range res {
+		if r.Scenario != names[i] || !(r.NovaPerSec > 0) {
+			t.Errorf("result %+v: want %s with a positive rate", r, names[i])
+		}
+		if wantRaw := r.Scenario == "projection"; (r.RawPerSec > 0) != wantRaw || (r.Ratio > 0) != wantRaw {
+			t.Errorf("result %+v: raw side present %v, want %v", r, r.RawPerSec > 0, wantRaw)
+		}
+	}
+	noServices := bench.Memory()
+	noServices.ServicesFunc = nil
+	var progress bytes.Buffer
+	_, err = bench.Run(context.Background(), noServices, bench.Options{Scenarios: names, Runs: 1, Warmup: -1, Scale: tiny, Progress: &progress})
+	if !errors.Is(err, nova.ErrNotImplemented) || !strings.Contains(progress.String(), "skipped saga-3step") {
+		t.Errorf("without services: %v; progress %q", err, progress.String())
+	}
 }
 
 func TestWriteJSONOneObjectPerLine(t *testing.T) {
@@ -327,7 +377,7 @@ func TestWriteJSONOneObjectPerLine(t *testing.T) {
 				}
 			}
 		})
-		want := []string{"backend", "nova_per_sec", "ratio", "raw_per_sec", "runs", "scenario"}
+		want := []string{"backend", "nova_per_sec", "ratio", "raw_per_sec", "runs", "scenario", "unit"}
 		if !slices.Equal(keys, want) {
 			t.Fatalf("line %d has keys %v, want %v", i, keys, want)
 		}
@@ -352,7 +402,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatalf("table:\n%s\nwant a header and 2 rows", buf.String())
 	}
 	for i, want := range [][]string{
-		{"scenario", "backend", "nova events/s", "raw events/s", "ratio", "runs"},
+		{"scenario", "backend", "nova/s", "raw/s", "ratio", "runs", "unit"},
 		{"append-1", "sqlite", "950", "1,000", "0.95", "5"},
 		{"readall", "sqlite", "1,234,567", "1,500,000", "0.82", "5"},
 	} {

@@ -20,6 +20,9 @@ func ExampleScenarioNames() {
 	// append-100: 100 events per append, 1 writer
 	// read-10k: ReadStream of a 10,000-event stream
 	// readall: ReadAll over 100,000 events
+	// saga-3step: durable 3-step sagas of no-op steps, 1 run at a time (sagas/s; no raw side)
+	// saga-3step-8: durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)
+	// projection: projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll
 }
 
 // Measure two scenarios on SQLite beside the raw driver and print a table.

@@ -9,13 +9,18 @@ import (
 )
 
 // WriteTable writes results as an aligned table with a header: scenario,
-// backend, the nova and raw medians in events/s, their ratio and the number
-// of runs.
+// backend, the nova and raw medians per second, their ratio, the number of
+// runs and what the rates count (events or sagas). A scenario without a
+// raw side shows "-" for it and its ratio.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tbackend\tnova events/s\traw events/s\tratio\truns\t")
+	fmt.Fprintln(tw, "scenario\tbackend\tnova/s\traw/s\tratio\truns\tunit\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%d\t\n", r.Scenario, r.Backend, group(r.NovaPerSec), group(r.RawPerSec), r.Ratio, r.Runs)
+		raw, ratio := group(r.RawPerSec), fmt.Sprintf("%.2f", r.Ratio)
+		if r.RawPerSec == 0 {
+			raw, ratio = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Scenario, r.Backend, group(r.NovaPerSec), raw, ratio, r.Runs, r.Unit)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("bench: write table: %w", err)
@@ -24,7 +29,8 @@ func WriteTable(w io.Writer, results []Result) error {
 }
 
 // WriteJSON writes results as JSON, one object per line:
-// {"scenario","backend","nova_per_sec","raw_per_sec","ratio","runs"}.
+// {"scenario","backend","nova_per_sec","raw_per_sec","ratio","runs","unit"},
+// without raw_per_sec and ratio for a scenario that has no raw side.
 func WriteJSON(w io.Writer, results []Result) error {
 	enc := json.NewEncoder(w)
 	for _, r := range results {

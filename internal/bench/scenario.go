@@ -54,6 +54,8 @@ const (
 	kindAppend kind = iota
 	kindReadStream
 	kindReadAll
+	kindSaga
+	kindProjection
 )
 
 // scenario is one workload. Sizes are the full-scale defaults.
@@ -72,6 +74,9 @@ type scenario struct {
 	// slice is how many appends each writer makes in one slice of a run:
 	// the runner alternates nova and raw slice by slice.
 	slice int
+	// optIn keeps the scenario out of the default set: it runs only when
+	// named (see [DefaultScenarioNames]).
+	optIn bool
 }
 
 // scenarios are every scenario in the order they run by default.
@@ -81,14 +86,29 @@ var scenarios = []scenario{
 	{name: "append-100", doc: "100 events per append, 1 writer", kind: kindAppend, writers: 1, batch: 100, events: 20_000, slice: 2},
 	{name: "read-10k", doc: "ReadStream of a 10,000-event stream", kind: kindReadStream, events: 10_000, reads: 10},
 	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 3},
+	{name: "saga-3step", doc: "durable 3-step sagas of no-op steps, 1 run at a time (sagas/s; no raw side)", kind: kindSaga, writers: 1, events: 1000, slice: 50, optIn: true},
+	{name: "saga-3step-8", doc: "durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)", kind: kindSaga, writers: 8, events: 2000, slice: 25, optIn: true},
+	{name: "projection", doc: "projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll", kind: kindProjection, events: 50_000, reads: 2, optIn: true},
 }
 
-// ScenarioNames returns the names of every scenario, in the order [Run]
-// runs them by default.
+// ScenarioNames returns the names of every scenario.
 func ScenarioNames() []string {
 	out := make([]string, len(scenarios))
 	for i, s := range scenarios {
 		out[i] = s.name
+	}
+	return out
+}
+
+// DefaultScenarioNames returns the scenarios [Run] runs when none are
+// named, in that order: the event store's. The saga and projection
+// scenarios run when named.
+func DefaultScenarioNames() []string {
+	var out []string
+	for _, s := range scenarios {
+		if !s.optIn {
+			out = append(out, s.name)
+		}
 	}
 	return out
 }
@@ -128,6 +148,8 @@ func (s scenario) sized(dataScale, workScale float64) sizes {
 	switch s.kind {
 	case kindAppend:
 		return sizes{events: scale(s.events, dataScale*workScale, s.writers*s.batch)}
+	case kindSaga:
+		return sizes{events: scale(s.events, dataScale*workScale, s.writers)}
 	default:
 		return sizes{events: scale(s.events, dataScale, 1), reads: scale(s.reads, workScale, 1)}
 	}
@@ -145,10 +167,14 @@ type job struct {
 
 // prepare does the untimed part of a run on t (pre-filling, generating
 // events) and returns the timed part.
-func (s scenario) prepare(ctx context.Context, t target, sz sizes) (job, error) {
+func (s scenario) prepare(ctx context.Context, b Backend, t target, sz sizes) (job, error) {
 	switch s.kind {
 	case kindAppend:
 		return s.prepareAppend(t, sz), nil
+	case kindSaga:
+		return s.prepareSaga(ctx, b, t, sz)
+	case kindProjection:
+		return s.prepareProjection(ctx, b, t, sz)
 	case kindReadStream:
 		if err := fill(ctx, t, readStream, sz.events); err != nil {
 			return job{}, err
@@ -164,26 +190,38 @@ func (s scenario) prepare(ctx context.Context, t target, sz sizes) (job, error) 
 			return n, nil
 		}}, nil
 	default:
-		// The log is spread over streams of fillBatch events, as a log
-		// of many aggregates is.
-		for i, left := 0, sz.events; left > 0; i++ {
-			n := min(left, fillBatch)
-			if err := fill(ctx, t, fmt.Sprintf("bench-log-%d", i), n); err != nil {
-				return job{}, err
-			}
-			left -= n
+		if err := fillLog(ctx, t, sz.events); err != nil {
+			return job{}, err
 		}
-		return job{slices: sz.reads, slice: func(ctx context.Context, _ int) (int, error) {
-			n, err := t.ReadAll(ctx)
-			if err != nil {
-				return 0, fmt.Errorf("read all: %w", err)
-			}
-			if n != sz.events {
-				return 0, fmt.Errorf("read all: read %d events, want %d", n, sz.events)
-			}
-			return n, nil
-		}}, nil
+		return readAllJob(t, sz), nil
 	}
+}
+
+// fillLog appends n events to the log, spread over streams of fillBatch
+// events, as a log of many aggregates is.
+func fillLog(ctx context.Context, t target, n int) error {
+	for i, left := 0, n; left > 0; i++ {
+		k := min(left, fillBatch)
+		if err := fill(ctx, t, fmt.Sprintf("bench-log-%d", i), k); err != nil {
+			return err
+		}
+		left -= k
+	}
+	return nil
+}
+
+// readAllJob reads the whole log of sz.events events once per slice.
+func readAllJob(t target, sz sizes) job {
+	return job{slices: sz.reads, slice: func(ctx context.Context, _ int) (int, error) {
+		n, err := t.ReadAll(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("read all: %w", err)
+		}
+		if n != sz.events {
+			return 0, fmt.Errorf("read all: read %d events, want %d", n, sz.events)
+		}
+		return n, nil
+	}}
 }
 
 const (
@@ -287,4 +325,12 @@ func Events(n int) []nova.EventData {
 		out[i] = nova.EventData{ID: id, Type: EventType, Data: payload(id), Metadata: md}
 	}
 	return out
+}
+
+// unit is what the scenario's rates count.
+func (s scenario) unit() string {
+	if s.kind == kindSaga {
+		return "sagas"
+	}
+	return "events"
 }
