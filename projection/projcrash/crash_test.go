@@ -3,10 +3,13 @@ package projcrash_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,24 +20,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ncruces/go-sqlite3"
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/projection"
 )
 
-// childEnv names the store file a re-executed test binary runs the
-// projection on; headEnv, when set, is the position at which it stops.
+// childEnv holds the JSON of the target a re-executed test binary runs
+// the projection on; headEnv, when set, is the position at which it
+// stops.
 const (
 	childEnv = "NOVA_PROJCRASH_CHILD"
 	headEnv  = "NOVA_PROJCRASH_HEAD"
 )
 
 func TestMain(m *testing.M) {
-	if path := os.Getenv(childEnv); path != "" {
-		os.Exit(child(path, os.Getenv(headEnv)))
+	if tg := os.Getenv(childEnv); tg != "" {
+		os.Exit(child(tg, os.Getenv(headEnv)))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -45,14 +52,7 @@ type Added struct {
 	Value int64  `json:"value"`
 }
 
-const (
-	modelDDL = `CREATE TABLE totals (key TEXT PRIMARY KEY, n INTEGER NOT NULL, sum INTEGER NOT NULL);
-CREATE TABLE applied (event_id TEXT PRIMARY KEY, key TEXT NOT NULL);
-CREATE INDEX applied_key ON applied (key);`
-	leaseTTL = 300 * time.Millisecond
-)
-
-var tables = []string{"totals", "applied"}
+const leaseTTL = 300 * time.Millisecond
 
 func newRegistry() *nova.Registry {
 	reg := nova.NewRegistry(nil)
@@ -60,74 +60,217 @@ func newRegistry() *nova.Registry {
 	return reg
 }
 
+// target is where a run keeps its events and its read model: a SQLite
+// file, or a PostgreSQL schema.
+type target struct {
+	Path   string `json:",omitempty"`
+	URL    string `json:",omitempty"`
+	Schema string `json:",omitempty"`
+}
+
+// backend is an open target: its store, checkpoints and SQL.
+type backend struct {
+	store  nova.Store
+	cps    checkpoints
+	tables []string // totals, applied
+	// exec runs a statement in the transaction in ctx, with $n arguments.
+	exec func(ctx context.Context, sql string, args ...any) error
+	// model reads the totals by key and the count of applied events.
+	model func(ctx context.Context) (map[string][2]int64, int, error)
+	close func()
+}
+
+type checkpoints interface {
+	projection.Rebuilder
+	projection.Leaser
+}
+
+func (tg target) open(ctx context.Context, child bool) (*backend, error) {
+	if tg.Path != "" {
+		return openSQLite(ctx, tg, child)
+	}
+	return openPostgres(ctx, tg)
+}
+
+func openSQLite(ctx context.Context, tg target, child bool) (*backend, error) {
+	cfg := novasqlite.Config{Path: tg.Path}
+	if child {
+		cfg.PollInterval = 5 * time.Millisecond // the writers are the parent
+	}
+	s, err := novasqlite.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := novasqlite.NewCheckpoints(s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	b := &backend{store: s, cps: cps, tables: []string{"totals", "applied"}, close: func() { s.Close() }}
+	b.exec = func(ctx context.Context, sql string, args ...any) error {
+		c, ok := novasqlite.TxFromContext(ctx)
+		if !ok {
+			return errors.New("no transaction in the handler's ctx")
+		}
+		st, _, err := c.Prepare(sql)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, a := range args {
+			switch v := a.(type) {
+			case string:
+				err = st.BindText(i+1, v)
+			case int64:
+				err = st.BindInt64(i+1, v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return st.Exec()
+	}
+	b.model = func(ctx context.Context) (map[string][2]int64, int, error) {
+		got := map[string][2]int64{}
+		applied := 0
+		err := s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+			st, _, err := c.Prepare(`SELECT key, n, sum FROM totals`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for st.Step() {
+				got[st.ColumnText(0)] = [2]int64{st.ColumnInt64(1), st.ColumnInt64(2)}
+			}
+			if err := st.Err(); err != nil {
+				return err
+			}
+			st2, _, err := c.Prepare(`SELECT count(DISTINCT event_id) FROM applied`)
+			if err != nil {
+				return err
+			}
+			defer st2.Close()
+			if st2.Step() {
+				applied = st2.ColumnInt(0)
+			}
+			return st2.Err()
+		})
+		return got, applied, err
+	}
+	return b, nil
+}
+
+func openPostgres(ctx context.Context, tg target) (*backend, error) {
+	s, err := novapg.Open(ctx, novapg.Config{URL: tg.URL, Schema: tg.Schema})
+	if err != nil {
+		return nil, err
+	}
+	cps, err := novapg.NewCheckpoints(s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	q := tg.Schema + "."
+	b := &backend{store: s, cps: cps, tables: []string{q + "totals", q + "applied"}, close: func() { s.Close() }}
+	b.exec = func(ctx context.Context, sql string, args ...any) error {
+		tx, ok := novapg.TxFromContext(ctx)
+		if !ok {
+			return errors.New("no transaction in the handler's ctx")
+		}
+		_, err := tx.Exec(ctx, sql, args...)
+		return err
+	}
+	b.model = func(ctx context.Context) (map[string][2]int64, int, error) {
+		got := map[string][2]int64{}
+		tx, err := s.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return nil, 0, err
+		}
+		defer tx.Rollback(ctx)
+		rows, err := tx.Query(ctx, `SELECT key, n, sum FROM `+q+`totals`)
+		if err != nil {
+			return nil, 0, err
+		}
+		for rows.Next() {
+			var k string
+			var n, sum int64
+			if err := rows.Scan(&k, &n, &sum); err != nil {
+				rows.Close()
+				return nil, 0, err
+			}
+			got[k] = [2]int64{n, sum}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, err
+		}
+		var applied int
+		err = tx.QueryRow(ctx, `SELECT count(DISTINCT event_id) FROM `+q+`applied`).Scan(&applied)
+		return got, applied, err
+	}
+	return b, nil
+}
+
+// createModel creates the read model's tables.
+func (b *backend) createModel(ctx context.Context) error {
+	ddl := `CREATE TABLE %s (key TEXT PRIMARY KEY, n BIGINT NOT NULL, sum BIGINT NOT NULL);
+CREATE TABLE %s (event_id TEXT PRIMARY KEY, key TEXT NOT NULL);
+CREATE INDEX applied_key ON %[2]s (key)`
+	ddl = fmt.Sprintf(ddl, b.tables[0], b.tables[1])
+	switch s := b.store.(type) {
+	case *novasqlite.Store:
+		return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(ddl) })
+	case *novapg.Store:
+		_, err := s.Pool().Exec(ctx, ddl)
+		return err
+	}
+	return fmt.Errorf("unknown store %T", b.store)
+}
+
 // newProjection is the read model: per key, the count and the sum of its
 // events, and every applied event's ID under a primary key, so that an
 // event applied twice fails its handler.
-func newProjection(reg *nova.Registry) (*projection.Projection, error) {
+func (b *backend) newProjection(reg *nova.Registry) (*projection.Projection, error) {
 	p, err := projection.New("totals", reg)
 	if err != nil {
 		return nil, err
 	}
 	err = projection.On(p, func(ctx context.Context, e nova.Event, v Added) error {
-		c, ok := novasqlite.TxFromContext(ctx)
-		if !ok {
-			return errors.New("no transaction in the handler's ctx")
-		}
-		if err := execSQL(c, `INSERT INTO `+projection.Table(ctx, "applied")+` (event_id, key) VALUES (?, ?)`, e.ID, v.Key); err != nil {
+		totals, applied := projection.Table(ctx, b.tables[0]), projection.Table(ctx, b.tables[1])
+		if err := b.exec(ctx, `INSERT INTO `+applied+` (event_id, key) VALUES ($1, $2)`, e.ID, v.Key); err != nil {
 			return fmt.Errorf("event %s applied twice? %w", e.ID, err)
 		}
-		return execSQL(c, `INSERT INTO `+projection.Table(ctx, "totals")+` (key, n, sum) VALUES (?, 1, ?)
-			ON CONFLICT (key) DO UPDATE SET n = n + 1, sum = sum + excluded.sum`, v.Key, v.Value)
+		return b.exec(ctx, `INSERT INTO `+totals+` AS t (key, n, sum) VALUES ($1, 1, $2)
+			ON CONFLICT (key) DO UPDATE SET n = t.n + 1, sum = t.sum + excluded.sum`, v.Key, v.Value)
 	})
 	return p, err
 }
 
-func execSQL(c *sqlite3.Conn, sql string, args ...any) error {
-	st, _, err := c.Prepare(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		switch v := a.(type) {
-		case string:
-			err = st.BindText(i+1, v)
-		case int64:
-			err = st.BindInt64(i+1, v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return st.Exec()
-}
-
-// child runs the projection on the file at path until it is killed or,
+// child runs the projection on the target tgJSON until it is killed or,
 // with head set, until it has handled the event at head. It prints
 // "active" once it holds the lease.
-func child(path, head string) int {
+func child(tgJSON, head string) int {
 	ctx := context.Background()
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
-	s, err := novasqlite.Open(ctx, novasqlite.Config{Path: path, PollInterval: 5 * time.Millisecond})
+	var tg target
+	if err := json.Unmarshal([]byte(tgJSON), &tg); err != nil {
+		return fail(err)
+	}
+	b, err := tg.open(ctx, true)
 	if err != nil {
 		return fail(err)
 	}
-	defer s.Close()
-	cps, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		return fail(err)
-	}
-	p, err := newProjection(newRegistry())
+	defer b.close()
+	p, err := b.newProjection(newRegistry())
 	if err != nil {
 		return fail(err)
 	}
 	r, err := projection.NewRunner(&projection.Config{
-		Store: s, Projection: p, Checkpoints: cps, Leaser: cps,
+		Store: b.store, Projection: p, Checkpoints: b.cps, Leaser: b.cps,
 		Owner: fmt.Sprint("child-", os.Getpid()), LeaseTTL: leaseTTL,
-		BatchSize: 1 + rand.IntN(200),
+		BatchSize: 1 + mrand.IntN(200),
 	})
 	if err != nil {
 		return fail(err)
@@ -169,27 +312,64 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // TestKilledRunnerAppliesEachEventOnce appends events from eight writers
-// while a projection runner in a child process is killed with SIGKILL at
-// random points and restarted; then the read model must hold each
-// event's effect exactly once and equal a fresh rebuild.
+// while a projection runner in a child process on SQLite (the events and
+// the read model in one file) is killed with SIGKILL at random points and
+// restarted; then the read model must hold each event's effect exactly
+// once and equal a fresh rebuild.
 func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
+	t.Parallel()
 	defaultEvents := 10_000
 	if raceEnabled {
 		defaultEvents = 4_000
 	}
+	crash(t, target{Path: filepath.Join(t.TempDir(), "crash.db")}, defaultEvents)
+}
+
+// TestKilledRunnerOnPostgres is the same on PostgreSQL, in a scratch
+// schema, with a quarter of the events by default.
+func TestKilledRunnerOnPostgres(t *testing.T) {
+	t.Parallel()
+	url := testenv.Need(t, testenv.Postgres)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	tg := target{URL: url, Schema: "projcrash_" + hex.EncodeToString(b[:])}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, `DROP SCHEMA IF EXISTS `+tg.Schema+` CASCADE`); err != nil {
+			t.Error(err)
+		}
+	})
+	defaultEvents := 2_500
+	if raceEnabled {
+		defaultEvents = 1_000
+	}
+	crash(t, tg, defaultEvents)
+}
+
+func crash(t *testing.T, tg target, defaultEvents int) {
 	events := envInt(t, "NOVA_PROJCRASH_EVENTS", defaultEvents)
 	kills := envInt(t, "NOVA_PROJCRASH_KILLS", 20)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "crash.db")
-	s, err := novasqlite.Open(ctx, novasqlite.Config{Path: path})
+	b, err := tg.open(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if err := s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(modelDDL) }); err != nil {
+	defer b.close()
+	if err := b.createModel(ctx); err != nil {
 		t.Fatal(err)
 	}
 	reg := newRegistry()
+	tgJSON, err := json.Marshal(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Eight writers append batches of 1 to 5 events to 64 keys' streams,
 	// as far as the budget the kill loop hands out allows.
@@ -221,7 +401,7 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 	var werrOnce sync.Once
 	for w := range 8 {
 		writers.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			rng := mrand.New(mrand.NewPCG(uint64(w), 1))
 			for {
 				k := take(1 + rng.IntN(5))
 				if k == 0 {
@@ -237,7 +417,7 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 					}
 					batch[i] = d
 				}
-				if _, err := s.Append(ctx, "acct-"+key, nova.Any, batch...); err != nil {
+				if _, err := b.store.Append(ctx, "acct-"+key, nova.Any, batch...); err != nil {
 					werrOnce.Do(func() { werr = err })
 					return
 				}
@@ -245,39 +425,35 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 		})
 	}
 	defer grant(events) // so that the writers end whatever happens
-	cps, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Each round grants the writers a share of the events and starts the
 	// runner, which handles them as they come; the runner is killed when
-	// its checkpoint passes a random point of the share, plus up to 3 ms,
-	// so the kill lands in the middle of its work.
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	// it has applied a random number of the share's events, plus up to
+	// 3 ms, so the kill lands in the middle of its work.
+	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	chunk := events / (kills + 1)
-	var progress []string
-	for i := range kills {
-		grant(chunk)
-		prev, err := cps.Load(ctx, "totals")
+	applied := func() int {
+		_, n, err := b.model(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		target := min(prev.Commit+1+uint64(rng.IntN(chunk)), uint64((i+1)*chunk))
-		c := startChild(t, path, "")
+		return n
+	}
+	var progress []string
+	for i := range kills {
+		grant(chunk)
+		target := min(applied()+1+rng.IntN(chunk), (i+1)*chunk)
+		c := startChild(t, tgJSON, "")
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			cp, err := cps.Load(ctx, "totals")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cp.Commit >= target {
+			n := applied()
+			if n >= target {
 				break
 			}
 			if time.Now().After(deadline) {
 				_ = c.cmd.Process.Kill()
 				<-c.done
-				t.Fatalf("round %d: the runner did not reach %d from %s; stderr: %s", i, target, cp, c.stderr)
+				t.Fatalf("round %d: the runner did not reach %d events from %d; stderr: %s", i, target, n, c.stderr)
 			}
 			select {
 			case err := <-c.done:
@@ -294,11 +470,7 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("round %d: the runner ended by itself (%v) before the kill; stderr: %s", i, err, c.stderr)
 		}
-		cp, err := cps.Load(ctx, "totals")
-		if err != nil {
-			t.Fatal(err)
-		}
-		progress = append(progress, cp.String())
+		progress = append(progress, strconv.Itoa(applied()))
 	}
 	grant(events)
 	writers.Wait()
@@ -310,7 +482,7 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 	// A last run to the head.
 	var head nova.Position
 	var logEvents []nova.Event
-	for e, err := range s.ReadAll(ctx, nova.ReadAllOptions{}) {
+	for e, err := range b.store.ReadAll(ctx, nova.ReadAllOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,14 +492,14 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 	if len(logEvents) != events {
 		t.Fatalf("the log holds %d events, want %d", len(logEvents), events)
 	}
-	c := startChild(t, path, head.String())
+	c := startChild(t, tgJSON, head.String())
 	if err := <-c.done; err != nil {
 		t.Fatalf("final run: %v; stderr: %s", err, c.stderr)
 	}
-	t.Logf("%d events from 8 writers in %s; checkpoint after each of %d kills: %s; caught up %s after the writers",
+	t.Logf("%d events from 8 writers in %s; events applied after each of %d kills: %s; caught up %s after the writers",
 		events, written.Round(time.Millisecond), kills, strings.Join(progress, " "), (time.Since(start) - written).Round(time.Millisecond))
 
-	if cp, err := cps.Load(ctx, "totals"); err != nil || cp != head {
+	if cp, err := b.cps.Load(ctx, "totals"); err != nil || cp != head {
 		t.Fatalf("checkpoint %s, %v; want the head %s", cp, err, head)
 	}
 	// The model against the log: each event counted once.
@@ -340,28 +512,34 @@ func TestKilledRunnerAppliesEachEventOnce(t *testing.T) {
 		w := want[v.Key]
 		want[v.Key] = [2]int64{w[0] + 1, w[1] + v.Value}
 	}
-	got, applied := readModel(t, s)
-	if applied != len(logEvents) {
-		t.Errorf("%d events applied, want %d", applied, len(logEvents))
+	got, n, err := b.model(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(logEvents) {
+		t.Errorf("%d events applied, want %d", n, len(logEvents))
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("the model differs from the log:\n got %v\nwant %v", got, want)
 	}
 	// The model against a fresh rebuild, swapped in.
-	p, err := newProjection(reg)
+	p, err := b.newProjection(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, Checkpoints: cps, Tables: tables, BatchSize: 500})
+	r, err := projection.NewRunner(&projection.Config{Store: b.store, Projection: p, Checkpoints: b.cps, Tables: b.tables, BatchSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Rebuild(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, applied := readModel(t, s)
-	if applied != len(logEvents) || !maps.Equal(rebuilt, got) {
-		t.Fatalf("a fresh rebuild (%d applied) differs:\n got %v\nrebuilt %v", applied, got, rebuilt)
+	rebuilt, n, err := b.model(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(logEvents) || !maps.Equal(rebuilt, got) {
+		t.Fatalf("a fresh rebuild (%d applied) differs:\n got %v\nrebuilt %v", n, got, rebuilt)
 	}
 }
 
@@ -372,12 +550,12 @@ type runner struct {
 	done   chan error       // the process's end, from Wait
 }
 
-// startChild starts the runner's process on path and waits until it holds
-// the lease.
-func startChild(t *testing.T, path, head string) *runner {
+// startChild starts the runner's process on the target and waits until it
+// holds the lease.
+func startChild(t *testing.T, tgJSON []byte, head string) *runner {
 	t.Helper()
 	c := &runner{cmd: exec.Command(os.Args[0], "-test.run=^$"), stderr: &strings.Builder{}, done: make(chan error, 1)}
-	c.cmd.Env = append(os.Environ(), childEnv+"="+path, headEnv+"="+head)
+	c.cmd.Env = append(os.Environ(), childEnv+"="+string(tgJSON), headEnv+"="+head)
 	c.cmd.Stderr = c.stderr
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -399,37 +577,4 @@ func startChild(t *testing.T, path, head string) *runner {
 		c.done <- c.cmd.Wait()
 	}()
 	return c
-}
-
-// readModel reads the totals by key and the count of applied events.
-func readModel(t *testing.T, s *novasqlite.Store) (map[string][2]int64, int) {
-	t.Helper()
-	got := map[string][2]int64{}
-	applied := 0
-	err := s.ReadTx(context.Background(), func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare(`SELECT key, n, sum FROM totals`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for st.Step() {
-			got[st.ColumnText(0)] = [2]int64{st.ColumnInt64(1), st.ColumnInt64(2)}
-		}
-		if err := st.Err(); err != nil {
-			return err
-		}
-		st2, _, err := c.Prepare(`SELECT count(DISTINCT event_id) FROM applied`)
-		if err != nil {
-			return err
-		}
-		defer st2.Close()
-		if st2.Step() {
-			applied = st2.ColumnInt(0)
-		}
-		return st2.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got, applied
 }
