@@ -5,8 +5,12 @@
 // then checked against the log and against a fresh rebuild. Its tests
 // re-execute their own binary as the runner's process.
 //
-// NOVA_PROJCRASH_EVENTS sets how many events the writers append (default
-// on SQLite 10,000, 4,000 under the race detector; on PostgreSQL 2,500,
-// 1,000 under the race detector; the acceptance size is 100,000), NOVA_PROJCRASH_KILLS how many
-// times the runner is killed (default 20).
+// NOVA_PROJCRASH_EVENTS sets how many events the writers append; the
+// acceptance size is 100,000. The default is 10,000 on SQLite and 2,500
+// on PostgreSQL, and 4,000 and 1,000 under the race detector.
+// NOVA_PROJCRASH_KILLS sets how many times the runner is killed (default
+// 20).
+//
+// The tests use go-sqlite3 and pgx directly for the read model's SQL, as
+// a user's handlers would.
 package projcrash
