@@ -602,3 +602,53 @@ func TestRebuildLeaseHeldElsewhere(t *testing.T) {
 		t.Fatalf("%d applied, want 3", applied)
 	}
 }
+
+// lyingLeaser grants the first Acquire without asking, as an instance
+// whose lease ran out while it was paused would believe it still holds
+// it.
+type lyingLeaser struct {
+	projection.Leaser
+	calls atomic.Int32
+}
+
+func (l *lyingLeaser) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if l.calls.Add(1) == 1 {
+		return true, nil
+	}
+	return l.Leaser.Acquire(ctx, name, owner, ttl)
+}
+
+func TestStaleInstanceIsFencedAndWaits(t *testing.T) {
+	t.Parallel()
+	m := newSQLModel(t)
+	ctx := context.Background()
+	if ok, err := m.cps.Acquire(ctx, "orders", "other", time.Minute); !ok || err != nil {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	pos := placeN(t, m, 0, 3)
+	cfg := m.config()
+	leaser := &lyingLeaser{Leaser: m.cps}
+	cfg.Leaser, cfg.LeaseTTL = leaser, 60*time.Millisecond
+	r := start(t, cfg)
+	// Its commit fails on the lease: it writes nothing and goes back to
+	// asking for the lease, in vain.
+	deadline := time.Now().Add(10 * time.Second)
+	for leaser.calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitState(t, r, projection.Standby)
+	if totals, _, _ := m.totals(t); len(totals) != 0 {
+		t.Fatalf("a fenced instance wrote %v", totals)
+	}
+	if st := r.Status(); st.Handled != 0 || st.Err != nil {
+		t.Fatalf("status %+v", st)
+	}
+	// The holder goes: it takes over.
+	if err := m.cps.Release(ctx, "orders", "other"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, pos)
+	if totals, _, applied := m.totals(t); len(totals) != 3 || applied != 3 {
+		t.Fatalf("model %v (%d applied)", totals, applied)
+	}
+}
