@@ -1,7 +1,8 @@
 // Package saga runs sagas: a named sequence of steps, each with an action
 // and a compensation, that either completes or undoes every step it started.
-// It is the Go port of the seed's saga module, with typed data shared by the
-// steps and a run's whole history kept as events in a [nova.Store].
+// It is the Go port of the seed's saga module, made durable: typed data
+// shared by the steps, a run's whole history kept as events, and workers
+// that resume a run after a crash.
 //
 // # Definitions and data
 //
@@ -17,74 +18,128 @@
 // "{saga}/{run}/{step}/compensate" for its compensation, to pass to the
 // systems the step calls: steps run at least once.
 //
-// # Running
+// # Runs and their store
 //
-// [Run] is the seed's synchronous run: the steps in order, each attempt
-// bounded by the step's timeout (default 30 s), failures retried per the
-// step's [RetryPolicy] (exponential backoff with full jitter and a cap by
-// default, the seed's 100 ms × attempt with [Linear]; [Permanent] skips
-// retries). When a step fails for good, every step that started is
-// compensated in reverse order, each compensation with its own policy, and
-// Run returns the failed step's error, as the seed's run does: a
-// [*StepFailedError] or, when the last attempt timed out, a [*TimeoutError]
-// naming the step. A step "started" when it completed or when one of its
-// attempts timed out: a timed-out attempt's outcome is unknown, so it is
-// compensated like a completed step. Unlike the seed, a timed-out attempt is
-// retried like any other failure, as the step's idempotency key makes safe.
+// A [Coordinator] works on a [RunStore] (novamem, novasqlite, novapg),
+// which keeps three things on one database: every run's stream, the runs
+// table (one row per run: status, step, attempt, last error, due time,
+// deadline, lease owner and expiry) and the outbox of lifecycle events.
+// Every transition is one [RunStore.Record]: the event appended to the
+// run's stream at its exact expected version, the row replaced and the
+// lifecycle envelope queued, in one transaction, before the next action is
+// taken. The stream is the truth; the row is its projection, for claiming
+// and listing; the outbox is what the broker will hear.
+//
+// [Start] records a run's start, due now, and returns; a [Worker] drives
+// it. [Run] is the seed's synchronous run: it starts the run leased to the
+// coordinator's Owner and drives it to its end on the calling goroutine.
+// Run IDs are the caller's business keys; starting a run whose stream
+// exists records nothing and returns the recorded [Execution]. Many runs
+// of one saga may go at once.
+//
+// # Steps, retries and compensation
+//
+// The steps run in order, each attempt bounded by the step's Timeout
+// (default 30 s), failures retried per the step's [RetryPolicy]
+// (exponential backoff with full jitter and a cap by default, the seed's
+// 100 ms × attempt with [Linear]; [Permanent] skips retries). When a step
+// fails for good, every step that started is compensated in reverse order,
+// each compensation with its own policy, and Run returns the failed step's
+// error, as the seed's run does: a [*StepFailedError] or, when time ran
+// out, a [*TimeoutError] naming the step. A step "started" when it
+// completed or when one of its attempts has an unknown outcome (it timed
+// out, or it was interrupted): such a step is compensated like a completed
+// one. Unlike the seed, a timed-out attempt is retried like any other
+// failure, as the step's idempotency key makes safe.
+//
+// A retry's wait is a due time: the transition that records the failed
+// attempt sets the run's due time to now plus the backoff. A worker then
+// releases the run and claims it again once it is due, so no goroutine
+// sleeps through a backoff; Run, which owns its run, waits it out.
+//
+// Three timeouts apply to a step's action: each attempt's (Step.Timeout),
+// the step's across its attempts and waits (Step.StepTimeout, optional)
+// and the run's overall deadline ([Definition.WithTimeout], optional, set
+// when the run starts and kept in its row). When the step's or the saga's
+// time runs out, the attempt in progress is cut short, no retry follows,
+// and the step fails with a [*TimeoutError] whose Scope says which
+// timeout passed; the run compensates. Compensations are bounded by their
+// attempt timeout only: undoing must go on.
+//
+// # Workers, leases and crashes
+//
+// A [Worker] (see [NewWorker], [Register]) claims due runs of its sagas
+// with a lease, folds each from its stream and takes its next actions,
+// renewing the lease while a step runs. Every write is fenced twice: by the
+// lease (a worker whose lease expired gets [ErrLeaseLost]) and by the
+// stream's expected version; a fenced-out worker drops the run and leaves
+// it to whoever holds it now. Two workers never drive one run at once
+// while their leases hold; a worker that stalls past its lease loses the
+// run, and its late writes are refused.
+//
+// A run interrupted mid-attempt (its process crashed, its worker stopped,
+// or it lost its lease) has an attempt started in its stream and no
+// outcome. The next worker to claim it records that attempt as failed
+// with an unknown outcome and lets the retry policy decide, as after a
+// timeout: the step runs again as a new attempt, and is compensated if it
+// fails for good. The same holds for a compensation. Steps therefore run
+// at least once; each gets a stable idempotency key in its [StepContext],
+// "{saga}/{run}/{step}" for the action and "{saga}/{run}/{step}/compensate"
+// for its compensation, to pass to the systems it calls.
+//
+// # Stuck runs and operators
 //
 // A compensation that fails past its policy's limit leaves the run Stuck:
-// compensation stops there (earlier steps are not undone before a later one),
-// the run's status says Stuck and Run's error wraps both the step's failure
-// and the [*CompensationFailedError]. Nothing is swallowed.
+// compensation stops there (earlier steps are not undone before a later
+// one), the run's row says Stuck, the coordinator logs an error and calls
+// Config.OnStuckFunc, and Run's error wraps both the step's failure and the
+// [*CompensationFailedError]. Nothing is swallowed. Stuck runs are counted
+// by [RunStore.Count] and listed by [RunStore.List] with Status Stuck.
 //
-// Run IDs are the caller's business keys. Many runs of one saga may go at
-// once; starting a run whose stream exists runs nothing and returns the
-// recorded [Execution].
+// An operator acts on a run by saga name and run ID, without its typed
+// definition (the CLI calls these): [RetryRun] runs the stuck compensation
+// again with a fresh retry budget, [SkipCompensation] skips it with a
+// reason, and [AbandonRun] ends a run that has not ended as Failed, with a
+// reason. Each is an event in the run's stream with who acted and why.
+// [Timeline] lists a run's transitions, each with its time, status, step,
+// attempt, error, and actor and reason, for people to read.
 //
 // # The run's stream
 //
-// Every transition is an event appended to the run's own stream,
-// "saga-{name}-{run}", with the exact expected version, before the next
-// action is taken: run started (with the steps' names and the initial data),
-// attempt started, attempt failed and retry scheduled (with the delay),
-// step succeeded (with the data), step failed (whether it timed out),
-// compensation started, retried, succeeded (with the data) or given up, and
-// run completed, compensated or failed. [Load] folds the stream back into an
-// [Execution], data and completed steps included; Run folds the same events
-// as it appends them, so the two always agree. The event types and their
+// The stream of a run is "saga-{name}-{run}". Its events: run started
+// (with the steps' names, the initial data and the deadline), attempt
+// started, attempt failed and retry scheduled (with the delay, and whether
+// its outcome is unknown), step succeeded (with the data), step failed,
+// compensation started, retried, succeeded (with the data) or given up,
+// the operator's retry, skip and abandonment, and run completed,
+// compensated or failed. [Load] folds the stream back into an [Execution],
+// data and completed steps included; the coordinator folds the same events
+// as it records them, so the two always agree. The event types and their
 // JSON fields are listed in events.go.
 //
 // # Lifecycle events
 //
-// After a transition is recorded, the coordinator publishes the seed's
-// lifecycle event to its [broker.Broker]: topic "saga.{saga}.{step}.{status}"
-// with status started, succeeded, failed, compensating, compensated or
-// compensation_failed, and step "saga" with completed or compensated; event
-// type "saga.event"; payload {saga_id, step, status, timestamp_ms} plus
-// run_id and attempt. The seed's envelope ID "{saga}-{step}-{status}" is the
-// same for every run of a saga, and the broker drops an ID it has seen
-// within its deduplication window, so the second run's events would vanish.
-// The ID here is "{saga}-{run}-{step}-{status}-{attempt}": the seed's form
-// with the run and attempt added, unique per event, and the same when the
-// same transition is published again, which is what an at-least-once relay
-// needs. As in the seed, a failed publish is logged and does not stop the
-// saga.
+// Each transition puts the seed's lifecycle event in the outbox, in the
+// transaction that records it: topic "saga.{saga}.{step}.{status}" with
+// status started, succeeded, failed, compensating, compensated or
+// compensation_failed, and step "saga" with completed or compensated;
+// event type "saga.event"; payload {saga_id, step, status, timestamp_ms}
+// plus run_id and attempt. A [broker.Relay] moves them to the broker at
+// least once: a Worker runs one when the coordinator has a Broker, and Run
+// flushes the outbox before it returns. A broker outage delays them and
+// loses none: they wait in the outbox, and the saga goes on.
 //
-// # Status
+// The seed's envelope ID "{saga}-{step}-{status}" is the same for every
+// run of a saga, and the broker drops an ID it has seen within its
+// deduplication window, so the second run's events would vanish. The ID
+// here is "{saga}-{run}-{step}-{status}-{attempt}": the seed's form with
+// the run and attempt added, unique per event, and the same when the relay
+// publishes it again, which is the deduplication key an at-least-once
+// relay needs.
 //
-// This is the first, server-free slice of issue 4: definitions, retry
-// policies, timeouts, typed errors, the synchronous coordinator, the run's
-// stream and Load, and lifecycle events published directly. Not yet built,
-// and due in a later session: the durable runs table on SQLite and
-// PostgreSQL (status, due time, lease owner and expiry, written in the
-// transaction of each append), workers that claim due runs with a lease and
-// resume an interrupted run from its stream (a Running or Compensating
-// execution from Load says exactly where: the next step, the attempt, and
-// the steps still to compensate), retries waiting on a due time instead of
-// a sleeping goroutine, the outbox that writes each lifecycle envelope with
-// its transition and relays it at least once, operator actions on Stuck
-// runs (retry, skip, abandon), per-step and per-saga overall timeouts, the
-// crash test, and the CLI. Until then a run interrupted mid-way (a cancelled
-// ctx returns [ErrAborted]) stays at its recorded status, and starting it
-// again returns it without resuming it.
+// # Testing
+//
+// Package sagatest wraps a definition's steps to inject faults: fail step N
+// on attempt K, hang past the timeout, or crash after the side effect and
+// before its outcome is recorded.
 package saga

@@ -9,10 +9,11 @@ import (
 )
 
 // The event types of a run's stream. Each event's data is a JSON [record];
-// the fields each type sets are given beside it. The later, durable slice
-// builds on this format: the runs table is a projection of the last event
-// (status, and a due time from a retry's delay_ms), and a worker resumes a
-// run by folding its stream with [Load] and taking the next action.
+// the fields each type sets are given beside it. The runs table is a
+// projection of the last event (status, and a due time from a retry's
+// delay_ms), and a worker resumes a run by folding its stream and taking
+// the next action. The failure events (retrying, failed) also carry
+// unknown when the attempt was interrupted rather than seen to fail.
 const (
 	// EventRunStarted opens the stream: saga, run_id, steps, data.
 	EventRunStarted = "saga.run_started"
