@@ -18,19 +18,25 @@ type lease struct {
 	name   string
 }
 
-// acquire waits until this instance holds the lease on name, trying every
-// LeaseTTL/3, and returns it with its renewal running; nil when ctx ends
-// first. While waiting, the runner shows as [Standby]. An error (the
-// database unreachable) is waited out like a lease held elsewhere.
-func (r *Runner) acquire(ctx context.Context, name string) *lease {
+// acquire waits until this instance holds the projection's lease, trying
+// every LeaseTTL/3, and returns it with its renewal running; nil when ctx
+// ends first. While waiting, the runner shows as [Standby] and follows the
+// stored checkpoint, so that WaitFor on a standby returns once the holder
+// has got there (within LeaseTTL/3). An error (the database unreachable)
+// is waited out like a lease held elsewhere.
+func (r *Runner) acquire(ctx context.Context) *lease {
 	for {
-		l, err := r.tryAcquire(ctx, name)
+		l, err := r.tryAcquire(ctx, r.name)
 		if l != nil {
 			r.setState(Running)
 			return l
 		}
 		if err != nil {
 			r.setWarning(err)
+		}
+		// Follow the holder's progress, for WaitFor on a standby.
+		if cp, err := r.cfg.Checkpoints.Load(ctx, r.name); err == nil {
+			r.setCheckpoint(cp)
 		}
 		r.setState(Standby)
 		if sleep(ctx, r.cfg.LeaseTTL/3) != nil {

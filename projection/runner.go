@@ -561,7 +561,7 @@ func (r *Runner) run(ctx context.Context, cp nova.Position) error {
 		runCtx := ctx
 		var hold *lease
 		if r.cfg.Leaser != nil {
-			hold = r.acquire(ctx, r.name)
+			hold = r.acquire(ctx)
 			if hold == nil {
 				return nil // ctx ended while waiting
 			}

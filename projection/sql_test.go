@@ -336,6 +336,7 @@ func TestSQLLeaseOneActiveInstance(t *testing.T) {
 	waitState(t, r2, projection.Standby)
 	pos := placeN(t, m, 0, 3)
 	waitFor(t, r1, pos)
+	waitFor(t, r2, pos) // a standby follows the stored checkpoint
 	list, err := m.cps.List(ctx)
 	if err != nil || len(list) != 1 || list[0].LeaseOwner != "one" || !list[0].Active(time.Now()) || list[0].Position != pos {
 		t.Fatalf("List = %+v, %v", list, err)
