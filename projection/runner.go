@@ -578,9 +578,12 @@ func (r *Runner) run(ctx context.Context, cp nova.Position) error {
 			err = r.follow(runCtx, cp)
 		}
 		lost := hold != nil && hold.stop(ctx)
+		var poison *PoisonError
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.As(err, &poison):
+			return err // whatever the handler's error wraps
 		case lost || errors.Is(err, ErrLeaseLost):
 			// Another instance holds the lease now: wait as a standby.
 		case errors.Is(err, nova.ErrConcurrency):

@@ -653,3 +653,16 @@ func TestStaleInstanceIsFencedAndWaits(t *testing.T) {
 		t.Fatalf("model %v (%d applied)", totals, applied)
 	}
 }
+
+func TestHandlerErrorMatchingConcurrencyIsPoison(t *testing.T) {
+	t.Parallel()
+	m := newSQLModel(t)
+	m.setFail(func(v OrderPlaced) error {
+		return fmt.Errorf("the handler's own append: %w", nova.ErrConcurrency)
+	})
+	placeN(t, m, 0, 1)
+	r := start(t, m.config())
+	if err := r.Wait(); !errors.Is(err, projection.ErrPoison) || !errors.Is(err, nova.ErrConcurrency) {
+		t.Fatalf("Wait = %v, want a poison error wrapping the handler's", err)
+	}
+}
