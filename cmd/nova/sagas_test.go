@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func stuckRun(t *testing.T, db string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := saga.NewCoordinator(saga.Config{Runs: runs})
+	c, err := saga.NewCoordinator(saga.Config{Runs: runs, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
