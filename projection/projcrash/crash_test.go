@@ -79,7 +79,7 @@ type backend struct {
 	model func(ctx context.Context) (map[string][2]int64, int, error)
 	// applied counts the applied events.
 	applied func(ctx context.Context) (int, error)
-	close func()
+	close   func()
 }
 
 type checkpoints interface {
