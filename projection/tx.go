@@ -27,7 +27,11 @@ type TxCheckpoints interface {
 	// instance or a rebuild moved it), nothing is applied and the error
 	// matches [nova.ErrConcurrency]. With owner set, the commit also
 	// requires owner to hold name's lease, or fails with [ErrLeaseLost].
-	// An error from apply rolls everything back and is returned.
+	// An error from apply rolls everything back and is returned. apply
+	// may run more than once for one Commit (novasqlite retries a group
+	// commit when another member failed), so it must do the same each
+	// time and change nothing but the transaction's rows: the runner runs
+	// the handlers in it and counts them only after Commit returns.
 	Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error
 }
 
@@ -72,7 +76,8 @@ type CheckpointInfo struct {
 	// and LeaseUntil is in the future.
 	LeaseOwner string
 	LeaseUntil time.Time
-	// UpdatedAt is when the row last changed.
+	// UpdatedAt is when the checkpoint last moved (a lease's renewal
+	// does not count).
 	UpdatedAt time.Time
 }
 
