@@ -34,7 +34,10 @@
 // Commit, in the transaction that moves the checkpoint, and write the
 // read model through that transaction (novasqlite.TxFromContext,
 // novapg.TxFromContext): both commit or neither does, so each event's
-// effect is applied once even when the process dies at any point. The
+// effect is applied once even when the process dies at any point. A
+// handler may still run more than once for an event (a transaction rolled
+// back and run again), of which only one run's writes commit: handlers
+// write through the transaction and have no other side effects. The
 // commit is fenced: it requires the stored checkpoint to be where the
 // runner left it (a rebuild's swap or another instance may have moved
 // it; the runner then reloads it and goes on from there) and, with
