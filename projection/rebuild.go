@@ -57,8 +57,10 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 	}
 
 	c := &committer{r: r, tx: rb, name: shadow}
+	var hold *lease
 	if r.cfg.Leaser != nil {
-		hold, err := r.tryAcquire(ctx, shadow)
+		var err error
+		hold, err = r.tryAcquire(ctx, shadow)
 		if err != nil {
 			return fmt.Errorf("projection: rebuild %q: lease: %w", r.name, err)
 		}
@@ -97,7 +99,7 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 	// events the shadow has not, Swap refuses, and the rebuild reads on.
 	for attempt := 1; ; attempt++ {
 		if err := r.catchUp(ctx, rctx, c); err != nil {
-			return r.rebuildError(ctx, err)
+			return r.rebuildError(ctx, hold, err)
 		}
 		err := rb.Swap(ctx, r.name, shadow, r.cfg.Tables)
 		if err == nil {
@@ -136,8 +138,12 @@ func (r *Runner) catchUp(ctx, rctx context.Context, c *committer) error {
 	return ctx.Err()
 }
 
-func (r *Runner) rebuildError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+// rebuildError is the error of a rebuild that failed catching up.
+func (r *Runner) rebuildError(ctx context.Context, hold *lease, err error) error {
+	switch {
+	case hold != nil && hold.lost.Load():
+		err = fmt.Errorf("the lease on %q ran out: %w", hold.name, ErrLeaseLost)
+	case ctx.Err() != nil:
 		err = ctx.Err()
 	}
 	var pe *PoisonError

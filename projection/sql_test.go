@@ -666,3 +666,30 @@ func TestHandlerErrorMatchingConcurrencyIsPoison(t *testing.T) {
 		t.Fatalf("Wait = %v, want a poison error wrapping the handler's", err)
 	}
 }
+
+func TestRebuildStopsWhenItsLeaseIsLost(t *testing.T) {
+	t.Parallel()
+	m := newSQLModel(t)
+	ctx := context.Background()
+	placeN(t, m, 0, 6)
+	leaser := &pausableLeaser{Leaser: m.cps}
+	cfg := m.config()
+	cfg.Leaser, cfg.LeaseTTL, cfg.BatchSize = leaser, 60*time.Millisecond, 1
+	r, err := projection.NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.setFail(func(v OrderPlaced) error {
+		if v.ID == "o2" && !leaser.paused.Load() {
+			leaser.paused.Store(true) // renewals refused from now on
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	})
+	if err := r.Rebuild(ctx, nil); !errors.Is(err, projection.ErrLeaseLost) {
+		t.Fatalf("Rebuild = %v, want ErrLeaseLost", err)
+	}
+	if totals, _, _ := m.totals(t); len(totals) != 0 {
+		t.Fatalf("the live model changed: %v", totals)
+	}
+}
