@@ -154,8 +154,10 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novapg: upsert projection: %w", err)
 	}
-	if msg := jsonbRefuses(value); msg != "" {
-		return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold the value: %s: %w", key, msg, nova.ErrInvalid)
+	// Checked before the statement, so that a refused value does not
+	// abort the caller's transaction.
+	if nul, lone := readmodel.Escapes(value); nul || lone {
+		return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold a string with \\u0000 or a \\u escape of a lone surrogate: %w", key, nova.ErrInvalid)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -175,57 +177,4 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
 		return readmodel.Error("novapg", "upsert", key, err)
 	}
 	return nil
-}
-
-// jsonbRefuses says why jsonb would refuse value, valid JSON, or returns
-// "": jsonb stores strings as text, which cannot hold U+0000 nor a lone
-// UTF-16 surrogate. Checked before the statement, so that a refused value
-// does not abort the caller's transaction.
-func jsonbRefuses(value []byte) string {
-	lowNext := false // the previous escape was a high surrogate
-	for i := 0; i < len(value); i++ {
-		if value[i] != '\\' {
-			if lowNext {
-				return "a \\u escape of a high surrogate with no low surrogate after it"
-			}
-			continue
-		}
-		i++ // value is valid JSON: an escaped character follows
-		if value[i] != 'u' {
-			if lowNext {
-				return "a \\u escape of a high surrogate with no low surrogate after it"
-			}
-			continue
-		}
-		var r rune
-		for _, c := range value[i+1 : i+5] {
-			r <<= 4
-			switch {
-			case c >= '0' && c <= '9':
-				r |= rune(c - '0')
-			case c >= 'a' && c <= 'f':
-				r |= rune(c - 'a' + 10)
-			default:
-				r |= rune(c - 'A' + 10)
-			}
-		}
-		i += 4
-		switch {
-		case r == 0:
-			return "the escape \\u0000"
-		case r >= 0xdc00 && r <= 0xdfff:
-			if !lowNext {
-				return "a \\u escape of a low surrogate with no high surrogate before it"
-			}
-			lowNext = false
-		case lowNext:
-			return "a \\u escape of a high surrogate with no low surrogate after it"
-		case r >= 0xd800 && r <= 0xdbff:
-			lowNext = true
-		}
-	}
-	if lowNext {
-		return "a \\u escape of a high surrogate with no low surrogate after it"
-	}
-	return ""
 }

@@ -59,3 +59,48 @@ func Error(pkg, what, key string, err error) error {
 func NotFound(pkg, key string) error {
 	return fmt.Errorf("%s: projection %q: %w", pkg, key, nova.ErrNotFound)
 }
+
+// Escapes reports whether value, valid JSON, holds the escape \u0000,
+// and whether it holds a \u escape of a lone UTF-16 surrogate (one not
+// part of a high-low pair). Some stores cannot keep such strings as they
+// are: PostgreSQL's jsonb neither; Go's decoder turns a lone surrogate
+// into U+FFFD.
+func Escapes(value []byte) (nul, loneSurrogate bool) {
+	high := false // the previous escape was a high surrogate
+	for i := 0; i < len(value); i++ {
+		if value[i] != '\\' {
+			loneSurrogate = loneSurrogate || high
+			high = false
+			continue
+		}
+		i++ // value is valid JSON: an escaped character follows
+		if value[i] != 'u' {
+			loneSurrogate = loneSurrogate || high
+			high = false
+			continue
+		}
+		var r rune
+		for _, c := range value[i+1 : i+5] {
+			r <<= 4
+			switch {
+			case c >= '0' && c <= '9':
+				r |= rune(c - '0')
+			case c >= 'a' && c <= 'f':
+				r |= rune(c - 'a' + 10)
+			default:
+				r |= rune(c - 'A' + 10)
+			}
+		}
+		i += 4
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			loneSurrogate = loneSurrogate || !high
+			high = false
+		default:
+			loneSurrogate = loneSurrogate || high
+			high = r >= 0xd800 && r <= 0xdbff
+			nul = nul || r == 0
+		}
+	}
+	return nul, loneSurrogate || high
+}

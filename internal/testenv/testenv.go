@@ -8,6 +8,8 @@
 //	NOVA_TEST_MYSQL_DSN     root@tcp(127.0.0.1:3306)/test
 //	NOVA_TEST_REDIS_ADDR    127.0.0.1:6379
 //	NOVA_TEST_NATS_URL      nats://127.0.0.1:4222
+//	NOVA_TEST_MONGO_URI     mongodb://127.0.0.1:27017 (novamongo's tests run an
+//	                        embedded FerretDB unless this is set)
 //
 // When a server cannot be reached the test is skipped with a message that
 // says which server and which variable, so `go test ./...` passes on a
@@ -41,6 +43,7 @@ var (
 	MySQL    = Server{"MySQL/MariaDB", "NOVA_TEST_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/test"}
 	Redis    = Server{"Redis", "NOVA_TEST_REDIS_ADDR", "127.0.0.1:6379"}
 	NATS     = Server{"NATS", "NOVA_TEST_NATS_URL", "nats://127.0.0.1:4222"}
+	Mongo    = Server{"MongoDB", "NOVA_TEST_MONGO_URI", "mongodb://127.0.0.1:27017"}
 )
 
 // Address returns the server's address: the variable's value, or the
@@ -114,6 +117,8 @@ func defaultPort(scheme string) string {
 		return "6379"
 	case "nats":
 		return "4222"
+	case "mongodb":
+		return "27017"
 	}
 	return "0"
 }

@@ -1,0 +1,321 @@
+package novamongo_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/goleak"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novamongo"
+	"github.com/nova-go/nova/novatest"
+)
+
+// embeddedURI is the address of the FerretDB that TestMain runs when
+// NOVA_TEST_MONGO_URI is unset.
+var embeddedURI string
+
+// TestMain runs the tests against the MongoDB-API server named by
+// NOVA_TEST_MONGO_URI or, without it, against FerretDB embedded in this
+// process, on SQLite files in a temporary directory.
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Getenv(testenv.Mongo.Env) == "" {
+		stop, err := startFerretDB()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "novamongo: start the embedded FerretDB: %v\n", err)
+			return 1
+		}
+		code := m.Run()
+		stop()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+				code = 1
+			}
+		}
+		return code
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// startFerretDB starts FerretDB on a free local port and sets
+// embeddedURI; stop ends it and removes its files.
+func startFerretDB() (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "novamongo-ferretdb-")
+	if err != nil {
+		return nil, err
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(ctx)
+	}()
+	embeddedURI = f.MongoDBURI() // waits for the listener
+	return func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// serverURI returns the address of the server the tests use, skipping t
+// when NOVA_TEST_MONGO_URI names one that cannot be reached.
+func serverURI(t *testing.T) string {
+	t.Helper()
+	if embeddedURI != "" {
+		return embeddedURI
+	}
+	return testenv.Need(t, testenv.Mongo)
+}
+
+// scratchDB returns a database of t's own on a client of the test
+// server, dropped, and the client disconnected, when t ends.
+func scratchDB(t *testing.T) *mongo.Database {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(serverURI(t)))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	db := client.Database("novatest_" + hex.EncodeToString(b[:]))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			t.Errorf("drop scratch database %s: %v", db.Name(), err)
+		}
+		if err := client.Disconnect(ctx); err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	})
+	return db
+}
+
+func newQueryStore(t *testing.T, db *mongo.Database, collection string) *novamongo.QueryStore {
+	t.Helper()
+	qs, err := novamongo.NewQueryStore(db, collection)
+	if err != nil {
+		t.Fatalf("NewQueryStore(%q): %v", collection, err)
+	}
+	return qs
+}
+
+func TestQueryStore(t *testing.T) {
+	t.Parallel()
+	novatest.RunQueryStore(t, func(t *testing.T) cqrs.QueryStore {
+		return newQueryStore(t, scratchDB(t), "")
+	}, novatest.WithScale(testenv.ServerScale()))
+}
+
+// Values are documents the server can query where that is faithful, and
+// JSON text where it is not; either way they come back with their
+// meaning.
+func TestQueryStoreDocuments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := scratchDB(t)
+	qs := newQueryStore(t, db, "")
+	tests := []struct {
+		value string
+		field string // where the document holds the value
+		want  string // GetRaw, when not value itself
+	}{
+		{`{"status":"paid","total":4200,"lines":[{"sku":"a","qty":2}],"note":null,"ok":true}`, "value", ""},
+		{`{"b":1,"a":{"z":[],"y":{}}}`, "value", ""}, // key order kept
+		{`{"ratio":0.25,"big":-9223372036854775808,"e":1e300}`, "value", `{"ratio":0.25,"big":-9223372036854775808,"e":1e+300}`},
+		{`{"n":18446744073709551616}`, "value", `{"n":18446744073709552000}`}, // past int64: a double
+		{`"text <&> é 🚀"`, "value", ""},
+		{` [ 1 , "two" ] `, "value", `[1,"two"]`},
+		{`null`, "value", ""},
+		{`{"$set":1}`, "json", ""},
+		{`{"a":{"b.c":1}}`, "json", ""},
+		{`{"":1}`, "json", ""},
+		{`{"a":1,"a":2}`, "json", ""},
+		{`{"k\u0000":1}`, "json", ""},
+		{`["\ud800"]`, "json", ""},
+		{`1E400`, "json", ""},
+		{strings.Repeat("[", 100) + strings.Repeat("]", 100), "json", ""},
+		{`{"k":"\u0000"}`, "value", `{"k":"\u0000"}`},
+	}
+	for i, tt := range tests {
+		key := fmt.Sprint("doc-", i)
+		if err := qs.UpsertRaw(ctx, key, json.RawMessage(tt.value)); err != nil {
+			t.Fatalf("UpsertRaw(%s): %v", tt.value, err)
+		}
+		doc, err := qs.Collection().FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := doc.LookupErr(tt.field); err != nil {
+			t.Errorf("%s is stored as %s, want it in field %s", tt.value, doc, tt.field)
+		}
+		if _, err := doc.LookupErr("updated_at"); err != nil {
+			t.Errorf("%s: no updated_at in %s", tt.value, doc)
+		}
+		want := tt.want
+		if want == "" {
+			want = tt.value
+		}
+		if tt.field == "json" || tt.want != "" {
+			if got, err := qs.GetRaw(ctx, key); err != nil || string(got) != want {
+				t.Errorf("GetRaw = %s, %v; want %s", got, err, want)
+			}
+		} else if got, err := qs.GetRaw(ctx, key); err != nil || !jsonEqual(got, []byte(want)) {
+			t.Errorf("GetRaw = %s, %v; want %s", got, err, want)
+		}
+	}
+	// The server can query the documents by their fields.
+	n, err := qs.Collection().CountDocuments(ctx, bson.D{{Key: "value.status", Value: "paid"}})
+	if err != nil || n != 1 {
+		t.Errorf("documents with value.status paid: %d, %v; want 1", n, err)
+	}
+	// An upsert replaces a document of one form by the other.
+	if err := qs.UpsertRaw(ctx, "doc-0", json.RawMessage(`{"$set":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qs.GetRaw(ctx, "doc-0"); err != nil || string(got) != `{"$set":2}` {
+		t.Fatalf("GetRaw after a change of form = %s, %v", got, err)
+	}
+	// A document another program wrote with a type this store never
+	// writes is an error, not a panic.
+	if _, err := qs.Collection().InsertOne(ctx, bson.D{{Key: "_id", Value: "foreign"}, {Key: "value", Value: bson.NewObjectID()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qs.GetRaw(ctx, "foreign"); err == nil || errors.Is(err, nova.ErrNotFound) {
+		t.Fatalf("GetRaw of a foreign document = %v, want an error", err)
+	}
+}
+
+func jsonEqual(a, b []byte) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return fmt.Sprint(va) == fmt.Sprint(vb)
+}
+
+func TestNewQueryStoreBadInput(t *testing.T) {
+	t.Parallel()
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	db := client.Database("x")
+	for _, name := range []string{"a$b", "a\x00b", "system.views", ".a", "\xff", strings.Repeat("c", 121)} {
+		if _, err := novamongo.NewQueryStore(db, name); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("NewQueryStore(%q) = %v, want nova.ErrInvalid", name, err)
+		}
+	}
+	if _, err := novamongo.NewQueryStore(nil, ""); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("NewQueryStore(nil) = %v, want nova.ErrInvalid", err)
+	}
+	if qs, err := novamongo.NewQueryStore(db, ""); err != nil || qs.Collection().Name() != novamongo.DefaultCollection {
+		t.Errorf("NewQueryStore(db, \"\") = %v, collection %q; want %q", err, qs.Collection().Name(), novamongo.DefaultCollection)
+	}
+	var nilCtx context.Context
+	for _, tt := range []struct {
+		ctx           context.Context
+		uri, database string
+		collection    string
+	}{
+		{nilCtx, "mongodb://127.0.0.1:1", "db", ""},
+		{context.Background(), "http://127.0.0.1:1", "db", ""},
+		{context.Background(), "mongodb://127.0.0.1:1/?connectTimeoutMS=x", "db", ""},
+		{context.Background(), "mongodb://127.0.0.1:1", "", ""},
+		{context.Background(), "mongodb://127.0.0.1:1", "a.b", ""},
+		{context.Background(), "mongodb://127.0.0.1:1", "a/b", ""},
+		{context.Background(), "mongodb://127.0.0.1:1", "db", "a$b"},
+	} {
+		if qs, err := novamongo.Open(tt.ctx, tt.uri, tt.database, tt.collection); !errors.Is(err, nova.ErrInvalid) {
+			qs.Close()
+			t.Errorf("Open(%q, %q, %q) = %v, want nova.ErrInvalid", tt.uri, tt.database, tt.collection, err)
+		}
+	}
+	var nilQS *novamongo.QueryStore
+	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
+	}
+	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := scratchDB(t)
+	qs, err := novamongo.Open(ctx, serverURI(t), db.Name(), "views")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := qs.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := qs.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrClosed) {
+		t.Errorf("GetRaw after Close = %v, want nova.ErrClosed", err)
+	}
+	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrClosed) {
+		t.Errorf("UpsertRaw after Close = %v, want nova.ErrClosed", err)
+	}
+	// The store from NewQueryStore leaves the caller's client connected.
+	qs = newQueryStore(t, db, "views")
+	if err := qs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qs.GetRaw(ctx, "k"); err != nil || string(got) != `{"v":1}` {
+		t.Fatalf("GetRaw after closing a store on the caller's client = %s, %v", got, err)
+	}
+	// No server: Open fails within ctx and leaves nothing running.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if qs, err := novamongo.Open(short, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", "db", ""); err == nil {
+		qs.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+}
