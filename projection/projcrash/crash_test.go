@@ -75,6 +75,9 @@ type backend struct {
 	tables []string // totals, applied
 	// exec runs a statement in the transaction in ctx, with $n arguments.
 	exec func(ctx context.Context, sql string, args ...any) error
+	// cte: the database takes an INSERT in a WITH clause, so a handler
+	// writes both tables in one round trip.
+	cte bool
 	// model reads the totals by key and the count of applied events.
 	model func(ctx context.Context) (map[string][2]int64, int, error)
 	// applied counts the applied events.
@@ -187,7 +190,7 @@ func openPostgres(ctx context.Context, tg target) (*backend, error) {
 		return nil, err
 	}
 	q := tg.Schema + "."
-	b := &backend{store: s, cps: cps, tables: []string{q + "totals", q + "applied"}, close: func() { s.Close() }}
+	b := &backend{store: s, cps: cps, tables: []string{q + "totals", q + "applied"}, cte: true, close: func() { s.Close() }}
 	b.exec = func(ctx context.Context, sql string, args ...any) error {
 		tx, ok := novapg.TxFromContext(ctx)
 		if !ok {
@@ -256,6 +259,15 @@ func (b *backend) newProjection(reg *nova.Registry) (*projection.Projection, err
 	}
 	err = projection.On(p, func(ctx context.Context, e nova.Event, v Added) error {
 		totals, applied := projection.Table(ctx, b.tables[0]), projection.Table(ctx, b.tables[1])
+		if b.cte {
+			err := b.exec(ctx, `WITH a AS (INSERT INTO `+applied+` (event_id, key) VALUES ($1, $2) RETURNING key)
+				INSERT INTO `+totals+` AS t (key, n, sum) SELECT key, 1, $3 FROM a
+				ON CONFLICT (key) DO UPDATE SET n = t.n + 1, sum = t.sum + excluded.sum`, e.ID, v.Key, v.Value)
+			if err != nil {
+				return fmt.Errorf("event %s applied twice? %w", e.ID, err)
+			}
+			return nil
+		}
 		if err := b.exec(ctx, `INSERT INTO `+applied+` (event_id, key) VALUES ($1, $2)`, e.ID, v.Key); err != nil {
 			return fmt.Errorf("event %s applied twice? %w", e.ID, err)
 		}
