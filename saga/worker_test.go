@@ -3,6 +3,7 @@ package saga_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
 	"github.com/nova-go/nova/saga/sagatest"
 )
@@ -25,9 +27,7 @@ func (c *clock) advance(d time.Duration) { c.skew.Add(int64(d)) }
 // backend makes a run store for a test.
 type backend struct {
 	name string
-	// clocked is whether the store's clock is the test's.
-	clocked bool
-	open    func(t testing.TB, clk *clock) saga.RunStore
+	open func(t testing.TB, clk *clock) saga.RunStore
 }
 
 func memBackend(t testing.TB, clk *clock) saga.RunStore {
@@ -39,8 +39,22 @@ func memBackend(t testing.TB, clk *clock) saga.RunStore {
 	return novamem.NewRunStore(st)
 }
 
-// backends are the run stores the worker tests run on.
-var backends = []backend{{name: "mem", clocked: true, open: memBackend}}
+func sqliteBackend(t testing.TB, _ *clock) saga.RunStore {
+	st, err := novasqlite.Open(context.Background(), novasqlite.Config{Path: filepath.Join(t.TempDir(), "runs.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	runs, err := novasqlite.NewRunStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// backends are the run stores the worker tests run on. Tests that move
+// the store's clock use the first, whose clock is the test's.
+var backends = []backend{{name: "mem", open: memBackend}, {name: "sqlite", open: sqliteBackend}}
 
 // fixture is a coordinator on a run store, with channels that receive the
 // runs that end and the runs that get stuck.
@@ -457,8 +471,8 @@ func TestSagaTimeout(t *testing.T) {
 		h := sagatest.New(nil, sagatest.Fault{Step: "b", Kind: sagatest.Hang})
 		slow := tripStep("b")
 		slow.Timeout = time.Minute
-		def, err := tripSaga(t, h, tripStep("a"), slow, tripStep("c")).WithTimeout(50 * time.Millisecond)
-		if err != nil || def.Timeout() != 50*time.Millisecond {
+		def, err := tripSaga(t, h, tripStep("a"), slow, tripStep("c")).WithTimeout(500 * time.Millisecond)
+		if err != nil || def.Timeout() != 500*time.Millisecond {
 			t.Fatal(err)
 		}
 		x, err := saga.Run(t.Context(), f.c, def, "r1", trip{})
