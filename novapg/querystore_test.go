@@ -9,11 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
-	"github.com/nova-go/nova/projection"
 )
 
 func newQueryStore(t *testing.T, s *novapg.Store, table string) *novapg.QueryStore {
@@ -34,23 +35,15 @@ func TestQueryStore(t *testing.T) {
 	})
 }
 
-func TestQueryStoreTablesAreApart(t *testing.T) {
+func TestSQLQueryStore(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	s := open(t, newScratch(t).config())
-	a, b := newQueryStore(t, s, ""), newQueryStore(t, s, "other_views")
-	if a.Table() != "projections" || b.Table() != "other_views" {
-		t.Fatalf("tables %q and %q, want projections and other_views", a.Table(), b.Table())
-	}
-	if err := a.UpsertRaw(ctx, "k", json.RawMessage(`1`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("other table: GetRaw = %v, want nova.ErrNotFound", err)
-	}
-	if got, err := newQueryStore(t, s, "projections").GetRaw(ctx, "k"); err != nil || string(got) != `1` {
-		t.Fatalf("same table again: GetRaw = %s, %v; want 1", got, err)
-	}
+	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
+		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
+		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
+			return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
+		},
+	})
 }
 
 func TestNewQueryStoreBadInput(t *testing.T) {
@@ -142,37 +135,16 @@ func TestQueryStoreJSONBLimits(t *testing.T) {
 	}
 }
 
-// An upsert in a transaction commits or rolls back with it, and a read
-// in it sees its writes.
-func TestQueryStoreInTransaction(t *testing.T) {
+// A read-model write commits with an append.
+func TestQueryStoreAppendTx(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, newScratch(t).config())
 	qs := newQueryStore(t, s, "")
-
+	if qs.Table() != "projections" {
+		t.Fatalf("default table %q, want projections", qs.Table())
+	}
 	tx, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inTx := novapg.WithTx(ctx, tx)
-	if err := qs.UpsertRaw(inTx, "undone", json.RawMessage(`{"v":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := qs.GetRaw(inTx, "undone"); err != nil || string(got) != `{"v": 1}` {
-		t.Errorf("GetRaw in the transaction = %s, %v; want its own write", got, err)
-	}
-	if _, err := qs.GetRaw(ctx, "undone"); !errors.Is(err, nova.ErrNotFound) {
-		t.Errorf("GetRaw outside the open transaction = %v, want nova.ErrNotFound", err)
-	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := qs.GetRaw(ctx, "undone"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("after rollback: GetRaw = %v, want nova.ErrNotFound", err)
-	}
-
-	// Committed with an append.
-	tx, err = s.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,37 +160,6 @@ func TestQueryStoreInTransaction(t *testing.T) {
 	}
 	if got, err := qs.GetRaw(ctx, "order-1"); err != nil || string(got) != `{"status": "placed"}` {
 		t.Fatalf("after commit: GetRaw = %s, %v", got, err)
-	}
-}
-
-// Under a rebuild's ctx the store reads and writes the shadow table.
-func TestQueryStoreRebuildShadow(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	rebuild := projection.WithRebuild(ctx)
-	s := open(t, newScratch(t).config())
-	qs := newQueryStore(t, s, "views")
-
-	if err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`)); err == nil || !strings.Contains(err.Error(), "views"+projection.ShadowSuffix) {
-		t.Fatalf("upsert with no shadow table: %v, want an error naming it", err)
-	}
-	newQueryStore(t, s, "views"+projection.ShadowSuffix)
-	for _, w := range []struct {
-		ctx        context.Context
-		key, value string
-	}{{ctx, "k", `"live"`}, {rebuild, "k", `"rebuilt"`}, {rebuild, "new", `"rebuilt"`}} {
-		if err := qs.UpsertRaw(w.ctx, w.key, json.RawMessage(w.value)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got, err := qs.GetRaw(ctx, "k"); err != nil || string(got) != `"live"` {
-		t.Fatalf("live GetRaw = %s, %v; want \"live\"", got, err)
-	}
-	if _, err := qs.GetRaw(ctx, "new"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("live GetRaw of a shadow-only key = %v, want nova.ErrNotFound", err)
-	}
-	if got, err := qs.GetRaw(rebuild, "k"); err != nil || string(got) != `"rebuilt"` {
-		t.Fatalf("rebuild GetRaw = %s, %v; want \"rebuilt\"", got, err)
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,7 +16,6 @@ import (
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/novatest"
-	"github.com/nova-go/nova/projection"
 )
 
 func newQueryStore(t *testing.T, s *novasqlite.Store, table string) *novasqlite.QueryStore {
@@ -31,23 +34,34 @@ func TestQueryStore(t *testing.T) {
 	})
 }
 
-func TestQueryStoreTablesAreApart(t *testing.T) {
+func TestSQLQueryStore(t *testing.T) {
+	t.Parallel()
+	s := open(t, novasqlite.Config{})
+	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
+		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
+		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
+			return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
+		},
+	})
+}
+
+// A read-model write commits with an append.
+func TestQueryStoreAppendTx(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, novasqlite.Config{})
-	a, b := newQueryStore(t, s, ""), newQueryStore(t, s, "other_views")
-	if a.Table() != "projections" || b.Table() != "other_views" {
-		t.Fatalf("tables %q and %q, want projections and other_views", a.Table(), b.Table())
+	qs := newQueryStore(t, s, "")
+	_, err := s.AppendTx(ctx, "order-1", nova.NoStream, novatest.Events("placed", 1), func(c *sqlite3.Conn) error {
+		return qs.UpsertRaw(novasqlite.WithTx(ctx, c), "order-1", json.RawMessage(`{"status":"placed"}`))
+	})
+	if err != nil {
+		t.Fatalf("AppendTx: %v", err)
 	}
-	if err := a.UpsertRaw(ctx, "k", json.RawMessage(`1`)); err != nil {
-		t.Fatal(err)
+	if got, err := qs.GetRaw(ctx, "order-1"); err != nil || string(got) != `{"status":"placed"}` {
+		t.Fatalf("after commit: GetRaw = %s, %v", got, err)
 	}
-	if _, err := b.GetRaw(ctx, "k"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("other table: GetRaw = %v, want nova.ErrNotFound", err)
-	}
-	// A second store on the same table sees the first one's rows.
-	if got, err := newQueryStore(t, s, "projections").GetRaw(ctx, "k"); err != nil || string(got) != `1` {
-		t.Fatalf("same table again: GetRaw = %s, %v; want 1", got, err)
+	if qs.Table() != "projections" {
+		t.Fatalf("default table %q, want projections", qs.Table())
 	}
 }
 
@@ -92,95 +106,6 @@ func TestNewQueryStoreBadInput(t *testing.T) {
 	}
 }
 
-// An upsert in a transaction of the store commits or rolls back with it,
-// and a read in it sees its writes.
-func TestQueryStoreInTransaction(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := open(t, novasqlite.Config{})
-	qs := newQueryStore(t, s, "")
-	boom := errors.New("boom")
-	err := s.WriteTx(ctx, func(c *sqlite3.Conn) error {
-		tx := novasqlite.WithTx(ctx, c)
-		if err := qs.UpsertRaw(tx, "undone", json.RawMessage(`{"v":1}`)); err != nil {
-			return err
-		}
-		got, err := qs.GetRaw(tx, "undone")
-		if err != nil || string(got) != `{"v":1}` {
-			t.Errorf("GetRaw in the transaction = %s, %v; want its own write", got, err)
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("WriteTx = %v, want boom", err)
-	}
-	if _, err := qs.GetRaw(ctx, "undone"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("after rollback: GetRaw = %v, want nova.ErrNotFound", err)
-	}
-
-	// Committed with an append.
-	_, err = s.AppendTx(ctx, "order-1", nova.NoStream, novatest.Events("placed", 1), func(c *sqlite3.Conn) error {
-		return qs.UpsertRaw(novasqlite.WithTx(ctx, c), "order-1", json.RawMessage(`{"status":"placed"}`))
-	})
-	if err != nil {
-		t.Fatalf("AppendTx: %v", err)
-	}
-	if got, err := qs.GetRaw(ctx, "order-1"); err != nil || string(got) != `{"status":"placed"}` {
-		t.Fatalf("after commit: GetRaw = %s, %v", got, err)
-	}
-
-	// Bad input inside a transaction fails without failing it.
-	err = s.WriteTx(ctx, func(c *sqlite3.Conn) error {
-		if err := qs.UpsertRaw(novasqlite.WithTx(ctx, c), "order-1", json.RawMessage(`{`)); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("bad JSON in a transaction: %v, want nova.ErrInvalid", err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := qs.GetRaw(ctx, "order-1"); err != nil || string(got) != `{"status":"placed"}` {
-		t.Fatalf("after bad input: GetRaw = %s, %v", got, err)
-	}
-}
-
-// Under a rebuild's ctx the store reads and writes the shadow table.
-func TestQueryStoreRebuildShadow(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	rebuild := projection.WithRebuild(ctx)
-	s := open(t, novasqlite.Config{})
-	qs := newQueryStore(t, s, "views")
-
-	// No shadow yet: the error says so, and nothing is written.
-	if err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`)); err == nil || !strings.Contains(err.Error(), "views"+projection.ShadowSuffix) {
-		t.Fatalf("upsert with no shadow table: %v, want an error naming it", err)
-	}
-
-	newQueryStore(t, s, "views"+projection.ShadowSuffix)
-	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`"live"`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`"rebuilt"`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := qs.UpsertRaw(rebuild, "new", json.RawMessage(`"rebuilt"`)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := qs.GetRaw(ctx, "k"); err != nil || string(got) != `"live"` {
-		t.Fatalf("live GetRaw = %s, %v; want \"live\"", got, err)
-	}
-	if _, err := qs.GetRaw(ctx, "new"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("live GetRaw of a shadow-only key = %v, want nova.ErrNotFound", err)
-	}
-	if got, err := qs.GetRaw(rebuild, "k"); err != nil || string(got) != `"rebuilt"` {
-		t.Fatalf("rebuild GetRaw = %s, %v; want \"rebuilt\"", got, err)
-	}
-	if n := countRows(t, s, "views"+projection.ShadowSuffix); n != 2 {
-		t.Fatalf("shadow has %d rows, want 2", n)
-	}
-}
-
 func TestQueryStoreClosed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -198,4 +123,42 @@ func TestQueryStoreClosed(t *testing.T) {
 	if _, err := novasqlite.NewQueryStore(ctx, s, ""); !errors.Is(err, nova.ErrClosed) {
 		t.Errorf("NewQueryStore after Close = %v, want nova.ErrClosed", err)
 	}
+}
+
+// Keep a read model in the store's file, writing it in the transaction of
+// the append that caused it, so that both commit or neither does.
+func ExampleNewQueryStore() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "nova-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := novasqlite.Open(ctx, novasqlite.Config{Path: filepath.Join(dir, "shop.db")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	views, err := novasqlite.NewQueryStore(ctx, s, "order_summaries")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	type summary struct {
+		Status string `json:"status"`
+		Total  int    `json:"total"`
+	}
+	placed := nova.EventData{Type: "order.placed", Data: []byte(`{"total":4200}`)}
+	_, err = s.AppendTx(ctx, "order-1", nova.NoStream, []nova.EventData{placed}, func(c *sqlite3.Conn) error {
+		return cqrs.UpsertProjection(novasqlite.WithTx(ctx, c), views, "order-1", summary{"placed", 4200})
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, err := cqrs.GetProjection[summary](ctx, views, "order-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v.Status, v.Total)
+	// Output: placed 4200
 }

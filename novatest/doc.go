@@ -65,7 +65,7 @@
 //
 // [RunSnapshotStore] (snapshot.go) does the same for
 // aggregate.SnapshotStore, and [RunQueryStore] (querystore.go) for
-// cqrs.QueryStore. A backend that is not in the suites is not
+// cqrs.QueryStore, with [RunSQLQueryStore] for the SQL ones. A backend that is not in the suites is not
 // done, and a case is never weakened to let a backend pass.
 //
 // # Sizes

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/projection"
 )
 
 // RunQueryStore runs the query store conformance suite against the stores
@@ -435,4 +436,115 @@ func (q *qsuite) testCancel(t *testing.T) {
 		t.Errorf("GetRaw(cancelled ctx) = %v, want an error matching context.Canceled", err)
 	}
 	wantMissing(t, qs, "k")
+}
+
+// SQLQueryStore is what [RunSQLQueryStore] needs of a SQL backend's
+// query store.
+type SQLQueryStore struct {
+	// New returns a query store on table ("" for the backend's default),
+	// creating the table. Every call within one test (t and its parent)
+	// must use the same database, schema or file, fresh for the test.
+	New func(t *testing.T, table string) cqrs.QueryStore
+	// InTx runs fn in a transaction of that database, with a ctx that
+	// carries it (the backend's WithTx), and commits it when fn returns
+	// nil; otherwise it rolls it back and returns fn's error.
+	InTx func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error
+}
+
+// RunSQLQueryStore runs the cases every SQL query store passes beside
+// [RunQueryStore]:
+//
+//   - Tables: stores on two tables keep apart; a second store on one
+//     table sees the first's rows.
+//   - InTransaction: inside a transaction's ctx, an upsert is read back
+//     by the transaction, is invisible outside it until it commits, and
+//     is undone by a rollback; bad input fails without failing the
+//     transaction.
+//   - RebuildShadow: under projection.WithRebuild the store reads and
+//     writes its table's shadow (table + projection.ShadowSuffix), and
+//     fails, naming the shadow, when the shadow does not exist.
+func RunSQLQueryStore(t *testing.T, s SQLQueryStore) {
+	t.Helper()
+	t.Run("Tables", s.testTables)
+	t.Run("InTransaction", s.testInTransaction)
+	t.Run("RebuildShadow", s.testRebuildShadow)
+}
+
+func (s SQLQueryStore) testTables(t *testing.T) {
+	t.Parallel()
+	a, b := s.New(t, "views_a"), s.New(t, "views_b")
+	upsert(t, a, "k", `{"in":"a"}`)
+	wantMissing(t, b, "k")
+	upsert(t, b, "k", `{"in":"b"}`)
+	wantValue(t, a, "k", `{"in":"a"}`)
+	wantValue(t, s.New(t, "views_a"), "k", `{"in":"a"}`)
+}
+
+func (s SQLQueryStore) testInTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	qs := s.New(t, "")
+	upsert(t, qs, "kept", `{"v":1}`)
+	boom := errors.New("roll back")
+	err := s.InTx(ctx, t, func(tx context.Context) error {
+		for key, value := range map[string]string{"undone": `{"v":2}`, "kept": `{"v":3}`} {
+			if err := qs.UpsertRaw(tx, key, json.RawMessage(value)); err != nil {
+				return fmt.Errorf("UpsertRaw(%q) in a transaction: %w", key, err)
+			}
+			if got, err := qs.GetRaw(tx, key); err != nil || !jsonEqual(got, []byte(value)) {
+				t.Errorf("GetRaw(%q) in the transaction = %s, %v; want its own write %s", key, got, err, value)
+			}
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("transaction = %v, want its own error", err)
+	}
+	wantMissing(t, qs, "undone")
+	wantValue(t, qs, "kept", `{"v":1}`)
+
+	err = s.InTx(ctx, t, func(tx context.Context) error {
+		if err := qs.UpsertRaw(tx, "done", json.RawMessage(`{"v":4}`)); err != nil {
+			return err
+		}
+		if err := qs.UpsertRaw(tx, "kept", json.RawMessage(`{"v":`)); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("bad JSON in a transaction: UpsertRaw = %v, want nova.ErrInvalid", err)
+		}
+		if err := qs.UpsertRaw(tx, "", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("empty key in a transaction: UpsertRaw = %v, want nova.ErrInvalid", err)
+		}
+		return qs.UpsertRaw(tx, "kept", json.RawMessage(`{"v":5}`))
+	})
+	if err != nil {
+		t.Fatalf("transaction: %v", err)
+	}
+	wantValue(t, qs, "done", `{"v":4}`)
+	wantValue(t, qs, "kept", `{"v":5}`)
+}
+
+func (s SQLQueryStore) testRebuildShadow(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	rebuild := projection.WithRebuild(ctx)
+	qs := s.New(t, "rebuilt")
+	shadow := "rebuilt" + projection.ShadowSuffix
+	err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`))
+	if err == nil || !strings.Contains(err.Error(), shadow) {
+		t.Fatalf("UpsertRaw under a rebuild with no shadow table: %v, want an error naming %s", err, shadow)
+	}
+	s.New(t, shadow)
+	upsert(t, qs, "k", `"live"`)
+	for _, key := range []string{"k", "new"} {
+		if err := qs.UpsertRaw(rebuild, key, json.RawMessage(`"rebuilt"`)); err != nil {
+			t.Fatalf("UpsertRaw(%q) under a rebuild: %v", key, err)
+		}
+	}
+	wantValue(t, qs, "k", `"live"`)
+	wantMissing(t, qs, "new")
+	for _, key := range []string{"k", "new"} {
+		if got, err := qs.GetRaw(rebuild, key); err != nil || !jsonEqual(got, []byte(`"rebuilt"`)) {
+			t.Fatalf("GetRaw(%q) under a rebuild = %s, %v; want \"rebuilt\"", key, got, err)
+		}
+	}
+	wantValue(t, s.New(t, shadow), "new", `"rebuilt"`)
 }
