@@ -50,7 +50,7 @@ type Outbox struct {
 }
 
 type sagaStatements struct {
-	now, lock, upsert, outbox, claim, renew, release, get, list, count, pending, markSent string
+	now, upsert, outbox, claim, renew, release, get, list, count, pending, markSent string
 }
 
 // runColumns are the columns scanRun reads, in its order.
@@ -60,15 +60,24 @@ const runColumns = `saga, run_id, status, version, step, attempt, error, due_at,
 func newSagaStatements(schema string) sagaStatements {
 	runs, outbox := schema+".saga_runs", schema+".outbox"
 	return sagaStatements{
-		now:  `SELECT statement_timestamp()`,
-		lock: `SELECT ` + runColumns + `, statement_timestamp() FROM ` + runs + ` WHERE saga = $1 AND run_id = $2 FOR UPDATE`,
+		now: `SELECT statement_timestamp()`,
+		// upsert writes a run's row after its stream's append: $1 to $9
+		// the row, $10 the writer's lease owner, $11 the lease in
+		// microseconds it creates a run with. A writer with an owner
+		// keeps the lease as it is, and writes nothing (no row returned)
+		// unless it holds the lease; one without an owner clears it. The
+		// conflicting row is locked before the condition is checked.
 		upsert: `INSERT INTO ` + runs + ` AS r (` + runColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text,
+				CASE WHEN $10::text = '' THEN NULL ELSE statement_timestamp() + $11 * interval '1 microsecond' END,
+				statement_timestamp(), statement_timestamp())
 			ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
 				step = excluded.step, attempt = excluded.attempt, error = excluded.error,
 				due_at = excluded.due_at, deadline_at = excluded.deadline_at,
-				lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+				lease_owner = CASE WHEN $10::text = '' THEN '' ELSE r.lease_owner END,
+				lease_until = CASE WHEN $10::text = '' THEN NULL ELSE r.lease_until END,
 				updated_at = excluded.updated_at
+			WHERE $10::text = '' OR (r.lease_owner = $10::text AND r.lease_until > statement_timestamp())
 			RETURNING ` + runColumns,
 		outbox: `INSERT INTO ` + outbox + ` (id, topic, event_type, payload, key, headers, attempts, stamped_at)
 			SELECT u.id, u.topic, u.type, u.payload, u.key, u.headers::jsonb, u.attempts, u.stamped
@@ -197,42 +206,38 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	return row, nil
 }
 
-// write locks the run's row, checks the lease and writes the row (at the
-// stream's version after the append) and the outbox rows of t, in tx
-// after its append.
+// write writes the row and the outbox rows of t, in tx after its append
+// to version, in one round trip. The upsert decides the lease; when the
+// writer does not hold it, write returns the error matching
+// [saga.ErrLeaseLost] and the caller rolls tx back.
 func (r *RunStore) write(ctx context.Context, tx pgx.Tx, t *saga.Transition, version uint64, outbox []any) (saga.RunInfo, error) {
+	w := &t.Run
 	var (
-		old    saga.RunInfo
-		now    time.Time
-		exists = true
+		row  saga.RunInfo
+		lost bool
 	)
-	err := scanRun(tx.QueryRow(ctx, r.sql.lock, t.Run.Saga, t.Run.RunID), &old, &now)
-	if errors.Is(err, pgx.ErrNoRows) {
-		exists = false
-		err = tx.QueryRow(ctx, r.sql.now).Scan(&now)
-	}
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	owner, until, err := sagarun.Lease(t, exists, old, now)
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	created := now
-	if exists {
-		created = old.CreatedAt
-	}
-	w := t.Run
 	b := &pgx.Batch{}
-	var row saga.RunInfo
 	b.Queue(r.sql.upsert, w.Saga, w.RunID, string(w.Status), int64(version), w.Step, w.Attempt, w.Error,
-		timestamp(w.DueAt), timestamp(w.DeadlineAt), owner, timestamp(until), created, now).
-		QueryRow(func(row0 pgx.Row) error { return scanRun(row0, &row) })
+		timestamp(w.DueAt), timestamp(w.DeadlineAt), t.Owner, micros(t.Lease)).
+		QueryRow(func(pr pgx.Row) error {
+			err := scanRun(pr, &row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				lost, err = true, nil
+			}
+			return err
+		})
 	if len(t.Outbox) > 0 {
 		b.Queue(r.sql.outbox, outbox...)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return saga.RunInfo{}, err
+	}
+	if lost {
+		var old saga.RunInfo
+		if err := scanRun(tx.QueryRow(ctx, r.sql.get, w.Saga, w.RunID), &old); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return saga.RunInfo{}, err
+		}
+		return saga.RunInfo{}, sagarun.LeaseLost(w.Saga, w.RunID, t.Owner, old)
 	}
 	return row, nil
 }

@@ -102,6 +102,7 @@ func (s *sagaSuite) testRecordAtomic(t *testing.T) {
 			return tr
 		}(), nova.ErrInvalid},
 		{"NewLeasedRunWithoutLease", leased(transition("order", "r9", nova.NoStream, saga.Running, "x"), "w1", 0), nova.ErrInvalid},
+		{"LeasedWriteWithoutLease", leased(transition("order", "r1", nova.Exact(1), saga.Completed, "x"), "w1", 0), nova.ErrInvalid},
 	}
 	for _, c := range cases {
 		_, err := rs.Record(ctx, c.tr)

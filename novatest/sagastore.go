@@ -28,7 +28,9 @@ import (
 //     write nothing: no event, no row change, no outbox message.
 //   - Lease: a transition with an owner creates a run leased to it for
 //     Lease, keeps the lease as it is on later writes, fails on another's
-//     or an expired lease; one without an owner clears the lease.
+//     or an expired lease; one without an owner clears the lease. A
+//     transition with an owner needs a positive Lease, whether or not it
+//     creates the run.
 //   - Claim: due runs of the named sagas, not leased or with an expired
 //     lease, earliest due first, up to Limit, leased to the claimer; an
 //     expired lease is claimed by another owner, and the old owner's

@@ -101,8 +101,14 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	if r.Attempt < 0 {
 		return nova.Invalidf("run %q: negative attempt %d", r.RunID, r.Attempt)
 	}
-	if t.Lease < 0 {
+	switch {
+	case t.Lease < 0:
 		return nova.Invalidf("run %q: negative lease %v", r.RunID, t.Lease)
+	case t.Owner != "" && t.Lease == 0:
+		// The lease a transition creates a run with; asked of every
+		// leased write, so that a store can decide the lease in one
+		// statement without first reading whether the run exists.
+		return nova.Invalidf("run %q: a write under %q's lease needs a positive Lease", r.RunID, t.Owner)
 	}
 	for what, x := range map[string]time.Time{"due time": r.DueAt, "deadline": r.DeadlineAt} {
 		if !x.IsZero() && (x.Before(minTime) || !x.Before(maxTime)) {
@@ -129,18 +135,16 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 // the row it replaces (if exists) and the store's now: no lease for a
 // write without an owner; the old lease kept for its owner while it is
 // live, else [saga.ErrLeaseLost]; a new lease of t.Lease for a run the
-// transition creates. The last needs a positive t.Lease.
+// transition creates. The SQL stores decide the same in their upserts.
 func Lease(t *saga.Transition, exists bool, old saga.RunInfo, now time.Time) (owner string, until time.Time, err error) {
 	switch {
 	case t.Owner == "":
 		return "", time.Time{}, nil
 	case exists:
-		if old.LeaseOwner != t.Owner || !old.LeaseUntil.After(now) {
+		if !Held(old, t.Owner, now) {
 			return "", time.Time{}, LeaseLost(t.Run.Saga, t.Run.RunID, t.Owner, old)
 		}
 		return old.LeaseOwner, old.LeaseUntil, nil
-	case t.Lease <= 0:
-		return "", time.Time{}, nova.Invalidf("run %q: a transition that creates a leased run needs a positive lease, got %v", t.Run.RunID, t.Lease)
 	default:
 		return t.Owner, now.Add(t.Lease), nil
 	}
