@@ -261,6 +261,9 @@ func Run[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID s
 		return r.x, err
 	}
 	err = r.drive(ctx)
+	if errors.Is(err, errExists) {
+		return load[D](ctx, c.events, def.name, runID)
+	}
 	c.flush(ctx)
 	return r.x, err
 }
@@ -288,8 +291,9 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 	if def.timeout > 0 {
 		rec.DeadlineMS = r.now().Add(def.timeout).UnixMilli()
 	}
-	err = r.record(ctx, EventRunStarted, rec, r.now())
-	if errors.Is(err, nova.ErrConcurrency) || errors.Is(err, ErrLeaseLost) {
+	// Run writes the start with the first step's: nothing happens between.
+	err = r.record(ctx, EventRunStarted, rec, r.now(), leased)
+	if errors.Is(err, errExists) {
 		x, err := load[D](ctx, c.events, def.name, runID)
 		return &runner[D]{x: x, existing: true}, err
 	}

@@ -36,6 +36,13 @@ type runner[D any] struct {
 	stepErr  error
 	stuckErr *CompensationFailedError
 	existing bool // begin found the run already started
+	// held are transitions folded into x and not yet written, following
+	// version heldFrom, with their envelopes; created is whether a write
+	// of this runner has succeeded.
+	held     []nova.EventData
+	heldOut  []broker.Envelope
+	heldFrom uint64
+	created  bool
 }
 
 func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *runner[D] {
@@ -89,27 +96,26 @@ var lifecycleStatus = map[string]struct {
 // the runner's lease, with its runs-table row (due at due; zero for a run
 // no worker should pick up) and its lifecycle envelope, and folds it into
 // the execution. After an error the runner must stop.
-func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time.Time) error {
+//
+// With hold set, the transition is folded but kept back, and written with
+// the next one in one Record: a step's success is always followed at once
+// by the next transition (the next step's start, or the run's end), and
+// writing the two together halves the transactions of a run without
+// changing what the stream says or when. drive writes a held transition
+// that nothing followed before it returns.
+func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time.Time, hold bool) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("saga: encode %s: %w", typ, err)
 	}
 	now := r.now()
-	expected := nova.Exact(r.x.Version)
+	if len(r.held) == 0 {
+		r.heldFrom = r.x.Version
+	}
 	if err := r.x.apply(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, Data: b, RecordedAt: now}); err != nil {
 		return err
 	}
-	t := Transition{
-		Stream:   r.stream,
-		Expected: expected,
-		Events:   []nova.EventData{{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}}},
-		Run: RunInfo{
-			Saga: r.def.name, RunID: r.runID, Status: r.x.Status, Step: r.x.Step, Attempt: r.x.Attempt,
-			Error: rec.Error, DueAt: due, DeadlineAt: r.x.Deadline, CreatedAt: r.x.StartedAt, UpdatedAt: now,
-		},
-		Owner: r.owner,
-		Lease: r.c.lease,
-	}
+	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
 	if ls, ok := lifecycleStatus[typ]; ok {
 		step, attempt := rec.Step, rec.Attempt
 		if ls.saga {
@@ -119,21 +125,48 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 		if err != nil {
 			return err
 		}
-		t.Outbox = []broker.Envelope{env}
-	}
-	info, err := r.c.runs.Record(ctx, t)
-	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) || (typ != EventRunStarted && errors.Is(err, nova.ErrConcurrency)) {
-			return fmt.Errorf("saga: record %s for run %q of %q: %w: %w", typ, r.runID, r.def.name, ErrAborted, err)
-		}
-		return fmt.Errorf("saga: record %s for run %q of %q: %w", typ, r.runID, r.def.name, err)
+		r.heldOut = append(r.heldOut, env)
 	}
 	if rec.Data != nil {
 		r.data = rec.Data
 	}
+	if hold {
+		return nil
+	}
+	return r.write(ctx, typ, rec.Error, due, now)
+}
+
+// write records the held transitions in one Record; typ names the last.
+func (r *runner[D]) write(ctx context.Context, typ, lastErr string, due, now time.Time) error {
+	t := Transition{
+		Stream:   r.stream,
+		Expected: nova.Exact(r.heldFrom),
+		Events:   r.held,
+		Run: RunInfo{
+			Saga: r.def.name, RunID: r.runID, Status: r.x.Status, Step: r.x.Step, Attempt: r.x.Attempt,
+			Error: lastErr, DueAt: due, DeadlineAt: r.x.Deadline, CreatedAt: r.x.StartedAt, UpdatedAt: now,
+		},
+		Owner:  r.owner,
+		Lease:  r.c.lease,
+		Outbox: r.heldOut,
+	}
+	r.held, r.heldOut = nil, nil
+	info, err := r.c.runs.Record(ctx, t)
+	if err != nil {
+		fenced := errors.Is(err, ErrLeaseLost) || errors.Is(err, nova.ErrConcurrency)
+		if r.heldFrom == 0 && fenced {
+			// The run's first write met a run already there.
+			return fmt.Errorf("saga: start run %q of %q: %w: %w", r.runID, r.def.name, errExists, err)
+		}
+		if ctx.Err() != nil || fenced {
+			return fmt.Errorf("saga: record %s for run %q of %q: %w: %w", typ, r.runID, r.def.name, ErrAborted, err)
+		}
+		return fmt.Errorf("saga: record %s for run %q of %q: %w", typ, r.runID, r.def.name, err)
+	}
+	r.created = true
 	switch {
 	case r.x.Status == Stuck:
-		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", rec.Step, "error", rec.Error)
+		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", r.x.StuckStep, "error", r.x.CompensationFailure)
 		if r.c.onStuck != nil {
 			r.c.onStuck(ctx, info)
 		}
@@ -146,6 +179,9 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 	return nil
 }
 
+// errExists is what a runner's first write returns when the run exists.
+var errExists = errors.New("saga: run exists")
+
 func (r *runner[D]) aborted(err error) error {
 	return fmt.Errorf("saga: run %q of %q: %w: %w", r.runID, r.def.name, ErrAborted, err)
 }
@@ -157,16 +193,30 @@ func (r *runner[D]) drive(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := r.keepLease(ctx, cancel)
-	defer func() {
-		stop()
-		// The lease goes whatever happened: a run that must go on is
-		// claimed again at once, and a lease no longer held is left alone.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer rcancel()
-		if err := r.c.runs.Release(rctx, r.def.name, r.runID, r.owner); err != nil {
-			r.c.log.WarnContext(ctx, "saga: release run", "saga", r.def.name, "run", r.runID, "error", err)
+	defer stop()
+	err := r.steps(ctx)
+	bg, bgcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer bgcancel()
+	if len(r.held) > 0 && !errors.Is(err, errExists) {
+		// A success nothing followed (the run was stopped): keep it, so
+		// the step does not run again.
+		if werr := r.write(bg, "held transitions", "", r.now(), r.now()); werr != nil && err == nil {
+			err = werr
 		}
-	}()
+	}
+	// A run that goes on (a retry's wait, an interruption) is released, to
+	// be claimed again when due; an ended or Stuck one is due for no one,
+	// and a lease no longer held is left alone.
+	if r.created && r.x.Status != Stuck && !r.x.Status.Terminal() {
+		if rerr := r.c.runs.Release(bg, r.def.name, r.runID, r.owner); rerr != nil {
+			r.c.log.WarnContext(ctx, "saga: release run", "saga", r.def.name, "run", r.runID, "error", rerr)
+		}
+	}
+	return err
+}
+
+// steps takes the run's next actions until there are none or one fails.
+func (r *runner[D]) steps(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
 			return r.aborted(context.Cause(ctx))
@@ -214,7 +264,7 @@ func (r *runner[D]) next(ctx context.Context) (done bool, err error) {
 	case Running:
 		i := len(x.CompletedSteps)
 		if i >= len(r.def.steps) {
-			return true, r.record(ctx, EventRunCompleted, record{}, time.Time{})
+			return true, r.record(ctx, EventRunCompleted, record{}, time.Time{}, false)
 		}
 		return false, r.attempt(ctx, &r.def.steps[i], false)
 	case Compensating:
@@ -224,7 +274,7 @@ func (r *runner[D]) next(ctx context.Context) (done bool, err error) {
 			if len(x.started) == 0 {
 				end = EventRunFailed
 			}
-			if err := r.record(ctx, end, record{}, time.Time{}); err != nil {
+			if err := r.record(ctx, end, record{}, time.Time{}, false); err != nil {
 				return true, err
 			}
 			return true, r.result()
@@ -299,7 +349,7 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 			if comp {
 				typ = EventCompensationStarted
 			}
-			if err := r.record(ctx, typ, record{Step: s.Name, Attempt: n}, r.now()); err != nil {
+			if err := r.record(ctx, typ, record{Step: s.Name, Attempt: n}, r.now(), false); err != nil {
 				return err
 			}
 			f := s.Execute
@@ -324,7 +374,7 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 		if comp {
 			typ = EventStepCompensated
 		}
-		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now())
+		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now(), true)
 	}
 	return r.failed(ctx, s, comp, n, began, o)
 }
@@ -355,7 +405,7 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		if comp {
 			typ = EventCompensationRetrying
 		}
-		if err := r.record(ctx, typ, rec, due); err != nil {
+		if err := r.record(ctx, typ, rec, due, false); err != nil {
 			return err
 		}
 		if !r.inline {
@@ -373,10 +423,10 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		if errors.As(o.err, &te) {
 			r.stepErr = o.err // already a *TimeoutError naming the step
 		}
-		return r.record(ctx, EventStepFailed, rec, r.now())
+		return r.record(ctx, EventStepFailed, rec, r.now(), false)
 	}
 	r.stuckErr = &CompensationFailedError{Step: s.Name, Err: o.err}
-	return r.record(ctx, EventCompensationFailed, rec, time.Time{})
+	return r.record(ctx, EventCompensationFailed, rec, time.Time{}, false)
 }
 
 // outcome is what one attempt came to.

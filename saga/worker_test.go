@@ -382,7 +382,7 @@ func TestExpiredLeaseIsFenced(t *testing.T) {
 	}
 	_, err = f.runs.Record(t.Context(), saga.Transition{Stream: saga.StreamName("fence", "r1"), Expected: nova.Exact(row.Version),
 		Events: []nova.EventData{{Type: saga.EventRunCompleted, Data: []byte(`{}`)}},
-		Run:    saga.RunInfo{Saga: "fence", RunID: "r1", Status: saga.Completed}, Owner: f.c.Owner()})
+		Run:    saga.RunInfo{Saga: "fence", RunID: "r1", Status: saga.Completed}, Owner: f.c.Owner(), Lease: time.Minute})
 	if !errors.Is(err, saga.ErrLeaseLost) {
 		t.Fatalf("stale write: %v", err)
 	}
