@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -44,6 +45,20 @@ type QueryStore struct {
 	// get and upsert are the statements on the live table; the shadow's
 	// are built per call.
 	get, upsert string
+
+	// stmts are the statements prepared on each connection the store has
+	// used (the writer's and the readers'): preparing costs more than
+	// running them. Each is used only by the goroutine holding its
+	// connection, and closed by the store's Close with every other
+	// statement of the connection. A schema change (a rebuild's swap)
+	// makes SQLite prepare them again by itself.
+	mu    sync.Mutex
+	stmts map[stmtKey]*sqlite3.Stmt
+}
+
+type stmtKey struct {
+	conn *sqlite3.Conn
+	sql  string
 }
 
 // NewQueryStore returns a query store keeping its projections in table
@@ -73,6 +88,25 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, fmt.Errorf("novasqlite: create query store table %q: %w", table, err)
 	}
 	return q, nil
+}
+
+// stmt returns sql prepared on c, preparing it the first time.
+func (q *QueryStore) stmt(c *sqlite3.Conn, sql string) (*sqlite3.Stmt, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := stmtKey{c, sql}
+	if st, ok := q.stmts[k]; ok {
+		return st, nil
+	}
+	st, _, err := c.PrepareFlags(sql, sqlite3.PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	if q.stmts == nil {
+		q.stmts = make(map[stmtKey]*sqlite3.Stmt)
+	}
+	q.stmts[k] = st
+	return st, nil
 }
 
 // Table returns the name of the store's live table.
@@ -112,11 +146,10 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	var value []byte
 	found := false
 	read := func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare(get)
+		st, err := q.stmt(c, get)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
 		if err := st.BindText(1, key); err != nil {
 			return err
 		}
@@ -124,7 +157,11 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 			found = true
 			value = append([]byte{}, st.ColumnRawText(0)...)
 		}
-		return st.Err()
+		err = st.Err()
+		if rerr := st.Reset(); err == nil {
+			err = rerr
+		}
+		return err
 	}
 	var err error
 	if c, ok := TxFromContext(ctx); ok {
@@ -158,11 +195,10 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	_, _, upsert := q.sql(ctx)
 	v := string(value) // a copy: the caller may change value once we return
 	write := func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare(upsert)
+		st, err := q.stmt(c, upsert)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
 		if err := st.BindText(1, key); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/novatest"
+	"github.com/nova-go/nova/projection"
 )
 
 func newQueryStore(t *testing.T, s *novasqlite.Store, table string) *novasqlite.QueryStore {
@@ -63,6 +64,48 @@ func TestQueryStoreAppendTx(t *testing.T) {
 	if qs.Table() != "projections" {
 		t.Fatalf("default table %q, want projections", qs.Table())
 	}
+}
+
+// The store's prepared statements follow the tables through a rebuild's
+// swap: the live statements read the table swapped in, and the shadow's
+// work again once a new shadow exists.
+func TestQueryStoreAcrossSwap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rebuild := projection.WithRebuild(ctx)
+	s := open(t, novasqlite.Config{})
+	qs := newQueryStore(t, s, "views")
+	newQueryStore(t, s, "views"+projection.ShadowSuffix)
+	upsertAll := func(ctx context.Context, value string) {
+		t.Helper()
+		for _, key := range []string{"a", "b"} {
+			if err := qs.UpsertRaw(ctx, key, json.RawMessage(value)); err != nil {
+				t.Fatalf("UpsertRaw(%q): %v", key, err)
+			}
+			if got, err := qs.GetRaw(ctx, key); err != nil || string(got) != value {
+				t.Fatalf("GetRaw(%q) = %s, %v; want %s", key, got, err, value)
+			}
+		}
+	}
+	upsertAll(ctx, `"old"`)
+	upsertAll(rebuild, `"new"`)
+	swap := func(c *sqlite3.Conn) error {
+		return c.Exec(`DROP TABLE views; ALTER TABLE views__rebuild RENAME TO views`)
+	}
+	if err := s.WriteTx(ctx, swap); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // every reading connection, likely
+		if got, err := qs.GetRaw(ctx, "a"); err != nil || string(got) != `"new"` {
+			t.Fatalf("after the swap: GetRaw = %s, %v; want \"new\"", got, err)
+		}
+	}
+	if err := qs.UpsertRaw(rebuild, "a", json.RawMessage(`1`)); err == nil {
+		t.Fatal("UpsertRaw under a rebuild with the shadow swapped away succeeded")
+	}
+	newQueryStore(t, s, "views"+projection.ShadowSuffix)
+	upsertAll(rebuild, `"newer"`)
+	upsertAll(ctx, `"live"`)
 }
 
 func TestNewQueryStoreBadInput(t *testing.T) {
