@@ -1,0 +1,5 @@
+//go:build !race
+
+package sagacrash_test
+
+const raceEnabled = false
