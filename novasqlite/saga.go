@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -29,15 +30,17 @@ var (
 // Times are the clock of the processes sharing the file, which are on one
 // machine; they are kept as Unix nanoseconds.
 type RunStore struct {
-	s   *Store
-	box *Outbox
-	now func() time.Time
+	s     *Store
+	box   *Outbox
+	now   func() time.Time
+	stmts *preparedStmts
 }
 
 // Outbox is the [broker.Outbox] of a [RunStore], the outbox table of the
 // store's file.
 type Outbox struct {
-	s *Store
+	s     *Store
+	stmts *preparedStmts
 	// wake is woken after a Record of this process that wrote outbox
 	// rows has committed.
 	wake sagarun.Waker
@@ -48,7 +51,8 @@ func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
 		return nil, nova.Invalidf("novasqlite: run store: nil store")
 	}
-	return &RunStore{s: s, box: &Outbox{s: s}, now: time.Now}, nil
+	p := &preparedStmts{}
+	return &RunStore{s: s, box: &Outbox{s: s, stmts: p}, now: time.Now, stmts: p}, nil
 }
 
 // Events returns the event store holding the runs' streams.
@@ -98,7 +102,7 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 // t, in the transaction of its append.
 func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, error) {
 	now := r.now().UTC()
-	old, exists, err := getRun(c, t.Run.Saga, t.Run.RunID)
+	old, exists, err := r.getRun(c, t.Run.Saga, t.Run.RunID)
 	if err != nil {
 		return saga.RunInfo{}, err
 	}
@@ -112,13 +116,13 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if exists {
 		row.CreatedAt = old.CreatedAt
 	}
-	err = exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
+	err = r.stmts.exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
 		row.Version = uint64(st.ColumnInt64(0))
 	})
 	if err != nil {
 		return saga.RunInfo{}, err
 	}
-	err = exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err = r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
 			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
 			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
@@ -133,12 +137,6 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if len(t.Outbox) == 0 {
 		return row, nil
 	}
-	st, _, err := c.Prepare(`INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, stamped_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	defer st.Close()
 	for _, e := range t.Outbox {
 		h, err := sagarun.Headers(e.Headers)
 		if err != nil {
@@ -148,13 +146,10 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 		if h != nil {
 			hdr = string(h)
 		}
-		if err := bind(st, e.ID, e.Topic, e.EventType, []byte(e.Payload), e.Key, hdr, int64(e.Attempts), nanos(e.Timestamp), nanos(now)); err != nil {
-			return saga.RunInfo{}, err
-		}
-		if err := st.Exec(); err != nil {
-			return saga.RunInfo{}, err
-		}
-		if err := st.Reset(); err != nil {
+		err = r.stmts.exec(c, `INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, stamped_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			[]any{e.ID, e.Topic, e.EventType, []byte(e.Payload), e.Key, hdr, int64(e.Attempts), nanos(e.Timestamp), nanos(now)}, nil)
+		if err != nil {
 			return saga.RunInfo{}, err
 		}
 	}
@@ -176,7 +171,7 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 	err = r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		out = out[:0]
 		now := r.now().UTC()
-		return exec(c, `UPDATE saga_runs SET lease_owner = ?1, lease_until = ?2
+		return r.stmts.exec(c, `UPDATE saga_runs SET lease_owner = ?1, lease_until = ?2
 			WHERE (saga, run_id) IN (
 				SELECT saga, run_id FROM saga_runs
 				WHERE due_at > 0 AND due_at <= ?3 AND lease_until <= ?3
@@ -200,12 +195,12 @@ func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lea
 	}
 	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		now := r.now().UTC()
-		err := exec(c, `UPDATE saga_runs SET lease_until = ? WHERE saga = ? AND run_id = ? AND lease_owner = ? AND lease_until > ?`,
+		err := r.stmts.exec(c, `UPDATE saga_runs SET lease_until = ? WHERE saga = ? AND run_id = ? AND lease_owner = ? AND lease_until > ?`,
 			[]any{nanos(now.Add(lease)), sagaName, runID, owner, nanos(now)}, nil)
 		if err != nil || c.Changes() == 1 {
 			return err
 		}
-		row, _, err := getRun(c, sagaName, runID)
+		row, _, err := r.getRun(c, sagaName, runID)
 		if err != nil {
 			return err
 		}
@@ -224,7 +219,7 @@ func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) e
 		return fmt.Errorf("novasqlite: release: %w", err)
 	}
 	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
-		return exec(c, `UPDATE saga_runs SET lease_owner = '', lease_until = 0 WHERE saga = ? AND run_id = ? AND lease_owner = ?`,
+		return r.stmts.exec(c, `UPDATE saga_runs SET lease_owner = '', lease_until = 0 WHERE saga = ? AND run_id = ? AND lease_owner = ?`,
 			[]any{sagaName, runID, owner}, nil)
 	})
 	if err != nil {
@@ -244,7 +239,7 @@ func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInf
 	)
 	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
 		var err error
-		row, exists, err = getRun(c, sagaName, runID)
+		row, exists, err = r.getRun(c, sagaName, runID)
 		return err
 	})
 	if err != nil {
@@ -264,7 +259,7 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 	}
 	var out []saga.RunInfo
 	err = r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
-		return exec(c, `SELECT `+runColumns+` FROM saga_runs
+		return r.stmts.exec(c, `SELECT `+runColumns+` FROM saga_runs
 			WHERE (?1 = '' OR saga = ?1) AND (?2 = '' OR status = ?2) AND (saga > ?3 OR (saga = ?3 AND run_id > ?4))
 			ORDER BY saga, run_id LIMIT ?5`,
 			[]any{f.Saga, string(f.Status), f.AfterSaga, f.AfterRun, int64(limit)},
@@ -284,7 +279,7 @@ func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]
 	}
 	out := make(map[saga.Status]int)
 	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
-		return exec(c, `SELECT status, count(*) FROM saga_runs WHERE ?1 = '' OR saga = ?1 GROUP BY status`,
+		return r.stmts.exec(c, `SELECT status, count(*) FROM saga_runs WHERE ?1 = '' OR saga = ?1 GROUP BY status`,
 			[]any{sagaName}, func(st *sqlite3.Stmt) { out[saga.Status(st.ColumnText(0))] = st.ColumnInt(1) })
 	})
 	if err != nil {
@@ -302,7 +297,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 	err := o.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
 		out = out[:0]
 		var serr error
-		err := exec(c, `SELECT seq, id, topic, event_type, payload, key, headers, attempts, stamped_at
+		err := o.stmts.exec(c, `SELECT seq, id, topic, event_type, payload, key, headers, attempts, stamped_at
 			FROM outbox ORDER BY seq LIMIT ?`, []any{int64(limit)}, func(st *sqlite3.Stmt) {
 			m := broker.OutboxMessage{Seq: st.ColumnInt64(0), Envelope: broker.Envelope{
 				ID: st.ColumnText(1), Topic: st.ColumnText(2), EventType: st.ColumnText(3),
@@ -342,7 +337,7 @@ func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
 		return fmt.Errorf("novasqlite: outbox: %w", err)
 	}
 	err = o.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
-		return exec(c, `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`, []any{string(list)}, nil)
+		return o.stmts.exec(c, `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`, []any{string(list)}, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("novasqlite: outbox: mark sent: %w", err)
@@ -356,8 +351,8 @@ func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
 func (o *Outbox) Wake() <-chan struct{} { return o.wake.C() }
 
 // getRun reads one run's row on c.
-func getRun(c *sqlite3.Conn, sagaName, runID string) (row saga.RunInfo, exists bool, err error) {
-	err = exec(c, `SELECT `+runColumns+` FROM saga_runs WHERE saga = ? AND run_id = ?`, []any{sagaName, runID},
+func (r *RunStore) getRun(c *sqlite3.Conn, sagaName, runID string) (row saga.RunInfo, exists bool, err error) {
+	err = r.stmts.exec(c, `SELECT `+runColumns+` FROM saga_runs WHERE saga = ? AND run_id = ?`, []any{sagaName, runID},
 		func(st *sqlite3.Stmt) { row, exists = scanRun(st), true })
 	return row, exists, err
 }
@@ -373,14 +368,52 @@ func scanRun(st *sqlite3.Stmt) saga.RunInfo {
 	}
 }
 
+// preparedStmts keeps the statements of a run store prepared on each
+// connection it has used (the writer's and the readers'): preparing one
+// costs more than running it. A statement is used only by the goroutine
+// holding its connection, and closed by the store's Close with every
+// other statement of the connection.
+type preparedStmts struct {
+	mu sync.Mutex
+	m  map[preparedKey]*sqlite3.Stmt
+}
+
+type preparedKey struct {
+	conn *sqlite3.Conn
+	sql  string
+}
+
+// get returns sql prepared on c, preparing it the first time.
+func (p *preparedStmts) get(c *sqlite3.Conn, sql string) (*sqlite3.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := preparedKey{c, sql}
+	if st, ok := p.m[k]; ok {
+		return st, nil
+	}
+	st, _, err := c.PrepareFlags(sql, sqlite3.PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	if p.m == nil {
+		p.m = make(map[preparedKey]*sqlite3.Stmt)
+	}
+	p.m[k] = st
+	return st, nil
+}
+
 // exec runs one statement on c with args bound, calling row, if not nil,
-// for each result row.
-func exec(c *sqlite3.Conn, sql string, args []any, row func(st *sqlite3.Stmt)) error {
-	st, _, err := c.Prepare(sql)
+// for each result row, and resets the statement for its next use.
+func (p *preparedStmts) exec(c *sqlite3.Conn, sql string, args []any, row func(st *sqlite3.Stmt)) (err error) {
+	st, err := p.get(c, sql)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if rerr := st.Reset(); err == nil {
+			err = rerr
+		}
+	}()
 	if err := bind(st, args...); err != nil {
 		return err
 	}
