@@ -317,7 +317,7 @@ func TestSQLLeaseOneActiveInstance(t *testing.T) {
 	t.Parallel()
 	m := newSQLModel(t)
 	ctx := context.Background()
-	ttl := 150 * time.Millisecond
+	ttl := 500 * time.Millisecond // long enough for renewals under load
 	// A dead instance's lease: the first runner waits for it to run out.
 	if ok, err := m.cps.Acquire(ctx, "orders", "dead", ttl); !ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
