@@ -583,29 +583,25 @@ func (w *worker) finish(t *testing.T, what string) int {
 // 100, or NOVA_TEST_CRASH_KILLS; 20 by default under the race detector,
 // which slows the workers tenfold (SQLite's most), and 10 under -short.
 // CI runs this package without -race as well, at the figures.
-func killRounds(t *testing.T) int {
-	def := 100
-	if raceEnabled {
-		def = 20
-	}
-	if testing.Short() {
-		def = 10
-	}
-	return envInt(t, "NOVA_TEST_CRASH_KILLS", def)
-}
+func killRounds(t *testing.T) int { return size(t, "NOVA_TEST_CRASH_KILLS", 100, 20, 10) }
 
 // sharedRuns is how many runs the two workers share: the 1,000,
 // or NOVA_TEST_CRASH_RUNS; 300 by default under the race detector and
 // 200 under -short.
-func sharedRuns(t *testing.T) int {
-	def := 1000
+func sharedRuns(t *testing.T) int { return size(t, "NOVA_TEST_CRASH_RUNS", 1000, 300, 200) }
+
+// size is env's number, or by default full, race under the race
+// detector, short under -short.
+func size(t *testing.T, env string, full, race, short int) int {
+	t.Helper()
+	def := full
 	if raceEnabled {
-		def = 300
+		def = race
 	}
 	if testing.Short() {
-		def = 200
+		def = short
 	}
-	return envInt(t, "NOVA_TEST_CRASH_RUNS", def)
+	return envInt(t, env, def)
 }
 
 // runsPerRound is how many runs the kill tests start before each worker:
@@ -853,6 +849,13 @@ func TestKilledWorkersSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fx.close()
+	killTest(t, ctx, cfg, runs, fx)
+}
+
+// killTest runs the kill rounds on cfg and checks the end, and that the
+// kills did cut attempts short.
+func killTest(t *testing.T, ctx context.Context, cfg setup, runs saga.RunStore, fx effects) {
+	t.Helper()
 	kills := killRounds(t)
 	total := crashRounds(t, ctx, cfg, runs, kills, runsPerRound)
 	if cut := check(t, ctx, runs, fx, cfg.Published, total); kills >= 10 && cut == 0 {
@@ -867,11 +870,7 @@ func TestKilledWorkersPostgres(t *testing.T) {
 	ctx := context.Background()
 	cfg := pgSetup(t)
 	runs, fx := openPG(t, ctx, cfg)
-	kills := killRounds(t)
-	total := crashRounds(t, ctx, cfg, runs, kills, runsPerRound)
-	if cut := check(t, ctx, runs, fx, cfg.Published, total); kills >= 10 && cut == 0 {
-		t.Errorf("no kill of %d cut an attempt short: the test does not test crashes", kills)
-	}
+	killTest(t, ctx, cfg, runs, fx)
 }
 
 // TestTwoWorkersPostgres has two worker processes finish 1,000 runs
