@@ -65,8 +65,11 @@
 //
 // [RunSnapshotStore] (snapshot.go) does the same for
 // aggregate.SnapshotStore, and [RunQueryStore] (querystore.go) for
-// cqrs.QueryStore, with [RunSQLQueryStore] for the SQL ones. A backend that is not in the suites is not
-// done, and a case is never weakened to let a backend pass.
+// cqrs.QueryStore, with [RunSQLQueryStore] for the SQL ones.
+// [RunSagaStore] (sagastore.go, sagacases.go) holds saga.RunStore to its
+// transitions' atomicity, its leases and claims, and its outbox. A
+// backend that is not in the suites is not done, and a case is never
+// weakened to let a backend pass.
 //
 // # Sizes
 //
