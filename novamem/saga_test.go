@@ -3,11 +3,13 @@ package novamem_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/novatest"
 	"github.com/nova-go/nova/saga"
@@ -143,4 +145,34 @@ func TestRunStoreClosed(t *testing.T) {
 			t.Errorf("%s on a nil run store: %v, want nova.ErrInvalid", name, err)
 		}
 	}
+}
+
+// A run store keeps a run's stream, its row and its outbox together: one
+// Record writes all three, and a worker claims the run when it is due.
+func ExampleNewRunStore() {
+	s, _ := novamem.New(nil)
+	defer s.Close()
+	runs := novamem.NewRunStore(s)
+	ctx := context.Background()
+
+	now, _ := runs.Now(ctx)
+	env, _ := broker.NewEnvelope("order-r1-saga-started", "saga.order.saga.started", "saga.event", map[string]string{"run": "r1"})
+	row, err := runs.Record(ctx, saga.Transition{
+		Stream:   saga.StreamName("order", "r1"),
+		Expected: nova.NoStream,
+		Events:   []nova.EventData{{Type: saga.EventRunStarted, Data: []byte(`{"saga":"order","run_id":"r1"}`)}},
+		Run:      saga.RunInfo{Saga: "order", RunID: "r1", Status: saga.Running, DueAt: now},
+		Outbox:   []broker.Envelope{env},
+	})
+	fmt.Println(row.Status, row.Version, err)
+
+	claimed, _ := runs.Claim(ctx, saga.ClaimRequest{Owner: "worker-1", Sagas: []string{"order"}, Lease: time.Minute, Limit: 10})
+	fmt.Println(len(claimed), claimed[0].RunID, claimed[0].LeaseOwner)
+
+	msgs, _ := runs.Outbox().Pending(ctx, 10)
+	fmt.Println(msgs[0].Envelope.Topic)
+	// Output:
+	// running 1 <nil>
+	// 1 r1 worker-1
+	// saga.order.saga.started
 }
