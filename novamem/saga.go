@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,9 +119,13 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	now := r.now()
 	old, exists := r.runs[key]
 	owner, until, err := sagarun.Lease(&t, exists, old, now)
-	if err != nil {
+	if err != nil && r.s.appendWrites(t.Stream, t.Expected, t.Events) {
 		return saga.RunInfo{}, fmt.Errorf("novamem: record: %w", err)
 	}
+	// As on the SQL stores, the append decides first: a conflict, a
+	// reused event ID or a retry of a recorded transition writes nothing
+	// whatever the lease. (Runs' streams are written under r.mu only, so
+	// what appendWrites saw still holds.)
 	res, err := r.s.Append(ctx, t.Stream, t.Expected, t.Events...)
 	if err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamem: record run %q: %w", t.Run.RunID, err)
@@ -147,6 +152,21 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		r.box.wake.Wake()
 	}
 	return row, nil
+}
+
+// appendWrites reports whether an append of events to stream at expected
+// would write them: no event ID of theirs is stored, and the stream is at
+// the expected version. Otherwise the append writes nothing: it fails or
+// is an idempotent retry.
+func (s *Store) appendWrites(stream string, expected nova.ExpectedVersion, events []nova.EventData) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range events {
+		if _, ok := s.ids[strings.ToLower(e.ID)]; ok {
+			return false
+		}
+	}
+	return expected.Check(uint64(len(s.streams[stream])))
 }
 
 // Claim leases due runs; see [saga.RunStore.Claim]. Runs due at the same

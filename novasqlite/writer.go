@@ -433,7 +433,9 @@ func (w *writer) apply(r *request, now int64) error {
 		if r.stream != "" {
 			res, err := w.append(r.stream, r.expected, r.events, now)
 			r.res = res
-			if err != nil {
+			if err != nil || res.Duplicate {
+				// An idempotent retry wrote nothing, and its fn does not
+				// run: the call that stored the events ran it.
 				return err
 			}
 		}

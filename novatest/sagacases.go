@@ -121,6 +121,36 @@ func (s *sagaSuite) testRecordAtomic(t *testing.T) {
 	unchangedRuns(t, ctx, rs, before, "Record after the lease expired")
 }
 
+func (s *sagaSuite) testRecordRetry(t *testing.T) {
+	rs, ctx := s.setup(t)
+	tr := leased(transition("order", "r1", nova.NoStream, saga.Running, "a.started"), "w1", shortLease)
+	first := record(t, ctx, rs, tr)
+	second := record(t, ctx, rs, leased(transition("order", "r1", nova.Exact(1), saga.Running, "a.succeeded"), "w1", shortLease))
+	before := stateOfRuns(t, ctx, rs)
+
+	// A transition recorded again, as after a lost reply, writes nothing
+	// and returns the run's row as it is now, even once the lease has
+	// passed: the append decides first.
+	again, err := rs.Record(ctx, tr)
+	if err != nil {
+		t.Fatalf("Record of a recorded transition: %v", err)
+	}
+	sameRow(t, "Record of a recorded transition", again, second)
+	unchangedRuns(t, ctx, rs, before, "Record of a recorded transition")
+	s.waitExpired(t, ctx, rs, first.LeaseUntil)
+	again, err = rs.Record(ctx, tr)
+	if err != nil {
+		t.Fatalf("Record of a recorded transition after its lease passed: %v", err)
+	}
+	sameRow(t, "Record of a recorded transition after its lease passed", again, second)
+	unchangedRuns(t, ctx, rs, before, "Record of a recorded transition after its lease passed")
+
+	// A conflict is a conflict whatever the lease.
+	_, err = rs.Record(ctx, leased(transition("order", "r1", nova.Exact(1), saga.Running, "x"), "w2", time.Minute))
+	wantErr(t, "conflicting Record by another owner", err, nova.ErrConcurrency)
+	unchangedRuns(t, ctx, rs, before, "conflicting Record by another owner")
+}
+
 func (s *sagaSuite) testLease(t *testing.T) {
 	rs, ctx := s.setup(t)
 	before := now(t, ctx, rs)

@@ -26,6 +26,10 @@ import (
 //   - RecordAtomic: a version conflict (nova.ErrConcurrency), a lost lease
 //     (saga.ErrLeaseLost), an event ID stored elsewhere and bad input each
 //     write nothing: no event, no row change, no outbox message.
+//   - RecordRetry: a transition recorded again (its events stored at
+//     their place, as after a lost reply) writes nothing and returns the
+//     run's row, even after its lease passed; a version conflict is one
+//     whatever the lease.
 //   - Lease: a transition with an owner creates a run leased to it for
 //     Lease, keeps the lease as it is on later writes, fails on another's
 //     or an expired lease; one without an owner clears the lease. A
@@ -68,6 +72,7 @@ func RunSagaStore(t *testing.T, newStore func(t *testing.T) saga.RunStore, opts 
 	}{
 		{"Record", s.testRecord},
 		{"RecordAtomic", s.testRecordAtomic},
+		{"RecordRetry", s.testRecordRetry},
 		{"Lease", s.testLease},
 		{"Claim", s.testClaim},
 		{"ClaimExpired", s.testClaimExpired},
