@@ -15,6 +15,10 @@ import (
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
+// maxUpsertAttempts bounds the tries of an upsert outside a transaction
+// that InnoDB rolls back to break a deadlock or a lock wait.
+const maxUpsertAttempts = 5
+
 // QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s database:
 // the seed's SQL projections table, one row per key,
 //
@@ -79,7 +83,7 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return err
 	})
 	if err != nil {
-		return nil, readmodel.Error("novamysql", "create table for", table, err)
+		return nil, fmt.Errorf("novamysql: create query store table %s: %w", table, err)
 	}
 	return q, nil
 }
@@ -163,8 +167,15 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 			if err != nil {
 				return err
 			}
-			_, err = st.ExecContext(ctx, key, v)
-			return err
+			// InnoDB may pick concurrent upserts of one key as deadlock
+			// victims; the statement is its own transaction and safe to
+			// repeat.
+			for attempt := 1; ; attempt++ {
+				_, err = st.ExecContext(ctx, key, v)
+				if code := mysqlCode(err); code != 1213 && code != 1205 || attempt == maxUpsertAttempts || ctx.Err() != nil {
+					return err
+				}
+			}
 		})
 	}
 	switch code := mysqlCode(err); {

@@ -89,7 +89,7 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		})
 	})
 	if err != nil {
-		return nil, readmodel.Error("novapg", "create table for", table, err)
+		return nil, fmt.Errorf("novapg: create query store table %s: %w", table, err)
 	}
 	return q, nil
 }
