@@ -80,6 +80,9 @@ func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) erro
 			return err
 		}
 		err := fn(r.conn)
+		// COMMIT runs even when ctx is done: interrupted, it would leave
+		// the connection inside the transaction, on a stale snapshot.
+		r.conn.SetInterrupt(context.Background())
 		if cerr := r.conn.Exec(`COMMIT`); err == nil {
 			err = cerr
 		}
