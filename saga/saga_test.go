@@ -15,7 +15,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -27,7 +26,7 @@ type order struct {
 }
 
 type env struct {
-	store  *novamem.Store
+	store  nova.Store
 	runs   saga.RunStore
 	broker *broker.Memory
 	c      *saga.Coordinator
@@ -37,23 +36,19 @@ type env struct {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
-	st, err := novamem.New(nil)
+	runs := b.open(t, &clock{})
+	m, err := broker.NewMemory(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.NewMemory(nil)
+	t.Cleanup(func() { _ = m.Close() })
+	c, err := saga.NewCoordinator(saga.Config{Runs: runs, Broker: m, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close(); _ = st.Close() })
-	runs := novamem.NewRunStore(st)
-	c, err := saga.NewCoordinator(saga.Config{Runs: runs, Broker: b, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: st, runs: runs, broker: b, c: c}
+	e := &env{store: runs.Events(), runs: runs, broker: m, c: c}
 	saga.SetSleep(c, func(ctx context.Context, d time.Duration) error {
 		e.mu.Lock()
 		e.delays = append(e.delays, d)
@@ -61,6 +56,12 @@ func newEnv(t *testing.T) *env {
 		return ctx.Err()
 	})
 	return e
+}
+
+// seed runs a test of the seed's behaviour on every backend, in parallel.
+func seed(t *testing.T, test func(t *testing.T, e *env)) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) { test(t, newEnv(t, b)) })
 }
 
 // fast retries quickly so tests do not wait.
@@ -98,221 +99,221 @@ func fail(name string) saga.Step[order] {
 }
 
 func TestAllStepsSucceed(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x.Status != saga.Completed || !slices.Equal(x.CompletedSteps, []string{"a", "b", "c"}) || !slices.Equal(x.Data.Log, []string{"a", "b", "c"}) {
-		t.Fatalf("execution = %+v", x)
-	}
-	if !slices.Equal(calls, []string{"exec:a", "exec:b", "exec:c"}) {
-		t.Fatalf("calls = %v", calls)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Status != saga.Completed || !slices.Equal(x.CompletedSteps, []string{"a", "b", "c"}) || !slices.Equal(x.Data.Log, []string{"a", "b", "c"}) {
+			t.Fatalf("execution = %+v", x)
+		}
+		if !slices.Equal(calls, []string{"exec:a", "exec:b", "exec:c"}) {
+			t.Fatalf("calls = %v", calls)
+		}
+	})
 }
 
 func TestFailureCompensatesInReverse(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	var sf *saga.StepFailedError
-	if !errors.As(err, &sf) || sf.Step != "c" || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrStepFailed) {
-		t.Fatalf("err = %v", err)
-	}
-	if x.Status != saga.Compensated || !slices.Equal(x.CompensatedSteps, []string{"b", "a"}) || x.FailedStep != "c" {
-		t.Fatalf("execution = %+v", x)
-	}
-	if !slices.Equal(calls, []string{"exec:a", "exec:b", "comp:b", "comp:a"}) {
-		t.Fatalf("calls = %v", calls)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		var sf *saga.StepFailedError
+		if !errors.As(err, &sf) || sf.Step != "c" || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrStepFailed) {
+			t.Fatalf("err = %v", err)
+		}
+		if x.Status != saga.Compensated || !slices.Equal(x.CompensatedSteps, []string{"b", "a"}) || x.FailedStep != "c" {
+			t.Fatalf("execution = %+v", x)
+		}
+		if !slices.Equal(calls, []string{"exec:a", "exec:b", "comp:b", "comp:a"}) {
+			t.Fatalf("calls = %v", calls)
+		}
+	})
 }
 
 func TestFirstStepFailsCleanlyIsFailed(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	def, _ := saga.Define("test-saga", fail("a"))
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if !errors.Is(err, saga.ErrStepFailed) || x.Status != saga.Failed || len(x.CompensatedSteps) != 0 {
-		t.Fatalf("x = %+v, err = %v", x, err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		def, _ := saga.Define("test-saga", fail("a"))
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if !errors.Is(err, saga.ErrStepFailed) || x.Status != saga.Failed || len(x.CompensatedSteps) != 0 {
+			t.Fatalf("x = %+v, err = %v", x, err)
+		}
+	})
 }
 
 func TestTimeoutNamesStepAndCompensatesIt(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var compensated atomic.Bool
-	slow := saga.Step[order]{
-		Name: "slow",
-		Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
-			<-ctx.Done()
-			return ctx.Err()
-		},
-		Compensate: func(context.Context, saga.StepContext, *order) error { compensated.Store(true); return nil },
-		Timeout:    5 * time.Millisecond,
-		Retry:      saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
-	}
-	def, _ := saga.Define("test-saga", slow)
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	var te *saga.TimeoutError
-	if !errors.As(err, &te) || te.Step != "slow" || !errors.Is(err, saga.ErrTimeout) {
-		t.Fatalf("err = %v", err)
-	}
-	if want := `saga: step "slow" timed out`; err.Error() != want {
-		t.Fatalf("message %q, want %q", err.Error(), want)
-	}
-	if !compensated.Load() || x.Status != saga.Compensated || x.Attempt == 0 {
-		t.Fatalf("timed-out step not compensated: %+v", x)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var compensated atomic.Bool
+		slow := saga.Step[order]{
+			Name: "slow",
+			Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
+				<-ctx.Done()
+				return ctx.Err()
+			},
+			Compensate: func(context.Context, saga.StepContext, *order) error { compensated.Store(true); return nil },
+			Timeout:    5 * time.Millisecond,
+			Retry:      saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
+		}
+		def, _ := saga.Define("test-saga", slow)
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		var te *saga.TimeoutError
+		if !errors.As(err, &te) || te.Step != "slow" || !errors.Is(err, saga.ErrTimeout) {
+			t.Fatalf("err = %v", err)
+		}
+		if want := `saga: step "slow" timed out`; err.Error() != want {
+			t.Fatalf("message %q, want %q", err.Error(), want)
+		}
+		if !compensated.Load() || x.Status != saga.Compensated || x.Attempt == 0 {
+			t.Fatalf("timed-out step not compensated: %+v", x)
+		}
+	})
 }
 
 func TestFailingCompensationEndsStuck(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	errComp := errors.New("refund refused")
-	var tries atomic.Int32
-	bad := pass("a", &calls, &mu)
-	bad.Compensate = func(context.Context, saga.StepContext, *order) error { tries.Add(1); return errComp }
-	bad.CompensateRetry = saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}}
-	def, _ := saga.Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if !errors.Is(err, saga.ErrStepFailed) || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrCompensationFailed) || !errors.Is(err, errComp) {
-		t.Fatalf("err = %v", err)
-	}
-	var cf *saga.CompensationFailedError
-	if !errors.As(err, &cf) || cf.Step != "a" {
-		t.Fatalf("err = %v", err)
-	}
-	if x.Status != saga.Stuck || x.StuckStep != "a" || tries.Load() != 2 {
-		t.Fatalf("x = %+v tries %d", x, tries.Load())
-	}
-	// Compensation stops at the stuck step: "z" is not undone before "a".
-	if slices.Contains(calls, "comp:z") {
-		t.Fatalf("calls = %v", calls)
-	}
-	if got, _ := saga.Load(t.Context(), e.c, def, "r1"); got.Status != saga.Stuck || got.StuckStep != "a" || got.CompensationFailure == "" {
-		t.Fatalf("loaded %+v", got)
-	}
-	if got, err := e.broker.Poll(t.Context(), "saga.test-saga.a.compensation_failed", 10); err != nil || len(got) != 1 {
-		t.Fatalf("compensation_failed events %v, %v", got, err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		errComp := errors.New("refund refused")
+		var tries atomic.Int32
+		bad := pass("a", &calls, &mu)
+		bad.Compensate = func(context.Context, saga.StepContext, *order) error { tries.Add(1); return errComp }
+		bad.CompensateRetry = saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}}
+		def, _ := saga.Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if !errors.Is(err, saga.ErrStepFailed) || !errors.Is(err, errBoom) || !errors.Is(err, saga.ErrCompensationFailed) || !errors.Is(err, errComp) {
+			t.Fatalf("err = %v", err)
+		}
+		var cf *saga.CompensationFailedError
+		if !errors.As(err, &cf) || cf.Step != "a" {
+			t.Fatalf("err = %v", err)
+		}
+		if x.Status != saga.Stuck || x.StuckStep != "a" || tries.Load() != 2 {
+			t.Fatalf("x = %+v tries %d", x, tries.Load())
+		}
+		// Compensation stops at the stuck step: "z" is not undone before "a".
+		if slices.Contains(calls, "comp:z") {
+			t.Fatalf("calls = %v", calls)
+		}
+		if got, _ := saga.Load(t.Context(), e.c, def, "r1"); got.Status != saga.Stuck || got.StuckStep != "a" || got.CompensationFailure == "" {
+			t.Fatalf("loaded %+v", got)
+		}
+		if got, err := e.broker.Poll(t.Context(), "saga.test-saga.a.compensation_failed", 10); err != nil || len(got) != 1 {
+			t.Fatalf("compensation_failed events %v, %v", got, err)
+		}
+	})
 }
 
 func TestPanicInStepIsAnError(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "p", Retry: saga.RetryPolicy{MaxAttempts: 1},
-		Execute: func(context.Context, saga.StepContext, *order) error { panic("oops") }})
-	if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, saga.ErrStepFailed) {
-		t.Fatalf("err = %v", err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "p", Retry: saga.RetryPolicy{MaxAttempts: 1},
+			Execute: func(context.Context, saga.StepContext, *order) error { panic("oops") }})
+		if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, saga.ErrStepFailed) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestEventsPublishedForEachStep(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), fail("b"))
-	_, _ = saga.Run(t.Context(), e.c, def, "r1", order{})
-	for _, topic := range []string{
-		"saga.test-saga.a.started", "saga.test-saga.a.succeeded",
-		"saga.test-saga.b.started", "saga.test-saga.b.failed",
-		"saga.test-saga.a.compensating", "saga.test-saga.a.compensated",
-		"saga.test-saga.saga.compensated",
-	} {
-		got, err := e.broker.Poll(t.Context(), topic, 10)
-		if err != nil || len(got) == 0 {
-			t.Fatalf("%s: %v, %v", topic, got, err)
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), fail("b"))
+		_, _ = saga.Run(t.Context(), e.c, def, "r1", order{})
+		for _, topic := range []string{
+			"saga.test-saga.a.started", "saga.test-saga.a.succeeded",
+			"saga.test-saga.b.started", "saga.test-saga.b.failed",
+			"saga.test-saga.a.compensating", "saga.test-saga.a.compensated",
+			"saga.test-saga.saga.compensated",
+		} {
+			got, err := e.broker.Poll(t.Context(), topic, 10)
+			if err != nil || len(got) == 0 {
+				t.Fatalf("%s: %v, %v", topic, got, err)
+			}
+			env := got[0]
+			if env.EventType != "saga.event" {
+				t.Fatalf("%s: event type %q", topic, env.EventType)
+			}
+			if !jsonHas(env.Payload, "saga_id", "step", "status", "timestamp_ms", "run_id") {
+				t.Fatalf("%s: payload %s", topic, env.Payload)
+			}
 		}
-		env := got[0]
-		if env.EventType != "saga.event" {
-			t.Fatalf("%s: event type %q", topic, env.EventType)
+		if id := saga.EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
+			t.Fatalf("id = %q", id)
 		}
-		if !jsonHas(env.Payload, "saga_id", "step", "status", "timestamp_ms", "run_id") {
-			t.Fatalf("%s: payload %s", topic, env.Payload)
-		}
-	}
-	if id := saga.EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
-		t.Fatalf("id = %q", id)
-	}
+	})
 }
 
 func TestCompletedEventPublished(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, _ := saga.Define("test-saga", pass("a", &calls, &mu))
-	if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := e.broker.Poll(t.Context(), "saga.test-saga.saga.completed", 10)
-	if err != nil || len(got) != 1 || got[0].ID != "test-saga-r1-saga-completed-1" {
-		t.Fatalf("%v, %v", got, err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, _ := saga.Define("test-saga", pass("a", &calls, &mu))
+		if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.broker.Poll(t.Context(), "saga.test-saga.saga.completed", 10)
+		if err != nil || len(got) != 1 || got[0].ID != "test-saga-r1-saga-completed-1" {
+			t.Fatalf("%v, %v", got, err)
+		}
+	})
 }
 
 func TestTransientFailureRetried(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var n atomic.Int32
-	var attempts []int
-	flaky := saga.Step[order]{
-		Name: "flaky",
-		Execute: func(_ context.Context, sc saga.StepContext, _ *order) error {
-			attempts = append(attempts, sc.Attempt)
-			if n.Add(1) == 1 {
-				return errors.New("transient")
-			}
-			return nil
-		},
-		Retry: fast,
-	}
-	def, _ := saga.Define("test-saga", flaky)
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil || x.Status != saga.Completed || x.Attempt != 0 {
-		t.Fatalf("x = %+v, err = %v", x, err)
-	}
-	if n.Load() != 2 || !slices.Equal(attempts, []int{1, 2}) {
-		t.Fatalf("attempts = %d %v", n.Load(), attempts)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var n atomic.Int32
+		var attempts []int
+		flaky := saga.Step[order]{
+			Name: "flaky",
+			Execute: func(_ context.Context, sc saga.StepContext, _ *order) error {
+				attempts = append(attempts, sc.Attempt)
+				if n.Add(1) == 1 {
+					return errors.New("transient")
+				}
+				return nil
+			},
+			Retry: fast,
+		}
+		def, _ := saga.Define("test-saga", flaky)
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if err != nil || x.Status != saga.Completed || x.Attempt != 0 {
+			t.Fatalf("x = %+v, err = %v", x, err)
+		}
+		if n.Load() != 2 || !slices.Equal(attempts, []int{1, 2}) {
+			t.Fatalf("attempts = %d %v", n.Load(), attempts)
+		}
+	})
 }
 
 func TestPermanentSkipsRetries(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var n atomic.Int32
-	st := saga.Step[order]{
-		Name: "card",
-		Execute: func(context.Context, saga.StepContext, *order) error {
-			n.Add(1)
-			return saga.Permanent(fmt.Errorf("declined: %w", errBoom))
-		},
-		Retry: saga.RetryPolicy{MaxAttempts: 5},
-	}
-	def, _ := saga.Define("test-saga", st)
-	_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if n.Load() != 1 || !errors.Is(err, errBoom) || !saga.IsPermanent(err) {
-		t.Fatalf("calls %d, err %v", n.Load(), err)
-	}
-	if saga.Permanent(nil) != nil {
-		t.Fatal("Permanent(nil) != nil")
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var n atomic.Int32
+		st := saga.Step[order]{
+			Name: "card",
+			Execute: func(context.Context, saga.StepContext, *order) error {
+				n.Add(1)
+				return saga.Permanent(fmt.Errorf("declined: %w", errBoom))
+			},
+			Retry: saga.RetryPolicy{MaxAttempts: 5},
+		}
+		def, _ := saga.Define("test-saga", st)
+		_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if n.Load() != 1 || !errors.Is(err, errBoom) || !saga.IsPermanent(err) {
+			t.Fatalf("calls %d, err %v", n.Load(), err)
+		}
+		if saga.Permanent(nil) != nil {
+			t.Fatal("Permanent(nil) != nil")
+		}
+	})
 }
 
 func TestLinearPolicyDelays(t *testing.T) {
@@ -322,7 +323,7 @@ func TestLinearPolicyDelays(t *testing.T) {
 			t.Errorf("Linear{}.Delay(%d) = %s, want %s", attempt, got, want)
 		}
 	}
-	e := newEnv(t)
+	e := newEnv(t, backends[0])
 	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "x", Retry: saga.RetryPolicy{MaxAttempts: 3, Backoff: saga.Linear{}},
 		Execute: func(context.Context, saga.StepContext, *order) error { return errBoom }})
 	_, _ = saga.Run(t.Context(), e.c, def, "r1", order{})
@@ -359,206 +360,206 @@ func TestMaxElapsedStopsRetries(t *testing.T) {
 }
 
 func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var seenByComp string
-	reserve := saga.Step[order]{
-		Name: "reserve",
-		Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
-			d.Reservation = "res-" + sc.RunID
-			return nil
-		},
-		Compensate: func(_ context.Context, sc saga.StepContext, d *order) error {
-			seenByComp = d.Reservation
-			if sc.IdempotencyKey != "test-saga/r1/reserve/compensate" {
-				return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
-			}
-			d.Undone = d.Reservation
-			return nil
-		},
-	}
-	charge := saga.Step[order]{
-		Name: "charge",
-		Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
-			d.Seen = d.Reservation
-			if sc.IdempotencyKey != "test-saga/r1/charge" {
-				return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
-			}
-			return saga.Permanent(errBoom)
-		},
-	}
-	def, _ := saga.Define("test-saga", reserve, charge)
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if !errors.Is(err, errBoom) {
-		t.Fatalf("err = %v", err)
-	}
-	if seenByComp != "res-r1" || x.Data.Undone != "res-r1" || x.Data.Reservation != "res-r1" {
-		t.Fatalf("comp saw %q, data %+v", seenByComp, x.Data)
-	}
-	// A failed attempt's writes are not kept.
-	if x.Data.Seen != "" {
-		t.Fatalf("failed step's write kept: %+v", x.Data)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		var seenByComp string
+		reserve := saga.Step[order]{
+			Name: "reserve",
+			Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
+				d.Reservation = "res-" + sc.RunID
+				return nil
+			},
+			Compensate: func(_ context.Context, sc saga.StepContext, d *order) error {
+				seenByComp = d.Reservation
+				if sc.IdempotencyKey != "test-saga/r1/reserve/compensate" {
+					return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+				}
+				d.Undone = d.Reservation
+				return nil
+			},
+		}
+		charge := saga.Step[order]{
+			Name: "charge",
+			Execute: func(_ context.Context, sc saga.StepContext, d *order) error {
+				d.Seen = d.Reservation
+				if sc.IdempotencyKey != "test-saga/r1/charge" {
+					return saga.Permanent(fmt.Errorf("key %q", sc.IdempotencyKey))
+				}
+				return saga.Permanent(errBoom)
+			},
+		}
+		def, _ := saga.Define("test-saga", reserve, charge)
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if !errors.Is(err, errBoom) {
+			t.Fatalf("err = %v", err)
+		}
+		if seenByComp != "res-r1" || x.Data.Undone != "res-r1" || x.Data.Reservation != "res-r1" {
+			t.Fatalf("comp saw %q, data %+v", seenByComp, x.Data)
+		}
+		// A failed attempt's writes are not kept.
+		if x.Data.Seen != "" {
+			t.Fatalf("failed step's write kept: %+v", x.Data)
+		}
 
-	seenByCharge := ""
-	charge.Execute = func(_ context.Context, _ saga.StepContext, d *order) error { seenByCharge = d.Reservation; return nil }
-	def2, _ := saga.Define("test-saga", reserve, charge)
-	if _, err := saga.Run(t.Context(), e.c, def2, "r2", order{}); err != nil || seenByCharge != "res-r2" {
-		t.Fatalf("charge saw %q, err %v", seenByCharge, err)
-	}
+		seenByCharge := ""
+		charge.Execute = func(_ context.Context, _ saga.StepContext, d *order) error { seenByCharge = d.Reservation; return nil }
+		def2, _ := saga.Define("test-saga", reserve, charge)
+		if _, err := saga.Run(t.Context(), e.c, def2, "r2", order{}); err != nil || seenByCharge != "res-r2" {
+			t.Fatalf("charge saw %q, err %v", seenByCharge, err)
+		}
+	})
 }
 
 func TestRunsDoNotOverwriteEachOther(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
-	var wg sync.WaitGroup
-	for _, id := range []string{"r1", "r2"} {
-		wg.Go(func() {
-			if _, err := saga.Run(t.Context(), e.c, def, id, order{Reservation: id}); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	for _, id := range []string{"r1", "r2"} {
-		x, err := saga.Load(t.Context(), e.c, def, id)
-		if err != nil || x.Status != saga.Completed || x.Data.Reservation != id || x.RunID != id || len(x.Data.Log) != 2 {
-			t.Fatalf("%s: %+v, %v", id, x, err)
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+		var wg sync.WaitGroup
+		for _, id := range []string{"r1", "r2"} {
+			wg.Go(func() {
+				if _, err := saga.Run(t.Context(), e.c, def, id, order{Reservation: id}); err != nil {
+					t.Error(err)
+				}
+			})
 		}
-	}
-	got, _ := e.broker.Poll(t.Context(), "saga.test-saga.a.started", 10)
-	if len(got) != 2 || got[0].ID == got[1].ID {
-		t.Fatalf("started events %v", got)
-	}
+		wg.Wait()
+		for _, id := range []string{"r1", "r2"} {
+			x, err := saga.Load(t.Context(), e.c, def, id)
+			if err != nil || x.Status != saga.Completed || x.Data.Reservation != id || x.RunID != id || len(x.Data.Log) != 2 {
+				t.Fatalf("%s: %+v, %v", id, x, err)
+			}
+		}
+		got, _ := e.broker.Poll(t.Context(), "saga.test-saga.a.started", 10)
+		if len(got) != 2 || got[0].ID == got[1].ID {
+			t.Fatalf("started events %v", got)
+		}
+	})
 }
 
 func TestStartingExistingRunReturnsIt(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var n atomic.Int32
-	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
-		n.Add(1)
-		d.Reservation = "first"
-		return nil
-	}})
-	first, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "second"})
-	if err != nil || n.Load() != 1 || again.Status != saga.Completed || again.Data.Reservation != "first" || again.Version != first.Version {
-		t.Fatalf("again = %+v, err %v, calls %d", again, err, n.Load())
-	}
-}
-
-func TestLoadRebuildsExecution(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	var calls []string
-	var mu sync.Mutex
-	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
-	x, _ := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "x"})
-	got, err := saga.Load(t.Context(), e.c, def, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != x.Status || got.Version != x.Version || !slices.Equal(got.CompletedSteps, x.CompletedSteps) ||
-		!slices.Equal(got.CompensatedSteps, x.CompensatedSteps) || !slices.Equal(got.Data.Log, x.Data.Log) ||
-		got.Data.Reservation != "x" || got.FailedStep != "c" || got.Failure != x.Failure || got.StartedAt.IsZero() {
-		t.Fatalf("loaded %+v\nran    %+v", got, x)
-	}
-	// Every transition is in the stream with consecutive versions.
-	var types []string
-	for ev, err := range e.store.ReadStream(t.Context(), saga.StreamName("test-saga", "r1"), nova.ReadStreamOptions{}) {
+	seed(t, func(t *testing.T, e *env) {
+		var n atomic.Int32
+		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
+			n.Add(1)
+			d.Reservation = "first"
+			return nil
+		}})
+		first, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		types = append(types, ev.Type)
-	}
-	want := []string{saga.EventRunStarted,
-		saga.EventStepStarted, saga.EventStepSucceeded, saga.EventStepStarted, saga.EventStepSucceeded,
-		saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepFailed,
-		saga.EventCompensationStarted, saga.EventStepCompensated, saga.EventCompensationStarted, saga.EventStepCompensated,
-		saga.EventRunCompensated}
-	if !slices.Equal(types, want) {
-		t.Fatalf("stream\n got %v\nwant %v", types, want)
-	}
-	if _, err := saga.Load(t.Context(), e.c, def, "missing"); !errors.Is(err, nova.ErrNotFound) {
-		t.Fatalf("missing run: %v", err)
-	}
+		again, err := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "second"})
+		if err != nil || n.Load() != 1 || again.Status != saga.Completed || again.Data.Reservation != "first" || again.Version != first.Version {
+			t.Fatalf("again = %+v, err %v, calls %d", again, err, n.Load())
+		}
+	})
+}
+
+func TestLoadRebuildsExecution(t *testing.T) {
+	seed(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
+		x, _ := saga.Run(t.Context(), e.c, def, "r1", order{Reservation: "x"})
+		got, err := saga.Load(t.Context(), e.c, def, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != x.Status || got.Version != x.Version || !slices.Equal(got.CompletedSteps, x.CompletedSteps) ||
+			!slices.Equal(got.CompensatedSteps, x.CompensatedSteps) || !slices.Equal(got.Data.Log, x.Data.Log) ||
+			got.Data.Reservation != "x" || got.FailedStep != "c" || got.Failure != x.Failure || got.StartedAt.IsZero() {
+			t.Fatalf("loaded %+v\nran    %+v", got, x)
+		}
+		// Every transition is in the stream with consecutive versions.
+		var types []string
+		for ev, err := range e.store.ReadStream(t.Context(), saga.StreamName("test-saga", "r1"), nova.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			types = append(types, ev.Type)
+		}
+		want := []string{saga.EventRunStarted,
+			saga.EventStepStarted, saga.EventStepSucceeded, saga.EventStepStarted, saga.EventStepSucceeded,
+			saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepRetrying, saga.EventStepStarted, saga.EventStepFailed,
+			saga.EventCompensationStarted, saga.EventStepCompensated, saga.EventCompensationStarted, saga.EventStepCompensated,
+			saga.EventRunCompensated}
+		if !slices.Equal(types, want) {
+			t.Fatalf("stream\n got %v\nwant %v", types, want)
+		}
+		if _, err := saga.Load(t.Context(), e.c, def, "missing"); !errors.Is(err, nova.ErrNotFound) {
+			t.Fatalf("missing run: %v", err)
+		}
+	})
 }
 
 func TestCancelledRunIsAborted(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
-		cancel()
-		<-ctx.Done()
-		return ctx.Err()
-	}})
-	x, err := saga.Run(ctx, e.c, def, "r1", order{})
-	if !errors.Is(err, saga.ErrAborted) || x.Status != saga.Running {
-		t.Fatalf("x = %+v, err = %v", x, err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithCancel(t.Context())
+		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}})
+		x, err := saga.Run(ctx, e.c, def, "r1", order{})
+		if !errors.Is(err, saga.ErrAborted) || x.Status != saga.Running {
+			t.Fatalf("x = %+v, err = %v", x, err)
+		}
+	})
 }
 
 func TestBadInput(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ok := saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error { return nil }}
-	def, _ := saga.Define("test-saga", ok)
-	defines := map[string]func() error{
-		"empty name":      func() error { _, err := saga.Define("", ok); return err },
-		"dotted name":     func() error { _, err := saga.Define("a.b", ok); return err },
-		"no steps":        func() error { _, err := saga.Define[order]("s"); return err },
-		"duplicate steps": func() error { _, err := saga.Define("s", ok, ok); return err },
-		"nil execute":     func() error { _, err := saga.Define("s", saga.Step[order]{Name: "a"}); return err },
-		"empty step":      func() error { _, err := saga.Define("s", saga.Step[order]{Execute: ok.Execute}); return err },
-		"reserved step": func() error {
-			_, err := saga.Define("s", saga.Step[order]{Name: "saga", Execute: ok.Execute})
-			return err
-		},
-		"wildcard step": func() error { _, err := saga.Define("s", saga.Step[order]{Name: "*", Execute: ok.Execute}); return err },
-		"negative timeout": func() error {
-			_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Timeout: -1})
-			return err
-		},
-		"negative attempts": func() error {
-			_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Retry: saga.RetryPolicy{MaxAttempts: -1}})
-			return err
-		},
-		"nil def":   func() error { _, err := saga.Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
-		"empty run": func() error { _, err := saga.Run(t.Context(), e.c, def, "", order{}); return err },
-		//lint:ignore SA1012 a nil context is the bad input under test
-		"nil ctx":   func() error { _, err := saga.Run(nil, e.c, def, "r1", order{}); return err },
-		"nil coord": func() error { _, err := saga.Run(t.Context(), nil, def, "r1", order{}); return err },
-		"long run id": func() error {
-			_, err := saga.Run(t.Context(), e.c, def, string(make([]byte, 200)), order{})
-			return err
-		},
-		"load nil def": func() error { _, err := saga.Load[order](t.Context(), e.c, nil, "r1"); return err },
-		"load empty":   func() error { _, err := saga.Load(t.Context(), e.c, def, ""); return err },
-		"no store":     func() error { _, err := saga.NewCoordinator(saga.Config{}); return err },
-		"neg lease":    func() error { _, err := saga.NewCoordinator(saga.Config{Runs: e.runs, Lease: -1}); return err },
-		"bad data": func() error {
-			d2, _ := saga.Define("s2", saga.Step[chan int]{Name: "a", Execute: func(context.Context, saga.StepContext, *chan int) error { return nil }})
-			_, err := saga.Run(t.Context(), e.c, d2, "r1", make(chan int))
-			return err
-		},
-	}
-	for name, f := range defines {
-		if err := f(); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+	seed(t, func(t *testing.T, e *env) {
+		ok := saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error { return nil }}
+		def, _ := saga.Define("test-saga", ok)
+		defines := map[string]func() error{
+			"empty name":      func() error { _, err := saga.Define("", ok); return err },
+			"dotted name":     func() error { _, err := saga.Define("a.b", ok); return err },
+			"no steps":        func() error { _, err := saga.Define[order]("s"); return err },
+			"duplicate steps": func() error { _, err := saga.Define("s", ok, ok); return err },
+			"nil execute":     func() error { _, err := saga.Define("s", saga.Step[order]{Name: "a"}); return err },
+			"empty step":      func() error { _, err := saga.Define("s", saga.Step[order]{Execute: ok.Execute}); return err },
+			"reserved step": func() error {
+				_, err := saga.Define("s", saga.Step[order]{Name: "saga", Execute: ok.Execute})
+				return err
+			},
+			"wildcard step": func() error { _, err := saga.Define("s", saga.Step[order]{Name: "*", Execute: ok.Execute}); return err },
+			"negative timeout": func() error {
+				_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Timeout: -1})
+				return err
+			},
+			"negative attempts": func() error {
+				_, err := saga.Define("s", saga.Step[order]{Name: "a", Execute: ok.Execute, Retry: saga.RetryPolicy{MaxAttempts: -1}})
+				return err
+			},
+			"nil def":   func() error { _, err := saga.Run[order](t.Context(), e.c, nil, "r1", order{}); return err },
+			"empty run": func() error { _, err := saga.Run(t.Context(), e.c, def, "", order{}); return err },
+			//lint:ignore SA1012 a nil context is the bad input under test
+			"nil ctx":   func() error { _, err := saga.Run(nil, e.c, def, "r1", order{}); return err },
+			"nil coord": func() error { _, err := saga.Run(t.Context(), nil, def, "r1", order{}); return err },
+			"long run id": func() error {
+				_, err := saga.Run(t.Context(), e.c, def, string(make([]byte, 200)), order{})
+				return err
+			},
+			"load nil def": func() error { _, err := saga.Load[order](t.Context(), e.c, nil, "r1"); return err },
+			"load empty":   func() error { _, err := saga.Load(t.Context(), e.c, def, ""); return err },
+			"no store":     func() error { _, err := saga.NewCoordinator(saga.Config{}); return err },
+			"neg lease":    func() error { _, err := saga.NewCoordinator(saga.Config{Runs: e.runs, Lease: -1}); return err },
+			"bad data": func() error {
+				d2, _ := saga.Define("s2", saga.Step[chan int]{Name: "a", Execute: func(context.Context, saga.StepContext, *chan int) error { return nil }})
+				_, err := saga.Run(t.Context(), e.c, d2, "r1", make(chan int))
+				return err
+			},
 		}
-	}
-	// Nothing was written.
-	for s, err := range e.store.Streams(t.Context(), nova.StreamsOptions{}) {
-		t.Errorf("stream %v written (%v)", s, err)
-	}
+		for name, f := range defines {
+			if err := f(); !errors.Is(err, nova.ErrInvalid) {
+				t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+			}
+		}
+		// Nothing was written.
+		for s, err := range e.store.Streams(t.Context(), nova.StreamsOptions{}) {
+			t.Errorf("stream %v written (%v)", s, err)
+		}
+	})
 }
 
 func jsonHas(raw []byte, keys ...string) bool {
@@ -575,73 +576,73 @@ func jsonHas(raw []byte, keys ...string) bool {
 }
 
 func TestFailedPublishDoesNotStopSaga(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	_ = e.broker.Close() // every publish now fails
-	var calls []string
-	var mu sync.Mutex
-	def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
-	if x, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil || x.Status != saga.Completed {
-		t.Fatalf("x = %+v, err = %v", x, err)
-	}
+	seed(t, func(t *testing.T, e *env) {
+		_ = e.broker.Close() // every publish now fails
+		var calls []string
+		var mu sync.Mutex
+		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
+		if x, err := saga.Run(t.Context(), e.c, def, "r1", order{}); err != nil || x.Status != saga.Completed {
+			t.Fatalf("x = %+v, err = %v", x, err)
+		}
+	})
 }
 
 func TestAbandonedAttemptCannotChangeData(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	release := make(chan struct{})
-	finished := make(chan struct{})
-	var n atomic.Int32
-	def, _ := saga.Define("test-saga", saga.Step[order]{
-		Name:    "deaf",
-		Timeout: 5 * time.Millisecond,
-		Retry:   saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
-		Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
-			if n.Add(1) == 1 {
-				<-release // ignores its ctx and overruns
-				d.Reservation = "late"
-				close(finished)
+	seed(t, func(t *testing.T, e *env) {
+		release := make(chan struct{})
+		finished := make(chan struct{})
+		var n atomic.Int32
+		def, _ := saga.Define("test-saga", saga.Step[order]{
+			Name:    "deaf",
+			Timeout: 5 * time.Millisecond,
+			Retry:   saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}},
+			Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
+				if n.Add(1) == 1 {
+					<-release // ignores its ctx and overruns
+					d.Reservation = "late"
+					close(finished)
+					return nil
+				}
+				d.Log = append(d.Log, "second")
 				return nil
-			}
-			d.Log = append(d.Log, "second")
-			return nil
-		},
+			},
+		})
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		close(release)
+		<-finished
+		if err != nil || x.Status != saga.Completed || x.Data.Reservation != "" || !slices.Equal(x.Data.Log, []string{"second"}) {
+			t.Fatalf("x = %+v, err = %v", x, err)
+		}
 	})
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	close(release)
-	<-finished
-	if err != nil || x.Status != saga.Completed || x.Data.Reservation != "" || !slices.Equal(x.Data.Log, []string{"second"}) {
-		t.Fatalf("x = %+v, err = %v", x, err)
-	}
 }
 
 func TestConcurrentStartRunsOnce(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var n atomic.Int32
-	def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error {
-		n.Add(1)
-		close(entered)
-		<-release
-		return nil
-	}})
-	done := make(chan error, 1)
-	go func() {
-		_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-		done <- err
-	}()
-	<-entered
-	x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-	if err != nil || x.Status != saga.Running || x.Step != "a" {
-		t.Fatalf("second start: %+v, %v", x, err)
-	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n.Load() != 1 {
-		t.Fatalf("step ran %d times", n.Load())
-	}
+	seed(t, func(t *testing.T, e *env) {
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		var n atomic.Int32
+		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error {
+			n.Add(1)
+			close(entered)
+			<-release
+			return nil
+		}})
+		done := make(chan error, 1)
+		go func() {
+			_, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+			done <- err
+		}()
+		<-entered
+		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
+		if err != nil || x.Status != saga.Running || x.Step != "a" {
+			t.Fatalf("second start: %+v, %v", x, err)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n.Load() != 1 {
+			t.Fatalf("step ran %d times", n.Load())
+		}
+	})
 }
