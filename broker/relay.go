@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -50,10 +49,10 @@ func (c *RelayConfig) validate() error {
 		c.PollInterval = time.Second
 	}
 	if c.MinBackoff == 0 {
-		c.MinBackoff = 100 * time.Millisecond
+		c.MinBackoff = defaultMinBackoff
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(10*time.Second, c.MinBackoff)
+		c.MaxBackoff = max(defaultMaxBackoff, c.MinBackoff)
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		return invalidf("RelayConfig.MaxBackoff %s is below MinBackoff %s", c.MaxBackoff, c.MinBackoff)
@@ -160,7 +159,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		wait := r.cfg.PollInterval
 		if err != nil {
 			failures++
-			wait = r.backoff(failures)
+			wait = max(backoff(r.cfg.MinBackoff, r.cfg.MaxBackoff, failures), time.Millisecond)
 			level := slog.LevelWarn
 			if errors.Is(err, nova.ErrInvalid) {
 				level = slog.LevelError
@@ -182,15 +181,4 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
-}
-
-// backoff is the wait after n consecutive failures: full jitter below a
-// bound that doubles from MinBackoff up to MaxBackoff.
-func (r *Relay) backoff(n int) time.Duration {
-	bound := r.cfg.MinBackoff
-	for i := 1; i < n && bound < r.cfg.MaxBackoff; i++ {
-		bound *= 2
-	}
-	bound = min(bound, r.cfg.MaxBackoff)
-	return time.Duration(rand.Int64N(int64(bound))) + 1
 }
