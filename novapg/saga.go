@@ -257,10 +257,7 @@ func outboxArgs(envs []broker.Envelope) ([]any, error) {
 			return nil, err
 		}
 		headers[i] = pgtype.Text{String: string(h), Valid: h != nil}
-		if e.Attempts > 1<<31-1 {
-			return nil, nova.Invalidf("envelope %q: %d attempts is too many", e.ID, e.Attempts)
-		}
-		attempts[i] = int32(e.Attempts)
+		attempts[i] = int32(e.Attempts) // at most MaxInt32, as CheckTransition saw
 		stamps[i] = pgtype.Timestamptz{Time: e.Timestamp, Valid: !e.Timestamp.IsZero()}
 	}
 	return []any{ids, topics, types, payloads, keys, headers, attempts, stamps}, nil

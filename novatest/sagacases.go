@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -602,6 +603,18 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 		}},
 		{"Record negative attempt", func() error {
 			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.Attempt = -1 }))
+			return err
+		}},
+		{"Record huge attempt", func() error {
+			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.Attempt = math.MaxInt32 + 1 }))
+			return err
+		}},
+		{"Record envelope with huge attempts", func() error {
+			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Outbox[0].Attempts = math.MaxInt32 + 1 }))
+			return err
+		}},
+		{"Record due time before 1970", func() error {
+			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.DueAt = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) }))
 			return err
 		}},
 		{"Record negative lease", func() error {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -98,8 +99,8 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	if err := CheckStatus(r.Status); err != nil {
 		return err
 	}
-	if r.Attempt < 0 {
-		return nova.Invalidf("run %q: negative attempt %d", r.RunID, r.Attempt)
+	if r.Attempt < 0 || r.Attempt > math.MaxInt32 {
+		return nova.Invalidf("run %q: attempt %d, want 0 to %d", r.RunID, r.Attempt, math.MaxInt32)
 	}
 	switch {
 	case t.Lease < 0:
@@ -126,6 +127,9 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	for i, e := range t.Outbox {
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("outbox envelope %d: %w", i, err)
+		}
+		if e.Attempts > math.MaxInt32 {
+			return nova.Invalidf("outbox envelope %q: %d attempts, want at most %d", e.ID, e.Attempts, math.MaxInt32)
 		}
 	}
 	return nil
