@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -48,17 +47,9 @@ type QueryStore struct {
 
 	// stmts are the statements prepared on each connection the store has
 	// used (the writer's and the readers'): preparing costs more than
-	// running them. Each is used only by the goroutine holding its
-	// connection, and closed by the store's Close with every other
-	// statement of the connection. A schema change (a rebuild's swap)
-	// makes SQLite prepare them again by itself.
-	mu    sync.Mutex
-	stmts map[stmtKey]*sqlite3.Stmt
-}
-
-type stmtKey struct {
-	conn *sqlite3.Conn
-	sql  string
+	// running them. A schema change (a rebuild's swap) makes SQLite
+	// prepare them again by itself.
+	stmts preparedStmts
 }
 
 // NewQueryStore returns a query store keeping its projections in table
@@ -88,25 +79,6 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, fmt.Errorf("novasqlite: create query store table %q: %w", table, err)
 	}
 	return q, nil
-}
-
-// stmt returns sql prepared on c, preparing it the first time.
-func (q *QueryStore) stmt(c *sqlite3.Conn, sql string) (*sqlite3.Stmt, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	k := stmtKey{c, sql}
-	if st, ok := q.stmts[k]; ok {
-		return st, nil
-	}
-	st, _, err := c.PrepareFlags(sql, sqlite3.PREPARE_PERSISTENT)
-	if err != nil {
-		return nil, err
-	}
-	if q.stmts == nil {
-		q.stmts = make(map[stmtKey]*sqlite3.Stmt)
-	}
-	q.stmts[k] = st
-	return st, nil
 }
 
 // Table returns the name of the store's live table.
@@ -146,7 +118,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	var value []byte
 	found := false
 	read := func(c *sqlite3.Conn) error {
-		st, err := q.stmt(c, get)
+		st, err := q.stmts.get(c, get)
 		if err != nil {
 			return err
 		}
@@ -195,7 +167,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	_, _, upsert := q.sql(ctx)
 	v := string(value) // a copy: the caller may change value once we return
 	write := func(c *sqlite3.Conn) error {
-		st, err := q.stmt(c, upsert)
+		st, err := q.stmts.get(c, upsert)
 		if err != nil {
 			return err
 		}
