@@ -292,7 +292,7 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 		rec.DeadlineMS = r.now().Add(def.timeout).UnixMilli()
 	}
 	// Run writes the start with the first step's: nothing happens between.
-	err = r.record(ctx, EventRunStarted, rec, r.now(), leased)
+	err = r.record(ctx, EventRunStarted, rec, r.now(), leased, nil)
 	if errors.Is(err, errExists) {
 		x, err := load[D](ctx, c.events, def.name, runID)
 		return &runner[D]{x: x, existing: true}, err

@@ -103,7 +103,9 @@ var lifecycleStatus = map[string]struct {
 // writing the two together halves the transactions of a run without
 // changing what the stream says or when. drive writes a held transition
 // that nothing followed before it returns.
-func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time.Time, hold bool) error {
+//
+// data, when not nil, is rec.Data decoded.
+func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time.Time, hold bool, data *D) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("saga: encode %s: %w", typ, err)
@@ -112,7 +114,7 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 	if len(r.held) == 0 {
 		r.heldFrom = r.x.Version
 	}
-	if err := r.x.apply(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, Data: b, RecordedAt: now}); err != nil {
+	if err := r.x.fold(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, RecordedAt: now}, &rec, data); err != nil {
 		return err
 	}
 	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
@@ -264,7 +266,7 @@ func (r *runner[D]) next(ctx context.Context) (done bool, err error) {
 	case Running:
 		i := len(x.CompletedSteps)
 		if i >= len(r.def.steps) {
-			return true, r.record(ctx, EventRunCompleted, record{}, time.Time{}, false)
+			return true, r.record(ctx, EventRunCompleted, record{}, time.Time{}, false, nil)
 		}
 		return false, r.attempt(ctx, &r.def.steps[i], false)
 	case Compensating:
@@ -274,7 +276,7 @@ func (r *runner[D]) next(ctx context.Context) (done bool, err error) {
 			if len(x.started) == 0 {
 				end = EventRunFailed
 			}
-			if err := r.record(ctx, end, record{}, time.Time{}, false); err != nil {
+			if err := r.record(ctx, end, record{}, time.Time{}, false, nil); err != nil {
 				return true, err
 			}
 			return true, r.result()
@@ -349,7 +351,7 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 			if comp {
 				typ = EventCompensationStarted
 			}
-			if err := r.record(ctx, typ, record{Step: s.Name, Attempt: n}, r.now(), false); err != nil {
+			if err := r.record(ctx, typ, record{Step: s.Name, Attempt: n}, r.now(), false, nil); err != nil {
 				return err
 			}
 			f := s.Execute
@@ -374,7 +376,7 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 		if comp {
 			typ = EventStepCompensated
 		}
-		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now(), true)
+		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now(), true, &o.data)
 	}
 	return r.failed(ctx, s, comp, n, began, o)
 }
@@ -405,7 +407,7 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		if comp {
 			typ = EventCompensationRetrying
 		}
-		if err := r.record(ctx, typ, rec, due, false); err != nil {
+		if err := r.record(ctx, typ, rec, due, false, nil); err != nil {
 			return err
 		}
 		if !r.inline {
@@ -423,10 +425,10 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		if errors.As(o.err, &te) {
 			r.stepErr = o.err // already a *TimeoutError naming the step
 		}
-		return r.record(ctx, EventStepFailed, rec, r.now(), false)
+		return r.record(ctx, EventStepFailed, rec, r.now(), false, nil)
 	}
 	r.stuckErr = &CompensationFailedError{Step: s.Name, Err: o.err}
-	return r.record(ctx, EventCompensationFailed, rec, time.Time{}, false)
+	return r.record(ctx, EventCompensationFailed, rec, time.Time{}, false, nil)
 }
 
 // outcome is what one attempt came to.

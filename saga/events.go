@@ -172,12 +172,22 @@ func (x *Execution[D]) apply(e nova.Event) error {
 	if err := json.Unmarshal(e.Data, &r); err != nil {
 		return fmt.Errorf("saga: decode event %d of %q: %w", e.Version, e.Stream, err)
 	}
+	return x.fold(e, &r, nil)
+}
+
+// fold folds one event into x, given its decoded record and, when the
+// caller has it, the data the record carries (so it is not decoded again).
+func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 	if e.Version == 1 {
 		x.StartedAt = e.RecordedAt
 	}
 	x.UpdatedAt = e.RecordedAt
 	x.Version = e.Version
-	if r.Data != nil {
+	switch {
+	case r.Data == nil:
+	case data != nil:
+		x.Data = *data
+	default:
 		var d D
 		if err := json.Unmarshal(r.Data, &d); err != nil {
 			return fmt.Errorf("saga: decode data of event %d of %q: %w", e.Version, e.Stream, err)
