@@ -71,6 +71,20 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 	return nil
 }
 
+// CleanText returns s as every backend can keep it: invalid UTF-8 and NUL
+// bytes replaced by U+FFFD, and cut to 64 KiB at a character boundary.
+func CleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) > maxStringLen {
+		s = s[:maxStringLen]
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
 // checkString reports a string a database column cannot hold as given.
 func checkString(what, s string) error {
 	switch {
@@ -87,9 +101,12 @@ func checkString(what, s string) error {
 // CheckTransition reports bad input to Record: a bad run key, a stream
 // that is not the run's, an unknown status, a negative attempt or lease,
 // strings a column cannot hold, events an append refuses, or an invalid
-// outbox envelope.
+// outbox envelope. It first cleans t.Run.Error with [CleanText]: an
+// error's text is whatever a step's error said, and a run must not get
+// stuck on it.
 func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	r := &t.Run
+	r.Error = CleanText(r.Error)
 	if err := CheckKey(ctx, r.Saga, r.RunID); err != nil {
 		return err
 	}
@@ -116,7 +133,7 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 			return nova.Invalidf("run %q: %s %v is outside %d to %d", r.RunID, what, x, minTime.Year(), maxTime.Year()-1)
 		}
 	}
-	for what, s := range map[string]string{"step": r.Step, "error": r.Error, "lease owner": t.Owner} {
+	for what, s := range map[string]string{"step": r.Step, "lease owner": t.Owner} {
 		if err := checkString("run "+r.RunID+" "+what, s); err != nil {
 			return err
 		}
