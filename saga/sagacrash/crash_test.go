@@ -342,38 +342,36 @@ func (c *countingEffects) do(ctx context.Context, key, run, step, kind string) e
 
 // openBackend opens the run store and the effects of cfg.
 func openBackend(ctx context.Context, cfg setup) (saga.RunStore, effects, func(), error) {
+	var (
+		events interface{ Close() error }
+		runs   saga.RunStore
+		fx     effects
+		err    error
+	)
 	if cfg.SQLite != "" {
-		s, err := novasqlite.Open(ctx, novasqlite.Config{Path: cfg.SQLite})
-		if err != nil {
-			return nil, nil, nil, err
+		var s *novasqlite.Store
+		if s, err = novasqlite.Open(ctx, novasqlite.Config{Path: cfg.SQLite}); err == nil {
+			events = s
+			if runs, err = novasqlite.NewRunStore(s); err == nil {
+				fx, err = openSQLiteEffects(cfg.Effects)
+			}
 		}
-		rs, err := novasqlite.NewRunStore(s)
-		if err != nil {
-			s.Close()
-			return nil, nil, nil, err
+	} else {
+		var s *novapg.Store
+		if s, err = novapg.Open(ctx, novapg.Config{URL: cfg.PostgresURL, Schema: cfg.Schema}); err == nil {
+			events = s
+			if runs, err = novapg.NewRunStore(s); err == nil {
+				fx, err = openPGEffects(ctx, cfg.PostgresURL, cfg.Schema)
+			}
 		}
-		fx, err := openSQLiteEffects(cfg.Effects)
-		if err != nil {
-			s.Close()
-			return nil, nil, nil, err
-		}
-		return rs, fx, func() { fx.close(); s.Close() }, nil
 	}
-	s, err := novapg.Open(ctx, novapg.Config{URL: cfg.PostgresURL, Schema: cfg.Schema})
 	if err != nil {
+		if events != nil {
+			events.Close()
+		}
 		return nil, nil, nil, err
 	}
-	rs, err := novapg.NewRunStore(s)
-	if err != nil {
-		s.Close()
-		return nil, nil, nil, err
-	}
-	fx, err := openPGEffects(ctx, cfg.PostgresURL, cfg.Schema)
-	if err != nil {
-		s.Close()
-		return nil, nil, nil, err
-	}
-	return rs, fx, func() { fx.close(); s.Close() }, nil
+	return runs, fx, func() { fx.close(); events.Close() }, nil
 }
 
 // sqliteEffects keeps side effects in an SQLite file of their own.
