@@ -193,6 +193,8 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	case err != nil:
 		return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
 	}
+	// As after Append: ReadAll in this process waits for the horizon to
+	// pass this transaction, and subscribers are woken.
 	for {
 		last := r.s.lastXid.Load()
 		if res.Position.Commit <= last || r.s.lastXid.CompareAndSwap(last, res.Position.Commit) {
