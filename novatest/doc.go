@@ -67,7 +67,10 @@
 // aggregate.SnapshotStore, and [RunQueryStore] (querystore.go) for
 // cqrs.QueryStore, with [RunSQLQueryStore] for the SQL ones.
 // [RunSagaStore] (sagastore.go, sagacases.go) holds saga.RunStore to its
-// transitions' atomicity, its leases and claims, and its outbox. A
+// transitions' atomicity, its leases and claims, and its outbox.
+// [RunCheckpointStore] (checkpoint.go) holds projection.CheckpointStore,
+// and the SQL backends' transactional checkpoints, to their fences,
+// leases and rebuild swaps. A
 // backend that is not in the suites is not done, and a case is never
 // weakened to let a backend pass.
 //
