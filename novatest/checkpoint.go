@@ -30,7 +30,8 @@ type cpOptions struct {
 // checkpoint together. Each function works in the transaction ctx
 // carries: the suite calls them only from the apply function of a
 // Commit, with the ctx the store gave apply (the backend's TxFromContext
-// finds the transaction in it). Tables are named with plain SQL
+// finds the transaction in it); Count from a Commit of the checkpoint
+// "novatest-probe" that the suite rolls back. Tables are named with plain SQL
 // identifiers; the backend resolves them in the database, schema or file
 // of the store at hand (a PostgreSQL store may connect with search_path
 // set to its scratch schema).
@@ -121,8 +122,8 @@ func WithRefusedPositions(ps ...nova.Position) CheckpointOption {
 //   - List: every stored name with its position, lease owner and times;
 //     a lease's renewal does not move UpdatedAt.
 //
-// Leases expire by polling the store's clock (leases of a few hundred
-// milliseconds); the whole suite takes about a second.
+// LeaseExpiry polls Acquire until a lease of 200 ms has run out by the
+// store's clock; the whole suite takes a second or two.
 func RunCheckpointStore(t *testing.T, newStore func(t *testing.T) projection.CheckpointStore, opts ...CheckpointOption) {
 	t.Helper()
 	s := &cpSuite{newStore: newStore}
