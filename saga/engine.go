@@ -37,8 +37,8 @@ type runner[D any] struct {
 	stuckErr *CompensationFailedError
 	existing bool // begin found the run already started
 	// held are transitions folded into x and not yet written, following
-	// version heldFrom, with their envelopes; created is whether a write
-	// of this runner has succeeded.
+	// version heldFrom, with their envelopes; created is whether the run
+	// exists under the runner's lease (claimed, or a write succeeded).
 	held     []nova.EventData
 	heldOut  []broker.Envelope
 	heldFrom uint64
@@ -53,6 +53,7 @@ func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *
 func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string) (*runner[D], error) {
 	r := newRunner(c, def, x.RunID, owner)
 	r.inline = false
+	r.created = true // and claimed: the lease is the runner's to release
 	r.x = x
 	raw, err := encode(x.Data)
 	if err != nil {

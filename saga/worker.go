@@ -190,34 +190,51 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 	defer wg.Wait()
 	type result struct {
 		due time.Time
-		err error
+		bad bool // the run failed for a reason other than its steps
 	}
 	finished := make(chan result, w.cfg.Concurrency)
 	running := 0
-	var next time.Time // the earliest due time of a run released to wait
-	failures := 0
+	var next time.Time  // the earliest due time of a run released to wait
+	var pause time.Time // no claims before it, after failures
+	claimFailures, runFailures := 0, 0
+	backoff := func(failures *int) time.Duration {
+		*failures++
+		return min(w.cfg.PollInterval<<min(*failures, 6), time.Minute)
+	}
+	got := func(r result) {
+		running--
+		if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
+			next = r.due
+		}
+		if !r.bad {
+			runFailures = 0
+			return
+		}
+		// A store in trouble: do not claim the run back at once.
+		pause = time.Now().Add(backoff(&runFailures))
+	}
 	for {
 		wake := w.c.wakeChan()
 		wait := w.cfg.PollInterval
-		if free := w.cfg.Concurrency - running; free > 0 {
+		if d := time.Until(pause); d > 0 {
+			wait = min(wait, d)
+		} else if free := w.cfg.Concurrency - running; free > 0 {
 			runs, err := w.c.runs.Claim(ctx, ClaimRequest{Owner: w.owner, Sagas: sagas, Lease: w.c.lease, Limit: free})
 			switch {
 			case ctx.Err() != nil:
 				return
 			case err != nil:
-				failures++
-				wait = min(w.cfg.PollInterval<<min(failures, 6), time.Minute)
+				wait = backoff(&claimFailures)
 				w.c.log.WarnContext(ctx, "saga: claim runs", "owner", w.owner, "wait", wait, "error", err)
 			default:
-				failures = 0
+				claimFailures = 0
 			}
 			for _, run := range runs {
 				running++
 				h := w.handlers[run.Saga]
 				wg.Go(func() {
 					due, err := h(ctx, run)
-					w.report(ctx, run, err)
-					finished <- result{due, err}
+					finished <- result{due, w.report(ctx, run, err)}
 				})
 			}
 			if len(runs) == free && err == nil {
@@ -235,10 +252,7 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 			t.Stop()
 			return
 		case r := <-finished:
-			running--
-			if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
-				next = r.due
-			}
+			got(r)
 		case <-wake:
 		case <-t.C:
 			if !next.IsZero() && !time.Now().Before(next) {
@@ -250,10 +264,7 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 		for {
 			select {
 			case r := <-finished:
-				running--
-				if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
-					next = r.due
-				}
+				got(r)
 			default:
 				break drain
 			}
@@ -261,9 +272,10 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 	}
 }
 
-// report logs how driving a run ended: a run another worker or an
+// report logs how driving a run ended, and reports an unexpected failure
+// (a store error, an undecodable stream): a run another worker or an
 // operator took over, or one interrupted by Stop, is dropped quietly.
-func (w *Worker) report(ctx context.Context, run RunInfo, err error) {
+func (w *Worker) report(ctx context.Context, run RunInfo, err error) (bad bool) {
 	switch {
 	case err == nil:
 	case ctx.Err() != nil, errors.Is(err, ErrLeaseLost), errors.Is(err, nova.ErrConcurrency):
@@ -272,5 +284,7 @@ func (w *Worker) report(ctx context.Context, run RunInfo, err error) {
 		// Recorded in the run's stream, and logged when it got stuck.
 	default:
 		w.c.log.ErrorContext(ctx, "saga: drive run", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
+		return true
 	}
+	return false
 }

@@ -714,3 +714,53 @@ func TestWorkerBadInput(t *testing.T) {
 		t.Fatalf("bad input recorded runs: %v", n)
 	}
 }
+
+// failingRuns is a run store whose Record fails while down is set.
+type failingRuns struct {
+	saga.RunStore
+	down    atomic.Bool
+	records atomic.Int32
+}
+
+func (f *failingRuns) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
+	if f.down.Load() {
+		f.records.Add(1)
+		return saga.RunInfo{}, errors.New("database unavailable")
+	}
+	return f.RunStore.Record(ctx, t)
+}
+
+func TestWorkerBacksOffWhileTheStoreFails(t *testing.T) {
+	t.Parallel()
+	runs := &failingRuns{RunStore: memBackend(t, &clock{})}
+	ended := make(chan saga.RunInfo, 1)
+	c, _ := saga.NewCoordinator(saga.Config{Runs: runs, Logger: quiet,
+		OnEndFunc: func(_ context.Context, r saga.RunInfo) { ended <- r }})
+	def := tripSaga(t, sagatest.New(nil))
+	if _, err := saga.Start(t.Context(), c, def, "r1", trip{}); err != nil {
+		t.Fatal(err)
+	}
+	runs.down.Store(true)
+	w, _ := saga.NewWorker(c, saga.WorkerConfig{PollInterval: 5 * time.Millisecond})
+	_ = saga.Register(w, def)
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop(context.Background()) }()
+	waitFor(t, "a failed record", func() bool { return runs.records.Load() > 0 })
+	time.Sleep(300 * time.Millisecond) // the outage lasts a while
+	// Backing off from 10ms, doubling, the worker tried a handful of
+	// times in 300ms, not once per poll.
+	if n := runs.records.Load(); n > 10 {
+		t.Fatalf("%d records tried during the outage", n)
+	}
+	runs.down.Store(false)
+	select {
+	case r := <-ended:
+		if r.Status != saga.Completed {
+			t.Fatalf("ended %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run did not end after the outage")
+	}
+}
