@@ -95,3 +95,76 @@ func Example() {
 	// loaded: compensated charge R-2
 	// event: order-order-2-reserve-compensated-1
 }
+
+// A worker drives runs started elsewhere: Start records a run, due now,
+// and returns; the worker claims it, runs its steps under a lease, and
+// resumes it from its stream if a process dies on the way. Here the charge
+// is declined and the reservation's release fails: the run is Stuck until
+// an operator retries the release, which is in the run's timeline.
+func ExampleWorker() {
+	ctx := context.Background()
+	store, _ := novamem.New(nil)
+	defer store.Close()
+	runs := novamem.NewRunStore(store)
+	ended := make(chan saga.RunInfo, 10)
+	c, _ := saga.NewCoordinator(saga.Config{Runs: runs,
+		OnEndFunc: func(_ context.Context, r saga.RunInfo) { ended <- r }})
+
+	warehouseUp := make(chan struct{})
+	def, _ := saga.Define("order",
+		saga.Step[Order]{
+			Name:    "reserve",
+			Execute: func(context.Context, saga.StepContext, *Order) error { return nil },
+			Compensate: func(context.Context, saga.StepContext, *Order) error {
+				select {
+				case <-warehouseUp:
+					return nil
+				default:
+					return errors.New("warehouse unreachable")
+				}
+			},
+			CompensateRetry: saga.RetryPolicy{MaxAttempts: 1},
+		},
+		saga.Step[Order]{
+			Name:    "charge",
+			Execute: func(context.Context, saga.StepContext, *Order) error { return saga.Permanent(errDeclined) },
+		},
+	)
+
+	w, _ := saga.NewWorker(c, saga.WorkerConfig{})
+	_ = saga.Register(w, def)
+	_ = w.Start(ctx)
+	defer w.Stop(ctx)
+
+	_, _ = saga.Start(ctx, c, def, "order-3", Order{ID: "3"})
+	r := <-ended
+	fmt.Println(r.RunID, r.Status, r.Step)
+
+	close(warehouseUp)
+	_, _ = saga.RetryRun(ctx, runs, "order", "order-3", "alice", "warehouse back")
+	r = <-ended
+	fmt.Println(r.RunID, r.Status)
+
+	timeline, _ := saga.Timeline(ctx, runs, "order", "order-3")
+	for _, e := range timeline {
+		fmt.Printf("%d %s step=%q attempt=%d status=%s", e.Version, e.Type, e.Step, e.Attempt, e.Status)
+		if e.Actor != "" {
+			fmt.Printf(" by %s: %s", e.Actor, e.Reason)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// order-3 stuck reserve
+	// order-3 compensated
+	// 1 saga.run_started step="" attempt=0 status=running
+	// 2 saga.step_started step="reserve" attempt=1 status=running
+	// 3 saga.step_succeeded step="reserve" attempt=1 status=running
+	// 4 saga.step_started step="charge" attempt=1 status=running
+	// 5 saga.step_failed step="charge" attempt=1 status=compensating
+	// 6 saga.compensation_started step="reserve" attempt=1 status=compensating
+	// 7 saga.compensation_failed step="reserve" attempt=1 status=stuck
+	// 8 saga.run_retried step="" attempt=0 status=compensating by alice: warehouse back
+	// 9 saga.compensation_started step="reserve" attempt=2 status=compensating
+	// 10 saga.step_compensated step="reserve" attempt=2 status=compensating
+	// 11 saga.run_compensated step="" attempt=0 status=compensated
+}
