@@ -94,9 +94,11 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 	return q, nil
 }
 
-// Table returns the name of the store's live table, in the store's
-// schema.
-func (q *QueryStore) Table() string { return q.table }
+// Table returns the store's live table qualified by the store's schema
+// ("nova.projections"), the name a projection lists among its read-model
+// tables for a rebuild (Checkpoints.Prepare and Swap resolve unqualified
+// names by the search path).
+func (q *QueryStore) Table() string { return q.s.cfg.Schema + "." + q.table }
 
 // name returns table, quoted and qualified by the store's schema.
 func (q *QueryStore) name(table string) string {

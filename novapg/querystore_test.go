@@ -38,11 +38,16 @@ func TestQueryStore(t *testing.T) {
 func TestSQLQueryStore(t *testing.T) {
 	t.Parallel()
 	s := open(t, newScratch(t).config())
+	cp, err := novapg.NewCheckpoints(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
 		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
 		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 			return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
 		},
+		Rebuilder: cp,
 	})
 }
 
@@ -141,8 +146,8 @@ func TestQueryStoreAppendTx(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, newScratch(t).config())
 	qs := newQueryStore(t, s, "")
-	if qs.Table() != "projections" {
-		t.Fatalf("default table %q, want projections", qs.Table())
+	if want := s.Schema() + ".projections"; qs.Table() != want {
+		t.Fatalf("default table %q, want %q", qs.Table(), want)
 	}
 	tx, err := s.Pool().Begin(ctx)
 	if err != nil {

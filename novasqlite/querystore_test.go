@@ -43,7 +43,17 @@ func TestSQLQueryStore(t *testing.T) {
 		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 			return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
 		},
+		Rebuilder: checkpoints(t, s),
 	})
+}
+
+func checkpoints(t *testing.T, s *novasqlite.Store) *novasqlite.Checkpoints {
+	t.Helper()
+	cp, err := novasqlite.NewCheckpoints(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // A read-model write commits with an append.

@@ -449,6 +449,9 @@ type SQLQueryStore struct {
 	// carries it (the backend's WithTx), and commits it when fn returns
 	// nil; otherwise it rolls it back and returns fn's error.
 	InTx func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error
+	// Rebuilder, if not nil, is the backend's checkpoint store on the
+	// same database, for the WithCheckpoints case.
+	Rebuilder projection.Rebuilder
 }
 
 // RunSQLQueryStore runs the cases every SQL query store passes beside
@@ -463,11 +466,19 @@ type SQLQueryStore struct {
 //   - RebuildShadow: under projection.WithRebuild the store reads and
 //     writes its table's shadow (table + projection.ShadowSuffix), and
 //     fails, naming the shadow, when the shadow does not exist.
+//   - WithCheckpoints (with a Rebuilder): writes in a checkpoint's Commit
+//     commit with the checkpoint, or not at all; a rebuild fills the
+//     shadow Prepare makes of the store's table, and Swap puts it in
+//     place for the store's next reads and writes. The table is named to
+//     the Rebuilder by the store's Table method, if it has one.
 func RunSQLQueryStore(t *testing.T, s SQLQueryStore) {
 	t.Helper()
 	t.Run("Tables", s.testTables)
 	t.Run("InTransaction", s.testInTransaction)
 	t.Run("RebuildShadow", s.testRebuildShadow)
+	if s.Rebuilder != nil {
+		t.Run("WithCheckpoints", s.testWithCheckpoints)
+	}
 }
 
 func (s SQLQueryStore) testTables(t *testing.T) {
@@ -547,4 +558,55 @@ func (s SQLQueryStore) testRebuildShadow(t *testing.T) {
 		}
 	}
 	wantValue(t, s.New(t, shadow), "new", `"rebuilt"`)
+}
+
+func (s SQLQueryStore) testWithCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cp := s.Rebuilder
+	qs := s.New(t, "checkpointed")
+	at := func(n uint64) nova.Position { return nova.Position{Commit: n} }
+	write := func(key, value string) func(ctx context.Context) error {
+		return func(ctx context.Context) error { return qs.UpsertRaw(ctx, key, json.RawMessage(value)) }
+	}
+	if err := cp.Commit(ctx, "qs-checkpointed", "", nova.Start, at(1), write("a", `"one"`)); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	boom := errors.New("boom")
+	err := cp.Commit(ctx, "qs-checkpointed", "", at(1), at(2), func(ctx context.Context) error {
+		if err := write("a", `"two"`)(ctx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Commit of a failing batch = %v, want its error", err)
+	}
+	wantValue(t, qs, "a", `"one"`)
+	if pos, err := cp.Load(ctx, "qs-checkpointed"); err != nil || pos != at(1) {
+		t.Fatalf("checkpoint after a failed batch = %v, %v; want %v", pos, err, at(1))
+	}
+
+	// The name the Rebuilder takes: the store's own, when it tells it.
+	table := "checkpointed"
+	if named, ok := qs.(interface{ Table() string }); ok {
+		table = named.Table()
+	}
+	if err := cp.Prepare(ctx, []string{table}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	rebuild := projection.WithRebuild(ctx)
+	if err := cp.Commit(rebuild, "qs-checkpointed@rebuild", "", nova.Start, at(2), write("b", `"rebuilt"`)); err != nil {
+		t.Fatalf("Commit under a rebuild: %v", err)
+	}
+	wantMissing(t, qs, "b")
+	if err := cp.Swap(ctx, "qs-checkpointed", "qs-checkpointed@rebuild", []string{table}); err != nil {
+		t.Fatalf("Swap: %v", err)
+	}
+	wantValue(t, qs, "b", `"rebuilt"`)
+	wantMissing(t, qs, "a") // only the old table had it
+	if err := cp.Commit(ctx, "qs-checkpointed", "", at(2), at(3), write("c", `3`)); err != nil {
+		t.Fatalf("Commit after the swap: %v", err)
+	}
+	wantValue(t, qs, "c", `3`)
 }
