@@ -2,6 +2,8 @@ package saga_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -10,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
 	"github.com/nova-go/nova/saga/sagatest"
@@ -52,9 +58,40 @@ func sqliteBackend(t testing.TB, _ *clock) saga.RunStore {
 	return runs
 }
 
+// pgBackend opens a store in a scratch schema of the test server's
+// database, dropped at the end of the test; it skips without a server.
+func pgBackend(t testing.TB, _ *clock) saga.RunStore {
+	addr := testenv.Need(t, testenv.Postgres)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "saga_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	st, err := novapg.Open(ctx, novapg.Config{URL: addr, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = st.Close()
+		conn, err := pgx.Connect(ctx, addr)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	runs, err := novapg.NewRunStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
 // backends are the run stores the worker tests run on. Tests that move
 // the store's clock use the first, whose clock is the test's.
-var backends = []backend{{name: "mem", open: memBackend}, {name: "sqlite", open: sqliteBackend}}
+var backends = []backend{{name: "mem", open: memBackend}, {name: "sqlite", open: sqliteBackend}, {name: "pg", open: pgBackend}}
 
 // fixture is a coordinator on a run store, with channels that receive the
 // runs that end and the runs that get stuck.
