@@ -25,8 +25,10 @@
 // ([NewCommandStore]), so commands get the store's guarantees: an
 // expected version on every save (the seed had none), global order,
 // idempotent retries. Query stores are implemented by the backends
-// (novamem.QueryStore; SQL, Redis and MongoDB-API ones follow) and all
-// pass one suite, novatest.RunQueryStore. novamem.CQRSStore is the seed's
+// (novamem, novasqlite, novapg and novamysql tables, novaredis keys
+// "{prefix}:{key}", novamongo documents) and all pass one suite,
+// novatest.RunQueryStore. The SQL ones write inside the transaction a
+// projection's checkpoint commits in, found in the ctx. novamem.CQRSStore is the seed's
 // InMemoryCqrsStore: one value that is both stores. [RegisterCommand] and
 // [RegisterQuery] put such self-executing commands and queries on the
 // buses below.
@@ -74,14 +76,16 @@
 //
 // [MemoryHandled] makes a process run each command ID once for as long
 // as it lives. Across processes and crashes, the record of a handled
-// command must commit in the same transaction as the command's events;
-// the SQL backends bring such a [HandledStore]. (The events already carry
-// the command's ID as their causation ID, so an index on it is such a
-// record, though a command that saved no event leaves none.) Until then,
-// a command whose handler saved its events but whose ID was not recorded
-// runs again if it is sent again; handlers that save their events under
-// IDs derived from the command's ([EventID]) make that rerun an
-// idempotent append that writes nothing.
+// command must commit in the same transaction as the command's events,
+// and the record Nova uses is the events themselves: a handler saves its
+// events under IDs derived from the command's ([EventID]), so a command
+// sent again after a crash (its events saved, its ID not yet marked in
+// the HandledStore) decides the same events at the same place and its
+// append is an idempotent retry that writes nothing (see [nova.Store]'s
+// Append). The events also carry the command's ID as their causation ID.
+// A handler whose decision depends on the time or on other streams may
+// decide differently the second time; such handlers should key their
+// outside effects by the command's ID as well.
 //
 // Every entry point validates its input: a nil bus, handler, context or
 // message fails with an error matching [nova.ErrInvalid], an unknown
