@@ -24,10 +24,12 @@
 // which keeps three things on one database: every run's stream, the runs
 // table (one row per run: status, step, attempt, last error, due time,
 // deadline, lease owner and expiry) and the outbox of lifecycle events.
-// Every transition is one [RunStore.Record]: the event appended to the
-// run's stream at its exact expected version, the row replaced and the
-// lifecycle envelope queued, in one transaction, before the next action is
-// taken. The stream is the truth; the row is its projection, for claiming
+// Every transition is written by a [RunStore.Record] before the next
+// action is taken: the event appended to the run's stream at its exact
+// expected version, the row replaced and the lifecycle envelope queued, in
+// one transaction. A step's success shares its Record with the transition
+// that follows it at once (the next step's start, or the run's end), so a
+// three-step run costs four transactions. The stream is the truth; the row is its projection, for claiming
 // and listing; the outbox is what the broker will hear.
 //
 // [Start] records a run's start, due now, and returns; a [Worker] drives
