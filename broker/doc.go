@@ -52,21 +52,22 @@
 // depends on the backend ([Memory] does; a NATS JetStream adapter will
 // within one stream), so envelope IDs should be unique across topics, as
 // the saga's "{saga}-{step}-{status}" IDs are. This is what makes an
-// at-least-once relay safe: the saga outbox (issue 4) writes each lifecycle
-// envelope in the transaction of the saga transition that caused it, and a
-// relay that reads the outbox and publishes here may publish an envelope
-// again after a crash or a timeout without a subscriber seeing it twice,
-// as long as it does so within the window. Dead letters are not
+// at-least-once relay safe: the saga outbox writes each lifecycle
+// envelope in the transaction of the saga transition that caused it, and
+// the [Relay] that reads the outbox and publishes here may publish an
+// envelope again after a crash or a timeout without a subscriber seeing it
+// twice, as long as it does so within the window. Dead letters are not
 // deduplicated.
 //
 // # Where this sits
 //
-// Sagas write transitions and their lifecycle envelopes together; the
-// outbox relay, which belongs to this package and arrives with issue 4,
-// will sit between the saga's outbox table and a Broker, publishing each
-// outbox row with [PublishAll] and deleting it once the broker accepted it.
-// The broker therefore never disagrees with a run's stream for longer than
-// a relay outage lasts.
+// Sagas write transitions and their lifecycle envelopes together, into an
+// [Outbox] on the run store's database (novamem, novasqlite, novapg). The
+// [Relay] sits between that outbox and a Broker: it publishes the pending
+// envelopes in order with [PublishAll] and removes them once the broker
+// accepted them, backing off through outages. The broker therefore never
+// disagrees with a run's stream for longer than a relay outage lasts, and
+// loses nothing meanwhile.
 //
 // This package holds the contract and [Memory], an in-process broker for
 // tests, demos and single-process deployments. Adapters for NATS
