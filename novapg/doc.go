@@ -58,6 +58,14 @@
 // an idempotent retry leaves the transaction usable. Call [Store.Notify]
 // after committing, or subscribers see the events at their next poll.
 //
+// The package's other services work the same way in the store's schema:
+// [RunStore] records a saga transition, its runs-table row and its outbox
+// envelopes in one transaction and claims due runs with FOR UPDATE SKIP
+// LOCKED, on the database's clock; [Checkpoints] commits a projection
+// batch's read-model writes with its checkpoint and hands the transaction
+// to the handlers in their ctx ([WithTx], [TxFromContext]), where
+// [QueryStore] (a jsonb table) and the caller's own SQL find it.
+//
 // # Schema and migrations
 //
 // Config.Schema names the schema (default "nova"), so several stores can

@@ -110,6 +110,23 @@
 //	           UNIQUE (stream, version))                            -- metadata is JSON or NULL,
 //	                                                                -- recorded_at Unix nanoseconds
 //	snapshots (stream TEXT PRIMARY KEY, version, schema, data, recorded_at)
+//	saga_runs, outbox                                               -- [RunStore] (schema 2)
+//	checkpoints                                                     -- [Checkpoints] (schema 3)
+//
+// plus one table per [QueryStore], created by [NewQueryStore].
+//
+// # One file, one transaction
+//
+// What else the store serves lives in the same file and writes through
+// the same writer, so it commits with events: [Store.AppendTx] runs the
+// caller's statements in an append's transaction, [Store.WriteTx] in a
+// transaction of their own (both may share a group commit), and
+// [Store.ReadTx] reads one consistent snapshot. [RunStore] records a saga
+// transition, its runs-table row and its outbox envelopes in one
+// AppendTx; [Checkpoints] commits a projection batch's read-model writes
+// with its checkpoint in one WriteTx, and hands the transaction to the
+// handlers in their ctx ([WithTx], [TxFromContext]), where [QueryStore]
+// and the caller's own SQL find it.
 //
 // Tools that open the file with the plain database/sql driver (the
 // benchmarks' baseline does) get the store's settings from [DSN] or
