@@ -79,6 +79,15 @@
 // while their leases hold; a worker that stalls past its lease loses the
 // run, and its late writes are refused.
 //
+// A step's ctx ends before its lease can. The runner counts the lease
+// from before the claim (or the last successful renewal) was sent, renews
+// it every third of the lease, and when a tenth of the lease is all that
+// is left without a successful renewal (the database is slow, down, or
+// gave the run away) it cancels the attempt's ctx with cause
+// [ErrLeaseLost] and releases the run to the next claimer. A step that
+// honours its ctx therefore never runs beside the same step on another
+// worker; one that ignores it is abandoned, and its outcome not recorded.
+//
 // A run interrupted mid-attempt (its process crashed, its worker stopped,
 // or it lost its lease) has an attempt started in its stream and no
 // outcome. The next worker to claim it records that attempt as failed

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nova-go/nova"
@@ -39,6 +40,9 @@ type runner[D any] struct {
 	// held are transitions folded into x and not yet written, following
 	// version heldFrom, with their envelopes; created is whether the run
 	// exists under the runner's lease (claimed, or a write succeeded).
+	// leased, when set, is when the claim that leased the run to owner
+	// was sent; the lease holds at least until leased plus the lease.
+	leased   time.Time
 	held     []nova.EventData
 	heldOut  []broker.Envelope
 	heldFrom uint64
@@ -50,8 +54,10 @@ func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *
 }
 
 // resume returns a runner for a run recorded in x.
-func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string) (*runner[D], error) {
+// claimed is when the claim that leased the run to owner was sent.
+func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time) (*runner[D], error) {
 	r := newRunner(c, def, x.RunID, owner)
+	r.leased = claimed
 	r.inline = false
 	r.created = true // and claimed: the lease is the runner's to release
 	r.x = x
@@ -193,9 +199,14 @@ func (r *runner[D]) aborted(err error) error {
 // wait for a retry (a worker's runner returns errWaiting), or ctx ends. It
 // renews the lease while it works, and releases it when it returns.
 func (r *runner[D]) drive(ctx context.Context) error {
+	from := r.leased
+	if from.IsZero() {
+		// The run's lease is taken by its first write, after this.
+		from = time.Now()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := r.keepLease(ctx, cancel)
+	stop := r.keepLease(ctx, cancel, from)
 	defer stop()
 	err := r.steps(ctx)
 	bg, bgcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -232,28 +243,63 @@ func (r *runner[D]) steps(ctx context.Context) error {
 }
 
 // keepLease renews the run's lease every third of it until the returned
-// stop is called; a lost lease cancels ctx with [ErrLeaseLost].
-func (r *runner[D]) keepLease(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+// stop is called. The lease is known to hold until the last successful
+// renewal (or, before any, from) plus the lease, counted from before the
+// renewal was sent; when that expiry, less a margin of a tenth of the
+// lease, comes without a successful renewal (the store is slow, down, or
+// said no), ctx is cancelled with [ErrLeaseLost], so the attempt's ctx
+// ends before another worker can claim the run.
+func (r *runner[D]) keepLease(ctx context.Context, cancel context.CancelCauseFunc, from time.Time) (stop func()) {
 	ctx, quit := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(r.c.lease / 3)
-		defer t.Stop()
+		lease := r.c.lease
+		every, margin := lease/3, lease/10
+		tick := time.NewTimer(time.Until(from.Add(every)))
+		defer tick.Stop()
+		lost := time.NewTimer(time.Until(from.Add(lease - margin)))
+		defer lost.Stop()
+		type renewal struct {
+			sent time.Time
+			err  error
+		}
+		results := make(chan renewal, 1)
+		var wg sync.WaitGroup
+		defer wg.Wait() // after ctx ends: the renewal's ctx has ended too
+		inflight := false
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-			}
-			err := r.c.runs.Renew(ctx, r.def.name, r.runID, r.owner, r.c.lease)
-			switch {
-			case errors.Is(err, ErrLeaseLost):
-				r.c.log.WarnContext(ctx, "saga: lease lost; leaving the run", "saga", r.def.name, "run", r.runID, "owner", r.owner)
-				cancel(err)
+			case <-lost.C:
+				r.c.log.WarnContext(ctx, "saga: lease not renewed in time; leaving the run", "saga", r.def.name, "run", r.runID, "owner", r.owner)
+				cancel(fmt.Errorf("saga: run %q of %q: lease not renewed in time: %w", r.runID, r.def.name, ErrLeaseLost))
 				return
-			case err != nil && ctx.Err() == nil:
-				r.c.log.WarnContext(ctx, "saga: renew lease", "saga", r.def.name, "run", r.runID, "error", err)
+			case <-tick.C:
+				if inflight {
+					tick.Reset(margin)
+					continue
+				}
+				inflight = true
+				sent := time.Now()
+				wg.Go(func() { results <- renewal{sent, r.c.runs.Renew(ctx, r.def.name, r.runID, r.owner, lease)} })
+			case res := <-results:
+				inflight = false
+				switch {
+				case res.err == nil:
+					lost.Reset(time.Until(res.sent.Add(lease - margin)))
+					tick.Reset(time.Until(res.sent.Add(every)))
+				case errors.Is(res.err, ErrLeaseLost):
+					r.c.log.WarnContext(ctx, "saga: lease lost; leaving the run", "saga", r.def.name, "run", r.runID, "owner", r.owner)
+					cancel(res.err)
+					return
+				default:
+					if ctx.Err() == nil {
+						r.c.log.WarnContext(ctx, "saga: renew lease", "saga", r.def.name, "run", r.runID, "error", res.err)
+					}
+					tick.Reset(margin) // try again soon, while the lease holds
+				}
 			}
 		}
 	}()

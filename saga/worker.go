@@ -66,7 +66,7 @@ type Worker struct {
 	owner string
 
 	mu       sync.Mutex
-	handlers map[string]func(ctx context.Context, run RunInfo) (time.Time, error)
+	handlers map[string]func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error)
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -85,7 +85,7 @@ func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
 	c.workers++
 	owner := fmt.Sprintf("%s/w%d", c.owner, c.workers)
 	c.mu.Unlock()
-	return &Worker{c: c, cfg: cfg, owner: owner, handlers: map[string]func(context.Context, RunInfo) (time.Time, error){}}, nil
+	return &Worker{c: c, cfg: cfg, owner: owner, handlers: map[string]func(context.Context, RunInfo, time.Time) (time.Time, error){}}, nil
 }
 
 // Owner returns the worker's lease owner ID.
@@ -109,12 +109,12 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 	if _, dup := w.handlers[def.name]; dup {
 		return nova.Invalidf("saga: saga %q is already registered", def.name)
 	}
-	w.handlers[def.name] = func(ctx context.Context, run RunInfo) (time.Time, error) {
+	w.handlers[def.name] = func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error) {
 		x, err := load[D](ctx, w.c.events, def.name, run.RunID)
 		if err != nil {
 			return time.Time{}, err
 		}
-		r, err := resume(ctx, w.c, def, x, w.owner)
+		r, err := resume(ctx, w.c, def, x, w.owner, claimed)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -219,6 +219,7 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 		if d := time.Until(pause); d > 0 {
 			wait = min(wait, d)
 		} else if free := w.cfg.Concurrency - running; free > 0 {
+			claimed := time.Now()
 			runs, err := w.c.runs.Claim(ctx, ClaimRequest{Owner: w.owner, Sagas: sagas, Lease: w.c.lease, Limit: free})
 			switch {
 			case ctx.Err() != nil:
@@ -233,7 +234,7 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 				running++
 				h := w.handlers[run.Saga]
 				wg.Go(func() {
-					due, err := h(ctx, run)
+					due, err := h(ctx, run, claimed)
 					finished <- result{due, w.report(ctx, run, err)}
 				})
 			}
