@@ -34,7 +34,11 @@ type RunStore struct {
 
 	mu   sync.Mutex
 	runs map[runKey]saga.RunInfo
-	box  outbox
+	// due indexes the runs with a due time (none once ended or Stuck),
+	// so that a claim looks at the runs a worker may take, not at every
+	// run ever recorded.
+	due map[runKey]struct{}
+	box outbox
 }
 
 type runKey struct{ saga, run string }
@@ -50,7 +54,7 @@ type outbox struct {
 // NewRunStore returns an empty run store whose runs' streams live in s.
 // It does not own s: closing s ends the run store too.
 func NewRunStore(s *Store) *RunStore {
-	r := &RunStore{s: s, runs: make(map[runKey]saga.RunInfo)}
+	r := &RunStore{s: s, runs: make(map[runKey]saga.RunInfo), due: make(map[runKey]struct{})}
 	r.box = outbox{r: r}
 	return r
 }
@@ -80,6 +84,16 @@ func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
 }
 
 func (r *RunStore) now() time.Time { return r.s.now().UTC() }
+
+// put stores a run's row and keeps the due index; the caller holds r.mu.
+func (r *RunStore) put(key runKey, row saga.RunInfo) {
+	r.runs[key] = row
+	if row.DueAt.IsZero() {
+		delete(r.due, key)
+	} else {
+		r.due[key] = struct{}{}
+	}
+}
 
 // check reports a nil run store or ctx, a done ctx and a closed store.
 func (r *RunStore) check(ctx context.Context) error {
@@ -143,7 +157,7 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	if exists {
 		row.CreatedAt = old.CreatedAt
 	}
-	r.runs[key] = row
+	r.put(key, row)
 	if len(t.Outbox) > 0 {
 		for _, e := range t.Outbox {
 			r.box.seq++
@@ -181,17 +195,16 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	var due []saga.RunInfo
-	for _, row := range r.runs {
-		if !row.DueAt.IsZero() && !row.DueAt.After(now) && !row.LeaseUntil.After(now) && slices.Contains(req.Sagas, row.Saga) {
-			due = append(due, row)
+	due := make([]saga.RunInfo, 0, min(req.Limit, len(r.due)))
+	for key := range r.due {
+		row := r.runs[key]
+		if !row.DueAt.After(now) && !row.LeaseUntil.After(now) && slices.Contains(req.Sagas, row.Saga) {
+			due = sagarun.KeepFirstDue(due, row, req.Limit)
 		}
 	}
-	sagarun.SortDue(due)
-	due = due[:min(len(due), req.Limit)]
 	for i := range due {
 		due[i].LeaseOwner, due[i].LeaseUntil = req.Owner, now.Add(req.Lease)
-		r.runs[runKey{due[i].Saga, due[i].RunID}] = due[i]
+		r.put(runKey{due[i].Saga, due[i].RunID}, due[i])
 	}
 	return due, nil
 }
@@ -213,7 +226,7 @@ func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lea
 		return fmt.Errorf("novamem: renew: %w", sagarun.LeaseLost(sagaName, runID, owner, row))
 	}
 	row.LeaseUntil = now.Add(lease)
-	r.runs[key] = row
+	r.put(key, row)
 	return nil
 }
 
@@ -231,7 +244,7 @@ func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) e
 	key := runKey{sagaName, runID}
 	if row, ok := r.runs[key]; ok && row.LeaseOwner == owner {
 		row.LeaseOwner, row.LeaseUntil = "", time.Time{}
-		r.runs[key] = row
+		r.put(key, row)
 	}
 	return nil
 }

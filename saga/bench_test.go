@@ -3,10 +3,12 @@ package saga_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -15,13 +17,28 @@ func noop(name string) saga.Step[trip] {
 	return saga.Step[trip]{Name: name, Execute: func(context.Context, saga.StepContext, *trip) error { return nil }}
 }
 
+// sqliteNormalBackend is a SQLite run store that does not flush each
+// commit (synchronous=NORMAL): what is left is the CPU per transition.
+func sqliteNormalBackend(t testing.TB, _ *clock) saga.RunStore {
+	st, err := novasqlite.Open(context.Background(), novasqlite.Config{Path: filepath.Join(t.TempDir(), "runs.db"), Synchronous: novasqlite.Normal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	runs, err := novasqlite.NewRunStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
 // BenchmarkSaga measures durable 3-step sagas of no-op steps: each run
 // records 8 transitions (start, 3 × started and succeeded, completed) with
 // their runs-table rows and lifecycle envelopes. "run-N" drives N runs at
 // once with Run; "worker" starts the runs and lets a worker of
 // concurrency 8 drive them.
 func BenchmarkSaga(b *testing.B) {
-	for _, bk := range backends {
+	for _, bk := range append(backends, backend{name: "sqlite-normal", open: sqliteNormalBackend}) {
 		def, err := saga.Define("bench", noop("a"), noop("b"), noop("c"))
 		if err != nil {
 			b.Fatal(err)

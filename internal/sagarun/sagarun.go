@@ -173,10 +173,25 @@ func Lease(t *saga.Transition, exists bool, old saga.RunInfo, now time.Time) (ow
 
 // SortDue sorts claimed runs the earliest due first, then by (saga, run
 // ID).
-func SortDue(rows []saga.RunInfo) {
-	slices.SortFunc(rows, func(a, b saga.RunInfo) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.Saga, b.Saga), cmp.Compare(a.RunID, b.RunID))
-	})
+func SortDue(rows []saga.RunInfo) { slices.SortFunc(rows, CompareDue) }
+
+// CompareDue orders runs the earliest due first, then by (saga, run ID).
+func CompareDue(a, b saga.RunInfo) int {
+	return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.Saga, b.Saga), cmp.Compare(a.RunID, b.RunID))
+}
+
+// KeepFirstDue inserts row into first, which holds at most limit rows in
+// [CompareDue] order, when it is among the limit first: it keeps the runs
+// a claim takes without sorting every candidate.
+func KeepFirstDue(first []saga.RunInfo, row saga.RunInfo, limit int) []saga.RunInfo {
+	if len(first) == limit && CompareDue(row, first[len(first)-1]) >= 0 {
+		return first
+	}
+	i, _ := slices.BinarySearchFunc(first, row, CompareDue)
+	if len(first) == limit {
+		first = first[:limit-1]
+	}
+	return slices.Insert(first, i, row)
 }
 
 // Held reports whether owner holds an unexpired lease on row at now.
