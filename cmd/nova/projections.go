@@ -77,15 +77,11 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 	if len(args) != 0 {
 		return usagef("projections takes no arguments, got %q", args)
 	}
-	store, err := openExistingStore(ctx, e.store)
+	store, svc, err := openServices(ctx, e.store, "projections")
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc, err := servicesOf(store, "projections")
-	if err != nil {
-		return err
-	}
 	lister, ok := svc.checkpoints.(projection.CheckpointLister)
 	if !ok {
 		return fmt.Errorf("the %T keeps no checkpoints to list", store)
@@ -161,15 +157,11 @@ func projectionCommand() *command {
 }
 
 func runRebuild(ctx context.Context, e *env, name string, build knownProjection) error {
-	store, err := openExistingStore(ctx, e.store)
+	store, svc, err := openServices(ctx, e.store, "projections")
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc, err := servicesOf(store, "projections")
-	if err != nil {
-		return err
-	}
 	cfg, _, err := build(ctx, store, svc)
 	if err != nil {
 		return err

@@ -51,13 +51,8 @@ func joinStatuses() string {
 
 // openRuns opens the store and its saga runs.
 func openRuns(ctx context.Context, spec string) (saga.RunStore, func(), error) {
-	store, err := openExistingStore(ctx, spec)
+	store, svc, err := openServices(ctx, spec, "sagas")
 	if err != nil {
-		return nil, nil, err
-	}
-	svc, err := servicesOf(store, "sagas")
-	if err != nil {
-		store.Close()
 		return nil, nil, err
 	}
 	return svc.runs, func() { store.Close() }, nil

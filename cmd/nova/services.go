@@ -49,3 +49,18 @@ func servicesOf(store nova.Store, what string) (*services, error) {
 	}
 	return postgresServices(store, what)
 }
+
+// openServices opens an existing store and its services, for the feature
+// called what. The caller closes the store.
+func openServices(ctx context.Context, spec, what string) (nova.Store, *services, error) {
+	store, err := openExistingStore(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := servicesOf(store, what)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, svc, nil
+}
