@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,11 +117,16 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if exists {
 		row.CreatedAt = old.CreatedAt
 	}
-	err = r.stmts.exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
-		row.Version = uint64(st.ColumnInt64(0))
-	})
-	if err != nil {
-		return saga.RunInfo{}, err
+	if v, exact := t.Expected.Version(); exact {
+		// The append succeeded at exactly v: no need to ask.
+		row.Version = v + uint64(len(t.Events))
+	} else {
+		err = r.stmts.exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
+			row.Version = uint64(st.ColumnInt64(0))
+		})
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
 	}
 	err = r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
@@ -137,23 +143,51 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if len(t.Outbox) == 0 {
 		return row, nil
 	}
-	for _, e := range t.Outbox {
-		h, err := sagarun.Headers(e.Headers)
-		if err != nil {
+	// One statement for a transition's envelopes (one or two; at most
+	// outboxRows a statement).
+	for rest := t.Outbox; len(rest) > 0; {
+		n := min(len(rest), outboxRows)
+		args := make([]any, 0, outboxArgs*n)
+		for _, e := range rest[:n] {
+			h, err := sagarun.Headers(e.Headers)
+			if err != nil {
+				return saga.RunInfo{}, err
+			}
+			var hdr any
+			if h != nil {
+				hdr = string(h)
+			}
+			args = append(args, e.ID, e.Topic, e.EventType, []byte(e.Payload), e.Key, hdr, int64(e.Attempts), nanos(e.Timestamp), nanos(now))
+		}
+		if err := r.stmts.exec(c, outboxInsert(n), args, nil); err != nil {
 			return saga.RunInfo{}, err
 		}
-		var hdr any
-		if h != nil {
-			hdr = string(h)
-		}
-		err = r.stmts.exec(c, `INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, stamped_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			[]any{e.ID, e.Topic, e.EventType, []byte(e.Payload), e.Key, hdr, int64(e.Attempts), nanos(e.Timestamp), nanos(now)}, nil)
-		if err != nil {
-			return saga.RunInfo{}, err
-		}
+		rest = rest[n:]
 	}
 	return row, nil
+}
+
+// outboxArgs is the number of values of one outbox row; outboxRows is
+// the most rows one statement inserts, well within SQLite's limit on
+// bound values.
+const (
+	outboxArgs = 9
+	outboxRows = 64
+)
+
+// outboxInserts are the statements inserting 1, 2, … outboxRows rows.
+var outboxInserts sync.Map // int → string
+
+// outboxInsert returns the statement inserting n outbox rows.
+func outboxInsert(n int) string {
+	if q, ok := outboxInserts.Load(n); ok {
+		return q.(string)
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", outboxArgs), ", ") + ")"
+	q := `INSERT INTO outbox (id, topic, event_type, payload, key, headers, attempts, stamped_at, created_at) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	outboxInserts.Store(n, q)
+	return q
 }
 
 // Claim leases due runs in one write transaction; see

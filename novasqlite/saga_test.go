@@ -3,6 +3,7 @@ package novasqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -122,5 +123,37 @@ func TestRunStoreClosed(t *testing.T) {
 	}
 	if _, err := rs.Outbox().Pending(ctx, 1); !errors.Is(err, nova.ErrClosed) {
 		t.Errorf("Pending: %v", err)
+	}
+}
+
+// TestRunStoreManyEnvelopes records a transition with more envelopes than
+// one insert statement takes: all of them reach the outbox, in order, and
+// the row's version is the append's with any expectation.
+func TestRunStoreManyEnvelopes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rs := newRunStore(t, open(t, novasqlite.Config{}))
+	var env []broker.Envelope
+	for i := range 150 {
+		env = append(env, broker.Envelope{ID: fmt.Sprint("e", i), Topic: "saga.order.a.started", EventType: "saga.event", Payload: []byte(`{}`)})
+	}
+	for i, exp := range []nova.ExpectedVersion{nova.NoStream, nova.Any} {
+		row, err := rs.Record(ctx, saga.Transition{
+			Stream: saga.StreamName("order", "r1"), Expected: exp, Events: novatest.Events("saga.test", 2),
+			Run:    saga.RunInfo{Saga: "order", RunID: "r1", Status: saga.Running},
+			Outbox: env[i*75 : i*75+75],
+		})
+		if err != nil || row.Version != uint64(2*i+2) {
+			t.Fatalf("record %d: %+v, %v", i, row, err)
+		}
+	}
+	msgs, err := rs.Outbox().Pending(ctx, 200)
+	if err != nil || len(msgs) != len(env) {
+		t.Fatalf("pending: %d, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		if m.Envelope.ID != env[i].ID {
+			t.Fatalf("message %d is %q, want %q", i, m.Envelope.ID, env[i].ID)
+		}
 	}
 }
