@@ -1,7 +1,6 @@
 package projcrash_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,12 +10,10 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -476,6 +473,7 @@ func crash(t *testing.T, tg target, defaultEvents int) {
 		grant(chunk)
 		target := max(applied()+1, i*chunk+1+rng.IntN(chunk))
 		c := startChild(t, tgJSON, "")
+		what := fmt.Sprintf("round %d: the runner", i)
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			n := applied()
@@ -483,25 +481,17 @@ func crash(t *testing.T, tg target, defaultEvents int) {
 				break
 			}
 			if time.Now().After(deadline) {
-				_ = c.cmd.Process.Kill()
-				<-c.done
-				t.Fatalf("round %d: the runner did not reach %d events from %d; stderr: %s", i, target, n, c.stderr)
+				c.Stop()
+				t.Fatalf("%s did not reach %d events from %d; stderr: %s", what, target, n, c.Stderr())
 			}
 			select {
-			case err := <-c.done:
-				t.Fatalf("round %d: the runner ended by itself (%v); stderr: %s", i, err, c.stderr)
+			case <-c.Done():
+				t.Fatalf("%s ended by itself (%v); stderr: %s", what, c.Err(), c.Stderr())
 			case <-time.After(time.Millisecond):
 			}
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Millisecond))))
-		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err = <-c.done
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("round %d: the runner ended by itself (%v) before the kill; stderr: %s", i, err, c.stderr)
-		}
+		c.Kill(t, what)
 		progress = append(progress, strconv.Itoa(applied()))
 	}
 	grant(events)
@@ -525,8 +515,8 @@ func crash(t *testing.T, tg target, defaultEvents int) {
 		t.Fatalf("the log holds %d events, want %d", len(logEvents), events)
 	}
 	c := startChild(t, tgJSON, head.String())
-	if err := <-c.done; err != nil {
-		t.Fatalf("final run: %v; stderr: %s", err, c.stderr)
+	if err := c.Err(); err != nil {
+		t.Fatalf("final run: %v; stderr: %s", err, c.Stderr())
 	}
 	t.Logf("%d events from 8 writers in %s; events applied after each of %d kills: %s; caught up %s after the writers",
 		events, written.Round(time.Millisecond), kills, strings.Join(progress, " "), (time.Since(start) - written).Round(time.Millisecond))
@@ -575,38 +565,9 @@ func crash(t *testing.T, tg target, defaultEvents int) {
 	}
 }
 
-// runner is a runner's process.
-type runner struct {
-	cmd    *exec.Cmd
-	stderr *strings.Builder // read after done
-	done   chan error       // the process's end, from Wait
-}
-
 // startChild starts the runner's process on the target and waits until it
 // holds the lease.
-func startChild(t *testing.T, tgJSON []byte, head string) *runner {
+func startChild(t *testing.T, tgJSON []byte, head string) *testenv.Child {
 	t.Helper()
-	c := &runner{cmd: exec.Command(os.Args[0], "-test.run=^$"), stderr: &strings.Builder{}, done: make(chan error, 1)}
-	c.cmd.Env = append(os.Environ(), childEnv+"="+string(tgJSON), headEnv+"="+head)
-	c.cmd.Stderr = c.stderr
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	if !lines.Scan() || lines.Text() != "active" {
-		_ = c.cmd.Process.Kill()
-		_ = c.cmd.Wait()
-		t.Fatalf("child said %q; stderr: %s", lines.Text(), c.stderr)
-	}
-	go func() {
-		// Read to the end before Wait, which closes the pipe.
-		for lines.Scan() {
-		}
-		c.done <- c.cmd.Wait()
-	}()
-	return c
+	return testenv.StartChild(t, []string{childEnv + "=" + string(tgJSON), headEnv + "=" + head}, "active")
 }

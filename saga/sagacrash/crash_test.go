@@ -6,7 +6,6 @@
 package sagacrash_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,13 +16,11 @@ import (
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -504,75 +501,36 @@ func (e *pgEffects) overlaps(ctx context.Context) ([]string, error) {
 func (e *pgEffects) close() { e.pool.Close() }
 
 // worker is a worker process.
-type worker struct {
-	cmd    *exec.Cmd
-	stderr *strings.Builder // read after done
-	done   chan error       // the process's end, from Wait
-	lines  chan string      // what it printed after "ready"
-}
+type worker struct{ *testenv.Child }
 
 // startWorker starts a worker process on cfg and waits until it is ready.
-func startWorker(t *testing.T, cfg setup) *worker {
+func startWorker(t *testing.T, cfg setup) worker {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{cmd: exec.Command(os.Args[0], "-test.run=^$"), stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 16)}
-	w.cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
-	w.cmd.Stderr = w.stderr
-	out, err := w.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		_ = w.cmd.Process.Kill()
-		_ = w.cmd.Wait()
-		t.Fatalf("worker said %q; stderr: %s", sc.Text(), w.stderr)
-	}
-	go func() {
-		// Read to the end before Wait, which closes the pipe.
-		for sc.Scan() {
-			select {
-			case w.lines <- sc.Text():
-			default:
-			}
-		}
-		close(w.lines)
-		w.done <- w.cmd.Wait()
-	}()
-	return w
+	return worker{testenv.StartChild(t, []string{childEnv + "=" + string(raw)}, "ready")}
 }
 
 // kill kills w with SIGKILL and fails t unless that is how it ended.
-func (w *worker) kill(t *testing.T, round int) {
+func (w worker) kill(t *testing.T, round int) {
 	t.Helper()
-	if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err := <-w.done
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("round %d: the worker ended by itself (%v) before the kill; stderr: %s", round, err, w.stderr)
-	}
+	w.Kill(t, fmt.Sprintf("round %d: the worker", round))
 }
 
 // finish waits for a draining worker's end and returns the step calls it
 // reported.
-func (w *worker) finish(t *testing.T, what string) int {
+func (w worker) finish(t *testing.T, what string) int {
 	t.Helper()
 	var steps int
-	for line := range w.lines {
+	for line := range w.Lines() {
 		if n, ok := strings.CutPrefix(line, "steps "); ok {
 			steps, _ = strconv.Atoi(n)
 		}
 	}
-	if err := <-w.done; err != nil {
-		t.Fatalf("%s: %v; stderr: %s", what, err, w.stderr)
+	if err := w.Err(); err != nil {
+		t.Fatalf("%s: %v; stderr: %s", what, err, w.Stderr())
 	}
 	return steps
 }
