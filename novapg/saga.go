@@ -174,6 +174,10 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		if err := r.s.checkOpen(); err != nil {
 			return err
 		}
+		done, err := r.recordFast(ctx, &t, outbox, &row, &res)
+		if err != nil || done {
+			return err
+		}
 		return pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
 			var err error
 			res, err = r.s.AppendTx(ctx, tx, t.Stream, t.Expected, t.Events...)
@@ -206,6 +210,71 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		r.box.wake.Wake()
 	}
 	return row, nil
+}
+
+// recordFast writes t in two round trips, where the transaction of
+// Record takes four: BEGIN, the append, the row's upsert and the outbox
+// insert go in one batch, and COMMIT follows. It handles the common case
+// only, a transition at an exact expected version that appends and holds
+// its lease; anything else (another expectation, a conflict, a stored
+// event ID, a lost lease) is rolled back and reported not done, for
+// Record's transaction to decide it.
+func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []any, row *saga.RunInfo, res *nova.AppendResult) (done bool, err error) {
+	exact, ok := t.Expected.Version()
+	if !ok {
+		return false, nil
+	}
+	evs, err := nova.ValidateAppend(ctx, t.Stream, t.Events)
+	if err != nil {
+		return false, err
+	}
+	sql, args, err := r.s.appendStatement(t.Stream, t.Expected, evs)
+	if err != nil {
+		return false, err
+	}
+	conn, err := r.s.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	// A connection left in a transaction is closed, not reused, by
+	// Release.
+	defer conn.Release()
+	var conflict, lost bool
+	w := &t.Run
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(sql, args...).QueryRow(func(pr pgx.Row) error {
+		var err error
+		*res, conflict, err = scanAppend(pr, len(evs))
+		return err
+	})
+	b.Queue(r.sql.upsert, w.Saga, w.RunID, string(w.Status), int64(exact)+int64(len(evs)), w.Step, w.Attempt, w.Error,
+		timestamp(w.DueAt), timestamp(w.DeadlineAt), t.Owner, micros(t.Lease)).
+		QueryRow(func(pr pgx.Row) error {
+			err := scanRun(pr, row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				lost, err = true, nil
+			}
+			return err
+		})
+	if len(t.Outbox) > 0 {
+		b.Queue(r.sql.outbox, outbox...)
+	}
+	err = conn.SendBatch(ctx, b).Close()
+	if err == nil && !conflict && !lost {
+		if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if _, rerr := conn.Exec(ctx, `ROLLBACK`); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil && !conflict {
+		return false, err
+	}
+	*row, *res = saga.RunInfo{}, nova.AppendResult{}
+	return false, nil
 }
 
 // write writes the row and the outbox rows of t, in tx after its append
