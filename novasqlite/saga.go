@@ -103,42 +103,52 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 // t, in the transaction of its append.
 func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, error) {
 	now := r.now().UTC()
-	old, exists, err := r.getRun(c, t.Run.Saga, t.Run.RunID)
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	owner, until, err := sagarun.Lease(t, exists, old, now)
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	row := t.Run
-	row.LeaseOwner, row.LeaseUntil = owner, until
-	row.CreatedAt, row.UpdatedAt = now, now
-	if exists {
-		row.CreatedAt = old.CreatedAt
-	}
+	w := &t.Run
+	version := uint64(0)
 	if v, exact := t.Expected.Version(); exact {
 		// The append succeeded at exactly v: no need to ask.
-		row.Version = v + uint64(len(t.Events))
+		version = v + uint64(len(t.Events))
 	} else {
-		err = r.stmts.exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
-			row.Version = uint64(st.ColumnInt64(0))
+		err := r.stmts.exec(c, `SELECT version FROM streams WHERE stream = ?`, []any{t.Stream}, func(st *sqlite3.Stmt) {
+			version = uint64(st.ColumnInt64(0))
 		})
 		if err != nil {
 			return saga.RunInfo{}, err
 		}
 	}
-	err = r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var until time.Time
+	if t.Owner != "" {
+		until = now.Add(t.Lease)
+	}
+	// One statement decides the lease (as [sagarun.Lease] does) and
+	// writes the row: a writer with an owner keeps the lease as it is and
+	// writes nothing, and gets no row back, unless it holds the lease; one
+	// without clears it; a new run is leased to the owner.
+	var (
+		row  saga.RunInfo
+		held bool
+	)
+	err := r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
 		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
 			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
 			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
-			lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
-			updated_at = excluded.updated_at`,
-		[]any{row.Saga, row.RunID, string(row.Status), int64(row.Version), row.Step, int64(row.Attempt), row.Error,
-			nanos(row.DueAt), nanos(row.DeadlineAt), row.LeaseOwner, nanos(row.LeaseUntil),
-			nanos(row.CreatedAt), nanos(row.UpdatedAt)}, nil)
+			lease_owner = CASE WHEN ?10 = '' THEN '' ELSE lease_owner END,
+			lease_until = CASE WHEN ?10 = '' THEN 0 ELSE lease_until END,
+			updated_at = excluded.updated_at
+		WHERE ?10 = '' OR (lease_owner = ?10 AND lease_until > ?12)
+		RETURNING `+runColumns,
+		[]any{w.Saga, w.RunID, string(w.Status), int64(version), w.Step, int64(w.Attempt), w.Error,
+			nanos(w.DueAt), nanos(w.DeadlineAt), t.Owner, nanos(until), nanos(now)},
+		func(st *sqlite3.Stmt) { row, held = scanRun(st), true })
 	if err != nil {
 		return saga.RunInfo{}, err
+	}
+	if !held {
+		old, _, err := r.getRun(c, w.Saga, w.RunID)
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+		return saga.RunInfo{}, sagarun.LeaseLost(w.Saga, w.RunID, t.Owner, old)
 	}
 	if len(t.Outbox) == 0 {
 		return row, nil

@@ -3,7 +3,6 @@ package saga_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,16 +19,7 @@ func noop(name string) saga.Step[trip] {
 // sqliteNormalBackend is a SQLite run store that does not flush each
 // commit (synchronous=NORMAL): what is left is the CPU per transition.
 func sqliteNormalBackend(t testing.TB, _ *clock) saga.RunStore {
-	st, err := novasqlite.Open(context.Background(), novasqlite.Config{Path: filepath.Join(t.TempDir(), "runs.db"), Synchronous: novasqlite.Normal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	runs, err := novasqlite.NewRunStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runs
+	return openSQLite(t, novasqlite.Normal)
 }
 
 // BenchmarkSaga measures durable 3-step sagas of no-op steps: each run

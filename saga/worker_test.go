@@ -45,8 +45,12 @@ func memBackend(t testing.TB, clk *clock) saga.RunStore {
 	return novamem.NewRunStore(st)
 }
 
-func sqliteBackend(t testing.TB, _ *clock) saga.RunStore {
-	st, err := novasqlite.Open(context.Background(), novasqlite.Config{Path: filepath.Join(t.TempDir(), "runs.db")})
+func sqliteBackend(t testing.TB, _ *clock) saga.RunStore { return openSQLite(t, novasqlite.Full) }
+
+// openSQLite opens a run store on a new SQLite file with the durability
+// given.
+func openSQLite(t testing.TB, sync novasqlite.Synchronous) saga.RunStore {
+	st, err := novasqlite.Open(context.Background(), novasqlite.Config{Path: filepath.Join(t.TempDir(), "runs.db"), Synchronous: sync})
 	if err != nil {
 		t.Fatal(err)
 	}
