@@ -37,12 +37,12 @@ type runner[D any] struct {
 	stepErr  error
 	stuckErr *CompensationFailedError
 	existing bool // begin found the run already started
+	// leased, when set, is when the claim that leased the run to owner
+	// was sent; the lease holds at least until leased plus the lease.
+	leased time.Time
 	// held are transitions folded into x and not yet written, following
 	// version heldFrom, with their envelopes; created is whether the run
 	// exists under the runner's lease (claimed, or a write succeeded).
-	// leased, when set, is when the claim that leased the run to owner
-	// was sent; the lease holds at least until leased plus the lease.
-	leased   time.Time
 	held     []nova.EventData
 	heldOut  []broker.Envelope
 	heldFrom uint64
