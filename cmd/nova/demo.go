@@ -131,8 +131,11 @@ func runDemo(ctx context.Context, e *env, n int) error {
 		return err
 	}
 
-	eventsAfter, last, err := countLog(ctx, store)
-	if err != nil {
+	var eventsAfter int
+	var last nova.Position
+	if sagas != nil {
+		eventsAfter, last = sagas.events, sagas.head // counted already
+	} else if eventsAfter, last, err = countLog(ctx, store); err != nil {
 		return err
 	}
 	return writeDemoReport(e, demoReport{

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/examples/orders"
+	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/projection"
 	"github.com/nova-go/nova/saga"
 )
@@ -23,6 +24,10 @@ type sagaDemo struct {
 	summary   *orders.Summary // the first order's summary, read by a query
 	proj      projection.Status
 	lag       projection.Lag
+	// events and head are the log's length and last position once every
+	// run ended, which the projection was waited for.
+	events int
+	head   nova.Position
 }
 
 // runEnds collects the IDs of runs as they end.
@@ -66,7 +71,7 @@ func (r *runEnds) wait(ctx context.Context, ids []string) error {
 // runOrderSagas runs this demo's orders as fulfilment sagas on a worker,
 // with the order-summary projection running beside them, and returns each
 // order's outcome.
-func runOrderSagas(ctx context.Context, store nova.Store, svcs *services, svc *orders.Service, first, n int) ([]demoOutcome, *sagaDemo, error) {
+func runOrderSagas(ctx context.Context, store nova.Store, svcs *services.Services, svc *orders.Service, first, n int) ([]demoOutcome, *sagaDemo, error) {
 	def, err := orders.FulfilSaga(svc)
 	if err != nil {
 		return nil, nil, err
@@ -90,7 +95,7 @@ func runOrderSagas(ctx context.Context, store nova.Store, svcs *services, svc *o
 	defer sub.Unsubscribe()
 
 	ends := &runEnds{ended: make(map[string]saga.Status), ch: make(chan struct{})}
-	coord, err := saga.NewCoordinator(saga.Config{Runs: svcs.runs, Broker: bus, OnEndFunc: ends.add})
+	coord, err := saga.NewCoordinator(saga.Config{Runs: svcs.Runs, Broker: bus, OnEndFunc: ends.add})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,11 +166,11 @@ func runOrderSagas(ctx context.Context, store nova.Store, svcs *services, svc *o
 
 	// Read-your-writes: wait until the projection has passed the log's
 	// head, then ask the query store.
-	_, head, err := countLog(ctx, store)
+	rep.events, rep.head, err = countLog(ctx, store)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := runner.WaitFor(wctx, head); err != nil {
+	if err := runner.WaitFor(wctx, rep.head); err != nil {
 		return nil, nil, fmt.Errorf("order-summary projection: %w", err)
 	}
 	s, err := cqrs.Query[orders.Summary](orders.GetSummary{OrderID: ids[0]}).Execute(ctx, qs)

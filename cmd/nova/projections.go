@@ -16,6 +16,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/examples/orders"
+	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -24,7 +25,7 @@ const summaryTable = "order_summary"
 
 // knownProjection builds the runner config of a projection this tool
 // knows how to run, on a store and its services.
-type knownProjection func(ctx context.Context, store nova.Store, svc *services) (*projection.Config, cqrs.QueryStore, error)
+type knownProjection func(ctx context.Context, store nova.Store, svc *services.Services) (*projection.Config, cqrs.QueryStore, error)
 
 // projections are the projections this tool can run and rebuild: the
 // demo's.
@@ -36,8 +37,8 @@ var projections = map[string]knownProjection{
 // store table summaryTable. Its checkpoint commits with the read model
 // where the store is SQL. No lease: two demos at once on one store are
 // kept apart by the checkpoint commit's fence.
-func summaryConfig(ctx context.Context, store nova.Store, svc *services) (*projection.Config, cqrs.QueryStore, error) {
-	qs, err := svc.queryStore(ctx, summaryTable)
+func summaryConfig(ctx context.Context, store nova.Store, svc *services.Services) (*projection.Config, cqrs.QueryStore, error) {
+	qs, err := svc.QueryStore(ctx, summaryTable)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,7 +46,7 @@ func summaryConfig(ctx context.Context, store nova.Store, svc *services) (*proje
 	if err != nil {
 		return nil, nil, err
 	}
-	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.checkpoints, BatchSize: 500, Tables: []string{summaryTable}}, qs, nil
+	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500, Tables: []string{summaryTable}}, qs, nil
 }
 
 func projectionsCommand() *command {
@@ -82,7 +83,7 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	lister, ok := svc.checkpoints.(projection.CheckpointLister)
+	lister, ok := svc.Checkpoints.(projection.CheckpointLister)
 	if !ok {
 		return fmt.Errorf("the %T keeps no checkpoints to list", store)
 	}
@@ -97,7 +98,7 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(tw, "NAME\tCHECKPOINT\tLAG EVENTS\tLAG TIME\tSTATUS\tUPDATED")
 	}
 	for _, in := range infos {
-		lag, err := projection.StoredLag(ctx, store, svc.checkpoints, in.Name, 0)
+		lag, err := projection.StoredLag(ctx, store, svc.Checkpoints, in.Name, 0)
 		if err != nil {
 			return err
 		}
@@ -166,7 +167,7 @@ func runRebuild(ctx context.Context, e *env, name string, build knownProjection)
 	if err != nil {
 		return err
 	}
-	if l, ok := svc.checkpoints.(projection.Leaser); ok {
+	if l, ok := svc.Checkpoints.(projection.Leaser); ok {
 		cfg.Leaser = l // one rebuild at a time across processes
 	}
 	r, err := projection.NewRunner(cfg)

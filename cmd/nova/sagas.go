@@ -55,7 +55,7 @@ func openRuns(ctx context.Context, spec string) (saga.RunStore, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return svc.runs, func() { store.Close() }, nil
+	return svc.Runs, func() { store.Close() }, nil
 }
 
 // runJSON is a run as `nova sagas --json` prints it.

@@ -5,54 +5,23 @@ import (
 	"fmt"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/cqrs"
-	"github.com/nova-go/nova/novamem"
-	"github.com/nova-go/nova/novasqlite"
-	"github.com/nova-go/nova/projection"
-	"github.com/nova-go/nova/saga"
+	"github.com/nova-go/nova/internal/services"
 )
 
-// services are what a store's backend serves beside the events: the saga
-// runs table and its outbox, projection checkpoints, and query stores,
-// each on the store's own database so that they share its transactions.
-type services struct {
-	runs        saga.RunStore
-	checkpoints projection.CheckpointStore
-	queryStore  func(ctx context.Context, table string) (cqrs.QueryStore, error)
-}
-
-// errNoServices says a backend keeps events only.
-func errNoServices(store nova.Store, what string) error {
-	return fmt.Errorf("%s need a SQLite, PostgreSQL or in-memory store; a %T keeps events only", what, store)
-}
-
-// servicesOf returns the services of store's backend, or an error naming
-// what is missing, for the feature called what.
-func servicesOf(store nova.Store, what string) (*services, error) {
-	switch s := store.(type) {
-	case *novasqlite.Store:
-		runs, err := novasqlite.NewRunStore(s)
-		if err != nil {
-			return nil, err
-		}
-		cps, err := novasqlite.NewCheckpoints(s)
-		if err != nil {
-			return nil, err
-		}
-		return &services{runs: runs, checkpoints: cps, queryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
-			return novasqlite.NewQueryStore(ctx, s, table)
-		}}, nil
-	case *novamem.Store:
-		return &services{runs: novamem.NewRunStore(s), checkpoints: projection.NewMemoryCheckpoints(), queryStore: func(context.Context, string) (cqrs.QueryStore, error) {
-			return novamem.NewQueryStore(), nil
-		}}, nil
+// servicesOf returns the services of store's backend (saga runs,
+// checkpoints, query stores), or an error naming the feature, what, that
+// needs them.
+func servicesOf(store nova.Store, what string) (*services.Services, error) {
+	svc, err := services.For(store)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return postgresServices(store, what)
+	return &svc, nil
 }
 
 // openServices opens an existing store and its services, for the feature
 // called what. The caller closes the store.
-func openServices(ctx context.Context, spec, what string) (nova.Store, *services, error) {
+func openServices(ctx context.Context, spec, what string) (nova.Store, *services.Services, error) {
 	store, err := openExistingStore(ctx, spec)
 	if err != nil {
 		return nil, nil, err

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novamem"
-	"github.com/nova-go/nova/projection"
 )
 
 // memoryWorkScale keeps memory runs long enough to time: appends and reads
@@ -36,15 +34,8 @@ func Memory() Backend {
 			r := newMemRaw()
 			return r, r.Close, nil
 		},
-		Scale: memoryWorkScale,
-		ServicesFunc: func(_ context.Context, s nova.Store) (Services, error) {
-			ms, ok := s.(*novamem.Store)
-			if !ok {
-				return Services{}, fmt.Errorf("bench: memory services on a %T", s)
-			}
-			return Services{Runs: novamem.NewRunStore(ms), Checkpoints: projection.NewMemoryCheckpoints(),
-				QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil }}, nil
-		},
+		Scale:        memoryWorkScale,
+		ServicesFunc: storeServices,
 	}
 }
 

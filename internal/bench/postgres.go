@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novapg"
 )
 
@@ -101,28 +100,8 @@ func Postgres(url string, cfg novapg.Config) (Backend, error) {
 			r := newPostgresRaw(pool, schema)
 			return r, func() error { return errors.Join(r.Close(), drop()) }, nil
 		},
-		ServicesFunc: postgresServices,
+		ServicesFunc: storeServices,
 	}, nil
-}
-
-// postgresServices returns the saga runs, checkpoints and query stores of
-// a PostgreSQL store, in its schema.
-func postgresServices(_ context.Context, s nova.Store) (Services, error) {
-	ps, ok := s.(*novapg.Store)
-	if !ok {
-		return Services{}, fmt.Errorf("bench: PostgreSQL services on a %T", s)
-	}
-	runs, err := novapg.NewRunStore(ps)
-	if err != nil {
-		return Services{}, err
-	}
-	cps, err := novapg.NewCheckpoints(ps)
-	if err != nil {
-		return Services{}, err
-	}
-	return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
-		return novapg.NewQueryStore(ctx, ps, table)
-	}}, nil
 }
 
 // postgresRaw is the PostgreSQL baseline: pgx used directly on novapg's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/projection"
 	"github.com/nova-go/nova/saga"
 )
@@ -17,11 +18,10 @@ import (
 // Services are what a backend serves beside its events, for the saga and
 // projection scenarios: saga runs, projection checkpoints and query
 // stores, on the store's own database.
-type Services struct {
-	Runs        saga.RunStore
-	Checkpoints projection.CheckpointStore
-	QueryStore  func(ctx context.Context, table string) (cqrs.QueryStore, error)
-}
+type Services = services.Services
+
+// storeServices is the ServicesFunc of the backends that have services.
+func storeServices(_ context.Context, s nova.Store) (Services, error) { return services.For(s) }
 
 // errNoServices skips the saga and projection scenarios on a backend
 // without [Backend.ServicesFunc].

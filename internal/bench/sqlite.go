@@ -18,7 +18,6 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novasqlite"
 )
 
@@ -84,7 +83,7 @@ func SQLite(path string, cfg novasqlite.Config) (Backend, error) {
 			}
 			return r, func() error { return errors.Join(r.Close(), removeDB(c.Path)) }, nil
 		},
-		ServicesFunc: sqliteServices,
+		ServicesFunc: storeServices,
 		CloseFunc: func() error {
 			if err := os.RemoveAll(dir); err != nil {
 				return fmt.Errorf("bench: remove scratch directory: %w", err)
@@ -418,24 +417,4 @@ func scanEvents(st *sqlite3.Stmt) (int, error) {
 		return n, fmt.Errorf("bench: read: %w", err)
 	}
 	return n, nil
-}
-
-// sqliteServices returns the saga runs, checkpoints and query stores of a
-// SQLite store, all in its file.
-func sqliteServices(_ context.Context, s nova.Store) (Services, error) {
-	ss, ok := s.(*novasqlite.Store)
-	if !ok {
-		return Services{}, fmt.Errorf("bench: SQLite services on a %T", s)
-	}
-	runs, err := novasqlite.NewRunStore(ss)
-	if err != nil {
-		return Services{}, err
-	}
-	cps, err := novasqlite.NewCheckpoints(ss)
-	if err != nil {
-		return Services{}, err
-	}
-	return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
-		return novasqlite.NewQueryStore(ctx, ss, table)
-	}}, nil
 }

@@ -1,0 +1,68 @@
+// Package services opens what a store's backend serves beside its events:
+// the saga runs table with its outbox, projection checkpoints and query
+// stores, each on the store's own database so that they share its
+// transactions. It is the one place outside the backends that knows which
+// backend serves what; the CLI and the benchmarks use it.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novapg"
+	"github.com/nova-go/nova/novasqlite"
+	"github.com/nova-go/nova/projection"
+	"github.com/nova-go/nova/saga"
+)
+
+// ErrEventsOnly is matched by the error [For] returns for a store whose
+// backend keeps events only (MySQL, JetStream).
+var ErrEventsOnly = errors.New("the backend keeps events only: saga runs and checkpoints need a SQLite, PostgreSQL or in-memory store")
+
+// Services are a store's saga runs, checkpoints and query stores.
+type Services struct {
+	Runs        saga.RunStore
+	Checkpoints projection.CheckpointStore
+	// QueryStore opens the query store kept in table ("" for the
+	// backend's default); the in-memory one ignores the table.
+	QueryStore func(ctx context.Context, table string) (cqrs.QueryStore, error)
+}
+
+// For returns the services of store's backend. A backend that keeps events
+// only fails with an error matching [ErrEventsOnly].
+func For(store nova.Store) (Services, error) {
+	switch s := store.(type) {
+	case *novamem.Store:
+		return Services{Runs: novamem.NewRunStore(s), Checkpoints: projection.NewMemoryCheckpoints(),
+			QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil }}, nil
+	case *novasqlite.Store:
+		runs, err := novasqlite.NewRunStore(s)
+		if err != nil {
+			return Services{}, err
+		}
+		cps, err := novasqlite.NewCheckpoints(s)
+		if err != nil {
+			return Services{}, err
+		}
+		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
+			return novasqlite.NewQueryStore(ctx, s, table)
+		}}, nil
+	case *novapg.Store:
+		runs, err := novapg.NewRunStore(s)
+		if err != nil {
+			return Services{}, err
+		}
+		cps, err := novapg.NewCheckpoints(s)
+		if err != nil {
+			return Services{}, err
+		}
+		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
+			return novapg.NewQueryStore(ctx, s, table)
+		}}, nil
+	}
+	return Services{}, fmt.Errorf("%w (a %T)", ErrEventsOnly, store)
+}
