@@ -2,11 +2,9 @@ package saga
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/broker"
 )
 
 // DefaultTimeout bounds each attempt of a step whose Timeout is zero.
@@ -149,16 +147,3 @@ func Define[D any](name string, steps ...Step[D]) (*Definition[D], error) {
 
 // sagaStep is the step name of whole-saga lifecycle events.
 const sagaStep = "saga"
-
-func validName(what, s string) error {
-	if s == "" {
-		return nova.Invalidf("saga: empty %s", what)
-	}
-	if strings.ContainsAny(s, ".*> \t\r\n/") {
-		return nova.Invalidf("saga: %s %q must be one topic token, without '.', '*', '>', '/' or spaces", what, s)
-	}
-	if err := broker.ValidateTopic("saga." + s + ".x"); err != nil {
-		return nova.Invalidf("saga: %s %q: %v", what, s, err)
-	}
-	return nil
-}

@@ -57,6 +57,9 @@ func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *
 // claimed is when the claim that leased the run to owner was sent.
 func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time) (*runner[D], error) {
 	r := newRunner(c, def, x.RunID, owner)
+	if x.stream != "" {
+		r.stream = x.stream // a legacy name
+	}
 	r.leased = claimed
 	r.inline = false
 	r.created = true // and claimed: the lease is the runner's to release

@@ -109,7 +109,7 @@ const (
 // Terminal reports whether the run has ended for good.
 func (s Status) Terminal() bool { return s == Completed || s == Compensated || s == Failed }
 
-// Execution is a run as its stream records it: the seed's SagaExecution
+// Execution is a run as its stream records it: the crate's SagaExecution
 // with the data and the details needed to resume it.
 type Execution[D any] struct {
 	// Saga is the saga's name and RunID the run's.
@@ -164,6 +164,10 @@ type Execution[D any] struct {
 	due time.Time
 	// lastError is the last recorded attempt's error.
 	lastError string
+	// stream is the run's stream, when the execution was loaded from it:
+	// [StreamName], or the legacy name of a run an older version
+	// recorded.
+	stream string
 }
 
 // apply folds one recorded event into x.

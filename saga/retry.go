@@ -39,9 +39,9 @@ func (e Exponential) Delay(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(bound) + 1))
 }
 
-// Linear is the seed's backoff: Unit × attempt after the given attempt.
+// Linear is the crate's backoff: Unit × attempt after the given attempt.
 type Linear struct {
-	// Unit is the wait per attempt. Default 100ms, the seed's.
+	// Unit is the wait per attempt. Default 100ms, the crate's.
 	Unit time.Duration
 }
 
