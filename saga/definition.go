@@ -46,7 +46,8 @@ type Step[D any] struct {
 	// Zero means [DefaultTimeout]. When it passes, the attempt's ctx is
 	// cancelled and the run moves on without waiting: a step must return
 	// when its ctx is done, or its goroutine lingers until it does (its
-	// writes go to its own copy of the data and are lost).
+	// writes go to its own copy of the data and are lost), and a
+	// [Worker]'s Stop waits for it.
 	Timeout time.Duration
 	// StepTimeout, when positive, bounds the step's action across all its
 	// attempts and retry waits, from the start of its first attempt: an

@@ -88,6 +88,8 @@
 // [ErrLeaseLost] and releases the run to the next claimer. A step that
 // honours its ctx therefore never runs beside the same step on another
 // worker; one that ignores it is abandoned, and its outcome not recorded.
+// The worker still owns the goroutine of every attempt it made, abandoned
+// or not: [Worker.Stop] waits for each to return.
 //
 // A run interrupted mid-attempt (its process crashed, its worker stopped,
 // or it lost its lease) has an attempt started in its stream and no
@@ -103,10 +105,12 @@
 //
 // A compensation that fails past its policy's limit leaves the run Stuck:
 // compensation stops there (earlier steps are not undone before a later
-// one), the run's row says Stuck, the coordinator logs an error and calls
-// Config.OnStuckFunc, and Run's error wraps both the step's failure and the
-// [*CompensationFailedError]. Nothing is swallowed. Stuck runs are counted
-// by [RunStore.Count] and listed by [RunStore.List] with Status Stuck.
+// one), the run's row says Stuck, the lifecycle event
+// "saga.{saga}.saga.stuck" goes to the outbox with the transition, the
+// coordinator logs an error and calls Config.OnStuckFunc, and Run's error
+// wraps both the step's failure and the [*CompensationFailedError].
+// Nothing is swallowed. Stuck runs are counted by [RunStore.Count] and
+// listed by [RunStore.List] with Status Stuck.
 //
 // An operator acts on a run by saga name and run ID, without its typed
 // definition (the CLI calls these): [RetryRun] runs the stuck compensation
@@ -162,25 +166,62 @@
 //
 // # Lifecycle events
 //
-// Each transition puts the crate's lifecycle event in the outbox, in the
+// Each transition puts its lifecycle events in the outbox, in the
 // transaction that records it: topic "saga.{saga}.{step}.{status}" with
 // status started, succeeded, failed, compensating, compensated or
-// compensation_failed, and step "saga" with completed or compensated;
-// event type "saga.event"; payload {saga_id, step, status, timestamp_ms}
-// plus run_id and attempt. A [broker.Relay] moves them to the broker at
-// least once: a Worker runs one when the coordinator has a Broker, and Run
-// flushes the outbox before it returns. A broker outage delays them and
-// loses none: they wait in the outbox, and the saga goes on.
+// compensation_failed, and step "saga" with completed, compensated or
+// stuck; event type "saga.event"; payload {saga_id, step, status,
+// timestamp_ms} plus run_id and attempt. A [broker.Relay] moves them to
+// the broker at least once: a Worker runs one when the coordinator has a
+// Broker, and Run flushes the outbox before it returns. A broker outage
+// delays them and loses none: they wait in the outbox, and the saga goes
+// on.
 //
-// The crate's envelope ID "{saga}-{step}-{status}" is the same for every
-// run of a saga, and the broker drops an ID it has seen within its
-// deduplication window, so the second run's events would vanish. The ID
-// here is [EnvelopeID], "{saga}-{run}-{step}-{status}-{attempt}": the
-// crate's form with the run and attempt added, and '-' in the saga's and
-// the step's names written as '.' as in stream names, so that no two
-// events share it whatever the run ID holds; it is the same when the
-// relay publishes an event again, which is the deduplication key an
-// at-least-once relay needs.
+// Topics, event type and payload fields are the crate's, so its consumers
+// read these. Where the events differ from the crate's:
+//
+//	                      the crate                          Nova
+//	envelopes             one per step and status: started   one per attempt: started and
+//	                      once before the retries,           compensating each time an
+//	                      compensating once                  attempt begins
+//	envelope ID           {saga_id}-{step}-{status}          {saga}-{run}-{step}-{status}-{attempt},
+//	                                                         '-' in saga and step names as '.'
+//	key                   none                               the run ID
+//	payload               saga_id, step, status,             the same, plus run_id and attempt
+//	                      timestamp_ms
+//	a compensation        compensation_failed, the next      compensation_failed, then
+//	fails for good        compensation, saga.compensated     saga.{saga}.saga.stuck; the run
+//	                                                         waits for an operator
+//	operator actions      (none)                             none published: the run's stream
+//	                                                         and row record them
+//	delivery              published as it happens; a         through the outbox with the
+//	                      failed publish is logged, the      transition, relayed at least once
+//	                      event lost
+//
+// Why:
+//
+//   - An envelope per attempt: attempts of a durable run may be made by
+//     different workers, before and after a crash, and each is a
+//     transition of its own, whose envelope is written in its
+//     transaction. A consumer sees every attempt that began, which is
+//     what retries look like from outside.
+//   - The ID: the crate's is the same for every run of a saga, and a
+//     broker drops an ID it has seen within its deduplication window
+//     (JetStream's, the in-memory broker's), so a second run's events
+//     would vanish. Nova's is unique per event and the same each time the
+//     relay publishes it again, which is the deduplication key an
+//     at-least-once relay needs. Saga and step names have their '-'
+//     written as '.' (no name holds '.') for the reason streams do: the
+//     run ID, free-form, is what lies between the saga's name and the
+//     last three fields, and no two events share an ID.
+//   - The key: brokers that partition or order by key keep one run's
+//     events together and in order. The crate keeps one execution per
+//     saga name and has no run to key by.
+//   - The stuck event: the crate never gets stuck; it logs a failed
+//     compensation and reports the saga compensated. A Nova run stops
+//     and waits for an operator, and the broker must say so. Its attempt
+//     counts the times the run became Stuck (after an operator's retry or
+//     skip it may again), so each is an event of its own.
 //
 // # Testing
 //

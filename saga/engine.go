@@ -47,16 +47,22 @@ type runner[D any] struct {
 	heldOut  []broker.Envelope
 	heldFrom uint64
 	created  bool
+	// group, when set, owns the goroutines of the runner's attempts,
+	// including those abandoned when they overran their timeout: a
+	// worker's, so that Stop waits for them.
+	group *sync.WaitGroup
 }
 
 func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *runner[D] {
 	return &runner[D]{c: c, def: def, runID: runID, stream: StreamName(def.name, runID), owner: owner, inline: true}
 }
 
-// resume returns a runner for a run recorded in x.
-// claimed is when the claim that leased the run to owner was sent.
-func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time) (*runner[D], error) {
+// resume returns a runner for a run recorded in x, whose attempts' goroutines
+// group owns. claimed is when the claim that leased the run to owner was
+// sent.
+func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time, group *sync.WaitGroup) (*runner[D], error) {
 	r := newRunner(c, def, x.RunID, owner)
+	r.group = group
 	if x.stream != "" {
 		r.stream = x.stream // a legacy name
 	}
@@ -85,22 +91,26 @@ func (r *runner[D]) syncClock(ctx context.Context) error {
 
 func (r *runner[D]) now() time.Time { return time.Now().Add(r.offset).UTC() }
 
-// lifecycleStatus maps an event type to the lifecycle status it publishes
-// and whether it is a whole-saga event.
-var lifecycleStatus = map[string]struct {
+// lifecycleStatus maps an event type to the lifecycle events it publishes:
+// each a status, and whether it is a whole-saga event (step "saga").
+var lifecycleStatus = map[string][]struct {
 	status string
 	saga   bool
 }{
-	EventStepStarted:         {"started", false},
-	EventStepSucceeded:       {"succeeded", false},
-	EventStepFailed:          {"failed", false},
-	EventCompensationStarted: {"compensating", false},
-	EventStepCompensated:     {"compensated", false},
-	EventCompensationFailed:  {"compensation_failed", false},
-	EventRunCompleted:        {"completed", true},
-	EventRunCompensated:      {"compensated", true},
-	EventRunFailed:           {"compensated", true},
+	EventStepStarted:         {{"started", false}},
+	EventStepSucceeded:       {{"succeeded", false}},
+	EventStepFailed:          {{"failed", false}},
+	EventCompensationStarted: {{"compensating", false}},
+	EventStepCompensated:     {{"compensated", false}},
+	EventCompensationFailed:  {{"compensation_failed", false}, {statusStuck, true}},
+	EventRunCompleted:        {{"completed", true}},
+	EventRunCompensated:      {{"compensated", true}},
+	EventRunFailed:           {{"compensated", true}},
 }
+
+// statusStuck is the status of the whole-saga event of a run that became
+// Stuck.
+const statusStuck = "stuck"
 
 // record appends one transition with the exact expected version, under
 // the runner's lease, with its runs-table row (due at due; zero for a run
@@ -128,9 +138,14 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 		return err
 	}
 	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
-	if ls, ok := lifecycleStatus[typ]; ok {
+	for _, ls := range lifecycleStatus[typ] {
 		step, attempt := rec.Step, rec.Attempt
-		if ls.saga {
+		switch {
+		case ls.status == statusStuck:
+			// A run may become Stuck again after an operator's retry or
+			// skip: each time is its own event.
+			step, attempt = sagaStep, r.x.stuck
+		case ls.saga:
 			step, attempt = sagaStep, 1
 		}
 		env, err := lifecycleEnvelope(r.def.name, r.runID, step, ls.status, attempt, now)
@@ -503,14 +518,19 @@ func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
+	attempt := func() {
 		defer func() {
 			if p := recover(); p != nil {
 				done <- fmt.Errorf("saga: step %q panicked: %v", step, p)
 			}
 		}()
 		done <- f(actx, sc, &d)
-	}()
+	}
+	if r.group != nil {
+		r.group.Go(attempt)
+	} else {
+		go attempt() // Run's: it ends when the step honours its ctx
+	}
 	timedOut := outcome[D]{err: &TimeoutError{Step: step, Scope: scope}, timedOut: true, final: scope != ""}
 	select {
 	case err := <-done:

@@ -164,6 +164,8 @@ type Execution[D any] struct {
 	due time.Time
 	// lastError is the last recorded attempt's error.
 	lastError string
+	// stuck counts the times the run became Stuck.
+	stuck int
 	// stream is the run's stream, when the execution was loaded from it:
 	// [StreamName], or the legacy name of a run an older version
 	// recorded.
@@ -244,6 +246,7 @@ func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 	case EventCompensationFailed:
 		x.StuckStep, x.CompensationFailure = r.Step, r.Error
 		x.Status = Stuck
+		x.stuck++
 	case EventRunCompleted:
 		x.Status, x.Step, x.Attempt = Completed, "", 0
 	case EventRunCompensated:
