@@ -40,11 +40,13 @@ type Config struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 	// OnStuckFunc, when set, is called after a run becomes Stuck, with its
-	// row, on the goroutine that drove the run.
+	// row, on the goroutine that drove the run. A panic in it is
+	// recovered and logged with its stack (a [*PanicError]); the run is
+	// recorded by then.
 	OnStuckFunc func(ctx context.Context, run RunInfo)
 	// OnEndFunc, when set, is called after a run ends (Completed,
 	// Compensated or Failed) or becomes Stuck, on the goroutine that drove
-	// it.
+	// it. A panic in it is recovered and logged, as OnStuckFunc's is.
 	OnEndFunc func(ctx context.Context, run RunInfo)
 }
 
@@ -335,9 +337,9 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 	if err := validateRun(ctx, c, def, runID); err != nil {
 		return &runner[D]{}, err
 	}
-	raw, err := json.Marshal(data)
+	raw, err := marshal(data)
 	if err != nil {
-		return &runner[D]{}, nova.Invalidf("saga: encode data of run %q: %v", runID, err)
+		return &runner[D]{}, fmt.Errorf("saga: encode data of run %q: %w: %w", runID, nova.ErrInvalid, err)
 	}
 	if x, ok, err := legacyRun[D](ctx, c.events, def.name, runID); err != nil || ok {
 		return &runner[D]{x: x, existing: ok}, err

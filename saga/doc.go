@@ -55,6 +55,17 @@
 // one. Unlike the crate, a timed-out attempt is retried like any other
 // failure, as the step's idempotency key makes safe.
 //
+// A panic in a step's action or compensation is a failed attempt like an
+// error, retried and compensated per the same policies: it is recovered
+// as a [*PanicError] whose text ends with the goroutine's stack, and that
+// text is the attempt's error in the run's timeline and row. So is a
+// panic in the JSON methods of the saga's data (after an action, an
+// attempt whose data cannot be encoded has an unknown outcome, and the
+// step is compensated), and a [Backoff] that panics ends the retries.
+// OnStuckFunc and OnEndFunc run under recover too: the transition is
+// recorded by then, so their panics are logged, with the stack, and the
+// worker goes on.
+//
 // A retry's wait is a due time: the transition that records the failed
 // attempt sets the run's due time to now plus the backoff. A worker then
 // releases the run and claims it again once it is due, so no goroutine

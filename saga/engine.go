@@ -194,16 +194,23 @@ func (r *runner[D]) write(ctx context.Context, typ, lastErr string, due, now tim
 	switch {
 	case r.x.Status == Stuck:
 		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", r.x.StuckStep, "error", r.x.CompensationFailure)
-		if r.c.onStuck != nil {
-			r.c.onStuck(ctx, info)
-		}
+		r.hook(ctx, "OnStuckFunc", r.c.onStuck, info)
 		fallthrough
 	case r.x.Status.Terminal():
-		if r.c.onEnd != nil {
-			r.c.onEnd(ctx, info)
-		}
+		r.hook(ctx, "OnEndFunc", r.c.onEnd, info)
 	}
 	return nil
+}
+
+// hook calls f, if set, under recover: the transition is recorded, so a
+// panic can change nothing but is logged with its stack.
+func (r *runner[D]) hook(ctx context.Context, name string, f func(context.Context, RunInfo), info RunInfo) {
+	if f == nil {
+		return
+	}
+	if err := protect(name, func() error { f(ctx, info); return nil }); err != nil {
+		r.c.log.ErrorContext(ctx, "saga: "+name+" panicked", "saga", r.def.name, "run", r.runID, "status", info.Status, "error", err)
+	}
 }
 
 // errExists is what a runner's first write returns when the run exists.
@@ -435,7 +442,9 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 	if o.err == nil {
 		raw, err := encode(o.data)
 		if err != nil {
-			return err
+			// The action ran and what it made of the data cannot be
+			// recorded: a failed attempt whose effects are unknown.
+			return r.failed(ctx, s, comp, n, began, outcome[D]{err: fmt.Errorf("saga: step %q: %w", s.Name, err), unknown: true})
 		}
 		typ := EventStepSucceeded
 		if comp {
@@ -455,7 +464,12 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		policy, what = s.CompensateRetry, "compensation"
 	}
 	now := r.now()
-	delay, again := policy.next(n-r.x.base, o.err, now.Sub(began))
+	delay, again, perr := policy.next(n-r.x.base, o.err, now.Sub(began))
+	if perr != nil {
+		// The policy cannot say when to try again: no retry, and both
+		// errors are kept.
+		o.err = errors.Join(o.err, perr)
+	}
 	due := now.Add(delay)
 	if o.final {
 		again = false
@@ -509,23 +523,20 @@ type outcome[D any] struct {
 // call runs one attempt of f on a fresh copy of the recorded data, bounded
 // by timeout. An attempt that overruns is abandoned with its ctx cancelled;
 // it owns its copy of the data, so it cannot change the run's.
-func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, scope string, sc StepContext,
+func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, scope string, sc callContext,
 	f func(context.Context, StepContext, *D) error) outcome[D] {
 	var d D
-	if err := json.Unmarshal(r.data, &d); err != nil {
+	if err := unmarshal(r.data, &d); err != nil {
 		return outcome[D]{err: fmt.Errorf("saga: decode data of run %q: %w", r.runID, err)}
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	done := make(chan error, 1)
-	attempt := func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("saga: step %q panicked: %v", step, p)
-			}
-		}()
-		done <- f(actx, sc, &d)
+	what := fmt.Sprintf("step %q", step)
+	if sc.compensating {
+		what = fmt.Sprintf("compensation of step %q", step)
 	}
+	done := make(chan error, 1)
+	attempt := func() { done <- protect(what, func() error { return f(actx, sc.StepContext, &d) }) }
 	if r.group != nil {
 		r.group.Go(attempt)
 	} else {
@@ -551,16 +562,23 @@ func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration
 	}
 }
 
-func (r *runner[D]) stepContext(step string, attempt int, compensate bool) StepContext {
+// callContext is a call's [StepContext] and whether it is a
+// compensation.
+type callContext struct {
+	StepContext
+	compensating bool
+}
+
+func (r *runner[D]) stepContext(step string, attempt int, compensate bool) callContext {
 	key := r.def.name + "/" + r.runID + "/" + step
 	if compensate {
 		key += "/compensate"
 	}
-	return StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}
+	return callContext{StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}, compensate}
 }
 
 func encode[D any](d D) ([]byte, error) {
-	b, err := json.Marshal(d)
+	b, err := marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("saga: encode data: %w", err)
 	}

@@ -195,7 +195,7 @@ func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 		x.Data = *data
 	default:
 		var d D
-		if err := json.Unmarshal(r.Data, &d); err != nil {
+		if err := unmarshal(r.Data, &d); err != nil {
 			return fmt.Errorf("saga: decode data of event %d of %q: %w", e.Version, e.Stream, err)
 		}
 		x.Data = d
