@@ -572,6 +572,118 @@ func (s *sagaSuite) testOutbox(t *testing.T) {
 	}
 }
 
+func (s *sagaSuite) testColliding(t *testing.T) {
+	rs, ctx := s.setup(t)
+	groups := [][][2]string{
+		{{"a-b", "c"}, {"a", "b-c"}},
+		{{"a-b-c", "d"}, {"a", "b-c-d"}, {"a-b", "c-d"}},
+		{{"x-", "y"}, {"x", "-y"}},
+	}
+	var all [][2]string
+	for _, g := range groups {
+		for _, k := range g {
+			tr := leased(due(transition(k[0], k[1], nova.NoStream, saga.Running, "a.started"), now(t, ctx, rs)), "w-"+k[0]+"/"+k[1], longLease)
+			tr.Outbox[0].ID = saga.EnvelopeID(k[0], k[1], "a", "started", 1)
+			row := record(t, ctx, rs, tr)
+			if row.Saga != k[0] || row.RunID != k[1] || row.Version != 1 {
+				t.Fatalf("Record of %q: %s", k, showRow(row))
+			}
+			all = append(all, k)
+		}
+	}
+	seen := map[string][2]string{}
+	for _, k := range all {
+		stream := saga.StreamName(k[0], k[1])
+		if other, ok := seen[stream]; ok {
+			t.Fatalf("runs %q and %q share stream %q", other, k, stream)
+		}
+		seen[stream] = k
+		got := MustReadStream(t, rs.Events(), stream, nova.ReadStreamOptions{})
+		if len(got) != 1 || !strings.Contains(string(got[0].Data), "running") {
+			t.Fatalf("stream of %q holds %d events, want its own one", k, len(got))
+		}
+		row := get(t, ctx, rs, k[0], k[1])
+		if row.Saga != k[0] || row.RunID != k[1] || row.Version != 1 || row.LeaseOwner != "w-"+k[0]+"/"+k[1] {
+			t.Fatalf("Get of %q: %s", k, showRow(row))
+		}
+		// A second transition of each run goes to its own stream.
+		record(t, ctx, rs, leased(transition(k[0], k[1], nova.Exact(1), saga.Completed), "w-"+k[0]+"/"+k[1], longLease))
+	}
+	for _, k := range all {
+		if row := get(t, ctx, rs, k[0], k[1]); row.Status != saga.Completed || row.Version != 2 {
+			t.Fatalf("row of %q after its second transition: %s", k, showRow(row))
+		}
+	}
+	msgs, err := rs.Outbox().Pending(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		ids[m.Envelope.ID] = true
+	}
+	if len(msgs) != len(all) || len(ids) != len(all) {
+		t.Fatalf("outbox holds %d envelopes with %d IDs, want %d of each:\n%s", len(msgs), len(ids), len(all), showMessages(msgs))
+	}
+	if c, err := rs.Count(ctx, "a"); err != nil || total(c) != 2 || c[saga.Completed] != 2 {
+		t.Fatalf("Count of saga a: %v, %v; want 2 completed", c, err)
+	}
+}
+
+func (s *sagaSuite) testLegacyStream(t *testing.T) {
+	rs, ctx := s.setup(t)
+	// Versions of Nova that named a run's stream "saga-{saga}-{run}",
+	// whatever the names held, recorded run "r-1" of saga "order-fulfil"
+	// here; its first event is written as they wrote it.
+	legacy := "saga-order-fulfil-r-1"
+	if saga.StreamName("order-fulfil", "r-1") == legacy {
+		t.Fatalf("StreamName of a saga with '-' is still the legacy %q", legacy)
+	}
+	MustAppend(t, rs.Events(), legacy, nova.NoStream, NewEventData(saga.EventRunStarted, `{"saga":"order-fulfil","run_id":"r-1"}`))
+	go1 := transition("order-fulfil", "r-1", nova.Exact(1), saga.Running, "a.started")
+	go1.Stream = legacy
+	go1 = leased(due(go1, now(t, ctx, rs)), "w1", longLease)
+	row := record(t, ctx, rs, go1)
+	if row.Version != 2 || row.LeaseOwner != "w1" {
+		t.Fatalf("the legacy run's transition: %s", showRow(row))
+	}
+	if err := rs.Release(ctx, "order-fulfil", "r-1", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rs.Claim(ctx, saga.ClaimRequest{Owner: "w2", Sagas: []string{"order-fulfil"}, Lease: longLease, Limit: 10})
+	if err != nil || runIDs(got) != "[r-1]" {
+		t.Fatalf("Claim of the legacy run: %s, %v", runIDs(got), err)
+	}
+	if err := rs.Renew(ctx, "order-fulfil", "r-1", "w2", longLease); err != nil {
+		t.Fatal(err)
+	}
+	go2 := leased(transition("order-fulfil", "r-1", nova.Exact(2), saga.Completed, "saga.completed"), "w2", longLease)
+	go2.Stream = legacy
+	if row := record(t, ctx, rs, go2); row.Version != 3 || row.Status != saga.Completed {
+		t.Fatalf("the legacy run's last transition: %s", showRow(row))
+	}
+	if n := len(MustReadStream(t, rs.Events(), legacy, nova.ReadStreamOptions{})); n != 3 {
+		t.Fatalf("legacy stream holds %d events, want 3", n)
+	}
+	// A run is never created at a name of the old form that is not its
+	// own: it could be another run's.
+	before := stateOfRuns(t, ctx, rs)
+	for _, exp := range []nova.ExpectedVersion{nova.NoStream, nova.Any} {
+		tr := transition("new-saga", "x", exp, saga.Running, "a.started")
+		tr.Stream = "saga-new-saga-x"
+		_, err := rs.Record(ctx, tr)
+		wantErr(t, "a new run in a stream of the old form, expected "+exp.String(), err, nova.ErrInvalid)
+		unchangedRuns(t, ctx, rs, before, "a new run in a stream of the old form")
+	}
+	// Where the saga name holds no '-', the old form is the new one: run
+	// "fulfil-r-1" of saga "order" is named as the legacy run is, and
+	// cannot be created while that run holds the stream.
+	_, err = rs.Record(ctx, transition("order", "fulfil-r-1", nova.NoStream, saga.Running))
+	wantErr(t, "a new run whose stream a legacy run holds", err, nova.ErrConcurrency)
+	unchangedRuns(t, ctx, rs, before, "a new run whose stream a legacy run holds")
+	record(t, ctx, rs, transition("order", "r-1", nova.NoStream, saga.Running))
+}
+
 func (s *sagaSuite) testBadInput(t *testing.T) {
 	rs, ctx := s.setup(t)
 	record(t, ctx, rs, leased(due(transition("order", "r1", nova.NoStream, saga.Running, "a"), now(t, ctx, rs).Add(-time.Second)), "w1", longLease))
@@ -599,6 +711,15 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.RunID = ""; tr.Stream = saga.StreamName("order", "") }))
 			return err
 		}},
+		{"Record saga name with a dot", func() error {
+			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.Saga = "or.der"; tr.Stream = saga.StreamName("or.der", "r1") }))
+			return err
+		}},
+		{"Record saga name with a slash", func() error {
+			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.Saga = "or/der"; tr.Stream = saga.StreamName("or/der", "r1") }))
+			return err
+		}},
+		{"Get saga name with a dot", func() error { _, err := rs.Get(ctx, "or.der", "r1"); return err }},
 		{"Record other stream", func() error {
 			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Stream = "saga-order-r2" }))
 			return err

@@ -49,6 +49,13 @@ import (
 //   - Outbox: Pending in Seq order up to its limit, MarkSent removes
 //     (unknown Seqs ignored), envelopes round-trip field by field, and
 //     Wake, when not nil, is closed by a Record that wrote messages.
+//   - Colliding: runs whose saga and run names, joined with '-', read
+//     alike (saga "a-b" run "c", saga "a" run "b-c") have their own
+//     streams, rows and outbox envelopes.
+//   - LegacyStream: a run that an older version recorded under the stream
+//     name "saga-{saga}-{run}" of a saga whose name holds '-' goes on in
+//     that stream (claimed, renewed, recorded, released); a transition
+//     that would create a run in a stream of that form is refused.
 //   - BadInput: a nil context, empty names, a bad status, bad limits, an
 //     empty claim, a non-positive lease, an empty owner and more fail with
 //     nova.ErrInvalid and write nothing.
@@ -80,6 +87,8 @@ func RunSagaStore(t *testing.T, newStore func(t *testing.T) saga.RunStore, opts 
 		{"RenewRelease", s.testRenewRelease},
 		{"GetListCount", s.testGetListCount},
 		{"Outbox", s.testOutbox},
+		{"Colliding", s.testColliding},
+		{"LegacyStream", s.testLegacyStream},
 		{"BadInput", s.testBadInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -40,11 +40,13 @@ type Config struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 	// OnStuckFunc, when set, is called after a run becomes Stuck, with its
-	// row, on the goroutine that drove the run.
+	// row, on the goroutine that drove the run. A panic in it is
+	// recovered and logged with its stack (a [*PanicError]); the run is
+	// recorded by then.
 	OnStuckFunc func(ctx context.Context, run RunInfo)
 	// OnEndFunc, when set, is called after a run ends (Completed,
 	// Compensated or Failed) or becomes Stuck, on the goroutine that drove
-	// it.
+	// it. A panic in it is recovered and logged, as OnStuckFunc's is.
 	OnEndFunc func(ctx context.Context, run RunInfo)
 }
 
@@ -64,7 +66,7 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Coordinator runs sagas and records them: the seed's SagaCoordinator on a
+// Coordinator runs sagas and records them: the crate's SagaCoordinator on a
 // durable [RunStore]. It holds no state of its own beyond its
 // configuration; every run lives in its stream and its runs-table row. It
 // is safe for concurrent use.
@@ -163,9 +165,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// StreamName returns the stream of a run: "saga-{saga}-{run}".
-func StreamName(saga, runID string) string { return "saga-" + saga + "-" + runID }
-
 // maxRunIDLen keeps envelope IDs and stream names within their limits.
 const maxRunIDLen = 128
 
@@ -203,20 +202,83 @@ func Load[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID 
 
 func load[D any](ctx context.Context, events nova.Store, saga, runID string) (Execution[D], error) {
 	var x Execution[D]
-	stream := StreamName(saga, runID)
-	for e, err := range events.ReadStream(ctx, stream, nova.ReadStreamOptions{}) {
-		if err != nil {
-			return Execution[D]{}, fmt.Errorf("saga: read run %q of %q: %w", runID, saga, err)
-		}
-		if err := x.apply(e); err != nil {
-			return Execution[D]{}, err
-		}
+	stream, err := readRun(ctx, events, saga, runID, func(e nova.Event, r *record) error { return x.fold(e, r, nil) })
+	if err != nil {
+		return Execution[D]{}, err
 	}
-	if x.Version == 0 {
-		return Execution[D]{}, fmt.Errorf("saga: run %q of %q: %w", runID, saga, nova.ErrNotFound)
-	}
+	x.stream = stream
 	return x, nil
 }
+
+// readRun calls each with every event of run runID of saga, oldest first,
+// and its decoded record, and returns the run's stream: [StreamName], or,
+// for a run an older version recorded there, the legacy name (see
+// [legacyStreamName]). A run with neither returns an error matching
+// [nova.ErrNotFound]. A stream of the new form whose first event names
+// another run (an older version recorded it under the legacy name, which
+// is this run's new one) returns an error matching [nova.ErrConcurrency]:
+// this run can never be recorded there.
+func readRun(ctx context.Context, events nova.Store, saga, runID string, each func(nova.Event, *record) error) (string, error) {
+	stream := StreamName(saga, runID)
+	n, err := readStream(ctx, events, stream, saga, runID, each)
+	if err != nil || n > 0 {
+		return stream, err
+	}
+	if legacy := legacyStreamName(saga, runID); legacy != stream {
+		n, err = readStream(ctx, events, legacy, saga, runID, each)
+		var other *otherRunError
+		if errors.As(err, &other) {
+			n, err = 0, nil // another run's: this run has none
+		}
+		if err != nil || n > 0 {
+			return legacy, err
+		}
+	}
+	return "", fmt.Errorf("saga: run %q of %q: %w", runID, saga, nova.ErrNotFound)
+}
+
+// readStream calls each with the events of stream, which holds run runID
+// of saga if it holds any, and returns how many there were.
+func readStream(ctx context.Context, events nova.Store, stream, saga, runID string, each func(nova.Event, *record) error) (int, error) {
+	n := 0
+	for e, err := range events.ReadStream(ctx, stream, nova.ReadStreamOptions{}) {
+		if err != nil {
+			return n, fmt.Errorf("saga: read run %q of %q: %w", runID, saga, err)
+		}
+		var r record
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return n, fmt.Errorf("saga: decode event %d of %q: %w", e.Version, e.Stream, err)
+		}
+		if n == 0 && (e.Type != EventRunStarted || r.Saga != saga || r.RunID != runID) {
+			return n, &otherRunError{saga: saga, runID: runID, stream: stream, first: e.Type, otherSaga: r.Saga, otherRun: r.RunID}
+		}
+		n++
+		if err := each(e, &r); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// otherRunError is a run's stream found holding another run: one that an
+// older version recorded under its legacy name.
+type otherRunError struct {
+	saga, runID, stream, first string
+	otherSaga, otherRun        string
+}
+
+func (e *otherRunError) Error() string {
+	if e.first != EventRunStarted {
+		return fmt.Sprintf("saga: run %q of %q: its stream %q starts with %q, not a run's start: %v",
+			e.runID, e.saga, e.stream, e.first, nova.ErrConcurrency)
+	}
+	return fmt.Sprintf("saga: run %q of %q: its stream %q holds run %q of %q, recorded by an older version "+
+		"under that name; the run cannot be recorded: %v", e.runID, e.saga, e.stream, e.otherRun, e.otherSaga, nova.ErrConcurrency)
+}
+
+// Unwrap makes errors.Is(err, nova.ErrConcurrency) true: the stream is
+// taken.
+func (e *otherRunError) Unwrap() error { return nova.ErrConcurrency }
 
 // Start records the start of run runID of def with the initial data, due
 // now, and returns without running a step: a [Worker] with def registered
@@ -236,7 +298,7 @@ func Start[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 }
 
 // Run starts run runID of def with the initial data and drives it to its
-// end on the calling goroutine, as the seed's run does: the steps in order,
+// end on the calling goroutine, as the crate's run does: the steps in order,
 // retries per each step's policy (the wait recorded as the run's due time,
 // and waited out here), and on a step's final failure the compensation of
 // every started step in reverse order. Run holds the run's lease under the
@@ -275,9 +337,12 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 	if err := validateRun(ctx, c, def, runID); err != nil {
 		return &runner[D]{}, err
 	}
-	raw, err := json.Marshal(data)
+	raw, err := marshal(data)
 	if err != nil {
-		return &runner[D]{}, nova.Invalidf("saga: encode data of run %q: %v", runID, err)
+		return &runner[D]{}, fmt.Errorf("saga: encode data of run %q: %w: %w", runID, nova.ErrInvalid, err)
+	}
+	if x, ok, err := legacyRun[D](ctx, c.events, def.name, runID); err != nil || ok {
+		return &runner[D]{x: x, existing: ok}, err
 	}
 	owner := ""
 	if leased {
@@ -298,4 +363,26 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 		return &runner[D]{x: x, existing: true}, err
 	}
 	return r, err
+}
+
+// legacyRun returns the run an older version recorded under its legacy
+// stream name, if there is one: a run's first write goes to [StreamName],
+// and would not see it. Only a saga whose name has '-' has a legacy name
+// apart from its new one, and pays this read.
+func legacyRun[D any](ctx context.Context, events nova.Store, saga, runID string) (Execution[D], bool, error) {
+	legacy := legacyStreamName(saga, runID)
+	if legacy == StreamName(saga, runID) {
+		return Execution[D]{}, false, nil
+	}
+	var x Execution[D]
+	n, err := readStream(ctx, events, legacy, saga, runID, func(e nova.Event, r *record) error { return x.fold(e, r, nil) })
+	var other *otherRunError
+	switch {
+	case errors.As(err, &other) || (err == nil && n == 0):
+		return Execution[D]{}, false, nil
+	case err != nil:
+		return Execution[D]{}, false, err
+	}
+	x.stream = legacy
+	return x, true, nil
 }

@@ -2,11 +2,9 @@ package saga
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/broker"
 )
 
 // DefaultTimeout bounds each attempt of a step whose Timeout is zero.
@@ -34,7 +32,8 @@ type Step[D any] struct {
 	// (no dots, spaces or wildcards), and not "saga". Required.
 	Name string
 	// Execute does the work. What it writes into data is recorded when it
-	// succeeds. Required.
+	// succeeds. A panic is recovered as a [*PanicError] and fails the
+	// attempt, as an error does. Required.
 	Execute func(ctx context.Context, sc StepContext, data *D) error
 	// Compensate undoes the work; nil means there is nothing to undo. What
 	// it writes into data is recorded when it succeeds.
@@ -48,7 +47,8 @@ type Step[D any] struct {
 	// Zero means [DefaultTimeout]. When it passes, the attempt's ctx is
 	// cancelled and the run moves on without waiting: a step must return
 	// when its ctx is done, or its goroutine lingers until it does (its
-	// writes go to its own copy of the data and are lost).
+	// writes go to its own copy of the data and are lost), and a
+	// [Worker]'s Stop waits for it.
 	Timeout time.Duration
 	// StepTimeout, when positive, bounds the step's action across all its
 	// attempts and retry waits, from the start of its first attempt: an
@@ -149,16 +149,3 @@ func Define[D any](name string, steps ...Step[D]) (*Definition[D], error) {
 
 // sagaStep is the step name of whole-saga lifecycle events.
 const sagaStep = "saga"
-
-func validName(what, s string) error {
-	if s == "" {
-		return nova.Invalidf("saga: empty %s", what)
-	}
-	if strings.ContainsAny(s, ".*> \t\r\n/") {
-		return nova.Invalidf("saga: %s %q must be one topic token, without '.', '*', '>', '/' or spaces", what, s)
-	}
-	if err := broker.ValidateTopic("saga." + s + ".x"); err != nil {
-		return nova.Invalidf("saga: %s %q: %v", what, s, err)
-	}
-	return nil
-}

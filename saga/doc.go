@@ -1,8 +1,9 @@
 // Package saga runs sagas: a named sequence of steps, each with an action
 // and a compensation, that either completes or undoes every step it started.
-// It is the Go port of the seed's saga module, made durable: typed data
-// shared by the steps, a run's whole history kept as events, and workers
-// that resume a run after a crash.
+// It is the Go port of the saga module of the Rust crate Nova
+// re-implements (the README names it; "the crate" below), made durable:
+// typed data shared by the steps, a run's whole history kept as events,
+// and workers that resume a run after a crash.
 //
 // # Definitions and data
 //
@@ -33,7 +34,7 @@
 // and listing; the outbox is what the broker will hear.
 //
 // [Start] records a run's start, due now, and returns; a [Worker] drives
-// it. [Run] is the seed's synchronous run: it starts the run leased to the
+// it. [Run] is the crate's synchronous run: it starts the run leased to the
 // coordinator's Owner and drives it to its end on the calling goroutine.
 // Run IDs are the caller's business keys; starting a run whose stream
 // exists records nothing and returns the recorded [Execution]. Many runs
@@ -43,16 +44,27 @@
 //
 // The steps run in order, each attempt bounded by the step's Timeout
 // (default 30 s), failures retried per the step's [RetryPolicy]
-// (exponential backoff with full jitter and a cap by default, the seed's
+// (exponential backoff with full jitter and a cap by default, the crate's
 // 100 ms × attempt with [Linear]; [Permanent] skips retries). When a step
 // fails for good, every step that started is compensated in reverse order,
 // each compensation with its own policy, and Run returns the failed step's
-// error, as the seed's run does: a [*StepFailedError] or, when time ran
+// error, as the crate's run does: a [*StepFailedError] or, when time ran
 // out, a [*TimeoutError] naming the step. A step "started" when it
 // completed or when one of its attempts has an unknown outcome (it timed
 // out, or it was interrupted): such a step is compensated like a completed
-// one. Unlike the seed, a timed-out attempt is retried like any other
+// one. Unlike the crate, a timed-out attempt is retried like any other
 // failure, as the step's idempotency key makes safe.
+//
+// A panic in a step's action or compensation is a failed attempt like an
+// error, retried and compensated per the same policies: it is recovered
+// as a [*PanicError] whose text ends with the goroutine's stack, and that
+// text is the attempt's error in the run's timeline and row. So is a
+// panic in the JSON methods of the saga's data (after an action, an
+// attempt whose data cannot be encoded has an unknown outcome, and the
+// step is compensated), and a [Backoff] that panics ends the retries.
+// OnStuckFunc and OnEndFunc run under recover too: the transition is
+// recorded by then, so their panics are logged, with the stack, and the
+// worker goes on.
 //
 // A retry's wait is a due time: the transition that records the failed
 // attempt sets the run's due time to now plus the backoff. A worker then
@@ -87,6 +99,8 @@
 // [ErrLeaseLost] and releases the run to the next claimer. A step that
 // honours its ctx therefore never runs beside the same step on another
 // worker; one that ignores it is abandoned, and its outcome not recorded.
+// The worker still owns the goroutine of every attempt it made, abandoned
+// or not: [Worker.Stop] waits for each to return.
 //
 // A run interrupted mid-attempt (its process crashed, its worker stopped,
 // or it lost its lease) has an attempt started in its stream and no
@@ -102,10 +116,12 @@
 //
 // A compensation that fails past its policy's limit leaves the run Stuck:
 // compensation stops there (earlier steps are not undone before a later
-// one), the run's row says Stuck, the coordinator logs an error and calls
-// Config.OnStuckFunc, and Run's error wraps both the step's failure and the
-// [*CompensationFailedError]. Nothing is swallowed. Stuck runs are counted
-// by [RunStore.Count] and listed by [RunStore.List] with Status Stuck.
+// one), the run's row says Stuck, the lifecycle event
+// "saga.{saga}.saga.stuck" goes to the outbox with the transition, the
+// coordinator logs an error and calls Config.OnStuckFunc, and Run's error
+// wraps both the step's failure and the [*CompensationFailedError].
+// Nothing is swallowed. Stuck runs are counted by [RunStore.Count] and
+// listed by [RunStore.List] with Status Stuck.
 //
 // An operator acts on a run by saga name and run ID, without its typed
 // definition (the CLI calls these): [RetryRun] runs the stuck compensation
@@ -117,8 +133,39 @@
 //
 // # The run's stream
 //
-// The stream of a run is "saga-{name}-{run}". Its events: run started
-// (with the steps' names, the initial data and the deadline), attempt
+// The stream of a run is "saga-{saga}-{run}", with each '-' of the saga's
+// name written as '.': run "42" of saga "order-fulfil" is
+// "saga-order.fulfil-42". Run IDs are business keys and may hold any
+// character a stream ID may; saga names are identifiers a developer
+// picks, and hold no '.' (see [ValidateName]). Written that way, the
+// saga's name is what lies between "saga-" and the next '-', and the run
+// ID is the rest, so two runs never share a stream: saga "a-b" run "c" is
+// "saga-a.b-c", saga "a" run "b-c" is "saga-a-b-c". Refusing '-' in saga
+// names would have done as well for new code, but "order-fulfil" is how
+// many name things, and every saga so named would have been orphaned
+// with its runs. The runs table is keyed by the two names apart, and
+// lifecycle envelope IDs are written as streams are (see below).
+//
+// Older versions named the stream "saga-{saga}-{run}" as written, which
+// two runs may share. For a saga whose name has no '-' the two forms are
+// one, so its runs are where they always were. A run of a saga whose name
+// has '-', recorded by an older version, is found under the old name:
+// [Load], [Start], [Run], workers, [Timeline] and the operator actions
+// look there when the new name holds nothing, take the stream only if its
+// first event names the same saga and run, and go on writing the run
+// there; a run store never creates a stream of the old form. [Start] and
+// [Run] of such a saga read the old name first, one read more per start.
+// Where an older version recorded a run under the name that is now
+// another run's (saga "a-b" run "c" in "saga-a-b-c", the new name of saga
+// "a" run "b-c"), the older run keeps the stream, and the other cannot be
+// started: [Start], [Run] and [Load] return an error matching
+// [nova.ErrConcurrency] that names the run the stream holds. Those
+// versions could not tell the two apart either: the second start returned
+// the first run. Processes of an older version must not start runs of a
+// saga whose name has '-' beside newer ones: upgrade those together.
+//
+// A stream's events: run started (with the saga, the run ID, the steps'
+// names, the initial data and the deadline), attempt
 // started, attempt failed and retry scheduled (with the delay, and whether
 // its outcome is unknown), step succeeded (with the data), step failed,
 // compensation started, retried, succeeded (with the data) or given up,
@@ -130,23 +177,62 @@
 //
 // # Lifecycle events
 //
-// Each transition puts the seed's lifecycle event in the outbox, in the
+// Each transition puts its lifecycle events in the outbox, in the
 // transaction that records it: topic "saga.{saga}.{step}.{status}" with
 // status started, succeeded, failed, compensating, compensated or
-// compensation_failed, and step "saga" with completed or compensated;
-// event type "saga.event"; payload {saga_id, step, status, timestamp_ms}
-// plus run_id and attempt. A [broker.Relay] moves them to the broker at
-// least once: a Worker runs one when the coordinator has a Broker, and Run
-// flushes the outbox before it returns. A broker outage delays them and
-// loses none: they wait in the outbox, and the saga goes on.
+// compensation_failed, and step "saga" with completed, compensated or
+// stuck; event type "saga.event"; payload {saga_id, step, status,
+// timestamp_ms} plus run_id and attempt. A [broker.Relay] moves them to
+// the broker at least once: a Worker runs one when the coordinator has a
+// Broker, and Run flushes the outbox before it returns. A broker outage
+// delays them and loses none: they wait in the outbox, and the saga goes
+// on.
 //
-// The seed's envelope ID "{saga}-{step}-{status}" is the same for every
-// run of a saga, and the broker drops an ID it has seen within its
-// deduplication window, so the second run's events would vanish. The ID
-// here is "{saga}-{run}-{step}-{status}-{attempt}": the seed's form with
-// the run and attempt added, unique per event, and the same when the relay
-// publishes it again, which is the deduplication key an at-least-once
-// relay needs.
+// Topics, event type and payload fields are the crate's, so its consumers
+// read these. Where the events differ from the crate's:
+//
+//	                      the crate                          Nova
+//	envelopes             one per step and status: started   one per attempt: started and
+//	                      once before the retries,           compensating each time an
+//	                      compensating once                  attempt begins
+//	envelope ID           {saga_id}-{step}-{status}          {saga}-{run}-{step}-{status}-{attempt},
+//	                                                         '-' in saga and step names as '.'
+//	key                   none                               the run ID
+//	payload               saga_id, step, status,             the same, plus run_id and attempt
+//	                      timestamp_ms
+//	a compensation        compensation_failed, the next      compensation_failed, then
+//	fails for good        compensation, saga.compensated     saga.{saga}.saga.stuck; the run
+//	                                                         waits for an operator
+//	operator actions      (none)                             none published: the run's stream
+//	                                                         and row record them
+//	delivery              published as it happens; a         through the outbox with the
+//	                      failed publish is logged, the      transition, relayed at least once
+//	                      event lost
+//
+// Why:
+//
+//   - An envelope per attempt: attempts of a durable run may be made by
+//     different workers, before and after a crash, and each is a
+//     transition of its own, whose envelope is written in its
+//     transaction. A consumer sees every attempt that began, which is
+//     what retries look like from outside.
+//   - The ID: the crate's is the same for every run of a saga, and a
+//     broker drops an ID it has seen within its deduplication window
+//     (JetStream's, the in-memory broker's), so a second run's events
+//     would vanish. Nova's is unique per event and the same each time the
+//     relay publishes it again, which is the deduplication key an
+//     at-least-once relay needs. Saga and step names have their '-'
+//     written as '.' (no name holds '.') for the reason streams do: the
+//     run ID, free-form, is what lies between the saga's name and the
+//     last three fields, and no two events share an ID.
+//   - The key: brokers that partition or order by key keep one run's
+//     events together and in order. The crate keeps one execution per
+//     saga name and has no run to key by.
+//   - The stuck event: the crate never gets stuck; it logs a failed
+//     compensation and reports the saga compensated. A Nova run stops
+//     and waits for an operator, and the broker must say so. Its attempt
+//     counts the times the run became Stuck (after an operator's retry or
+//     skip it may again), so each is an event of its own.
 //
 // # Testing
 //

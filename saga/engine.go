@@ -47,16 +47,25 @@ type runner[D any] struct {
 	heldOut  []broker.Envelope
 	heldFrom uint64
 	created  bool
+	// group, when set, owns the goroutines of the runner's attempts,
+	// including those abandoned when they overran their timeout: a
+	// worker's, so that Stop waits for them.
+	group *sync.WaitGroup
 }
 
 func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *runner[D] {
 	return &runner[D]{c: c, def: def, runID: runID, stream: StreamName(def.name, runID), owner: owner, inline: true}
 }
 
-// resume returns a runner for a run recorded in x.
-// claimed is when the claim that leased the run to owner was sent.
-func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time) (*runner[D], error) {
+// resume returns a runner for a run recorded in x, whose attempts' goroutines
+// group owns. claimed is when the claim that leased the run to owner was
+// sent.
+func resume[D any](ctx context.Context, c *Coordinator, def *Definition[D], x Execution[D], owner string, claimed time.Time, group *sync.WaitGroup) (*runner[D], error) {
 	r := newRunner(c, def, x.RunID, owner)
+	r.group = group
+	if x.stream != "" {
+		r.stream = x.stream // a legacy name
+	}
 	r.leased = claimed
 	r.inline = false
 	r.created = true // and claimed: the lease is the runner's to release
@@ -82,22 +91,26 @@ func (r *runner[D]) syncClock(ctx context.Context) error {
 
 func (r *runner[D]) now() time.Time { return time.Now().Add(r.offset).UTC() }
 
-// lifecycleStatus maps an event type to the lifecycle status it publishes
-// and whether it is a whole-saga event.
-var lifecycleStatus = map[string]struct {
+// lifecycleStatus maps an event type to the lifecycle events it publishes:
+// each a status, and whether it is a whole-saga event (step "saga").
+var lifecycleStatus = map[string][]struct {
 	status string
 	saga   bool
 }{
-	EventStepStarted:         {"started", false},
-	EventStepSucceeded:       {"succeeded", false},
-	EventStepFailed:          {"failed", false},
-	EventCompensationStarted: {"compensating", false},
-	EventStepCompensated:     {"compensated", false},
-	EventCompensationFailed:  {"compensation_failed", false},
-	EventRunCompleted:        {"completed", true},
-	EventRunCompensated:      {"compensated", true},
-	EventRunFailed:           {"compensated", true},
+	EventStepStarted:         {{"started", false}},
+	EventStepSucceeded:       {{"succeeded", false}},
+	EventStepFailed:          {{"failed", false}},
+	EventCompensationStarted: {{"compensating", false}},
+	EventStepCompensated:     {{"compensated", false}},
+	EventCompensationFailed:  {{"compensation_failed", false}, {statusStuck, true}},
+	EventRunCompleted:        {{"completed", true}},
+	EventRunCompensated:      {{"compensated", true}},
+	EventRunFailed:           {{"compensated", true}},
 }
+
+// statusStuck is the status of the whole-saga event of a run that became
+// Stuck.
+const statusStuck = "stuck"
 
 // record appends one transition with the exact expected version, under
 // the runner's lease, with its runs-table row (due at due; zero for a run
@@ -125,9 +138,14 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 		return err
 	}
 	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
-	if ls, ok := lifecycleStatus[typ]; ok {
+	for _, ls := range lifecycleStatus[typ] {
 		step, attempt := rec.Step, rec.Attempt
-		if ls.saga {
+		switch {
+		case ls.status == statusStuck:
+			// A run may become Stuck again after an operator's retry or
+			// skip: each time is its own event.
+			step, attempt = sagaStep, r.x.stuck
+		case ls.saga:
 			step, attempt = sagaStep, 1
 		}
 		env, err := lifecycleEnvelope(r.def.name, r.runID, step, ls.status, attempt, now)
@@ -176,16 +194,23 @@ func (r *runner[D]) write(ctx context.Context, typ, lastErr string, due, now tim
 	switch {
 	case r.x.Status == Stuck:
 		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", r.x.StuckStep, "error", r.x.CompensationFailure)
-		if r.c.onStuck != nil {
-			r.c.onStuck(ctx, info)
-		}
+		r.hook(ctx, "OnStuckFunc", r.c.onStuck, info)
 		fallthrough
 	case r.x.Status.Terminal():
-		if r.c.onEnd != nil {
-			r.c.onEnd(ctx, info)
-		}
+		r.hook(ctx, "OnEndFunc", r.c.onEnd, info)
 	}
 	return nil
+}
+
+// hook calls f, if set, under recover: the transition is recorded, so a
+// panic can change nothing but is logged with its stack.
+func (r *runner[D]) hook(ctx context.Context, name string, f func(context.Context, RunInfo), info RunInfo) {
+	if f == nil {
+		return
+	}
+	if err := protect(name, func() error { f(ctx, info); return nil }); err != nil {
+		r.c.log.ErrorContext(ctx, "saga: "+name+" panicked", "saga", r.def.name, "run", r.runID, "status", info.Status, "error", err)
+	}
 }
 
 // errExists is what a runner's first write returns when the run exists.
@@ -417,7 +442,9 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 	if o.err == nil {
 		raw, err := encode(o.data)
 		if err != nil {
-			return err
+			// The action ran and what it made of the data cannot be
+			// recorded: a failed attempt whose effects are unknown.
+			return r.failed(ctx, s, comp, n, began, outcome[D]{err: fmt.Errorf("saga: step %q: %w", s.Name, err), unknown: true})
 		}
 		typ := EventStepSucceeded
 		if comp {
@@ -437,7 +464,12 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		policy, what = s.CompensateRetry, "compensation"
 	}
 	now := r.now()
-	delay, again := policy.next(n-r.x.base, o.err, now.Sub(began))
+	delay, again, perr := policy.next(n-r.x.base, o.err, now.Sub(began))
+	if perr != nil {
+		// The policy cannot say when to try again: no retry, and both
+		// errors are kept.
+		o.err = errors.Join(o.err, perr)
+	}
 	due := now.Add(delay)
 	if o.final {
 		again = false
@@ -491,23 +523,25 @@ type outcome[D any] struct {
 // call runs one attempt of f on a fresh copy of the recorded data, bounded
 // by timeout. An attempt that overruns is abandoned with its ctx cancelled;
 // it owns its copy of the data, so it cannot change the run's.
-func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, scope string, sc StepContext,
+func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration, scope string, sc callContext,
 	f func(context.Context, StepContext, *D) error) outcome[D] {
 	var d D
-	if err := json.Unmarshal(r.data, &d); err != nil {
+	if err := unmarshal(r.data, &d); err != nil {
 		return outcome[D]{err: fmt.Errorf("saga: decode data of run %q: %w", r.runID, err)}
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	what := fmt.Sprintf("step %q", step)
+	if sc.compensating {
+		what = fmt.Sprintf("compensation of step %q", step)
+	}
 	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("saga: step %q panicked: %v", step, p)
-			}
-		}()
-		done <- f(actx, sc, &d)
-	}()
+	attempt := func() { done <- protect(what, func() error { return f(actx, sc.StepContext, &d) }) }
+	if r.group != nil {
+		r.group.Go(attempt)
+	} else {
+		go attempt() // Run's: it ends when the step honours its ctx
+	}
 	timedOut := outcome[D]{err: &TimeoutError{Step: step, Scope: scope}, timedOut: true, final: scope != ""}
 	select {
 	case err := <-done:
@@ -528,16 +562,23 @@ func (r *runner[D]) call(ctx context.Context, step string, timeout time.Duration
 	}
 }
 
-func (r *runner[D]) stepContext(step string, attempt int, compensate bool) StepContext {
+// callContext is a call's [StepContext] and whether it is a
+// compensation.
+type callContext struct {
+	StepContext
+	compensating bool
+}
+
+func (r *runner[D]) stepContext(step string, attempt int, compensate bool) callContext {
 	key := r.def.name + "/" + r.runID + "/" + step
 	if compensate {
 		key += "/compensate"
 	}
-	return StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}
+	return callContext{StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}, compensate}
 }
 
 func encode[D any](d D) ([]byte, error) {
-	b, err := json.Marshal(d)
+	b, err := marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("saga: encode data: %w", err)
 	}

@@ -109,7 +109,7 @@ const (
 // Terminal reports whether the run has ended for good.
 func (s Status) Terminal() bool { return s == Completed || s == Compensated || s == Failed }
 
-// Execution is a run as its stream records it: the seed's SagaExecution
+// Execution is a run as its stream records it: the crate's SagaExecution
 // with the data and the details needed to resume it.
 type Execution[D any] struct {
 	// Saga is the saga's name and RunID the run's.
@@ -164,6 +164,12 @@ type Execution[D any] struct {
 	due time.Time
 	// lastError is the last recorded attempt's error.
 	lastError string
+	// stuck counts the times the run became Stuck.
+	stuck int
+	// stream is the run's stream, when the execution was loaded from it:
+	// [StreamName], or the legacy name of a run an older version
+	// recorded.
+	stream string
 }
 
 // apply folds one recorded event into x.
@@ -189,7 +195,7 @@ func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 		x.Data = *data
 	default:
 		var d D
-		if err := json.Unmarshal(r.Data, &d); err != nil {
+		if err := unmarshal(r.Data, &d); err != nil {
 			return fmt.Errorf("saga: decode data of event %d of %q: %w", e.Version, e.Stream, err)
 		}
 		x.Data = d
@@ -240,6 +246,7 @@ func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 	case EventCompensationFailed:
 		x.StuckStep, x.CompensationFailure = r.Step, r.Error
 		x.Status = Stuck
+		x.stuck++
 	case EventRunCompleted:
 		x.Status, x.Step, x.Attempt = Completed, "", 0
 	case EventRunCompensated:

@@ -10,5 +10,6 @@ func SetSleep(c *Coordinator, f func(ctx context.Context, d time.Duration) error
 
 // NextDelay is p's decision after a failed attempt.
 func NextDelay(p RetryPolicy, attempt int, err error, elapsed time.Duration) (time.Duration, bool) {
-	return p.next(attempt, err, elapsed)
+	d, again, _ := p.next(attempt, err, elapsed)
+	return d, again
 }

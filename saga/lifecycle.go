@@ -7,7 +7,7 @@ import (
 	"github.com/nova-go/nova/broker"
 )
 
-// lifecycle is the payload of a lifecycle event: the seed's fields plus the
+// lifecycle is the payload of a lifecycle event: the crate's fields plus the
 // run and the attempt.
 type lifecycle struct {
 	SagaID      string `json:"saga_id"`
@@ -16,12 +16,6 @@ type lifecycle struct {
 	Status      string `json:"status"`
 	Attempt     int    `json:"attempt"`
 	TimestampMS int64  `json:"timestamp_ms"`
-}
-
-// EnvelopeID returns the ID of a lifecycle event:
-// "{saga}-{run}-{step}-{status}-{attempt}".
-func EnvelopeID(saga, runID, step, status string, attempt int) string {
-	return fmt.Sprintf("%s-%s-%s-%s-%d", saga, runID, step, status, attempt)
 }
 
 // Topic returns the topic of a lifecycle event: "saga.{saga}.{step}.{status}".

@@ -84,7 +84,7 @@ func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason stri
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("saga: read the store's clock: %w", err)
 	}
-	stream := StreamName(saga, runID)
+	stream := x.stream
 	expected := nova.Exact(x.Version)
 	if err := x.apply(nova.Event{Stream: stream, Type: typ, Version: x.Version + 1, Data: b, RecordedAt: now}); err != nil {
 		return RunInfo{}, err
@@ -149,25 +149,19 @@ func Timeline(ctx context.Context, runs RunStore, saga, runID string) ([]Entry, 
 	}
 	var x Execution[json.RawMessage]
 	var out []Entry
-	for e, err := range runs.Events().ReadStream(ctx, StreamName(saga, runID), nova.ReadStreamOptions{}) {
-		if err != nil {
-			return nil, fmt.Errorf("saga: read run %q of %q: %w", runID, saga, err)
-		}
-		if err := x.apply(e); err != nil {
-			return nil, err
-		}
-		var r record
-		if err := json.Unmarshal(e.Data, &r); err != nil {
-			return nil, fmt.Errorf("saga: decode event %d of %q: %w", e.Version, e.Stream, err)
+	_, err := readRun(ctx, runs.Events(), saga, runID, func(e nova.Event, r *record) error {
+		if err := x.fold(e, r, nil); err != nil {
+			return err
 		}
 		out = append(out, Entry{
 			Version: e.Version, At: e.RecordedAt, Type: e.Type, Status: x.Status, Step: r.Step, Attempt: r.Attempt,
 			Error: r.Error, TimedOut: r.TimedOut, Unknown: r.Unknown, Delay: time.Duration(r.DelayMS) * time.Millisecond,
 			Actor: r.Actor, Reason: r.Reason,
 		})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("saga: run %q of %q: %w", runID, saga, nova.ErrNotFound)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

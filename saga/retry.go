@@ -7,7 +7,9 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// Backoff says how long to wait before the next attempt.
+// Backoff says how long to wait before the next attempt. A Delay that
+// panics ends the retries: the attempt's failure is final, and the panic,
+// a [*PanicError], is kept with its error.
 type Backoff interface {
 	// Delay returns the wait after the given failed attempt (1-based).
 	Delay(attempt int) time.Duration
@@ -39,9 +41,9 @@ func (e Exponential) Delay(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(bound) + 1))
 }
 
-// Linear is the seed's backoff: Unit × attempt after the given attempt.
+// Linear is the crate's backoff: Unit × attempt after the given attempt.
 type Linear struct {
-	// Unit is the wait per attempt. Default 100ms, the seed's.
+	// Unit is the wait per attempt. Default 100ms, the crate's.
 	Unit time.Duration
 }
 
@@ -88,18 +90,22 @@ func (p RetryPolicy) attempts() int {
 }
 
 // next decides after a failed attempt: whether to try again and after how
-// long. elapsed is the time since the first attempt began.
-func (p RetryPolicy) next(attempt int, err error, elapsed time.Duration) (time.Duration, bool) {
+// long. elapsed is the time since the first attempt began. A Backoff that
+// panics allows no retry, and its panic is returned as a [*PanicError].
+func (p RetryPolicy) next(attempt int, err error, elapsed time.Duration) (time.Duration, bool, error) {
 	if IsPermanent(err) || attempt >= p.attempts() {
-		return 0, false
+		return 0, false, nil
 	}
 	b := p.Backoff
 	if b == nil {
 		b = Exponential{}
 	}
-	d := max(b.Delay(attempt), 0)
-	if p.MaxElapsed > 0 && elapsed+d > p.MaxElapsed {
-		return 0, false
+	var d time.Duration
+	if perr := protect("Backoff", func() error { d = max(b.Delay(attempt), 0); return nil }); perr != nil {
+		return 0, false, perr
 	}
-	return d, true
+	if p.MaxElapsed > 0 && elapsed+d > p.MaxElapsed {
+		return 0, false, nil
+	}
+	return d, true, nil
 }

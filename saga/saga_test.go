@@ -58,8 +58,8 @@ func newEnv(t *testing.T, b backend) *env {
 	return e
 }
 
-// seed runs a test of the seed's behaviour on every backend, in parallel.
-func seed(t *testing.T, test func(t *testing.T, e *env)) {
+// eachEnv runs a test on a fresh env of every backend, in parallel.
+func eachEnv(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b backend) { test(t, newEnv(t, b)) })
 }
@@ -99,7 +99,7 @@ func fail(name string) saga.Step[order] {
 }
 
 func TestAllStepsSucceed(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), pass("c", &calls, &mu))
@@ -120,7 +120,7 @@ func TestAllStepsSucceed(t *testing.T) {
 }
 
 func TestFailureCompensatesInReverse(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, err := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
@@ -142,7 +142,7 @@ func TestFailureCompensatesInReverse(t *testing.T) {
 }
 
 func TestFirstStepFailsCleanlyIsFailed(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		def, _ := saga.Define("test-saga", fail("a"))
 		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
 		if !errors.Is(err, saga.ErrStepFailed) || x.Status != saga.Failed || len(x.CompensatedSteps) != 0 {
@@ -152,7 +152,7 @@ func TestFirstStepFailsCleanlyIsFailed(t *testing.T) {
 }
 
 func TestTimeoutNamesStepAndCompensatesIt(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var compensated atomic.Bool
 		slow := saga.Step[order]{
 			Name: "slow",
@@ -180,7 +180,7 @@ func TestTimeoutNamesStepAndCompensatesIt(t *testing.T) {
 }
 
 func TestFailingCompensationEndsStuck(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		errComp := errors.New("refund refused")
@@ -214,7 +214,7 @@ func TestFailingCompensationEndsStuck(t *testing.T) {
 }
 
 func TestPanicInStepIsAnError(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "p", Retry: saga.RetryPolicy{MaxAttempts: 1},
 			Execute: func(context.Context, saga.StepContext, *order) error { panic("oops") }})
 		if _, err := saga.Run(t.Context(), e.c, def, "r1", order{}); !errors.Is(err, saga.ErrStepFailed) {
@@ -224,7 +224,7 @@ func TestPanicInStepIsAnError(t *testing.T) {
 }
 
 func TestEventsPublishedForEachStep(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), fail("b"))
@@ -247,14 +247,14 @@ func TestEventsPublishedForEachStep(t *testing.T) {
 				t.Fatalf("%s: payload %s", topic, env.Payload)
 			}
 		}
-		if id := saga.EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test-saga-r1-a-started-1" {
+		if id := saga.EnvelopeID("test-saga", "r1", "a", "started", 1); id != "test.saga-r1-a-started-1" {
 			t.Fatalf("id = %q", id)
 		}
 	})
 }
 
 func TestCompletedEventPublished(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, _ := saga.Define("test-saga", pass("a", &calls, &mu))
@@ -262,14 +262,14 @@ func TestCompletedEventPublished(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := e.broker.Poll(t.Context(), "saga.test-saga.saga.completed", 10)
-		if err != nil || len(got) != 1 || got[0].ID != "test-saga-r1-saga-completed-1" {
+		if err != nil || len(got) != 1 || got[0].ID != "test.saga-r1-saga-completed-1" {
 			t.Fatalf("%v, %v", got, err)
 		}
 	})
 }
 
 func TestTransientFailureRetried(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var n atomic.Int32
 		var attempts []int
 		flaky := saga.Step[order]{
@@ -295,7 +295,7 @@ func TestTransientFailureRetried(t *testing.T) {
 }
 
 func TestPermanentSkipsRetries(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var n atomic.Int32
 		st := saga.Step[order]{
 			Name: "card",
@@ -360,7 +360,7 @@ func TestMaxElapsedStopsRetries(t *testing.T) {
 }
 
 func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var seenByComp string
 		reserve := saga.Step[order]{
 			Name: "reserve",
@@ -410,7 +410,7 @@ func TestDataVisibleToLaterStepsAndCompensation(t *testing.T) {
 }
 
 func TestRunsDoNotOverwriteEachOther(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu))
@@ -437,7 +437,7 @@ func TestRunsDoNotOverwriteEachOther(t *testing.T) {
 }
 
 func TestStartingExistingRunReturnsIt(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var n atomic.Int32
 		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(_ context.Context, _ saga.StepContext, d *order) error {
 			n.Add(1)
@@ -456,7 +456,7 @@ func TestStartingExistingRunReturnsIt(t *testing.T) {
 }
 
 func TestLoadRebuildsExecution(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		var calls []string
 		var mu sync.Mutex
 		def, _ := saga.Define("test-saga", pass("a", &calls, &mu), pass("b", &calls, &mu), fail("c"))
@@ -493,7 +493,7 @@ func TestLoadRebuildsExecution(t *testing.T) {
 }
 
 func TestCancelledRunIsAborted(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		ctx, cancel := context.WithCancel(t.Context())
 		def, _ := saga.Define("test-saga", saga.Step[order]{Name: "a", Execute: func(ctx context.Context, _ saga.StepContext, _ *order) error {
 			cancel()
@@ -508,7 +508,7 @@ func TestCancelledRunIsAborted(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		ok := saga.Step[order]{Name: "a", Execute: func(context.Context, saga.StepContext, *order) error { return nil }}
 		def, _ := saga.Define("test-saga", ok)
 		defines := map[string]func() error{
@@ -576,7 +576,7 @@ func jsonHas(raw []byte, keys ...string) bool {
 }
 
 func TestFailedPublishDoesNotStopSaga(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		_ = e.broker.Close() // every publish now fails
 		var calls []string
 		var mu sync.Mutex
@@ -588,7 +588,7 @@ func TestFailedPublishDoesNotStopSaga(t *testing.T) {
 }
 
 func TestAbandonedAttemptCannotChangeData(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		release := make(chan struct{})
 		finished := make(chan struct{})
 		var n atomic.Int32
@@ -617,7 +617,7 @@ func TestAbandonedAttemptCannotChangeData(t *testing.T) {
 }
 
 func TestConcurrentStartRunsOnce(t *testing.T) {
-	seed(t, func(t *testing.T, e *env) {
+	eachEnv(t, func(t *testing.T, e *env) {
 		entered := make(chan struct{})
 		release := make(chan struct{})
 		var n atomic.Int32

@@ -50,7 +50,10 @@ type RunInfo struct {
 // at the expected version, its runs-table row replaced by Run, and
 // lifecycle envelopes put in the outbox.
 type Transition struct {
-	// Stream is the run's stream, [StreamName] of Run.Saga and Run.RunID.
+	// Stream is the run's stream, [StreamName] of Run.Saga and Run.RunID;
+	// for a run an older version recorded, the "saga-{saga}-{run}" it
+	// named the stream, written only at an expected version that needs
+	// the stream to exist (see the package doc).
 	Stream string
 	// Expected is the stream's version the events follow: the fence that
 	// keeps a stale worker out.

@@ -68,7 +68,11 @@ type Worker struct {
 	mu       sync.Mutex
 	handlers map[string]func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error)
 	cancel   context.CancelFunc
-	done     chan struct{}
+	done     chan struct{} // closed when every goroutine of group has returned
+	// group owns the worker's goroutines: the claim loop, the relay, and
+	// every attempt of a step or compensation, those abandoned after a
+	// timeout included.
+	group sync.WaitGroup
 }
 
 // NewWorker returns a worker on c. Its lease owner ID is c's Owner with a
@@ -114,7 +118,7 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 		if err != nil {
 			return time.Time{}, err
 		}
-		r, err := resume(ctx, w.c, def, x, w.owner, claimed)
+		r, err := resume(ctx, w.c, def, x, w.owner, claimed, &w.group)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -150,20 +154,27 @@ func (w *Worker) Start(ctx context.Context) error {
 	sort.Strings(sagas)
 	ctx, w.cancel = context.WithCancel(ctx)
 	w.done = make(chan struct{})
-	var wg sync.WaitGroup
 	if w.c.relay != nil && !w.cfg.NoRelay {
-		wg.Go(func() { _ = w.c.relay.Run(ctx) })
+		w.group.Go(func() { _ = w.c.relay.Run(ctx) })
 	}
-	wg.Go(func() { w.loop(ctx, sagas) })
-	go func() { wg.Wait(); close(w.done) }()
+	// Attempts join the group while the loop, in it, waits for their
+	// runs: the group's count is never zero before every one has
+	// returned.
+	w.group.Go(func() { w.loop(ctx, sagas) })
+	go func() { w.group.Wait(); close(w.done) }()
 	return nil
 }
 
-// Stop stops the worker and waits until its goroutines have returned or
-// ctx is done. Runs in progress are interrupted: their steps' ctx is
-// cancelled and their leases released, and the next worker to claim them
-// resumes them from their streams. Stopping a worker that is not running
-// returns nil.
+// Stop stops the worker and waits until every goroutine it started has
+// returned, or ctx is done. Runs in progress are interrupted: their
+// steps' ctx is cancelled and their leases released, and the next worker
+// to claim them resumes them from their streams. Stop waits for each
+// step and compensation it called to return, those abandoned earlier
+// because they overran their timeout included, so nothing a worker
+// started runs after Stop returns nil. When ctx ends first (a step does
+// not honour its ctx), Stop returns ctx's error and the worker still
+// owns those goroutines: a later Stop waits for them again. Stopping a
+// worker that is not running returns nil.
 func (w *Worker) Stop(ctx context.Context) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err

@@ -54,7 +54,9 @@ func CheckStatus(s saga.Status) error {
 }
 
 // CheckKey reports bad input to a call naming one run: a nil ctx, an empty
-// saga or run ID, or names that make no valid stream.
+// saga or run ID, a saga name [saga.Define] refuses (the stream names of
+// runs are distinct only for valid saga names), or names that make no
+// valid stream.
 func CheckKey(ctx context.Context, sagaName, runID string) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
@@ -65,11 +67,19 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 	case runID == "":
 		return nova.Invalidf("saga %q: empty run ID", sagaName)
 	}
+	if err := saga.ValidateName(sagaName); err != nil {
+		return fmt.Errorf("saga %q: %w", sagaName, err)
+	}
 	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
 		return fmt.Errorf("saga %q run %q: %w", sagaName, runID, err)
 	}
 	return nil
 }
+
+// legacyStream is the stream older versions gave every run, whatever its
+// names held; saga.StreamName escapes the saga's name since. The form is
+// frozen: it names what those versions wrote.
+func legacyStream(sagaName, runID string) string { return "saga-" + sagaName + "-" + runID }
 
 // CleanText returns s as every backend can keep it: invalid UTF-8 and NUL
 // bytes replaced by U+FFFD, and cut to 64 KiB at a character boundary.
@@ -111,7 +121,16 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 		return err
 	}
 	if want := saga.StreamName(r.Saga, r.RunID); t.Stream != want {
-		return nova.Invalidf("transition of run %q writes stream %q, want %q", r.RunID, t.Stream, want)
+		// A run an older version recorded goes on in the stream it named
+		// "saga-{saga}-{run}", which two runs may share: only where the
+		// run exists, never to create one.
+		if t.Stream != legacyStream(r.Saga, r.RunID) {
+			return nova.Invalidf("transition of run %q writes stream %q, want %q", r.RunID, t.Stream, want)
+		}
+		if t.Expected.Check(0) {
+			return nova.Invalidf("transition of run %q at %v would create stream %q, named as older versions named "+
+				"streams; a new run is written to %q", r.RunID, t.Expected, t.Stream, want)
+		}
 	}
 	if err := CheckStatus(r.Status); err != nil {
 		return err

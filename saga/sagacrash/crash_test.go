@@ -712,7 +712,9 @@ func check(t *testing.T, ctx context.Context, runs saga.RunStore, fx effects, pu
 }
 
 // lifecycleStatus maps a run stream's event types to the lifecycle status
-// the engine publishes for them, and whether it is the whole saga's.
+// the engine publishes for them, and whether it is the whole saga's. A
+// compensation given up also publishes the whole saga's "stuck", its
+// attempt the count of times the run became Stuck.
 var lifecycleStatus = map[string]struct {
 	status string
 	saga   bool
@@ -732,7 +734,7 @@ var lifecycleStatus = map[string]struct {
 // stream, and the number of its attempts recorded as interrupted.
 func lifecycleIDs(t *testing.T, ctx context.Context, events nova.Store, run string) (map[string]bool, int) {
 	t.Helper()
-	out, cut := map[string]bool{}, 0
+	out, cut, stuck := map[string]bool{}, 0, 0
 	for e, err := range events.ReadStream(ctx, saga.StreamName(sagaName, run), nova.ReadStreamOptions{}) {
 		if err != nil {
 			t.Fatal(err)
@@ -751,6 +753,10 @@ func lifecycleIDs(t *testing.T, ctx context.Context, events nova.Store, run stri
 		ls, ok := lifecycleStatus[e.Type]
 		if !ok {
 			continue
+		}
+		if e.Type == saga.EventCompensationFailed {
+			stuck++
+			out[saga.EnvelopeID(sagaName, run, "saga", "stuck", stuck)] = true
 		}
 		if ls.saga {
 			rec.Step, rec.Attempt = "saga", 1

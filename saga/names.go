@@ -1,0 +1,63 @@
+package saga
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/broker"
+)
+
+// A run's stream and its lifecycle envelopes are named by joining names
+// with '-': the saga's, the run's and, for an envelope, the step's. Run
+// IDs are business keys and may hold any character a stream ID may, '-'
+// included, so the other names are written with every '-' turned into
+// '.', a character no saga or step name holds (see [ValidateName]). Each
+// name written that way is then free of '-', and the run ID is what lies
+// between them: saga "a-b" run "c" is "saga-a.b-c", saga "a" run "b-c"
+// is "saga-a-b-c". Names without '-', the common case, read as written.
+
+// StreamName returns the stream of run runID of saga: "saga-{saga}-{run}",
+// with each '-' of the saga's name written as '.'. Distinct valid saga
+// names and run IDs give distinct streams.
+func StreamName(saga, runID string) string { return "saga-" + token(saga) + "-" + runID }
+
+// legacyStreamName is the stream older versions gave a run:
+// "saga-{saga}-{run}" as written, which two runs may share (saga "a-b"
+// run "c", saga "a" run "b-c"). It is StreamName when the saga's name has
+// no '-'. Runs those versions recorded stay in it: [load] looks there for
+// a run that has no stream of the new form, and takes it only if the
+// run's first event names the same saga and run.
+func legacyStreamName(saga, runID string) string { return "saga-" + saga + "-" + runID }
+
+// EnvelopeID returns the ID of a lifecycle event:
+// "{saga}-{run}-{step}-{status}-{attempt}", with each '-' of the saga's
+// and the step's names written as '.'. Distinct events get distinct IDs:
+// the saga's name runs to the first '-', the step's, the status (which
+// holds no '-') and the attempt are the last three fields, and the run ID
+// is what lies between.
+func EnvelopeID(saga, runID, step, status string, attempt int) string {
+	return token(saga) + "-" + runID + "-" + token(step) + "-" + status + "-" + strconv.Itoa(attempt)
+}
+
+// token writes a saga or step name for a stream or envelope ID: each '-'
+// as '.'.
+func token(name string) string { return strings.ReplaceAll(name, "-", ".") }
+
+// ValidateName checks a saga or step name as [Define] does: not empty and
+// a single topic token (see [broker.ValidateTopic]): no '.', '/', '*',
+// '>' or white space. Errors match [nova.ErrInvalid].
+func ValidateName(name string) error { return validName("name", name) }
+
+func validName(what, s string) error {
+	if s == "" {
+		return nova.Invalidf("saga: empty %s", what)
+	}
+	if strings.ContainsAny(s, ".*> \t\r\n/") {
+		return nova.Invalidf("saga: %s %q must be one topic token, without '.', '*', '>', '/' or spaces", what, s)
+	}
+	if err := broker.ValidateTopic("saga." + s + ".x"); err != nil {
+		return nova.Invalidf("saga: %s %q: %v", what, s, err)
+	}
+	return nil
+}
