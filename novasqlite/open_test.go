@@ -150,3 +150,39 @@ func TestOpenCreatesInAnEmptyDatabase(t *testing.T) {
 	s := open(t, novasqlite.Config{Path: path})
 	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 1)...)
 }
+
+func TestIsStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store.db")
+	s := open(t, novasqlite.Config{Path: store})
+	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 1)...)
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("not a database at all, not even close\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign, content := foreignDB(t)
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{
+		{store, true}, // open, with events in its WAL
+		{text, false},
+		{empty, false},
+		{foreign, false},
+		{filepath.Join(dir, "missing.db"), false},
+	} {
+		if got, err := novasqlite.IsStore(ctx, tt.path); got != tt.want || err != nil {
+			t.Errorf("IsStore(%s) = %v, %v; want %v", filepath.Base(tt.path), got, err, tt.want)
+		}
+	}
+	unchanged(t, foreign, content)
+	if _, err := novasqlite.IsStore(ctx, ""); !errors.Is(err, nova.ErrInvalid) {
+		t.Errorf("IsStore(\"\"): %v, want nova.ErrInvalid", err)
+	}
+}

@@ -151,8 +151,8 @@ func (m marks) check(path string, skipMigrate bool) (needsMigrate bool, err erro
 		return false, fmt.Errorf("%w: %s belongs to another application (application ID %#x; a Nova store's is %#x)",
 			ErrNotDatabase, path, m.appID, applicationID)
 	case m.appID == 0 && (m.objects > 0 || m.version != 0):
-		return false, fmt.Errorf("%w: %s belongs to another application: it has %d tables or indexes and schema version %d, "+
-			"without the application ID %#x that marks a Nova store", ErrNotDatabase, path, m.objects, m.version, applicationID)
+		return false, fmt.Errorf("%w: %s belongs to another application: it is not empty (schema version %d) "+
+			"and lacks the application ID %#x that marks a Nova store", ErrNotDatabase, path, m.version, applicationID)
 	case m.version > SchemaVersion:
 		return false, fmt.Errorf("%w: %s has schema version %d, this version of novasqlite supports up to %d",
 			ErrSchemaTooNew, path, m.version, SchemaVersion)

@@ -113,6 +113,37 @@ func Migrate(ctx context.Context, cfg Config) (int, error) {
 	return SchemaVersion, s.Close()
 }
 
+// IsStore reports whether the file at path is a Nova store: an SQLite
+// database that carries Nova's application ID, which Open sets in the
+// transaction that creates a store's tables. It opens the file read-only
+// and changes nothing. A missing file, a file that is not an SQLite
+// database, another application's database and an empty one are not
+// stores (false and no error). Tools that delete a store check it first.
+func IsStore(ctx context.Context, path string) (bool, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return false, err
+	}
+	if err := (Config{Path: path}).validate(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	c, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return false, openError(path, err)
+	}
+	defer c.Close()
+	id, err := pragmaInt(c, "application_id")
+	if errors.Is(err, sqlite3.NOTADB) {
+		return false, nil
+	}
+	if err != nil {
+		return false, openError(path, err)
+	}
+	return id == applicationID, nil
+}
+
 // openWriterConn opens the writing connection: it checks the file's marks
 // before anything writes to it (the WAL pragma rewrites a file's header),
 // then sets the pragmas and creates or migrates the schema.
