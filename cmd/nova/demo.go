@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -160,17 +161,15 @@ func runDemo(ctx context.Context, e *env, n int) error {
 		return err
 	}
 
-	stock := orders.NewStock(orders.CatalogStock(demoStockPerProduct))
-	bank := &orders.Bank{DeclineFunc: orders.DeclineAbove(demoDeclineAbove)}
-	var inv orders.Inventory = stock
 	jammed := ""
 	if svcs != nil && n >= 2 {
 		// One order per run is left stuck for an operator to fix.
 		jammed = orders.SampleOrder(numbered + 2).OrderID
-		inv = &demoInventory{Stock: stock, jammed: jammed}
-		bank.DeclineFunc = func(id string, amount int64) bool { return id == jammed || amount > demoDeclineAbove }
 	}
-	svc, err := orders.NewService(orders.Config{Store: store, Inventory: inv, Payments: bank})
+	declined := func(id string, amount int64) bool { return id == jammed || amount > demoDeclineAbove }
+	bank := &orders.Bank{DeclineFunc: declined}
+	stock := newDemoStock(numbered+1, n, jammed, declined)
+	svc, err := orders.NewService(orders.Config{Store: store, Inventory: stock, Payments: bank})
 	if err != nil {
 		return err
 	}
@@ -204,32 +203,6 @@ func runDemo(ctx context.Context, e *env, n int) error {
 		written: eventsAfter - eventsBefore, total: eventsAfter, last: last,
 		stock: stock, bank: bank, sagas: sagas,
 	})
-}
-
-// demoInventory is the stand-in stock, but for one order of the run, the
-// jammed one: its reservation is made without touching the stock, and
-// cannot be released, because the warehouse has picked it already. The
-// bank declines that order, so its saga compensates, the release fails
-// for good, and the run is left Stuck for an operator (nova saga
-// retry|skip|abandon). A later process, the next demo, releases it
-// without fuss.
-type demoInventory struct {
-	*orders.Stock
-	jammed string
-}
-
-func (d *demoInventory) Reserve(ctx context.Context, orderID string, lines []orders.Line) (string, error) {
-	if orderID == d.jammed {
-		return "res-" + orderID, nil
-	}
-	return d.Stock.Reserve(ctx, orderID, lines)
-}
-
-func (d *demoInventory) Release(ctx context.Context, orderID string) error {
-	if orderID == d.jammed {
-		return saga.Permanent(fmt.Errorf("warehouse: the items of order %s were picked already: its reservation cannot be released", orderID))
-	}
-	return d.Stock.Release(ctx, orderID)
 }
 
 // fulfilDirectly drives the orders with orders.Service.Fulfil, on stores
@@ -268,7 +241,7 @@ type demoReport struct {
 	elapsed        time.Duration
 	written, total int
 	last           nova.Position
-	stock          *orders.Stock
+	stock          *demoStock
 	bank           *orders.Bank
 	sagas          *sagaDemo // nil when the store keeps no saga runs
 }
@@ -537,7 +510,9 @@ func lockDemo(ctx context.Context, svcs *services.Services, spec string) (*demoL
 		return &demoLock{}, nil
 	}
 	host, _ := os.Hostname()
-	owner := fmt.Sprintf("nova demo, pid %d on %s, started %s", os.Getpid(), host, time.Now().Format(time.TimeOnly))
+	var tag [4]byte
+	_, _ = rand.Read(tag[:])
+	owner := fmt.Sprintf("nova demo %x, pid %d on %s, started %s", tag, os.Getpid(), host, time.Now().Format(time.TimeOnly))
 	got, err := l.Acquire(ctx, demoLockName, owner, demoLockTTL)
 	if err != nil {
 		return nil, fmt.Errorf("take the demo's lock on the store: %w", err)
