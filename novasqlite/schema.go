@@ -34,7 +34,7 @@ var (
 	// ErrSchemaOutdated is matched by the error Open with
 	// [Config.SkipMigrate] returns when the file is missing, holds no
 	// store yet or has migrations pending. The file is left untouched.
-	ErrSchemaOutdated = errors.New("novasqlite: no store at this version's schema")
+	ErrSchemaOutdated = errors.New("novasqlite: store missing or not migrated")
 )
 
 // migrations[i] takes a file from schema version i to i+1.

@@ -177,6 +177,8 @@ func sagaCommand() *command {
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			switch {
+			case len(args) == 1 && slices.Contains([]string{"retry", "skip", "abandon"}, args[0]):
+				return usagef("%s needs a run: nova saga %s SAGA/RUN --reason TEXT (see 'nova sagas --status stuck')", args[0], args[0])
 			case len(args) == 1:
 				name, id, err := parseRunRef(args[0])
 				if err != nil {

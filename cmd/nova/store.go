@@ -260,7 +260,7 @@ func openExistingStore(ctx context.Context, spec string) (nova.Store, error) {
 		return s, nil
 	case b.notCreated(err):
 		q := shellQuote(redact(spec))
-		return nil, fmt.Errorf("no Nova store at %s: %w\n  create one with 'nova migrate --store %s', or run 'nova demo --store %s' to fill one with the demo's orders",
+		return nil, fmt.Errorf("no Nova store at %s: %w\n  create one with:  nova migrate --store %s\n  or fill one with the demo's orders:  nova demo --store %s",
 			redact(spec), err, q, q)
 	case errors.Is(err, novasqlite.ErrNotDatabase):
 		return nil, fmt.Errorf("%s is not a Nova store, leaving it alone: %w", spec, err)

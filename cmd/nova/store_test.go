@@ -113,7 +113,7 @@ func TestReadingCommandsOnAMissingStoreSayHowToCreateOne(t *testing.T) {
 	for _, path := range []string{missing, empty} {
 		for _, args := range [][]string{{"streams"}, {"read", "order-00001"}, {"sagas"}, {"projections"}, {"projection", "rebuild", "order-summary"}} {
 			code, _, stderr := runNova(t, append(args, "--store", path)...)
-			if code != 1 || !strings.Contains(stderr, "no Nova store at "+path) || !strings.Contains(stderr, "nova migrate --store "+path) {
+			if code != 1 || !strings.Contains(stderr, "no Nova store at "+path) || !strings.Contains(stderr, "nova migrate --store "+path+"\n") {
 				t.Errorf("%s on %s: exit %d, stderr %q: want 1, naming the path and how to create a store", args, filepath.Base(path), code, stderr)
 			}
 		}
