@@ -69,7 +69,6 @@ type env struct {
 	json   bool
 	stdout io.Writer
 	stderr io.Writer
-	fs     *flag.FlagSet
 }
 
 // usageError is bad command-line usage: exit status 2.
@@ -136,7 +135,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The flag package prints a parse error itself; the usage is printed
 	// here, once: to stdout when asked for, else to stderr.
 	fs.Usage = func() {}
-	e.fs = fs
 	rest, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
