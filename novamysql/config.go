@@ -4,8 +4,10 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,8 +67,12 @@ type Config struct {
 	// [DefaultWriters].
 	Writers int
 
-	// SkipMigrate skips the schema check and migration of Open: the tables
-	// must exist at [SchemaVersion] (see [Migrate]).
+	// SkipMigrate makes Open use an existing store only: it creates and
+	// migrates nothing, and fails with an error matching
+	// [ErrSchemaOutdated] unless the tables exist at [SchemaVersion]
+	// (create or migrate them with [Migrate], or nova migrate). Tools
+	// that only read, and deployments that migrate as a separate step,
+	// set it.
 	SkipMigrate bool
 
 	// Logger receives errors of the background writer and the transient
@@ -157,6 +163,16 @@ func driverDSN(dsn string) (string, error) {
 	return dsn, nil
 }
 
+// URLParams are the query parameters [ParseURL] accepts: those of
+// github.com/go-sql-driver/mysql. (Server variables, which the driver
+// also takes as parameters, go in a go-sql-driver DSN.)
+var URLParams = []string{
+	"allowAllFiles", "allowCleartextPasswords", "allowFallbackToPlaintext", "allowNativePasswords",
+	"allowOldPasswords", "charset", "checkConnLiveness", "clientFoundRows", "collation", "columnsWithAlias",
+	"compress", "connectionAttributes", "interpolateParams", "loc", "maxAllowedPacket", "multiStatements",
+	"parseTime", "readTimeout", "rejectReadOnly", "serverPubKey", "timeTruncate", "timeout", "tls", "writeTimeout",
+}
+
 // ParseURL converts a URL of the form
 //
 //	mysql://user:password@host:port/database?param=value&...
@@ -164,8 +180,12 @@ func driverDSN(dsn string) (string, error) {
 // into the DSN github.com/go-sql-driver/mysql takes
 // (user:password@tcp(host:port)/database?param=value&...). The port
 // defaults to 3306; user, password and database are percent-decoded; the
-// query parameters are the driver's (parseTime, tls, timeout, ...) and are
-// checked by it. Errors match nova.ErrInvalid.
+// query parameters are the driver's ([URLParams]: parseTime, tls,
+// timeout, ...) and are checked by it. The URL is read strictly, so that a
+// typo is reported rather than ignored: an unknown or repeated parameter,
+// a query not joined by '&' (a ';' would hide what follows it) or a
+// fragment fails. Errors match nova.ErrInvalid and never show the
+// password.
 func ParseURL(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -176,6 +196,21 @@ func ParseURL(rawURL string) (string, error) {
 	}
 	if u.Host == "" {
 		return "", nova.Invalidf("novamysql: URL %q has no host", redact(rawURL))
+	}
+	if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+		return "", nova.Invalidf("novamysql: URL %q: a store URL has no fragment (#...)", redact(rawURL))
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nova.Invalidf("novamysql: URL query: %v: join parameters with '&'", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(URLParams, k) {
+			return "", nova.Invalidf("novamysql: URL: unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
+		}
+		if len(q[k]) > 1 {
+			return "", nova.Invalidf("novamysql: URL: parameter %q is given twice", k)
+		}
 	}
 	host := u.Host
 	if _, _, err := net.SplitHostPort(host); err != nil {

@@ -118,3 +118,41 @@ func TestOpenURL(t *testing.T) {
 		t.Fatalf("through the DSN the log holds %d events, want the 2 appended through the URL", len(got))
 	}
 }
+
+// A store URL is read strictly: a ';' (which would hide what follows it),
+// an unknown or repeated parameter, or a fragment is refused, naming the
+// known parameters.
+func TestParseURLRefusesMalformedURLs(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ url, want string }{
+		{"mysql://u@h/d?parseTime=true;tls=true", "semicolon"},
+		{"mysql://u@h/d?parsetime=true", `unknown parameter "parsetime"`},
+		{"mysql://u@h/d?parsetime=true", "parseTime, "},
+		{"mysql://u@h/d?tls=true&tls=false", `"tls" is given twice`},
+		{"mysql://u:hunter2@h/d#x", "fragment"},
+	} {
+		_, err := novamysql.ParseURL(tt.url)
+		if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseURL(%q): %v, want nova.ErrInvalid saying %q", tt.url, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("ParseURL(%q): error %q shows the password", tt.url, err)
+		}
+	}
+}
+
+// SkipMigrate on a database without the store's tables creates nothing
+// and says how to create them.
+func TestSkipMigrateCreatesNothing(t *testing.T) {
+	t.Parallel()
+	name, dsn := scratchDB(t)
+	_, err := novamysql.Open(context.Background(), novamysql.Config{DSN: dsn, SkipMigrate: true})
+	if !errors.Is(err, novamysql.ErrSchemaOutdated) || !strings.Contains(err.Error(), "no nova store") || !strings.Contains(err.Error(), "nova migrate") {
+		t.Fatalf("Open: %v, want ErrSchemaOutdated saying there is no store and how to create one", err)
+	}
+	db, _ := admin(t)
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = ?`, name).Scan(&n); err != nil || n != 0 {
+		t.Errorf("Open with SkipMigrate left %d tables in %s (%v), want none", n, name, err)
+	}
+}

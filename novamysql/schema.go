@@ -20,6 +20,11 @@ const SchemaVersion = 1
 // does not know. Nothing is changed.
 var ErrSchemaTooNew = errors.New("novamysql: tables have a newer schema than this version supports")
 
+// ErrSchemaOutdated is matched by the error Open with [Config.SkipMigrate]
+// returns when the store's tables are missing or have migrations pending.
+// Nothing is created or changed.
+var ErrSchemaOutdated = errors.New("novamysql: tables need migrating")
+
 // migrations[i] takes the tables from schema version i to i+1. MySQL
 // commits every DDL statement at once, so each statement can be run again
 // after a failure part of the way through: the version is recorded only
@@ -167,8 +172,12 @@ func checkVersion(ctx context.Context, db *sql.DB, prefix string) error {
 	case v > SchemaVersion:
 		return fmt.Errorf("%w: tables %s* are at schema version %d, this version of novamysql supports up to %d",
 			ErrSchemaTooNew, prefix, v, SchemaVersion)
+	case v == 0:
+		return fmt.Errorf("%w: the database holds no nova store (no table %sschema): create one with Migrate (nova migrate)",
+			ErrSchemaOutdated, prefix)
 	case v < SchemaVersion:
-		return fmt.Errorf("novamysql: tables %s* are at schema version %d, want %d: run Migrate (nova migrate) or open without SkipMigrate", prefix, v, SchemaVersion)
+		return fmt.Errorf("%w: tables %s* are at schema version %d, want %d: run Migrate (nova migrate) or open without SkipMigrate",
+			ErrSchemaOutdated, prefix, v, SchemaVersion)
 	}
 	return nil
 }

@@ -91,6 +91,14 @@ type Config struct {
 	// has no earlier deadline. Default [DefaultTimeout].
 	Timeout time.Duration
 
+	// SkipMigrate makes Open use an existing stream only: it neither
+	// creates the stream nor updates its settings, and fails with an
+	// error matching [ErrFormatOutdated] when the stream is missing or of
+	// an older format (create or update it with [Migrate], or nova
+	// migrate). Tools that only read, and deployments that migrate as a
+	// separate step, set it.
+	SkipMigrate bool
+
 	// Logger receives connection events of a connection the store owns.
 	// Default: nothing is logged.
 	Logger *slog.Logger
@@ -209,6 +217,24 @@ func (s Storage) jetstream() jetstream.StorageType {
 		return jetstream.MemoryStorage
 	}
 	return jetstream.FileStorage
+}
+
+// redactURL hides the passwords of a server list (nats://user:pass@host,
+// ...) before it is shown.
+func redactURL(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<bad URL>"
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 func validStreamName(s string) bool {

@@ -136,7 +136,9 @@
 // it. The stream's description records the layout's version ("nova event
 // store (format 1)"); Open refuses a stream of a newer format with
 // [ErrNewerFormat] and one that is not a Nova stream. [Migrate] does the
-// same for `nova migrate`. [ParseURL] reads the nova command's
+// same for `nova migrate`. With Config.SkipMigrate, Open neither creates
+// nor updates the stream, and fails with [ErrFormatOutdated] when it is
+// missing or of an older format. [ParseURL] reads the nova command's
 // nats://host:port?stream=…&prefix=… URLs.
 //
 // # Figures

@@ -30,6 +30,11 @@ var ErrAtomicBatchUnsupported = fmt.Errorf("novanats: this server cannot append 
 // version of this package.
 var ErrNewerFormat = errors.New("novanats: the stream has a newer format than this version of novanats understands")
 
+// ErrFormatOutdated is matched by the error Open with [Config.SkipMigrate]
+// returns when the JetStream stream is missing or has an older format.
+// Nothing is created or changed.
+var ErrFormatOutdated = errors.New("novanats: the stream needs migrating")
+
 // Store is an event store on a NATS JetStream stream. Create it with
 // [Open]; it is safe for concurrent use.
 type Store struct {
@@ -70,7 +75,9 @@ func formatOf(desc string) int {
 
 // Open connects (or takes cfg.Conn), creates the JetStream stream if it is
 // missing and brings an existing one up to date (see [Migrate]), and
-// returns the store. Bad configuration fails with an error matching
+// returns the store. With cfg.SkipMigrate it only opens an existing
+// stream, and fails with an error matching [ErrFormatOutdated] when the
+// stream is missing or of an older format. Bad configuration fails with an error matching
 // nova.ErrInvalid before any connection is made.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
@@ -91,7 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		nc, err := nats.Connect(cfg.URL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("novanats: connect to %s: %w", cfg.URL, err)
+			return nil, fmt.Errorf("novanats: connect to %s: %w", redactURL(cfg.URL), err)
 		}
 		s.nc, s.owned = nc, true
 	}
@@ -121,8 +128,9 @@ func OpenURL(ctx context.Context, raw string) (*Store, error) {
 
 // Migrate creates or updates the store's JetStream stream without keeping
 // the store open, and returns the format version the stream is at. It is
-// what `nova migrate` runs.
+// what `nova migrate` runs. cfg.SkipMigrate is ignored.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
+	cfg.SkipMigrate = false
 	s, err := Open(ctx, cfg)
 	if err != nil {
 		return 0, err
@@ -169,6 +177,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	st, err := s.js.Stream(ctx, cfg.StreamName)
 	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.SkipMigrate:
+		return fmt.Errorf("%w: the server has no stream %s: check its name, or create the store with Migrate (nova migrate)",
+			ErrFormatOutdated, cfg.StreamName)
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = s.js.CreateStream(ctx, want)
 		if err != nil {
@@ -188,7 +199,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		if len(have.Subjects) != 1 || have.Subjects[0] != want.Subjects[0] {
 			return fmt.Errorf("novanats: stream %s captures %q, want %q", cfg.StreamName, have.Subjects, want.Subjects)
 		}
-		if v < FormatVersion || have.AllowAtomicPublish != want.AllowAtomicPublish || !have.AllowDirect || have.Duplicates != want.Duplicates {
+		if v < FormatVersion && cfg.SkipMigrate {
+			return fmt.Errorf("%w: stream %s has format %d, this package needs %d: run Migrate (nova migrate)",
+				ErrFormatOutdated, cfg.StreamName, v, FormatVersion)
+		}
+		// With SkipMigrate the stream's other settings are used as they are.
+		if !cfg.SkipMigrate && (v < FormatVersion || have.AllowAtomicPublish != want.AllowAtomicPublish || !have.AllowDirect || have.Duplicates != want.Duplicates) {
 			up := have
 			up.Description = want.Description
 			up.AllowAtomicPublish = want.AllowAtomicPublish

@@ -1,9 +1,13 @@
 package novapg
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,7 +47,7 @@ type Config struct {
 	Pool *pgxpool.Pool
 
 	// Schema is the PostgreSQL schema holding the store's tables, created
-	// when missing. Several stores can share a database, each in its own
+	// when missing (unless SkipMigrate is set). Several stores can share a database, each in its own
 	// schema. A lower-case identifier: a letter or underscore, then
 	// letters, digits or underscores, at most 48 bytes. Default
 	// [DefaultSchema].
@@ -66,10 +70,13 @@ type Config struct {
 	// [DefaultPageSize], at most [MaxPageSize].
 	PageSize int
 
-	// SkipMigrate makes Open check the schema's version instead of
-	// migrating it, for deployments that run [Migrate] (nova migrate)
-	// as a separate step with other privileges. Open then fails with an
-	// error matching [ErrSchemaOutdated] when migrations are pending.
+	// SkipMigrate makes Open use an existing store only: it checks the
+	// schema's version instead of creating or migrating the schema, for
+	// tools that only read and for deployments that run [Migrate] (nova
+	// migrate) as a separate step with other privileges. Open then fails
+	// with an error matching [ErrSchemaOutdated] when the schema is
+	// missing (a mistyped name), holds no store or has migrations pending,
+	// and creates nothing.
 	SkipMigrate bool
 
 	// Logger receives the errors of the store's background work (the
@@ -151,6 +158,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// URLParams are the query parameters [ParseURL] accepts: schema, which
+// names the store's schema, then those of the driver (pgconn, pgx and
+// pgxpool). Server settings go in options ("options=-c%20statement_timeout=5s").
+var URLParams = []string{
+	"schema",
+	"application_name", "channel_binding", "connect_timeout", "database", "default_query_exec_mode",
+	"description_cache_capacity", "host", "krbspn", "krbsrvname", "max_protocol_version", "min_protocol_version",
+	"options", "passfile", "password", "pool_health_check_period", "pool_max_conn_idle_time",
+	"pool_max_conn_lifetime", "pool_max_conn_lifetime_jitter", "pool_max_conns", "pool_min_conns",
+	"pool_min_idle_conns", "pool_ping_timeout", "port", "require_auth", "service", "servicefile", "sslcert",
+	"sslcertmode", "sslkey", "sslmode", "sslnegotiation", "sslpassword", "sslrootcert", "sslsni",
+	"statement_cache_capacity", "target_session_attrs", "user",
+}
+
 // ParseURL returns the Config for a store URL as the nova command takes
 // it: a PostgreSQL URL (postgres:// or postgresql://) that may name the
 // schema with a schema query parameter, which is not passed on to the
@@ -158,14 +179,39 @@ func (c Config) withDefaults() Config {
 //
 //	postgres://app@db:5432/prod?sslmode=require&schema=orders
 //
-// Other parameters are pgx's and pgxpool's (pool_max_conns, ...). A URL
-// that is not one fails with an error matching nova.ErrInvalid.
+// Other parameters are pgx's and pgxpool's (pool_max_conns, ...), listed
+// in [URLParams]. The URL is read strictly, so that a typo is reported
+// rather than ignored: an unknown or repeated parameter, a query that is
+// not a list of key=value pairs joined by '&' (a ';' would hide what
+// follows it), or a fragment fails. A URL that is not one fails with an
+// error matching nova.ErrInvalid; no message shows the password.
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL may hold a password
+		}
+		return Config{}, &configError{"URL", "want a postgres:// URL: " + err.Error()}
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return Config{}, &configError{"URL", "want a postgres:// URL"}
 	}
-	q := u.Query()
+	if u.Fragment != "" || strings.HasSuffix(s, "#") {
+		return Config{}, &configError{"URL", "a store URL has no fragment (#...)"}
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return Config{}, &configError{"URL", "query: " + err.Error() + ": join parameters with '&'"}
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(URLParams, k) {
+			return Config{}, &configError{"URL", fmt.Sprintf("unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))}
+		}
+		if len(q[k]) > 1 {
+			return Config{}, &configError{"URL", fmt.Sprintf("parameter %q is given twice", k)}
+		}
+	}
 	cfg := Config{Schema: q.Get("schema")}
 	q.Del("schema")
 	u.RawQuery = q.Encode()

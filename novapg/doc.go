@@ -73,7 +73,11 @@
 // migrations in one transaction, serialized between processes by an
 // advisory lock; the version is kept in the schema's schema_version
 // table. [Migrate] does the same alone, for `nova migrate`; a schema newer
-// than the package fails with [ErrSchemaTooNew]. A store works on a
+// than the package fails with [ErrSchemaTooNew]. With Config.SkipMigrate,
+// Open creates and migrates nothing: a missing schema (a mistyped name),
+// one without a store, or one with migrations pending fails with
+// [ErrSchemaOutdated], which says what is missing. [ParseURL] reads the
+// nova command's store URLs strictly. A store works on a
 // pgxpool.Pool of the caller's (Config.Pool), which Close leaves open, or
 // creates its own from Config.URL.
 //

@@ -130,14 +130,24 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 	return version, nil
 }
 
-// checkVersion returns nil when schema is at SchemaVersion.
+// checkVersion returns nil when schema is at SchemaVersion, and otherwise
+// an error that says what is there and what to run. It only reads.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	var version int
-	err := pool.QueryRow(ctx, `SELECT COALESCE((SELECT version FROM `+quoteIdent(schema)+`.schema_version), 0)`).Scan(&version)
-	var pgErr interface{ SQLState() string }
-	if errors.As(err, &pgErr) && (pgErr.SQLState() == "42P01" || pgErr.SQLState() == "3F000") { // no such table or schema
-		version, err = 0, nil
+	var hasSchema, hasTable bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1), to_regclass($2) IS NOT NULL`,
+		schema, quoteIdent(schema)+".schema_version").Scan(&hasSchema, &hasTable)
+	switch {
+	case err != nil:
+		return fmt.Errorf("novapg: look for schema %s: %w", schema, err)
+	case !hasSchema:
+		return fmt.Errorf("%w: the database has no schema %s: check the schema's name, or create a store there with novapg.Migrate (nova migrate)",
+			ErrSchemaOutdated, schema)
+	case !hasTable:
+		return fmt.Errorf("%w: schema %s holds no nova store (it has no table schema_version): create one with novapg.Migrate (nova migrate)",
+			ErrSchemaOutdated, schema)
 	}
+	var version int
+	err = pool.QueryRow(ctx, `SELECT COALESCE((SELECT version FROM `+quoteIdent(schema)+`.schema_version), 0)`).Scan(&version)
 	switch {
 	case err != nil:
 		return fmt.Errorf("novapg: read the version of schema %s: %w", schema, err)

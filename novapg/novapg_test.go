@@ -432,3 +432,53 @@ func TestParseURL(t *testing.T) {
 		t.Errorf("store in schema %q, want %q", s.Schema(), sc.schema)
 	}
 }
+
+// A store URL is read strictly: a separator other than '&' (which would
+// hide the schema parameter), a repeated or unknown parameter, or a
+// fragment is refused, naming the parameters that are known.
+func TestParseURLRefusesMalformedURLs(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ url, want string }{
+		{"postgres://db/x?sslmode=disable;schema=orders", "semicolon"},
+		{"postgres://db/x?schema=a&schema=b", `"schema" is given twice`},
+		{"postgres://db/x?shcema=orders", `unknown parameter "shcema"`},
+		{"postgres://db/x?shcema=orders", "schema, "},
+		{"postgres://db/x?schema=orders#frag", "fragment"},
+		{"postgres://db/x?schema=%zz", "invalid URL escape"},
+		{"postgres://bob:secret@db/x?nope=1", `unknown parameter "nope"`},
+	} {
+		_, err := novapg.ParseURL(tt.url)
+		if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseURL(%q): %v, want nova.ErrInvalid saying %q", tt.url, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseURL(%q): error %q shows the password", tt.url, err)
+		}
+	}
+	for _, good := range []string{
+		"postgres://db/x?schema=orders&sslmode=disable&pool_max_conns=8&application_name=app&connect_timeout=5",
+		"postgres://bob:secret@db:5432/x",
+	} {
+		if _, err := novapg.ParseURL(good); err != nil {
+			t.Errorf("ParseURL(%q): %v", good, err)
+		}
+	}
+}
+
+// A mistyped schema is reported, with how to create a store, and is not
+// created.
+func TestSkipMigrateNamesTheMissingSchema(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	cfg := sc.config()
+	cfg.Schema += "_typo"
+	cfg.SkipMigrate = true
+	_, err := novapg.Open(context.Background(), cfg)
+	if !errors.Is(err, novapg.ErrSchemaOutdated) || !strings.Contains(err.Error(), "no schema "+cfg.Schema) || !strings.Contains(err.Error(), "nova migrate") {
+		t.Fatalf("Open: %v, want ErrSchemaOutdated naming the missing schema and nova migrate", err)
+	}
+	var exists bool
+	if err := pgxQueryRow(context.Background(), sc, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, &exists, cfg.Schema); err != nil || exists {
+		t.Fatalf("the mistyped schema was created (exists %v, err %v)", exists, err)
+	}
+}

@@ -51,10 +51,20 @@ const pageSize = 512
 // Config configures [Open]. The zero value of every field but Path means
 // its default.
 type Config struct {
-	// Path is the database file, created when missing. Required. A plain
-	// file path: URIs (file:...) and in-memory databases are refused,
-	// since the store's writer and readers are separate connections.
+	// Path is the database file, created when missing (unless
+	// SkipMigrate is set). Required. A plain file path: URIs (file:...)
+	// and in-memory databases are refused, since the store's writer and
+	// readers are separate connections.
 	Path string
+
+	// SkipMigrate makes Open use an existing store only: it creates no
+	// file, writes no schema and migrates nothing, and fails with an error
+	// matching [ErrSchemaOutdated] when the file is missing, holds no store
+	// yet or has migrations pending (run [Migrate], or nova migrate, to
+	// create or migrate it). Tools that only read, and deployments that
+	// migrate as a separate step, set it. A file that is not a Nova store
+	// is refused either way, and left as it was.
+	SkipMigrate bool
 
 	// Synchronous is the durability of a commit: [Full] (the default) or
 	// [Normal].

@@ -99,10 +99,17 @@
 //
 // The store creates and migrates its schema itself, in one transaction at
 // Open, and records its version in PRAGMA user_version ([SchemaVersion]);
-// PRAGMA application_id marks the file as a Nova store. A file written by
-// a newer version is refused with [ErrSchemaTooNew]; a file that is not an
-// SQLite database, or belongs to another application, with
-// [ErrNotDatabase]. Tables:
+// PRAGMA application_id, set in that same transaction, marks the file as a
+// Nova store. Open creates a store only in a new or empty file: a file
+// without Nova's application ID that has tables (another program's
+// database, whose application_id and user_version are 0 by default) is
+// refused with [ErrNotDatabase] and left byte for byte, as is a file that
+// is not an SQLite database; [IsStore] tells the two apart without
+// writing. A file written by a newer version is refused with
+// [ErrSchemaTooNew]. With Config.SkipMigrate, Open only opens an existing
+// store at this version, creating and migrating nothing, and fails with
+// [ErrSchemaOutdated] otherwise; [Migrate] creates or migrates alone, for
+// `nova migrate`. Tables:
 //
 //	streams   (stream TEXT PRIMARY KEY, version INTEGER)           -- last version of each stream
 //	events    (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, stream TEXT,

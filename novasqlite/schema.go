@@ -9,7 +9,10 @@ import (
 
 // SchemaVersion is the version of the file layout this package writes and
 // reads, kept in the file's PRAGMA user_version. Open migrates an older
-// file forward and refuses a newer one with [ErrSchemaTooNew].
+// file forward and refuses a newer one with [ErrSchemaTooNew]. A Nova
+// store also carries Nova's PRAGMA application_id, set in the transaction
+// that creates its tables: a file without it is Nova's only while it has
+// no table at all.
 const SchemaVersion = 3
 
 // applicationID marks a file as a Nova store (PRAGMA application_id,
@@ -24,8 +27,14 @@ var (
 
 	// ErrNotDatabase is matched by the error Open returns for a file that
 	// is not an SQLite database, or is an SQLite database of another
-	// application.
+	// application: one with another application ID, or without Nova's
+	// but with tables in it. The file is left untouched.
 	ErrNotDatabase = errors.New("novasqlite: not a nova SQLite database")
+
+	// ErrSchemaOutdated is matched by the error Open with
+	// [Config.SkipMigrate] returns when the file is missing, holds no
+	// store yet or has migrations pending. The file is left untouched.
+	ErrSchemaOutdated = errors.New("novasqlite: store missing or not migrated")
 )
 
 // migrations[i] takes a file from schema version i to i+1.
@@ -109,7 +118,64 @@ var migrations = []string{
 	) WITHOUT ROWID;`,
 }
 
-// migrate brings the file on c to [SchemaVersion] in one transaction.
+// marks are what a file says about its owner: its application ID, its
+// schema version and how many tables, indexes, views and triggers it has.
+type marks struct {
+	appID, version, objects int64
+}
+
+// readMarks reads the marks of the file on c. It only reads.
+func readMarks(c *sqlite3.Conn, path string) (marks, error) {
+	var m marks
+	var err error
+	if m.appID, err = pragmaInt(c, "application_id"); err != nil {
+		return m, openError(path, err)
+	}
+	if m.version, err = pragmaInt(c, "user_version"); err != nil {
+		return m, openError(path, err)
+	}
+	if m.objects, err = queryInt(c, `SELECT count(*) FROM sqlite_schema`); err != nil {
+		return m, openError(path, err)
+	}
+	return m, nil
+}
+
+// check says whether the file with marks m needs migrating, or why it must
+// be left alone. A Nova store carries [applicationID], set in the
+// transaction that creates its tables; a file without it is Nova's to
+// create in only if it is empty. With skipMigrate, a file that needs
+// creating or migrating fails with ErrSchemaOutdated.
+func (m marks) check(path string, skipMigrate bool) (needsMigrate bool, err error) {
+	switch {
+	case m.appID != 0 && m.appID != applicationID:
+		return false, fmt.Errorf("%w: %s belongs to another application (application ID %#x; a Nova store's is %#x)",
+			ErrNotDatabase, path, m.appID, applicationID)
+	case m.appID == 0 && (m.objects > 0 || m.version != 0):
+		return false, fmt.Errorf("%w: %s belongs to another application: it is not empty (schema version %d) "+
+			"and lacks the application ID %#x that marks a Nova store", ErrNotDatabase, path, m.version, applicationID)
+	case m.version > SchemaVersion:
+		return false, fmt.Errorf("%w: %s has schema version %d, this version of novasqlite supports up to %d",
+			ErrSchemaTooNew, path, m.version, SchemaVersion)
+	case m.version < 0:
+		return false, fmt.Errorf("%w: %s has schema version %d", ErrNotDatabase, path, m.version)
+	case m.appID == 0:
+		if skipMigrate {
+			return false, fmt.Errorf("%w: %s is an empty database, with no store yet: create one with Migrate (nova migrate)",
+				ErrSchemaOutdated, path)
+		}
+		return true, nil
+	case m.version < SchemaVersion:
+		if skipMigrate {
+			return false, fmt.Errorf("%w: %s has schema version %d, this version of novasqlite needs %d: "+
+				"run Migrate (nova migrate), or open without SkipMigrate", ErrSchemaOutdated, path, m.version, SchemaVersion)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// migrate brings the file on c to [SchemaVersion] in one transaction,
+// checking its marks again under the write lock.
 func migrate(c *sqlite3.Conn, path string) (err error) {
 	if err := c.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return openError(path, err)
@@ -119,28 +185,18 @@ func migrate(c *sqlite3.Conn, path string) (err error) {
 			_ = c.Exec(`ROLLBACK`)
 		}
 	}()
-	version, err := pragmaInt(c, "user_version")
+	m, err := readMarks(c, path)
 	if err != nil {
-		return openError(path, err)
+		return err
 	}
-	appID, err := pragmaInt(c, "application_id")
+	needed, err := m.check(path, false)
 	if err != nil {
-		return openError(path, err)
+		return err
 	}
-	if appID != 0 && appID != applicationID {
-		return fmt.Errorf("%w: %s has application ID %#x", ErrNotDatabase, path, appID)
-	}
-	if version > SchemaVersion {
-		return fmt.Errorf("%w: %s has schema version %d, this version of novasqlite supports up to %d",
-			ErrSchemaTooNew, path, version, SchemaVersion)
-	}
-	if version < 0 {
-		return fmt.Errorf("%w: %s has schema version %d", ErrNotDatabase, path, version)
-	}
-	if version == SchemaVersion && appID == applicationID {
+	if !needed {
 		return c.Exec(`COMMIT`)
 	}
-	for v := version; v < SchemaVersion; v++ {
+	for v := m.version; v < SchemaVersion; v++ {
 		if err := c.Exec(migrations[v]); err != nil {
 			return fmt.Errorf("novasqlite: migrate %s from schema version %d: %w", path, v, err)
 		}
@@ -155,7 +211,12 @@ func migrate(c *sqlite3.Conn, path string) (err error) {
 }
 
 func pragmaInt(c *sqlite3.Conn, name string) (int64, error) {
-	st, _, err := c.Prepare(`PRAGMA ` + name)
+	return queryInt(c, `PRAGMA `+name)
+}
+
+// queryInt returns the first column of the first row of query, 0 for none.
+func queryInt(c *sqlite3.Conn, query string) (int64, error) {
+	st, _, err := c.Prepare(query)
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -61,11 +63,14 @@ type Store struct {
 }
 
 // Open opens or creates the store file cfg.Path, creating or migrating its
-// schema, and prepares its writing connection. Opening a file of a newer schema fails
-// with an error matching [ErrSchemaTooNew]; a file that is not an SQLite
-// database fails with one matching [ErrNotDatabase]. A bad cfg fails with
-// an error matching nova.ErrInvalid that names the field. ctx bounds the
-// opening only; the store lives until Close.
+// schema, and prepares its writing connection. With cfg.SkipMigrate it
+// only opens an existing store at [SchemaVersion], and fails with an error
+// matching [ErrSchemaOutdated] otherwise. Opening a file of a newer schema
+// fails with an error matching [ErrSchemaTooNew]; a file that is not a
+// Nova store (not an SQLite database, or another application's) with one
+// matching [ErrNotDatabase], and Open leaves such files as they were. A
+// bad cfg fails with an error matching nova.ErrInvalid that names the
+// field. ctx bounds the opening only; the store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return nil, err
@@ -75,12 +80,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	cfg = cfg.withDefaults()
 
-	conn, err := openConn(ctx, cfg)
+	conn, err := openWriterConn(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := migrate(conn, cfg.Path); err != nil {
-		conn.Close()
 		return nil, err
 	}
 	w, err := newWriter(conn, cfg)
@@ -100,7 +101,95 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// openConn opens one connection to cfg.Path with the store's pragmas.
+// Migrate creates the store file cfg.Path when it is missing, or brings
+// its schema up to [SchemaVersion], and returns that version; it is what
+// nova migrate runs. cfg.SkipMigrate is ignored. Errors are Open's.
+func Migrate(ctx context.Context, cfg Config) (int, error) {
+	cfg.SkipMigrate = false
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	return SchemaVersion, s.Close()
+}
+
+// IsStore reports whether the file at path is a Nova store: an SQLite
+// database that carries Nova's application ID, which Open sets in the
+// transaction that creates a store's tables. It opens the file read-only
+// and changes nothing. A missing file, a file that is not an SQLite
+// database, another application's database and an empty one are not
+// stores (false and no error). Tools that delete a store check it first.
+func IsStore(ctx context.Context, path string) (bool, error) {
+	if err := nova.ValidateContext(ctx); err != nil {
+		return false, err
+	}
+	if err := (Config{Path: path}).validate(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	c, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return false, openError(path, err)
+	}
+	defer c.Close()
+	id, err := pragmaInt(c, "application_id")
+	if errors.Is(err, sqlite3.NOTADB) {
+		return false, nil
+	}
+	if err != nil {
+		return false, openError(path, err)
+	}
+	return id == applicationID, nil
+}
+
+// openWriterConn opens the writing connection: it checks the file's marks
+// before anything writes to it (the WAL pragma rewrites a file's header),
+// then sets the pragmas and creates or migrates the schema.
+func openWriterConn(ctx context.Context, cfg Config) (*sqlite3.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("novasqlite: open %s: %w", cfg.Path, err)
+	}
+	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE
+	if cfg.SkipMigrate {
+		if _, err := os.Stat(cfg.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist", ErrSchemaOutdated, cfg.Path)
+		}
+		flags = sqlite3.OPEN_READWRITE
+	}
+	c, err := sqlite3.OpenFlags(cfg.Path, flags)
+	if err != nil {
+		return nil, openError(cfg.Path, err)
+	}
+	fail := func(err error) (*sqlite3.Conn, error) {
+		c.Close()
+		return nil, err
+	}
+	if err := c.BusyTimeout(cfg.BusyTimeout); err != nil {
+		return fail(openError(cfg.Path, err))
+	}
+	m, err := readMarks(c, cfg.Path)
+	if err != nil {
+		return fail(err)
+	}
+	needsMigrate, err := m.check(cfg.Path, cfg.SkipMigrate)
+	if err != nil {
+		return fail(err)
+	}
+	if err := setPragmas(c, cfg); err != nil {
+		return fail(err)
+	}
+	if needsMigrate {
+		if err := migrate(c, cfg.Path); err != nil {
+			return fail(err)
+		}
+	}
+	return c, nil
+}
+
+// openConn opens one connection to cfg.Path, an existing store, with the
+// store's pragmas.
 func openConn(ctx context.Context, cfg Config) (*sqlite3.Conn, error) {
 	c, err := sqlite3.OpenContext(ctx, cfg.Path)
 	if err != nil {
@@ -110,13 +199,21 @@ func openConn(ctx context.Context, cfg Config) (*sqlite3.Conn, error) {
 		c.Close()
 		return nil, openError(cfg.Path, err)
 	}
-	for _, p := range Pragmas(cfg) {
-		if err := c.Exec("PRAGMA " + p); err != nil {
-			c.Close()
-			return nil, openError(cfg.Path, err)
-		}
+	if err := setPragmas(c, cfg); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
+}
+
+// setPragmas runs [Pragmas](cfg) on c.
+func setPragmas(c *sqlite3.Conn, cfg Config) error {
+	for _, p := range Pragmas(cfg) {
+		if err := c.Exec("PRAGMA " + p); err != nil {
+			return openError(cfg.Path, err)
+		}
+	}
+	return nil
 }
 
 // Close closes every connection. Appends already received are committed

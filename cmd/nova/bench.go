@@ -23,9 +23,9 @@ func benchCommand() *command {
 		name:         "bench",
 		summary:      "measure the store's backend beside its raw driver (medians of alternating runs, events/s)",
 		usage:        "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
+		jsonHelp:     "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, unit, runs}",
 		storeDefault: "./nova-bench.db",
 		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, unit, runs}")
 			fs.StringVar(&scenarios, "scenario", "", "scenarios to run, comma-separated (default "+strings.Join(bench.DefaultScenarioNames(), ", ")+
 				"); also "+strings.Join(optInScenarios(), ", ")+", and saga for both saga scenarios")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
@@ -109,7 +109,7 @@ func benchBackend(spec, sync string) (bench.Backend, error) {
 		be, err = bench.SQLite(spec, cfg)
 	case postgresBackend:
 		var cfg novapg.Config
-		if cfg, err = postgresConfig(spec); err == nil {
+		if cfg, err = novapg.ParseURL(spec); err == nil {
 			be, err = bench.Postgres(cfg.URL, novapg.Config{})
 		}
 	case mysqlBackend:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -46,18 +45,16 @@ func summaryConfig(ctx context.Context, store nova.Store, svc *services.Services
 	if err != nil {
 		return nil, nil, err
 	}
-	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500, Tables: []string{summaryTable}}, qs, nil
+	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500, Tables: []string{svc.Table(summaryTable)}}, qs, nil
 }
 
 func projectionsCommand() *command {
 	return &command{
-		name:    "projections",
-		summary: "list projections with their checkpoint, lag and status",
-		usage:   "[--store PATH] [--json]",
-		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per projection and line")
-		},
-		run: runProjections,
+		name:     "projections",
+		summary:  "list projections with their checkpoint, lag and status",
+		usage:    "[--store PATH|URL] [--json]",
+		jsonHelp: "print one JSON object per projection and line",
+		run:      runProjections,
 	}
 }
 
@@ -87,10 +84,11 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return fmt.Errorf("the %T keeps no checkpoints to list", store)
 	}
-	infos, err := lister.List(ctx)
+	all, err := lister.List(ctx)
 	if err != nil {
 		return err
 	}
+	infos := slices.DeleteFunc(all, func(in projection.CheckpointInfo) bool { return in.Name == demoLockName })
 	now := time.Now()
 	enc := json.NewEncoder(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -135,15 +133,16 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d projections in %s\n", len(infos), e.store)
+	fmt.Fprintf(e.stdout, "%s in %s\n", plural(len(infos), "projection", ""), redact(e.store))
 	return nil
 }
 
 func projectionCommand() *command {
 	return &command{
-		name:    "projection",
-		summary: "rebuild a projection's read model from the first event, then swap it in",
-		usage:   "[--store PATH] rebuild NAME",
+		name:     "projection",
+		summary:  "rebuild a projection's read model from the first event, then swap it in",
+		usage:    "rebuild NAME [--store PATH|URL] [--json]",
+		jsonHelp: "print the result as one JSON object: {projection, events, seconds}",
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 2 || args[0] != "rebuild" {
 				return usagef("want: rebuild NAME; got %q", args)
@@ -157,8 +156,22 @@ func projectionCommand() *command {
 	}
 }
 
+// rebuildJSON is what `nova projection rebuild --json` prints.
+type rebuildJSON struct {
+	Projection string  `json:"projection"`
+	Events     int     `json:"events"`
+	Seconds    float64 `json:"seconds"`
+}
+
 func runRebuild(ctx context.Context, e *env, name string, build knownProjection) error {
-	store, svc, err := openServices(ctx, e.store, "projections")
+	b, err := parseStore(e.store)
+	if err != nil {
+		return err
+	}
+	if b == memoryBackend {
+		return fmt.Errorf("rebuild %s: the in-memory store keeps nothing between commands: rebuild on a SQLite file or a PostgreSQL store", name)
+	}
+	store, svc, err := openServices(ctx, e.store, "projection rebuild")
 	if err != nil {
 		return err
 	}
@@ -184,7 +197,11 @@ func runRebuild(ctx context.Context, e *env, name string, build knownProjection)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
-	fmt.Fprintf(e.stdout, "rebuilt %s: %d events in %s, swapped in\n", name, bar.last, time.Since(start).Round(time.Millisecond))
+	elapsed := time.Since(start)
+	if e.json {
+		return json.NewEncoder(e.stdout).Encode(rebuildJSON{Projection: name, Events: bar.last, Seconds: elapsed.Seconds()})
+	}
+	fmt.Fprintf(e.stdout, "rebuilt %s: %s in %s, swapped in\n", name, plural(bar.last, "event", ""), elapsed.Round(time.Millisecond))
 	return nil
 }
 

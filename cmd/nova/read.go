@@ -15,11 +15,11 @@ func readCommand() *command {
 	var from uint64
 	var limit int
 	return &command{
-		name:    "read",
-		summary: "print a stream's events",
-		usage:   "STREAM [--store PATH] [--json] [--from VERSION] [--limit N] [--backwards]",
+		name:     "read",
+		summary:  "print a stream's events",
+		usage:    "STREAM [--store PATH|URL] [--json] [--from VERSION] [--limit N] [--backwards]",
+		jsonHelp: "print one JSON object per event and line",
 		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per event and line")
 			fs.Uint64Var(&from, "from", 0, "first version to print (0: the start, or the end with --backwards)")
 			fs.IntVar(&limit, "limit", 0, "print at most N events (0: all)")
 			fs.BoolVar(&backwards, "backwards", false, "newest event first")
@@ -85,7 +85,7 @@ func runRead(ctx context.Context, e *env, stream string, opts nova.ReadStreamOpt
 			ev.RecordedAt.Local().Format("2006-01-02 15:04:05.000"), printable(ev.Data))
 	}
 	if n == 0 {
-		return fmt.Errorf("stream %q has no events in %s", stream, e.store)
+		return fmt.Errorf("stream %q has no events in %s", stream, redact(e.store))
 	}
 	return nil
 }

@@ -18,13 +18,13 @@ import (
 func sagasCommand() *command {
 	var status, name string
 	return &command{
-		name:    "sagas",
-		summary: "list saga runs with their status, step and next due time",
-		usage:   "[--store PATH] [--status S] [--saga NAME] [--json]",
+		name:     "sagas",
+		summary:  "list saga runs with their status, step and next due time",
+		usage:    "[--store PATH|URL] [--status S] [--saga NAME] [--json]",
+		jsonHelp: "print one JSON object per run and line",
 		flags: func(fs *flag.FlagSet, e *env) {
 			fs.StringVar(&status, "status", "", "only runs with this status: running, compensating, stuck, completed, compensated or failed")
 			fs.StringVar(&name, "saga", "", "only runs of this saga")
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per run and line")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -130,13 +130,13 @@ func runSagas(ctx context.Context, e *env, name string, status saga.Status) erro
 			parts = append(parts, fmt.Sprintf("%d %s", c, st))
 		}
 	}
-	fmt.Fprintf(e.stdout, "%d runs listed in %s", n, e.store)
+	fmt.Fprintf(e.stdout, "%s listed in %s", plural(n, "run", ""), redact(e.store))
 	if len(parts) > 0 {
 		fmt.Fprintf(e.stdout, " (all: %s)", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(e.stdout)
 	if counts[saga.Stuck] > 0 {
-		fmt.Fprintf(e.stdout, "%d stuck: see 'nova saga SAGA/RUN', then 'nova saga retry|skip|abandon SAGA/RUN --reason ...'\n", counts[saga.Stuck])
+		fmt.Fprintf(e.stdout, "%s stuck: see 'nova saga SAGA/RUN', then 'nova saga retry|skip|abandon SAGA/RUN --reason ...'\n", plural(counts[saga.Stuck], "run", ""))
 	}
 	return nil
 }
@@ -167,16 +167,18 @@ func oneLine(s string, n int) string {
 func sagaCommand() *command {
 	var reason, actor string
 	return &command{
-		name:    "saga",
-		summary: "print a saga run's timeline, or retry, skip or abandon a stuck run",
-		usage:   "[--store PATH] [--json] SAGA/RUN | {retry|skip|abandon} SAGA/RUN --reason TEXT [--by WHO]",
+		name:     "saga",
+		summary:  "print a saga run's timeline, or retry, skip or abandon a stuck run",
+		usage:    "SAGA/RUN [--store PATH|URL] [--json]\n       nova saga {retry|skip|abandon} SAGA/RUN --reason TEXT [--by WHO] [--store PATH|URL] [--json]",
+		jsonHelp: "print the timeline as one JSON object per transition and line, or an action's result as one JSON object",
 		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print the timeline as one JSON object per transition and line")
 			fs.StringVar(&reason, "reason", "", "why the operator acts (required for skip and abandon)")
 			fs.StringVar(&actor, "by", "", "who acts (default: the OS user)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			switch {
+			case len(args) == 1 && slices.Contains([]string{"retry", "skip", "abandon"}, args[0]):
+				return usagef("%s needs a run: nova saga %s SAGA/RUN --reason TEXT (see 'nova sagas --status stuck')", args[0], args[0])
 			case len(args) == 1:
 				name, id, err := parseRunRef(args[0])
 				if err != nil {
@@ -195,6 +197,9 @@ func sagaCommand() *command {
 		},
 	}
 }
+
+// runRef is how the tool names a run: "SAGA/RUN", as parseRunRef reads it.
+func runRef(sagaName, runID string) string { return sagaName + "/" + runID }
 
 // parseRunRef splits "SAGA/RUN" (the run ID may hold further slashes).
 func parseRunRef(ref string) (name, runID string, err error) {
@@ -263,7 +268,7 @@ func runTimeline(ctx context.Context, e *env, name, runID string) error {
 	if !info.DueAt.IsZero() {
 		fmt.Fprintf(e.stdout, ", due %s", info.DueAt.Local().Format(time.DateTime+".000"))
 	}
-	if info.LeaseOwner != "" && info.LeaseUntil.After(time.Now()) {
+	if info.LeaseOwner != "" && info.LeaseUntil.After(time.Now()) && !info.Status.Terminal() {
 		fmt.Fprintf(e.stdout, ", held by %s", info.LeaseOwner)
 	}
 	fmt.Fprintln(e.stdout)
@@ -323,10 +328,31 @@ func runOperator(ctx context.Context, e *env, action, name, runID, actor, reason
 	if err != nil {
 		return err
 	}
+	if e.json {
+		j := actionJSON{Action: action, Saga: name, Run: runID, Actor: actor, Reason: reason, Status: string(info.Status),
+			Step: info.Step}
+		if !info.DueAt.IsZero() {
+			due := info.DueAt.UTC()
+			j.DueAt = &due
+		}
+		return json.NewEncoder(e.stdout).Encode(j)
+	}
 	fmt.Fprintf(e.stdout, "%s %s/%s by %s: now %s", action, name, runID, actor, info.Status)
 	if !info.DueAt.IsZero() {
 		fmt.Fprint(e.stdout, ", due now: a worker takes it from here ('nova demo' runs one)")
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// actionJSON is what `nova saga retry|skip|abandon --json` prints.
+type actionJSON struct {
+	Action string     `json:"action"`
+	Saga   string     `json:"saga"`
+	Run    string     `json:"run"`
+	Actor  string     `json:"actor"`
+	Reason string     `json:"reason,omitempty"`
+	Status string     `json:"status"`
+	Step   string     `json:"step,omitempty"`
+	DueAt  *time.Time `json:"due_at,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,117 @@ func withQuery(t *testing.T, raw, key, value string) string {
 	q.Set(key, value)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// On PostgreSQL a mistyped schema is reported by every reading command,
+// with how to create a store, and is not created.
+func TestReadingCommandsOnAMistypedSchema(t *testing.T) {
+	t.Parallel()
+	store := scratchPostgres(t)
+	if code, _, stderr := runNova(t, "migrate", "--store", store); code != 0 {
+		t.Fatalf("migrate: %s", stderr)
+	}
+	u, err := url.Parse(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	typo := q.Get("schema") + "_typo"
+	q.Set("schema", typo)
+	u.RawQuery = q.Encode()
+	for _, args := range [][]string{{"streams"}, {"read", "order-00001"}, {"sagas"}, {"saga", "fulfil/00001"}, {"projections"}, {"projection", "rebuild", "order-summary"}} {
+		code, _, stderr := runNova(t, append(args, "--store", u.String())...)
+		if code != 1 || !strings.Contains(stderr, "no schema "+typo) || !strings.Contains(stderr, "nova migrate --store") {
+			t.Errorf("%s: exit %d, stderr %q: want 1, naming the schema and how to create a store", args, code, stderr)
+		}
+	}
+	dsn := testenv.Need(t, testenv.Postgres)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, typo).Scan(&exists); err != nil || exists {
+		t.Errorf("schema %s exists after the reading commands (%v)", typo, err)
+	}
+}
+
+// `nova projection rebuild` works on every backend that keeps read
+// models, and says why on those that do not.
+func TestRebuildOnEveryBackend(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		scratch func(t *testing.T) string
+		want    string // in stderr when the rebuild cannot run
+	}{
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "r.db") }, ""},
+		{"postgres", scratchPostgres, ""},
+		{"mysql", scratchMySQL, "events only"},
+		{"nats", scratchNATS, "events only"},
+		{"memory", func(*testing.T) string { return memorySpec }, "keeps nothing between commands"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := tt.scratch(t)
+			if code, _, stderr := runNova(t, "demo", "--store", store, "--orders", "5"); code != 0 {
+				t.Fatalf("demo: exit %d: %s", code, stderr)
+			}
+			code, out, stderr := runNova(t, "projection", "rebuild", "order-summary", "--store", store, "--json")
+			if tt.want != "" {
+				if code != 1 || !strings.Contains(stderr, tt.want) {
+					t.Errorf("rebuild: exit %d, stderr %q: want 1 saying %q", code, stderr, tt.want)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("rebuild: exit %d: %s", code, stderr)
+			}
+			if l := jsonLines(t, out); len(l) != 1 || l[0]["events"].(float64) < 5 {
+				t.Errorf("rebuild --json: %v", l)
+			}
+			_, out, _ = runNova(t, "projections", "--store", store, "--json")
+			if l := jsonLines(t, out); len(l) != 1 || l[0]["lag_events"] != float64(0) {
+				t.Errorf("projections after the rebuild: %v", l)
+			}
+		})
+	}
+}
+
+// The demo on a store URL with a password runs, and prints the password
+// nowhere; the commands it prints hide it too.
+func TestDemoHidesThePassword(t *testing.T) {
+	t.Parallel()
+	store := scratchPostgres(t)
+	u, err := url.Parse(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, has := u.User.Password(); has {
+		t.Skip("the test server's URL has a password of its own")
+	}
+	user := "postgres"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, "pw-s3cr3t")
+	withPassword := u.String()
+	code, out, stderr := runNova(t, "demo", "--store", withPassword, "--orders", "3")
+	if code != 0 {
+		if strings.Contains(stderr, "password authentication failed") {
+			t.Skip("the test server checks passwords")
+		}
+		t.Fatalf("demo: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(out+stderr, "s3cr3t") || !strings.Contains(out, user+":xxxxx@") || !strings.Contains(out, "password is hidden") {
+		t.Errorf("demo output shows the password or lacks the hidden one:\n%s%s", out, stderr)
+	}
+	for _, args := range [][]string{{"streams"}, {"sagas"}, {"projections"}, {"read", "order-00001"}} {
+		code, out, stderr := runNova(t, append(args, "--store", withPassword)...)
+		if code != 0 || strings.Contains(out+stderr, "s3cr3t") {
+			t.Errorf("%s: exit %d, output shows the password or failed:\n%s%s", args, code, out, stderr)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -12,13 +11,11 @@ import (
 
 func streamsCommand() *command {
 	return &command{
-		name:    "streams",
-		summary: "list the store's streams with their versions",
-		usage:   "[--store PATH] [--json]",
-		flags: func(fs *flag.FlagSet, e *env) {
-			fs.BoolVar(&e.json, "json", false, "print one JSON object per line: {\"stream\", \"version\"}")
-		},
-		run: runStreams,
+		name:     "streams",
+		summary:  "list the store's streams with their versions",
+		usage:    "[--store PATH|URL] [--json]",
+		jsonHelp: "print one JSON object per line: {\"stream\", \"version\"}",
+		run:      runStreams,
 	}
 }
 
@@ -60,6 +57,6 @@ func runStreams(ctx context.Context, e *env, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d streams in %s\n", n, e.store)
+	fmt.Fprintf(e.stdout, "%s in %s\n", plural(n, "stream", ""), redact(e.store))
 	return nil
 }

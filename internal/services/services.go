@@ -30,6 +30,10 @@ type Services struct {
 	// QueryStore opens the query store kept in table ("" for the
 	// backend's default); the in-memory one ignores the table.
 	QueryStore func(ctx context.Context, table string) (cqrs.QueryStore, error)
+	// Table returns the name of the query store table as
+	// projection.Config.Tables takes it for a rebuild: qualified by the
+	// store's schema on PostgreSQL, as it is elsewhere.
+	Table func(table string) string
 }
 
 // For returns the services of store's backend. A backend that keeps events
@@ -38,7 +42,8 @@ func For(store nova.Store) (Services, error) {
 	switch s := store.(type) {
 	case *novamem.Store:
 		return Services{Runs: novamem.NewRunStore(s), Checkpoints: projection.NewMemoryCheckpoints(),
-			QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil }}, nil
+			QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil },
+			Table:      bare}, nil
 	case *novasqlite.Store:
 		runs, err := novasqlite.NewRunStore(s)
 		if err != nil {
@@ -50,7 +55,7 @@ func For(store nova.Store) (Services, error) {
 		}
 		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
 			return novasqlite.NewQueryStore(ctx, s, table)
-		}}, nil
+		}, Table: bare}, nil
 	case *novapg.Store:
 		runs, err := novapg.NewRunStore(s)
 		if err != nil {
@@ -62,7 +67,9 @@ func For(store nova.Store) (Services, error) {
 		}
 		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
 			return novapg.NewQueryStore(ctx, s, table)
-		}}, nil
+		}, Table: func(table string) string { return s.Schema() + "." + table }}, nil
 	}
 	return Services{}, fmt.Errorf("%w (a %T)", ErrEventsOnly, store)
 }
+
+func bare(table string) string { return table }

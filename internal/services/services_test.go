@@ -46,6 +46,9 @@ func TestFor(t *testing.T) {
 		if _, err := svc.Runs.Count(ctx, ""); err != nil {
 			t.Fatalf("%T: count runs: %v", s, err)
 		}
+		if got := svc.Table("t"); got != "t" {
+			t.Errorf("%T: Table(t) = %q, want t", s, got)
+		}
 	}
 	if _, err := services.For(eventsOnly{}); !errors.Is(err, services.ErrEventsOnly) {
 		t.Errorf("events-only store: %v, want ErrEventsOnly", err)
