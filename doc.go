@@ -22,7 +22,11 @@
 //     same conformance suite (package novatest).
 //   - [Registry] maps Go types to event type names, encodes and decodes
 //     them (JSON by default) and runs upcasters that turn old shapes of an
-//     event into the current one.
+//     event into the current one. An event of a newer shape than the
+//     registry knows, written by a newer deployment, fails the read with
+//     an [*EventTooNewError] rather than being misread, unless
+//     [RegistryOptions.AllowNewer] says to read it as the newest known
+//     shape.
 //
 // # Guarantees every Store gives
 //

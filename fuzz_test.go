@@ -123,6 +123,8 @@ func FuzzRegistryDecode(f *testing.F) {
 	f.Add("order.lost", 1, []byte(`{}`), false)
 	f.Add("order.lost", 1, []byte(`{}`), true)
 	f.Add("", 1<<62, []byte("\xff\x00"), true)
+	f.Add("order.placed", 4, []byte(`{"sku":"a","qty":2,"gift":true}`), false)
+	f.Add("order.shipped", 2, []byte(`{"carrier":"ups"}`), true)
 	strict, lenient := setup(f, nil), setup(f, &nova.RegistryOptions{AllowUnknown: true})
 	f.Fuzz(func(t *testing.T, typ string, schema int, data []byte, allowUnknown bool) {
 		r := strict
@@ -136,6 +138,10 @@ func FuzzRegistryDecode(f *testing.F) {
 			t.Fatal("Decode changed the event's data")
 		}
 		known := typ == "order.placed" || typ == "order.shipped"
+		newest := map[string]int{"order.placed": 3, "order.shipped": 1}[typ]
+		if tooNew := known && max(schema, 1) > newest; tooNew != errors.Is(err, nova.ErrEventTooNew) {
+			t.Fatalf("type %q of shape %d (newest %d): error %v", typ, schema, newest, err)
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")

@@ -72,7 +72,7 @@ func Example() {
 	}
 	defer events.Close()
 	// The seed's InMemoryCqrsStore: a command store and a query store.
-	store := novamem.NewCQRSStore(events)
+	store := novamem.NewCQRSStore(events, nil)
 
 	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
 	if err != nil {

@@ -41,7 +41,7 @@ func collect(t *testing.T, cs cqrs.CommandStore, id string) []nova.Event {
 func TestEventStore(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t))
+	cs := cqrs.NewCommandStore(newEvents(t), nil)
 	if got := collect(t, cs, "order-1"); len(got) != 0 {
 		t.Fatalf("Events of a new aggregate = %v, want none", got)
 	}
@@ -80,7 +80,7 @@ func TestEventStore(t *testing.T) {
 func TestEventStoreBadInput(t *testing.T) {
 	t.Parallel()
 	store := newEvents(t)
-	cs := cqrs.NewCommandStore(store)
+	cs := cqrs.NewCommandStore(store, nil)
 	var nilCS *cqrs.EventStore
 	var nilCtx context.Context
 	ctx := t.Context()
@@ -94,7 +94,7 @@ func TestEventStoreBadInput(t *testing.T) {
 	}{
 		{"nil store", nilCS, ctx, "a", ok},
 		{"zero store", &cqrs.EventStore{}, ctx, "a", ok},
-		{"nil event store inside", cqrs.NewCommandStore(nil), ctx, "a", ok},
+		{"nil event store inside", cqrs.NewCommandStore(nil, nil), ctx, "a", ok},
 		{"nil ctx", cs, nilCtx, "a", ok},
 		{"empty aggregate ID", cs, ctx, "", ok},
 		{"control character in ID", cs, ctx, "a\nb", ok},
@@ -268,7 +268,7 @@ func (c shipOrder) CommandID() string { return c.ID }
 func TestCorrelationEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t))
+	cs := cqrs.NewCommandStore(newEvents(t), nil)
 	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation())
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +392,7 @@ func TestRegisterCommandRerun(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	events := newEvents(t)
-	store := novamem.NewCQRSStore(events)
+	store := novamem.NewCQRSStore(events, nil)
 	for run := range 2 {
 		bus := new(cqrs.CommandBus)
 		if err := cqrs.RegisterCommand[PlaceOrder](bus, store); err != nil {
@@ -426,5 +426,71 @@ func TestRegisterCommandRerun(t *testing.T) {
 	}
 	if v, err := cqrs.Ask[OrderSummary](ctx, qbus, GetOrderSummary{Order: "5"}); err != nil || v.Customer != "ada" {
 		t.Fatalf("Ask = %+v, %v", v, err)
+	}
+}
+
+// totalled is an event whose shape 2 holds a total in units; totalOrder
+// sums them.
+type totalled struct {
+	Total int `json:"total"`
+}
+
+type totalOrder struct{ Total int }
+
+func (o *totalOrder) Apply(e any) error {
+	o.Total += e.(totalled).Total
+	return nil
+}
+
+// SaveEvent stamps each event with its type's current shape from the
+// registry the events are read with, as Registry.Encode does: an event
+// saved in the current shape is not upcast again when read. Here shape 1
+// of order.totalled held the total in tens, shape 2 in units: a total of
+// 700 saved now reads back as 700, not 7000. A shape the caller sets is
+// kept.
+func TestSaveEventStampsTheSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	reg := nova.NewRegistry(nil)
+	if err := nova.Register[totalled](reg, "order.totalled"); err != nil {
+		t.Fatal(err)
+	}
+	err := reg.Upcast("order.totalled", 1, func(data []byte) ([]byte, error) {
+		var v totalled
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		v.Total *= 10
+		return json.Marshal(v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := newEvents(t)
+	cs := cqrs.NewCommandStore(events, reg)
+	if _, err := cs.SaveEvent(ctx, "order-1", nova.NoStream, nova.EventData{Type: "order.totalled", Data: []byte(`{"total":700}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.SaveEvent(ctx, "order-1", nova.Exact(1), nova.EventData{Type: "order.totalled", Data: []byte(`{"total":70}`), Metadata: nova.Metadata{Schema: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, cs, "order-1")
+	if len(got) != 2 || got[0].Metadata.Schema != 2 || got[1].Metadata.Schema != 1 {
+		t.Fatalf("saved events %+v, want shapes 2 (stamped) and 1 (as given)", got)
+	}
+	for i, e := range got {
+		v, err := nova.DecodeAs[totalled](reg, e)
+		if err != nil || v.Total != 700 {
+			t.Errorf("event %d reads back as %+v, %v; want a total of 700", i+1, v, err)
+		}
+	}
+	// Through an aggregate repository too, which reads with the registry.
+	repo, err := aggregate.NewRepository[totalOrder](aggregate.Config{Store: events, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := repo.Load(ctx, "order-1")
+	if err != nil || root.State.Total != 1400 {
+		t.Fatalf("Load = %+v, %v; want a total of 1400", root, err)
 	}
 }
