@@ -403,7 +403,8 @@ func TestRegisterCommandRerun(t *testing.T) {
 			t.Fatalf("run %d: DispatchResult = %q, %v", run, id, err)
 		}
 	}
-	if got := collect(t, store, "order-5"); len(got) != 1 || got[0].ID != cqrs.EventID("cmd-1", 0) {
+	key, _ := cqrs.KeyOf(PlaceOrder{ID: "cmd-1"})
+	if got := collect(t, store, "order-5"); len(got) != 1 || got[0].ID != key.EventID(0) {
 		t.Fatalf("events after two runs = %+v, want one with the derived ID", got)
 	}
 	// RegisterCommand and RegisterQuery reject nil stores, and register
@@ -492,5 +493,101 @@ func TestSaveEventStampsTheSchema(t *testing.T) {
 	root, err := repo.Load(ctx, "order-1")
 	if err != nil || root.State.Total != 1400 {
 		t.Fatalf("Load = %+v, %v; want a total of 1400", root, err)
+	}
+}
+
+// openTab and closeTab are self-executing commands on one stream whose
+// events carry IDs derived from the command's key.
+type openTab struct{ ID, Tab string }
+
+func (c openTab) CommandID() string { return c.ID }
+
+func (c openTab) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	key, _ := cqrs.KeyOf(c)
+	_, err := store.SaveEvent(ctx, "tab-"+c.Tab, nova.NoStream, nova.EventData{ID: key.EventID(0), Type: "tab.opened"})
+	return "tab-" + c.Tab, err
+}
+
+type closeTab struct{ ID, Tab string }
+
+func (c closeTab) CommandID() string { return c.ID }
+
+func (c closeTab) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	key, _ := cqrs.KeyOf(c)
+	_, err := store.SaveEvent(ctx, "tab-"+c.Tab, nova.Exact(1), nova.EventData{ID: key.EventID(0), Type: "tab.closed"})
+	return "tab-" + c.Tab, err
+}
+
+// Two commands of different types with one ID both run and both save
+// their events, whose IDs derive from type and ID; sent again, on a bus
+// that lost its records (a restart), neither saves anything twice.
+func TestCommandsOfTwoTypesShareAnID(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := cqrs.NewCommandStore(newEvents(t), nil)
+	for run := range 2 {
+		idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bus, err := cqrs.NewCommandBus(idem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cqrs.RegisterCommand[openTab](bus, store); err != nil {
+			t.Fatal(err)
+		}
+		if err := cqrs.RegisterCommand[closeTab](bus, store); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []any{openTab{ID: "tab-77", Tab: "77"}, closeTab{ID: "tab-77", Tab: "77"}} {
+			if err := bus.Dispatch(ctx, cmd); err != nil {
+				t.Fatalf("run %d: %T: %v", run, cmd, err)
+			}
+		}
+	}
+	got := collect(t, store, "tab-77")
+	if len(got) != 2 || got[0].Type != "tab.opened" || got[1].Type != "tab.closed" {
+		t.Fatalf("events = %+v, want tab.opened then tab.closed, once each", got)
+	}
+	openKey, _ := cqrs.KeyOf(openTab{ID: "tab-77"})
+	closeKey, _ := cqrs.KeyOf(closeTab{ID: "tab-77"})
+	if got[0].ID != openKey.EventID(0) || got[1].ID != closeKey.EventID(0) {
+		t.Fatalf("event IDs %s, %s; want the keys' derived IDs", got[0].ID, got[1].ID)
+	}
+}
+
+func TestCommandKey(t *testing.T) {
+	t.Parallel()
+	key, ok := cqrs.KeyOf(openTab{ID: "x"})
+	if !ok || key != (cqrs.CommandKey{Type: "github.com/nova-go/nova/cqrs_test.openTab", ID: "x"}) {
+		t.Fatalf("KeyOf = %+v, %t", key, ok)
+	}
+	if key, ok := cqrs.KeyOf(&openTab{ID: "x"}); !ok || key.Type != "*github.com/nova-go/nova/cqrs_test.openTab" {
+		t.Fatalf("KeyOf of a pointer = %+v, %t", key, ok)
+	}
+	if _, ok := cqrs.KeyOf(openTab{}); ok {
+		t.Fatal("KeyOf of a command without an ID reports a key")
+	}
+	if _, ok := cqrs.KeyOf(42); ok {
+		t.Fatal("KeyOf of a message that is not Identified reports a key")
+	}
+	seen := map[string]bool{}
+	for _, k := range []cqrs.CommandKey{{"a", "b"}, {"a", "c"}, {"b", "b"}, {"ab", ""}, {"", "ab"}} {
+		for n := range 3 {
+			id := k.EventID(n)
+			if id != k.EventID(n) || seen[id] || id == cqrs.EventID(k.ID, n) {
+				t.Fatalf("%+v.EventID(%d) = %s: not stable, seen before, or the same as EventID(ID)", k, n, id)
+			}
+			seen[id] = true
+			if len(id) != 36 || id[14] != '8' || !strings.ContainsAny(id[19:20], "89ab") {
+				t.Fatalf("%+v.EventID(%d) = %s, want a version 8 UUID", k, n, id)
+			}
+		}
+	}
+	// EventID keeps the IDs it has always given, which stored events
+	// carry.
+	if got := cqrs.EventID("cmd-1", 0); got != "fa372224-1b1f-8643-9a66-e9ad1582f8d2" {
+		t.Fatalf("EventID(cmd-1, 0) = %s, no longer the ID stored events carry", got)
 	}
 }
