@@ -44,6 +44,21 @@
 //   - No read loads a whole stream or the whole log into memory: reads are
 //     [iter.Seq2] iterators that fetch in pages.
 //
+// # Limits
+//
+// Every store refuses the same input, before any I/O, with an error
+// matching [ErrInvalid], so that what one backend accepts every other
+// holds: stream IDs and event types of at most [MaxStreamLen] and
+// [MaxTypeLen] bytes of valid UTF-8 without control characters (C0, DEL
+// or C1); events of at most [MaxEventLen] (8 MiB) counting the type, the
+// data and the metadata as stores write it ([EventData.Size]), of which
+// metadata at most [MaxMetadataLen] (32 KiB, [Metadata.Size]); at most
+// [MaxBatch] events per append. Where a server's own setting is smaller
+// than these (a NATS server's max_payload, 1 MiB by default; a MySQL
+// server's max_allowed_packet below 16 MiB), the backend refuses a larger
+// event before sending it, with an error matching [ErrInvalid] that names
+// the setting and says to raise it.
+//
 // # Reading
 //
 // Every read returns an iterator; range over it and stop at the first

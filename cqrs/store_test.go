@@ -159,7 +159,7 @@ func TestValidateKeyAndValue(t *testing.T) {
 		wantErr bool
 	}{
 		{"a", false}, {"a:b/c d%\"'", false}, {"注文", false},
-		{"", true}, {"a\tb", true}, {"a\x7f", true}, {"\xff", true}, {long, true}, {long[:cqrs.MaxKeyLen-1] + "x", true},
+		{"", true}, {"a\tb", true}, {"a\x7f", true}, {"a\u0085b", true}, {"a\u009b0m", true}, {"a\u00a0b", false}, {"\xff", true}, {long, true}, {long[:cqrs.MaxKeyLen-1] + "x", true},
 	} {
 		if err := cqrs.ValidateKey(tt.key); (err != nil) != tt.wantErr || err != nil && !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("ValidateKey(%.20q) = %v, want error %v", tt.key, err, tt.wantErr)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -232,7 +233,7 @@ func validPrefix(p string) bool {
 			return false
 		}
 		for _, r := range tok {
-			if r <= ' ' || r == 0x7f || r == '*' || r == '>' {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == '*' || r == '>' {
 				return false
 			}
 		}

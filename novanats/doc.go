@@ -59,10 +59,14 @@
 // of them or none, with consecutive sequences, visible at once. The
 // server's max_batch_size (default 1,000 messages) caps a batch; Nova's
 // own limit is nova.MaxBatch (10,000), so a server for large batches
-// needs that setting raised. Likewise the server's max_payload (1 MB by
+// needs that setting raised. Likewise the server's max_payload (1 MiB by
 // default, 64 MB at most) caps one event's data and headers, below
-// nova.MaxDataLen (8 MB) unless raised; a larger event fails with the
-// server's error and writes nothing. On an older server, or a stream without
+// nova.MaxEventLen (8 MiB) unless raised: Append refuses a larger event
+// before sending anything, with an error matching nova.ErrInvalid that
+// names the server's max_payload (read from the INFO the server sends on
+// connecting) and says to raise it. Headers hold the type and the
+// metadata, within the 64 KiB JetStream stores with a message since
+// nova.MaxMetadataLen is 32 KiB. On an older server, or a stream without
 // atomic publish, an append of more than one event fails with
 // [ErrAtomicBatchUnsupported] (matching nova.ErrNotImplemented) before
 // anything is sent: one event at a time works everywhere.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/nova-go/nova"
@@ -163,5 +166,52 @@ func (e *embedded) dropClient(ctx context.Context, nc *nats.Conn) error {
 			return fmt.Errorf("drop the store's connection: %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// An event larger than the server's max_payload is refused before anything
+// is sent, with an error matching nova.ErrInvalid that names the setting
+// and its value, on a server with a small max_payload and on the machine's
+// (1 MiB by default); an append of several events of which one is too
+// large writes none. An event that fits is stored.
+func TestEventOverMaxPayload(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded with max_payload 64 KiB", func(t *testing.T) string {
+			return startServerWith(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).url
+		}},
+		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, tc.url(t))
+			max := novanats.Conn(st).MaxPayload() // from the server's INFO
+			if max <= 0 || max >= nova.MaxEventLen {
+				t.Skipf("the server's max_payload is %d: every event fits", max)
+			}
+			ctx := t.Context()
+			over := nova.EventData{ID: nova.NewEventID(), Type: "big", Data: make([]byte, max)}
+			fits := nova.EventData{ID: nova.NewEventID(), Type: "small", Data: make([]byte, max-4096)}
+			_, err := st.Append(ctx, "s", nova.NoStream, over)
+			if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "max_payload of "+strconv.FormatInt(max, 10)) ||
+				!strings.Contains(err.Error(), "raise max_payload") || !strings.Contains(err.Error(), "event 0") {
+				t.Fatalf("append of an event over max_payload: %v, want nova.ErrInvalid naming max_payload of %d, how to raise it and event 0", err, max)
+			}
+			if st.AtomicBatches() {
+				_, err = st.Append(ctx, "s", nova.NoStream, fits, over)
+				if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 1") {
+					t.Fatalf("append of a batch with an event over max_payload: %v, want nova.ErrInvalid naming event 1", err)
+				}
+			}
+			if evs := novatest.MustReadAll(t, st); len(evs) != 0 {
+				t.Fatalf("refused appends wrote %d events", len(evs))
+			}
+			if _, err := st.Append(ctx, "s", nova.NoStream, fits); err != nil {
+				t.Fatalf("append of an event that fits: %v", err)
+			}
+		})
 	}
 }
