@@ -3,11 +3,17 @@
 // # The idea
 //
 // One JetStream stream (Config.StreamName, default "NOVA") captures the
-// subjects "<prefix>.>" and holds every event, one message per event. Each
-// event stream has a subject of its own, and the stream sequence JetStream
-// gives a message is the event's global position:
+// subjects "<prefix>.>" and holds every event, one message per event. The
+// prefix (Config.SubjectPrefix, prefix= in a store URL) is by default
+// derived from the stream's name, "nova.<StreamName>", so that stores
+// with different stream names share a server apart (JetStream refuses two
+// streams whose subjects overlap); a stream that exists keeps the
+// subjects it captures (streams created before the prefix was derived
+// capture "nova.events.>"). Each event stream has a subject of its own,
+// and the stream sequence JetStream gives a message is the event's global
+// position:
 //
-//	event stream  "order-42"        subject  nova.events.b3JkZXItNDI
+//	event stream  "order-42"        subject  nova.NOVA.b3JkZXItNDI
 //	event         order-42 v3       message  Nova-Version: 3, seq 1187
 //	position      1187              nova.Position{Commit: 1187}
 //
@@ -141,7 +147,8 @@
 // store (format 1)"); Open refuses a stream of a newer format with
 // [ErrNewerFormat] and one that is not a Nova stream. [Migrate] does the
 // same for `nova migrate`. [ParseURL] reads the nova command's
-// nats://host:port?stream=…&prefix=… URLs.
+// nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
+// a new stream subjects other than nova.<stream>.
 //
 // # Figures
 //

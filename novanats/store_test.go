@@ -215,3 +215,93 @@ func TestEventOverMaxPayload(t *testing.T) {
 		})
 	}
 }
+
+// Two stores with different stream names on one server, neither given a
+// subject prefix, are apart: each derives its subjects from its stream
+// name, so both open, and neither reads, lists or conflicts with the
+// other's events, on the same stream IDs.
+func TestTwoStoresOnOneServer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded", func(t *testing.T) string { return startServer(t).url }},
+		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := tc.url(t)
+			ctx := t.Context()
+			var stores [2]*novanats.Store
+			for i := range stores {
+				cfg := scratchConfig(t, url)
+				cfg.SubjectPrefix = "" // the default
+				s, err := novanats.Open(ctx, cfg)
+				if err != nil {
+					t.Fatalf("open store %d (stream %s) beside the other: %v", i, cfg.StreamName, err)
+				}
+				t.Cleanup(func() { s.Close() })
+				if want := "nova." + cfg.StreamName; novanats.SubjectPrefix(s) != want {
+					t.Errorf("store %d: subject prefix %q, want %q", i, novanats.SubjectPrefix(s), want)
+				}
+				stores[i] = s
+			}
+			for i, s := range stores {
+				for v, e := range novatest.Events(fmt.Sprint("from-", i), 1+i) { // one at a time: old servers
+					novatest.MustAppend(t, s, "order-1", nova.Exact(uint64(v)), e)
+				}
+			}
+			for i, s := range stores {
+				all := novatest.MustReadAll(t, s)
+				if len(all) != 1+i {
+					t.Fatalf("store %d reads %d events, want its own %d", i, len(all), 1+i)
+				}
+				for _, e := range all {
+					if e.Type != fmt.Sprint("from-", i) {
+						t.Fatalf("store %d reads an event of type %q", i, e.Type)
+					}
+				}
+				if got := novatest.MustStreams(t, s, nova.StreamsOptions{}); len(got) != 1 || got[0] != (nova.StreamInfo{Stream: "order-1", Version: uint64(1 + i)}) {
+					t.Fatalf("store %d lists %v", i, got)
+				}
+			}
+		})
+	}
+}
+
+// A store that exists keeps the subjects it captures when it is opened
+// without a prefix, whatever it was created with (a stream made before
+// subjects were derived from its name captures nova.events.>), and a
+// prefix given that differs from them is refused.
+func TestOpenKeepsTheStreamsSubjects(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := t.Context()
+	cfg := scratchConfig(t, srv.url)
+	cfg.SubjectPrefix = "nova.events"
+	s, err := novanats.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	novatest.MustAppend(t, s, "order-1", nova.NoStream, novatest.Events("e", 2)...)
+	s.Close()
+
+	cfg.SubjectPrefix = ""
+	s, err = novanats.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("reopen without a prefix: %v", err)
+	}
+	defer s.Close()
+	if got := novanats.SubjectPrefix(s); got != "nova.events" {
+		t.Fatalf("reopened with subject prefix %q, want the stream's nova.events", got)
+	}
+	novatest.MustAppend(t, s, "order-1", nova.Exact(2), novatest.Events("e", 1)...)
+	if got := novatest.MustReadStream(t, s, "order-1", nova.ReadStreamOptions{}); len(got) != 3 {
+		t.Fatalf("stream has %d events after reopening, want 3", len(got))
+	}
+	cfg.SubjectPrefix = "other.prefix"
+	if _, err := novanats.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "nova.events") {
+		t.Fatalf("open with another prefix: %v, want a refusal naming the stream's subjects", err)
+	}
+}
