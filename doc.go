@@ -22,7 +22,11 @@
 //     same conformance suite (package novatest).
 //   - [Registry] maps Go types to event type names, encodes and decodes
 //     them (JSON by default) and runs upcasters that turn old shapes of an
-//     event into the current one.
+//     event into the current one. An event of a newer shape than the
+//     registry knows, written by a newer deployment, fails the read with
+//     an [*EventTooNewError] rather than being misread, unless
+//     [RegistryOptions.AllowNewer] says to read it as the newest known
+//     shape.
 //
 // # Guarantees every Store gives
 //
@@ -39,6 +43,21 @@
 //     checkpoints.
 //   - No read loads a whole stream or the whole log into memory: reads are
 //     [iter.Seq2] iterators that fetch in pages.
+//
+// # Limits
+//
+// Every store refuses the same input, before any I/O, with an error
+// matching [ErrInvalid], so that what one backend accepts every other
+// holds: stream IDs and event types of at most [MaxStreamLen] and
+// [MaxTypeLen] bytes of valid UTF-8 without control characters (C0, DEL
+// or C1); events of at most [MaxEventLen] (8 MiB) counting the type, the
+// data and the metadata as stores write it ([EventData.Size]), of which
+// metadata at most [MaxMetadataLen] (32 KiB, [Metadata.Size]); at most
+// [MaxBatch] events per append. Where a server's own setting is smaller
+// than these (a NATS server's max_payload, 1 MiB by default; a MySQL
+// server's max_allowed_packet below 16 MiB), the backend refuses a larger
+// event before sending it, with an error matching [ErrInvalid] that names
+// the setting and says to raise it.
 //
 // # Reading
 //

@@ -27,6 +27,12 @@ var (
 	// event type name, or no name for a Go type.
 	ErrUnknownType = errors.New("nova: unknown event type")
 
+	// ErrEventTooNew is matched when a [Registry] reads an event whose data
+	// has a newer shape than any it knows: written by a newer version of
+	// the program, it would be misread. The error is an
+	// [*EventTooNewError].
+	ErrEventTooNew = errors.New("nova: event shape newer than the registry knows")
+
 	// ErrClosed is returned by a store used after Close.
 	ErrClosed = errors.New("nova: store closed")
 
@@ -72,6 +78,32 @@ func (e *DuplicateEventError) Error() string {
 
 // Is makes errors.Is(err, ErrDuplicateEvent) true.
 func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }
+
+// EventTooNewError reports an event whose data has a newer shape
+// ([Metadata.Schema]) than the newest its [Registry] knows for the type:
+// one past its last upcaster. Code that has not been deployed yet wrote
+// it. Decoding it into the older Go type would drop the fields the new
+// shape added, or misread those whose meaning changed, so reads refuse it
+// unless [RegistryOptions.AllowNewer] is set.
+type EventTooNewError struct {
+	// ID, Stream and Version say which event it is.
+	ID      string
+	Stream  string
+	Version uint64
+	// Type is the event's type.
+	Type string
+	// Schema is the event's shape; Newest the newest the registry knows.
+	Schema, Newest int
+}
+
+func (e *EventTooNewError) Error() string {
+	return fmt.Sprintf("nova: %q event %s (stream %q version %d) has shape %d, newer than shape %d, the newest this registry knows: "+
+		"run the code that knows it (register its upcaster), or set RegistryOptions.AllowNewer to read it as shape %d",
+		e.Type, e.ID, e.Stream, e.Version, e.Schema, e.Newest, e.Newest)
+}
+
+// Is makes errors.Is(err, ErrEventTooNew) true.
+func (e *EventTooNewError) Is(target error) bool { return target == ErrEventTooNew }
 
 // invalidError is bad input; it matches ErrInvalid.
 type invalidError struct{ msg string }

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"maps"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // EventData is an event as the caller appends it.
@@ -23,6 +25,13 @@ type EventData struct {
 	Data []byte
 	// Metadata travels with the event: correlation, causation and free keys.
 	Metadata Metadata
+}
+
+// Size returns the bytes d counts against [MaxEventLen]: its type, its
+// data and its metadata as stores write it ([Metadata.Size]). Its ID,
+// which has a fixed size, is not counted.
+func (d EventData) Size() int {
+	return len(d.Type) + len(d.Data) + d.Metadata.Size()
 }
 
 // Event is an event as the store recorded it.
@@ -58,6 +67,68 @@ type Metadata struct {
 	Schema int `json:"schema,omitempty"`
 	// Extra holds free keys.
 	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// Size returns the bytes m takes as stores write it, which is what counts
+// against [MaxMetadataLen]: the length of its JSON encoding (as
+// encoding/json writes a Metadata, so a quote, a backslash, a control
+// character, '<', '>', '&', U+2028 or U+2029 counts as its escape), 0 when
+// nothing is set.
+func (m Metadata) Size() int {
+	n, fields := 0, 0
+	if m.CorrelationID != "" {
+		n += len(`"correlation_id":`) + jsonStringLen(m.CorrelationID)
+		fields++
+	}
+	if m.CausationID != "" {
+		n += len(`"causation_id":`) + jsonStringLen(m.CausationID)
+		fields++
+	}
+	if m.Schema != 0 {
+		n += len(`"schema":`) + len(strconv.Itoa(m.Schema))
+		fields++
+	}
+	if len(m.Extra) > 0 {
+		n += len(`"extra":{}`) + len(m.Extra) - 1 // braces, commas
+		for k, v := range m.Extra {
+			n += jsonStringLen(k) + 1 + jsonStringLen(v)
+		}
+		fields++
+	}
+	if fields == 0 {
+		return 0
+	}
+	return n + 2 + fields - 1 // braces, commas
+}
+
+// jsonStringLen returns the length of s as encoding/json writes it, with
+// its quotes and HTML-safe escapes.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // SchemaVersion returns the shape version of the data, 1 when unset.

@@ -3,10 +3,12 @@ package nova_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"regexp"
 	"testing"
+	"unicode"
 
 	"github.com/nova-go/nova"
 )
@@ -57,6 +59,8 @@ func FuzzValidateAppend(f *testing.F) {
 	f.Add("s", "t", []byte{}, "", "", "k", "", -1, "0190A0B0-0000-7000-8000-00000000000F")
 	f.Add("", "", []byte("x"), "a\x00", "\xff", "\x00", "v", 1, "not-a-uuid")
 	f.Add("s\n", "t\x7f", []byte("x"), "é", "日本", "k\xff", "v\x00", 3, "{0190a0b0-0000-7000-8000-00000000001}")
+	f.Add("s\u0085", "t\u009b", []byte("x"), "\u0080", "", "k\u009f", "v\u0085", 1, "")
+	f.Add("order\u00a0nbsp", "type\u00a0nbsp", []byte("x"), "", "", "", "", 1, "")
 	f.Fuzz(func(t *testing.T, stream, typ string, data []byte, corr, cause, key, value string, schema int, id string) {
 		in := []nova.EventData{
 			{ID: id, Type: typ, Data: data, Metadata: nova.Metadata{
@@ -82,7 +86,15 @@ func FuzzValidateAppend(f *testing.F) {
 		if len(out) != len(in) {
 			t.Fatalf("got %d events, want %d", len(out), len(in))
 		}
+		for _, r := range stream + typ {
+			if unicode.IsControl(r) {
+				t.Fatalf("stream %q or type %q with control character %U accepted", stream, typ, r)
+			}
+		}
 		for i, e := range out {
+			if e.Size() > nova.MaxEventLen || e.Metadata.Size() > nova.MaxMetadataLen {
+				t.Fatalf("event %d of %d bytes, metadata %d, accepted", i, e.Size(), e.Metadata.Size())
+			}
 			if !uuidCanonical.MatchString(e.ID) {
 				t.Fatalf("event %d: ID %q is not a canonical UUID", i, e.ID)
 			}
@@ -123,6 +135,8 @@ func FuzzRegistryDecode(f *testing.F) {
 	f.Add("order.lost", 1, []byte(`{}`), false)
 	f.Add("order.lost", 1, []byte(`{}`), true)
 	f.Add("", 1<<62, []byte("\xff\x00"), true)
+	f.Add("order.placed", 4, []byte(`{"sku":"a","qty":2,"gift":true}`), false)
+	f.Add("order.shipped", 2, []byte(`{"carrier":"ups"}`), true)
 	strict, lenient := setup(f, nil), setup(f, &nova.RegistryOptions{AllowUnknown: true})
 	f.Fuzz(func(t *testing.T, typ string, schema int, data []byte, allowUnknown bool) {
 		r := strict
@@ -136,6 +150,10 @@ func FuzzRegistryDecode(f *testing.F) {
 			t.Fatal("Decode changed the event's data")
 		}
 		known := typ == "order.placed" || typ == "order.shipped"
+		newest := map[string]int{"order.placed": 3, "order.shipped": 1}[typ]
+		if tooNew := known && max(schema, 1) > newest; tooNew != errors.Is(err, nova.ErrEventTooNew) {
+			t.Fatalf("type %q of shape %d (newest %d): error %v", typ, schema, newest, err)
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
@@ -169,6 +187,36 @@ func FuzzRegistryDecode(f *testing.F) {
 			}
 		default:
 			t.Fatalf("Decode returned %T", v)
+		}
+	})
+}
+
+// FuzzMetadataSize checks that Metadata.Size is the length of the JSON
+// encoding stores write, 0 for metadata with nothing set, whatever the
+// strings hold.
+func FuzzMetadataSize(f *testing.F) {
+	f.Add("corr", "cause", 0, "k", "v", "")
+	f.Add("", "", 0, "", "", "")
+	f.Add("<a&b>", "\"q\"\\", -3, "\x01\x1f\x7f", "\u2028\u2029", "é日🚀")
+	f.Add("\xff\xfe", "\u0085\u009b", 1<<40, "\b\f\n\r\t", "\x00", "k2")
+	f.Fuzz(func(t *testing.T, corr, cause string, schema int, k1, v1, k2 string) {
+		m := nova.Metadata{CorrelationID: corr, CausationID: cause, Schema: schema, Extra: map[string]string{}}
+		if k1 != "" || v1 != "" {
+			m.Extra[k1] = v1
+		}
+		if k2 != "" {
+			m.Extra[k2] = v1 + k2
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := len(b)
+		if string(b) == "{}" {
+			want = 0
+		}
+		if got := m.Size(); got != want {
+			t.Fatalf("Size = %d, want %d for %s", got, want, b)
 		}
 	})
 }

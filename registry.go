@@ -36,6 +36,17 @@ type RegistryOptions struct {
 	// for a type with no registered Go type, instead of an error matching
 	// [ErrUnknownType].
 	AllowUnknown bool
+	// AllowNewer makes reads accept an event whose shape is newer than the
+	// newest the registry knows for its type, as an instance of the old
+	// code may meet during a rolling deploy. Such an event is read as the
+	// newest known shape: no upcaster runs, [Registry.Upcasted] returns it
+	// unchanged, and [Registry.Decode] decodes its data into the
+	// registered Go type, so fields the new shape added are dropped and a
+	// field whose meaning changed is misread. Set it only when every newer
+	// shape merely adds fields the old code may ignore. By default such an
+	// event fails every read with an [*EventTooNewError] (matching
+	// [ErrEventTooNew]).
+	AllowNewer bool
 }
 
 // Registry maps event type names to Go types, encodes and decodes event
@@ -48,10 +59,13 @@ type RegistryOptions struct {
 // last upcaster. Encode stamps the current shape; Decode, and everything
 // that reads through a registry (aggregate loads, projections, typed
 // subscriptions), upcasts older shapes first, so old events never need
-// rewriting.
+// rewriting. An event of a newer shape than the current one of a type the
+// registry knows fails those reads with an [*EventTooNewError], unless
+// [RegistryOptions.AllowNewer] is set.
 type Registry struct {
 	codec        Codec
 	allowUnknown bool
+	allowNewer   bool
 
 	mu        sync.RWMutex
 	byName    map[string]reflect.Type
@@ -79,6 +93,7 @@ func NewRegistry(opts *RegistryOptions) *Registry {
 			r.codec = opts.Codec
 		}
 		r.allowUnknown = opts.AllowUnknown
+		r.allowNewer = opts.AllowNewer
 	}
 	return r
 }
@@ -214,10 +229,16 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 
 // Upcasted returns e with its data brought to the current shape of its
 // type by the registered upcasters. An event already current is returned
-// as is.
+// as is. An event of a newer shape than the current one fails with an
+// [*EventTooNewError], or with [RegistryOptions.AllowNewer] is returned as
+// is; so is an event of a type the registry knows nothing of (no Go type,
+// no upcaster), whose newest shape it cannot tell.
 func (r *Registry) Upcasted(e Event) (Event, error) {
 	if r == nil {
 		return Event{}, invalidf("nil registry")
+	}
+	if err := r.checkNewer(e); err != nil {
+		return Event{}, err
 	}
 	for v := e.Metadata.SchemaVersion(); ; v++ {
 		// The lock is not held while the upcaster runs: it may read the
@@ -239,10 +260,34 @@ func (r *Registry) Upcasted(e Event) (Event, error) {
 	}
 }
 
+// checkNewer reports an event of a known type whose shape is newer than
+// the type's current one, unless the registry allows it.
+func (r *Registry) checkNewer(e Event) error {
+	if r.allowNewer {
+		return nil
+	}
+	r.mu.RLock()
+	_, registered := r.byName[e.Type]
+	newest := r.current[e.Type]
+	r.mu.RUnlock()
+	if newest == 0 {
+		if !registered {
+			return nil // nothing is known of the type
+		}
+		newest = 1
+	}
+	if s := e.Metadata.SchemaVersion(); s > newest {
+		return &EventTooNewError{ID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Schema: s, Newest: newest}
+	}
+	return nil
+}
+
 // Decode upcasts e and decodes its data into a new value of the registered
 // Go type, returned by value (T, not *T). For an unregistered type it fails
 // with an error matching [ErrUnknownType], or, with
-// [RegistryOptions.AllowUnknown], returns the upcast [Event] itself.
+// [RegistryOptions.AllowUnknown], returns the upcast [Event] itself. An
+// event of a newer shape than the type's current one fails with an
+// [*EventTooNewError] (see [RegistryOptions.AllowNewer]).
 func (r *Registry) Decode(e Event) (any, error) {
 	if r == nil {
 		return nil, invalidf("nil registry")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -521,7 +522,7 @@ func TestUpcastedChain(t *testing.T) {
 		{1, `{"item":"a"}`, []string{"1→2", "2→3"}, `{"qty":1,"sku":"a"}`},
 		{2, `{"item":"a"}`, []string{"2→3"}, `{"item":"a","qty":1}`},
 		{3, `{"item":"a"}`, nil, `{"item":"a"}`},
-		{4, `{"item":"a"}`, nil, `{"item":"a"}`},
+		// Shape 4 is newer than any known: see TestEventTooNew.
 	}
 	for _, tt := range tests {
 		mu.Lock()
@@ -794,5 +795,92 @@ func TestTypeNameErrorsSayWhatIsWrong(t *testing.T) {
 	// A registration has no events, so the message must not speak of one.
 	if strings.Contains(err.Error(), "event 0") {
 		t.Errorf("message %q speaks of an event 0", err)
+	}
+}
+
+// An event stamped with a shape newer than any the registry knows (written
+// by a newer deployment) is refused with an *EventTooNewError matching
+// ErrEventTooNew, by Decode, DecodeAs and Upcasted alike: decoding it into
+// the older Go type would drop or misread what the new shape added.
+func TestEventTooNew(t *testing.T) {
+	t.Parallel()
+	r := setup(t, nil)
+	tests := []struct {
+		name   string
+		e      nova.Event
+		newest int
+	}{
+		{"upcast type, one past its newest", oldEvent("order.placed", 4, `{"sku":"a","qty":2,"gift":true}`), 3},
+		{"upcast type, far past", oldEvent("order.placed", 99, `{}`), 3},
+		{"type without upcasters", oldEvent("order.shipped", 2, `{"carrier":"ups","tracking":"1Z"}`), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			check := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, nova.ErrEventTooNew) {
+					t.Fatalf("%s: %v, want an error matching nova.ErrEventTooNew", what, err)
+				}
+				var tn *nova.EventTooNewError
+				if !errors.As(err, &tn) {
+					t.Fatalf("%s: %v is not an *EventTooNewError", what, err)
+				}
+				want := nova.EventTooNewError{ID: tt.e.ID, Stream: tt.e.Stream, Version: tt.e.Version, Type: tt.e.Type, Schema: tt.e.Metadata.Schema, Newest: tt.newest}
+				if *tn != want {
+					t.Fatalf("%s: %+v, want %+v", what, *tn, want)
+				}
+				for _, s := range []string{"nova: ", strconv.Quote(tt.e.Type), tt.e.ID, "AllowNewer"} {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("%s: message %q does not contain %q", what, err, s)
+					}
+				}
+			}
+			v, err := r.Decode(tt.e)
+			if v != nil {
+				t.Errorf("Decode returned %#v with its error", v)
+			}
+			check("Decode", err)
+			_, err = r.Upcasted(tt.e)
+			check("Upcasted", err)
+			if tt.e.Type == "order.shipped" {
+				_, err = nova.DecodeAs[OrderShipped](r, tt.e)
+				check("DecodeAs", err)
+			}
+		})
+	}
+	// The newest shape itself, and older ones, still decode.
+	if got, err := r.Decode(oldEvent("order.placed", 3, `{"sku":"a","qty":2}`)); err != nil || got != (OrderPlaced{SKU: "a", Qty: 2}) {
+		t.Errorf("Decode of the newest shape = %#v, %v", got, err)
+	}
+	if got, err := r.Decode(oldEvent("order.shipped", 1, `{"carrier":"ups"}`)); err != nil || got != (OrderShipped{Carrier: "ups"}) {
+		t.Errorf("Decode of shape 1 of a type without upcasters = %#v, %v", got, err)
+	}
+	// A type the registry knows nothing of has no newest shape to compare
+	// with: AllowUnknown hands it over as is, its shape unchanged.
+	lenient := setup(t, &nova.RegistryOptions{AllowUnknown: true})
+	got, err := lenient.Decode(oldEvent("order.lost", 7, `{}`))
+	if e, ok := got.(nova.Event); err != nil || !ok || e.Metadata.Schema != 7 {
+		t.Errorf("Decode of an unknown type of shape 7 with AllowUnknown = %#v, %v; want the event as is", got, err)
+	}
+	if _, err := r.Decode(oldEvent("order.lost", 7, `{}`)); !errors.Is(err, nova.ErrUnknownType) || errors.Is(err, nova.ErrEventTooNew) {
+		t.Errorf("Decode of an unknown type of shape 7 = %v, want ErrUnknownType only", err)
+	}
+}
+
+// RegistryOptions.AllowNewer reads an event of a newer shape as the
+// newest shape the registry knows: no upcaster runs, the fields the Go
+// type lacks are dropped, and the event keeps its stamped shape.
+func TestEventTooNewAllowed(t *testing.T) {
+	t.Parallel()
+	r := setup(t, &nova.RegistryOptions{AllowNewer: true})
+	in := oldEvent("order.placed", 4, `{"sku":"a","qty":2,"gift":true}`)
+	got, err := r.Decode(in)
+	if err != nil || got != (OrderPlaced{SKU: "a", Qty: 2}) {
+		t.Fatalf("Decode with AllowNewer = %#v, %v; want the fields shape 3 knows", got, err)
+	}
+	up, err := r.Upcasted(in)
+	if err != nil || up.Metadata.Schema != 4 || !bytes.Equal(up.Data, in.Data) {
+		t.Fatalf("Upcasted with AllowNewer = %+v, %v; want the event unchanged", up, err)
 	}
 }

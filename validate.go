@@ -3,18 +3,35 @@ package nova
 import (
 	"context"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
-// Limits every store enforces, so data written through one backend can be
-// moved to any other.
+// Limits every store enforces, before any I/O, so data written through one
+// backend can be moved to any other.
 const (
 	// MaxStreamLen is the longest stream ID, in bytes.
 	MaxStreamLen = 256
 	// MaxTypeLen is the longest event type name, in bytes.
 	MaxTypeLen = 256
-	// MaxDataLen is the largest event payload, in bytes.
+	// MaxEventLen is the largest event, in bytes: its type, its data and
+	// its metadata as stores write it, together ([EventData.Size]). Every
+	// backend holds an event of this size on its server's default
+	// settings, except NATS JetStream, whose default max_payload (1 MiB)
+	// is smaller: novanats refuses a larger event before sending it,
+	// naming the setting to raise.
+	MaxEventLen = 8 << 20
+	// MaxDataLen is the largest payload, in bytes: of an event, where its
+	// type and metadata count too (see [MaxEventLen]), and of the other
+	// payloads Nova stores (snapshots, broker envelopes, projections).
 	MaxDataLen = 8 << 20
+	// MaxMetadataLen is the largest metadata of an event, in bytes, as
+	// stores write it: its JSON encoding ([Metadata.Size]). Each of its
+	// strings (correlation and causation IDs, free keys and values) is
+	// also at most 4096 bytes. The bound keeps metadata within what every
+	// backend holds beside the data (JetStream stores at most 64 KiB of
+	// headers in a message).
+	MaxMetadataLen = 32 << 10
 	// MaxBatch is the most events one Append may carry.
 	MaxBatch = 10_000
 	// maxMetaLen bounds each metadata string, in bytes.
@@ -22,7 +39,7 @@ const (
 )
 
 // ValidateStream checks a stream ID: non-empty, at most [MaxStreamLen]
-// bytes, valid UTF-8 and free of control characters.
+// bytes, valid UTF-8 and free of control characters (C0, DEL and C1).
 func ValidateStream(stream string) error {
 	switch {
 	case stream == "":
@@ -89,7 +106,8 @@ func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]E
 }
 
 // validateType checks an event type name: non-empty, at most
-// [MaxTypeLen] bytes, valid UTF-8 and free of control characters.
+// [MaxTypeLen] bytes, valid UTF-8 and free of control characters (C0, DEL
+// and C1).
 func validateType(typ string) error {
 	switch {
 	case typ == "":
@@ -131,6 +149,12 @@ func validateEvent(i int, e EventData) error {
 			return invalidf("event %d: %s", i, err.(*invalidError).msg)
 		}
 	}
+	if n := e.Metadata.Size(); n > MaxMetadataLen {
+		return invalidf("event %d: metadata of %d bytes (as JSON) is larger than the limit of %d", i, n, MaxMetadataLen)
+	}
+	if n := e.Size(); n > MaxEventLen {
+		return invalidf("event %d: event of %d bytes (type, data and metadata as JSON) is larger than the limit of %d", i, n, MaxEventLen)
+	}
 	return nil
 }
 
@@ -146,13 +170,10 @@ func validateMetaString(what, s string) error {
 	return nil
 }
 
+// hasControl reports whether s holds a control character: C0 (U+0000 to
+// U+001F), DEL or C1 (U+0080 to U+009F).
 func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
 func hasNUL(s string) bool {

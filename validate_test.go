@@ -2,7 +2,9 @@ package nova_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,6 +45,11 @@ func TestValidateStream(t *testing.T) {
 		{"newline", "order\n42", nova.ErrInvalid},
 		{"tab", "order\t42", nova.ErrInvalid},
 		{"DEL", "order\x7f", nova.ErrInvalid},
+		{"C1 first (U+0080)", "order\u0080", nova.ErrInvalid},
+		{"C1 next line (U+0085)", "order\u008542", nova.ErrInvalid},
+		{"C1 CSI (U+009B)", "order\u009b0m", nova.ErrInvalid},
+		{"C1 last (U+009F)", "order\u009f", nova.ErrInvalid},
+		{"no-break space (U+00A0) is not a control", "order\u00a042", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +105,21 @@ func TestValidateAppendRejects(t *testing.T) {
 		{"oversize type", ev1(func(e *nova.EventData) { e.Type = long(nova.MaxTypeLen + 1) }), "type"},
 		{"bad utf-8 type", ev1(func(e *nova.EventData) { e.Type = "order.\xfe" }), "UTF-8"},
 		{"control char type", ev1(func(e *nova.EventData) { e.Type = "order\nplaced" }), "control"},
+		{"C1 control char stream", func(a *appendArgs) { a.stream = "s\u009b0m" }, "control"},
+		{"C1 control char type", ev1(func(e *nova.EventData) { e.Type = "order\u0085placed" }), "control"},
+		{"event over MaxEventLen", ev1(func(e *nova.EventData) {
+			e.Metadata = nova.Metadata{}
+			e.Data = make([]byte, nova.MaxEventLen-len(e.Type)+1)
+		}), "event of"},
+		{"data at MaxDataLen with a type", ev1(func(e *nova.EventData) { e.Data = make([]byte, nova.MaxDataLen) }), "event of"},
+		{"metadata over MaxMetadataLen", ev1(func(e *nova.EventData) {
+			e.Metadata = fullMetadata()
+			e.Metadata.Extra["zz"] += "x"
+		}), "metadata of"},
+		{"metadata over MaxMetadataLen by its escapes", ev1(func(e *nova.EventData) {
+			e.Metadata = fullMetadata()
+			e.Metadata.Extra["zz"] = e.Metadata.Extra["zz"][1:] + "<"
+		}), "metadata of"},
 		{"oversize data", ev1(func(e *nova.EventData) { e.Data = make([]byte, nova.MaxDataLen+1) }), "data"},
 		{"short ID", ev1(func(e *nova.EventData) { e.ID = "1234" }), "UUID"},
 		{"ID without dashes", ev1(func(e *nova.EventData) { e.ID = strings.ReplaceAll(id2, "-", "") + "0000" }), "UUID"},
@@ -152,6 +174,58 @@ func TestValidateAppendRejects(t *testing.T) {
 	}
 }
 
+// fullMetadata returns metadata of exactly MaxMetadataLen bytes as JSON,
+// mostly of characters JSON escapes, each string within its own limit.
+func fullMetadata() nova.Metadata {
+	const pattern = "<>&\"\\\n\x01é\u2028日🚀 "
+	m := nova.Metadata{CorrelationID: strings.Repeat("c", 36), CausationID: "cause<&>", Schema: 3, Extra: map[string]string{}}
+fill:
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("k\x01%03d", i)
+		m.Extra[k] = ""
+		for len(m.Extra[k])+len(pattern) <= 4096 {
+			m.Extra[k] += pattern
+			if m.Size() > nova.MaxMetadataLen-16 {
+				m.Extra[k] = m.Extra[k][:len(m.Extra[k])-len(pattern)]
+				break fill
+			}
+		}
+	}
+	m.Extra["zz"] = "" // 8 bytes: ,"zz":""
+	m.Extra["zz"] = strings.Repeat("x", nova.MaxMetadataLen-m.Size())
+	if b, _ := json.Marshal(m); len(b) != nova.MaxMetadataLen || m.Size() != nova.MaxMetadataLen {
+		panic(fmt.Sprintf("full metadata is %d bytes as JSON, Size says %d", len(b), m.Size()))
+	}
+	return m
+}
+
+// Size counts an event's type, data and metadata as JSON; empty metadata
+// counts nothing.
+func TestEventDataSize(t *testing.T) {
+	t.Parallel()
+	md := nova.Metadata{
+		CorrelationID: "corr", CausationID: "<cause>", Schema: 7,
+		Extra: map[string]string{"tenant": "acme", "é": "", "line": "a\nb\x01"},
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Size() != len(b) {
+		t.Errorf("Metadata.Size = %d, want %d, the length of %s", md.Size(), len(b), b)
+	}
+	e := nova.EventData{ID: id1, Type: "order.placed", Data: []byte(`{"id":42}`), Metadata: md}
+	if got, want := e.Size(), 12+9+len(b); got != want {
+		t.Errorf("Size = %d, want %d", got, want)
+	}
+	if (nova.EventData{}).Size() != 0 || (nova.Metadata{Extra: map[string]string{}}).Size() != 0 {
+		t.Error("empty metadata or the zero event has a size")
+	}
+	if got := (nova.Metadata{Schema: -12}).Size(); got != len(`{"schema":-12}`) {
+		t.Errorf("Size of a negative schema = %d", got)
+	}
+}
+
 func TestValidateAppendNamesIndex(t *testing.T) {
 	t.Parallel()
 	events := make([]nova.EventData, 12)
@@ -181,13 +255,24 @@ func TestValidateAppendAccepts(t *testing.T) {
 		{"at the limits", strings.Repeat("s", nova.MaxStreamLen), func() []nova.EventData {
 			e := nova.EventData{
 				Type: strings.Repeat("t", nova.MaxTypeLen),
-				Data: make([]byte, nova.MaxDataLen),
 				Metadata: nova.Metadata{
 					CorrelationID: strings.Repeat("c", nova.MaxMetaLen),
 					Extra:         map[string]string{strings.Repeat("k", nova.MaxMetaLen): strings.Repeat("v", nova.MaxMetaLen)},
 				},
 			}
+			e.Data = make([]byte, nova.MaxEventLen-e.Size())
 			return []nova.EventData{e}
+		}},
+		{"metadata at MaxMetadataLen, event at MaxEventLen", "s", func() []nova.EventData {
+			e := nova.EventData{Type: "t", Metadata: fullMetadata()}
+			e.Data = make([]byte, nova.MaxEventLen-e.Size())
+			if e.Size() != nova.MaxEventLen || e.Metadata.Size() != nova.MaxMetadataLen {
+				panic("the case is not at the limits")
+			}
+			return []nova.EventData{e}
+		}},
+		{"data filling an event with a one-byte type", "s", func() []nova.EventData {
+			return []nova.EventData{{Type: "t", Data: make([]byte, nova.MaxDataLen-1)}}
 		}},
 		{"nil data and metadata", "s", func() []nova.EventData { return []nova.EventData{{Type: "t"}} }},
 		{"control chars allowed in metadata", "s", func() []nova.EventData {

@@ -3,6 +3,7 @@ package aggregate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -433,5 +434,62 @@ func TestLoadRefusesAStreamWithAGap(t *testing.T) {
 	f.store.corrupt("account-1", 2, 9)
 	if _, err := f.repo.Load(t.Context(), "1"); err == nil || !strings.Contains(err.Error(), "jumps") {
 		t.Fatalf("Load = %v, want an error about the gap", err)
+	}
+}
+
+// A newer deployment wrote account.deposited in shape 2 (the amount in
+// cents and a currency); this repository's registry knows shape 1 only.
+// Load refuses the stream with an error matching nova.ErrEventTooNew
+// instead of folding the event with its new fields dropped, from the
+// first event and after a snapshot alike; Update fails the same way and
+// writes nothing. A registry that allows newer shapes loads it.
+func TestLoadRefusesEventsOfANewerShape(t *testing.T) {
+	t.Parallel()
+	newer := nova.EventData{Type: "account.deposited", Data: []byte(`{"amount":5,"cents":500,"currency":"EUR"}`), Metadata: nova.Metadata{Schema: 2}}
+	for _, snapshots := range []bool{false, true} {
+		t.Run(fmt.Sprintf("snapshots=%t", snapshots), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, nil)
+			if snapshots {
+				f = setupSnapshots(t, nil)
+				deposit(t, f, 1, 2, 3) // versions 1..4: a snapshot at 4
+				if _, ok := f.snaps.get("account-1"); !ok {
+					t.Fatal("no snapshot to load from")
+				}
+			} else {
+				deposit(t, f, 1)
+			}
+			before := len(f.store.events("account-1"))
+			if _, err := f.store.Append(t.Context(), "account-1", nova.Exact(uint64(before)), newer); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.repo.Load(t.Context(), "1")
+			var tn *nova.EventTooNewError
+			if !errors.Is(err, nova.ErrEventTooNew) || !errors.As(err, &tn) || tn.Schema != 2 || tn.Newest != 1 || tn.Version != uint64(before+1) {
+				t.Fatalf("Load = %v, want an *EventTooNewError for shape 2 at version %d", err, before+1)
+			}
+			_, err = f.repo.Update(t.Context(), "1", func(a *Account) ([]any, error) { return a.Deposit(1) }, nil)
+			if !errors.Is(err, nova.ErrEventTooNew) {
+				t.Fatalf("Update = %v, want nova.ErrEventTooNew", err)
+			}
+			if n := len(f.store.events("account-1")); n != before+1 {
+				t.Fatalf("the refused Update left %d events, want %d", n, before+1)
+			}
+
+			lenient := nova.NewRegistry(&nova.RegistryOptions{AllowNewer: true})
+			for _, err := range []error{nova.Register[Opened](lenient, "account.opened"), nova.Register[Deposited](lenient, "account.deposited")} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			repo, err := aggregate.NewRepository[Account](aggregate.Config{Store: f.store, Registry: lenient, Category: "account"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, err := repo.Load(t.Context(), "1")
+			if err != nil || root.Version != uint64(before+1) {
+				t.Fatalf("Load with AllowNewer = %+v, %v", root, err)
+			}
+		})
 	}
 }

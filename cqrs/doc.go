@@ -61,7 +61,9 @@
 //     backoff with full jitter, a bounded number of attempts, and ctx
 //     honoured while waiting.
 //   - [Idempotency] runs a command carrying an ID ([Identified]) at most
-//     once, using a [HandledStore] of the IDs that succeeded.
+//     once, using a [HandledStore] of the commands that succeeded, keyed
+//     by type and ID ([CommandKey]): CancelOrder{ID: "order-77"} after
+//     PlaceOrder{ID: "order-77"} is another command, and runs.
 //   - [Correlation] puts the message's metadata in ctx: the command's ID
 //     becomes the causation ID of what it causes and the correlation ID
 //     flows on from the caller. [EventStore] stamps every event it saves
@@ -74,15 +76,18 @@
 //
 // # Exactly once is a storage property
 //
-// [MemoryHandled] makes a process run each command ID once for as long
-// as it lives. Across processes and crashes, the record of a handled
+// [MemoryHandled] makes a process run each command once for as long as
+// it lives. Across processes and crashes, the record of a handled
 // command must commit in the same transaction as the command's events,
 // and the record Nova uses is the events themselves: a handler saves its
-// events under IDs derived from the command's ([EventID]), so a command
-// sent again after a crash (its events saved, its ID not yet marked in
-// the HandledStore) decides the same events at the same place and its
-// append is an idempotent retry that writes nothing (see [nova.Store]'s
-// Append). The events also carry the command's ID as their causation ID.
+// events under IDs derived from the command's type and ID
+// ([CommandKey.EventID]), so a command sent again after a crash (its
+// events saved, not yet marked in the HandledStore) decides the same
+// events at the same place and its append is an idempotent retry that
+// writes nothing (see [nova.Store]'s Append), while a command of another
+// type with the same ID derives other IDs. The events also carry the
+// command's ID as their causation ID. ([EventID] derives from the ID
+// alone; it stays for events already stored under its IDs.)
 // A handler whose decision depends on the time or on other streams may
 // decide differently the second time; such handlers should key their
 // outside effects by the command's ID as well.

@@ -30,8 +30,10 @@ func (c PlaceOrder) Validate() error {
 
 func (c PlaceOrder) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
 	data, _ := json.Marshal(OrderPlaced{Customer: c.Customer})
-	// An event ID derived from the command's makes a rerun a no-op.
-	event := nova.EventData{ID: cqrs.EventID(c.ID, 0), Type: "order.placed", Data: data}
+	// An event ID derived from the command's type and ID makes a rerun a
+	// no-op.
+	key, _ := cqrs.KeyOf(c)
+	event := nova.EventData{ID: key.EventID(0), Type: "order.placed", Data: data}
 	_, err := store.SaveEvent(ctx, "order-"+c.Order, nova.NoStream, event)
 	return "order-" + c.Order, err
 }
@@ -72,7 +74,7 @@ func Example() {
 	}
 	defer events.Close()
 	// The seed's InMemoryCqrsStore: a command store and a query store.
-	store := novamem.NewCQRSStore(events)
+	store := novamem.NewCQRSStore(events, nil)
 
 	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
 	if err != nil {

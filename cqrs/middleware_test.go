@@ -196,18 +196,18 @@ type failingHandled struct {
 	failHandled, failMark error
 }
 
-func (f *failingHandled) Handled(ctx context.Context, id string) (bool, error) {
+func (f *failingHandled) Handled(ctx context.Context, cmd cqrs.CommandKey) (bool, error) {
 	if f.failHandled != nil {
 		return false, f.failHandled
 	}
-	return f.MemoryHandled.Handled(ctx, id)
+	return f.MemoryHandled.Handled(ctx, cmd)
 }
 
-func (f *failingHandled) MarkHandled(ctx context.Context, id string) error {
+func (f *failingHandled) MarkHandled(ctx context.Context, cmd cqrs.CommandKey) error {
 	if f.failMark != nil {
 		return f.failMark
 	}
-	return f.MemoryHandled.MarkHandled(ctx, id)
+	return f.MemoryHandled.MarkHandled(ctx, cmd)
 }
 
 func TestIdempotency(t *testing.T) {
@@ -346,24 +346,26 @@ func TestMemoryHandledBadInput(t *testing.T) {
 	var nilCtx context.Context
 	m := new(cqrs.MemoryHandled)
 	ctx := t.Context()
+	a := cqrs.CommandKey{Type: "orders.Place", ID: "a"}
 	for _, tt := range []struct {
 		name string
 		s    *cqrs.MemoryHandled
 		ctx  context.Context
-		id   string
+		key  cqrs.CommandKey
 	}{
-		{"nil store", nilStore, ctx, "a"},
-		{"nil ctx", m, nilCtx, "a"},
-		{"empty ID", m, ctx, ""},
+		{"nil store", nilStore, ctx, a},
+		{"nil ctx", m, nilCtx, a},
+		{"empty ID", m, ctx, cqrs.CommandKey{Type: "orders.Place"}},
+		{"empty type", m, ctx, cqrs.CommandKey{ID: "a"}},
 	} {
-		if _, err := tt.s.Handled(tt.ctx, tt.id); !errors.Is(err, nova.ErrInvalid) {
+		if _, err := tt.s.Handled(tt.ctx, tt.key); !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("%s: Handled = %v, want nova.ErrInvalid", tt.name, err)
 		}
-		if err := tt.s.MarkHandled(tt.ctx, tt.id); !errors.Is(err, nova.ErrInvalid) {
+		if err := tt.s.MarkHandled(tt.ctx, tt.key); !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("%s: MarkHandled = %v, want nova.ErrInvalid", tt.name, err)
 		}
 	}
-	if done, err := m.Handled(ctx, "a"); done || err != nil {
+	if done, err := m.Handled(ctx, a); done || err != nil {
 		t.Fatalf("Handled after rejected calls = %v, %v; want nothing recorded", done, err)
 	}
 }
@@ -433,5 +435,36 @@ func TestLoggingDefault(t *testing.T) {
 	bus := newBus(t, counting(&n, nil), cqrs.Logging(nil))
 	if err := bus.Dispatch(t.Context(), placeOrder{}); err != nil || n.Load() != 1 {
 		t.Fatalf("Dispatch = %v after %d calls", err, n.Load())
+	}
+}
+
+// voidOrder is a command of another type that may carry the same ID as
+// a placeOrder.
+type voidOrder struct{ ID string }
+
+func (c voidOrder) CommandID() string { return c.ID }
+
+// Idempotency keys on the command's type and ID: a CancelOrder whose ID
+// a PlaceOrder already used is another command, and runs; each runs once.
+// (voidOrder plays CancelOrder.)
+func TestIdempotencyKeysOnType(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var placed, cancelled atomic.Int32
+	bus := newBus(t, counting(&placed, nil), idem)
+	if err := cqrs.Handle(bus, func(context.Context, voidOrder) error { cancelled.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i, cmd := range []any{placeOrder{ID: "order-77"}, voidOrder{ID: "order-77"}, voidOrder{ID: "order-77"}, placeOrder{ID: "order-77"}} {
+		if err := bus.Dispatch(ctx, cmd); err != nil {
+			t.Fatalf("dispatch %d (%T): %v", i, cmd, err)
+		}
+	}
+	if placed.Load() != 1 || cancelled.Load() != 1 {
+		t.Fatalf("PlaceOrder ran %d times and CancelOrder %d, want each once", placed.Load(), cancelled.Load())
 	}
 }

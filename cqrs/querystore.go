@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nova-go/nova"
@@ -53,10 +55,8 @@ func ValidateKey(key string) error {
 	case !utf8.ValidString(key):
 		return invalidf("projection key %q is not valid UTF-8", key)
 	}
-	for _, r := range key {
-		if r < 0x20 || r == 0x7f {
-			return invalidf("projection key %q contains a control character", key)
-		}
+	if strings.IndexFunc(key, unicode.IsControl) >= 0 { // C0, DEL and C1
+		return invalidf("projection key %q contains a control character", key)
 	}
 	return nil
 }

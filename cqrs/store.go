@@ -58,18 +58,28 @@ var _ CommandStore = (*EventStore)(nil)
 // [nova.ErrInvalid]; call [NewCommandStore].
 type EventStore struct {
 	store nova.Store
+	reg   *nova.Registry
 }
 
 // NewCommandStore returns a [CommandStore] that saves and reads events
 // in store, one stream per aggregate. It does not own store: closing
 // store is the caller's business.
-func NewCommandStore(store nova.Store) *EventStore {
-	return &EventStore{store: store}
+//
+// reg is the registry the events are read with (by aggregate
+// repositories and projections), or nil when none upcasts them. SaveEvent
+// stamps each event whose metadata sets no shape with the current shape
+// of its type in reg ([nova.Registry.SchemaVersion]), as
+// [nova.Registry.Encode] does: the caller builds the data in the current
+// shape, and the upcasters of older shapes must not run on it when it is
+// read. With a nil reg an unstamped event is shape 1.
+func NewCommandStore(store nova.Store, reg *nova.Registry) *EventStore {
+	return &EventStore{store: store, reg: reg}
 }
 
 // SaveEvent implements [CommandStore]. Metadata from ctx fills the
 // event's empty correlation and causation IDs and its missing free keys
-// (see [StampMetadata]).
+// (see [StampMetadata]), and an event that names no shape is stamped with
+// its type's current one (see [NewCommandStore]).
 func (s *EventStore) SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error) {
 	if s == nil || s.store == nil {
 		return nova.AppendResult{}, invalidf("save event: nil event store")
@@ -81,6 +91,9 @@ func (s *EventStore) SaveEvent(ctx context.Context, aggregateID string, expected
 		return nova.AppendResult{}, invalidf("save event: empty aggregate ID")
 	}
 	event.Metadata = StampMetadata(ctx, event.Metadata)
+	if event.Metadata.Schema == 0 && s.reg != nil {
+		event.Metadata.Schema = s.reg.SchemaVersion(event.Type)
+	}
 	res, err := s.store.Append(ctx, aggregateID, expected, event)
 	if err != nil {
 		return nova.AppendResult{}, fmt.Errorf("cqrs: save event of aggregate %q: %w", aggregateID, err)

@@ -41,7 +41,7 @@ func collect(t *testing.T, cs cqrs.CommandStore, id string) []nova.Event {
 func TestEventStore(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t))
+	cs := cqrs.NewCommandStore(newEvents(t), nil)
 	if got := collect(t, cs, "order-1"); len(got) != 0 {
 		t.Fatalf("Events of a new aggregate = %v, want none", got)
 	}
@@ -80,7 +80,7 @@ func TestEventStore(t *testing.T) {
 func TestEventStoreBadInput(t *testing.T) {
 	t.Parallel()
 	store := newEvents(t)
-	cs := cqrs.NewCommandStore(store)
+	cs := cqrs.NewCommandStore(store, nil)
 	var nilCS *cqrs.EventStore
 	var nilCtx context.Context
 	ctx := t.Context()
@@ -94,7 +94,7 @@ func TestEventStoreBadInput(t *testing.T) {
 	}{
 		{"nil store", nilCS, ctx, "a", ok},
 		{"zero store", &cqrs.EventStore{}, ctx, "a", ok},
-		{"nil event store inside", cqrs.NewCommandStore(nil), ctx, "a", ok},
+		{"nil event store inside", cqrs.NewCommandStore(nil, nil), ctx, "a", ok},
 		{"nil ctx", cs, nilCtx, "a", ok},
 		{"empty aggregate ID", cs, ctx, "", ok},
 		{"control character in ID", cs, ctx, "a\nb", ok},
@@ -159,7 +159,7 @@ func TestValidateKeyAndValue(t *testing.T) {
 		wantErr bool
 	}{
 		{"a", false}, {"a:b/c d%\"'", false}, {"注文", false},
-		{"", true}, {"a\tb", true}, {"a\x7f", true}, {"\xff", true}, {long, true}, {long[:cqrs.MaxKeyLen-1] + "x", true},
+		{"", true}, {"a\tb", true}, {"a\x7f", true}, {"a\u0085b", true}, {"a\u009b0m", true}, {"a\u00a0b", false}, {"\xff", true}, {long, true}, {long[:cqrs.MaxKeyLen-1] + "x", true},
 	} {
 		if err := cqrs.ValidateKey(tt.key); (err != nil) != tt.wantErr || err != nil && !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("ValidateKey(%.20q) = %v, want error %v", tt.key, err, tt.wantErr)
@@ -268,7 +268,7 @@ func (c shipOrder) CommandID() string { return c.ID }
 func TestCorrelationEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t))
+	cs := cqrs.NewCommandStore(newEvents(t), nil)
 	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation())
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +392,7 @@ func TestRegisterCommandRerun(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	events := newEvents(t)
-	store := novamem.NewCQRSStore(events)
+	store := novamem.NewCQRSStore(events, nil)
 	for run := range 2 {
 		bus := new(cqrs.CommandBus)
 		if err := cqrs.RegisterCommand[PlaceOrder](bus, store); err != nil {
@@ -403,7 +403,8 @@ func TestRegisterCommandRerun(t *testing.T) {
 			t.Fatalf("run %d: DispatchResult = %q, %v", run, id, err)
 		}
 	}
-	if got := collect(t, store, "order-5"); len(got) != 1 || got[0].ID != cqrs.EventID("cmd-1", 0) {
+	key, _ := cqrs.KeyOf(PlaceOrder{ID: "cmd-1"})
+	if got := collect(t, store, "order-5"); len(got) != 1 || got[0].ID != key.EventID(0) {
 		t.Fatalf("events after two runs = %+v, want one with the derived ID", got)
 	}
 	// RegisterCommand and RegisterQuery reject nil stores, and register
@@ -426,5 +427,167 @@ func TestRegisterCommandRerun(t *testing.T) {
 	}
 	if v, err := cqrs.Ask[OrderSummary](ctx, qbus, GetOrderSummary{Order: "5"}); err != nil || v.Customer != "ada" {
 		t.Fatalf("Ask = %+v, %v", v, err)
+	}
+}
+
+// totalled is an event whose shape 2 holds a total in units; totalOrder
+// sums them.
+type totalled struct {
+	Total int `json:"total"`
+}
+
+type totalOrder struct{ Total int }
+
+func (o *totalOrder) Apply(e any) error {
+	o.Total += e.(totalled).Total
+	return nil
+}
+
+// SaveEvent stamps each event with its type's current shape from the
+// registry the events are read with, as Registry.Encode does: an event
+// saved in the current shape is not upcast again when read. Here shape 1
+// of order.totalled held the total in tens, shape 2 in units: a total of
+// 700 saved now reads back as 700, not 7000. A shape the caller sets is
+// kept.
+func TestSaveEventStampsTheSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	reg := nova.NewRegistry(nil)
+	if err := nova.Register[totalled](reg, "order.totalled"); err != nil {
+		t.Fatal(err)
+	}
+	err := reg.Upcast("order.totalled", 1, func(data []byte) ([]byte, error) {
+		var v totalled
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+		v.Total *= 10
+		return json.Marshal(v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := newEvents(t)
+	cs := cqrs.NewCommandStore(events, reg)
+	if _, err := cs.SaveEvent(ctx, "order-1", nova.NoStream, nova.EventData{Type: "order.totalled", Data: []byte(`{"total":700}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.SaveEvent(ctx, "order-1", nova.Exact(1), nova.EventData{Type: "order.totalled", Data: []byte(`{"total":70}`), Metadata: nova.Metadata{Schema: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, cs, "order-1")
+	if len(got) != 2 || got[0].Metadata.Schema != 2 || got[1].Metadata.Schema != 1 {
+		t.Fatalf("saved events %+v, want shapes 2 (stamped) and 1 (as given)", got)
+	}
+	for i, e := range got {
+		v, err := nova.DecodeAs[totalled](reg, e)
+		if err != nil || v.Total != 700 {
+			t.Errorf("event %d reads back as %+v, %v; want a total of 700", i+1, v, err)
+		}
+	}
+	// Through an aggregate repository too, which reads with the registry.
+	repo, err := aggregate.NewRepository[totalOrder](aggregate.Config{Store: events, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := repo.Load(ctx, "order-1")
+	if err != nil || root.State.Total != 1400 {
+		t.Fatalf("Load = %+v, %v; want a total of 1400", root, err)
+	}
+}
+
+// openTab and closeTab are self-executing commands on one stream whose
+// events carry IDs derived from the command's key.
+type openTab struct{ ID, Tab string }
+
+func (c openTab) CommandID() string { return c.ID }
+
+func (c openTab) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	key, _ := cqrs.KeyOf(c)
+	_, err := store.SaveEvent(ctx, "tab-"+c.Tab, nova.NoStream, nova.EventData{ID: key.EventID(0), Type: "tab.opened"})
+	return "tab-" + c.Tab, err
+}
+
+type closeTab struct{ ID, Tab string }
+
+func (c closeTab) CommandID() string { return c.ID }
+
+func (c closeTab) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	key, _ := cqrs.KeyOf(c)
+	_, err := store.SaveEvent(ctx, "tab-"+c.Tab, nova.Exact(1), nova.EventData{ID: key.EventID(0), Type: "tab.closed"})
+	return "tab-" + c.Tab, err
+}
+
+// Two commands of different types with one ID both run and both save
+// their events, whose IDs derive from type and ID; sent again, on a bus
+// that lost its records (a restart), neither saves anything twice.
+func TestCommandsOfTwoTypesShareAnID(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := cqrs.NewCommandStore(newEvents(t), nil)
+	for run := range 2 {
+		idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bus, err := cqrs.NewCommandBus(idem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cqrs.RegisterCommand[openTab](bus, store); err != nil {
+			t.Fatal(err)
+		}
+		if err := cqrs.RegisterCommand[closeTab](bus, store); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []any{openTab{ID: "tab-77", Tab: "77"}, closeTab{ID: "tab-77", Tab: "77"}} {
+			if err := bus.Dispatch(ctx, cmd); err != nil {
+				t.Fatalf("run %d: %T: %v", run, cmd, err)
+			}
+		}
+	}
+	got := collect(t, store, "tab-77")
+	if len(got) != 2 || got[0].Type != "tab.opened" || got[1].Type != "tab.closed" {
+		t.Fatalf("events = %+v, want tab.opened then tab.closed, once each", got)
+	}
+	openKey, _ := cqrs.KeyOf(openTab{ID: "tab-77"})
+	closeKey, _ := cqrs.KeyOf(closeTab{ID: "tab-77"})
+	if got[0].ID != openKey.EventID(0) || got[1].ID != closeKey.EventID(0) {
+		t.Fatalf("event IDs %s, %s; want the keys' derived IDs", got[0].ID, got[1].ID)
+	}
+}
+
+func TestCommandKey(t *testing.T) {
+	t.Parallel()
+	key, ok := cqrs.KeyOf(openTab{ID: "x"})
+	if !ok || key != (cqrs.CommandKey{Type: "github.com/nova-go/nova/cqrs_test.openTab", ID: "x"}) {
+		t.Fatalf("KeyOf = %+v, %t", key, ok)
+	}
+	if key, ok := cqrs.KeyOf(&openTab{ID: "x"}); !ok || key.Type != "*github.com/nova-go/nova/cqrs_test.openTab" {
+		t.Fatalf("KeyOf of a pointer = %+v, %t", key, ok)
+	}
+	if _, ok := cqrs.KeyOf(openTab{}); ok {
+		t.Fatal("KeyOf of a command without an ID reports a key")
+	}
+	if _, ok := cqrs.KeyOf(42); ok {
+		t.Fatal("KeyOf of a message that is not Identified reports a key")
+	}
+	seen := map[string]bool{}
+	for _, k := range []cqrs.CommandKey{{"a", "b"}, {"a", "c"}, {"b", "b"}, {"ab", ""}, {"", "ab"}} {
+		for n := range 3 {
+			id := k.EventID(n)
+			if id != k.EventID(n) || seen[id] || id == cqrs.EventID(k.ID, n) {
+				t.Fatalf("%+v.EventID(%d) = %s: not stable, seen before, or the same as EventID(ID)", k, n, id)
+			}
+			seen[id] = true
+			if len(id) != 36 || id[14] != '8' || !strings.ContainsAny(id[19:20], "89ab") {
+				t.Fatalf("%+v.EventID(%d) = %s, want a version 8 UUID", k, n, id)
+			}
+		}
+	}
+	// EventID keeps the IDs it has always given, which stored events
+	// carry.
+	if got := cqrs.EventID("cmd-1", 0); got != "fa372224-1b1f-8643-9a66-e9ad1582f8d2" {
+		t.Fatalf("EventID(cmd-1, 0) = %s, no longer the ID stored events carry", got)
 	}
 }

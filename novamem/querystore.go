@@ -78,8 +78,10 @@ type CQRSStore struct {
 }
 
 // NewCQRSStore returns a command and query store whose events go to
-// events and whose projections live in a new [QueryStore]. It does not
-// own events: closing it is the caller's business.
-func NewCQRSStore(events *Store) *CQRSStore {
-	return &CQRSStore{EventStore: cqrs.NewCommandStore(events), QueryStore: NewQueryStore()}
+// events and whose projections live in a new [QueryStore]. reg, which may
+// be nil, is the registry the events are read with: saved events are
+// stamped with their type's current shape (see [cqrs.NewCommandStore]).
+// It does not own events: closing it is the caller's business.
+func NewCQRSStore(events *Store, reg *nova.Registry) *CQRSStore {
+	return &CQRSStore{EventStore: cqrs.NewCommandStore(events, reg), QueryStore: NewQueryStore()}
 }

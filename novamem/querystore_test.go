@@ -19,7 +19,7 @@ func TestQueryStore(t *testing.T) {
 
 func TestCQRSStoreQueries(t *testing.T) {
 	t.Parallel()
-	novatest.RunQueryStore(t, func(t *testing.T) cqrs.QueryStore { return novamem.NewCQRSStore(newStore(t)) })
+	novatest.RunQueryStore(t, func(t *testing.T) cqrs.QueryStore { return novamem.NewCQRSStore(newStore(t), nil) })
 }
 
 func TestQueryStoreNil(t *testing.T) {
@@ -43,7 +43,7 @@ func TestQueryStoreNil(t *testing.T) {
 func TestCQRSStoreCommands(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := novamem.NewCQRSStore(newStore(t))
+	s := novamem.NewCQRSStore(newStore(t), nil)
 	for v := range uint64(3) {
 		res, err := s.SaveEvent(ctx, "order-1", nova.Exact(v), nova.EventData{Type: "order.changed", Data: []byte(`{}`)})
 		if err != nil || res.LastVersion != v+1 {

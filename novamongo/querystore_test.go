@@ -45,7 +45,7 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "novamongo: start the embedded FerretDB: %v\n", err)
 			return 1
 		}
-		code := m.Run()
+		code := testenv.Main(m).Run()
 		stop()
 		if code == 0 {
 			if err := goleak.Find(); err != nil {
@@ -55,7 +55,7 @@ func run(m *testing.M) int {
 		}
 		return code
 	}
-	code := m.Run()
+	code := testenv.Main(m).Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)

@@ -155,6 +155,16 @@
 // collation folding case or trailing spaces. recorded_at is UTC with
 // microseconds.
 //
+// # Event size
+//
+// An event's row must fit in the server's max_allowed_packet, which
+// bounds every value sent and every row read back. Open reads it; Append
+// and AppendTx refuse, before any I/O, an event whose row would not fit,
+// with an error matching nova.ErrInvalid that names the setting and says
+// to raise it. The default of MariaDB 10.2 and later (16 MiB) and of
+// MySQL 8 (64 MiB) hold every event Nova allows (nova.MaxEventLen,
+// 8 MiB); older servers' 4 MiB does not.
+//
 // # Measured
 //
 // internal/bench runs each scenario through the store and through a

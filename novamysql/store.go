@@ -54,6 +54,10 @@ type Store struct {
 	// groups counts the transactions the writer committed or tried, taken
 	// the appends it took; tests read them.
 	groups, taken atomic.Uint64
+
+	// maxPacket is the server's max_allowed_packet, read by Open: no
+	// event's row may be larger.
+	maxPacket int64
 }
 
 // queries are the statements the store runs, with the table prefix in
@@ -122,6 +126,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return fail(fmt.Errorf("novamysql: connect: %w", err))
 	}
+	var maxPacket int64
+	if err := db.QueryRowContext(ctx, `SELECT @@max_allowed_packet`).Scan(&maxPacket); err != nil {
+		return fail(fmt.Errorf("novamysql: read max_allowed_packet: %w", err))
+	}
 	if cfg.SkipMigrate {
 		err = checkVersion(ctx, db, cfg.TablePrefix)
 	} else {
@@ -140,6 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		notify:     make(chan struct{}),
 		q:          newQueries(cfg.TablePrefix),
 		stmts:      make(map[string]*sql.Stmt),
+		maxPacket:  maxPacket,
 	}
 	var writers sync.WaitGroup
 	for range cfg.Writers {

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 			f()
 		}
 	}()
-	code := m.Run()
+	code := testenv.Main(m).Run()
 	close(adminJobs)
 	<-adminDone
 	closeAdmin()

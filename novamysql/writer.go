@@ -43,6 +43,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
+	if err := s.checkSizes(stream, evs); err != nil {
+		return nova.AppendResult{}, err
+	}
 	if s.closed.Load() {
 		return nova.AppendResult{}, nova.ErrClosed
 	}
@@ -90,6 +93,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
+		return nova.AppendResult{}, err
+	}
+	if err := s.checkSizes(stream, evs); err != nil {
 		return nova.AppendResult{}, err
 	}
 	if tx == nil {
@@ -581,21 +587,48 @@ func (t *txn) version(ctx context.Context, stream string) (uint64, error) {
 	return v, err
 }
 
-// Limits of one INSERT statement: rows, and bytes of data, well under the
-// server's max_allowed_packet (16 MB by default on MariaDB, 64 MB on
-// MySQL 8). A larger event goes alone in its statement.
+// Limits of one INSERT statement: rows, and bytes of events (data, type
+// and metadata), well under the server's max_allowed_packet (16 MB by
+// default on MariaDB, 64 MB on MySQL 8). A larger event goes alone in its
+// statement.
 const (
 	maxInsertRows  = 500
 	maxInsertBytes = 4 << 20
 )
+
+// rowFraming bounds what a row of the events table adds to its event's
+// size (ID, version, position, time, the protocol's framing), and
+// packetOverhead what a packet adds to the values it carries.
+const (
+	rowFraming     = 256
+	packetOverhead = 1024
+)
+
+// checkSizes refuses, before any I/O, an event whose row the server
+// cannot take or send back: one larger than its max_allowed_packet, read
+// when the store was opened.
+func (s *Store) checkSizes(stream string, evs []nova.EventData) error {
+	for i, d := range evs {
+		// d.Size counts the metadata as JSON with the IDs in it: at least
+		// what the metadata and ID columns hold.
+		row := int64(d.Size() + len(stream) + rowFraming)
+		if row+packetOverhead > s.maxPacket {
+			return fmt.Errorf("novamysql: %w", nova.Invalidf(
+				"event %d of %d bytes (data, type and metadata) takes %d bytes as a row of stream %q, more than the server's max_allowed_packet of %d bytes allows: "+
+					"raise max_allowed_packet in the server's configuration (or SET GLOBAL max_allowed_packet) to 16 MiB, the default of MariaDB 10.2 and later, to hold every event Nova allows (up to %d bytes)",
+				i, d.Size(), row, stream, s.maxPacket, nova.MaxEventLen))
+		}
+	}
+	return nil
+}
 
 // flush inserts the queued rows.
 func (t *txn) flush(ctx context.Context) error {
 	rows := t.rows
 	for len(rows) > 0 {
 		n, size := 0, 0
-		for n < len(rows) && n < maxInsertRows && (n == 0 || size+len(rows[n].e.Data) <= maxInsertBytes) {
-			size += len(rows[n].e.Data)
+		for n < len(rows) && n < maxInsertRows && (n == 0 || size+rows[n].e.Size() <= maxInsertBytes) {
+			size += rows[n].e.Size()
 			n++
 		}
 		if err := t.insert(ctx, rows[:n]); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -75,9 +76,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	if len(evs) > 1 && !s.atomic {
 		return nova.AppendResult{}, ErrAtomicBatchUnsupported
 	}
+	subj := subject(s.cfg.SubjectPrefix, stream)
+	if err := s.checkSizes(subj, evs); err != nil {
+		return nova.AppendResult{}, err
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	subj := subject(s.cfg.SubjectPrefix, stream)
 	unlock, err := s.tips.lock(ctx, subj)
 	if err != nil {
 		return nova.AppendResult{}, s.ctxErr(ctx)
@@ -88,6 +92,55 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 		return s.resolve(ctx, stream, subj, expected, evs, cur)
 	}
 	return res, err
+}
+
+// maxHeaderLen is the most header bytes JetStream stores with a message.
+const maxHeaderLen = 65535
+
+// checkSizes refuses, before anything is sent, an event whose message
+// the server would refuse for its size: data and headers above the
+// server's max_payload (from the INFO it sent when the connection was
+// made; 1 MiB by default), or headers above what JetStream stores. The
+// headers are sized as the largest the append may send: the widest
+// version and sequence numbers, and a batch's headers when there are
+// several events.
+func (s *Store) checkSizes(subj string, evs []nova.EventData) error {
+	limit := s.nc.MaxPayload()
+	for i, d := range evs {
+		m, err := encodeMsg(subj, d, math.MaxUint64)
+		if err != nil {
+			return err
+		}
+		wide := strconv.FormatUint(math.MaxUint64, 10)
+		m.Header[hdrExpSubj] = []string{wide}
+		if len(evs) > 1 {
+			m.Header[hdrBatchID] = []string{nuid.Next()}
+			m.Header[hdrBatchLast] = []string{wide}
+			m.Header[hdrBatchSeq] = []string{strconv.Itoa(len(evs))}
+			m.Header[hdrBatchCommit] = []string{"1"}
+		}
+		size := m.Size() - len(m.Subject)
+		if hdr := size - len(m.Data); hdr > maxHeaderLen {
+			return fmt.Errorf("novanats: %w", nova.Invalidf("event %d: its headers (type and metadata) take %d bytes, more than the %d JetStream stores with a message", i, hdr, maxHeaderLen))
+		}
+		if limit > 0 && int64(size) > limit {
+			return fmt.Errorf("novanats: %w", nova.Invalidf(
+				"event %d of %d bytes (data and headers) is larger than the NATS server's max_payload of %d bytes (%s): raise max_payload in the server's configuration (at most 64 MB; Nova's own limit is %d bytes)",
+				i, size, limit, sizeText(limit), nova.MaxEventLen))
+		}
+	}
+	return nil
+}
+
+// sizeText writes n bytes in KiB or MiB when it is a whole number of them.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // errResolve tells Append that the append is a conflict or a retry.

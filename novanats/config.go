@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,7 +18,6 @@ import (
 // Defaults used for zero fields of [Config].
 const (
 	DefaultStreamName      = "NOVA"
-	DefaultSubjectPrefix   = "nova.events"
 	DefaultReplicas        = 1
 	DefaultFetchSize       = 512
 	DefaultDuplicateWindow = 2 * time.Minute
@@ -64,8 +64,11 @@ type Config struct {
 
 	// SubjectPrefix starts every event's subject: the stream captures
 	// "<SubjectPrefix>.>" and an event stream's subject is
-	// "<SubjectPrefix>.<encoded stream ID>" (see the package doc). Default
-	// [DefaultSubjectPrefix]. Tokens may not contain wildcards or spaces.
+	// "<SubjectPrefix>.<encoded stream ID>" (see the package doc). Tokens
+	// may not contain wildcards, spaces or control characters. When
+	// empty, a stream that exists keeps the subjects it captures, and a
+	// new one gets "nova.<StreamName>", so stores with different stream
+	// names share a server without sharing subjects.
 	SubjectPrefix string
 
 	// Replicas is the stream's replica count when it is created. Default
@@ -158,9 +161,7 @@ func (c Config) withDefaults() Config {
 	if c.StreamName == "" {
 		c.StreamName = DefaultStreamName
 	}
-	if c.SubjectPrefix == "" {
-		c.SubjectPrefix = DefaultSubjectPrefix
-	}
+	// An empty SubjectPrefix is decided by Open: see the field.
 	if c.Replicas == 0 {
 		c.Replicas = DefaultReplicas
 	}
@@ -178,11 +179,12 @@ func (c Config) withDefaults() Config {
 
 // ParseURL turns a store URL as the nova command takes it into a Config:
 //
-//	nats://host:4222?stream=NOVA&prefix=nova.events&replicas=1&storage=file
+//	nats://host:4222?stream=NOVA&prefix=nova.NOVA&replicas=1&storage=file
 //
 // The query parameters are optional and map to the Config fields of the
-// same meaning; the rest of the URL is the server's. Errors match
-// nova.ErrInvalid.
+// same meaning (without prefix, subjects are derived from the stream
+// name: see Config.SubjectPrefix); the rest of the URL is the server's.
+// Errors match nova.ErrInvalid.
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -258,7 +260,7 @@ func validPrefix(p string) bool {
 			return false
 		}
 		for _, r := range tok {
-			if r <= ' ' || r == 0x7f || r == '*' || r == '>' {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == '*' || r == '>' {
 				return false
 			}
 		}

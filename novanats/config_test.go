@@ -33,6 +33,8 @@ func TestConfigValidate(t *testing.T) {
 		{"prefix tail", novanats.Config{URL: url, SubjectPrefix: "a.>"}, "SubjectPrefix"},
 		{"prefix empty token", novanats.Config{URL: url, SubjectPrefix: "a..b"}, "SubjectPrefix"},
 		{"prefix space", novanats.Config{URL: url, SubjectPrefix: "a b"}, "SubjectPrefix"},
+		{"prefix C1 control", novanats.Config{URL: url, SubjectPrefix: "a.\u0085b"}, "SubjectPrefix"},
+		{"prefix no-break space", novanats.Config{URL: url, SubjectPrefix: "a.\u00a0b"}, "SubjectPrefix"},
 		{"negative replicas", novanats.Config{URL: url, Replicas: -1}, "Replicas"},
 		{"too many replicas", novanats.Config{URL: url, Replicas: 7}, "Replicas"},
 		{"unknown storage", novanats.Config{URL: url, Storage: 9}, "Storage"},

@@ -3,11 +3,17 @@
 // # The idea
 //
 // One JetStream stream (Config.StreamName, default "NOVA") captures the
-// subjects "<prefix>.>" and holds every event, one message per event. Each
-// event stream has a subject of its own, and the stream sequence JetStream
-// gives a message is the event's global position:
+// subjects "<prefix>.>" and holds every event, one message per event. The
+// prefix (Config.SubjectPrefix, prefix= in a store URL) is by default
+// derived from the stream's name, "nova.<StreamName>", so that stores
+// with different stream names share a server apart (JetStream refuses two
+// streams whose subjects overlap); a stream that exists keeps the
+// subjects it captures (streams created before the prefix was derived
+// capture "nova.events.>"). Each event stream has a subject of its own,
+// and the stream sequence JetStream gives a message is the event's global
+// position:
 //
-//	event stream  "order-42"        subject  nova.events.b3JkZXItNDI
+//	event stream  "order-42"        subject  nova.NOVA.b3JkZXItNDI
 //	event         order-42 v3       message  Nova-Version: 3, seq 1187
 //	position      1187              nova.Position{Commit: 1187}
 //
@@ -59,10 +65,14 @@
 // of them or none, with consecutive sequences, visible at once. The
 // server's max_batch_size (default 1,000 messages) caps a batch; Nova's
 // own limit is nova.MaxBatch (10,000), so a server for large batches
-// needs that setting raised. Likewise the server's max_payload (1 MB by
+// needs that setting raised. Likewise the server's max_payload (1 MiB by
 // default, 64 MB at most) caps one event's data and headers, below
-// nova.MaxDataLen (8 MB) unless raised; a larger event fails with the
-// server's error and writes nothing. On an older server, or a stream without
+// nova.MaxEventLen (8 MiB) unless raised: Append refuses a larger event
+// before sending anything, with an error matching nova.ErrInvalid that
+// names the server's max_payload (read from the INFO the server sends on
+// connecting) and says to raise it. Headers hold the type and the
+// metadata, within the 64 KiB JetStream stores with a message since
+// nova.MaxMetadataLen is 32 KiB. On an older server, or a stream without
 // atomic publish, an append of more than one event fails with
 // [ErrAtomicBatchUnsupported] (matching nova.ErrNotImplemented) before
 // anything is sent: one event at a time works everywhere.
@@ -139,7 +149,8 @@
 // same for `nova migrate`. With Config.SkipMigrate, Open neither creates
 // nor updates the stream, and fails with [ErrFormatOutdated] when it is
 // missing or of an older format. [ParseURL] reads the nova command's
-// nats://host:port?stream=…&prefix=… URLs.
+// nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
+// a new stream subjects other than nova.<stream>.
 //
 // # Figures
 //

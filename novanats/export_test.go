@@ -16,3 +16,6 @@ var (
 	HeaderValue     = headerValue
 	FromHeaderValue = fromHeaderValue
 )
+
+// SubjectPrefix returns the prefix of the store's subjects.
+func SubjectPrefix(s *Store) string { return s.cfg.SubjectPrefix }

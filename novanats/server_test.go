@@ -26,6 +26,13 @@ type embedded struct {
 // atomic batches of nova.MaxBatch events.
 func startServer(t testing.TB) *embedded {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith starts an embedded server whose options edit has
+// changed, if edit is not nil.
+func startServerWith(t testing.TB, edit func(*server.Options)) *embedded {
+	t.Helper()
 	opts := &server.Options{
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
@@ -37,6 +44,9 @@ func startServer(t testing.TB) *embedded {
 		JetStreamLimits: server.JSLimitOpts{
 			MaxBatchSize: 10_000,
 		},
+	}
+	if edit != nil {
+		edit(opts)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -154,10 +154,33 @@ func serverAtLeast(nc *nats.Conn, major, minor int) bool {
 	return ma > major || ma == major && mi >= minor
 }
 
-// migrate creates the stream or checks and updates it.
+// subjectPrefix returns the subject prefix of a store: the one cfg gives,
+// else that of the subjects an existing stream captures, else one derived
+// from the stream's name.
+func subjectPrefix(cfg Config, existing *jetstream.StreamConfig) string {
+	if cfg.SubjectPrefix != "" {
+		return cfg.SubjectPrefix
+	}
+	if existing != nil && len(existing.Subjects) == 1 {
+		if p, ok := strings.CutSuffix(existing.Subjects[0], ".>"); ok && validPrefix(p) {
+			return p
+		}
+	}
+	return "nova." + cfg.StreamName
+}
+
+// migrate creates the stream or checks and updates it, and settles the
+// store's subject prefix.
 func (s *Store) migrate(ctx context.Context) error {
 	cfg := s.cfg
 	atomicCapable := serverAtLeast(s.nc, 2, 12)
+	st, err := s.js.Stream(ctx, cfg.StreamName)
+	var existing *jetstream.StreamConfig
+	if err == nil {
+		existing = &st.CachedInfo().Config
+	}
+	cfg.SubjectPrefix = subjectPrefix(cfg, existing)
+	s.cfg.SubjectPrefix = cfg.SubjectPrefix
 	want := jetstream.StreamConfig{
 		Name:        cfg.StreamName,
 		Description: description(FormatVersion),
@@ -175,7 +198,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		AllowDirect:        true,
 		AllowAtomicPublish: atomicCapable,
 	}
-	st, err := s.js.Stream(ctx, cfg.StreamName)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound) && cfg.SkipMigrate:
 		return fmt.Errorf("%w: the server has no stream %s: check its name, or create the store with Migrate (nova migrate)",

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/nova-go/nova"
@@ -163,5 +166,142 @@ func (e *embedded) dropClient(ctx context.Context, nc *nats.Conn) error {
 			return fmt.Errorf("drop the store's connection: %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// An event larger than the server's max_payload is refused before anything
+// is sent, with an error matching nova.ErrInvalid that names the setting
+// and its value, on a server with a small max_payload and on the machine's
+// (1 MiB by default); an append of several events of which one is too
+// large writes none. An event that fits is stored.
+func TestEventOverMaxPayload(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded with max_payload 64 KiB", func(t *testing.T) string {
+			return startServerWith(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).url
+		}},
+		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, tc.url(t))
+			max := novanats.Conn(st).MaxPayload() // from the server's INFO
+			if max <= 0 || max >= nova.MaxEventLen {
+				t.Skipf("the server's max_payload is %d: every event fits", max)
+			}
+			ctx := t.Context()
+			over := nova.EventData{ID: nova.NewEventID(), Type: "big", Data: make([]byte, max)}
+			fits := nova.EventData{ID: nova.NewEventID(), Type: "small", Data: make([]byte, max-4096)}
+			_, err := st.Append(ctx, "s", nova.NoStream, over)
+			if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "max_payload of "+strconv.FormatInt(max, 10)) ||
+				!strings.Contains(err.Error(), "raise max_payload") || !strings.Contains(err.Error(), "event 0") {
+				t.Fatalf("append of an event over max_payload: %v, want nova.ErrInvalid naming max_payload of %d, how to raise it and event 0", err, max)
+			}
+			if st.AtomicBatches() {
+				_, err = st.Append(ctx, "s", nova.NoStream, fits, over)
+				if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 1") {
+					t.Fatalf("append of a batch with an event over max_payload: %v, want nova.ErrInvalid naming event 1", err)
+				}
+			}
+			if evs := novatest.MustReadAll(t, st); len(evs) != 0 {
+				t.Fatalf("refused appends wrote %d events", len(evs))
+			}
+			if _, err := st.Append(ctx, "s", nova.NoStream, fits); err != nil {
+				t.Fatalf("append of an event that fits: %v", err)
+			}
+		})
+	}
+}
+
+// Two stores with different stream names on one server, neither given a
+// subject prefix, are apart: each derives its subjects from its stream
+// name, so both open, and neither reads, lists or conflicts with the
+// other's events, on the same stream IDs.
+func TestTwoStoresOnOneServer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"embedded", func(t *testing.T) string { return startServer(t).url }},
+		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := tc.url(t)
+			ctx := t.Context()
+			var stores [2]*novanats.Store
+			for i := range stores {
+				cfg := scratchConfig(t, url)
+				cfg.SubjectPrefix = "" // the default
+				s, err := novanats.Open(ctx, cfg)
+				if err != nil {
+					t.Fatalf("open store %d (stream %s) beside the other: %v", i, cfg.StreamName, err)
+				}
+				t.Cleanup(func() { s.Close() })
+				if want := "nova." + cfg.StreamName; novanats.SubjectPrefix(s) != want {
+					t.Errorf("store %d: subject prefix %q, want %q", i, novanats.SubjectPrefix(s), want)
+				}
+				stores[i] = s
+			}
+			for i, s := range stores {
+				for v, e := range novatest.Events(fmt.Sprint("from-", i), 1+i) { // one at a time: old servers
+					novatest.MustAppend(t, s, "order-1", nova.Exact(uint64(v)), e)
+				}
+			}
+			for i, s := range stores {
+				all := novatest.MustReadAll(t, s)
+				if len(all) != 1+i {
+					t.Fatalf("store %d reads %d events, want its own %d", i, len(all), 1+i)
+				}
+				for _, e := range all {
+					if e.Type != fmt.Sprint("from-", i) {
+						t.Fatalf("store %d reads an event of type %q", i, e.Type)
+					}
+				}
+				if got := novatest.MustStreams(t, s, nova.StreamsOptions{}); len(got) != 1 || got[0] != (nova.StreamInfo{Stream: "order-1", Version: uint64(1 + i)}) {
+					t.Fatalf("store %d lists %v", i, got)
+				}
+			}
+		})
+	}
+}
+
+// A store that exists keeps the subjects it captures when it is opened
+// without a prefix, whatever it was created with (a stream made before
+// subjects were derived from its name captures nova.events.>), and a
+// prefix given that differs from them is refused.
+func TestOpenKeepsTheStreamsSubjects(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := t.Context()
+	cfg := scratchConfig(t, srv.url)
+	cfg.SubjectPrefix = "nova.events"
+	s, err := novanats.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	novatest.MustAppend(t, s, "order-1", nova.NoStream, novatest.Events("e", 2)...)
+	s.Close()
+
+	cfg.SubjectPrefix = ""
+	s, err = novanats.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("reopen without a prefix: %v", err)
+	}
+	defer s.Close()
+	if got := novanats.SubjectPrefix(s); got != "nova.events" {
+		t.Fatalf("reopened with subject prefix %q, want the stream's nova.events", got)
+	}
+	novatest.MustAppend(t, s, "order-1", nova.Exact(2), novatest.Events("e", 1)...)
+	if got := novatest.MustReadStream(t, s, "order-1", nova.ReadStreamOptions{}); len(got) != 3 {
+		t.Fatalf("stream has %d events after reopening, want 3", len(got))
+	}
+	cfg.SubjectPrefix = "other.prefix"
+	if _, err := novanats.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "nova.events") {
+		t.Fatalf("open with another prefix: %v, want a refusal naming the stream's subjects", err)
 	}
 }

@@ -23,7 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.Main(m))
 }
 
 // scratch is a fresh schema of its own for one test, dropped when the test

@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(quiet{}) // TestOpen dials a closed port on purpose
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.Main(m))
 }
 
 type quiet struct{}

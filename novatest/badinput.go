@@ -43,6 +43,7 @@ func (s *suite) testBadInput(t *testing.T) {
 		{"invalid UTF-8 stream ID", ctx, "bad-\xff\xfe", Events("e", 1)},
 		{"control character in stream ID", ctx, "line\nbreak", Events("e", 1)},
 		{"NUL in stream ID", ctx, "nul\x00", Events("e", 1)},
+		{"C1 control character in stream ID", ctx, "csi\u009b0m", Events("e", 1)},
 		{"no events", ctx, "existing", nil},
 		{"no events, new stream", ctx, "fresh", []nova.EventData{}},
 		{"more than MaxBatch events", ctx, "fresh", tooMany},
@@ -50,12 +51,26 @@ func (s *suite) testBadInput(t *testing.T) {
 		{"oversize type", ctx, "fresh", ev(func(d *nova.EventData) { d.Type = strings.Repeat("t", nova.MaxTypeLen+1) })},
 		{"invalid UTF-8 type", ctx, "fresh", ev(func(d *nova.EventData) { d.Type = "type-\xc3\x28" })},
 		{"control character in type", ctx, "fresh", ev(func(d *nova.EventData) { d.Type = "ty\tpe" })},
+		{"C1 control character in type", ctx, "fresh", ev(func(d *nova.EventData) { d.Type = "next\u0085line" })},
 		{"malformed ID", ctx, "fresh", ev(func(d *nova.EventData) { d.ID = "not-a-uuid" })},
 		{"ID with a bad digit", ctx, "fresh", ev(func(d *nova.EventData) { d.ID = "0190f0c2-7a3b-7c4d-8e5f-60718293a4bg" })},
 		{"ID without dashes", ctx, "fresh", ev(func(d *nova.EventData) { d.ID = "0190f0c27a3b7c4d8e5f60718293a4b5" })},
 		{"ID with braces", ctx, "fresh", ev(func(d *nova.EventData) { d.ID = "{0190f0c2-7a3b-7c4d-8e5f-60718293a4b5}" })},
 		{"same ID twice in a batch", ctx, "fresh", []nova.EventData{dupID, NewEventData("ok", `{}`), dupID}},
 		{"oversize data", ctx, "fresh", ev(func(d *nova.EventData) { d.Data = make([]byte, nova.MaxDataLen+1) })},
+		{"event over MaxEventLen by its metadata", ctx, "fresh", ev(func(d *nova.EventData) {
+			d.Metadata, d.Data = fullMetadata(), nil
+			d.Data = make([]byte, nova.MaxEventLen-d.Size()+1)
+		})},
+		{"event over MaxEventLen by its type", ctx, "fresh", ev(func(d *nova.EventData) {
+			d.Type = "t2"
+			d.Data = make([]byte, nova.MaxEventLen-1)
+		})},
+		{"metadata over MaxMetadataLen", ctx, "fresh", meta(func() nova.Metadata {
+			m := fullMetadata()
+			m.Extra["one-more"] = "x"
+			return m
+		}())},
 		{"negative schema", ctx, "fresh", meta(nova.Metadata{Schema: -1})},
 		{"invalid UTF-8 correlation ID", ctx, "fresh", meta(nova.Metadata{CorrelationID: "c-\xff"})},
 		{"invalid UTF-8 causation ID", ctx, "fresh", meta(nova.Metadata{CausationID: "c-\xff"})},
@@ -88,6 +103,9 @@ func (s *suite) testBadInput(t *testing.T) {
 			return firstErr(st.ReadStream(ctx, strings.Repeat("s", nova.MaxStreamLen+1), nova.ReadStreamOptions{}))
 		}},
 		{"ReadStream of an invalid UTF-8 stream ID", func() error { return firstErr(st.ReadStream(ctx, "\xff", nova.ReadStreamOptions{})) }},
+		{"ReadStream of a stream ID with a C1 control character", func() error {
+			return firstErr(st.ReadStream(ctx, "csi\u009b0m", nova.ReadStreamOptions{}))
+		}},
 		{"ReadStream with a negative limit", func() error {
 			return firstErr(st.ReadStream(ctx, "existing", nova.ReadStreamOptions{Limit: -1}))
 		}},

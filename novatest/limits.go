@@ -2,6 +2,9 @@ package novatest
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +13,7 @@ import (
 )
 
 // testLimits appends at every documented limit (the longest stream ID and
-// type, the largest payload, the largest batch) and with stream IDs and
+// type, the largest event with the largest metadata, the largest batch) and with stream IDs and
 // types that trip up careless SQL or subject mapping (quotes, LIKE and
 // NATS wildcards, dots, slashes, spaces, non-ASCII): each is accepted,
 // read back exactly, and listed by Streams.
@@ -23,7 +26,11 @@ func (s *suite) testLimits(t *testing.T) {
 	// A stream ID of MaxStreamLen bytes made of 2-byte runes.
 	wideStream := strings.Repeat("é", nova.MaxStreamLen/2)
 	longType := strings.Repeat("t", nova.MaxTypeLen)
-	big := bytes.Repeat([]byte{'x'}, nova.MaxDataLen)
+	// The largest event: type, data and metadata of exactly MaxEventLen
+	// bytes, its metadata of exactly MaxMetadataLen.
+	bigMeta := fullMetadata()
+	big := nova.EventData{ID: nova.NewEventID(), Type: "big", Metadata: bigMeta}
+	big.Data = bytes.Repeat([]byte{'x'}, nova.MaxEventLen-big.Size())
 	names := []string{
 		longStream, wideStream,
 		"o'brien", `say "hi"`, "100%", "a_b", "a%", "back\\slash", "semi;colon -- comment",
@@ -50,14 +57,17 @@ func (s *suite) testLimits(t *testing.T) {
 
 	res, err := st.Append(ctx, "limits", nova.NoStream,
 		nova.EventData{ID: nova.NewEventID(), Type: longType, Data: []byte(`{}`)},
-		nova.EventData{ID: nova.NewEventID(), Type: "big", Data: big},
+		big,
 	)
 	if err != nil {
-		t.Fatalf("append of a %d-byte type and a %d-byte payload: %v", nova.MaxTypeLen, nova.MaxDataLen, err)
+		t.Fatalf("append of a %d-byte type and a %d-byte event (%d bytes of metadata): %v", nova.MaxTypeLen, big.Size(), bigMeta.Size(), err)
 	}
 	got := MustReadStream(t, st, "limits", nova.ReadStreamOptions{})
-	if len(got) != 2 || got[0].Type != longType || !bytes.Equal(got[1].Data, big) || res.LastVersion != 2 {
-		t.Fatalf("events at the type and payload limits did not read back exactly")
+	if len(got) != 2 || got[0].Type != longType || res.LastVersion != 2 {
+		t.Fatalf("the event with a type at the limit did not read back exactly")
+	}
+	if !got[1].SameContent(big) || !maps.Equal(got[1].Metadata.Extra, bigMeta.Extra) {
+		t.Fatalf("the event at MaxEventLen did not read back exactly")
 	}
 
 	batch := Events("batched", nova.MaxBatch)
@@ -81,6 +91,33 @@ func (s *suite) testLimits(t *testing.T) {
 			t.Errorf("Streams does not list %q", name)
 		}
 	}
+}
+
+// fullMetadata returns metadata of exactly nova.MaxMetadataLen bytes as
+// JSON, mostly of what encodings expand (JSON escapes '<', '"', '\\' and
+// control characters; header quoting escapes non-ASCII), each string
+// within its own limit of 4096 bytes.
+func fullMetadata() nova.Metadata {
+	const pattern = "<>&\"\\\n\x01é\u2028日🚀 "
+	m := nova.Metadata{CorrelationID: strings.Repeat("c", 36), CausationID: "cause<&>", Schema: 3, Extra: map[string]string{}}
+fill:
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("k\x01%03d", i)
+		m.Extra[k] = ""
+		for len(m.Extra[k])+len(pattern) <= 4096 {
+			m.Extra[k] += pattern
+			if m.Size() > nova.MaxMetadataLen-16 {
+				m.Extra[k] = m.Extra[k][:len(m.Extra[k])-len(pattern)]
+				break fill
+			}
+		}
+	}
+	m.Extra["zz"] = "" // 8 bytes: ,"zz":""
+	m.Extra["zz"] = strings.Repeat("x", nova.MaxMetadataLen-m.Size())
+	if b, _ := json.Marshal(m); len(b) != nova.MaxMetadataLen || m.Size() != nova.MaxMetadataLen {
+		panic(fmt.Sprintf("full metadata is %d bytes as JSON, Size says %d", len(b), m.Size()))
+	}
+	return m
 }
 
 // quote returns s as a JSON string literal for the ASCII and UTF-8 names

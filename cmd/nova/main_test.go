@@ -15,10 +15,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novasqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
 
 // runNova runs the CLI in-process and returns its exit status and output.
 func runNova(t *testing.T, args ...string) (code int, stdout, stderr string) {

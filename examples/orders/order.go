@@ -2,6 +2,8 @@ package orders
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -83,10 +85,8 @@ func validateText(what, s string) error {
 	case !utf8.ValidString(s):
 		return invalidf("%s %q is not valid UTF-8", what, s)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return invalidf("%s %q contains a control character", what, s)
-		}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 { // C0, DEL and C1
+		return invalidf("%s %q contains a control character", what, s)
 	}
 	return nil
 }

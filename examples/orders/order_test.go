@@ -151,6 +151,7 @@ func TestPlaceValidation(t *testing.T) {
 	}{
 		{"empty order ID", orders.PlaceOrder{Customer: "ada", Lines: []orders.Line{ok}}, "order ID"},
 		{"control char in ID", orders.PlaceOrder{OrderID: "a\tb", Customer: "ada", Lines: []orders.Line{ok}}, "control"},
+		{"C1 control char in ID", orders.PlaceOrder{OrderID: "a\u0085b", Customer: "ada", Lines: []orders.Line{ok}}, "control"},
 		{"long ID", orders.PlaceOrder{OrderID: strings.Repeat("9", 201), Customer: "ada", Lines: []orders.Line{ok}}, "limit"},
 		{"bad UTF-8", orders.PlaceOrder{OrderID: "\xff", Customer: "ada", Lines: []orders.Line{ok}}, "UTF-8"},
 		{"empty customer", orders.PlaceOrder{OrderID: "7", Lines: []orders.Line{ok}}, "customer"},

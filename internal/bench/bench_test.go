@@ -14,11 +14,12 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/bench"
+	"github.com/nova-go/nova/internal/testenv"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.Main(m))
 }
 
 // tiny shrinks every scenario to a few events.

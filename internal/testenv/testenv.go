@@ -15,14 +15,31 @@
 // says which server and which variable, so `go test ./...` passes on a
 // laptop with none running. With NOVA_REQUIRE_SERVICES=1 (set by CI) the
 // skip becomes a failure: a green CI run has exercised every backend.
+//
+// go test prints a passing package's output only with -v (or when the
+// package is tested alone in its directory), so `go test ./...` shows
+// "ok" for a package whose server tests all skipped. Two things make the
+// skips visible: a package's TestMain runs its tests through [Main],
+// which prints one line per missing server after them ("novapg: skipped 12
+// tests: PostgreSQL is not reachable at ...; set NOVA_TEST_POSTGRES_DSN
+// ..."), shown with -v and whenever the package fails; and
+//
+//	go run ./internal/testenv/cmd/servers
+//
+// tells, in a second and before any test runs, which servers are
+// reachable and so which tests will skip.
 package testenv
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,26 +78,118 @@ func Required() bool {
 	return v != "" && v != "0" && v != "false"
 }
 
-// Need returns the server's address when something listens there, and
-// otherwise skips t (or fails it, under NOVA_REQUIRE_SERVICES) with a
-// message naming the server, the address and the variable.
-func Need(t testing.TB, s Server) string {
-	t.Helper()
-	addr := s.Address()
-	hostport := HostPort(addr)
+// Servers lists every server the tests may need, in the order tools
+// report them.
+var Servers = []Server{Postgres, MySQL, Redis, NATS, Mongo}
+
+// Reachable reports, within 2 seconds, whether something accepts TCP
+// connections at the server's address: nil, or an error saying what
+// failed ("PostgreSQL is not reachable at 127.0.0.1:5432 (...)").
+func (s Server) Reachable() error {
+	hostport := HostPort(s.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", hostport)
-	if err == nil {
-		conn.Close()
-		return addr
+	if err != nil {
+		return fmt.Errorf("%s is not reachable at %s (%w)", s.Name, hostport, err)
 	}
-	msg := s.Name + " is not reachable at " + hostport + " (" + err.Error() + "); set " + s.Env + " to its address"
+	conn.Close()
+	return nil
+}
+
+// Need returns the server's address when something listens there, and
+// otherwise skips t (or fails it, under NOVA_REQUIRE_SERVICES) with a
+// message naming the server, the address and the variable. A skip is
+// recorded for [Main]'s report.
+func Need(t testing.TB, s Server) string {
+	t.Helper()
+	err := s.Reachable()
+	if err == nil {
+		return s.Address()
+	}
+	msg := err.Error() + "; set " + s.Env + " to its address"
 	if Required() {
 		t.Fatalf("testenv: %s; NOVA_REQUIRE_SERVICES is set, so this fails instead of skipping", msg)
 	}
+	skips.record(s, err.Error(), t.Name())
 	t.Skipf("testenv: skipping: %s", msg)
 	return ""
+}
+
+// skips are the tests Need skipped, by server, for Main's report.
+var skips skipLog
+
+type skipLog struct {
+	mu      sync.Mutex
+	servers []Server
+	why     map[string]string          // by server name: the last reason
+	tests   map[string]map[string]bool // by server name: the tests skipped
+}
+
+func (l *skipLog) record(s Server, why, test string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tests == nil {
+		l.why, l.tests = make(map[string]string), make(map[string]map[string]bool)
+	}
+	if l.tests[s.Name] == nil {
+		l.servers = append(l.servers, s)
+		l.tests[s.Name] = make(map[string]bool)
+	}
+	l.why[s.Name] = why
+	l.tests[s.Name][test] = true
+}
+
+// report writes one line per server that skipped tests, and forgets them.
+func (l *skipLog) report(w io.Writer, pkg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.servers {
+		n := len(l.tests[s.Name])
+		noun := "tests"
+		if n == 1 {
+			noun = "test"
+		}
+		fmt.Fprintf(w, "%s: skipped %d %s: %s; set %s to its address, or start it\n",
+			pkg, n, noun, l.why[s.Name], s.Env)
+	}
+	l.servers, l.why, l.tests = nil, nil, nil
+}
+
+// Runner runs a package's tests and returns the exit code: *testing.M,
+// and what goleak.VerifyTestMain takes.
+type Runner interface{ Run() int }
+
+// Main returns m with a report after its tests: one line on standard
+// output per server whose absence made [Need] skip tests, naming the
+// package, how many tests, the address and the variable to set. A
+// package's TestMain passes it on:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
+//
+// go test shows the lines with -v, and for a package that fails.
+func Main(m Runner) Runner {
+	return mainRunner(m, os.Stdout, packageName())
+}
+
+func mainRunner(m Runner, w io.Writer, pkg string) Runner {
+	return runFunc(func() int {
+		code := m.Run()
+		skips.report(w, pkg)
+		return code
+	})
+}
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
+
+// packageName guesses the package under test from the test binary's
+// name (novapg.test).
+func packageName() string {
+	name := filepath.Base(os.Args[0])
+	name = strings.TrimSuffix(name, ".exe")
+	return strings.TrimSuffix(name, ".test")
 }
 
 // HostPort extracts host:port from a URL (scheme://user@host:port/...), a

@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"io"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -77,10 +79,17 @@ func TestNeedSkipsOrFails(t *testing.T) {
 // fakeTB records Skip and Fatal instead of ending the real test.
 type fakeTB struct {
 	testing.TB
+	name            string
 	skipped, failed bool
 }
 
 func (f *fakeTB) Helper() {}
+func (f *fakeTB) Name() string {
+	if f.name != "" {
+		return f.name
+	}
+	return f.TB.Name()
+}
 func (f *fakeTB) Skipf(string, ...any) {
 	f.skipped = true
 	panic("skip")
@@ -100,3 +109,41 @@ func TestServerScale(t *testing.T) {
 		t.Errorf("set: ServerScale() = %v, want 1 (the variable alone decides)", got)
 	}
 }
+
+// After the tests, Main's runner prints one line per server whose absence
+// skipped tests, with how many tests, the address and the variable; a
+// server that was reached, or tests that skipped for other reasons, print
+// nothing.
+func TestMainReportsSkips(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	t.Setenv("NOVA_TEST_W_ADDR", closed)
+	t.Setenv("NOVA_REQUIRE_SERVICES", "")
+	s := Server{"W", "NOVA_TEST_W_ADDR", ""}
+	skips.report(io.Discard, "") // what other tests recorded
+	var out strings.Builder
+	m := runner(func() int {
+		for _, name := range []string{"TestA", "TestB", "TestB", "TestC/sub"} {
+			func() {
+				defer func() { _ = recover() }()
+				Need(&fakeTB{TB: t, name: name}, s)
+			}()
+		}
+		return 3
+	})
+	if code := mainRunner(m, &out, "novaw").Run(); code != 3 {
+		t.Errorf("Run = %d, want the tests' own code 3", code)
+	}
+	want := "novaw: skipped 3 tests: W is not reachable at " + closed
+	if got := out.String(); !strings.HasPrefix(got, want) || !strings.Contains(got, "set NOVA_TEST_W_ADDR") || strings.Count(got, "\n") != 1 {
+		t.Errorf("report %q, want one line starting %q and naming the variable", got, want)
+	}
+}
+
+type runner func() int
+
+func (r runner) Run() int { return r() }

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	if tg := os.Getenv(childEnv); tg != "" {
 		os.Exit(child(tg, os.Getenv(headEnv)))
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.Main(m))
 }
 
 // Added adds Value to Key's total.
