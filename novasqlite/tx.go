@@ -14,7 +14,10 @@ import (
 // call (when the group it commits with is written again after another
 // member failed), so it must do the same thing each time and touch nothing
 // but c. An error from it undoes its writes and the call's append, and is
-// returned to the caller as is.
+// returned to the caller as is; so does a panic, recovered as a
+// *nova.PanicError. A TxFunc that blocks holds up the calls in its group,
+// but those whose context ends give up their place and return (see the
+// package documentation).
 type TxFunc func(c *sqlite3.Conn) error
 
 // txError marks an error returned by a TxFunc.
