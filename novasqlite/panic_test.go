@@ -279,3 +279,42 @@ func TestBusyIsTransient(t *testing.T) {
 	}
 	mustAppend(t, other, "s")
 }
+
+// TestPanicInReadTx: a ReadTx function that panics, with a statement
+// left stepping, fails its call with a *nova.PanicError; its reading
+// connection goes back to the pool out of its transaction, so reads go
+// on, however many panicked, and see later writes.
+func TestPanicInReadTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, novasqlite.Config{})
+	mustAppend(t, s, "a")
+	for range 20 {
+		err := call(t, "ReadTx", func() error {
+			return s.ReadTx(ctx, func(c *sqlite3.Conn) error {
+				st, _, err := c.Prepare(`SELECT id FROM events`)
+				if err != nil {
+					return err
+				}
+				st.Step()
+				panic("read boom")
+			})
+		})
+		if !isPanic(err, "read boom") {
+			t.Fatalf("ReadTx = %v, want the panic as a *nova.PanicError", err)
+		}
+	}
+	mustAppend(t, s, "b")
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	n := 0
+	for _, err := range s.ReadAll(rctx, nova.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatalf("read after the panics: %v", err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("read %d events after the panics, want 2", n)
+	}
+}

@@ -562,11 +562,7 @@ func (w *writer) callTx(fn TxFunc) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = nova.NewPanicError(v)
-			for st := range w.conn.Stmts() {
-				if st.Busy() {
-					_ = st.Reset()
-				}
-			}
+			resetStmts(w.conn)
 		}
 	}()
 	return fn(w.conn)
