@@ -205,7 +205,7 @@ func (r *Registry) Encode(v any, md Metadata) (EventData, error) {
 	if err != nil {
 		return EventData{}, err
 	}
-	data, err := r.codec.Marshal(v)
+	data, err := marshal(r.codec, v)
 	if err != nil {
 		return EventData{}, fmt.Errorf("nova: encode %q: %w", name, err)
 	}
@@ -251,7 +251,7 @@ func (r *Registry) Upcasted(e Event) (Event, error) {
 		}
 		// Clipped, so an upcaster that appends to its input copies it
 		// rather than writing past it into memory the caller owns.
-		data, err := up(slices.Clip(e.Data))
+		data, err := callUpcaster(up, slices.Clip(e.Data))
 		if err != nil {
 			return Event{}, fmt.Errorf("nova: upcast %q event %s from shape %d: %w", e.Type, e.ID, v, err)
 		}
@@ -306,7 +306,7 @@ func (r *Registry) Decode(e Event) (any, error) {
 		return nil, fmt.Errorf("%w: %q (event %s, stream %q version %d) has no registered Go type", ErrUnknownType, e.Type, e.ID, e.Stream, e.Version)
 	}
 	p := reflect.New(t)
-	if err := r.codec.Unmarshal(e.Data, p.Interface()); err != nil {
+	if err := unmarshal(r.codec, e.Data, p.Interface()); err != nil {
 		return nil, fmt.Errorf("nova: decode %q event %s (stream %q version %d): %w", e.Type, e.ID, e.Stream, e.Version, err)
 	}
 	return p.Elem().Interface(), nil

@@ -74,4 +74,15 @@
 // Reports go to [Config.ErrorFunc], by default a warning on [slog.Default].
 // Snapshots are written synchronously after the append, on the caller's
 // context: no background goroutine is left behind.
+//
+// # Panics
+//
+// The code a repository calls (Apply, decide functions, StreamFunc, the
+// snapshot codec, ErrorFunc) runs under recover. A panic in Apply, a
+// decide function or StreamFunc is a [*nova.PanicError] (matching
+// [nova.ErrPanic], with its stack) returned as that code's error would
+// be: a load fails, an update writes nothing, a save whose Apply panicked
+// leaves a root that must be reloaded. A panicking snapshot codec is
+// reported like a codec error; a panicking ErrorFunc's report goes to
+// [slog.Default] instead.
 package aggregate

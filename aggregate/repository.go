@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -123,13 +124,16 @@ func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
 		store:     cfg.Store,
 		reg:       cfg.Registry,
 		streamFor: cfg.StreamFunc,
-		apply:     func(s *T, e any) error { return PT(s).Apply(e) },
-		snaps:     cfg.Snapshots,
-		every:     uint64(cfg.SnapshotEvery),
-		schema:    cfg.SnapshotSchema,
-		codec:     cfg.Codec,
-		report:    cfg.ErrorFunc,
-		attempts:  cfg.MaxAttempts,
+		apply: func(s *T, e any) (err error) {
+			defer nova.Recover(&err)
+			return PT(s).Apply(e)
+		},
+		snaps:    cfg.Snapshots,
+		every:    uint64(cfg.SnapshotEvery),
+		schema:   cfg.SnapshotSchema,
+		codec:    cfg.Codec,
+		report:   cfg.ErrorFunc,
+		attempts: cfg.MaxAttempts,
 	}
 	if r.streamFor == nil {
 		if cat := cfg.Category; cat != "" {
@@ -148,9 +152,9 @@ func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
 		r.codec = nova.JSON
 	}
 	if r.report == nil {
-		r.report = func(ctx context.Context, err error) {
-			slog.Default().WarnContext(ctx, "aggregate: snapshot problem", "error", err)
-		}
+		r.report = warn
+	} else {
+		r.report = guardReport(r.report)
 	}
 	if r.attempts == 0 {
 		r.attempts = DefaultMaxAttempts
@@ -190,7 +194,14 @@ func (r *Repository[T]) StreamID(id string) string {
 	if r == nil {
 		return ""
 	}
-	return r.streamFor(id)
+	s, _ := r.streamOf(id)
+	return s
+}
+
+// streamOf runs the stream function under recover.
+func (r *Repository[T]) streamOf(id string) (s string, err error) {
+	defer nova.Recover(&err)
+	return r.streamFor(id), nil
 }
 
 // stream validates id and returns its stream ID.
@@ -198,7 +209,10 @@ func (r *Repository[T]) stream(id string) (string, error) {
 	if id == "" {
 		return "", invalidf("empty aggregate ID")
 	}
-	s := r.streamFor(id)
+	s, err := r.streamOf(id)
+	if err != nil {
+		return "", fmt.Errorf("aggregate: aggregate ID %q: stream func: %w", id, err)
+	}
 	if err := nova.ValidateStream(s); err != nil {
 		return "", fmt.Errorf("aggregate: aggregate ID %q: %w", id, err)
 	}
@@ -376,4 +390,22 @@ func (r *Repository[T]) Save(ctx context.Context, root *Root[T], events []any, o
 		r.saveSnapshot(ctx, stream, root)
 	}
 	return res, nil
+}
+
+// warn is the default ErrorFunc: a warning on slog.Default.
+func warn(ctx context.Context, err error) {
+	slog.Default().WarnContext(ctx, "aggregate: snapshot problem", "error", err)
+}
+
+// guardReport runs the user's ErrorFunc under recover: when it panics,
+// the report and the panic go to [warn].
+func guardReport(report func(context.Context, error)) func(context.Context, error) {
+	return func(ctx context.Context, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				warn(ctx, errors.Join(err, fmt.Errorf("aggregate: ErrorFunc: %w", nova.NewPanicError(v))))
+			}
+		}()
+		report(ctx, err)
+	}
 }

@@ -63,7 +63,7 @@ func (r *Repository[T]) loadSnapshot(ctx context.Context, stream string, root *R
 		return Snapshot{}, false
 	}
 	state := new(T)
-	if err := r.codec.Unmarshal(s.Data, state); err != nil {
+	if err := r.unmarshal(s.Data, state); err != nil {
 		r.report(ctx, fmt.Errorf("aggregate: snapshot of stream %q at version %d ignored: decode: %w", stream, s.Version, err))
 		return Snapshot{}, false
 	}
@@ -74,7 +74,7 @@ func (r *Repository[T]) loadSnapshot(ctx context.Context, stream string, root *R
 // saveSnapshot stores root's state as the stream's snapshot, reporting a
 // failure instead of returning it: the events are already committed.
 func (r *Repository[T]) saveSnapshot(ctx context.Context, stream string, root *Root[T]) {
-	data, err := r.codec.Marshal(root.State)
+	data, err := r.marshal(root.State)
 	if err == nil {
 		err = r.snaps.SaveSnapshot(ctx, Snapshot{
 			Stream:     stream,
@@ -89,4 +89,16 @@ func (r *Repository[T]) saveSnapshot(ctx context.Context, stream string, root *R
 	if err != nil && ctx.Err() == nil {
 		r.report(ctx, fmt.Errorf("aggregate: save snapshot of stream %q at version %d: %w", stream, root.Version, err))
 	}
+}
+
+// marshal runs the snapshot codec's Marshal under recover.
+func (r *Repository[T]) marshal(state *T) (data []byte, err error) {
+	defer nova.Recover(&err)
+	return r.codec.Marshal(state)
+}
+
+// unmarshal runs the snapshot codec's Unmarshal under recover.
+func (r *Repository[T]) unmarshal(data []byte, state *T) (err error) {
+	defer nova.Recover(&err)
+	return r.codec.Unmarshal(data, state)
 }

@@ -34,7 +34,7 @@ func (r *Repository[T]) Update(ctx context.Context, id string, decide func(state
 		if err != nil {
 			return nil, err
 		}
-		events, err := decide(root.State)
+		events, err := callDecide(decide, root.State)
 		if err != nil {
 			return nil, err
 		}
@@ -52,4 +52,10 @@ func (r *Repository[T]) Update(ctx context.Context, id string, decide func(state
 			return nil, fmt.Errorf("aggregate: update %q: %w", id, err)
 		}
 	}
+}
+
+// callDecide runs decide under recover: a panic is its error.
+func callDecide[T any](decide func(state *T) ([]any, error), state *T) (events []any, err error) {
+	defer nova.Recover(&err)
+	return decide(state)
 }

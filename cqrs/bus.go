@@ -126,14 +126,34 @@ func (r *registry) lookup(ctx context.Context, kind Kind, msg any, want reflect.
 			return nil, &resultError{msg: fmt.Sprintf("cqrs: %s %v has a handler returning %v, not %v", kind, t, h.result, want)}
 		}
 	}
-	fn := h.fn
-	for _, m := range slices.Backward(mw) {
-		fn = m(fn)
-		if fn == nil {
+	fn := guard(h.fn)
+	for i, m := range slices.Backward(mw) {
+		next, err := wrap(m, fn)
+		if err != nil {
+			return nil, fmt.Errorf("cqrs: %s bus: middleware %d: %w", kind, i, err)
+		}
+		if next == nil {
 			return nil, invalidf("%s bus: a middleware returned a nil handler", kind)
 		}
+		fn = guard(next)
 	}
 	return fn, nil
+}
+
+// guard runs fn under recover: a panicking handler or middleware fails
+// its message with a [*nova.PanicError], which the middleware outside it
+// sees as an error like any other.
+func guard(fn HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, msg any) (res any, err error) {
+		defer nova.Recover(&err)
+		return fn(ctx, msg)
+	}
+}
+
+// wrap applies m to next under recover.
+func wrap(m Middleware, next HandlerFunc) (fn HandlerFunc, err error) {
+	defer nova.Recover(&err)
+	return m(next), nil
 }
 
 func (r *registry) dispatch(ctx context.Context, kind Kind, msg any, want reflect.Type) (any, error) {

@@ -97,4 +97,10 @@
 // message type with one matching [ErrNoHandler], a second registration
 // with [ErrHandlerExists], a request for the wrong result type with
 // [ErrResultType].
+//
+// Handlers and middleware run under recover: one that panics fails its
+// message with a [*nova.PanicError] (matching [nova.ErrPanic], with the
+// panic's stack), which the middleware outside it and the caller see as
+// any other error. The process does not die and the panic does not reach
+// the caller.
 package cqrs

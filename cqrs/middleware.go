@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"reflect"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/backoff"
 )
 
 // Logging returns middleware that logs every message handled: its kind,
@@ -138,36 +138,10 @@ func Retry(cfg *RetryConfig) (Middleware, error) {
 				if attempt >= c.Attempts {
 					return nil, fmt.Errorf("cqrs: %s %T still conflicts after %d attempts: %w", KindFrom(ctx), msg, attempt, err)
 				}
-				if cerr := sleep(ctx, backoff(c.Base, c.Max, attempt)); cerr != nil {
+				if cerr := backoff.Sleep(ctx, backoff.Full(c.Base, c.Max, attempt)); cerr != nil {
 					return nil, fmt.Errorf("cqrs: %s %T: retry abandoned after %d attempts: %w", KindFrom(ctx), msg, attempt, errors.Join(cerr, err))
 				}
 			}
 		}
 	}, nil
-}
-
-// backoff returns the wait before retry n (1-based): uniform in
-// [0, min(max, base·2ⁿ⁻¹)].
-func backoff(base, max time.Duration, n int) time.Duration {
-	d := max
-	if n-1 < 62 && base <= max>>(n-1) {
-		d = base << (n - 1)
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-// sleep waits d or until ctx is done, whichever comes first, and
-// returns ctx's error in the second case.
-func sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -310,6 +310,7 @@ func (w *writer) commitGroup(batch []*request) {
 	}
 	for _, r := range live {
 		if r.err != nil && !isCallerError(r.err) {
+			r.err = markTransient(r.err)
 			s.cfg.Logger.Error("novamysql: append failed", "stream", r.stream, "err", r.err)
 		}
 		close(r.done)
@@ -463,6 +464,19 @@ func failAll(live []*request, err error) {
 			r.res, r.err = nova.AppendResult{}, err
 		}
 	}
+}
+
+// markTransient marks err as transient (see [nova.IsTransient]) when a
+// later attempt may succeed: the connection broke or the server is going
+// away, or the transaction lost a deadlock or waited too long for a lock.
+func markTransient(err error) error {
+	if nova.IsTransient(err) {
+		return err
+	}
+	if code := mysqlCode(err); code == 1213 || code == 1205 || isConnError(err) { // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+		return nova.Transient(err)
+	}
+	return err
 }
 
 // isCallerError reports errors that are the caller's business, not the

@@ -120,7 +120,9 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, cp.s.pool, func(tx pgx.Tx) error {
+	broken := false
+	err := pgx.BeginFunc(ctx, cp.s.pool, func(tx pgx.Tx) error {
+		defer func() { broken = tx.Conn().IsClosed() }()
 		if _, err := tx.Exec(ctx, `INSERT INTO `+cp.table+` (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}
@@ -144,6 +146,7 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 		_, err = tx.Exec(ctx, cp.setPosition(), name, int64(to.Commit), int64(to.Prepare))
 		return err
 	})
+	return transient(err, broken)
 }
 
 // Acquire takes name's lease for owner, or renews it, until ttl from now

@@ -87,7 +87,13 @@
 // server restarted, the session was terminated) are retried a few times
 // on other connections. A repeated append is safe: its events' IDs make it
 // an idempotent retry if the first attempt had committed. Subscriptions
-// resume from the last event they yielded.
+// resume from the last event they yielded. When the server stays away
+// longer (about ten seconds), the error returned is one nova.IsTransient
+// reports, as are serialization failures (40001), deadlocks (40P01), an
+// administrator's shutdown or termination (57P01 to 57P03) and a
+// [Checkpoints.Commit] whose connection died under the handlers: the
+// projection runner and the saga workers wait those out with backoff
+// instead of failing.
 //
 // # Figures
 //

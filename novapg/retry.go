@@ -29,7 +29,10 @@ const (
 // closes. It runs op again after errRetry and after errors of a broken
 // connection or of a transaction PostgreSQL rolled back to break a
 // deadlock, for up to retryFor; op must be safe to repeat (reads, or
-// appends, whose events' IDs make a repeat an idempotent retry).
+// appends, whose events' IDs make a repeat an idempotent retry). When
+// retryFor has passed, the last such error is returned marked transient
+// (see [nova.IsTransient]), for the long-running components that wait
+// faults out.
 func (s *Store) retry(ctx context.Context, op func() error) error {
 	backoff := firstBackoff
 	var deadline time.Time
@@ -47,7 +50,7 @@ func (s *Store) retry(ctx context.Context, op func() error) error {
 		if deadline.IsZero() {
 			deadline = time.Now().Add(retryFor)
 		} else if time.Now().After(deadline) {
-			return err
+			return nova.Transient(err)
 		}
 		select {
 		case <-time.After(backoff):
@@ -81,4 +84,19 @@ func retryable(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// transient marks err as transient (see [nova.IsTransient]) when it is
+// one [retryable] reports, or when broken says the connection it ran on
+// is closed: a statement on a connection killed mid-transaction
+// (pg_terminate_backend, a server restart) fails with whatever error the
+// caller's code made of it, but the connection's state tells.
+func transient(err error, broken bool) error {
+	if err == nil || nova.IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if broken || retryable(err) {
+		return nova.Transient(err)
+	}
+	return err
 }

@@ -63,9 +63,17 @@
 // lock that another process holds can still be withdrawn; the leader's own
 // context interrupts its wait for the lock, and the others of its group
 // queue again for the next leader. Once taken, the append waits for its
-// commit and returns its real result, so an error from Append always means
+// commit and returns its real result, unless its context ends first
+// while the leader is held up (by another call's TxFunc, say): then it
+// gives its place up and returns at once. Given up before the leader
+// reached it, it returns ctx.Err() having written nothing; given up after
+// its writes were made in the group's transaction, it returns an error
+// wrapping ctx.Err() that says the write may still commit, and a retry
+// with the same event IDs finds out. Otherwise an error from Append means
 // nothing was written, except for a failure of the disk itself while
-// committing.
+// committing. An append that finds the file locked by another process for
+// longer than [Config.BusyTimeout] fails with an error that
+// nova.IsTransient reports: waiting and trying again may succeed.
 //
 // # Closing
 //
@@ -134,6 +142,12 @@
 // with its checkpoint in one WriteTx, and hands the transaction to the
 // handlers in their ctx ([WithTx], [TxFromContext]), where [QueryStore]
 // and the caller's own SQL find it.
+//
+// A [TxFunc] runs under recover: one that panics fails its own call with
+// a *nova.PanicError (its stack kept), its writes and its append are
+// rolled back as for an error, the statements it left stepping are
+// reset, and the writer goes on with the rest of the group and the next
+// ones. The panic never reaches the goroutine that led the group.
 //
 // Tools that open the file with the plain database/sql driver (the
 // benchmarks' baseline does) get the store's settings from [DSN] or

@@ -14,7 +14,10 @@ import (
 // call (when the group it commits with is written again after another
 // member failed), so it must do the same thing each time and touch nothing
 // but c. An error from it undoes its writes and the call's append, and is
-// returned to the caller as is.
+// returned to the caller as is; so does a panic, recovered as a
+// *nova.PanicError. A TxFunc that blocks holds up the calls in its group,
+// but those whose context ends give up their place and return (see the
+// package documentation).
 type TxFunc func(c *sqlite3.Conn) error
 
 // txError marks an error returned by a TxFunc.
@@ -68,6 +71,8 @@ func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
 // ReadTx runs fn on one of the store's reading connections, inside a read
 // transaction, so that everything fn reads is one consistent snapshot.
 // fn must not write or keep c, and must close the statements it prepares.
+// A panic in fn is its call's error, a *nova.PanicError; the connection
+// ends its transaction and goes back to the pool.
 func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
@@ -79,7 +84,7 @@ func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) erro
 		if err := r.conn.Exec(`BEGIN`); err != nil {
 			return err
 		}
-		err := fn(r.conn)
+		err := callRead(fn, r.conn)
 		// COMMIT runs even when ctx is done: interrupted, it would leave
 		// the connection inside the transaction, on a stale snapshot.
 		r.conn.SetInterrupt(context.Background())
@@ -88,6 +93,27 @@ func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) erro
 		}
 		return err
 	})
+}
+
+// callRead runs fn under recover. After a panic, the statements fn left
+// stepping are reset, so that the transaction can end.
+func callRead(fn func(c *sqlite3.Conn) error, c *sqlite3.Conn) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = nova.NewPanicError(v)
+			resetStmts(c)
+		}
+	}()
+	return fn(c)
+}
+
+// resetStmts resets every statement of c still stepping.
+func resetStmts(c *sqlite3.Conn) {
+	for st := range c.Stmts() {
+		if st.Busy() {
+			_ = st.Reset()
+		}
+	}
 }
 
 type txKey struct{}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -37,7 +38,16 @@ const (
 
 // request is one write. Its leader sets res and err; for a queued
 // request, it then closes done.
+//
+// A caller whose ctx ends after a leader took its request gives it up
+// (gone) unless the leader is applying it at that moment (the leader
+// holds mu while it applies a request): the leader skips a request that
+// is gone, and its caller returns without waiting for the group.
 type request struct {
+	mu      sync.Mutex
+	gone    bool // given up by its caller; guarded by mu
+	applied bool // its writes were made in the transaction; guarded by mu
+
 	state    atomic.Int32
 	kind     requestKind
 	stream   string
@@ -97,7 +107,14 @@ func (s *Store) do(ctx context.Context, r *request) error {
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
 			return ctx.Err()
 		}
-		<-r.done
+		if r.state.Load() == stateTaken {
+			// In a leader's group: give it up rather than wait for the
+			// rest of the group, which may be held up in a TxFunc.
+			if err := r.abandon(ctx); err != nil {
+				return err
+			}
+		}
+		<-r.done // done, or promoted: it is being closed
 	}
 	if r.state.Load() != statePromoted {
 		return nil
@@ -107,6 +124,31 @@ func (s *Store) do(ctx context.Context, r *request) error {
 	r.done = nil
 	return s.lead(ctx, r)
 }
+
+// abandon gives up r, taken by a leader, because its caller's ctx ended.
+// It returns nil when the leader is done with r after all (its result
+// stands), ctx's error when r is withdrawn unwritten, and an error
+// wrapping ctx's when r's writes are already in the leader's transaction
+// and may commit: then the outcome is unknown, as after a timeout on a
+// server, and an append's retry with the same event IDs finds out.
+func (r *request) abandon(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.done:
+		return nil
+	default:
+	}
+	r.gone = true
+	if r.applied {
+		return fmt.Errorf("novasqlite: gave up waiting for the commit of its group, which may still commit this write: %w", ctx.Err())
+	}
+	return ctx.Err()
+}
+
+// errGone is the result the leader gives a request whose caller gave it
+// up; nobody reads it.
+var errGone = errors.New("novasqlite: write given up by its caller")
 
 // lead commits own, the request of the leader's caller, in one
 // transaction with the requests queued before it (up to MaxGroup in all),
@@ -180,13 +222,14 @@ func (s *Store) lead(ctx context.Context, own *request) error {
 	case len(live) == 0:
 		_ = w.rollback.Exec()
 	default:
-		wrote = w.commit(live, time.Now().UnixNano())
+		wrote = w.commitSafely(live, time.Now().UnixNano())
 	}
 	if wrote {
 		s.broadcast()
 	}
 	for _, r := range live {
-		if r.err != nil && !isCallerError(r.err) {
+		if r.err != nil && !isCallerError(r.err) && r.err != errGone {
+			r.err = markTransient(r.err)
 			s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", r.err)
 		}
 		if r.done != nil {
@@ -200,6 +243,27 @@ func (s *Store) lead(ctx context.Context, own *request) error {
 		runtime.Gosched()
 	}
 	return nil
+}
+
+// commitSafely is commit under recover: user code runs under its own
+// recover (see callTx), so a panic here is the writer's own bug. The
+// transaction is rolled back and every request of the group fails with
+// the panic, so that the writer stays usable and no caller waits for
+// ever; the process goes on.
+func (w *writer) commitSafely(live []*request, now int64) (wrote bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("novasqlite: write: %w", nova.NewPanicError(v))
+			if !w.conn.GetAutocommit() {
+				_ = w.rollback.Exec()
+			}
+			for _, r := range live {
+				r.res, r.err = nova.AppendResult{}, err
+			}
+			wrote = false
+		}
+	}()
+	return w.commit(live, now)
 }
 
 // clearBatch empties batch for reuse, dropping its references.
@@ -229,6 +293,16 @@ func (s *Store) handOff() {
 	if closed {
 		s.closeWriter()
 	}
+}
+
+// markTransient marks err as transient (see [nova.IsTransient]) when the
+// database was busy or locked: another process held the lock past
+// BusyTimeout, and a later attempt may find it free.
+func markTransient(err error) error {
+	if (errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED)) && !nova.IsTransient(err) {
+		return nova.Transient(err)
+	}
+	return err
 }
 
 // isCallerError reports errors that are the caller's business, not the
@@ -335,7 +409,17 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 				return false
 			}
 		}
-		err := w.apply(r, now)
+		ok, err := w.applyTaken(r, now)
+		if !ok {
+			r.res, r.err = nova.AppendResult{}, errGone
+			if !single {
+				if err := w.release.Exec(); err != nil {
+					w.abort(live, fmt.Errorf("novasqlite: release savepoint: %w", err))
+					return false
+				}
+			}
+			continue
+		}
 		if err == nil {
 			if !single {
 				if err := w.release.Exec(); err != nil {
@@ -366,7 +450,11 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 func (w *writer) applyAll(live []*request, now int64) (wrote, ok bool) {
 	for _, r := range live {
 		w.dirty = false
-		err := w.apply(r, now)
+		ok, err := w.applyTaken(r, now)
+		if !ok {
+			r.res, r.err = nova.AppendResult{}, errGone
+			continue
+		}
 		switch {
 		case err == nil:
 			wrote = wrote || (r.kind != kindSnapshot && r.stream != "" && !r.res.Duplicate)
@@ -424,6 +512,20 @@ func (w *writer) abort(live []*request, err error) {
 	}
 }
 
+// applyTaken applies r, unless its caller gave it up (see
+// request.abandon): then it reports false. r.mu is held meanwhile, so
+// that the caller gives r up either before its writes or not at all
+// until the group is done.
+func (w *writer) applyTaken(r *request, now int64) (ok bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone {
+		return false, nil
+	}
+	r.applied = true
+	return true, w.apply(r, now)
+}
+
 // apply performs one request inside the open transaction.
 func (w *writer) apply(r *request, now int64) error {
 	switch r.kind {
@@ -441,7 +543,7 @@ func (w *writer) apply(r *request, now int64) error {
 		}
 		// fn's statements are not tracked: assume it wrote.
 		w.dirty = true
-		if err := r.fn(w.conn); err != nil {
+		if err := w.callTx(r.fn); err != nil {
 			return &txError{err: err}
 		}
 		return nil
@@ -450,6 +552,20 @@ func (w *writer) apply(r *request, now int64) error {
 		r.res = res
 		return err
 	}
+}
+
+// callTx runs fn on the writing connection under recover. A panic is
+// fn's error, a [*nova.PanicError]: the request fails and its writes are
+// rolled back like those of a TxFunc that returned an error. Statements
+// fn left stepping are reset first, so that they hold nothing back.
+func (w *writer) callTx(fn TxFunc) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = nova.NewPanicError(v)
+			resetStmts(w.conn)
+		}
+	}()
+	return fn(w.conn)
 }
 
 // append writes one append's events after checking its expected version.

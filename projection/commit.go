@@ -8,9 +8,19 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// errHandlerFailed is what the apply function of a commit returns when a
-// handler failed; the handler's error is kept aside.
+// errHandlerFailed is matched by what the apply function of a commit
+// returns when a handler failed.
 var errHandlerFailed = errors.New("projection: handler failed")
+
+// handlerError is what apply returns when a handler failed: it matches
+// errHandlerFailed and wraps the handler's error, so that a backend can
+// tell a handler's write that failed on a lost connection (and mark the
+// commit's error transient).
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string        { return "projection: handler failed: " + e.err.Error() }
+func (e *handlerError) Unwrap() error        { return e.err }
+func (e *handlerError) Is(target error) bool { return target == errHandlerFailed }
 
 // committer handles events through a [TxCheckpoints]: the handlers of a
 // run of events and the move of the checkpoint commit together.
@@ -22,6 +32,8 @@ type committer struct {
 	cp    nova.Position
 	// done is called after each commit with the events it covered.
 	done func(evs []nova.Event)
+	// stop, once set by done, ends a rebuild's catch-up with it.
+	stop error
 }
 
 // commitBatch handles a live batch: the runner's checkpoint and counters
@@ -42,7 +54,9 @@ func (r *Runner) commitBatch(ctx context.Context, batch []nova.Event) error {
 // commit runs the handlers of evs in one transaction that moves the
 // checkpoint to the last one. When a handler fails, nothing is committed
 // and commit returns the index of its event and its error; err is any
-// other failure, such as [nova.ErrConcurrency] or [ErrLeaseLost].
+// other failure, such as [nova.ErrConcurrency] or [ErrLeaseLost], or a
+// transient one, the handler's included: a handler whose write met a
+// lost connection has not failed on its event.
 func (c *committer) commit(ctx context.Context, evs []nova.Event) (failed int, herr error, err error) {
 	apply := func(ctx context.Context) error {
 		// The transaction may run apply more than once: start afresh.
@@ -52,9 +66,9 @@ func (c *committer) commit(ctx context.Context, evs []nova.Event) (failed int, h
 			if h == nil {
 				continue
 			}
-			if err := h(ctx, e); err != nil {
+			if err := callHandler(ctx, h, e); err != nil {
 				failed, herr = i, err
-				return errHandlerFailed
+				return &handlerError{err: err}
 			}
 		}
 		return nil
@@ -68,7 +82,12 @@ func (c *committer) commit(ctx context.Context, evs []nova.Event) (failed int, h
 		c.done(evs)
 		return -1, nil, nil
 	case failed >= 0 && errors.Is(err, errHandlerFailed):
-		return failed, herr, nil
+		if !isTransient(err) && !isTransient(herr) {
+			return failed, herr, nil
+		}
+		if !isTransient(err) {
+			err = herr
+		}
 	}
 	return -1, nil, fmt.Errorf("projection: %q: commit checkpoint %s: %w", c.name, to, err)
 }
@@ -138,6 +157,5 @@ func (c *committer) poison(ctx context.Context, e nova.Event, herr error) error 
 	}
 	c.cp = e.Position
 	c.done([]nova.Event{e})
-	c.r.skip(ctx, pe)
-	return nil
+	return c.r.skip(ctx, pe)
 }

@@ -58,6 +58,29 @@
 // transaction of its own, then stopped on or skipped (the checkpoint moves
 // past a skipped event with nothing applied).
 //
+// # Faults: panics and transient errors
+//
+// Handlers, and every callback the runner calls (SkipFunc, ResetFunc, a
+// rebuild's progress function, NowFunc), run under recover. A panicking
+// handler is a failing handler: its [*nova.PanicError] (with the panic's
+// stack) is retried, then stopped on or skipped by the poison policy,
+// like any handler error; under a [TxCheckpoints] its transaction is
+// rolled back first. A panicking SkipFunc fails the runner with the
+// panic; ResetFunc's and progress's are their call's error.
+//
+// Errors of the store, the checkpoint store or the network that waiting
+// may cure ([nova.IsTransient]: a lost connection, a server restarting or
+// shutting down, a serialization failure or deadlock, a busy database;
+// the backends mark theirs) are not the handler's, whether they come
+// from reading the log, from a commit, or from a handler's own write
+// through the commit's transaction: the runner shows [Retrying], with the
+// error and the attempt count in its [Status], waits with capped
+// exponential backoff and full jitter (Config.RetryBackoff up to
+// Config.MaxBackoff), reloads its stored checkpoint, which tells whether
+// a commit the error hid went through, and goes on. Only a handler's own
+// errors go to the poison policy. A runner whose checkpoint store is
+// unreachable when it starts starts retrying.
+//
 // # One instance, by lease
 //
 // With Config.Leaser (the SQL checkpoint stores are Leasers) a runner

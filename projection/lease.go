@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nova-go/nova"
 )
 
 // lease is a held lease, renewed in the background until stop.
@@ -23,7 +25,8 @@ type lease struct {
 // ends first. While waiting, the runner shows as [Standby] and follows the
 // stored checkpoint, so that WaitFor on a standby returns once the holder
 // has got there (within LeaseTTL/3). An error (the database unreachable)
-// is waited out like a lease held elsewhere.
+// is waited out like a lease held elsewhere; a transient one shows the
+// runner as [Retrying].
 func (r *Runner) acquire(ctx context.Context) *lease {
 	for {
 		l, err := r.tryAcquire(ctx, r.name)
@@ -31,24 +34,36 @@ func (r *Runner) acquire(ctx context.Context) *lease {
 			r.setState(Running)
 			return l
 		}
-		if err != nil {
-			r.setWarning(err)
-		}
 		// Follow the holder's progress, for WaitFor on a standby.
 		if cp, err := r.cfg.Checkpoints.Load(ctx, r.name); err == nil {
 			r.setCheckpoint(cp)
 		}
-		r.setState(Standby)
-		if sleep(ctx, r.cfg.LeaseTTL/3) != nil {
+		wait := r.cfg.LeaseTTL / 3
+		switch {
+		case err != nil && isTransient(err) && ctx.Err() == nil:
+			r.retrying(err, wait)
+		case err != nil:
+			r.setWarning(err)
+			r.setState(Standby)
+		default:
+			r.setState(Standby)
+		}
+		if sleep(ctx, wait) != nil {
 			return nil
 		}
 	}
 }
 
+// acquireLease asks the Leaser for the lease, under recover.
+func (r *Runner) acquireLease(ctx context.Context, name string) (ok bool, err error) {
+	defer nova.Recover(&err)
+	return r.cfg.Leaser.Acquire(ctx, name, r.cfg.Owner, r.cfg.LeaseTTL)
+}
+
 // tryAcquire takes the lease on name if it is free, and returns it with
 // its renewal running; nil and no error when another instance holds it.
 func (r *Runner) tryAcquire(ctx context.Context, name string) (*lease, error) {
-	ok, err := r.cfg.Leaser.Acquire(ctx, name, r.cfg.Owner, r.cfg.LeaseTTL)
+	ok, err := r.acquireLease(ctx, name)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -73,7 +88,7 @@ func (l *lease) renew() {
 		case <-t.C:
 		}
 		at := time.Now()
-		ok, err := cfg.Leaser.Acquire(l.ctx, l.name, cfg.Owner, cfg.LeaseTTL)
+		ok, err := l.r.acquireLease(l.ctx, l.name)
 		if l.ctx.Err() != nil {
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/backoff"
 )
 
 // ErrRebuilding is matched by the error [Runner.Rebuild] returns when a
@@ -29,9 +30,11 @@ var ErrRebuilding = errors.New("projection: already rebuilding")
 // commit after the swap finds the checkpoint moved, and it reloads it and
 // carries on from the rebuild's. progress, if not nil, is called after
 // each commit with the events handled so far and the log's length when
-// the rebuild began (the events counted once, first). Handler errors
-// follow Config.Retries and Config.OnPoison; a rebuild stopped by a
-// poison event, an error or ctx leaves the live model as it was.
+// the rebuild began (the events counted once, first); if it panics, the
+// rebuild fails with the panic as its error. Handler errors follow
+// Config.Retries and Config.OnPoison; transient errors are waited out
+// with backoff, as by a running runner; a rebuild stopped by a poison
+// event, another error or ctx leaves the live model as it was.
 //
 // Rebuild needs Config.Checkpoints to be a [Rebuilder] and Config.Tables
 // to be set; otherwise it fails with an error matching [nova.ErrInvalid].
@@ -86,29 +89,66 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 			}
 			total++
 		}
-		progress(0, total)
+		if err := callProgress(progress, 0, total); err != nil {
+			return fmt.Errorf("projection: rebuild %q: progress func: %w", r.name, err)
+		}
 	}
 	done := 0
 	c.done = func(evs []nova.Event) {
 		done += len(evs)
-		if progress != nil {
-			progress(done, max(total, done))
+		if progress != nil && c.stop == nil {
+			if err := callProgress(progress, done, max(total, done)); err != nil {
+				c.stop = fmt.Errorf("progress func: %w", err)
+			}
 		}
 	}
 	// Read to the head, then swap. When the live model has meanwhile seen
 	// events the shadow has not, Swap refuses, and the rebuild reads on.
-	for attempt := 1; ; attempt++ {
-		if err := r.catchUp(ctx, rctx, c); err != nil {
+	// A transient error is waited out, and the rebuild goes on from its
+	// stored checkpoint.
+	failures := 0
+	for attempt := 1; ; {
+		err := r.catchUp(ctx, rctx, c)
+		switch {
+		case err != nil && (!isTransient(err) || ctx.Err() != nil):
 			return r.rebuildError(ctx, hold, err)
+		case err == nil:
+			err = rb.Swap(ctx, r.name, shadow, r.cfg.Tables)
+			switch {
+			case err == nil:
+				return nil
+			case isTransient(err):
+			case !errors.Is(err, nova.ErrConcurrency) || attempt == maxSwapAttempts:
+				return fmt.Errorf("projection: rebuild %q: swap: %w", r.name, err)
+			default:
+				attempt++
+				continue
+			}
 		}
-		err := rb.Swap(ctx, r.name, shadow, r.cfg.Tables)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, nova.ErrConcurrency) || attempt == maxSwapAttempts {
-			return fmt.Errorf("projection: rebuild %q: swap: %w", r.name, err)
+		// Transient: wait, then reload the rebuild's checkpoint, which
+		// tells whether a commit the error hid went through.
+		for {
+			failures++
+			if err := sleep(ctx, backoff.Full(r.cfg.RetryBackoff, r.cfg.MaxBackoff, failures)); err != nil {
+				return r.rebuildError(ctx, hold, err)
+			}
+			cp, err := rb.Load(ctx, shadow)
+			if err == nil {
+				c.cp = cp
+				break
+			}
+			if !isTransient(err) {
+				return fmt.Errorf("projection: rebuild %q: load checkpoint: %w", r.name, err)
+			}
 		}
 	}
+}
+
+// callProgress runs a rebuild's progress function under recover.
+func callProgress(progress func(done, total int), done, total int) (err error) {
+	defer nova.Recover(&err)
+	progress(done, total)
+	return nil
 }
 
 // maxSwapAttempts bounds a rebuild's race with a live runner to the
@@ -127,6 +167,9 @@ func (r *Runner) catchUp(ctx, rctx context.Context, c *committer) error {
 			if err := c.handle(rctx, batch); err != nil {
 				return err
 			}
+			if c.stop != nil {
+				return c.stop
+			}
 			batch = batch[:0]
 		}
 	}
@@ -134,6 +177,9 @@ func (r *Runner) catchUp(ctx, rctx context.Context, c *committer) error {
 		if err := c.handle(rctx, batch); err != nil {
 			return err
 		}
+	}
+	if c.stop != nil {
+		return c.stop
 	}
 	return ctx.Err()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/backoff"
 )
 
 // PoisonPolicy says what a runner does with an event whose handler still
@@ -63,13 +64,16 @@ type Config struct {
 	// event before the event counts as poison. Default 0.
 	Retries int
 	// RetryBackoff is the wait before the first retry; it doubles on each
-	// retry up to MaxBackoff. Default 100 ms.
+	// retry up to MaxBackoff. Default 100 ms. It is also the first bound
+	// of the backoff with which the runner waits out transient errors
+	// (see [Retrying]): full jitter, the bound doubling up to MaxBackoff.
 	RetryBackoff time.Duration
 	// MaxBackoff caps the wait between retries. Default 5 s.
 	MaxBackoff time.Duration
 	// OnPoison is what happens after the last retry fails. Default [Stop].
 	OnPoison PoisonPolicy
 	// SkipFunc, if set, is called with each event skipped under [Skip].
+	// If it panics, the runner fails with the panic as its error.
 	SkipFunc func(ctx context.Context, s Skipped)
 	// ResetFunc, if set, empties the read model; [Runner.Reset] calls it.
 	ResetFunc func(ctx context.Context) error
@@ -190,14 +194,25 @@ const (
 	// Standby is a started runner waiting for its lease (Config.Leaser)
 	// while another instance holds it.
 	Standby State = "standby"
+	// Retrying is a started runner waiting out a transient error (see
+	// [nova.IsTransient]: a lost connection, a server restarting, a
+	// serialization failure or deadlock, a busy database) before it tries
+	// again, from its stored checkpoint. Status.Warning holds the error,
+	// Status.Attempt counts the attempts in a row that met one, and
+	// Status.RetryAt says when the next starts.
+	Retrying State = "retrying"
 )
+
+// active reports whether st is the state of a started runner.
+func active(st State) bool { return st == Running || st == Standby || st == Retrying }
 
 // Status is a snapshot of a runner, cheap to take: it does no I/O.
 type Status struct {
 	// Name is the projection's name.
 	Name string
-	// State is running, standby (started, waiting for the lease), stopped
-	// or failed.
+	// State is running, standby (started, waiting for the lease),
+	// retrying (started, waiting out a transient error), stopped or
+	// failed.
 	State State
 	// Owner is this instance's name in the lease (Config.Owner).
 	Owner string
@@ -216,10 +231,15 @@ type Status struct {
 	Skipped int
 	// Err is the error that failed the runner, when State is failed.
 	Err error
-	// Warning is the last error a standby met asking for the lease (the
-	// lease store unreachable, say); it keeps asking. Nil once it holds
-	// the lease.
+	// Warning is the error a started runner is waiting out: while
+	// retrying, the transient error it met; while standby, the last error
+	// it met asking for the lease. Nil once it runs again.
 	Warning error
+	// Attempt counts, while retrying, the attempts in a row that met a
+	// transient error; 0 in every other state.
+	Attempt int
+	// RetryAt is, while retrying, when the next attempt starts.
+	RetryAt time.Time
 }
 
 // Lag is how far a projection is behind the log's head.
@@ -267,6 +287,8 @@ type Runner struct {
 	lastAt   time.Time
 	skipped  []Skipped
 	nskipped int
+	failures int           // transient failures since the last batch handled
+	retryAt  time.Time     // when the next attempt starts, while retrying
 	changed  chan struct{} // closed and replaced on every change
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the current run ends
@@ -292,7 +314,9 @@ func (r *Runner) notifyLocked() {
 }
 
 // Start loads the checkpoint and starts the projection in the background.
-// It runs until Stop is called, ctx is done, or it fails (see Wait).
+// It runs until Stop is called, ctx is done, or it fails (see Wait). When
+// the checkpoint store fails with a transient error, Start starts the
+// runner [Retrying]: it loads the checkpoint once the store is back.
 // Starting a running runner fails with [ErrRunning]; a stopped or failed
 // runner may be started again and resumes from its checkpoint.
 func (r *Runner) Start(ctx context.Context) error {
@@ -300,7 +324,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		return invalidf("start: nil context")
 	}
 	r.mu.Lock()
-	if r.state == Running || r.state == Standby {
+	if active(r.state) {
 		r.mu.Unlock()
 		return fmt.Errorf("projection: start %q: %w", r.name, ErrRunning)
 	}
@@ -310,14 +334,22 @@ func (r *Runner) Start(ctx context.Context) error {
 	if r.cfg.Leaser != nil {
 		r.state = Standby
 	}
-	r.err = nil
+	r.err, r.warn, r.failures, r.retryAt = nil, nil, 0, time.Time{}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	r.cancel, r.done = cancel, done
 	r.mu.Unlock()
 
 	cp, err := r.cfg.Checkpoints.Load(ctx, r.name)
-	if err != nil {
+	reload := false
+	switch {
+	case err == nil:
+		r.setCheckpoint(cp)
+	case isTransient(err) && ctx.Err() == nil:
+		// The run loads it once the store is back.
+		r.retrying(err, time.Nanosecond) // try again at once
+		reload = true
+	default:
 		cancel()
 		close(done)
 		r.mu.Lock()
@@ -326,14 +358,10 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.mu.Unlock()
 		return fmt.Errorf("projection: start %q: load checkpoint: %w", r.name, err)
 	}
-	r.mu.Lock()
-	r.cp, r.loaded = cp, true
-	r.notifyLocked()
-	r.mu.Unlock()
 
 	go func() {
 		defer close(done)
-		err := r.run(runCtx, cp)
+		err := r.runSafely(runCtx, cp, reload)
 		stopped := runCtx.Err() != nil
 		cancel()
 		r.mu.Lock()
@@ -387,12 +415,15 @@ func (r *Runner) Wait() error {
 
 // Status returns the runner's state and progress.
 func (r *Runner) Status() Status {
-	now := r.cfg.NowFunc()
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Status{
 		Name: r.name, State: r.state, Owner: r.cfg.Owner, Checkpoint: r.cp, Handled: r.handled,
 		LastRecordedAt: r.lastAt, Skipped: r.nskipped, Err: r.err, Warning: r.warn,
+	}
+	if r.state == Retrying {
+		s.Attempt, s.RetryAt = r.failures, r.retryAt
 	}
 	if !r.lastAt.IsZero() {
 		s.TimeLag = max(now.Sub(r.lastAt), 0)
@@ -425,7 +456,7 @@ func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 			return Lag{}, fmt.Errorf("projection: lag %q: load checkpoint: %w", r.name, err)
 		}
 	}
-	l, err := lagAfter(ctx, r.cfg.Store, cp, r.cfg.LagLimit, r.cfg.NowFunc)
+	l, err := lagAfter(ctx, r.cfg.Store, cp, r.cfg.LagLimit, r.now)
 	if err != nil {
 		return Lag{}, fmt.Errorf("projection: lag %q: %w", r.name, err)
 	}
@@ -505,7 +536,8 @@ func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
 		case state == Stopped:
 			return fmt.Errorf("projection: wait for %s in %q at %s: %w", pos, r.name, cp, ErrNotRunning)
 		}
-		// Running or standby: a standby takes over when the lease frees.
+		// Running, standby or retrying: a standby takes over when the
+		// lease frees, a retrying runner once the store is back.
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -525,7 +557,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 		return invalidf("reset: nil context")
 	}
 	r.mu.Lock()
-	if r.state == Running || r.state == Standby {
+	if active(r.state) {
 		r.mu.Unlock()
 		return fmt.Errorf("projection: reset %q: %w", r.name, ErrRunning)
 	}
@@ -539,7 +571,7 @@ func (r *Runner) Reset(ctx context.Context) error {
 	r.notifyLocked()
 	r.mu.Unlock()
 	if r.cfg.ResetFunc != nil {
-		if err := r.cfg.ResetFunc(ctx); err != nil {
+		if err := callReset(ctx, r.cfg.ResetFunc); err != nil {
 			return fmt.Errorf("projection: reset %q: read model: %w", r.name, err)
 		}
 	}
@@ -551,12 +583,21 @@ type item struct {
 	err error
 }
 
-// run handles events from cp until ctx ends (nil) or a failure. With a
-// Leaser it first waits for the lease, and goes back to waiting when it
-// loses it; when a commit finds the checkpoint moved (a rebuild's swap,
-// another instance) it reloads the checkpoint and goes on from there.
-func (r *Runner) run(ctx context.Context, cp nova.Position) error {
-	reload := r.cfg.Leaser != nil
+// runSafely is run under recover: a panic (of a custom checkpoint store,
+// say) fails the runner with a [*nova.PanicError] rather than the
+// process.
+func (r *Runner) runSafely(ctx context.Context, cp nova.Position, reload bool) (err error) {
+	defer nova.Recover(&err)
+	return r.run(ctx, cp, reload)
+}
+
+// run handles events from cp (with reload, from the stored checkpoint)
+// until ctx ends (nil) or a failure. With a Leaser it first waits for the
+// lease, and goes back to waiting when it loses it; when a commit finds
+// the checkpoint moved (a rebuild's swap, another instance) it reloads
+// the checkpoint and goes on from there.
+func (r *Runner) run(ctx context.Context, cp nova.Position, reload bool) error {
+	reload = reload || r.cfg.Leaser != nil
 	for {
 		runCtx := ctx
 		var hold *lease
@@ -567,16 +608,7 @@ func (r *Runner) run(ctx context.Context, cp nova.Position) error {
 			}
 			runCtx = hold.ctx
 		}
-		var err error
-		if reload {
-			cp, err = r.cfg.Checkpoints.Load(runCtx, r.name)
-			if err == nil {
-				r.setCheckpoint(cp)
-			}
-		}
-		if err == nil {
-			err = r.follow(runCtx, cp)
-		}
+		err := r.work(runCtx, cp, reload)
 		lost := hold != nil && hold.stop(ctx)
 		var poison *PoisonError
 		switch {
@@ -595,6 +627,56 @@ func (r *Runner) run(ctx context.Context, cp nova.Position) error {
 	}
 }
 
+// work follows the log from cp (with reload, from the stored checkpoint)
+// until ctx ends or a failure other than a transient one: a transient
+// error is waited out with backoff, as [Retrying], and the runner goes
+// on from the stored checkpoint, which tells whether a commit whose
+// outcome the error hid went through.
+func (r *Runner) work(ctx context.Context, cp nova.Position, reload bool) error {
+	for {
+		var err error
+		if reload {
+			if cp, err = r.cfg.Checkpoints.Load(ctx, r.name); err == nil {
+				r.setCheckpoint(cp)
+				r.setState(Running)
+			}
+		}
+		if err == nil {
+			err = r.follow(ctx, cp)
+		}
+		if err == nil || ctx.Err() != nil || !isTransient(err) {
+			return err
+		}
+		if sleep(ctx, r.retrying(err, 0)) != nil {
+			return nil
+		}
+		reload = true
+	}
+}
+
+// isTransient reports a fault of the store or the network that waiting
+// may cure (see [nova.IsTransient]); never a panic.
+func isTransient(err error) bool { return nova.IsTransient(err) }
+
+// retrying records a transient error: the runner shows [Retrying] until
+// it runs again. It returns how long to wait before the next attempt:
+// wait, or when wait is 0 the backoff for the failures so far.
+func (r *Runner) retrying(err error, wait time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures++
+	d := wait
+	if d == 0 {
+		d = backoff.Full(r.cfg.RetryBackoff, r.cfg.MaxBackoff, r.failures)
+	}
+	r.warn, r.retryAt = err, time.Now().Add(d)
+	if active(r.state) && r.state != Retrying {
+		r.state = Retrying
+		r.notifyLocked()
+	}
+	return d
+}
+
 // setCheckpoint records a checkpoint loaded from the store.
 func (r *Runner) setCheckpoint(cp nova.Position) {
 	r.mu.Lock()
@@ -603,13 +685,13 @@ func (r *Runner) setCheckpoint(cp nova.Position) {
 	r.mu.Unlock()
 }
 
-// setState records a running runner's state (running or standby).
+// setState records a started runner's state (running or standby).
 func (r *Runner) setState(st State) {
 	r.mu.Lock()
 	if st == Running {
-		r.warn = nil
+		r.warn, r.retryAt = nil, time.Time{}
 	}
-	if r.state != st && (r.state == Running || r.state == Standby) {
+	if r.state != st && active(r.state) {
 		r.state = st
 		r.notifyLocked()
 	}
@@ -635,14 +717,10 @@ func (r *Runner) follow(ctx context.Context, from nova.Position) error {
 	}()
 	wg.Go(func() {
 		defer close(items)
-		for e, err := range r.cfg.Store.Subscribe(ctx, nova.SubscribeOptions{From: from}) {
+		if err := r.read(ctx, from, items); err != nil {
 			select {
-			case items <- item{e, err}:
+			case items <- item{err: err}:
 			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
 			}
 		}
 	})
@@ -701,10 +779,28 @@ func (r *Runner) follow(ctx context.Context, from nova.Position) error {
 	}
 }
 
+// read sends the subscription's events, and its error, to items until
+// ctx ends. A panic of the store is returned as an error.
+func (r *Runner) read(ctx context.Context, from nova.Position, items chan<- item) (err error) {
+	defer nova.Recover(&err)
+	for e, err := range r.cfg.Store.Subscribe(ctx, nova.SubscribeOptions{From: from}) {
+		select {
+		case items <- item{e, err}:
+		case <-ctx.Done():
+			return nil
+		}
+		if err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
 // advance records that the events up to last (n of them) are handled and
 // checkpointed.
 func (r *Runner) advance(last nova.Event, n int) {
 	r.mu.Lock()
+	r.failures = 0
 	r.cp = last.Position
 	r.handled += uint64(n)
 	r.lastAt = last.RecordedAt
@@ -755,8 +851,13 @@ func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 	attempts := 0
 	for {
 		attempts++
-		if err = h(ctx, e); err == nil {
+		if err = callHandler(ctx, h, e); err == nil {
 			return nil
+		}
+		if isTransient(err) {
+			// The store or the network, not the handler: the runner
+			// waits it out.
+			return fmt.Errorf("projection: %q: event %s: %w", r.name, e.ID, err)
 		}
 		if attempts > r.cfg.Retries || ctx.Err() != nil {
 			break
@@ -773,8 +874,13 @@ func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 	if r.cfg.OnPoison == Stop {
 		return pe
 	}
-	r.skip(ctx, pe)
-	return nil
+	return r.skip(ctx, pe)
+}
+
+// callHandler runs h under recover: a panic is the handler's error.
+func callHandler(ctx context.Context, h HandlerFunc, e nova.Event) (err error) {
+	defer nova.Recover(&err)
+	return h(ctx, e)
 }
 
 // poison names e as the poison event of the projection called name.
@@ -785,9 +891,10 @@ func (r *Runner) poison(name string, e nova.Event, attempts int, err error) *Poi
 	}
 }
 
-// skip records an event skipped under [Skip].
-func (r *Runner) skip(ctx context.Context, pe *PoisonError) {
-	s := Skipped{Err: pe, At: r.cfg.NowFunc()}
+// skip records an event skipped under [Skip]. It fails only when
+// SkipFunc panics.
+func (r *Runner) skip(ctx context.Context, pe *PoisonError) error {
+	s := Skipped{Err: pe, At: r.now()}
 	r.mu.Lock()
 	r.nskipped++
 	r.skipped = append(r.skipped, s)
@@ -796,8 +903,34 @@ func (r *Runner) skip(ctx context.Context, pe *PoisonError) {
 	}
 	r.mu.Unlock()
 	if r.cfg.SkipFunc != nil {
-		r.cfg.SkipFunc(ctx, s)
+		if err := callSkip(ctx, r.cfg.SkipFunc, s); err != nil {
+			return fmt.Errorf("projection: %q: SkipFunc: %w", r.name, err)
+		}
 	}
+	return nil
+}
+
+// callSkip runs fn under recover.
+func callSkip(ctx context.Context, fn func(context.Context, Skipped), s Skipped) (err error) {
+	defer nova.Recover(&err)
+	fn(ctx, s)
+	return nil
+}
+
+// callReset runs fn under recover.
+func callReset(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer nova.Recover(&err)
+	return fn(ctx)
+}
+
+// now reads Config.NowFunc; if it panics, the system clock.
+func (r *Runner) now() (t time.Time) {
+	defer func() {
+		if recover() != nil {
+			t = time.Now()
+		}
+	}()
+	return r.cfg.NowFunc()
 }
 
 // sleep waits d or until ctx ends, returning ctx's error then.

@@ -294,6 +294,11 @@ func (w *Worker) report(ctx context.Context, run RunInfo, err error) (bad bool) 
 		w.c.log.DebugContext(ctx, "saga: run left to another worker", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
 	case errors.Is(err, ErrStepFailed), errors.Is(err, ErrTimeout), errors.Is(err, ErrCompensationFailed):
 		// Recorded in the run's stream, and logged when it got stuck.
+	case nova.IsTransient(err):
+		// The store or the network, as a projection runner sees it: the
+		// run is claimed again after a pause.
+		w.c.log.WarnContext(ctx, "saga: drive run: transient error, retrying", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
+		return true
 	default:
 		w.c.log.ErrorContext(ctx, "saga: drive run", "saga", run.Saga, "run", run.RunID, "owner", w.owner, "error", err)
 		return true

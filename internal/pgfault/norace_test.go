@@ -1,0 +1,5 @@
+//go:build !race
+
+package pgfault_test
+
+const raceEnabled = false
