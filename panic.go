@@ -22,6 +22,9 @@ var ErrPanic = errors.New("nova: panic in user code")
 // error (errors.As finds a runtime.Error, say). [IsTransient] is false for
 // it, whatever it wraps: a panic is a bug, not a fault to wait out.
 type PanicError struct {
+	// Func says what panicked, such as `step "charge"`, when the code
+	// that recovered it knows; it may be empty.
+	Func string
 	// Value is what was passed to panic.
 	Value any
 	// Stack is the stack of the goroutine that panicked, as
@@ -39,6 +42,9 @@ func NewPanicError(v any) *PanicError {
 }
 
 func (e *PanicError) Error() string {
+	if e.Func != "" {
+		return fmt.Sprintf("nova: %s panicked: %v", e.Func, e.Value)
+	}
 	return fmt.Sprintf("nova: panic: %v", e.Value)
 }
 

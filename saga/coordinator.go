@@ -41,7 +41,7 @@ type Config struct {
 	Logger *slog.Logger
 	// OnStuckFunc, when set, is called after a run becomes Stuck, with its
 	// row, on the goroutine that drove the run. A panic in it is
-	// recovered and logged with its stack (a [*PanicError]); the run is
+	// recovered and logged with its stack (a [*nova.PanicError]); the run is
 	// recorded by then.
 	OnStuckFunc func(ctx context.Context, run RunInfo)
 	// OnEndFunc, when set, is called after a run ends (Completed,

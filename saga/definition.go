@@ -32,7 +32,7 @@ type Step[D any] struct {
 	// (no dots, spaces or wildcards), and not "saga". Required.
 	Name string
 	// Execute does the work. What it writes into data is recorded when it
-	// succeeds. A panic is recovered as a [*PanicError] and fails the
+	// succeeds. A panic is recovered as a [*nova.PanicError] and fails the
 	// attempt, as an error does. Required.
 	Execute func(ctx context.Context, sc StepContext, data *D) error
 	// Compensate undoes the work; nil means there is nothing to undo. What

@@ -57,8 +57,9 @@
 //
 // A panic in a step's action or compensation is a failed attempt like an
 // error, retried and compensated per the same policies: it is recovered
-// as a [*PanicError] whose text ends with the goroutine's stack, and that
-// text is the attempt's error in the run's timeline and row. So is a
+// as an error that errors.As finds a [*nova.PanicError] in, whose text
+// ends with the goroutine's stack, and that text is the attempt's error in
+// the run's timeline and row. So is a
 // panic in the JSON methods of the saga's data (after an action, an
 // attempt whose data cannot be encoded has an unknown outcome, and the
 // step is compensated), and a [Backoff] that panics ends the retries.

@@ -2,43 +2,26 @@ package saga
 
 import (
 	"encoding/json"
-	"fmt"
 	"runtime/debug"
+
+	"github.com/nova-go/nova"
 )
 
-// PanicError is a panic in code given to the saga package, recovered: a
-// step's action or compensation, [Config.OnStuckFunc] or
-// [Config.OnEndFunc], a [Backoff], or the JSON methods of the saga's
-// data. It keeps the stack of the goroutine that panicked, and its text
-// ends with it, so that the run's timeline, its row and the logs show
-// where. It takes the path an error from the same place takes: a step's
-// or compensation's panic fails the attempt, retried and compensated per
-// the step's policies; a hook's is logged.
-type PanicError struct {
-	// Func says what panicked, such as `step "charge"`.
-	Func string
-	// Value is the value passed to panic.
-	Value any
-	// Stack is the panicking goroutine's stack, as [debug.Stack] gives it.
-	Stack []byte
-}
+// stackError is a recovered panic whose text ends with the stack, so that
+// the run's timeline, its row and the logs show where it happened. It
+// unwraps to the [*nova.PanicError], which errors.As finds.
+type stackError struct{ p *nova.PanicError }
 
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("saga: %s panicked: %v\n\n%s", e.Func, e.Value, e.Stack)
-}
+func (e stackError) Error() string { return e.p.Error() + "\n\n" + string(e.p.Stack) }
 
-// Unwrap returns the panic's value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
+func (e stackError) Unwrap() error { return e.p }
 
-// protect calls f and returns its error, or a [*PanicError] naming what
-// when f panics.
+// protect calls f and returns its error, or, when f panics, a
+// [*nova.PanicError] naming what, with the stack in its text.
 func protect(what string, f func() error) (err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			err = &PanicError{Func: what, Value: p, Stack: debug.Stack()}
+		if v := recover(); v != nil {
+			err = stackError{&nova.PanicError{Func: what, Value: v, Stack: debug.Stack()}}
 		}
 	}()
 	return f()

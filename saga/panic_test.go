@@ -58,7 +58,7 @@ func TestStepPanicIsAFailedAttempt(t *testing.T) {
 			},
 		})
 		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-		var pe *saga.PanicError
+		var pe *nova.PanicError
 		if !errors.Is(err, saga.ErrStepFailed) || !errors.As(err, &pe) || pe.Value != "oops in p" || !hasStack(string(pe.Stack), "panicky") {
 			t.Fatalf("err = %v", err)
 		}
@@ -82,7 +82,7 @@ func TestCompensationPanicIsAFailedAttempt(t *testing.T) {
 		a.CompensateRetry = saga.RetryPolicy{MaxAttempts: 2, Backoff: saga.Linear{Unit: time.Millisecond}}
 		def, _ := saga.Define("test-saga", a, fail("b"))
 		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-		var pe *saga.PanicError
+		var pe *nova.PanicError
 		if !errors.Is(err, saga.ErrCompensationFailed) || !errors.As(err, &pe) || !hasStack(string(pe.Stack), "panicky") {
 			t.Fatalf("err = %v", err)
 		}
@@ -235,7 +235,7 @@ func TestCodecPanicsAreErrors(t *testing.T) {
 			"Run":   func() error { _, err := saga.Run(t.Context(), e.c, def, "r0", touchy{Boom: true}); return err },
 			"Start": func() error { _, err := saga.Start(t.Context(), e.c, def, "r0", touchy{Boom: true}); return err },
 		} {
-			var pe *saga.PanicError
+			var pe *nova.PanicError
 			if err := f(); !errors.Is(err, nova.ErrInvalid) || !errors.As(err, &pe) {
 				t.Fatalf("%s with data that panics to encode: %v", name, err)
 			}
@@ -248,7 +248,7 @@ func TestCodecPanicsAreErrors(t *testing.T) {
 		// compensated, since its action ran.
 		def, _ = saga.Define("codec", step("a", nothing), step("b", func(d *touchy) { d.Boom = true }))
 		x, err := saga.Run(t.Context(), e.c, def, "r1", touchy{})
-		var pe *saga.PanicError
+		var pe *nova.PanicError
 		if !errors.Is(err, saga.ErrStepFailed) || !errors.As(err, &pe) || pe.Value != "marshal boom" {
 			t.Fatalf("encode panic: err = %v", err)
 		}
@@ -292,7 +292,7 @@ func TestBackoffPanicEndsRetries(t *testing.T) {
 			Execute: func(context.Context, saga.StepContext, *order) error { n.Add(1); return errBoom },
 		})
 		x, err := saga.Run(t.Context(), e.c, def, "r1", order{})
-		var pe *saga.PanicError
+		var pe *nova.PanicError
 		if !errors.Is(err, saga.ErrStepFailed) || !errors.Is(err, errBoom) || !errors.As(err, &pe) || pe.Value != "no delay for you" {
 			t.Fatalf("err = %v", err)
 		}

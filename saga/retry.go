@@ -9,7 +9,7 @@ import (
 
 // Backoff says how long to wait before the next attempt. A Delay that
 // panics ends the retries: the attempt's failure is final, and the panic,
-// a [*PanicError], is kept with its error.
+// a [*nova.PanicError], is kept with its error.
 type Backoff interface {
 	// Delay returns the wait after the given failed attempt (1-based).
 	Delay(attempt int) time.Duration
@@ -91,7 +91,7 @@ func (p RetryPolicy) attempts() int {
 
 // next decides after a failed attempt: whether to try again and after how
 // long. elapsed is the time since the first attempt began. A Backoff that
-// panics allows no retry, and its panic is returned as a [*PanicError].
+// panics allows no retry, and its panic is returned as a [*nova.PanicError].
 func (p RetryPolicy) next(attempt int, err error, elapsed time.Duration) (time.Duration, bool, error) {
 	if IsPermanent(err) || attempt >= p.attempts() {
 		return 0, false, nil
