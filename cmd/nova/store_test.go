@@ -255,8 +255,14 @@ func FuzzParseStore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, spec string) {
 		b, err := parseStore(spec)
 		pairs := secrets(spec)
-		for i := 0; i < len(pairs); i += 2 {
-			if s := pairs[i]; err != nil && len(s) >= 4 && strings.Contains(err.Error(), s) && !strings.Contains(redact(spec), s) {
+		for i := 0; err != nil && i < len(pairs); i += 2 {
+			// The error may quote the redacted spec, which may hold the
+			// password's text elsewhere (in the host of
+			// "nats://:00: @0000", the scheme of ":0!@://:0!@"): what is
+			// left of the error must not hold it.
+			s := pairs[i]
+			rest := strings.ReplaceAll(err.Error(), redact(spec), "")
+			if len(s) >= 4 && strings.Contains(rest, s) && !strings.Contains(redact(spec), s) {
 				t.Fatalf("parseStore(%q): error %q shows the password", spec, err)
 			}
 		}
