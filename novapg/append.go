@@ -20,13 +20,14 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Append implements nova.Store. It is one statement, so one round trip:
-// the stream's row is created or updated under the expected-version
-// condition, and the events are inserted from arrays in the same
-// statement, in its own transaction. When the condition fails, or an
-// event ID is already stored, a second query decides between an
-// idempotent retry and an error. After the commit it wakes this store's
-// subscriptions and asks the notifier to tell other processes.
+// Append implements nova.Store. It is one round trip: the append's guard
+// (a shared advisory lock on the clock's next value) and one statement
+// that creates or updates the stream's row under the expected-version
+// condition, drawing the label, and inserts the events from arrays, in
+// one transaction. When the condition fails, or an event ID is already
+// stored, a second query decides between an idempotent retry and an
+// error. After the commit it wakes this store's subscriptions and asks
+// the notifier to tell other processes.
 //
 // An append that fails because its connection broke (the server
 // restarted, the session was terminated) is retried with the same events,
@@ -48,7 +49,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	err = s.retry(ctx, func() error {
 		var conflict bool
 		var err error
-		res, conflict, err = appendOnce(ctx, s.pool, sql, args, len(evs))
+		res, conflict, err = s.appendOnce(ctx, sql, args, len(evs))
 		if err != nil || !conflict {
 			return err
 		}
@@ -58,12 +59,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	if err != nil {
 		return nova.AppendResult{}, appendError(stream, err)
 	}
-	for {
-		last := s.lastXid.Load()
-		if res.Position.Commit <= last || s.lastXid.CompareAndSwap(last, res.Position.Commit) {
-			break
-		}
-	}
+	s.noteAppend(res.Position.Commit)
 	if !res.Duplicate {
 		s.Notify()
 	}
@@ -75,15 +71,16 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // (a read model, an outbox row). tx must be on this store's database;
 // it may come from any pool or connection.
 //
-// The append runs under a savepoint, sent with it in one round trip, so
-// that an idempotent retry or a conflict leaves tx usable: a
+// The append runs under a savepoint, sent with it and its guard in one
+// round trip, so that an idempotent retry or a conflict leaves tx usable: a
 // *nova.ConcurrencyError, a *nova.DuplicateEventError or a Duplicate
 // result write nothing, and the caller may go on or roll back. Any other
 // error leaves tx in whatever state PostgreSQL put it in: roll it back.
 //
 // The events are visible to readers once tx commits, and no sooner; while
-// tx is open, subscribers of this schema do not get past the events it
-// holds, whoever commits after it. Subscribers are not woken by the
+// tx is open, readers of this schema do not get past the place of its
+// first append, whoever commits after it: keep such transactions short
+// ([Store.Holder] names the oldest one). Subscribers are not woken by the
 // commit: call [Store.Notify] after committing, or they find the events
 // when they next poll ([Config.PollInterval]).
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
@@ -103,6 +100,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SAVEPOINT novapg_append`)
+	b.Queue(s.sql.guard)
 	var (
 		res      nova.AppendResult
 		conflict bool
@@ -257,20 +255,28 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// appendOnce runs an append statement. conflict reports that it wrote
-// nothing because the expected version did not hold or an event ID is
-// already stored.
-func appendOnce(ctx context.Context, q querier, sql string, args []any, n int) (res nova.AppendResult, conflict bool, err error) {
-	return scanAppend(q.QueryRow(ctx, sql, args...), n)
+// appendOnce runs an append statement after its guard, in one
+// transaction of their own. conflict reports that it wrote nothing
+// because the expected version did not hold or an event ID is already
+// stored.
+func (s *Store) appendOnce(ctx context.Context, sql string, args []any, n int) (res nova.AppendResult, conflict bool, err error) {
+	b := &pgx.Batch{}
+	b.Queue(s.sql.guard)
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+		res, conflict, err = scanAppend(row, n)
+		return err
+	})
+	// A batch is one implicit transaction: the guard is held until the
+	// append commits.
+	if berr := s.pool.SendBatch(ctx, b).Close(); berr != nil && err == nil && !conflict {
+		return res, false, berr
+	}
+	return res, conflict, err
 }
 
 func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err error) {
-	var (
-		version *int64
-		xid     *uint64
-		seq     *int64
-	)
-	if err := row.Scan(&version, &xid, &seq); err != nil {
+	var version, label, seq *int64
+	if err := row.Scan(&version, &label, &seq); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return res, true, nil
 		}
@@ -280,13 +286,13 @@ func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err e
 		}
 		return res, false, err
 	}
-	if version == nil || xid == nil || seq == nil {
+	if version == nil || label == nil || seq == nil {
 		return res, true, nil
 	}
 	return nova.AppendResult{
 		FirstVersion: uint64(*version) - uint64(n) + 1,
 		LastVersion:  uint64(*version),
-		Position:     nova.Position{Commit: *xid, Prepare: uint64(*seq)},
+		Position:     nova.Position{Commit: uint64(*label), Prepare: uint64(*seq)},
 	}, false, nil
 }
 

@@ -18,29 +18,62 @@
 //
 // A sequence number is taken at insert time, not at commit time: with
 // several writers, sequence 7 can commit after sequence 8, and a reader
-// that had passed 8 would never see 7. So every event also carries the
-// writing transaction's ID (xid8, pg_current_xact_id()), and readers
-// return only events of transactions older than the oldest transaction
-// still running, pg_snapshot_xmin(pg_current_snapshot()), in (xid, seq)
-// order. Below that horizon every transaction has committed or rolled
-// back, and every one still to commit has a larger ID, so the log below
-// it is final. (xid, seq) is the event's [nova.Position] (Commit, Prepare)
-// and what checkpoints store; xid8 is 64 bits wide and never wraps.
+// that had passed 8 would never see 7. So the log is ordered by a pair,
+// (label, seq), the event's [nova.Position] (Commit, Prepare) and what
+// checkpoints store, and readers read only below a horizon that no
+// append still running can commit under.
 //
-// The price: a transaction that holds an ID holds readers back until it
-// ends, whatever it does and whichever database of the server it runs
-// in. Events committed after it wait for it; none is lost or reordered.
-// Keep transactions given to [Store.AppendTx] short, and watch for long
-// transactions on the server. ReadAll waits briefly (up to
-// Config.PollInterval or a second) for transactions older than the
-// store's own last append, so that a process reads what it wrote. Stream
+// The label comes from the schema's clock, a sequence (CACHE 1, so every
+// session draws from and sees one last value), drawn by nextval in the
+// SET of the statement that updates the stream's row, which PostgreSQL
+// computes on the locked, latest version of the row: an append that
+// waited for the row draws its label after the one before it committed,
+// so one stream's events reach readers in version order. (A writing
+// transaction's ID, the obvious key, is taken at the transaction's first
+// write, which may come before the append takes the stream's lock: a
+// stream's versions then reached readers out of order.) seq, an identity
+// column, orders the events of one append.
+//
+// Every append first takes its guard, in a statement of its own that
+// completes before the one that draws the label, in the same
+// transaction: a shared transaction-level advisory lock on P = the
+// clock's next value, with a marker of the schema in the key's high bits
+// (P in the low 48). So P ≤ the append's label, and the lock is held
+// until the append commits or rolls back. A reader takes, in order,
+// X = the clock's next value; then, in a later statement, the smallest P
+// held under the schema's marker in pg_locks; the horizon is H = min(X,
+// that P); then, in a new READ COMMITTED statement, it reads the events
+// with label < H past its position. All three share one round trip. No
+// append can commit an event under H later: one that held its guard
+// when pg_locks was read has P ≥ H; one that took it later drew its
+// label after X was read, so label ≥ X ≥ H; one that had released it
+// had committed (PostgreSQL makes a commit visible before it releases
+// its locks), and the new statement sees its events, or it rolled back.
+// No timeouts are involved: a reader never skips an event for having
+// waited long enough.
+//
+// The price: an append that is still running holds the schema's readers
+// before its place until its transaction ends. For [Store.Append] that
+// is one round trip; for [Store.AppendTx], as long as the caller keeps
+// the transaction open. Events committed after it wait; none is lost or
+// reordered. [Store.Holder] names the session that holds readers, and
+// `nova projections` shows it. Other transactions of the server, and
+// other schemas' appends, hold nothing. ReadAll waits briefly (up to
+// Config.PollInterval or a second) for appends that began before the
+// store's own last one, so that a process reads what it wrote. Stream
 // reads need no horizon: one stream's versions commit in order.
+//
+// Readers must run on the primary (a standby's pg_locks shows no
+// appends). After restoring a backup, set the clock to the largest label
+// stored (SELECT setval('<schema>.clock', max(label)) FROM
+// <schema>.events) before appending. Labels stay below 2^48 (at 100,000
+// appends a second, 89 years).
 //
 // # Waking subscribers
 //
 // A NOTIFY inside the append transaction would make every commit take the
-// server's notification queue lock in turn (measured: 8 concurrent writers
-// fell from 8.2k to 3.9k events/s). So Append commits first, wakes the
+// server's notification queue lock in turn, serializing concurrent
+// appends at their commits. So Append commits first, wakes the
 // store's own subscriptions at once, and asks the store's notifier
 // goroutine for a NOTIFY, which sends at most one per
 // Config.NotifyCoalesce (default 5 ms) for all the appends of that

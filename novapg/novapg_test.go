@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nova-go/nova"
@@ -169,10 +171,9 @@ func TestSchemasAreIsolated(t *testing.T) {
 }
 
 func TestAppendTx(t *testing.T) {
-	// Not parallel with the other tests: it holds a transaction open, and
-	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
-	// the server waits for it. Sequential top-level tests run before the
-	// parallel ones resume.
+	// Parallel: the transaction it holds open holds the readers of its
+	// own schema only.
+	t.Parallel()
 	sc := newScratch(t)
 	s := open(t, sc.config())
 	ctx := context.Background()
@@ -327,16 +328,14 @@ func TestOpenUnreachableServer(t *testing.T) {
 	}
 }
 
-// TestForeignTransactionHoldsBackButLosesNothing holds a transaction ID
-// open on a connection of no store, as any application on the server
-// might: appends committed after it are held back from subscribers and
-// ReadAll, which still ends, and once it ends the subscriber has them
-// without any notification (polling is set to an hour).
-func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
-	// Not parallel with the other tests: it holds a transaction open, and
-	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
-	// the server waits for it. Sequential top-level tests run before the
-	// parallel ones resume.
+// TestForeignTransactionsHoldNothing holds transaction IDs open on
+// connections of no store, in this database and in another, as any
+// application on a shared server might: the store's readers must not
+// wait for them. (With a horizon taken from the server's oldest running
+// transaction, they held every reader back.) Polling is set to an hour,
+// so the subscriber has the append from its wake-up, not from a poll.
+func TestForeignTransactionsHoldNothing(t *testing.T) {
+	t.Parallel()
 	sc := newScratch(t)
 	cfg := sc.config()
 	cfg.PollInterval = time.Hour
@@ -345,22 +344,28 @@ func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
 	defer cancel()
 	first := novatest.MustAppend(t, s, "s", nova.NoStream, novatest.Events("before", 1)...)
 
-	pool, err := pgxpool.New(ctx, sc.admin)
+	other, err := url.Parse(sc.admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var foreign uint64
-	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()`).Scan(&foreign); err != nil {
-		t.Fatal(err)
+	other.Path = "/postgres"
+	for _, dsn := range []string{sc.admin, other.String()} {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background())
+		if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	events := make(chan nova.Event, 16)
+	sub := make(chan nova.Event, 4)
 	done := make(chan error, 1)
 	go func() {
 		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: first.Position}) {
@@ -368,40 +373,153 @@ func TestForeignTransactionHoldsBackButLosesNothing(t *testing.T) {
 				done <- err
 				return
 			}
-			events <- e
+			sub <- e
 		}
 	}()
-	after := novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
-	if after.Position.Commit <= foreign {
-		t.Fatalf("append after the foreign transaction %d has transaction %d", foreign, after.Position.Commit)
-	}
-	start := time.Now()
-	if got := novatest.MustReadAll(t, s); len(got) != 1 {
-		t.Fatalf("ReadAll while an older transaction runs returned %d events, want the 1 before it", len(got))
-	}
-	t.Logf("ReadAll waited %v for the older transaction, then ended", time.Since(start).Round(time.Millisecond))
-	select {
-	case e := <-events:
-		t.Fatalf("subscriber delivered %s while an older transaction ran", e.ID)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
+	novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
+	if got := novatest.MustReadAll(t, s); len(got) != 3 {
+		t.Fatalf("ReadAll beside the foreign transactions returned %d events, want all 3", len(got))
 	}
 	for i := range 2 {
 		select {
-		case e := <-events:
-			if e.Type != "after" || e.Version != uint64(i+2) {
-				t.Fatalf("event %d after the foreign transaction ended: %s v%d", i, e.Type, e.Version)
+		case e := <-sub:
+			if e.Version != uint64(i+2) {
+				t.Fatalf("event %d: version %d, want %d", i, e.Version, i+2)
 			}
 		case err := <-done:
 			t.Fatalf("subscription ended: %v", err)
 		case <-time.After(10 * time.Second):
-			t.Fatalf("event %d did not arrive within 10s of the older transaction ending", i)
+			t.Fatalf("event %d was held back by a foreign transaction", i)
 		}
+	}
+	if _, ok, err := s.Holder(ctx); err != nil || ok {
+		t.Errorf("Holder beside foreign transactions = %v, %v; want none", ok, err)
 	}
 	cancel()
 	<-done
+}
+
+// TestOpenAppendHoldsReadersAndLosesNothing leaves an AppendTx's
+// transaction open: the events appended after it are held back from
+// ReadAll and the subscriber (ReadAll still ends), Holder names the
+// session, and once it commits the subscriber has every event, the held
+// transaction's first, without a notification (polling is set to an
+// hour: the subscriber's own short pauses find them).
+func TestOpenAppendHoldsReadersAndLosesNothing(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	cfg := sc.config()
+	cfg.PollInterval = time.Hour
+	s := open(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := novatest.MustAppend(t, s, "s", nova.NoStream, novatest.Events("before", 1)...)
+
+	held, err := pgx.ParseConfig(sc.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.RuntimeParams["application_name"] = "held-by-test"
+	conn, err := pgx.ConnectConfig(ctx, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := s.AppendTx(ctx, tx, "held", nova.NoStream, novatest.Events("held", 1)...); err != nil {
+		t.Fatal(err)
+	}
+
+	sub := make(chan nova.Event, 4)
+	done := make(chan error, 1)
+	go func() {
+		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: first.Position}) {
+			if err != nil {
+				done <- err
+				return
+			}
+			sub <- e
+		}
+	}()
+	novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
+	if got := novatest.MustReadAll(t, s); len(got) != 1 {
+		t.Fatalf("ReadAll while an append is open returned %d events, want the 1 before it", len(got))
+	}
+	h, ok, err := s.Holder(ctx)
+	if err != nil || !ok || h.Application != "held-by-test" || h.PID != int32(conn.PgConn().PID()) || h.State != "idle in transaction" || h.Since.IsZero() {
+		t.Fatalf("Holder = %+v, %v, %v; want the session of the open transaction, idle in it", h, ok, err)
+	}
+	select {
+	case e := <-sub:
+		t.Fatalf("subscriber delivered %s while an append was open", e.ID)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"held", "after", "after"} {
+		select {
+		case e := <-sub:
+			if e.Type != want {
+				t.Fatalf("event %d after the commit: %s %s v%d, want a %s event", i, e.Type, e.Stream, e.Version, want)
+			}
+		case err := <-done:
+			t.Fatalf("subscription ended: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d did not arrive within 10s of the commit", i)
+		}
+	}
+	if _, ok, err := s.Holder(ctx); err != nil || ok {
+		t.Errorf("Holder after the commit = %v, %v; want none", ok, err)
+	}
+	cancel()
+	<-done
+}
+
+// TestVersionOrderWhenTheTransactionWroteFirst: a caller's transaction
+// writes a row of its own first (taking a transaction ID), another
+// writer then appends version 2 of a stream and commits, and the
+// transaction appends version 3 with AppendTx and commits. The log must
+// hold the stream's versions in order, 1, 2, 3: an order by transaction
+// ID put version 3 before version 2, and a projection that skips
+// versions it has passed lost it.
+func TestVersionOrderWhenTheTransactionWroteFirst(t *testing.T) {
+	t.Parallel()
+	sc := newScratch(t)
+	s := open(t, sc.config())
+	ctx := context.Background()
+	if _, err := sc.exec(ctx, fmt.Sprintf(`CREATE TABLE %s.read_model (k text PRIMARY KEY)`, sc.schema)); err != nil {
+		t.Fatal(err)
+	}
+	novatest.MustAppend(t, s, "S", nova.NoStream, novatest.Events("e", 1)...)
+	for _, kind := range []string{"exact", "exists", "any"} {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.read_model VALUES ($1)`, sc.schema), kind); err != nil {
+			t.Fatal(err)
+		}
+		v := novatest.MustAppend(t, s, "S", nova.Any, novatest.Events("other", 1)...).LastVersion
+		exp := map[string]nova.ExpectedVersion{"exact": nova.Exact(v), "exists": nova.StreamExists, "any": nova.Any}[kind]
+		if _, err := s.AppendTx(ctx, tx, "S", exp, novatest.Events("tx", 1)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []uint64
+	for _, e := range novatest.MustReadAll(t, s) {
+		got = append(got, e.Version)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]uint64{1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("ReadAll yields the stream's versions %v, want 1..7 in order", got)
+	}
 }
 
 func TestParseURL(t *testing.T) {

@@ -82,41 +82,42 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 	}
 }
 
-// after turns an exclusive position into the (xid, seq) pair to read
+// after turns an exclusive position into the (label, seq) pair to read
 // after. ok is false when nothing can follow p.
-func after(p nova.Position) (xid uint64, seq int64, ok bool) {
-	if p.Prepare <= math.MaxInt64 {
-		return p.Commit, int64(p.Prepare), true
-	}
-	// No sequence is that large: everything of transaction p.Commit is
-	// before p, and seq > 0 takes all of the next.
-	if p.Commit == math.MaxUint64 {
+func after(p nova.Position) (label, seq int64, ok bool) {
+	switch {
+	case p.Commit > math.MaxInt64:
+		return 0, 0, false
+	case p.Prepare <= math.MaxInt64:
+		return int64(p.Commit), int64(p.Prepare), true
+	case p.Commit == math.MaxInt64:
 		return 0, 0, false
 	}
-	return p.Commit + 1, 0, true
+	// No sequence is that large: everything of label p.Commit is before
+	// p, and seq > 0 takes all of the next.
+	return int64(p.Commit) + 1, 0, true
 }
 
-// ReadAll implements nova.Store. Its first query takes the horizon: the
-// oldest transaction still running (pg_snapshot_xmin). Every event below
-// it is committed or never will be, so the events it reads, in (xid, seq)
-// order and in pages, are a gap-free prefix of the log that no later
-// commit can extend below; events of transactions at or past the horizon
-// are left for the next read. A read therefore ends even while writers
-// keep appending.
+// ReadAll implements nova.Store. Its first round trip takes the horizon
+// (see the package documentation). Every event below it has committed or
+// never will, so the events it reads, in (label, seq) order and in pages,
+// are a gap-free prefix of the log that no later commit can extend below;
+// events at or past the horizon are left for the next read. A read
+// therefore ends even while writers keep appending.
 //
-// While a transaction older than this store's last append is still
-// running, anywhere on the server, the horizon is below that append.
-// ReadAll then waits for such transactions to end, polling, up to
-// Config.PollInterval or a second, whichever is less, so that a process
-// reads its own appends; past that it reads below the horizon as it is,
-// and the rest comes with the next read.
+// While an append of this schema that started before this store's last
+// one is still running, the horizon is below that last append. ReadAll
+// then waits for such appends to end, polling, up to Config.PollInterval
+// or a second, whichever is less, so that a process reads its own
+// appends; past that it reads below the horizon as it is, and the rest
+// comes with the next read.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := paging.Check(ctx, opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
-		xid, seq, ok := after(opts.From)
+		label, seq, ok := after(opts.From)
 		if !ok {
 			return
 		}
@@ -128,12 +129,12 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 		left := opts.Limit
 		var sc scanner
 		for {
-			if xid >= horizon {
+			if label >= horizon {
 				return
 			}
 			n := s.pageLimit(left)
 			buf, err := s.page(ctx, &sc, n, func(scan func(pgx.Rows) error) error {
-				return s.queryRows(ctx, scan, s.sql.all, xid, seq, horizon, n)
+				return s.queryRows(ctx, scan, s.sql.all, label, seq, horizon, n)
 			})
 			if err != nil {
 				yield(nova.Event{}, readError("read all", err))
@@ -143,7 +144,7 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 				return
 			}
 			last := buf[len(buf)-1].Position
-			xid, seq = last.Commit, int64(last.Prepare)
+			label, seq = int64(last.Commit), int64(last.Prepare)
 		}
 	}
 }
@@ -152,14 +153,16 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 // the store's last append.
 const maxReadWait = time.Second
 
-// horizon returns the position below which the log is complete: the
-// oldest transaction still running. When this store's last append is not
-// below it yet (an older transaction, of any database of the server, has
-// not ended), it waits for that transaction, polling, for up to
-// Config.PollInterval or a second, whichever is less, so that a process
-// reads its own appends; past that it returns the horizon as it is.
-func (s *Store) horizon(ctx context.Context) (uint64, error) {
-	var h uint64
+// horizon returns the label below which the log is complete, read in
+// two statements of one round trip: the clock's next value X, then
+// H = min(X, the smallest value a running append of this schema
+// guards). When this store's last append is not below it yet (an append
+// that started before it has not ended), it waits for that append,
+// polling, for up to Config.PollInterval or a second, whichever is less,
+// so that a process reads its own appends; past that it returns the
+// horizon as it is.
+func (s *Store) horizon(ctx context.Context) (int64, error) {
+	var h int64
 	deadline := time.Now().Add(min(s.cfg.PollInterval, maxReadWait))
 	pause := 500 * time.Microsecond
 	for {
@@ -167,9 +170,12 @@ func (s *Store) horizon(ctx context.Context) (uint64, error) {
 			if err := s.checkOpen(); err != nil {
 				return err
 			}
-			return s.pool.QueryRow(ctx, s.sql.horizon).Scan(&h)
+			b := &pgx.Batch{}
+			b.Queue(s.sql.clock)
+			b.Queue(s.sql.horizon).QueryRow(func(row pgx.Row) error { return row.Scan(&h) })
+			return s.pool.SendBatch(ctx, b).Close()
 		})
-		if err != nil || h > s.lastXid.Load() || time.Now().After(deadline) {
+		if err != nil || uint64(h) > s.lastLabel.Load() || time.Now().After(deadline) {
 			return h, err
 		}
 		select {
@@ -184,17 +190,18 @@ func (s *Store) horizon(ctx context.Context) (uint64, error) {
 }
 
 // maxHeldBack is the longest pause of a subscription whose next events
-// are held back by an older transaction.
+// are held back by a running append.
 const maxHeldBack = 200 * time.Millisecond
 
 // Subscribe implements nova.Store. It reads pages from opts.From as
-// ReadAll does, with the horizon taken afresh by each query, until it has
-// caught up; then it waits for a wake-up (an append of this store, or a
-// notification from another process through the store's listener) or for
-// Config.PollInterval, and reads again. When events past its position are
-// committed but held back by an older transaction still running, it looks
-// again after a short, growing pause instead: that transaction may belong
-// to no store and send no notification.
+// ReadAll does, with the horizon taken afresh for each page, in the same
+// round trip, until it has caught up; then it waits for a wake-up (an
+// append of this store, or a notification from another process through
+// the store's listener) or for Config.PollInterval, and reads again. When
+// events past its position are at or past the horizon (held back by an
+// append still running, or not committed yet), it looks again after a
+// short, growing pause instead: the append may be in a caller's
+// transaction, which sends no notification.
 //
 // Queries that fail on a broken connection are retried, so a subscription
 // rides out a server restart or terminated sessions and resumes from the
@@ -206,7 +213,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			yield(nova.Event{}, err)
 			return
 		}
-		xid, seq, ok := after(opts.From)
+		label, seq, ok := after(opts.From)
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -224,13 +231,20 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		for {
 			wake := s.wakeup() // before reading, so no wake-up is missed
 			var pending bool
-			// One round trip: whether events past the position are held
-			// back, then the page below the horizon.
+			// One round trip: the horizon, in two statements, then the
+			// page below it and whether events past the position are at
+			// or past it, in later statements, whose snapshots are taken
+			// after the horizon was: READ COMMITTED, whatever the
+			// server's default.
 			buf, err := s.page(ctx, &sc, n, func(scan func(pgx.Rows) error) error {
 				pending = false
 				b := &pgx.Batch{}
-				b.Queue(s.sql.pending, xid, seq).QueryRow(func(row pgx.Row) error { return row.Scan(&pending) })
-				b.Queue(s.sql.live, xid, seq, n).Query(scan)
+				b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY`)
+				b.Queue(s.sql.clock)
+				b.Queue(s.sql.horizon)
+				b.Queue(s.sql.live, label, seq, n).Query(scan)
+				b.Queue(s.sql.pending, label, seq).QueryRow(func(row pgx.Row) error { return row.Scan(&pending) })
+				b.Queue(`COMMIT`)
 				return s.pool.SendBatch(ctx, b).Close()
 			})
 			if err != nil {
@@ -244,7 +258,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			}
 			if len(buf) > 0 {
 				last := buf[len(buf)-1].Position
-				xid, seq = last.Commit, int64(last.Prepare)
+				label, seq = int64(last.Commit), int64(last.Prepare)
 			}
 			if len(buf) == n {
 				continue
@@ -344,7 +358,7 @@ func (s *Store) queryRows(ctx context.Context, scan func(pgx.Rows) error, sql st
 // repeat from row to row.
 type scanner struct {
 	seq, version int64
-	xid          uint64
+	label        int64
 	id           pgtype.UUID
 	md           []byte
 	corr, caus   pgtype.Text
@@ -354,10 +368,10 @@ type scanner struct {
 
 func (sc *scanner) scan(rows pgx.Rows, e *nova.Event) error {
 	sc.md = nil
-	if err := rows.Scan(&sc.seq, &sc.xid, &sc.stream, &sc.version, &sc.id, &sc.typ, &e.Data, &sc.md, &sc.corr, &sc.caus, &sc.recorded); err != nil {
+	if err := rows.Scan(&sc.seq, &sc.label, &sc.stream, &sc.version, &sc.id, &sc.typ, &e.Data, &sc.md, &sc.corr, &sc.caus, &sc.recorded); err != nil {
 		return err
 	}
-	e.Position = nova.Position{Commit: sc.xid, Prepare: uint64(sc.seq)}
+	e.Position = nova.Position{Commit: uint64(sc.label), Prepare: uint64(sc.seq)}
 	e.Stream = sc.stream
 	e.Version = uint64(sc.version)
 	e.ID = formatUUID(sc.id.Bytes)

@@ -198,13 +198,8 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
 	}
 	// As after Append: ReadAll in this process waits for the horizon to
-	// pass this transaction, and subscribers are woken.
-	for {
-		last := r.s.lastXid.Load()
-		if res.Position.Commit <= last || r.s.lastXid.CompareAndSwap(last, res.Position.Commit) {
-			break
-		}
-	}
+	// pass this append, and subscribers are woken.
+	r.s.noteAppend(res.Position.Commit)
 	r.s.Notify()
 	if len(t.Outbox) > 0 {
 		r.box.wake.Wake()
@@ -243,6 +238,7 @@ func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []
 	w := &t.Run
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	b.Queue(r.s.sql.guard)
 	b.Queue(sql, args...).QueryRow(func(pr pgx.Row) error {
 		var err error
 		*res, conflict, err = scanAppend(pr, len(evs))

@@ -15,12 +15,23 @@ type statements struct {
 	version string
 	// forwards and backwards read a stream's page.
 	forwards, backwards string
-	// horizon returns the position below which the log is complete.
-	horizon string
+	// guard takes the append's shared advisory lock on the clock's next
+	// value; it runs, in the append's transaction, before the statement
+	// that draws the label.
+	guard string
+	// clock stores the clock's next value (X) in the transaction-local
+	// setting novapg.x; horizon, a later statement, returns the horizon
+	// H = min(X, the smallest value guarded by a running append) and
+	// stores it in novapg.h. Every event below H has committed or never
+	// will, for a statement that starts after horizon ends.
+	clock, horizon string
 	// all reads a page of the log below a given horizon; live reads one
-	// below the current horizon; pending says whether events past a
-	// position are committed but held back by an older transaction.
+	// below the horizon in novapg.h; pending says whether events past a
+	// position are at or past that horizon (committed but held back, or
+	// not committed yet).
 	all, live, pending string
+	// holder describes the oldest running append that holds readers.
+	holder string
 	// streams lists streams.
 	streams string
 	// loadSnapshot and saveSnapshot read and write a snapshot.
@@ -28,7 +39,7 @@ type statements struct {
 }
 
 // eventColumns are the columns scan reads, in order.
-const eventColumns = `seq, xid, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
+const eventColumns = `seq, label, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
 
 // Indexes of the append statements by expected version.
 const (
@@ -38,41 +49,62 @@ const (
 	expectExact
 )
 
-func newStatements(schema string) statements {
+func newStatements(schema string, marker int64) statements {
+	// next is the clock's next value: no label drawn after it is read is
+	// smaller.
+	next := fmt.Sprintf(`(SELECT last_value + is_called::int FROM %s.clock)`, schema)
+	// guarded lists the values guarded by this store's running appends:
+	// granted shared advisory locks of this database whose key carries
+	// the store's marker in its high bits (the key's high 32 bits are
+	// classid, its low 32 objid, and objsubid is 1 for a bigint key).
+	guarded := fmt.Sprintf(`l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ShareLock'
+	AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	AND l.classid::bigint >> 16 = %d`, marker)
+	guardedValue := `((l.classid::bigint & 65535) << 32 | l.objid::bigint)`
 	// appendEvents updates or creates the stream's row in s, which returns
 	// the stream's new version only when the expected version holds, and
 	// inserts the batch from arrays after it. With no row from s nothing
 	// is inserted and the result's version is NULL. The events take their
 	// sequence numbers in batch order (the ORDER BY comes before the
-	// defaults are computed) and the writing transaction's ID by default.
+	// defaults are computed) and the label the stream's row drew.
 	appendEvents := func(streamRow string) string {
 		return fmt.Sprintf(`WITH s AS (%s),
 e AS (
-	INSERT INTO %[2]s.events (stream, version, id, type, data, metadata, correlation_id, causation_id)
-	SELECT $1, s.version - $2 + u.ord, u.id, u.type, u.data, NULLIF(u.md, '')::jsonb, NULLIF(u.corr, ''), NULLIF(u.caus, '')
+	INSERT INTO %[2]s.events (label, stream, version, id, type, data, metadata, correlation_id, causation_id)
+	SELECT s.last_label, $1, s.version - $2 + u.ord, u.id, u.type, u.data, NULLIF(u.md, '')::jsonb, NULLIF(u.corr, ''), NULLIF(u.caus, '')
 	FROM s, unnest($3::uuid[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, type, data, md, corr, caus, ord)
 	ORDER BY u.ord
-	RETURNING version, xid, seq
+	RETURNING version, label, seq
 )
-SELECT max(version), max(xid), max(seq) FROM e`, streamRow, schema)
+SELECT max(version), max(label), max(seq) FROM e`, streamRow, schema)
 	}
 	// appendEvent is appendEvents for one event, with plain parameters
 	// instead of arrays, which costs the server less. It returns no row
 	// when nothing was written.
 	appendEvent := func(streamRow string) string {
 		return fmt.Sprintf(`WITH s AS (%s)
-INSERT INTO %[2]s.events (stream, version, id, type, data, metadata, correlation_id, causation_id)
-SELECT $1, s.version, $3::uuid, $4::text, $5::bytea, NULLIF($6::text, '')::jsonb, NULLIF($7::text, ''), NULLIF($8::text, '')
+INSERT INTO %[2]s.events (label, stream, version, id, type, data, metadata, correlation_id, causation_id)
+SELECT s.last_label, $1, s.version, $3::uuid, $4::text, $5::bytea, NULLIF($6::text, '')::jsonb, NULLIF($7::text, ''), NULLIF($8::text, '')
 FROM s
-RETURNING version, xid, seq`, streamRow, schema)
+RETURNING version, label, seq`, streamRow, schema)
 	}
+	// The stream's row draws the append's label with nextval in the SET
+	// of its UPDATE (or ON CONFLICT DO UPDATE), which PostgreSQL computes
+	// on the locked, latest row version: an append that waited for the
+	// row draws after the one before it committed, so one stream's labels
+	// follow its versions. A new row draws in its VALUES. greatest keeps
+	// the order should the clock ever be set back (a restore).
+	label := fmt.Sprintf(`nextval('%s.clock')`, schema)
 	streamRow := [4]string{
-		fmt.Sprintf(`INSERT INTO %s.streams AS t (stream, version) VALUES ($1, $2)
-	ON CONFLICT (stream) DO UPDATE SET version = t.version + excluded.version RETURNING version`, schema),
-		fmt.Sprintf(`INSERT INTO %s.streams (stream, version) VALUES ($1, $2)
-	ON CONFLICT (stream) DO NOTHING RETURNING version`, schema),
-		fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 RETURNING version`, schema),
-		fmt.Sprintf(`UPDATE %s.streams SET version = version + $2 WHERE stream = $1 AND version = $9 RETURNING version`, schema),
+		fmt.Sprintf(`INSERT INTO %[1]s.streams AS t (stream, version, last_label) VALUES ($1, $2, %[2]s)
+	ON CONFLICT (stream) DO UPDATE SET version = t.version + excluded.version, last_label = greatest(t.last_label, %[2]s)
+	RETURNING version, last_label`, schema, label),
+		fmt.Sprintf(`INSERT INTO %[1]s.streams (stream, version, last_label) VALUES ($1, $2, %[2]s)
+	ON CONFLICT (stream) DO NOTHING RETURNING version, last_label`, schema, label),
+		fmt.Sprintf(`UPDATE %[1]s.streams SET version = version + $2, last_label = greatest(last_label, %[2]s)
+	WHERE stream = $1 RETURNING version, last_label`, schema, label),
+		fmt.Sprintf(`UPDATE %[1]s.streams SET version = version + $2, last_label = greatest(last_label, %[2]s)
+	WHERE stream = $1 AND version = $9 RETURNING version, last_label`, schema, label),
 	}
 	var batch, single [4]string
 	for i, row := range streamRow {
@@ -88,12 +120,18 @@ RETURNING version, xid, seq`, streamRow, schema)
 		forwards:  fmt.Sprintf(`SELECT %s FROM %s.events WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, eventColumns, schema),
 		backwards: fmt.Sprintf(`SELECT %s FROM %s.events WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`, eventColumns, schema),
 
-		horizon: `SELECT pg_snapshot_xmin(pg_current_snapshot())`,
-		all: fmt.Sprintf(`SELECT %s FROM %s.events WHERE (xid, seq) > ($1, $2) AND xid < $3
-	ORDER BY xid, seq LIMIT $4`, eventColumns, schema),
-		live: fmt.Sprintf(`SELECT %s FROM %s.events WHERE (xid, seq) > ($1, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-	ORDER BY xid, seq LIMIT $3`, eventColumns, schema),
-		pending: fmt.Sprintf(`SELECT EXISTS (SELECT FROM %s.events WHERE (xid, seq) > ($1, $2) AND xid >= pg_snapshot_xmin(pg_current_snapshot()))`, schema),
+		guard:   fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d::bigint << 48 | %s)`, marker, next),
+		clock:   fmt.Sprintf(`SELECT set_config('novapg.x', %s::text, true)`, next),
+		horizon: fmt.Sprintf(`SELECT set_config('novapg.h', least(current_setting('novapg.x')::bigint, (SELECT min(%s) FROM pg_locks l WHERE %s))::text, true)::bigint`, guardedValue, guarded),
+		all: fmt.Sprintf(`SELECT %s FROM %s.events WHERE (label, seq) > ($1, $2) AND label < $3
+	ORDER BY label, seq LIMIT $4`, eventColumns, schema),
+		live: fmt.Sprintf(`SELECT %s FROM %s.events WHERE (label, seq) > ($1, $2) AND label < current_setting('novapg.h')::bigint
+	ORDER BY label, seq LIMIT $3`, eventColumns, schema),
+		pending: fmt.Sprintf(`SELECT EXISTS (SELECT FROM %s.events WHERE (label, seq) > ($1, $2) AND label >= current_setting('novapg.h')::bigint)`, schema),
+		holder: fmt.Sprintf(`SELECT %[1]s AS guarded, l.pid, COALESCE(a.application_name, ''), a.xact_start, COALESCE(a.state, ''), COALESCE(a.query, '')
+	FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+	WHERE %[2]s
+	ORDER BY guarded LIMIT 1`, guardedValue, guarded),
 
 		streams: fmt.Sprintf(`SELECT stream, version FROM %s.streams WHERE stream > $1 ORDER BY stream LIMIT $2`, schema),
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,9 +41,9 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   chan struct{}
 
-	// lastXid is the transaction ID of the last append this store made,
-	// which ReadAll waits to have below its horizon.
-	lastXid atomic.Uint64
+	// lastLabel is the label of the last append this store made, which
+	// ReadAll waits to have below its horizon.
+	lastLabel atomic.Uint64
 
 	// send asks the notifier for a NOTIFY; it holds at most one request.
 	send chan struct{}
@@ -81,7 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:      cfg,
 		pool:     pool,
 		ownsPool: owned,
-		sql:      newStatements(quoteIdent(cfg.Schema)),
+		sql:      newStatements(quoteIdent(cfg.Schema), marker(cfg.Schema)),
 		channel:  "novapg_" + cfg.Schema,
 		closing:  make(chan struct{}),
 		cancel:   cancel,
@@ -279,5 +280,27 @@ func (s *Store) listen(ctx context.Context, listening func()) error {
 			return err
 		}
 		s.broadcast()
+	}
+}
+
+// marker returns the 15 bits, never 0, that the keys of a schema's
+// append guards carry above the guarded value (the low 48 bits), so that
+// readers count only their store's appends among the server's advisory
+// locks. Two schemas of one database that share a marker only hold each
+// other's readers a little longer, never lose an event.
+func marker(schema string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	return int64(h.Sum32()%0x7fff) + 1
+}
+
+// noteAppend records the label of an append this store made, for ReadAll
+// to wait for.
+func (s *Store) noteAppend(label uint64) {
+	for {
+		last := s.lastLabel.Load()
+		if label <= last || s.lastLabel.CompareAndSwap(last, label) {
+			return
+		}
 	}
 }

@@ -121,10 +121,9 @@ func openTx(ctx context.Context, t *testing.T, st nova.Store, stream string, eve
 var killers sync.Map
 
 func TestStore(t *testing.T) {
-	// Not parallel with the other tests: it holds a transaction open, and
-	// PostgreSQL's visibility horizon is cluster-wide, so every reader of
-	// the server waits for it. Sequential top-level tests run before the
-	// parallel ones resume.
+	// Not parallel with the other tests: the suite's first cases watch
+	// the process's goroutines and terminate sessions, and run before
+	// the parallel tests resume.
 	testenv.Need(t, testenv.Postgres)
 	// Every append is a round trip to the server: a tenth of the suite's
 	// sizes by default; NOVA_TEST_SCALE=1 runs the specified figures.

@@ -121,9 +121,8 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	}
 	t.Run("Release", s.testRelease)
 	// These two run alone too, before the parallel cases: an open
-	// transaction holds back every reader of the server (PostgreSQL's
-	// visibility horizon is cluster-wide), and dropped connections would
-	// fail the other cases' calls in flight.
+	// transaction may hold back every reader of the store, and dropped
+	// connections would fail the other cases' calls in flight.
 	t.Run("OpenTransaction", s.testOpenTransaction)
 	t.Run("ConnectionDrop", s.testConnectionDrop)
 
@@ -146,6 +145,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	t.Run("RaceAny", s.testRaceAny)
 	t.Run("RaceCreate", s.testRaceCreate)
 	t.Run("RaceRetry", s.testRaceRetry)
+	t.Run("StreamOrder", s.testStreamOrder)
 	t.Run("SubscribeWriters", s.testSubscribeWriters)
 	t.Run("SubscribeDuringWrites", s.testSubscribeDuringWrites)
 }

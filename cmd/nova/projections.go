@@ -16,6 +16,7 @@ import (
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/examples/orders"
 	"github.com/nova-go/nova/internal/services"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -69,6 +70,36 @@ type projectionJSON struct {
 	Owner      string     `json:"owner,omitempty"`
 	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	UpdatedAt  time.Time  `json:"updated_at"`
+	// HeldBy names the append that holds every reader of the store back,
+	// when one has been running for heldFor or more.
+	HeldBy *holderJSON `json:"held_by,omitempty"`
+}
+
+// holderJSON is a running append that holds readers back.
+type holderJSON struct {
+	PID         int32     `json:"pid"`
+	Application string    `json:"application,omitempty"`
+	Since       time.Time `json:"since"`
+	State       string    `json:"state"`
+}
+
+// heldFor is how long an append must have been running for the
+// projections listing to name it: every append holds readers for the
+// moment it takes to commit.
+const heldFor = time.Second
+
+// holder returns the append of store that holds readers back, when the
+// store can tell and one has been running for heldFor or more.
+func holder(ctx context.Context, store nova.Store, now time.Time) (*holderJSON, error) {
+	pg, ok := store.(*novapg.Store)
+	if !ok {
+		return nil, nil
+	}
+	h, ok, err := pg.Holder(ctx)
+	if err != nil || !ok || h.Since.IsZero() || now.Sub(h.Since) < heldFor {
+		return nil, err
+	}
+	return &holderJSON{PID: h.PID, Application: h.Application, Since: h.Since, State: h.State}, nil
 }
 
 func runProjections(ctx context.Context, e *env, args []string) error {
@@ -90,6 +121,10 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 	}
 	infos := slices.DeleteFunc(all, func(in projection.CheckpointInfo) bool { return in.Name == demoLockName })
 	now := time.Now()
+	held, err := holder(ctx, store, now)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	if !e.json {
@@ -109,7 +144,7 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 		}
 		if e.json {
 			j := projectionJSON{Name: in.Name, Checkpoint: in.Position.String(), LagEvents: lag.Events, LagCapped: lag.Capped,
-				LagSeconds: lag.Time.Seconds(), Status: status, UpdatedAt: in.UpdatedAt.UTC()}
+				LagSeconds: lag.Time.Seconds(), Status: status, UpdatedAt: in.UpdatedAt.UTC(), HeldBy: held}
 			if in.Active(now) {
 				j.Owner = in.LeaseOwner
 				until := in.LeaseUntil.UTC()
@@ -134,6 +169,15 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s in %s\n", plural(len(infos), "projection", ""), redact(e.store))
+	if held != nil {
+		app := ""
+		if held.Application != "" {
+			app = fmt.Sprintf(" (%s)", held.Application)
+		}
+		fmt.Fprintf(e.stdout, "readers are held back by an append still running for %s: server process %d%s, %s;\n"+
+			"  its events, and all appended after it began, wait for it to commit or roll back (to end it: SELECT pg_terminate_backend(%d))\n",
+			now.Sub(held.Since).Round(time.Second), held.PID, app, held.State, held.PID)
+	}
 	return nil
 }
 

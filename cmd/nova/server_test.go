@@ -17,8 +17,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novapg"
+	"github.com/nova-go/nova/novatest"
 )
 
 // TestDemoOnServers runs the demo twice, then streams and migrate, on each
@@ -290,5 +293,66 @@ func TestDemoHidesThePassword(t *testing.T) {
 		if code != 0 || strings.Contains(out+stderr, "s3cr3t") {
 			t.Errorf("%s: exit %d, output shows the password or failed:\n%s%s", args, code, out, stderr)
 		}
+	}
+}
+
+// TestProjectionsNameTheAppendThatHoldsReaders leaves an append's
+// transaction open on PostgreSQL: `nova projections` says that readers
+// are held back and by which server process, in text and in JSON.
+func TestProjectionsNameTheAppendThatHoldsReaders(t *testing.T) {
+	spec := scratchPostgres(t)
+	if code, _, stderr := runNova(t, "demo", "--store", spec); code != 0 {
+		t.Fatalf("demo: exit %d: %s", code, stderr)
+	}
+	ctx := t.Context()
+	cfg, err := novapg.ParseURL(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := novapg.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := s.AppendTx(ctx, tx, "held", nova.NoStream, novatest.Events("held", 1)...); err != nil {
+		t.Fatal(err)
+	}
+	var pid int32
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(heldFor + 100*time.Millisecond)
+
+	code, stdout, stderr := runNova(t, "projections", "--store", spec)
+	if code != 0 {
+		t.Fatalf("projections: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "readers are held back") || !strings.Contains(stdout, fmt.Sprintf("server process %d", pid)) {
+		t.Errorf("projections does not name the holding session %d:\n%s", pid, stdout)
+	}
+	code, stdout, stderr = runNova(t, "projections", "--json", "--store", spec)
+	if code != 0 {
+		t.Fatalf("projections --json: exit %d: %s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	if len(lines) == 0 {
+		t.Fatalf("projections --json printed no projection:\n%s", stdout)
+	}
+	for _, l := range lines {
+		held, _ := l["held_by"].(map[string]any)
+		if held == nil || held["pid"] != float64(pid) || held["state"] != "idle in transaction" {
+			t.Errorf("projection %v: held_by = %v, want process %d idle in transaction", l["name"], l["held_by"], pid)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, stdout, _ := runNova(t, "projections", "--store", spec); strings.Contains(stdout, "held back") {
+		t.Errorf("after the rollback, projections still says readers are held:\n%s", stdout)
 	}
 }

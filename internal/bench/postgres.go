@@ -35,9 +35,12 @@ import (
 // pgx's cached prepared statements, BEGIN; INSERT the stream's row (new
 // stream) or UPDATE it WHERE version = the expected one, checking that a
 // row changed; the events, by INSERT for one and by COPY for more; COMMIT.
-// Its reads are one query each, the whole stream by (stream, version) and
-// the whole log by (xid, seq) below the same horizon the store reads
-// below, scanning every column into a [nova.Event] as the store does.
+// The stream's row draws the append's label from the schema's clock
+// sequence, as the store's does. Its reads are one query each, the whole
+// stream by (stream, version) and the whole log by (label, seq) below
+// the clock's next value (without the store's guard against appends
+// still running), scanning every column into a [nova.Event] as the store
+// does.
 func Postgres(url string, cfg novapg.Config) (Backend, error) {
 	if url == "" {
 		return Backend{}, fmt.Errorf("bench: empty PostgreSQL URL: %w", nova.ErrInvalid)
@@ -115,15 +118,15 @@ type postgresRaw struct {
 
 func newPostgresRaw(pool *pgxpool.Pool, schema string) *postgresRaw {
 	q := pgx.Identifier{schema}.Sanitize()
-	const columns = `seq, xid, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
+	const columns = `seq, label, stream, version, id, type, data, metadata, correlation_id, causation_id, recorded_at`
 	return &postgresRaw{
 		pool:       pool,
 		table:      pgx.Identifier{schema, "events"},
-		newStream:  `INSERT INTO ` + q + `.streams (stream, version) VALUES ($1, $2)`,
-		moveStream: `UPDATE ` + q + `.streams SET version = $3 WHERE stream = $1 AND version = $2`,
-		insert:     `INSERT INTO ` + q + `.events (stream, version, id, type, data, metadata, correlation_id, causation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		newStream:  `INSERT INTO ` + q + `.streams (stream, version, last_label) VALUES ($1, $2, nextval('` + q + `.clock')) RETURNING last_label`,
+		moveStream: `UPDATE ` + q + `.streams SET version = $3, last_label = nextval('` + q + `.clock') WHERE stream = $1 AND version = $2 RETURNING last_label`,
+		insert:     `INSERT INTO ` + q + `.events (label, stream, version, id, type, data, metadata, correlation_id, causation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		stream:     `SELECT ` + columns + ` FROM ` + q + `.events WHERE stream = $1 ORDER BY version`,
-		log:        `SELECT ` + columns + ` FROM ` + q + `.events WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid, seq`,
+		log:        `SELECT ` + columns + ` FROM ` + q + `.events WHERE label <= (SELECT last_value FROM ` + q + `.clock) ORDER BY label, seq`,
 	}
 }
 
@@ -138,17 +141,18 @@ func (r *postgresRaw) Close() error {
 func (r *postgresRaw) Append(ctx context.Context, stream string, version uint64, events []nova.EventData) error {
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		next := int64(version) + int64(len(events))
+		var label int64
 		if version == 0 {
-			if _, err := tx.Exec(ctx, r.newStream, stream, next); err != nil {
+			if err := tx.QueryRow(ctx, r.newStream, stream, next).Scan(&label); err != nil {
 				return fmt.Errorf("bench: create stream: %w", err)
 			}
 		} else {
-			tag, err := tx.Exec(ctx, r.moveStream, stream, int64(version), next)
+			err := tx.QueryRow(ctx, r.moveStream, stream, int64(version), next).Scan(&label)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("bench: stream %q is not at version %d", stream, version)
+			}
 			if err != nil {
 				return fmt.Errorf("bench: set stream version: %w", err)
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("bench: stream %q is not at version %d", stream, version)
 			}
 		}
 		rows := make([][]any, len(events))
@@ -175,7 +179,7 @@ func (r *postgresRaw) Append(ctx context.Context, stream string, version uint64,
 			if e.Metadata.CausationID != "" {
 				caus = &e.Metadata.CausationID
 			}
-			rows[i] = []any{stream, int64(version) + int64(i) + 1, id, e.Type, e.Data, md, corr, caus}
+			rows[i] = []any{label, stream, int64(version) + int64(i) + 1, id, e.Type, e.Data, md, corr, caus}
 		}
 		if len(rows) == 1 {
 			if _, err := tx.Exec(ctx, r.insert, rows[0]...); err != nil {
@@ -184,7 +188,7 @@ func (r *postgresRaw) Append(ctx context.Context, stream string, version uint64,
 			return nil
 		}
 		_, err := tx.CopyFrom(ctx, r.table,
-			[]string{"stream", "version", "id", "type", "data", "metadata", "correlation_id", "causation_id"},
+			[]string{"label", "stream", "version", "id", "type", "data", "metadata", "correlation_id", "causation_id"},
 			pgx.CopyFromRows(rows))
 		if err != nil {
 			return fmt.Errorf("bench: copy events: %w", err)
@@ -211,7 +215,7 @@ func (r *postgresRaw) read(ctx context.Context, sql string, args ...any) (int, e
 	n := 0
 	var (
 		seq, version int64
-		xid          uint64
+		label        int64
 		id           pgtype.UUID
 		md           []byte
 		corr, caus   pgtype.Text
@@ -220,10 +224,10 @@ func (r *postgresRaw) read(ctx context.Context, sql string, args ...any) (int, e
 	for rows.Next() {
 		var e nova.Event
 		md = nil
-		if err := rows.Scan(&seq, &xid, &e.Stream, &version, &id, &e.Type, &e.Data, &md, &corr, &caus, &recorded); err != nil {
+		if err := rows.Scan(&seq, &label, &e.Stream, &version, &id, &e.Type, &e.Data, &md, &corr, &caus, &recorded); err != nil {
 			return n, fmt.Errorf("bench: read: %w", err)
 		}
-		e.Position = nova.Position{Commit: xid, Prepare: uint64(seq)}
+		e.Position = nova.Position{Commit: uint64(label), Prepare: uint64(seq)}
 		e.Version = uint64(version)
 		e.ID = uuidString(id.Bytes)
 		e.Metadata = nova.Metadata{CorrelationID: corr.String, CausationID: caus.String}
