@@ -17,7 +17,12 @@
 // Each call receives a [StepContext] with the run ID, the attempt number and
 // a stable idempotency key, "{saga}/{run}/{step}" for the action and
 // "{saga}/{run}/{step}/compensate" for its compensation, to pass to the
-// systems the step calls: steps run at least once.
+// systems the step calls: steps run at least once. In each part of a key,
+// '%' is written as "%25" and '/' as "%2F", so that a run ID holding '/'
+// cannot make two calls share a key: run "r/x" step "compensate" has key
+// "s/r%2Fx/compensate", the compensation of run "r" step "x" has
+// "s/r/x/compensate". Names without '/' or '%' read as written (see
+// [IdempotencyKey]).
 //
 // # Runs and their store
 //

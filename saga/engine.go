@@ -570,10 +570,7 @@ type callContext struct {
 }
 
 func (r *runner[D]) stepContext(step string, attempt int, compensate bool) callContext {
-	key := r.def.name + "/" + r.runID + "/" + step
-	if compensate {
-		key += "/compensate"
-	}
+	key := IdempotencyKey(r.def.name, r.runID, step, compensate)
 	return callContext{StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}, compensate}
 }
 
