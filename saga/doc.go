@@ -187,7 +187,11 @@
 // transaction that records it: topic "saga.{saga}.{step}.{status}" with
 // status started, succeeded, failed, compensating, compensated or
 // compensation_failed, and step "saga" with completed, compensated or
-// stuck; event type "saga.event"; payload {saga_id, step, status,
+// stuck. The operator's actions publish theirs the same way, in the
+// transaction that records the action: step "saga" with retried or
+// abandoned, and the skipped step with compensation_skipped; their
+// attempt (as that of stuck) counts the times the run became Stuck, so
+// each retry or skip answers one. Event type "saga.event"; payload {saga_id, step, status,
 // timestamp_ms} plus run_id and attempt. A [broker.Relay] moves them to
 // the broker at least once: a Worker runs one when the coordinator has a
 // Broker, and Run flushes the outbox before it returns. A broker outage
@@ -209,8 +213,9 @@
 //	a compensation        compensation_failed, the next      compensation_failed, then
 //	fails for good        compensation, saga.compensated     saga.{saga}.saga.stuck; the run
 //	                                                         waits for an operator
-//	operator actions      (none)                             none published: the run's stream
-//	                                                         and row record them
+//	operator actions      (none)                             saga.{saga}.saga.retried,
+//	                                                         saga.{saga}.{step}.compensation_skipped,
+//	                                                         saga.{saga}.saga.abandoned
 //	delivery              published as it happens; a         through the outbox with the
 //	                      failed publish is logged, the      transition, relayed at least once
 //	                      event lost
