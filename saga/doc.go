@@ -189,10 +189,11 @@
 // compensation_failed, and step "saga" with completed, compensated or
 // stuck. The operator's actions publish theirs the same way, in the
 // transaction that records the action: step "saga" with retried or
-// abandoned, and the skipped step with compensation_skipped; their
-// attempt (as that of stuck) counts the times the run became Stuck, so
-// each retry or skip answers one. Event type "saga.event"; payload {saga_id, step, status,
-// timestamp_ms} plus run_id and attempt. A [broker.Relay] moves them to
+// abandoned, and the skipped step with compensation_skipped. The attempt
+// of stuck, retried and compensation_skipped counts the times the run
+// became Stuck, so that each retry or skip answers one. Event type
+// "saga.event"; payload {saga_id, step, status, timestamp_ms} plus
+// run_id and attempt. A [broker.Relay] moves them to
 // the broker at least once: a Worker runs one when the coordinator has a
 // Broker, and Run flushes the outbox before it returns. A broker outage
 // delays them and loses none: they wait in the outbox, and the saga goes
