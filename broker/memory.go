@@ -3,11 +3,11 @@ package broker
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/backoff"
 )
 
 // MemoryConfig configures a [Memory] broker. The zero value means the
@@ -523,7 +523,7 @@ func (s *memSub) deliver(d delivery) {
 		s.b.mu.Unlock()
 		return
 	}
-	d.due = time.Now().Add(backoff(cfg.MinBackoff, cfg.MaxBackoff, d.failures))
+	d.due = time.Now().Add(backoff.Full(cfg.MinBackoff, cfg.MaxBackoff, d.failures))
 	s.mu.Lock()
 	i := len(s.retry)
 	for i > 0 && s.retry[i-1].due.After(d.due) {
@@ -543,17 +543,6 @@ func (s *memSub) call(e Envelope) (err error) {
 		}
 	}()
 	return s.h(s.ctx, e)
-}
-
-// backoff is the wait before the redelivery that follows the given number
-// of failures: uniform in [0, min(hi, lo·2^(failures-1))].
-func backoff(lo, hi time.Duration, failures int) time.Duration {
-	bound := lo
-	for i := 1; i < failures && bound < hi; i++ {
-		bound *= 2
-	}
-	bound = min(bound, hi)
-	return rand.N(bound + 1)
 }
 
 // queue is a FIFO on a slice.

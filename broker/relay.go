@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/backoff"
 )
 
 // RelayConfig configures a [Relay]. The zero value means the defaults
@@ -121,13 +122,13 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		for _, m := range msgs {
 			seqs = append(seqs, m.Seq)
 			if err := m.Envelope.Validate(); err != nil {
-				r.cfg.Logger.ErrorContext(ctx, "broker: relay drops an envelope that cannot be published",
+				r.log(ctx, slog.LevelError, "broker: relay drops an envelope that cannot be published",
 					"seq", m.Seq, "id", m.Envelope.ID, "topic", m.Envelope.Topic, "error", err)
 				continue
 			}
 			envs = append(envs, m.Envelope)
 		}
-		if err := PublishAll(ctx, r.broker, envs...); err != nil {
+		if err := publishAll(ctx, r.broker, envs); err != nil {
 			return sent, err
 		}
 		if err := r.outbox.MarkSent(ctx, seqs); err != nil {
@@ -140,10 +141,27 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	}
 }
 
+// publishAll is [PublishAll] under recover: a panic of the broker's
+// Publish is a *nova.PanicError, a failed publish like any other, which
+// leaves the envelopes in the outbox for a later attempt.
+func publishAll(ctx context.Context, b Broker, envs []Envelope) (err error) {
+	defer nova.Recover(&err)
+	return PublishAll(ctx, b, envs...)
+}
+
+// log writes a record to the configured logger. A panic of its handler
+// is dropped: losing a log record must not stop the relay.
+func (r *Relay) log(ctx context.Context, level slog.Level, msg string, args ...any) {
+	defer func() { _ = recover() }()
+	r.cfg.Logger.Log(ctx, level, msg, args...)
+}
+
 // Run relays until ctx is done, then returns nil: it flushes the outbox,
 // then waits for the outbox's Wake channel or PollInterval and flushes
 // again. After a failure it logs and waits a backoff that grows with
-// each consecutive failure, then tries again. The caller owns the
+// each consecutive failure, then tries again. A panic of the broker's
+// Publish is such a failure (a *nova.PanicError), and a panic of the
+// logger's handler loses only its record. The caller owns the
 // goroutine Run blocks: it ends when ctx is done.
 func (r *Relay) Run(ctx context.Context) error {
 	if err := checkContext(ctx); err != nil {
@@ -159,12 +177,12 @@ func (r *Relay) Run(ctx context.Context) error {
 		wait := r.cfg.PollInterval
 		if err != nil {
 			failures++
-			wait = max(backoff(r.cfg.MinBackoff, r.cfg.MaxBackoff, failures), time.Millisecond)
+			wait = max(backoff.Full(r.cfg.MinBackoff, r.cfg.MaxBackoff, failures), time.Millisecond)
 			level := slog.LevelWarn
 			if errors.Is(err, nova.ErrInvalid) {
 				level = slog.LevelError
 			}
-			r.cfg.Logger.Log(ctx, level, "broker: relay failed; retrying", "failures", failures, "wait", wait, "error", err)
+			r.log(ctx, level, "broker: relay failed; retrying", "failures", failures, "wait", wait, "error", err)
 		} else {
 			failures = 0
 		}

@@ -260,3 +260,90 @@ func TestRelayBadInput(t *testing.T) {
 		}
 	}
 }
+
+// panicky is a broker whose publishes panic while panics is above zero.
+type panicky struct {
+	broker.Broker
+	panics atomic.Int32
+}
+
+func (p *panicky) Publish(ctx context.Context, e broker.Envelope) error {
+	if p.panics.Add(-1) >= 0 {
+		panic("publish boom")
+	}
+	return p.Broker.Publish(ctx, e)
+}
+
+// panicHandler is a slog.Handler that panics on every record.
+type panicHandler struct{ calls atomic.Int32 }
+
+func (h *panicHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *panicHandler) Handle(context.Context, slog.Record) error {
+	h.calls.Add(1)
+	panic("handler boom")
+}
+func (h *panicHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *panicHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRelayPublishPanic: a broker whose Publish panics fails the flush
+// with a *nova.PanicError and leaves the envelopes in the outbox; Run
+// backs off and tries again, like after any failed publish, and delivers
+// everything once the broker behaves. A logger whose handler panics
+// changes nothing.
+func TestRelayPublishPanic(t *testing.T) {
+	t.Parallel()
+	o, _, m := relaySetup(t)
+	b := &panicky{Broker: m}
+	b.panics.Store(1)
+	o.add(envelopes(3, "relay.panic")...)
+	r, err := broker.NewRelay(o, b, broker.RelayConfig{PollInterval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.Flush(t.Context())
+	var pe *nova.PanicError
+	if n != 0 || !errors.As(err, &pe) || !errors.Is(err, nova.ErrPanic) || o.len() != 3 {
+		t.Fatalf("flush with a panicking broker = %d, %v (left %d), want 0, a *nova.PanicError, 3 left", n, err, o.len())
+	}
+	if n, err := r.Flush(t.Context()); n != 3 || err != nil || o.len() != 0 {
+		t.Fatalf("flush after the panic = %d, %v (left %d), want 3 published: the relay is wedged", n, err, o.len())
+	}
+
+	// Run, with a handler that panics on every log record.
+	h := &panicHandler{}
+	b.panics.Store(4)
+	o.add(envelopes(5, "relay.panic.run")...)
+	r, err = broker.NewRelay(o, b, broker.RelayConfig{PollInterval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for o.len() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.Poll(t.Context(), "relay.panic.run", 10); len(got) != 5 || h.calls.Load() < 4 {
+		t.Fatalf("%d envelopes arrived, %d log records, want 5 and one record per failure", len(got), h.calls.Load())
+	}
+}
+
+// TestRelayDropLogPanic: a handler that panics while the relay logs an
+// envelope it drops does not stop the flush.
+func TestRelayDropLogPanic(t *testing.T) {
+	t.Parallel()
+	o, b, m := relaySetup(t)
+	good := envelopes(2, "relay.droplog")
+	o.add(good[0], broker.Envelope{ID: "bad", Topic: "bad topic"}, good[1])
+	r, _ := broker.NewRelay(o, b, broker.RelayConfig{Logger: slog.New(&panicHandler{})})
+	if n, err := r.Flush(t.Context()); n != 2 || err != nil || o.len() != 0 {
+		t.Fatalf("flush %d, %v, left %d", n, err, o.len())
+	}
+	if got, _ := m.Poll(t.Context(), "relay.droplog", 10); len(got) != 2 {
+		t.Fatalf("%d envelopes, want 2", len(got))
+	}
+}

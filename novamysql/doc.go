@@ -104,9 +104,9 @@
 // which then gets its real result. When the connection breaks during the
 // COMMIT the outcome is unknown and the append returns an error; a retry
 // with the same event IDs (and expected version) is safe and reports what
-// happened. An append that failed on a broken connection, a server going
-// away, a deadlock or a lock wait timeout returns an error that
-// nova.IsTransient reports: trying again later may succeed.
+// happened. An append or a read that failed on a broken connection, a
+// server going away, a deadlock or a lock wait timeout returns an error
+// that nova.IsTransient reports: trying again later may succeed.
 //
 // # Isolation
 //

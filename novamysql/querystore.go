@@ -92,7 +92,8 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 func (q *QueryStore) Table() string { return q.table }
 
 // onPool runs op, which uses the store's pool, unless the store is
-// closed.
+// closed. An error a later attempt may cure is marked transient (see
+// [markTransient]).
 func (q *QueryStore) onPool(ctx context.Context, op func() error) error {
 	q.s.readMu.RLock()
 	defer q.s.readMu.RUnlock()
@@ -103,7 +104,7 @@ func (q *QueryStore) onPool(ctx context.Context, op func() error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return err
+		return markTransient(err)
 	}
 	return nil
 }

@@ -131,12 +131,14 @@ func (s *Store) query(ctx context.Context, query string, args []any, row func(*s
 	return nil
 }
 
-// queryError maps an error of a query interrupted by ctx to ctx.Err().
+// queryError maps an error of a query interrupted by ctx to ctx.Err(),
+// and marks one a later attempt may cure (a broken connection, a lock
+// wait timeout) as transient, as appends do (see [markTransient]).
 func (s *Store) queryError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return err
+	return markTransient(err)
 }
 
 // ReadStream implements nova.Store. It fetches pages of up to

@@ -78,7 +78,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("novamysql: save snapshot of stream %q: %w", snap.Stream, err)
+		return fmt.Errorf("novamysql: save snapshot of stream %q: %w", snap.Stream, markTransient(err))
 	}
 	return nil
 }

@@ -382,5 +382,5 @@ func (s *Store) wrap(ctx context.Context, what string, err error) error {
 	if s.closed() {
 		return fmt.Errorf("novanats: %w", nova.ErrClosed)
 	}
-	return fmt.Errorf("novanats: %s: %w", what, err)
+	return markTransient(fmt.Errorf("novanats: %s: %w", what, err))
 }

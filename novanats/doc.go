@@ -122,6 +122,11 @@
 // batch is stored at once, so the consumer's order is the log's order,
 // gap-free. Reads delete their consumer when they end.
 //
+// A read or an append that fails because the connection is lost or
+// reconnecting, a request went unanswered within [Config.Timeout], or the
+// server is shutting down returns an error that nova.IsTransient reports:
+// trying again later may succeed.
+//
 // ReadStream reads a subject. JetStream indexes a subject by sequence, not
 // by version, so a read that starts past version 1 first finds its start
 // by searching the stream sequence, one direct get per step: galloping

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
@@ -139,7 +142,8 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 }
 
 // error wraps the client's err, leaving as they are the errors callers
-// compare with: ctx's, and nova.ErrClosed for a closed client.
+// compare with: ctx's, and nova.ErrClosed for a closed client. An error
+// a later attempt may cure is marked transient (see [markTransient]).
 func (q *QueryStore) error(ctx context.Context, what, key string, err error) error {
 	switch {
 	case ctx.Err() != nil:
@@ -147,5 +151,29 @@ func (q *QueryStore) error(ctx context.Context, what, key string, err error) err
 	case errors.Is(err, redis.ErrClosed):
 		return nova.ErrClosed
 	}
-	return fmt.Errorf("novaredis: %s projection %q: %w", what, key, err)
+	return markTransient(fmt.Errorf("novaredis: %s projection %q: %w", what, key, err))
+}
+
+// markTransient marks err as transient (see [nova.IsTransient]) when a
+// later attempt may succeed: the connection broke, could not be made or
+// timed out, the client's pool had no connection free in time, or the
+// server is loading its data, busy with a script, failing over or without
+// a reachable primary.
+func markTransient(err error) error {
+	if err == nil || nova.IsTransient(err) {
+		return err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, redis.ErrPoolTimeout),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &ne):
+		return nova.Transient(err)
+	}
+	for _, prefix := range []string{"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY"} {
+		if redis.HasErrorPrefix(err, prefix) {
+			return nova.Transient(err)
+		}
+	}
+	return err
 }

@@ -71,8 +71,8 @@
 // wrapping ctx.Err() that says the write may still commit, and a retry
 // with the same event IDs finds out. Otherwise an error from Append means
 // nothing was written, except for a failure of the disk itself while
-// committing. An append that finds the file locked by another process for
-// longer than [Config.BusyTimeout] fails with an error that
+// committing. An append, or a read, that finds the file locked by another
+// process for longer than [Config.BusyTimeout] fails with an error that
 // nova.IsTransient reports: waiting and trying again may succeed.
 //
 // # Closing

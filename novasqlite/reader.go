@@ -112,14 +112,16 @@ func (r *reader) scan(st *sqlite3.Stmt, e *nova.Event) error {
 }
 
 // query lends a reader to fn, with ctx interrupting its queries. It maps
-// an interrupted query to ctx.Err().
+// an interrupted query to ctx.Err(), and marks a database busy or locked
+// past BusyTimeout as transient (see [markTransient]), as appends do.
+// Every read goes through it.
 func (s *Store) query(ctx context.Context, fn func(r *reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r, err := s.readers.get(ctx)
 	if err != nil {
-		return err
+		return markTransient(err)
 	}
 	r.conn.SetInterrupt(ctx)
 	err = fn(r)
@@ -128,7 +130,7 @@ func (s *Store) query(ctx context.Context, fn func(r *reader) error) error {
 	if err != nil && ctx.Err() != nil && errors.Is(err, sqlite3.INTERRUPT) {
 		return ctx.Err()
 	}
-	return err
+	return markTransient(err)
 }
 
 // rows steps st, bound by the caller, calling row for each result, and

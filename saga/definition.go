@@ -21,8 +21,10 @@ type StepContext struct {
 	// Attempt is the attempt number, from 1.
 	Attempt int
 	// IdempotencyKey is "{saga}/{run}/{step}" for the action and
-	// "{saga}/{run}/{step}/compensate" for the compensation: the same on
-	// every attempt, to pass to the systems the step calls.
+	// "{saga}/{run}/{step}/compensate" for the compensation, each part
+	// with '%' written as "%25" and '/' as "%2F" (see [IdempotencyKey]):
+	// the same on every attempt and different for every other call, to
+	// pass to the systems the step calls.
 	IdempotencyKey string
 }
 

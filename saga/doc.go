@@ -17,7 +17,12 @@
 // Each call receives a [StepContext] with the run ID, the attempt number and
 // a stable idempotency key, "{saga}/{run}/{step}" for the action and
 // "{saga}/{run}/{step}/compensate" for its compensation, to pass to the
-// systems the step calls: steps run at least once.
+// systems the step calls: steps run at least once. In each part of a key,
+// '%' is written as "%25" and '/' as "%2F", so that a run ID holding '/'
+// cannot make two calls share a key: run "r/x" step "compensate" has key
+// "s/r%2Fx/compensate", the compensation of run "r" step "x" has
+// "s/r/x/compensate". Names without '/' or '%' read as written (see
+// [IdempotencyKey]).
 //
 // # Runs and their store
 //
@@ -182,8 +187,13 @@
 // transaction that records it: topic "saga.{saga}.{step}.{status}" with
 // status started, succeeded, failed, compensating, compensated or
 // compensation_failed, and step "saga" with completed, compensated or
-// stuck; event type "saga.event"; payload {saga_id, step, status,
-// timestamp_ms} plus run_id and attempt. A [broker.Relay] moves them to
+// stuck. The operator's actions publish theirs the same way, in the
+// transaction that records the action: step "saga" with retried or
+// abandoned, and the skipped step with compensation_skipped. The attempt
+// of stuck, retried and compensation_skipped counts the times the run
+// became Stuck, so that each retry or skip answers one. Event type
+// "saga.event"; payload {saga_id, step, status, timestamp_ms} plus
+// run_id and attempt. A [broker.Relay] moves them to
 // the broker at least once: a Worker runs one when the coordinator has a
 // Broker, and Run flushes the outbox before it returns. A broker outage
 // delays them and loses none: they wait in the outbox, and the saga goes
@@ -204,8 +214,9 @@
 //	a compensation        compensation_failed, the next      compensation_failed, then
 //	fails for good        compensation, saga.compensated     saga.{saga}.saga.stuck; the run
 //	                                                         waits for an operator
-//	operator actions      (none)                             none published: the run's stream
-//	                                                         and row record them
+//	operator actions      (none)                             saga.{saga}.saga.retried,
+//	                                                         saga.{saga}.{step}.compensation_skipped,
+//	                                                         saga.{saga}.saga.abandoned
 //	delivery              published as it happens; a         through the outbox with the
 //	                      failed publish is logged, the      transition, relayed at least once
 //	                      event lost

@@ -92,25 +92,55 @@ func (r *runner[D]) syncClock(ctx context.Context) error {
 func (r *runner[D]) now() time.Time { return time.Now().Add(r.offset).UTC() }
 
 // lifecycleStatus maps an event type to the lifecycle events it publishes:
-// each a status, and whether it is a whole-saga event (step "saga").
+// each a status, whether it is a whole-saga event (step "saga"), and
+// whether its attempt is the number of times the run has become Stuck
+// (events that happen once per Stuck: becoming Stuck, and the operator's
+// retry or skip that answers it) instead of the transition's.
 var lifecycleStatus = map[string][]struct {
-	status string
-	saga   bool
+	status      string
+	saga, stuck bool
 }{
-	EventStepStarted:         {{"started", false}},
-	EventStepSucceeded:       {{"succeeded", false}},
-	EventStepFailed:          {{"failed", false}},
-	EventCompensationStarted: {{"compensating", false}},
-	EventStepCompensated:     {{"compensated", false}},
-	EventCompensationFailed:  {{"compensation_failed", false}, {statusStuck, true}},
-	EventRunCompleted:        {{"completed", true}},
-	EventRunCompensated:      {{"compensated", true}},
-	EventRunFailed:           {{"compensated", true}},
+	EventStepStarted:         {{"started", false, false}},
+	EventStepSucceeded:       {{"succeeded", false, false}},
+	EventStepFailed:          {{"failed", false, false}},
+	EventCompensationStarted: {{"compensating", false, false}},
+	EventStepCompensated:     {{"compensated", false, false}},
+	EventCompensationFailed:  {{"compensation_failed", false, false}, {statusStuck, true, true}},
+	EventRunCompleted:        {{"completed", true, false}},
+	EventRunCompensated:      {{"compensated", true, false}},
+	EventRunFailed:           {{"compensated", true, false}},
+	// The operator's actions (see [RetryRun]).
+	EventRunRetried:          {{"retried", true, true}},
+	EventCompensationSkipped: {{"compensation_skipped", false, true}},
+	EventRunAbandoned:        {{"abandoned", true, false}},
 }
 
 // statusStuck is the status of the whole-saga event of a run that became
 // Stuck.
 const statusStuck = "stuck"
+
+// lifecycleEnvelopes appends to out the lifecycle envelopes of a
+// transition of type typ with data rec, recorded at at; stuck is the
+// number of times the run has become Stuck, counting this transition.
+func lifecycleEnvelopes(out []broker.Envelope, saga, runID, typ string, rec *record, stuck int, at time.Time) ([]broker.Envelope, error) {
+	for _, ls := range lifecycleStatus[typ] {
+		step, attempt := rec.Step, rec.Attempt
+		if ls.saga {
+			step, attempt = sagaStep, 1
+		}
+		if ls.stuck {
+			// A run may become Stuck again after an operator's retry
+			// or skip: each time is its own event.
+			attempt = stuck
+		}
+		env, err := lifecycleEnvelope(saga, runID, step, ls.status, attempt, at)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, env)
+	}
+	return out, nil
+}
 
 // record appends one transition with the exact expected version, under
 // the runner's lease, with its runs-table row (due at due; zero for a run
@@ -138,21 +168,8 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 		return err
 	}
 	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
-	for _, ls := range lifecycleStatus[typ] {
-		step, attempt := rec.Step, rec.Attempt
-		switch {
-		case ls.status == statusStuck:
-			// A run may become Stuck again after an operator's retry or
-			// skip: each time is its own event.
-			step, attempt = sagaStep, r.x.stuck
-		case ls.saga:
-			step, attempt = sagaStep, 1
-		}
-		env, err := lifecycleEnvelope(r.def.name, r.runID, step, ls.status, attempt, now)
-		if err != nil {
-			return err
-		}
-		r.heldOut = append(r.heldOut, env)
+	if r.heldOut, err = lifecycleEnvelopes(r.heldOut, r.def.name, r.runID, typ, &rec, r.x.stuck, now); err != nil {
+		return err
 	}
 	if rec.Data != nil {
 		r.data = rec.Data
@@ -570,10 +587,7 @@ type callContext struct {
 }
 
 func (r *runner[D]) stepContext(step string, attempt int, compensate bool) callContext {
-	key := r.def.name + "/" + r.runID + "/" + step
-	if compensate {
-		key += "/compensate"
-	}
+	key := IdempotencyKey(r.def.name, r.runID, step, compensate)
 	return callContext{StepContext{Saga: r.def.name, RunID: r.runID, Step: step, Attempt: attempt, IdempotencyKey: key}, compensate}
 }
 

@@ -40,6 +40,34 @@ func EnvelopeID(saga, runID, step, status string, attempt int) string {
 	return token(saga) + "-" + runID + "-" + token(step) + "-" + status + "-" + strconv.Itoa(attempt)
 }
 
+// IdempotencyKey returns the idempotency key of a step's call, as its
+// [StepContext] carries it: "{saga}/{run}/{step}" for the action and
+// "{saga}/{run}/{step}/compensate" for the compensation, with each part
+// written with every '%' as "%25" and every '/' as "%2F". Run IDs may
+// hold '/': escaped, they cannot move the boundaries between the parts,
+// so distinct calls get distinct keys (run "r/x" step "compensate" is
+// "s/r%2Fx/compensate", the compensation of run "r" step "x" is
+// "s/r/x/compensate"). Names without '/' or '%', the common case, read as
+// written.
+func IdempotencyKey(saga, runID, step string, compensate bool) string {
+	key := keyPart(saga) + "/" + keyPart(runID) + "/" + keyPart(step)
+	if compensate {
+		key += "/compensate"
+	}
+	return key
+}
+
+// keyPart escapes one part of an idempotency key: '%' as "%25", '/' as
+// "%2F".
+func keyPart(s string) string {
+	if !strings.ContainsAny(s, "%/") {
+		return s
+	}
+	return keyEscaper.Replace(s)
+}
+
+var keyEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
+
 // token writes a saga or step name for a stream or envelope ID: each '-'
 // as '.'.
 func token(name string) string { return strings.ReplaceAll(name, "-", ".") }

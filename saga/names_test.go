@@ -403,3 +403,131 @@ func readStream(t *testing.T, runs saga.RunStore, stream string) []nova.Event {
 	}
 	return out
 }
+
+// keyCollisions are pairs of calls, (saga, run, step, compensation),
+// whose idempotency keys would read alike if the parts were joined with
+// '/' as they are: a run ID may hold '/' (and the escape '%').
+type keyCall struct {
+	saga, run, step string
+	compensate      bool
+}
+
+var keyCollisions = [][2]keyCall{
+	// Run "r/x" step "compensate" and the compensation of run "r" step "x".
+	{{"s", "r/x", "compensate", false}, {"s", "r", "x", true}},
+	// Run "r/x/y" step "compensate" and the compensation of run "r/x" step "y".
+	{{"s", "r/x/y", "compensate", false}, {"s", "r/x", "y", true}},
+	// A run ID that holds what '/' is written as.
+	{{"s", "a%2Fb", "c", false}, {"s", "a/b", "c", false}},
+	{{"s", "a%252Fb", "c", false}, {"s", "a%2Fb", "c", false}},
+	// Arbitrary parts: a '/' in a saga or step name moves the boundaries.
+	{{"s/r", "x", "y", false}, {"s", "r/x", "y", false}},
+	{{"s", "r", "x/compensate", false}, {"s", "r", "x", true}},
+}
+
+func TestIdempotencyKeysAreInjective(t *testing.T) {
+	t.Parallel()
+	// Keys of names without '/' or '%' read as they always did.
+	for _, c := range []struct {
+		call keyCall
+		want string
+	}{
+		{keyCall{"order", "r1", "charge", false}, "order/r1/charge"},
+		{keyCall{"order", "r1", "charge", true}, "order/r1/charge/compensate"},
+		{keyCall{"order-fulfil", "a-b.c:d é", "take-payment", true}, "order-fulfil/a-b.c:d é/take-payment/compensate"},
+		{keyCall{"s", "r/x", "compensate", false}, "s/r%2Fx/compensate"},
+		{keyCall{"s", "100%", "y", false}, "s/100%25/y"},
+	} {
+		if got := saga.IdempotencyKey(c.call.saga, c.call.run, c.call.step, c.call.compensate); got != c.want {
+			t.Errorf("IdempotencyKey%+v = %q, want %q", c.call, got, c.want)
+		}
+	}
+	for _, c := range keyCollisions {
+		a, b := c[0], c[1]
+		ka, kb := saga.IdempotencyKey(a.saga, a.run, a.step, a.compensate), saga.IdempotencyKey(b.saga, b.run, b.step, b.compensate)
+		if ka == kb {
+			t.Errorf("calls %+v and %+v share idempotency key %q", a, b, ka)
+		}
+	}
+}
+
+// unescapeKeyPart undoes the escaping of one part of an idempotency key.
+var unescapeKeyPart = strings.NewReplacer("%2F", "/", "%25", "%")
+
+// FuzzIdempotencyKey: two different calls never share a key, and every
+// key splits back into the call it was made from.
+func FuzzIdempotencyKey(f *testing.F) {
+	for _, c := range keyCollisions {
+		a, b := c[0], c[1]
+		f.Add(a.saga, a.run, a.step, a.compensate, b.saga, b.run, b.step, b.compensate)
+	}
+	f.Add("order", "r1", "charge", false, "order", "r1", "charge", true)
+	f.Fuzz(func(t *testing.T, s1, r1, st1 string, c1 bool, s2, r2, st2 string, c2 bool) {
+		a, b := keyCall{s1, r1, st1, c1}, keyCall{s2, r2, st2, c2}
+		ka, kb := saga.IdempotencyKey(s1, r1, st1, c1), saga.IdempotencyKey(s2, r2, st2, c2)
+		if ka == kb && a != b {
+			t.Fatalf("calls %+v and %+v share idempotency key %q", a, b, ka)
+		}
+		parts := strings.Split(ka, "/")
+		got := keyCall{compensate: len(parts) == 4}
+		if len(parts) < 3 || len(parts) > 4 || got.compensate && parts[3] != "compensate" {
+			t.Fatalf("key %q of %+v: want saga/run/step[/compensate]", ka, a)
+		}
+		got.saga, got.run, got.step = unescapeKeyPart.Replace(parts[0]), unescapeKeyPart.Replace(parts[1]), unescapeKeyPart.Replace(parts[2])
+		if got != a {
+			t.Fatalf("key %q reads as %+v, want %+v", ka, got, a)
+		}
+	})
+}
+
+// TestIdempotencyKeysOfRunsWithSlash: the calls of two runs of one saga,
+// whose run IDs and step names would join into the same text, get
+// different idempotency keys, as a payment API deduplicating on them
+// needs.
+func TestIdempotencyKeysOfRunsWithSlash(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		var mu sync.Mutex
+		keys := map[string]string{} // key → the call that got it
+		record := func(sc saga.StepContext, what string) error {
+			call := fmt.Sprintf("run %q %s", sc.RunID, what)
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, ok := keys[sc.IdempotencyKey]; ok && prev != call {
+				return saga.Permanent(fmt.Errorf("%s got key %q of %s", call, sc.IdempotencyKey, prev))
+			}
+			keys[sc.IdempotencyKey] = call
+			return nil
+		}
+		x := saga.Step[order]{
+			Name:       "x",
+			Execute:    func(_ context.Context, sc saga.StepContext, _ *order) error { return record(sc, "step x") },
+			Compensate: func(_ context.Context, sc saga.StepContext, _ *order) error { return record(sc, "compensation of x") },
+		}
+		comp := saga.Step[order]{
+			Name: "compensate",
+			Execute: func(_ context.Context, sc saga.StepContext, _ *order) error {
+				if err := record(sc, "step compensate"); err != nil {
+					return err
+				}
+				if sc.RunID == "r" {
+					return saga.Permanent(errBoom)
+				}
+				return nil
+			},
+		}
+		def, err := saga.Define("s", x, comp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := saga.Run(t.Context(), e.c, def, "r", order{}); !errors.Is(err, errBoom) {
+			t.Fatalf("run r: %v, want it compensated after errBoom", err)
+		}
+		run, err := saga.Run(t.Context(), e.c, def, "r/x", order{})
+		if err != nil || run.Status != saga.Completed {
+			t.Fatalf("run r/x: %+v, %v; keys %v", run, err, keys)
+		}
+		if len(keys) != 5 {
+			t.Fatalf("keys %v: want one for each of the 5 calls", keys)
+		}
+	})
+}

@@ -15,7 +15,11 @@ import (
 // who acted and why, fenced by the stream's version (a run that moved on
 // meanwhile fails with an error matching [nova.ErrConcurrency] and is left
 // as it is). The write clears the run's lease, so a worker that held it is
-// fenced out and a worker picks the run up again when it is due.
+// fenced out and a worker picks the run up again when it is due. The
+// action's lifecycle event goes in the outbox with it, in the same
+// transaction, as the engine's transitions do (see the package
+// documentation): saga.{saga}.saga.retried,
+// saga.{saga}.{step}.compensation_skipped or saga.{saga}.saga.abandoned.
 
 // RetryRun retries a Stuck run's compensation: the run is Compensating
 // again and due now, and the stuck compensation runs again with a fresh
@@ -89,6 +93,10 @@ func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason stri
 	if err := x.apply(nova.Event{Stream: stream, Type: typ, Version: x.Version + 1, Data: b, RecordedAt: now}); err != nil {
 		return RunInfo{}, err
 	}
+	outbox, err := lifecycleEnvelopes(nil, saga, runID, typ, &rec, x.stuck, now)
+	if err != nil {
+		return RunInfo{}, err
+	}
 	due := now
 	if x.Status.Terminal() {
 		due = time.Time{}
@@ -99,6 +107,7 @@ func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason stri
 		Events:   []nova.EventData{{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: runID}}},
 		Run: RunInfo{Saga: saga, RunID: runID, Status: x.Status, Step: x.Step, Attempt: x.Attempt, DueAt: due,
 			DeadlineAt: x.Deadline, CreatedAt: x.StartedAt, UpdatedAt: now},
+		Outbox: outbox,
 	})
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("saga: %s on run %q of %q: %w", typ, runID, saga, err)

@@ -646,3 +646,88 @@ func TestConcurrentStartRunsOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestOperatorActionsPublishLifecycleEvents: each operator action puts its
+// lifecycle event in the outbox with the event that records it, as the
+// engine does for its own transitions; an action refused puts nothing
+// there.
+func TestOperatorActionsPublishLifecycleEvents(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		var calls []string
+		var mu sync.Mutex
+		bad := pass("a", &calls, &mu)
+		bad.Compensate = func(context.Context, saga.StepContext, *order) error { return errBoom }
+		bad.CompensateRetry = saga.RetryPolicy{MaxAttempts: 1}
+		def, _ := saga.Define("test-saga", pass("z", &calls, &mu), bad, fail("b"))
+		for _, id := range []string{"r1", "r2", "r3"} {
+			if x, _ := saga.Run(t.Context(), e.c, def, id, order{}); x.Status != saga.Stuck {
+				t.Fatalf("run %s: %s, want stuck", id, x.Status)
+			}
+		}
+		box := e.runs.Outbox()
+		// pending returns what waits in the outbox and marks it sent.
+		pending := func() []broker.Envelope {
+			t.Helper()
+			msgs, err := box.Pending(t.Context(), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var envs []broker.Envelope
+			var seqs []int64
+			for _, m := range msgs {
+				envs, seqs = append(envs, m.Envelope), append(seqs, m.Seq)
+			}
+			if len(seqs) > 0 {
+				if err := box.MarkSent(t.Context(), seqs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return envs
+		}
+		if got := pending(); len(got) != 0 {
+			t.Fatalf("%d envelopes wait after Run flushed the outbox", len(got))
+		}
+		for _, c := range []struct {
+			run, step, status string
+			act               func(ctx context.Context, runs saga.RunStore, sagaName, runID, actor, reason string) (saga.RunInfo, error)
+		}{
+			{"r1", "saga", "retried", saga.RetryRun},
+			{"r2", "a", "compensation_skipped", saga.SkipCompensation},
+			{"r3", "saga", "abandoned", saga.AbandonRun},
+		} {
+			if _, err := c.act(t.Context(), e.runs, "test-saga", c.run, "alice", "operator says so"); err != nil {
+				t.Fatalf("%s on %s: %v", c.status, c.run, err)
+			}
+			got := pending()
+			if len(got) != 1 {
+				t.Fatalf("%s on %s: %d envelopes in the outbox, want 1", c.status, c.run, len(got))
+			}
+			env := got[0]
+			var p struct {
+				SagaID  string `json:"saga_id"`
+				RunID   string `json:"run_id"`
+				Step    string `json:"step"`
+				Status  string `json:"status"`
+				Attempt int    `json:"attempt"`
+			}
+			if err := json.Unmarshal(env.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if env.Topic != saga.Topic("test-saga", c.step, c.status) || env.Key != c.run ||
+				env.ID != saga.EnvelopeID("test-saga", c.run, c.step, c.status, 1) ||
+				p.SagaID != "test-saga" || p.RunID != c.run || p.Step != c.step || p.Status != c.status || p.Attempt != 1 {
+				t.Errorf("%s on %s: envelope %s %s %s %+v", c.status, c.run, env.ID, env.Topic, env.Key, p)
+			}
+		}
+		// Refused actions publish nothing.
+		if _, err := saga.AbandonRun(t.Context(), e.runs, "test-saga", "r3", "alice", "again"); !errors.Is(err, saga.ErrWrongStatus) {
+			t.Fatalf("abandon of an abandoned run: %v", err)
+		}
+		if _, err := saga.RetryRun(t.Context(), e.runs, "test-saga", "r1", "alice", "again"); !errors.Is(err, saga.ErrWrongStatus) {
+			t.Fatalf("retry of a compensating run: %v", err)
+		}
+		if got := pending(); len(got) != 0 {
+			t.Fatalf("refused actions put %d envelopes in the outbox", len(got))
+		}
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -14,8 +16,8 @@ import (
 	"github.com/nova-go/nova/novapg"
 )
 
-// scratchSchemas counts the benchmark's scratch schemas on the server.
-func scratchSchemas(t *testing.T, url string) int {
+// existingSchemas returns those of names that exist on the server.
+func existingSchemas(t *testing.T, url string, names []string) []string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -23,19 +25,49 @@ func scratchSchemas(t *testing.T, url string) int {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'nova\_bench\_%'`).Scan(&n); err != nil {
+	var found []string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(array_agg(nspname::text ORDER BY nspname), '{}') FROM pg_namespace WHERE nspname = ANY($1)`, names).Scan(&found); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return found
 }
 
+// TestPostgresRunsAndDropsItsSchemas runs every scenario once and checks
+// that each scratch schema the run created (and only those: other
+// processes may be running benchmarks on the same server) existed while
+// in use and is gone after the run.
 func TestPostgresRunsAndDropsItsSchemas(t *testing.T) {
 	url := testenv.Need(t, testenv.Postgres)
-	before := scratchSchemas(t, url)
 	be, err := bench.Postgres(url, novapg.Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		schemas []string
+	)
+	record := func(schema string) {
+		if got := existingSchemas(t, url, []string{schema}); len(got) != 1 {
+			t.Errorf("scratch schema %q is not on the server while in use", schema)
+		}
+		mu.Lock()
+		schemas = append(schemas, schema)
+		mu.Unlock()
+	}
+	novaFunc, rawFunc := be.NovaFunc, be.RawFunc
+	be.NovaFunc = func(ctx context.Context) (nova.Store, func() error, error) {
+		s, cleanup, err := novaFunc(ctx)
+		if err == nil {
+			record(s.(*novapg.Store).Schema())
+		}
+		return s, cleanup, err
+	}
+	be.RawFunc = func(ctx context.Context) (bench.Raw, func() error, error) {
+		r, cleanup, err := rawFunc(ctx)
+		if err == nil {
+			record(bench.PostgresRawSchema(r))
+		}
+		return r, cleanup, err
 	}
 	results, err := bench.Run(context.Background(), be, bench.Options{Scale: 0.01, Runs: 1, Warmup: -1})
 	if cerr := be.Close(); cerr != nil {
@@ -52,8 +84,16 @@ func TestPostgresRunsAndDropsItsSchemas(t *testing.T) {
 			t.Errorf("result %+v: want positive rates and ratio for backend postgres", r)
 		}
 	}
-	if after := scratchSchemas(t, url); after != before {
-		t.Errorf("%d scratch schemas before the run, %d after: the backend left some behind", before, after)
+	if len(schemas) < 2*len(results) {
+		t.Fatalf("the run made %d scratch schemas, want at least one per side and scenario (%d)", len(schemas), 2*len(results))
+	}
+	for _, s := range schemas {
+		if !strings.HasPrefix(s, "nova_bench_") {
+			t.Errorf("scratch schema %q: want the prefix nova_bench_", s)
+		}
+	}
+	if left := existingSchemas(t, url, schemas); len(left) > 0 {
+		t.Errorf("the run left %d of its %d scratch schemas behind: %v", len(left), len(schemas), left)
 	}
 }
 
