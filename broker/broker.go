@@ -35,8 +35,8 @@ type Broker interface {
 	// is cancelled then.
 	Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error)
 
-	// PublishDLQ dead-letters e under topic with reason, as the seed's
-	// publish_dlq does. Dead letters are not deduplicated.
+	// PublishDLQ dead-letters e under topic with reason. Dead letters are
+	// not deduplicated.
 	PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error
 
 	// PollDLQ removes and returns up to max dead letters kept under

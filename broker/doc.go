@@ -2,8 +2,9 @@
 // call each other directly: a saga announces that a step started, a
 // projection elsewhere reacts. A message is an [Envelope] — an ID, a topic,
 // an event type, a JSON payload, an optional key, headers, an attempt count
-// and a timestamp, the fields of the seed's EventEnvelope with the same JSON
-// names — and a [Broker] moves envelopes from publishers to consumers.
+// and a timestamp, in the JSON form that consumers of
+// nova-boot-data-patterns' saga events read (see [Envelope]) — and a
+// [Broker] moves envelopes from publishers to consumers.
 //
 // # Topics and patterns
 //
@@ -20,10 +21,10 @@
 //
 // A broker offers two ways to consume:
 //
-//   - Poll(ctx, topic, max), the seed's pull consumer: each topic keeps the
+//   - Poll(ctx, topic, max), a pull consumer: each topic keeps the
 //     envelopes published to it, oldest first, and Poll removes and returns
-//     up to max of them. The seed's tests publish a saga and then poll
-//     "saga.test-saga.a.started".
+//     up to max of them. A test can run a saga and then poll
+//     "saga.test-saga.a.started" for the event it expects.
 //   - Subscribe(ctx, pattern, handler): every subscription receives its
 //     own copy of each envelope whose topic matches, published after it
 //     started, in publish order per topic, one at a time. A handler that
@@ -40,7 +41,7 @@
 // subscriber.
 //
 // Dead letters are read with PollDLQ; PublishDLQ dead-letters an envelope
-// by hand, with a reason, as the seed's publish_dlq does.
+// by hand, with a reason.
 //
 // # Deduplication
 //

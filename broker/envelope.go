@@ -23,9 +23,10 @@ const (
 	maxStringLen = 4096
 )
 
-// Envelope is one message: the seed's EventEnvelope. Its JSON form uses
-// the seed's field names, with the timestamp as milliseconds since the Unix
-// epoch in "timestamp_ms".
+// Envelope is one message. Its JSON form is the one
+// nova-boot-data-patterns' saga events travel in: the fields id, topic,
+// event_type, payload, key, headers and attempts, with the timestamp as
+// milliseconds since the Unix epoch in "timestamp_ms".
 type Envelope struct {
 	// ID identifies the message and is the deduplication key: publishing
 	// an ID again within the broker's window is a no-op. Required.
@@ -53,9 +54,9 @@ type Envelope struct {
 
 // NewEnvelope returns a valid envelope with payload encoded as JSON (pass
 // a json.RawMessage to use bytes that already are JSON), no key, no
-// headers, zero attempts and the current time, in the seed's manner. It
-// returns an error matching [nova.ErrInvalid] when the envelope is not
-// valid or payload cannot be encoded.
+// headers, zero attempts and the current time. It returns an error
+// matching [nova.ErrInvalid] when the envelope is not valid or payload
+// cannot be encoded.
 func NewEnvelope(id, topic, eventType string, payload any) (Envelope, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
@@ -149,7 +150,7 @@ type wireEnvelope struct {
 	TimestampMS int64             `json:"timestamp_ms"`
 }
 
-// MarshalJSON encodes e with the seed's field names: the timestamp as
+// MarshalJSON encodes e with the field names above: the timestamp as
 // "timestamp_ms" (milliseconds since the Unix epoch, 0 for a zero time),
 // "key" only when set and "headers" always, as an object.
 func (e Envelope) MarshalJSON() ([]byte, error) {

@@ -53,7 +53,7 @@ func TestNewEnvelope(t *testing.T) {
 	}
 }
 
-// TestEnvelopeJSON checks the seed's JSON form both ways.
+// TestEnvelopeJSON checks the envelope's JSON form both ways.
 func TestEnvelopeJSON(t *testing.T) {
 	t.Parallel()
 	ts := time.UnixMilli(1_700_000_000_123)
@@ -99,11 +99,11 @@ func TestEnvelopeJSON(t *testing.T) {
 			}
 		})
 	}
-	// A message from the seed, with a null key.
+	// A message as nova-boot-data-patterns writes it, with a null key.
 	var e broker.Envelope
-	seed := `{"id":"s-a-started","topic":"saga.s.a.started","event_type":"saga.event","payload":{"saga_id":"s"},"key":null,"headers":{},"attempts":0,"timestamp_ms":1700000000000}`
-	if err := json.Unmarshal([]byte(seed), &e); err != nil || e.Key != "" || e.Timestamp.UnixMilli() != 1_700_000_000_000 || e.Validate() != nil {
-		t.Fatalf("Unmarshal of a seed message = %+v, %v", e, err)
+	msg := `{"id":"s-a-started","topic":"saga.s.a.started","event_type":"saga.event","payload":{"saga_id":"s"},"key":null,"headers":{},"attempts":0,"timestamp_ms":1700000000000}`
+	if err := json.Unmarshal([]byte(msg), &e); err != nil || e.Key != "" || e.Timestamp.UnixMilli() != 1_700_000_000_000 || e.Validate() != nil {
+		t.Fatalf("Unmarshal of a message with a null key = %+v, %v", e, err)
 	}
 	if err := json.Unmarshal([]byte(`{"id":1}`), &e); err == nil {
 		t.Fatalf("Unmarshal of a number ID succeeded")

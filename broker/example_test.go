@@ -10,7 +10,7 @@ import (
 	"github.com/nova-go/nova/broker"
 )
 
-// sagaEvent is the payload of the seed's saga lifecycle envelope.
+// sagaEvent is the payload of a saga lifecycle envelope.
 type sagaEvent struct {
 	SagaID      string `json:"saga_id"`
 	Step        string `json:"step"`
@@ -18,8 +18,8 @@ type sagaEvent struct {
 	TimestampMS int64  `json:"timestamp_ms"`
 }
 
-// The seed's saga lifecycle envelope, published and polled back, as the
-// seed's coordinator tests do.
+// A saga lifecycle envelope, published and polled back, as a test of a
+// saga's events does.
 func Example() {
 	ctx := context.Background()
 	b, err := broker.NewMemory(nil)

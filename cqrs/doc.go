@@ -14,24 +14,24 @@
 // side is a set of JSON documents by key that a projection keeps up to
 // date.
 //
-// # The seed's pieces
+// # Self-executing commands and queries
 //
-// The crate Nova re-implements has a [Command] that executes against a
+// The simplest shape, and the one nova-boot-data-patterns applications
+// are written in (see the README), is a [Command] that executes against a
 // [CommandStore] (save an event, read an aggregate's events) and returns
-// the aggregate's ID, a [Query] that executes against a [QueryStore] (raw
-// get and upsert of a JSON projection by key), typed helpers
-// ([GetProjection], [UpsertProjection]) and an in-memory store that is
-// both. Here the command store is an adapter over any [nova.Store]
-// ([NewCommandStore]), so commands get the store's guarantees: an
-// expected version on every save (the seed had none), global order,
+// the aggregate's ID, and a [Query] that executes against a [QueryStore]
+// (raw get and upsert of a JSON projection by key), with typed helpers
+// ([GetProjection], [UpsertProjection]). The command store is an adapter
+// over any [nova.Store] ([NewCommandStore]), so commands get the store's
+// guarantees: an expected version on every save, global order,
 // idempotent retries. Query stores are implemented by the backends
 // (novamem, novasqlite, novapg and novamysql tables, novaredis keys
 // "{prefix}:{key}", novamongo documents) and all pass one suite,
 // novatest.RunQueryStore. The SQL ones write inside the transaction a
-// projection's checkpoint commits in, found in the ctx. novamem.CQRSStore is the seed's
-// InMemoryCqrsStore: one value that is both stores. [RegisterCommand] and
-// [RegisterQuery] put such self-executing commands and queries on the
-// buses below.
+// projection's checkpoint commits in, found in the ctx.
+// novamem.CQRSStore is one in-memory value that is both stores.
+// [RegisterCommand] and [RegisterQuery] put such self-executing commands
+// and queries on the buses below.
 //
 // # Buses and middleware
 //

@@ -10,8 +10,8 @@ import (
 	"github.com/nova-go/nova/novamem"
 )
 
-// PlaceOrder is a command in the seed's style: it executes against a
-// command store and returns the aggregate's ID. Its ID makes it
+// PlaceOrder is a self-executing command ([cqrs.Command]): it executes
+// against a command store and returns the aggregate's ID. Its ID makes it
 // idempotent and becomes its events' causation ID.
 type PlaceOrder struct {
 	ID       string
@@ -38,7 +38,7 @@ func (c PlaceOrder) Execute(ctx context.Context, store cqrs.CommandStore) (strin
 	return "order-" + c.Order, err
 }
 
-// The seed's interfaces, satisfied.
+// The self-executing command and query interfaces, satisfied.
 var (
 	_ cqrs.Command             = PlaceOrder{}
 	_ cqrs.Query[OrderSummary] = GetOrderSummary{}
@@ -49,8 +49,8 @@ type OrderPlaced struct {
 	Customer string `json:"customer"`
 }
 
-// OrderSummary is the read model; GetOrderSummary is a query in the
-// seed's style, executing against a query store.
+// OrderSummary is the read model; GetOrderSummary is a self-executing
+// query ([cqrs.Query]), executing against a query store.
 type OrderSummary struct {
 	Order    string `json:"order"`
 	Customer string `json:"customer"`
@@ -73,7 +73,7 @@ func Example() {
 		panic(err)
 	}
 	defer events.Close()
-	// The seed's InMemoryCqrsStore: a command store and a query store.
+	// One in-memory value that is both a command store and a query store.
 	store := novamem.NewCQRSStore(events, nil)
 
 	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))

@@ -20,9 +20,8 @@ const (
 	MaxValueLen = nova.MaxDataLen
 )
 
-// QueryStore keeps read models: JSON documents ("projections") by key. It
-// is the seed's QueryStore with get_projection_raw and
-// upsert_projection_raw; [GetProjection] and [UpsertProjection] are its
+// QueryStore keeps read models: JSON documents ("projections") by key,
+// read and written raw; [GetProjection] and [UpsertProjection] are its
 // typed helpers and work on every implementation.
 //
 // Implementations are safe for concurrent use, validate their input with

@@ -9,7 +9,7 @@ import (
 	"github.com/nova-go/nova"
 )
 
-// Command is the seed's command: it executes against a [CommandStore],
+// Command is a self-executing command: it executes against a [CommandStore],
 // saving the events it decides on, and returns the ID of the aggregate it
 // changed. Commands dispatched through a [CommandBus] need not implement
 // it; a handler can be written as a Command's Execute (see [Handle]).
@@ -17,19 +17,19 @@ type Command interface {
 	Execute(ctx context.Context, store CommandStore) (aggregateID string, err error)
 }
 
-// Query is the seed's query: it executes against a [QueryStore] and
+// Query is a self-executing query: it executes against a [QueryStore] and
 // returns a result of type R. It has no side effects.
 type Query[R any] interface {
 	Execute(ctx context.Context, store QueryStore) (R, error)
 }
 
-// CommandStore is the seed's command store: save an event of an
-// aggregate, read an aggregate's events. [NewCommandStore] provides it
-// over any [nova.Store].
+// CommandStore saves an event of an aggregate and reads an aggregate's
+// events. [NewCommandStore] provides it over any [nova.Store].
 //
-// The seed's StoredEvent maps onto Nova's event types field by field:
+// The StoredEvent of nova-boot-data-patterns maps onto Nova's event types
+// field by field:
 //
-//	seed StoredEvent     Nova
+//	StoredEvent          Nova
 //	aggregate_id         Event.Stream (the aggregate ID is the stream ID)
 //	event_type           EventData.Type, Event.Type
 //	payload (JSON)       EventData.Data, Event.Data
@@ -38,10 +38,10 @@ type Query[R any] interface {
 //
 // and Nova adds the event's ID, its global Position and its Metadata.
 type CommandStore interface {
-	// SaveEvent appends one event to the aggregate's stream. Unlike the
-	// seed's save_event, it states what the caller believes the stream's
-	// version is: nova.Exact(v) saves the event as version v+1 or fails
-	// with an error matching [nova.ErrConcurrency]. Correlation and
+	// SaveEvent appends one event to the aggregate's stream. It states
+	// what the caller believes the stream's version is: nova.Exact(v)
+	// saves the event as version v+1 or fails with an error matching
+	// [nova.ErrConcurrency]. Correlation and
 	// causation IDs the event lacks are taken from ctx (see
 	// [MetadataFrom]).
 	SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error)
@@ -128,7 +128,7 @@ func (s *EventStore) Events(ctx context.Context, aggregateID string) iter.Seq2[n
 }
 
 // RegisterCommand makes C's own Execute its handler on b, run against
-// store: the seed's way of writing a command, on a bus with middleware.
+// store: a self-executing command, on a bus with middleware.
 // [DispatchResult] with R = string returns the aggregate ID Execute
 // returned. C is not inferred: write
 //

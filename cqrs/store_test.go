@@ -63,7 +63,7 @@ func TestEventStore(t *testing.T) {
 	var types []string
 	for i, e := range got {
 		types = append(types, e.Type)
-		// The seed's StoredEvent fields, on nova.Event.
+		// The fields of the compatible StoredEvent, on nova.Event.
 		if e.Stream != "order-1" || e.Version != uint64(i+1) || string(e.Data) != `{"n":1}` || e.RecordedAt.IsZero() {
 			t.Fatalf("event %d = %+v", i, e)
 		}

@@ -69,7 +69,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	return nil
 }
 
-// CQRSStore is the seed's InMemoryCqrsStore: one value that is both a
+// CQRSStore is one value that is both a
 // [cqrs.CommandStore], over an in-memory event [Store], and a
 // [cqrs.QueryStore].
 type CQRSStore struct {

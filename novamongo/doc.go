@@ -1,8 +1,8 @@
 // Package novamongo keeps Nova's read models in a document database
 // speaking the MongoDB API (MongoDB itself, FerretDB, and the managed
-// services compatible with it): [QueryStore] is the seed's
-// NoSqlQueryStore, a [cqrs.QueryStore] holding one document per key in a
-// collection ("projections" unless another is given).
+// services compatible with it): [QueryStore] is a [cqrs.QueryStore]
+// holding one document per key in a collection ("projections" unless
+// another is given).
 //
 //	qs, err := novamongo.Open(ctx, "mongodb://127.0.0.1:27017", "shop", "")
 //	if err != nil { ... }

@@ -20,7 +20,7 @@ import (
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
-// DefaultCollection is the collection of a store given none, the seed's.
+// DefaultCollection is the collection of a store given none.
 const DefaultCollection = "projections"
 
 // maxDocument is the size past which a stored document risks MongoDB's

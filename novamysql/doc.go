@@ -51,24 +51,13 @@
 // positions it will give to new events. The appends themselves were never
 // acknowledged (their COMMIT had not returned).
 //
-// Measured with hand-written transactions on the store's tables, one
-// 1 KB event per transaction, each writer on its own stream, with and
-// without the counter row (without it, each writer takes positions from a
-// range of its own: unique, not gap-free), the two taking turns in
-// half-second slices (TestMeasureCounterCost, two invocations; 2-core
-// machine shared with other work, MariaDB 10.11, binary log off):
-//
-//	writers   with the counter lock   without     ratio
-//	1         1.2k-1.9k/s             1.6k-2.1k/s 0.76-0.89
-//	8         2.3k-3.0k/s             4.0k-4.5k/s 0.57-0.66
-//	16        2.8k-3.2k/s             4.5k-5.5k/s 0.59-0.63
-//	32        2.6k-3.0k/s             3.6k-5.5k/s 0.54-0.73
-//
-// So with one append per transaction the lock costs a single writer one
-// statement (10-25%), and caps the store at about 2.3k-3.2k appends/s
-// however many writers there are (0.3-0.4 ms of lock hold per append,
-// mostly round trips), where the same transactions without it keep
-// growing to 4.5k-5.5k/s: 35-45% of the throughput at 8 writers and more.
+// In all, with one append per transaction the lock costs a single writer
+// one statement, and caps the store's appends per second at one over the
+// lock's hold time (mostly round trips), however many writers there are,
+// where the same transactions without the lock keep growing with more
+// writers. TestMeasureCounterCost measures both side by side on the
+// store's tables (NOVA_MEASURE=1 go test -run MeasureCounterCost -v
+// ./novamysql/); docs/BENCHMARKS.md has the figures.
 //
 // # Group commit
 //
@@ -167,32 +156,25 @@
 // MySQL 8 (64 MiB) hold every event Nova allows (nova.MaxEventLen,
 // 8 MiB); older servers' 4 MiB does not.
 //
-// # Measured
+// # Performance
 //
 // internal/bench runs each scenario through the store and through a
 // hand-written database/sql baseline doing the same rows into the same
 // tables with the same serialization (BEGIN; lock the counter and
 // allocate; move the stream's row with its version check; INSERT the
 // events; COMMIT, one transaction per append, prepared statements), each
-// in a scratch database of its own, alternating the two in slices. On the
-// development machine (2 cores shared with other work, MariaDB 10.11,
-// innodb_flush_log_at_trx_commit=1, binary log off), 1 KB events, the
-// medians of three invocations of five runs each:
-//
-//	                                  store      baseline   ratio
-//	1 writer, 1 event per append      858/s      752/s      1.08
-//	8 writers, 1 event per append     3.2k/s     1.7k/s     1.98
-//	1 writer, 100 events per append   16.1k/s    16.9k/s    0.95
-//	ReadStream, 10k events            78k/s      81k/s      0.97
-//	ReadAll, 100k events              97k/s      100k/s     0.93
-//
-// For 8 writers, with [Config.Writers] and [Config.MaxGroup] varied (one
-// invocation each, ratio to the baseline): one writer, no group commit
-// 0.39 (every append waits for the previous one's flush); two writers, no
-// group commit 1.10; one writer with group commit 1.08; both (the
-// default) 1.98. The rates swing with the machine's load from one
-// invocation to the next (append-1 from 607/s to 934/s); the ratios hold.
+// in a scratch database of its own, alternating the two in slices;
+// docs/BENCHMARKS.md has the figures:
 //
 //	NOVA_BENCH_MYSQL=1 go test ./internal/bench -run MySQLMeasure -v -timeout 30m
 //	go test -run '^$' -bench . ./novamysql/
+//
+// The trade-off: single appends and batches cost what the baseline's
+// transactions cost, and reads what its queries cost; concurrent writers
+// go faster than the baseline's because a group takes the counter lock
+// and pays the flush once for all its appends, and because with two
+// writers (the default) one group's flush overlaps the next group's lock
+// hold. With one writer and MaxGroup 1 (no group commit) every append
+// waits for the previous one's flush, and the store falls well below the
+// baseline's concurrent writers, which at least overlap their flushes.
 package novamysql

@@ -19,8 +19,8 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // that InnoDB rolls back to break a deadlock or a lock wait.
 const maxUpsertAttempts = 5
 
-// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s database:
-// the seed's SQL projections table, one row per key,
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s database,
+// one row per key,
 //
 //	CREATE TABLE nova_projections (
 //		`key`      VARBINARY(256) NOT NULL PRIMARY KEY,
@@ -56,8 +56,8 @@ type QueryStore struct {
 
 // NewQueryStore returns a query store keeping its projections in table
 // of s's database, created if it does not exist. "" means the store's
-// table prefix followed by "projections" ("nova_projections" by default,
-// the seed's name); any other table is used as named, a lower-case SQL
+// table prefix followed by "projections" ("nova_projections" by
+// default); any other table is used as named, a lower-case SQL
 // identifier (a-z or _, then a-z, 0-9 or _) of at most 54 bytes. A bad
 // name, a nil s or a nil ctx fails with an error matching
 // nova.ErrInvalid.

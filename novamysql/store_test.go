@@ -204,7 +204,7 @@ func TestStore(t *testing.T) {
 	admin(t)
 	opts := append(serverOptions(),
 		// Every append crosses the network and commits with a flush of
-		// the redo log: NOVA_TEST_SCALE=1 runs the figures.
+		// the redo log: NOVA_TEST_SCALE=1 runs the full sizes.
 		novatest.WithScale(testenv.ServerScale()),
 	)
 	novatest.RunStore(t, func(t *testing.T) nova.Store {

@@ -157,25 +157,18 @@
 // nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
 // a new stream subjects other than nova.<stream>.
 //
-// # Figures
+// # Performance
 //
-// Measured with bench.Run (internal/bench, 1 KB events, 5 runs per side,
-// three invocations; TestBenchRun with NOVA_NATS_BENCH set) against the
+// TestBenchRun (with NOVA_NATS_BENCH set; see docs/BENCHMARKS.md for the
+// command and the figures) runs internal/bench's scenarios against a
 // hand-written nats.go baseline that publishes the same messages with the
-// same headers and checks and reads them with the same consumer kind. The
-// ratio is Nova's rate over the baseline's, the median of the three
-// invocations' medians, on a 2-core machine shared with other work:
-//
-//	scenario      embedded nats-server 2.15.2   nats-server 2.9.10
-//	append-1      0.91                          0.94
-//	append-1-8w   0.92                          0.93
-//	append-100    0.98                          (no atomic batches)
-//	read-10k      0.98                          (filled by batches)
-//	readall       0.98                          (filled by batches)
-//
-// Absolute rates there were 14–25k events/s for single appends, 9–30k
-// for batches of 100 and 50–175k events/s for reads, with the embedded
-// server sharing the test's two cores with other work.
+// same headers and expected-sequence checks and reads them with the same
+// consumer kind. Both sides are bound by the server: a publish waits for
+// its acknowledgement, in which the server has checked the expected
+// sequence and stored the message. What the store adds on top is work in
+// the client (validation, encoding the headers, remembering tips), so its
+// rates stay close to the baseline's, a little below: unlike the SQL
+// stores, it has no commit to share between concurrent appends.
 //
 // Snapshots are not stored here (no aggregate.SnapshotStore): keep them in
 // a SQL store or rebuild from the stream.

@@ -129,7 +129,7 @@ func TestDuplicateProbe(t *testing.T) {
 			for i, exp := range []nova.ExpectedVersion{nova.Any, nova.StreamExists, nova.NoStream, nova.Exact(1)} {
 				stream := fmt.Sprintf("probe-%d", i)
 				if exp != nova.NoStream {
-					novatest.MustAppend(t, st, stream, nova.NoStream, novatest.Events("seed", 1)...)
+					novatest.MustAppend(t, st, stream, nova.NoStream, novatest.Events("prior", 1)...)
 				}
 				d := novatest.Events("e", 1)
 				first, err := st.Append(ctx, stream, exp, d...)

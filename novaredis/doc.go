@@ -1,7 +1,7 @@
-// Package novaredis keeps Nova's read models in Redis: [QueryStore] is
-// the seed's RedisQueryStore, a [cqrs.QueryStore] holding each
-// projection as one Redis string under the key "{prefix}:{key}" (prefix
-// "projection" unless another is given).
+// Package novaredis keeps Nova's read models in Redis: [QueryStore] is a
+// [cqrs.QueryStore] holding each projection as one Redis string under the
+// key "{prefix}:{key}" (prefix "projection" unless another is given), the
+// layout nova-boot-data-patterns' RedisQueryStore reads and writes.
 //
 //	qs, err := novaredis.Open(ctx, "redis://127.0.0.1:6379/0", "")
 //	if err != nil { ... }
@@ -24,9 +24,8 @@
 //
 // # Why github.com/redis/go-redis/v9
 //
-// It is the client Redis itself maintains for Go, the one the seed's
-// Redis bridge corresponds to: every command takes a context, it pools
-// and re-dials connections, and one interface, [redis.UniversalClient],
-// covers a single server, Sentinel and Cluster, so [NewQueryStore] works
-// with whichever the application already runs.
+// It is the client Redis itself maintains for Go: every command takes a
+// context, it pools and re-dials connections, and one interface,
+// [redis.UniversalClient], covers a single server, Sentinel and Cluster,
+// so [NewQueryStore] works with whichever the application already runs.
 package novaredis

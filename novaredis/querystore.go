@@ -18,7 +18,7 @@ import (
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
-// DefaultPrefix is the key prefix of a store given none, the seed's.
+// DefaultPrefix is the key prefix of a store given none.
 const DefaultPrefix = "projection"
 
 // QueryStore is a [cqrs.QueryStore] in Redis: the projection under key is

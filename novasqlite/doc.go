@@ -22,10 +22,10 @@
 //
 // # Group commit
 //
-// A durable commit costs a flush to disk; measured on the development
-// machine, one 1 KB event per transaction ran at about 5.6k commits/s with
-// synchronous=FULL and 45k/s with NORMAL. So concurrent appends share
-// transactions, leader/follower style. An append that finds no commit in
+// A durable commit costs a flush to disk, and with one transaction per
+// append a store would append no faster than the disk flushes, whatever
+// the number of writers (docs/BENCHMARKS.md has the rates). So concurrent
+// appends share transactions, leader/follower style. An append that finds no commit in
 // progress becomes the leader: it commits on its own goroutine, taking
 // with it whatever is queued at that moment (up to [Config.MaxGroup]
 // appends in all), so a lone writer costs no hand-off to another
@@ -163,30 +163,24 @@
 // # Why github.com/ncruces/go-sqlite3
 //
 // It is SQLite compiled to WebAssembly and run by a pure-Go runtime, so it
-// needs no cgo, and it was the faster of the two pure-Go drivers in the
-// measurements behind this package (1 KB events): it read a 10k-event
-// stream at about 678k events/s against about 472k for modernc.org/sqlite,
-// and wrote 100-event transactions at about 166k/s against 149k/s. The
-// store uses its direct connection API rather than database/sql: prepared
-// statements live as long as their connection, rows are read without an
-// intermediate copy, and insert parameters equal to the previous event's
-// are not bound again.
+// needs no cgo, and it was the faster of the two pure-Go drivers
+// (modernc.org/sqlite the other) both at reading streams and at writing
+// batches when the choice was made (docs/BENCHMARKS.md has the figures).
+// The store uses its direct connection API rather than database/sql:
+// prepared statements live as long as their connection, rows are read
+// without an intermediate copy, and insert parameters equal to the
+// previous event's are not bound again.
 //
-// # Measured
+// # Performance
 //
 // The benchmarks in this package run each scenario through the store and
 // through the plain driver on the same file layout and pragmas, one
 // BEGIN IMMEDIATE transaction per append (go test -run '^$' -bench .
-// ./novasqlite/). On the 2-core development machine, with 1 KB events
-// carrying a correlation ID and synchronous=FULL, medians of three runs:
-//
-//	                                  store       plain driver
-//	1 writer, 1 event per append      7.2k/s      7.2k/s
-//	8 writers, 1 event per append    18.2k/s      7.9k/s (2.3x, group commit)
-//	1 writer, 100 events per append  65k/s       58k/s
-//	ReadStream, 10k events           422k/s      277k/s
-//	ReadAll, 100k events             544k/s      348k/s
-//
-// Reads beat the plain loop mostly by decoding stored metadata without
-// encoding/json when it has the shape the store writes.
+// ./novasqlite/, or `nova bench`); docs/BENCHMARKS.md has the figures and
+// the commands. The trade-off: a lone writer pays what the plain driver
+// pays, one flush per commit, since the leader commits on its own
+// goroutine; concurrent writers share flushes through group commit, where
+// the plain driver's writers take turns on SQLite's write lock and pay a
+// flush each. Reads beat a plain loop mostly by decoding stored metadata
+// without encoding/json when it has the shape the store writes.
 package novasqlite

@@ -15,8 +15,8 @@ import (
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
-// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s file: the
-// seed's SQL projections table, one row per key,
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s file, one
+// row per key,
 //
 //	CREATE TABLE projections (
 //		key        TEXT PRIMARY KEY NOT NULL,

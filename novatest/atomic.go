@@ -43,7 +43,7 @@ func (s *suite) testAtomicBatch(t *testing.T) {
 				MustAppend(t, st, "elsewhere", nova.NoStream, stored)
 				expected := nova.NoStream
 				if existing {
-					MustAppend(t, st, "target", nova.NoStream, Events("seed", 2)...)
+					MustAppend(t, st, "target", nova.NoStream, Events("prior", 2)...)
 					expected = nova.Exact(2)
 				}
 				before := stateOf(t, st)

@@ -12,13 +12,13 @@ import (
 )
 
 // raceWriters is how many goroutines race on one stream; raceAppends is how
-// many events each appends at scale 1, the figure.
+// many events each appends at scale 1, the suite's full size.
 //
 // With exact expected versions every successful append needs its own
 // commit: the next writer cannot know the new version before the commit
 // that made it returns, so no group commit helps. On a durable store that
 // is one disk flush per event, about 1 ms on an ordinary disk, which puts
-// the 64 x 500 at half a minute or more. So when no scale is set,
+// the full 64 x 500 at half a minute or more. So when no scale is set,
 // RaceExact runs a tenth of it (exactDefault); NOVA_TEST_SCALE=1 runs the
 // full figure.
 const (

@@ -17,7 +17,7 @@ func (s *suite) testExpectedVersion(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		seed     int // events already in the stream
+		prior    int // events already in the stream
 		expected nova.ExpectedVersion
 		wantErr  bool
 	}{
@@ -44,8 +44,8 @@ func (s *suite) testExpectedVersion(t *testing.T) {
 			// Another stream around it, so a backend that checks the wrong
 			// stream, or the whole log, is caught.
 			MustAppend(t, st, "order-0", nova.Any, Events("other", 2)...)
-			if tc.seed > 0 {
-				MustAppend(t, st, stream, nova.NoStream, Events("seed", tc.seed)...)
+			if tc.prior > 0 {
+				MustAppend(t, st, stream, nova.NoStream, Events("prior", tc.prior)...)
 			}
 			MustAppend(t, st, "order-2", nova.Any, Events("other", 1)...)
 			before := stateOf(t, st)
@@ -54,13 +54,13 @@ func (s *suite) testExpectedVersion(t *testing.T) {
 			res, err := st.Append(ctx, stream, tc.expected, batch...)
 			if tc.wantErr {
 				if !errors.Is(err, nova.ErrConcurrency) {
-					t.Fatalf("Append(expected %s) to a stream at version %d: got %v, want an error matching nova.ErrConcurrency", tc.expected, tc.seed, err)
+					t.Fatalf("Append(expected %s) to a stream at version %d: got %v, want an error matching nova.ErrConcurrency", tc.expected, tc.prior, err)
 				}
 				var ce *nova.ConcurrencyError
 				if !errors.As(err, &ce) {
 					t.Fatalf("Append(expected %s): error %v (%T) is not a *nova.ConcurrencyError", tc.expected, err, err)
 				}
-				want := nova.ConcurrencyError{Stream: stream, Expected: tc.expected, Actual: uint64(tc.seed)}
+				want := nova.ConcurrencyError{Stream: stream, Expected: tc.expected, Actual: uint64(tc.prior)}
 				if *ce != want {
 					t.Errorf("ConcurrencyError = {Stream %q, Expected %s, Actual %d}, want {Stream %q, Expected %s, Actual %d}",
 						ce.Stream, ce.Expected, ce.Actual, want.Stream, want.Expected, want.Actual)
@@ -72,9 +72,9 @@ func (s *suite) testExpectedVersion(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("Append(expected %s) to a stream at version %d: %v", tc.expected, tc.seed, err)
+				t.Fatalf("Append(expected %s) to a stream at version %d: %v", tc.expected, tc.prior, err)
 			}
-			first := uint64(tc.seed) + 1
+			first := uint64(tc.prior) + 1
 			if res.FirstVersion != first || res.LastVersion != first+1 || res.Duplicate {
 				t.Errorf("result = %+v, want versions %d..%d, not duplicate", res, first, first+1)
 			}
@@ -82,8 +82,8 @@ func (s *suite) testExpectedVersion(t *testing.T) {
 			if want := seq(1, first+1); !slices.Equal(versions(got), want) {
 				t.Fatalf("stream versions after append = %v, want %v", versions(got), want)
 			}
-			if !slices.Equal(ids(got[tc.seed:]), ids(batch)) {
-				t.Errorf("stream ends with IDs %v, want the appended %v", ids(got[tc.seed:]), ids(batch))
+			if !slices.Equal(ids(got[tc.prior:]), ids(batch)) {
+				t.Errorf("stream ends with IDs %v, want the appended %v", ids(got[tc.prior:]), ids(batch))
 			}
 			if got[len(got)-1].Position != res.Position {
 				t.Errorf("result position %s, want the last event's position %s", res.Position, got[len(got)-1].Position)

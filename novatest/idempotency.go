@@ -18,10 +18,10 @@ func (s *suite) testIdempotency(t *testing.T) {
 	t.Run("retry", func(t *testing.T) {
 		t.Parallel()
 		tests := []struct {
-			name string
-			seed int // events in the stream before the batch
+			name  string
+			prior int // events in the stream before the batch
 			// expected for the first append and for its retry
-			expected func(seed int) nova.ExpectedVersion
+			expected func(prior int) nova.ExpectedVersion
 			// after is how many events other appends add after the batch
 			// before it is retried
 			after int
@@ -41,13 +41,13 @@ func (s *suite) testIdempotency(t *testing.T) {
 				st := s.store(t)
 				ctx := s.ctx(t)
 				const stream = "account-7"
-				if tc.seed > 0 {
-					MustAppend(t, st, stream, nova.NoStream, Events("seed", tc.seed)...)
+				if tc.prior > 0 {
+					MustAppend(t, st, stream, nova.NoStream, Events("prior", tc.prior)...)
 				}
 				MustAppend(t, st, "other", nova.Any, Events("other", 1)...)
 				batch := Events("deposited", 3)
 				batch[1].Metadata = nova.Metadata{CorrelationID: "c-1", Extra: map[string]string{"k": "v"}}
-				exp := tc.expected(tc.seed)
+				exp := tc.expected(tc.prior)
 				res, err := st.Append(ctx, stream, exp, batch...)
 				if err != nil {
 					t.Fatalf("first Append(expected %s): %v", exp, err)

@@ -29,7 +29,7 @@ type storeOptions struct {
 // -nova.scale or NOVA_TEST_SCALE (see the package documentation). A
 // backend whose every append crosses a network may pass a factor below 1
 // to keep its default run short; NOVA_TEST_SCALE set to the inverse still
-// runs it at the figures.
+// runs it at full size.
 func WithScale(f float64) StoreOption {
 	return func(o *storeOptions) { o.scale = f }
 }
@@ -71,7 +71,7 @@ func scaleSetting(t testing.TB) (float64, bool) {
 	return f, true
 }
 
-// exactDefault is the share of the figure RaceExact runs when no
+// exactDefault is the share of the full size RaceExact runs when no
 // scale is set; see raceExactAppends.
 const exactDefault = 0.1
 

@@ -66,10 +66,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Coordinator runs sagas and records them: the crate's SagaCoordinator on a
-// durable [RunStore]. It holds no state of its own beyond its
-// configuration; every run lives in its stream and its runs-table row. It
-// is safe for concurrent use.
+// Coordinator runs sagas and records them on a durable [RunStore]. It
+// holds no state of its own beyond its configuration; every run lives in
+// its stream and its runs-table row. It is safe for concurrent use.
 type Coordinator struct {
 	runs    RunStore
 	events  nova.Store
@@ -298,10 +297,10 @@ func Start[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 }
 
 // Run starts run runID of def with the initial data and drives it to its
-// end on the calling goroutine, as the crate's run does: the steps in order,
-// retries per each step's policy (the wait recorded as the run's due time,
-// and waited out here), and on a step's final failure the compensation of
-// every started step in reverse order. Run holds the run's lease under the
+// end on the calling goroutine: the steps in order, retries per each
+// step's policy (the wait recorded as the run's due time, and waited out
+// here), and on a step's final failure the compensation of every started
+// step in reverse order. Run holds the run's lease under the
 // coordinator's Owner and renews it while it works, and relays the run's
 // lifecycle events to the coordinator's Broker before it returns.
 //

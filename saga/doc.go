@@ -1,9 +1,7 @@
 // Package saga runs sagas: a named sequence of steps, each with an action
 // and a compensation, that either completes or undoes every step it started.
-// It is the Go port of the saga module of the Rust crate Nova
-// re-implements (the README names it; "the crate" below), made durable:
-// typed data shared by the steps, a run's whole history kept as events,
-// and workers that resume a run after a crash.
+// Runs are durable: typed data shared by the steps, a run's whole history
+// kept as events, and workers that resume a run after a crash.
 //
 // # Definitions and data
 //
@@ -39,7 +37,7 @@
 // and listing; the outbox is what the broker will hear.
 //
 // [Start] records a run's start, due now, and returns; a [Worker] drives
-// it. [Run] is the crate's synchronous run: it starts the run leased to the
+// it. [Run] is the synchronous form: it starts the run leased to the
 // coordinator's Owner and drives it to its end on the calling goroutine.
 // Run IDs are the caller's business keys; starting a run whose stream
 // exists records nothing and returns the recorded [Execution]. Many runs
@@ -49,16 +47,16 @@
 //
 // The steps run in order, each attempt bounded by the step's Timeout
 // (default 30 s), failures retried per the step's [RetryPolicy]
-// (exponential backoff with full jitter and a cap by default, the crate's
+// (exponential backoff with full jitter and a cap by default, a plain
 // 100 ms × attempt with [Linear]; [Permanent] skips retries). When a step
 // fails for good, every step that started is compensated in reverse order,
 // each compensation with its own policy, and Run returns the failed step's
-// error, as the crate's run does: a [*StepFailedError] or, when time ran
+// error: a [*StepFailedError] or, when time ran
 // out, a [*TimeoutError] naming the step. A step "started" when it
 // completed or when one of its attempts has an unknown outcome (it timed
 // out, or it was interrupted): such a step is compensated like a completed
-// one. Unlike the crate, a timed-out attempt is retried like any other
-// failure, as the step's idempotency key makes safe.
+// one. A timed-out attempt is retried like any other failure, as the
+// step's idempotency key makes safe.
 //
 // A panic in a step's action or compensation is a failed attempt like an
 // error, retried and compensated per the same policies: it is recovered
@@ -199,10 +197,12 @@
 // delays them and loses none: they wait in the outbox, and the saga goes
 // on.
 //
-// Topics, event type and payload fields are the crate's, so its consumers
-// read these. Where the events differ from the crate's:
+// Topics, event type and payload fields are those of the saga events of
+// nova-boot-data-patterns (the Rust library whose API Nova's is
+// compatible with; see the README), so consumers written for those read
+// these. Where the events differ from that library's:
 //
-//	                      the crate                          Nova
+//	                      nova-boot-data-patterns            Nova
 //	envelopes             one per step and status: started   one per attempt: started and
 //	                      once before the retries,           compensating each time an
 //	                      compensating once                  attempt begins
@@ -228,7 +228,7 @@
 //     transition of its own, whose envelope is written in its
 //     transaction. A consumer sees every attempt that began, which is
 //     what retries look like from outside.
-//   - The ID: the crate's is the same for every run of a saga, and a
+//   - The ID: the Rust library's is the same for every run of a saga, and a
 //     broker drops an ID it has seen within its deduplication window
 //     (JetStream's, the in-memory broker's), so a second run's events
 //     would vanish. Nova's is unique per event and the same each time the
@@ -238,9 +238,9 @@
 //     run ID, free-form, is what lies between the saga's name and the
 //     last three fields, and no two events share an ID.
 //   - The key: brokers that partition or order by key keep one run's
-//     events together and in order. The crate keeps one execution per
-//     saga name and has no run to key by.
-//   - The stuck event: the crate never gets stuck; it logs a failed
+//     events together and in order. The Rust library keeps one execution
+//     per saga name and has no run to key by.
+//   - The stuck event: the Rust library never gets stuck; it logs a failed
 //     compensation and reports the saga compensated. A Nova run stops
 //     and waits for an operator, and the broker must say so. Its attempt
 //     counts the times the run became Stuck (after an operator's retry or

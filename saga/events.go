@@ -109,8 +109,8 @@ const (
 // Terminal reports whether the run has ended for good.
 func (s Status) Terminal() bool { return s == Completed || s == Compensated || s == Failed }
 
-// Execution is a run as its stream records it: the crate's SagaExecution
-// with the data and the details needed to resume it.
+// Execution is a run as its stream records it: its status and completed
+// steps, with the data and the details needed to resume it.
 type Execution[D any] struct {
 	// Saga is the saga's name and RunID the run's.
 	Saga, RunID string

@@ -7,8 +7,8 @@ import (
 	"github.com/nova-go/nova/broker"
 )
 
-// lifecycle is the payload of a lifecycle event: the crate's fields plus the
-// run and the attempt.
+// lifecycle is the payload of a lifecycle event: saga_id, step, status and
+// timestamp_ms, plus the run and the attempt.
 type lifecycle struct {
 	SagaID      string `json:"saga_id"`
 	RunID       string `json:"run_id"`

@@ -41,9 +41,9 @@ func (e Exponential) Delay(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(bound) + 1))
 }
 
-// Linear is the crate's backoff: Unit × attempt after the given attempt.
+// Linear waits Unit × attempt after the given attempt: no jitter, no cap.
 type Linear struct {
-	// Unit is the wait per attempt. Default 100ms, the crate's.
+	// Unit is the wait per attempt. Default 100ms.
 	Unit time.Duration
 }
 

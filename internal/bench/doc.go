@@ -42,13 +42,13 @@
 // events, raw appends 10, raw the next 10, nova the next 10, and so on (5
 // appends per writer for append-1-8w, 2 appends for append-100, one whole
 // read for the reads). A run's rate for a side is its events over the time
-// of its own slices. Alternating finely matters on a shared machine: a
-// flush of the disk takes from 0.1 to 10 ms depending on what else the
-// machine does, in bursts. Whole runs taking turns showed append-1 ratios
-// from 0.8 to 1.9 within one invocation; slices of 50 appends still let a
-// burst land on one side and gave run ratios from 0.65 to 1.1; slices of
-// 10, over 2,000 appends, keep them within about 0.88 to 1.02. Nova
-// measured against itself comes out at 0.99.
+// of its own slices. Alternating finely matters on a shared machine: the
+// time of a disk flush varies by two orders of magnitude with what else
+// the machine does, in bursts. Whole runs taking turns let a burst decide
+// a run's ratio; slices of 50 appends still let one land on one side;
+// slices of 10 keep the runs' ratios close together, and Nova measured
+// against itself comes out even (docs/BENCHMARKS.md, "Method", has the
+// figures).
 //
 // After one warm-up run, [Run] reports the median of each side's rates
 // over the measured runs (5 by default) and the median of the runs'

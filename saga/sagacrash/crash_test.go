@@ -535,13 +535,13 @@ func (w worker) finish(t *testing.T, what string) int {
 	return steps
 }
 
-// killRounds is how many times the kill tests kill a worker: the issue's
-// 100, or NOVA_TEST_CRASH_KILLS; 20 by default under the race detector,
+// killRounds is how many times the kill tests kill a worker: 100 at full
+// size, or NOVA_TEST_CRASH_KILLS; 20 by default under the race detector,
 // which slows the workers tenfold (SQLite's most), and 10 under -short.
-// CI runs this package without -race as well, at the figures.
+// CI runs this package without -race as well, at full size.
 func killRounds(t *testing.T) int { return size(t, "NOVA_TEST_CRASH_KILLS", 100, 20, 10) }
 
-// sharedRuns is how many runs the two workers share: the 1,000,
+// sharedRuns is how many runs the two workers share: 1,000 at full size,
 // or NOVA_TEST_CRASH_RUNS; 300 by default under the race detector and
 // 200 under -short.
 func sharedRuns(t *testing.T) int { return size(t, "NOVA_TEST_CRASH_RUNS", 1000, 300, 200) }
