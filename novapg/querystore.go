@@ -17,8 +17,8 @@ import (
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
-// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s schema: the
-// seed's SQL projections table, one row per key,
+// QueryStore is a [cqrs.QueryStore] in a table of a [Store]'s schema, one
+// row per key:
 //
 //	CREATE TABLE projections (
 //		key        text COLLATE "C" PRIMARY KEY,
