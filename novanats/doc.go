@@ -152,25 +152,25 @@
 // nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
 // a new stream subjects other than nova.<stream>.
 //
-// # Figures
+// # Why github.com/nats-io/nats.go
 //
-// Measured with bench.Run (internal/bench, 1 KB events, 5 runs per side,
-// three invocations; TestBenchRun with NOVA_NATS_BENCH set) against the
-// hand-written nats.go baseline that publishes the same messages with the
-// same headers and checks and reads them with the same consumer kind. The
-// ratio is Nova's rate over the baseline's, the median of the three
-// invocations' medians, on a 2-core machine shared with other work:
+// It is the client NATS maintains for Go, with the jetstream package
+// (streams, direct gets, ordered consumers) this store is built on; its
+// companion nuid names atomic batches. A program importing this package
+// compiles in, besides Nova, those and what nats.go is built on
+// (klauspost/compress, nats-io/nkeys, golang.org/x/crypto and sys).
 //
-//	scenario      embedded nats-server 2.15.2   nats-server 2.9.10
-//	append-1      0.91                          0.94
-//	append-1-8w   0.92                          0.93
-//	append-100    0.98                          (no atomic batches)
-//	read-10k      0.98                          (filled by batches)
-//	readall       0.98                          (filled by batches)
+// # Tests and figures
 //
-// Absolute rates there were 14–25k events/s for single appends, 9–30k
-// for batches of 100 and 50–175k events/s for reads, with the embedded
-// server sharing the test's two cores with other work.
+// Tests that need a server of their own (its limits set, its client
+// connections cut, atomic batches) start a private nats-server 2.12 or
+// later as a child process, found through NOVA_TEST_NATS_SERVER or PATH,
+// on a free port with a temporary store directory; the others run
+// against the shared server at NOVA_TEST_NATS_URL, whatever its version.
+// Without them the tests skip, saying so (see internal/testenv). No server
+// is linked into a test binary, so a program that depends on Nova never
+// resolves one. The benchmarks beside the hand-written nats.go baseline,
+// and their figures, are in docs/BENCHMARKS.md.
 //
 // Snapshots are not stored here (no aggregate.SnapshotStore): keep them in
 // a SQL store or rebuild from the stream.

@@ -24,9 +24,12 @@
 //
 // # Why github.com/redis/go-redis/v9
 //
-// It is the client Redis itself maintains for Go, the one the seed's
-// Redis bridge corresponds to: every command takes a context, it pools
-// and re-dials connections, and one interface, [redis.UniversalClient],
-// covers a single server, Sentinel and Cluster, so [NewQueryStore] works
-// with whichever the application already runs.
+// It is the client Redis itself maintains for Go, the one the Rust
+// crate's Redis bridge corresponds to: every command takes a context, it
+// pools and re-dials connections, and one interface,
+// [redis.UniversalClient], covers a single server, Sentinel and Cluster,
+// so [NewQueryStore] works with whichever the application already runs.
+// A program importing this package compiles in, besides Nova, go-redis
+// and what it is built on (cespare/xxhash, go.uber.org/atomic,
+// golang.org/x/sys).
 package novaredis
