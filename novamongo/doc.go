@@ -49,9 +49,17 @@
 //
 // It is MongoDB's own Go driver, the one every server speaking the API
 // is tested with; version 2 is its current major version (contexts on
-// every call, a smaller API than v1's). The tests run against FerretDB
-// (github.com/FerretDB/FerretDB, its embeddable ferretdb package on a
-// SQLite backend), a MongoDB-API server in Go, started inside the test
-// process, so they need no server installed; NOVA_TEST_MONGO_URI points
-// them at a real MongoDB instead.
+// every call, a smaller API than v1's). A program importing this package
+// compiles in, besides Nova, that driver and what it is built on
+// (klauspost/compress, xdg-go/scram and stringprep, youmark/pkcs8,
+// golang.org/x/crypto, sync and text).
+//
+// # Tests
+//
+// The tests run against the server at NOVA_TEST_MONGO_URI (default
+// mongodb://127.0.0.1:27017), each in a scratch database it drops: CI
+// runs FerretDB there, a MongoDB-API server, as a process of its own on
+// its SQLite backend; a MongoDB serves as well. Without a server they
+// skip, saying so (see internal/testenv). No server is linked into the
+// test binary, so a program that depends on Nova never resolves one.
 package novamongo

@@ -7,14 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -27,82 +23,16 @@ import (
 	"github.com/nova-go/nova/novatest"
 )
 
-// embeddedURI is the address of the FerretDB that TestMain runs when
-// NOVA_TEST_MONGO_URI is unset.
-var embeddedURI string
-
-// TestMain runs the tests against the MongoDB-API server named by
-// NOVA_TEST_MONGO_URI or, without it, against FerretDB embedded in this
-// process, on SQLite files in a temporary directory.
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if os.Getenv(testenv.Mongo.Env) == "" {
-		stop, err := startFerretDB()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "novamongo: start the embedded FerretDB: %v\n", err)
-			return 1
-		}
-		code := testenv.Main(m).Run()
-		stop()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-				code = 1
-			}
-		}
-		return code
-	}
-	code := testenv.Main(m).Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
-	}
-	return code
-}
-
-// startFerretDB starts FerretDB on a free local port and sets
-// embeddedURI; stop ends it and removes its files.
-func startFerretDB() (stop func(), err error) {
-	dir, err := os.MkdirTemp("", "novamongo-ferretdb-")
-	if err != nil {
-		return nil, err
-	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Run(ctx)
-	}()
-	embeddedURI = f.MongoDBURI() // waits for the listener
-	return func() {
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}, nil
-}
+// The tests run against the server of the MongoDB API at
+// NOVA_TEST_MONGO_URI (default mongodb://127.0.0.1:27017; CI runs FerretDB
+// there as a process), and skip, or fail under NOVA_REQUIRE_SERVICES, when
+// nothing listens there.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
 
 // serverURI returns the address of the server the tests use, skipping t
-// when NOVA_TEST_MONGO_URI names one that cannot be reached.
+// when it cannot be reached.
 func serverURI(t *testing.T) string {
 	t.Helper()
-	if embeddedURI != "" {
-		return embeddedURI
-	}
 	return testenv.Need(t, testenv.Mongo)
 }
 

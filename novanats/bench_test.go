@@ -13,13 +13,14 @@ import (
 
 // The benchmarks run each scenario of package internal/bench through the
 // store ("nova") and through the hand-written nats.go baseline ("raw") on
-// an embedded nats-server with file storage:
+// a private nats-server (a child process, see startServer) with file
+// storage:
 //
 //	go test -run '^$' -bench . -count 6 ./novanats/ | tee new.txt
 //	benchstat -col /target new.txt
 //
 // TestBenchRun measures with bench.Run as `nova bench` does, when
-// NOVA_NATS_BENCH is set: "embedded" (the default) or "machine" (the
+// NOVA_NATS_BENCH is set: "private" (the default) or "machine" (the
 // server testenv finds, nats-server 2.9.10 here, where only the
 // single-event scenarios can run).
 
@@ -37,18 +38,18 @@ func natsBackend(tb testing.TB, url string) bench.Backend {
 	return be
 }
 
-func embeddedBackend(b *testing.B) bench.Backend { return natsBackend(b, startServer(b).url) }
+func privateBackend(b *testing.B) bench.Backend { return natsBackend(b, startServer(b).url) }
 
-func BenchmarkAppend1(b *testing.B)   { bench.Benchmark(b, embeddedBackend(b), "append-1") }
-func BenchmarkAppend1x8(b *testing.B) { bench.Benchmark(b, embeddedBackend(b), "append-1-8w") }
-func BenchmarkAppend100(b *testing.B) { bench.Benchmark(b, embeddedBackend(b), "append-100") }
-func BenchmarkRead10k(b *testing.B)   { bench.Benchmark(b, embeddedBackend(b), "read-10k") }
-func BenchmarkReadAll(b *testing.B)   { bench.Benchmark(b, embeddedBackend(b), "readall") }
+func BenchmarkAppend1(b *testing.B)   { bench.Benchmark(b, privateBackend(b), "append-1") }
+func BenchmarkAppend1x8(b *testing.B) { bench.Benchmark(b, privateBackend(b), "append-1-8w") }
+func BenchmarkAppend100(b *testing.B) { bench.Benchmark(b, privateBackend(b), "append-100") }
+func BenchmarkRead10k(b *testing.B)   { bench.Benchmark(b, privateBackend(b), "read-10k") }
+func BenchmarkReadAll(b *testing.B)   { bench.Benchmark(b, privateBackend(b), "readall") }
 
 func TestBenchRun(t *testing.T) {
 	where := os.Getenv("NOVA_NATS_BENCH")
 	if where == "" {
-		t.Skip("set NOVA_NATS_BENCH=embedded or machine to measure")
+		t.Skip("set NOVA_NATS_BENCH=private or machine to measure")
 	}
 	opts := bench.Options{Runs: 5}
 	var url string

@@ -157,7 +157,24 @@
 // nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
 // a new stream subjects other than nova.<stream>.
 //
-// # Performance
+// # Why github.com/nats-io/nats.go
+//
+// It is the client NATS maintains for Go, with the jetstream package
+// (streams, direct gets, ordered consumers) this store is built on; its
+// companion nuid names atomic batches. A program importing this package
+// compiles in, besides Nova, those and what nats.go is built on
+// (klauspost/compress, nats-io/nkeys, golang.org/x/crypto and sys).
+//
+// # Tests and performance
+//
+// Tests that need a server of their own (its limits set, its client
+// connections cut, atomic batches) start a private nats-server 2.12 or
+// later as a child process, found through NOVA_TEST_NATS_SERVER or PATH,
+// on a free port with a temporary store directory; the others run
+// against the shared server at NOVA_TEST_NATS_URL, whatever its version.
+// Without them the tests skip, saying so (see internal/testenv). No server
+// is linked into a test binary, so a program that depends on Nova never
+// resolves one.
 //
 // TestBenchRun (with NOVA_NATS_BENCH set; see docs/BENCHMARKS.md for the
 // command and the figures) runs internal/bench's scenarios against a

@@ -9,8 +9,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The embedded servers are shut down and waited for in each test's
-	// cleanup: nats-server leaves no goroutine behind, so nothing is
-	// ignored.
+	// The private servers are child processes, stopped and waited for in
+	// each test's cleanup with their system connections closed, so no
+	// goroutine is left behind and nothing is ignored.
 	goleak.VerifyTestMain(testenv.Main(m))
 }

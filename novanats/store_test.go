@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/nova-go/nova"
@@ -34,11 +33,11 @@ func openStore(t testing.TB, url string) *novanats.Store {
 // a server that shares the test's two cores, so a tenth of the specified
 // sizes by default; NOVA_TEST_SCALE=1 runs the specified figures.
 
-// TestStoreEmbedded runs the whole conformance suite against a current
-// nats-server in the test process, which has atomic batches. The
-// connection-drop case closes the store's client connection on the
-// server; the connection reconnects by itself.
-func TestStoreEmbedded(t *testing.T) {
+// TestStorePrivate runs the whole conformance suite against a private
+// nats-server 2.12 or later, which has atomic batches. The connection-drop
+// case closes the store's client connection on the server; the connection
+// reconnects by itself.
+func TestStorePrivate(t *testing.T) {
 	srv := startServer(t)
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return openStore(t, srv.url)
@@ -112,14 +111,14 @@ func TestBatchRefused(t *testing.T) {
 }
 
 // TestDuplicateProbe: a retry inside the duplicate window is recognized
-// whatever the expected version, on the embedded server and the machine's.
+// whatever the expected version, on a private server and the machine's.
 func TestDuplicateProbe(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		url  func(t *testing.T) string
 	}{
-		{"embedded", func(t *testing.T) string { return startServer(t).url }},
+		{"private", func(t *testing.T) string { return startServer(t).url }},
 		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,17 +152,21 @@ func TestDuplicateProbe(t *testing.T) {
 // restart or a network fault would, and returns once the server has let
 // it go. nc reconnects by itself; a connection still reconnecting from an
 // earlier drop is waited for first.
-func (e *embedded) dropClient(ctx context.Context, nc *nats.Conn) error {
+func (s *private) dropClient(ctx context.Context, nc *nats.Conn) error {
+	var last error
 	for {
 		if nc.IsConnected() {
 			id, err := nc.GetClientID()
-			if err == nil && e.srv.DisconnectClientByID(id) == nil {
-				return nil
+			if err == nil {
+				if err = s.kick(ctx, id); err == nil {
+					return nil
+				}
 			}
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drop the store's connection: %w", ctx.Err())
+			return fmt.Errorf("drop the store's connection: %w (last try: %v)", ctx.Err(), last)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -180,8 +183,8 @@ func TestEventOverMaxPayload(t *testing.T) {
 		name string
 		url  func(t *testing.T) string
 	}{
-		{"embedded with max_payload 64 KiB", func(t *testing.T) string {
-			return startServerWith(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).url
+		{"private with max_payload 64 KiB", func(t *testing.T) string {
+			return startServerWith(t, func(o *serverOptions) { o.MaxPayload = 64 << 10 }).url
 		}},
 		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
 	} {
@@ -226,7 +229,7 @@ func TestTwoStoresOnOneServer(t *testing.T) {
 		name string
 		url  func(t *testing.T) string
 	}{
-		{"embedded", func(t *testing.T) string { return startServer(t).url }},
+		{"private", func(t *testing.T) string { return startServer(t).url }},
 		{"machine", func(t *testing.T) string { return testenv.Need(t, testenv.NATS) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,4 +28,7 @@
 // context, it pools and re-dials connections, and one interface,
 // [redis.UniversalClient], covers a single server, Sentinel and Cluster,
 // so [NewQueryStore] works with whichever the application already runs.
+// A program importing this package compiles in, besides Nova, go-redis
+// and what it is built on (cespare/xxhash, go.uber.org/atomic,
+// golang.org/x/sys).
 package novaredis

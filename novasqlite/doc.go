@@ -169,7 +169,9 @@
 // The store uses its direct connection API rather than database/sql:
 // prepared statements live as long as their connection, rows are read
 // without an intermediate copy, and insert parameters equal to the
-// previous event's are not bound again.
+// previous event's are not bound again. A program importing this package
+// compiles in, besides Nova, that driver with the two modules it is built
+// from (go-sqlite3-wasm, julianday) and golang.org/x/sys.
 //
 // # Performance
 //

@@ -8,12 +8,22 @@
 //	NOVA_TEST_MYSQL_DSN     root@tcp(127.0.0.1:3306)/test
 //	NOVA_TEST_REDIS_ADDR    127.0.0.1:6379
 //	NOVA_TEST_NATS_URL      nats://127.0.0.1:4222
-//	NOVA_TEST_MONGO_URI     mongodb://127.0.0.1:27017 (novamongo's tests run an
-//	                        embedded FerretDB unless this is set)
+//	NOVA_TEST_MONGO_URI     mongodb://127.0.0.1:27017 (any server of the
+//	                        MongoDB API; CI runs FerretDB there)
 //
-// When a server cannot be reached the test is skipped with a message that
-// says which server and which variable, so `go test ./...` passes on a
-// laptop with none running. With NOVA_REQUIRE_SERVICES=1 (set by CI) the
+// Tests that need a server of their own, to configure it or to cut its
+// connections, start it as a child process from a [Program] found the same
+// way:
+//
+//	NOVA_TEST_NATS_SERVER   the path of nats-server 2.12 or later
+//	                        (default: nats-server on PATH)
+//
+// Nothing is linked into a test binary: a server a test needs runs as a
+// process, so the module's users never resolve a server's dependencies.
+//
+// When a server cannot be reached, or a program is missing or too old, the
+// test is skipped with a message that says which and which variable, so
+// `go test ./...` passes on a laptop with none running. With NOVA_REQUIRE_SERVICES=1 (set by CI) the
 // skip becomes a failure: a green CI run has exercised every backend.
 //
 // go test prints a passing package's output only with -v (or when the
@@ -27,7 +37,7 @@
 //	go run ./internal/testenv/cmd/servers
 //
 // tells, in a second and before any test runs, which servers are
-// reachable and so which tests will skip.
+// reachable and which programs found, and so which tests will skip.
 package testenv
 
 import (
@@ -111,7 +121,7 @@ func Need(t testing.TB, s Server) string {
 	if Required() {
 		t.Fatalf("testenv: %s; NOVA_REQUIRE_SERVICES is set, so this fails instead of skipping", msg)
 	}
-	skips.record(s, err.Error(), t.Name())
+	skips.record(s.Name, err.Error(), "set "+s.Env+" to its address, or start it", t.Name())
 	t.Skipf("testenv: skipping: %s", msg)
 	return ""
 }
@@ -121,39 +131,40 @@ var skips skipLog
 
 type skipLog struct {
 	mu      sync.Mutex
-	servers []Server
+	servers []string                   // names, in the order first skipped
 	why     map[string]string          // by server name: the last reason
+	fix     map[string]string          // by server name: what to do about it
 	tests   map[string]map[string]bool // by server name: the tests skipped
 }
 
-func (l *skipLog) record(s Server, why, test string) {
+func (l *skipLog) record(server, why, fix, test string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tests == nil {
-		l.why, l.tests = make(map[string]string), make(map[string]map[string]bool)
+		l.why, l.fix, l.tests = make(map[string]string), make(map[string]string), make(map[string]map[string]bool)
 	}
-	if l.tests[s.Name] == nil {
-		l.servers = append(l.servers, s)
-		l.tests[s.Name] = make(map[string]bool)
+	if l.tests[server] == nil {
+		l.servers = append(l.servers, server)
+		l.tests[server] = make(map[string]bool)
 	}
-	l.why[s.Name] = why
-	l.tests[s.Name][test] = true
+	l.why[server], l.fix[server] = why, fix
+	l.tests[server][test] = true
 }
 
-// report writes one line per server that skipped tests, and forgets them.
+// report writes one line per server or program that skipped tests, and
+// forgets them.
 func (l *skipLog) report(w io.Writer, pkg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range l.servers {
-		n := len(l.tests[s.Name])
+	for _, name := range l.servers {
+		n := len(l.tests[name])
 		noun := "tests"
 		if n == 1 {
 			noun = "test"
 		}
-		fmt.Fprintf(w, "%s: skipped %d %s: %s; set %s to its address, or start it\n",
-			pkg, n, noun, l.why[s.Name], s.Env)
+		fmt.Fprintf(w, "%s: skipped %d %s: %s; %s\n", pkg, n, noun, l.why[name], l.fix[name])
 	}
-	l.servers, l.why, l.tests = nil, nil, nil
+	l.servers, l.why, l.fix, l.tests = nil, nil, nil, nil
 }
 
 // Runner runs a package's tests and returns the exit code: *testing.M,
@@ -161,8 +172,9 @@ func (l *skipLog) report(w io.Writer, pkg string) {
 type Runner interface{ Run() int }
 
 // Main returns m with a report after its tests: one line on standard
-// output per server whose absence made [Need] skip tests, naming the
-// package, how many tests, the address and the variable to set. A
+// output per server whose absence made [Need] skip tests, or program
+// whose absence made [NeedProgram] skip them, naming the package, how
+// many tests, what is missing and the variable to set. A
 // package's TestMain passes it on:
 //
 //	func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
