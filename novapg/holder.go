@@ -3,12 +3,16 @@ package novapg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/projection"
 )
+
+var _ projection.HoldReporter = (*Store)(nil)
 
 // Holder is an append of this store's schema that is still running, in
 // a transaction not yet committed or rolled back: readers (ReadAll,
@@ -59,4 +63,19 @@ func (s *Store) Holder(ctx context.Context) (Holder, bool, error) {
 		h.Since = since.Time.UTC()
 	}
 	return h, true, nil
+}
+
+// HeldBy implements projection.HoldReporter: it describes the running
+// append that holds readers back, when its transaction began at least
+// min ago, or returns "".
+func (s *Store) HeldBy(ctx context.Context, min time.Duration) (string, error) {
+	h, ok, err := s.Holder(ctx)
+	if err != nil || !ok || h.Since.IsZero() || time.Since(h.Since) < min {
+		return "", err
+	}
+	app := ""
+	if h.Application != "" {
+		app = " (" + h.Application + ")"
+	}
+	return fmt.Sprintf("an append in a transaction open for %s: server process %d%s, %s", time.Since(h.Since).Round(time.Second), h.PID, app, h.State), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
+	"github.com/nova-go/nova/projection"
 )
 
 func TestMigrateTwice(t *testing.T) {
@@ -457,6 +458,17 @@ func TestOpenAppendHoldsReadersAndLosesNothing(t *testing.T) {
 	case e := <-sub:
 		t.Fatalf("subscriber delivered %s while an append was open", e.ID)
 	case <-time.After(300 * time.Millisecond):
+	}
+	// A projection's lag names the holder once it has held for
+	// projection.HeldFor.
+	cps, err := novapg.NewCheckpoints(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(projection.HeldFor)
+	lag, err := projection.StoredLag(ctx, s, cps, "summary", 0)
+	if err != nil || !strings.Contains(lag.HeldBy, fmt.Sprintf("server process %d (held-by-test), idle in transaction", conn.PgConn().PID())) {
+		t.Fatalf("StoredLag = %+v, %v; want HeldBy naming the open transaction's session", lag, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

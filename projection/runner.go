@@ -256,6 +256,11 @@ type Lag struct {
 	// first after the checkpoint): how stale the read model is. Zero when
 	// the projection is caught up.
 	Time time.Duration
+	// HeldBy, when not empty, names the append still running, for
+	// [HeldFor] or longer, that holds every reader of the store back (see
+	// [HoldReporter]): the events it holds, and all appended after it
+	// began, are neither counted nor handled until it ends.
+	HeldBy string
 }
 
 // Skipped is an event the runner skipped under [Skip].
@@ -512,7 +517,9 @@ func lagAfter(ctx context.Context, store nova.Store, cp nova.Position, limit int
 		l.Events++
 		l.Head = e.Position
 	}
-	return l, nil
+	var err error
+	l.HeldBy, err = heldBy(ctx, store)
+	return l, err
 }
 
 // WaitFor blocks until the projection has handled (and checkpointed) the
