@@ -180,7 +180,7 @@ func TestProjectionOnPostgres(t *testing.T) {
 		return last
 	}
 	newRunner := func(owner string) *projection.Runner {
-		r, err := projection.NewRunner(&projection.Config{
+		r, err := projection.NewRunner(projection.Config{
 			Store: s, Projection: p, Checkpoints: cps, Leaser: cps, Owner: owner,
 			LeaseTTL: 300 * time.Millisecond, Tables: []string{totals, applied}, BatchSize: 25,
 		})

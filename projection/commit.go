@@ -148,10 +148,10 @@ func (c *committer) poison(ctx context.Context, e nova.Event, herr error) error 
 		herr = err2
 	}
 	pe := c.r.poison(c.r.name, e, attempts, herr)
-	if cfg.OnPoison == Stop {
+	if cfg.OnPoison == PoisonStop {
 		return pe
 	}
-	// Skip: the checkpoint moves past e with nothing applied.
+	// PoisonSkip: the checkpoint moves past e with nothing applied.
 	if err := c.tx.Commit(ctx, c.name, c.owner, c.cp, e.Position, func(context.Context) error { return nil }); err != nil {
 		return fmt.Errorf("projection: %q: commit checkpoint %s past a skipped event: %w", c.name, e.Position, err)
 	}

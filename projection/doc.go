@@ -15,7 +15,7 @@
 //	_ = projection.On(p, func(ctx context.Context, e nova.Event, v OrderPlaced) error {
 //		return cqrs.UpsertProjection(ctx, qs, v.ID, Summary{...})
 //	})
-//	r, _ := projection.NewRunner(&projection.Config{Store: store, Projection: p})
+//	r, _ := projection.NewRunner(projection.Config{Store: store, Projection: p})
 //	_ = r.Start(ctx)
 //	defer r.Stop(ctx)
 //	res, _ := store.Append(ctx, ...)     // a command saves events
@@ -51,7 +51,7 @@
 // A handler error stops the projection with a [*PoisonError] naming the
 // event (ID, stream, version, type, position). Config.Retries runs the
 // handler again with exponential backoff first; with Config.OnPoison set
-// to [Skip] the event is recorded ([Runner.Skipped], Config.SkipFunc) and
+// to [PoisonSkip] the event is recorded ([Runner.Skipped], Config.SkipFunc) and
 // the projection goes on. Under a [TxCheckpoints], a handler error rolls
 // its batch back; the events before the failing one are committed again
 // without it, and the failing one is retried alone, each attempt in a

@@ -45,7 +45,7 @@ func Example_summary() {
 		return cqrs.UpsertProjection(ctx, summaries, "order:"+v.OrderID, Summary{Status: "placed"})
 	})
 	checkpoints, _ := novasqlite.NewCheckpoints(store)
-	r, _ := projection.NewRunner(&projection.Config{
+	r, _ := projection.NewRunner(projection.Config{
 		Store: store, Projection: p, Checkpoints: checkpoints,
 		Leaser: checkpoints, Tables: []string{"order_summary"}, // one instance at a time; rebuildable
 	})

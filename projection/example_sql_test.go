@@ -46,7 +46,7 @@ func Example_sqlReadModel() {
 		_ = st.BindInt(2, v.Total)
 		return st.Exec()
 	})
-	r, _ := projection.NewRunner(&projection.Config{
+	r, _ := projection.NewRunner(projection.Config{
 		Store: store, Projection: p, Checkpoints: checkpoints, Tables: []string{"order_totals"},
 	})
 	if err := r.Start(ctx); err != nil {

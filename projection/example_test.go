@@ -24,7 +24,7 @@ func Example() {
 	_ = projection.On(p, func(ctx context.Context, e nova.Event, v OrderPlaced) error {
 		return cqrs.UpsertProjection(ctx, views, v.ID, OrderView{ID: v.ID, Total: v.Total, Status: "placed"})
 	})
-	r, _ := projection.NewRunner(&projection.Config{Store: store, Projection: p})
+	r, _ := projection.NewRunner(projection.Config{Store: store, Projection: p})
 	if err := r.Start(ctx); err != nil {
 		fmt.Println(err)
 		return

@@ -40,7 +40,7 @@ func TestPanickingHandlerIsPoison(t *testing.T) {
 	}}
 	first := place(t, s, reg, "a")
 	place(t, s, reg, "b", "c")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 1, RetryBackoff: time.Millisecond})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 1, RetryBackoff: time.Millisecond})
 	err := r.Wait()
 	var pe *projection.PoisonError
 	if !errors.As(err, &pe) || pe.Stream != "order-b" || pe.Attempts != 2 || !isPanicOf(err, "handler boom") {
@@ -56,7 +56,7 @@ func TestPanickingHandlerIsPoison(t *testing.T) {
 	// Under Skip the runner goes on past it.
 	rec2 := &recorder{fail: rec.fail}
 	last := place(t, s, reg, "d")
-	r2 := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec2), OnPoison: projection.Skip})
+	r2 := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec2), OnPoison: projection.PoisonSkip})
 	waitFor(t, r2, last)
 	if got := rec2.seen(); !slices.Equal(got, []string{"a", "c", "d"}) {
 		t.Fatalf("handled %v", got)
@@ -120,7 +120,7 @@ func TestPanickingCallbacks(t *testing.T) {
 		s := newStore(t, nil)
 		rec := &recorder{fail: func(v OrderPlaced) error { return errors.New("bad") }}
 		place(t, s, reg, "a")
-		r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), OnPoison: projection.Skip,
+		r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), OnPoison: projection.PoisonSkip,
 			SkipFunc: func(context.Context, projection.Skipped) { panic("skip boom") }})
 		if err := r.Wait(); !isPanicOf(err, "skip boom") || !strings.Contains(err.Error(), "SkipFunc") {
 			t.Fatalf("Wait = %v, want the SkipFunc's panic", err)
@@ -133,7 +133,7 @@ func TestPanickingCallbacks(t *testing.T) {
 	t.Run("ResetFunc", func(t *testing.T) {
 		t.Parallel()
 		reg := newRegistry(t)
-		r, err := projection.NewRunner(&projection.Config{Store: newStore(t, nil), Projection: newProjection(t, reg, &recorder{}),
+		r, err := projection.NewRunner(projection.Config{Store: newStore(t, nil), Projection: newProjection(t, reg, &recorder{}),
 			ResetFunc: func(context.Context) error { panic("reset boom") }})
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +166,7 @@ func TestPanickingCallbacks(t *testing.T) {
 		reg := newRegistry(t)
 		s := newStore(t, nil)
 		pos := place(t, s, reg, "a")
-		r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{}),
+		r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{}),
 			NowFunc: func() time.Time { panic("clock boom") }})
 		waitFor(t, r, pos)
 		if st := r.Status(); st.State != projection.Running || st.Checkpoint != pos {
@@ -260,7 +260,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	}}
 	place(t, s, reg, "a", "b")
 	cps := flakyCheckpoints{projection.NewMemoryCheckpoints(), &s.down}
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps,
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps,
 		RetryBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	waitFor(t, r, place(t, s, reg, "b2"))
 
@@ -293,7 +293,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	// A runner started while the checkpoint store is down starts
 	// retrying, and runs once it is back.
 	s.down.Store(true)
-	r2, err := projection.NewRunner(&projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{}), Checkpoints: cps,
+	r2, err := projection.NewRunner(projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{}), Checkpoints: cps,
 		RetryBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/startstop"
 )
 
 // PoisonPolicy says what a runner does with an event whose handler still
@@ -20,12 +21,13 @@ import (
 type PoisonPolicy uint8
 
 const (
-	// Stop stops the projection on the event, with a [*PoisonError]; its
-	// checkpoint stays just before the event. This is the default.
-	Stop PoisonPolicy = iota
-	// Skip records the event (see [Runner.Skipped] and Config.SkipFunc)
-	// and goes on with the next one.
-	Skip
+	// PoisonStop stops the projection on the event, with a
+	// [*PoisonError]; its checkpoint stays just before the event. This is
+	// the default.
+	PoisonStop PoisonPolicy = iota
+	// PoisonSkip records the event (see [Runner.Skipped] and
+	// Config.SkipFunc) and goes on with the next one.
+	PoisonSkip
 )
 
 // Defaults of [Config].
@@ -70,9 +72,11 @@ type Config struct {
 	RetryBackoff time.Duration
 	// MaxBackoff caps the wait between retries. Default 5 s.
 	MaxBackoff time.Duration
-	// OnPoison is what happens after the last retry fails. Default [Stop].
+	// OnPoison is what happens after the last retry fails. Default
+	// [PoisonStop].
 	OnPoison PoisonPolicy
-	// SkipFunc, if set, is called with each event skipped under [Skip].
+	// SkipFunc, if set, is called with each event skipped under
+	// [PoisonSkip].
 	// If it panics, the runner fails with the panic as its error.
 	SkipFunc func(ctx context.Context, s Skipped)
 	// ResetFunc, if set, empties the read model; [Runner.Reset] calls it.
@@ -104,10 +108,9 @@ type Config struct {
 	Tables []string
 }
 
-func (c *Config) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c Config) validate() error {
 	switch {
-	case c == nil:
-		return invalidf("nil config")
 	case c.Store == nil:
 		return invalidf("config: Store is nil")
 	case c.Projection == nil:
@@ -120,7 +123,7 @@ func (c *Config) validate() error {
 		return invalidf("config: RetryBackoff %s is negative", c.RetryBackoff)
 	case c.MaxBackoff < 0:
 		return invalidf("config: MaxBackoff %s is negative", c.MaxBackoff)
-	case c.OnPoison != Stop && c.OnPoison != Skip:
+	case c.OnPoison != PoisonStop && c.OnPoison != PoisonSkip:
 		return invalidf("config: unknown OnPoison %d", c.OnPoison)
 	case c.LagLimit < 0:
 		return invalidf("config: LagLimit %d is negative", c.LagLimit)
@@ -142,6 +145,8 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// withDefaults returns c with each zero field set to its default, and
+// its slices copied.
 func (c Config) withDefaults() Config {
 	if c.Checkpoints == nil {
 		c.Checkpoints = NewMemoryCheckpoints()
@@ -227,7 +232,7 @@ type Status struct {
 	// is. When the projection is caught up it is the age of the log's
 	// last event; [Runner.Lag] tells the two apart.
 	TimeLag time.Duration
-	// Skipped counts events skipped under [Skip].
+	// Skipped counts events skipped under [PoisonSkip].
 	Skipped int
 	// Err is the error that failed the runner, when State is failed.
 	Err error
@@ -263,7 +268,7 @@ type Lag struct {
 	HeldBy string
 }
 
-// Skipped is an event the runner skipped under [Skip].
+// Skipped is an event the runner skipped under [PoisonSkip].
 type Skipped struct {
 	// Err is the [*PoisonError] naming the event and the handler's error.
 	Err *PoisonError
@@ -274,11 +279,14 @@ type Skipped struct {
 // Runner feeds a [Projection] from a store's Subscribe, starting after its
 // checkpoint, and saves the checkpoint after each batch. Start runs it,
 // Stop stops it and Wait waits for it to end; the runner owns its
-// goroutines and none outlives Stop or Wait.
+// goroutines and none outlives Stop or Wait. A stopped or failed runner
+// may be started again: it runs one run at a time (see [Runner.Start]).
 type Runner struct {
 	cfg  Config
 	name string
 	tx   TxCheckpoints // cfg.Checkpoints when it is one
+
+	life startstop.Lifecycle // owns the goroutines of each run
 
 	rebuilding sync.Mutex // held by a Rebuild
 
@@ -295,21 +303,17 @@ type Runner struct {
 	failures int           // transient failures since the last batch handled
 	retryAt  time.Time     // when the next attempt starts, while retrying
 	changed  chan struct{} // closed and replaced on every change
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when the current run ends
 }
 
 // NewRunner returns a stopped runner. A bad config fails with an error
 // matching [nova.ErrInvalid] that names the wrong field.
-func NewRunner(cfg *Config) (*Runner, error) {
+func NewRunner(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := cfg.withDefaults()
-	done := make(chan struct{})
-	close(done)
-	tx, _ := c.Checkpoints.(TxCheckpoints)
-	return &Runner{cfg: c, name: c.Projection.name, tx: tx, state: Stopped, changed: make(chan struct{}), done: done}, nil
+	cfg = cfg.withDefaults()
+	tx, _ := cfg.Checkpoints.(TxCheckpoints)
+	return &Runner{cfg: cfg, name: cfg.Projection.name, tx: tx, state: Stopped, changed: make(chan struct{})}, nil
 }
 
 // notifyLocked wakes every WaitFor. r.mu must be held.
@@ -322,94 +326,84 @@ func (r *Runner) notifyLocked() {
 // It runs until Stop is called, ctx is done, or it fails (see Wait). When
 // the checkpoint store fails with a transient error, Start starts the
 // runner [Retrying]: it loads the checkpoint once the store is back.
-// Starting a running runner fails with [ErrRunning]; a stopped or failed
-// runner may be started again and resumes from its checkpoint.
+// A runner runs once at a time: Start fails with [ErrRunning] while it
+// runs, or while a Stop winds it down; once its run has ended
+// ([Runner.Stopped] is closed), stopped or failed, it may be started
+// again and resumes from its checkpoint.
 func (r *Runner) Start(ctx context.Context) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return invalidf("start: nil context")
 	}
-	r.mu.Lock()
-	if active(r.state) {
+	err := r.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
+		// With leases the runner is a standby until it holds the lease.
+		r.mu.Lock()
+		r.state = Running
+		if r.cfg.Leaser != nil {
+			r.state = Standby
+		}
+		r.err, r.warn, r.failures, r.retryAt = nil, nil, 0, time.Time{}
+		r.notifyLocked()
 		r.mu.Unlock()
+
+		cp, err := r.cfg.Checkpoints.Load(ctx, r.name)
+		reload := false
+		switch {
+		case err == nil:
+			r.setCheckpoint(cp)
+		case isTransient(err) && ctx.Err() == nil:
+			// The run loads it once the store is back.
+			r.retrying(err, time.Nanosecond) // try again at once
+			reload = true
+		default:
+			r.mu.Lock()
+			r.state = Stopped
+			r.notifyLocked()
+			r.mu.Unlock()
+			return fmt.Errorf("projection: start %q: load checkpoint: %w", r.name, err)
+		}
+		group.Go(func() {
+			err := r.runSafely(ctx, cp, reload)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				r.state, r.err = Failed, err
+			} else {
+				r.state = Stopped
+			}
+			r.notifyLocked()
+		})
+		return nil
+	})
+	if errors.Is(err, startstop.ErrRunning) {
 		return fmt.Errorf("projection: start %q: %w", r.name, ErrRunning)
 	}
-	// Claim the runner before the I/O, so a concurrent Start fails. With
-	// leases it is a standby until it holds the lease.
-	r.state = Running
-	if r.cfg.Leaser != nil {
-		r.state = Standby
-	}
-	r.err, r.warn, r.failures, r.retryAt = nil, nil, 0, time.Time{}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	r.cancel, r.done = cancel, done
-	r.mu.Unlock()
-
-	cp, err := r.cfg.Checkpoints.Load(ctx, r.name)
-	reload := false
-	switch {
-	case err == nil:
-		r.setCheckpoint(cp)
-	case isTransient(err) && ctx.Err() == nil:
-		// The run loads it once the store is back.
-		r.retrying(err, time.Nanosecond) // try again at once
-		reload = true
-	default:
-		cancel()
-		close(done)
-		r.mu.Lock()
-		r.state = Stopped
-		r.notifyLocked()
-		r.mu.Unlock()
-		return fmt.Errorf("projection: start %q: load checkpoint: %w", r.name, err)
-	}
-
-	go func() {
-		defer close(done)
-		err := r.runSafely(runCtx, cp, reload)
-		stopped := runCtx.Err() != nil
-		cancel()
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if err != nil && !stopped {
-			r.state, r.err = Failed, err
-		} else {
-			r.state = Stopped
-		}
-		r.notifyLocked()
-	}()
-	return nil
+	return err
 }
 
 // Stop stops the runner and waits for its goroutines to end, or for ctx
-// to be done, whichever comes first. Stopping a runner that is not running
-// does nothing.
+// to be done, whichever comes first; then it returns ctx's error, and the
+// run, told to stop, still owns its goroutines: a later Stop waits for
+// them again. Stopping a runner that is not running does nothing.
 func (r *Runner) Stop(ctx context.Context) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return invalidf("stop: nil context")
 	}
-	r.mu.Lock()
-	cancel, done := r.cancel, r.done
-	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if err := r.life.Stop(ctx); err != nil {
+		return fmt.Errorf("projection: stop %q: %w", r.name, err)
 	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("projection: stop %q: %w", r.name, ctx.Err())
-	}
+	return nil
 }
+
+// Stopped returns a channel closed once the runner is not running: when
+// the run the last Start began has ended (stopped or failed, every
+// goroutine of it returned), or at once for a runner not running.
+func (r *Runner) Stopped() <-chan struct{} { return r.life.Stopped() }
 
 // Wait blocks until the current run ends and returns why: nil when it was
 // stopped (by Stop or by Start's ctx), otherwise the error that failed it,
 // a [*PoisonError] for a poison event.
 func (r *Runner) Wait() error {
-	r.mu.Lock()
-	done := r.done
-	r.mu.Unlock()
-	<-done
+	<-r.life.Stopped()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state == Failed {
@@ -436,7 +430,7 @@ func (r *Runner) Status() Status {
 	return s
 }
 
-// Skipped returns the events skipped under [Skip], the most recent 1000,
+// Skipped returns the events skipped under [PoisonSkip], the most recent 1000,
 // oldest first.
 func (r *Runner) Skipped() []Skipped {
 	r.mu.Lock()
@@ -564,11 +558,11 @@ func (r *Runner) Reset(ctx context.Context) error {
 		return invalidf("reset: nil context")
 	}
 	r.mu.Lock()
-	if active(r.state) {
-		r.mu.Unlock()
+	running := active(r.state) || r.life.Running()
+	r.mu.Unlock()
+	if running {
 		return fmt.Errorf("projection: reset %q: %w", r.name, ErrRunning)
 	}
-	r.mu.Unlock()
 	if err := r.cfg.Checkpoints.Save(ctx, r.name, nova.Start); err != nil {
 		return fmt.Errorf("projection: reset %q: save checkpoint: %w", r.name, err)
 	}
@@ -816,7 +810,7 @@ func (r *Runner) advance(last nova.Event, n int) {
 }
 
 // handleBatch runs the handlers on each event in order and saves the
-// checkpoint after the last one. When an event is poison under [Stop], the
+// checkpoint after the last one. When an event is poison under [PoisonStop], the
 // events before it are checkpointed and the poison error returned.
 func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
 	if len(batch) == 0 {
@@ -846,7 +840,7 @@ func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
 	return failed
 }
 
-// handle runs e's handler with retries; under [Skip] a poison event is
+// handle runs e's handler with retries; under [PoisonSkip] a poison event is
 // recorded and handle returns nil.
 func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 	h := r.cfg.Projection.handler(e.Type)
@@ -878,7 +872,7 @@ func (r *Runner) handle(ctx context.Context, e nova.Event) error {
 		return ctx.Err()
 	}
 	pe := r.poison(r.name, e, attempts, err)
-	if r.cfg.OnPoison == Stop {
+	if r.cfg.OnPoison == PoisonStop {
 		return pe
 	}
 	return r.skip(ctx, pe)
@@ -898,7 +892,7 @@ func (r *Runner) poison(name string, e nova.Event, attempts int, err error) *Poi
 	}
 }
 
-// skip records an event skipped under [Skip]. It fails only when
+// skip records an event skipped under [PoisonSkip]. It fails only when
 // SkipFunc panics.
 func (r *Runner) skip(ctx context.Context, pe *PoisonError) error {
 	s := Skipped{Err: pe, At: r.now()}

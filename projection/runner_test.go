@@ -98,7 +98,7 @@ func place(t *testing.T, s nova.Store, reg *nova.Registry, ids ...string) nova.P
 	return last
 }
 
-func start(t *testing.T, cfg *projection.Config) *projection.Runner {
+func start(t *testing.T, cfg projection.Config) *projection.Runner {
 	t.Helper()
 	r, err := projection.NewRunner(cfg)
 	if err != nil {
@@ -131,7 +131,7 @@ func TestCatchUpThenLive(t *testing.T) {
 	if _, err := s.Append(context.Background(), "order-a", nova.Any, d); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	pos := place(t, s, reg, "d")
 	waitFor(t, r, pos)
 	pos = place(t, s, reg, "e", "f")
@@ -152,7 +152,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 	cps := projection.NewMemoryCheckpoints()
 	rec1 := &recorder{}
 	pos := place(t, s, reg, "a", "b")
-	r1 := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec1), Checkpoints: cps})
+	r1 := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec1), Checkpoints: cps})
 	waitFor(t, r1, pos)
 	if err := r1.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 	}
 	pos = place(t, s, reg, "c")
 	rec2 := &recorder{}
-	r2 := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec2), Checkpoints: cps})
+	r2 := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec2), Checkpoints: cps})
 	waitFor(t, r2, pos)
 	if got := rec2.seen(); !slices.Equal(got, []string{"c"}) {
 		t.Fatalf("after resume handled %v, want [c]", got)
@@ -194,7 +194,7 @@ func TestBatches(t *testing.T) {
 	}
 	cps := &countingCheckpoints{}
 	rec := &recorder{}
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps, BatchSize: 3})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps, BatchSize: 3})
 	waitFor(t, r, positions[len(positions)-1])
 	cps.mu.Lock()
 	saves := slices.Clone(cps.saves)
@@ -250,7 +250,7 @@ func TestWaitForCommandQueryRoundTrip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, &projection.Config{Store: s, Projection: p})
+	r := start(t, projection.Config{Store: s, Projection: p})
 
 	ctx := context.Background()
 	pos, err := cqrs.DispatchResult[nova.Position](ctx, bus, PlaceOrder{ID: "42", Total: 99})
@@ -281,7 +281,7 @@ func TestPoisonStopsNamingTheEvent(t *testing.T) {
 	first := place(t, s, reg, "a")
 	poison := place(t, s, reg, "b")
 	last := place(t, s, reg, "c")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	err := r.Wait()
 	var pe *projection.PoisonError
 	if !errors.As(err, &pe) || !errors.Is(err, projection.ErrPoison) || !errors.Is(err, boom) {
@@ -315,7 +315,7 @@ func TestRetryThenSuccess(t *testing.T) {
 		return nil
 	}}
 	pos := place(t, s, reg, "a", "b")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 3, RetryBackoff: time.Millisecond})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 3, RetryBackoff: time.Millisecond})
 	waitFor(t, r, pos)
 	if got := rec.seen(); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("handled %v", got)
@@ -332,7 +332,7 @@ func TestRetriesExhaustedStop(t *testing.T) {
 	calls := 0
 	rec := &recorder{fail: func(v OrderPlaced) error { calls++; return errors.New("always") }}
 	place(t, s, reg, "a")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 2, RetryBackoff: time.Millisecond})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 2, RetryBackoff: time.Millisecond})
 	var pe *projection.PoisonError
 	if err := r.Wait(); !errors.As(err, &pe) || pe.Attempts != 3 {
 		t.Fatalf("Wait = %v, want poison after 3 attempts", err)
@@ -358,8 +358,8 @@ func TestSkipAndRecord(t *testing.T) {
 	var called []string
 	place(t, s, reg, "a", "b")
 	pos := place(t, s, reg, "c")
-	r := start(t, &projection.Config{
-		Store: s, Projection: newProjection(t, reg, rec), OnPoison: projection.Skip,
+	r := start(t, projection.Config{
+		Store: s, Projection: newProjection(t, reg, rec), OnPoison: projection.PoisonSkip,
 		SkipFunc: func(ctx context.Context, sk projection.Skipped) {
 			mu.Lock()
 			called = append(called, sk.Err.Stream)
@@ -392,7 +392,7 @@ func TestLag(t *testing.T) {
 	now := recorded.Add(90 * time.Second)
 	rec := &recorder{}
 	pos := place(t, s, reg, "a", "b", "c")
-	r, err := projection.NewRunner(&projection.Config{Store: s, Projection: newProjection(t, reg, rec), LagLimit: 2, NowFunc: func() time.Time { return now }})
+	r, err := projection.NewRunner(projection.Config{Store: s, Projection: newProjection(t, reg, rec), LagLimit: 2, NowFunc: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestStopIsPromptAndStartTwiceFails(t *testing.T) {
 	reg := newRegistry(t)
 	s := newStore(t, nil)
 	rec := &recorder{}
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	if err := r.Start(context.Background()); !errors.Is(err, projection.ErrRunning) {
 		t.Fatalf("second Start = %v, want ErrRunning", err)
 	}
@@ -461,7 +461,7 @@ func TestStartContextEndsRun(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
 	s := newStore(t, nil)
-	r, err := projection.NewRunner(&projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
+	r, err := projection.NewRunner(projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,8 +522,8 @@ func TestUpcastEventsReachHandlersInCurrentShape(t *testing.T) {
 		raw = append(raw, fmt.Sprintf("%d %s", e.Metadata.SchemaVersion(), e.Data))
 		return nil
 	})
-	r1 := start(t, &projection.Config{Store: s, Projection: p})
-	r2 := start(t, &projection.Config{Store: s, Projection: p2})
+	r1 := start(t, projection.Config{Store: s, Projection: p})
+	r2 := start(t, projection.Config{Store: s, Projection: p2})
 	waitFor(t, r1, res.Position)
 	waitFor(t, r2, res.Position)
 	mu.Lock()
@@ -543,7 +543,7 @@ func TestReset(t *testing.T) {
 	rec := &recorder{}
 	cps := projection.NewMemoryCheckpoints()
 	resets := 0
-	cfg := &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps,
+	cfg := projection.Config{Store: s, Projection: newProjection(t, reg, rec), Checkpoints: cps,
 		ResetFunc: func(ctx context.Context) error {
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
@@ -589,23 +589,23 @@ func TestInvalidInput(t *testing.T) {
 		{"empty name", func() error { _, err := projection.New("", reg); return err }()},
 		{"control name", func() error { _, err := projection.New("a\nb", reg); return err }()},
 		{"nil registry", func() error { _, err := projection.New("x", nil); return err }()},
-		{"nil config", func() error { _, err := projection.NewRunner(nil); return err }()},
-		{"no store", func() error { _, err := projection.NewRunner(&projection.Config{Projection: p}); return err }()},
-		{"no projection", func() error { _, err := projection.NewRunner(&projection.Config{Store: s}); return err }()},
+		{"zero config", func() error { _, err := projection.NewRunner(projection.Config{}); return err }()},
+		{"no store", func() error { _, err := projection.NewRunner(projection.Config{Projection: p}); return err }()},
+		{"no projection", func() error { _, err := projection.NewRunner(projection.Config{Store: s}); return err }()},
 		{"batch size", func() error {
-			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, BatchSize: -1})
+			_, err := projection.NewRunner(projection.Config{Store: s, Projection: p, BatchSize: -1})
 			return err
 		}()},
 		{"batch size too big", func() error {
-			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, BatchSize: nova.MaxBatch + 1})
+			_, err := projection.NewRunner(projection.Config{Store: s, Projection: p, BatchSize: nova.MaxBatch + 1})
 			return err
 		}()},
 		{"retries", func() error {
-			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, Retries: -1})
+			_, err := projection.NewRunner(projection.Config{Store: s, Projection: p, Retries: -1})
 			return err
 		}()},
 		{"on poison", func() error {
-			_, err := projection.NewRunner(&projection.Config{Store: s, Projection: p, OnPoison: 9})
+			_, err := projection.NewRunner(projection.Config{Store: s, Projection: p, OnPoison: 9})
 			return err
 		}()},
 		{"unregistered type", projection.On(p, func(context.Context, nova.Event, PlaceOrder) error { return nil })},
@@ -627,7 +627,7 @@ func TestInvalidInput(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", c.name, c.err)
 		}
 	}
-	r, err := projection.NewRunner(&projection.Config{Store: s, Projection: p})
+	r, err := projection.NewRunner(projection.Config{Store: s, Projection: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +645,7 @@ func TestInvalidInput(t *testing.T) {
 	if st := r.Status(); st.State != projection.Stopped {
 		t.Fatalf("rejected Start changed the state to %s", st.State)
 	}
-	_, err = projection.NewRunner(&projection.Config{Store: s, Projection: p, MaxBackoff: -1})
+	_, err = projection.NewRunner(projection.Config{Store: s, Projection: p, MaxBackoff: -1})
 	if err == nil || !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "MaxBackoff") {
 		t.Fatalf("err %v does not name MaxBackoff", err)
 	}
@@ -657,7 +657,7 @@ func TestStopIsPromptDuringBackoff(t *testing.T) {
 	s := newStore(t, nil)
 	rec := &recorder{fail: func(v OrderPlaced) error { return errors.New("down") }}
 	place(t, s, reg, "a")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 5, RetryBackoff: time.Hour})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 5, RetryBackoff: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.Stop(ctx); err != nil {
@@ -683,7 +683,7 @@ func TestPoisonThenFixAndRestart(t *testing.T) {
 		return nil
 	}}
 	pos := place(t, s, reg, "a", "b", "c")
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	if err := r.Wait(); !errors.Is(err, projection.ErrPoison) {
 		t.Fatalf("Wait = %v", err)
 	}
@@ -710,9 +710,52 @@ func TestUndecodableEventIsPoison(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, &projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
 	var pe *projection.PoisonError
 	if err := r.Wait(); !errors.As(err, &pe) || pe.Position != res.Position || pe.Stream != "order-x" {
 		t.Fatalf("Wait = %v, want a poison error naming order-x", err)
+	}
+}
+
+// TestRunnerRestart checks the restart rule of every long-running
+// component: one run at a time, and a stopped runner starts again and
+// resumes from its checkpoint.
+func TestRunnerRestart(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	s := newStore(t, nil)
+	rec := &recorder{}
+	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
+	stopped := r.Stopped()
+	select {
+	case <-stopped:
+		t.Fatal("Stopped is closed while the runner runs")
+	default:
+	}
+	if err := r.Start(t.Context()); !errors.Is(err, projection.ErrRunning) {
+		t.Fatalf("Start while running = %v, want ErrRunning", err)
+	}
+	waitFor(t, r, place(t, s, reg, "a"))
+	for i := range 3 {
+		if err := r.Stop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-stopped:
+		default:
+			t.Fatalf("stop %d: Stopped is open after Stop returned nil", i)
+		}
+		if st := r.Status(); st.State != projection.Stopped {
+			t.Fatalf("stop %d: state %s", i, st.State)
+		}
+		pos := place(t, s, reg, fmt.Sprint("stopped", i))
+		if err := r.Start(t.Context()); err != nil {
+			t.Fatalf("restart %d: %v", i, err)
+		}
+		stopped = r.Stopped()
+		waitFor(t, r, pos)
+	}
+	if got := rec.seen(); !slices.Equal(got, []string{"a", "stopped0", "stopped1", "stopped2"}) {
+		t.Fatalf("handled %v, want each event once", got)
 	}
 }

@@ -92,8 +92,8 @@ func (m *sqlModel) setFail(f func(v OrderPlaced) error) {
 	m.mu.Unlock()
 }
 
-func (m *sqlModel) config() *projection.Config {
-	return &projection.Config{Store: m.s, Projection: m.p, Checkpoints: m.cps, Tables: modelTables}
+func (m *sqlModel) config() projection.Config {
+	return projection.Config{Store: m.s, Projection: m.p, Checkpoints: m.cps, Tables: modelTables}
 }
 
 func exec(c *sqlite3.Conn, sql string, args ...any) error {
@@ -194,7 +194,7 @@ func TestSQLRunnerAppliesEachEventOnce(t *testing.T) {
 func TestSQLHandlerErrorCommitsThePrefixOnly(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	for name, policy := range map[string]projection.PoisonPolicy{"stop": projection.Stop, "skip": projection.Skip} {
+	for name, policy := range map[string]projection.PoisonPolicy{"stop": projection.PoisonStop, "skip": projection.PoisonSkip} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			m := newSQLModel(t)
@@ -212,7 +212,7 @@ func TestSQLHandlerErrorCommitsThePrefixOnly(t *testing.T) {
 			cfg.Retries = 1
 			cfg.RetryBackoff = time.Millisecond
 			r := start(t, cfg)
-			if policy == projection.Stop {
+			if policy == projection.PoisonStop {
 				var pe *projection.PoisonError
 				if err := r.Wait(); !errors.As(err, &pe) || !errors.Is(err, boom) || pe.Position != poison || pe.Attempts != 2 {
 					t.Fatalf("Wait = %v, want a poison error at %s after 2 attempts", err, poison)
@@ -473,11 +473,11 @@ func TestRebuildInvalid(t *testing.T) {
 	m := newSQLModel(t)
 	ctx := context.Background()
 	var nilCtx context.Context
-	r, err := projection.NewRunner(&projection.Config{Store: m.s, Projection: m.p, Checkpoints: m.cps})
+	r, err := projection.NewRunner(projection.Config{Store: m.s, Projection: m.p, Checkpoints: m.cps})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, err := projection.NewRunner(&projection.Config{Store: m.s, Projection: m.p, Tables: modelTables})
+	mem, err := projection.NewRunner(projection.Config{Store: m.s, Projection: m.p, Tables: modelTables})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestRebuildInvalid(t *testing.T) {
 	}
 	for _, c := range []projection.Config{{LeaseTTL: time.Millisecond}, {LeaseTTL: -1}, {Owner: "a\nb"}} {
 		c.Store, c.Projection = m.s, m.p
-		if _, err := projection.NewRunner(&c); !errors.Is(err, nova.ErrInvalid) {
+		if _, err := projection.NewRunner(c); !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("config %+v: %v, want ErrInvalid", c, err)
 		}
 	}

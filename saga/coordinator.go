@@ -19,6 +19,13 @@ import (
 // Config.Lease is zero.
 const DefaultLease = 30 * time.Second
 
+// MinLease is the shortest Config.Lease: a run being worked on is renewed
+// every third of it.
+const MinLease = 10 * time.Millisecond
+
+// maxOwnerLen bounds Config.Owner.
+const maxOwnerLen = 200
+
 // Config configures a [Coordinator].
 type Config struct {
 	// Runs keeps every run: its stream, its runs-table row and the
@@ -31,10 +38,12 @@ type Config struct {
 	Broker broker.Broker
 	// Owner identifies this process to the runs table's leases: [Run]
 	// holds its runs under it, and each [Worker] under Owner plus a
-	// suffix. Default a random ID; it must be unique per process.
+	// suffix. Default a random ID ("saga-" and 16 hex digits); it must be
+	// unique per process, and at most 200 bytes.
 	Owner string
 	// Lease is how long a claim holds without renewal; a run being worked
-	// on is renewed every third of it. Default [DefaultLease].
+	// on is renewed every third of it. Default [DefaultLease], at least
+	// [MinLease].
 	Lease time.Duration
 	// Logger reports retries, stuck runs, lost leases and relay failures.
 	// Default slog.Default().
@@ -50,20 +59,40 @@ type Config struct {
 	OnEndFunc func(ctx context.Context, run RunInfo)
 }
 
-func (c *Config) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c Config) validate() error {
 	if c.Runs == nil {
 		return nova.Invalidf("saga: Config.Runs is required")
+	}
+	if c.Runs.Events() == nil {
+		return nova.Invalidf("saga: Config.Runs.Events() is nil")
 	}
 	if c.Lease < 0 {
 		return nova.Invalidf("saga: negative Config.Lease %s", c.Lease)
 	}
-	if c.Lease > 0 && c.Lease < 10*time.Millisecond {
-		return nova.Invalidf("saga: Config.Lease %s is shorter than 10ms", c.Lease)
+	if c.Lease > 0 && c.Lease < MinLease {
+		return nova.Invalidf("saga: Config.Lease %s is shorter than %s", c.Lease, MinLease)
 	}
-	if len(c.Owner) > 200 {
-		return nova.Invalidf("saga: Config.Owner longer than 200 bytes")
+	if len(c.Owner) > maxOwnerLen {
+		return nova.Invalidf("saga: Config.Owner longer than %d bytes", maxOwnerLen)
 	}
 	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Owner == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.Owner = "saga-" + hex.EncodeToString(b[:])
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
 }
 
 // Coordinator runs sagas and records them on a durable [RunStore]. It
@@ -91,23 +120,10 @@ func NewCoordinator(cfg Config) (*Coordinator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	c := &Coordinator{
 		runs: cfg.Runs, events: cfg.Runs.Events(), broker: cfg.Broker, owner: cfg.Owner, lease: cfg.Lease,
 		log: cfg.Logger, onStuck: cfg.OnStuckFunc, onEnd: cfg.OnEndFunc, sleep: sleepCtx, wake: make(chan struct{}),
-	}
-	if c.events == nil {
-		return nil, nova.Invalidf("saga: Config.Runs.Events() is nil")
-	}
-	if c.owner == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		c.owner = "saga-" + hex.EncodeToString(b[:])
-	}
-	if c.lease == 0 {
-		c.lease = DefaultLease
-	}
-	if c.log == nil {
-		c.log = slog.Default()
 	}
 	if c.broker != nil {
 		r, err := broker.NewRelay(cfg.Runs.Outbox(), c.broker, broker.RelayConfig{Logger: c.log})

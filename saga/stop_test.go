@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/saga"
 	"github.com/nova-go/nova/saga/sagatest"
 )
@@ -190,4 +191,66 @@ func TestStuckRunPublishesSagaEvent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWorkerRestart checks the restart rule of every long-running
+// component: one run at a time, and a stopped worker starts again.
+func TestWorkerRestart(t *testing.T) {
+	t.Parallel()
+	f := setup(t, backends[0], 0)
+	def := tripSaga(t, sagatest.New(nil))
+	w := startWorker(t, f, def)
+	stopped := w.Stopped()
+	select {
+	case <-stopped:
+		t.Fatal("Stopped is closed while the worker runs")
+	default:
+	}
+	if err := w.Start(t.Context()); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("Start while running = %v, want ErrInvalid", err)
+	}
+	if err := saga.Register(w, def); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("Register while running = %v, want ErrInvalid", err)
+	}
+	if _, err := saga.Start(t.Context(), f.c, def, "r1", trip{}); err != nil {
+		t.Fatal(err)
+	}
+	if ended := f.waitEnded(t, 1); ended["r1"].Status != saga.Completed {
+		t.Fatalf("first run: ended %+v", ended)
+	}
+	if err := w.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("Stopped is open after Stop returned nil")
+	}
+
+	// Stopped: a saga registered now is driven after the restart.
+	other, err := saga.Define("other", saga.Step[trip]{Name: "only", Execute: func(context.Context, saga.StepContext, *trip) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saga.Register(w, other); err != nil {
+		t.Fatalf("Register on a stopped worker = %v", err)
+	}
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer func() {
+		if err := w.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := saga.Start(t.Context(), f.c, def, "r2", trip{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := saga.Start(t.Context(), f.c, other, "r3", trip{}); err != nil {
+		t.Fatal(err)
+	}
+	ended := f.waitEnded(t, 2)
+	if ended["r2"].Status != saga.Completed || ended["r3"].Status != saga.Completed {
+		t.Fatalf("after the restart: ended %+v", ended)
+	}
 }

@@ -4,21 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/startstop"
 )
+
+// Defaults of [WorkerConfig].
+const (
+	// DefaultConcurrency is the most runs a worker drives at once.
+	DefaultConcurrency = 4
+	// DefaultPollInterval is how often a worker asks for due runs when
+	// nothing tells it sooner.
+	DefaultPollInterval = time.Second
+)
+
+// maxClaimBackoff caps the pause after failed claims or runs.
+const maxClaimBackoff = time.Minute
 
 // WorkerConfig configures a [Worker]. The zero value means the defaults
 // given for each field.
 type WorkerConfig struct {
-	// Concurrency is the most runs the worker drives at once. Default 4.
+	// Concurrency is the most runs the worker drives at once. Default
+	// [DefaultConcurrency].
 	Concurrency int
 	// PollInterval is how often the worker asks the store for due runs
 	// when nothing tells it sooner (a run started on its coordinator, a
-	// retry it released coming due). Default 1s.
+	// retry it released coming due). Default [DefaultPollInterval].
 	PollInterval time.Duration
 	// NoRelay, when true, keeps the worker from relaying the outbox to
 	// the coordinator's Broker (because a relay runs elsewhere). A worker
@@ -26,20 +41,26 @@ type WorkerConfig struct {
 	NoRelay bool
 }
 
-func (c *WorkerConfig) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c WorkerConfig) validate() error {
 	if c.Concurrency < 0 {
 		return nova.Invalidf("saga: negative WorkerConfig.Concurrency %d", c.Concurrency)
 	}
 	if c.PollInterval < 0 {
 		return nova.Invalidf("saga: negative WorkerConfig.PollInterval %s", c.PollInterval)
 	}
+	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c WorkerConfig) withDefaults() WorkerConfig {
 	if c.Concurrency == 0 {
-		c.Concurrency = 4
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = time.Second
+		c.PollInterval = DefaultPollInterval
 	}
-	return nil
+	return c
 }
 
 // Worker drives the due runs of the sagas registered with it: it claims
@@ -59,21 +80,24 @@ func (c *WorkerConfig) validate() error {
 // least once, keyed by their idempotency key.
 //
 // Create a worker with [NewWorker], add definitions with [Register], then
-// [Worker.Start] it; [Worker.Stop] ends it.
+// [Worker.Start] it; [Worker.Stop] ends it. A stopped worker may be
+// started again: it runs one run at a time (see [Worker.Start]).
 type Worker struct {
 	c     *Coordinator
 	cfg   WorkerConfig
 	owner string
+	// life owns the goroutines of each run: the claim loop, the relay,
+	// and every attempt of a step or compensation, those abandoned after
+	// a timeout included.
+	life startstop.Lifecycle
 
 	mu       sync.Mutex
-	handlers map[string]func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error)
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when every goroutine of group has returned
-	// group owns the worker's goroutines: the claim loop, the relay, and
-	// every attempt of a step or compensation, those abandoned after a
-	// timeout included.
-	group sync.WaitGroup
+	handlers map[string]handler
 }
+
+// handler drives one claimed run of a registered saga; the attempts it
+// starts join group.
+type handler func(ctx context.Context, run RunInfo, claimed time.Time, group *sync.WaitGroup) (time.Time, error)
 
 // NewWorker returns a worker on c. Its lease owner ID is c's Owner with a
 // suffix unique to the worker, so two workers of one process fence each
@@ -85,19 +109,21 @@ func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	c.mu.Lock()
 	c.workers++
 	owner := fmt.Sprintf("%s/w%d", c.owner, c.workers)
 	c.mu.Unlock()
-	return &Worker{c: c, cfg: cfg, owner: owner, handlers: map[string]func(context.Context, RunInfo, time.Time) (time.Time, error){}}, nil
+	return &Worker{c: c, cfg: cfg, owner: owner, handlers: map[string]handler{}}, nil
 }
 
 // Owner returns the worker's lease owner ID.
 func (w *Worker) Owner() string { return w.owner }
 
-// Register adds def to the sagas w drives. It must be called before
-// [Worker.Start]; registering a saga name twice, or after Start, returns
-// an error matching [nova.ErrInvalid].
+// Register adds def to the sagas w drives. It must be called while w is
+// not running: a saga registered to a stopped worker is driven from its
+// next Start. Registering a saga name twice, or while w runs, returns an
+// error matching [nova.ErrInvalid].
 func Register[D any](w *Worker, def *Definition[D]) error {
 	if w == nil {
 		return nova.Invalidf("saga: nil worker")
@@ -107,18 +133,18 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done != nil {
-		return nova.Invalidf("saga: register %q on a started worker", def.name)
+	if w.life.Running() {
+		return nova.Invalidf("saga: register %q on a running worker", def.name)
 	}
 	if _, dup := w.handlers[def.name]; dup {
 		return nova.Invalidf("saga: saga %q is already registered", def.name)
 	}
-	w.handlers[def.name] = func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error) {
+	w.handlers[def.name] = func(ctx context.Context, run RunInfo, claimed time.Time, group *sync.WaitGroup) (time.Time, error) {
 		x, err := load[D](ctx, w.c.events, def.name, run.RunID)
 		if err != nil {
 			return time.Time{}, err
 		}
-		r, err := resume(ctx, w.c, def, x, w.owner, claimed, &w.group)
+		r, err := resume(ctx, w.c, def, x, w.owner, claimed, group)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -133,36 +159,36 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 
 // Start starts the worker's goroutines: the claim loop and, when the
 // coordinator has a Broker, the outbox relay. They run until [Worker.Stop]
-// or until ctx is done. Starting a worker twice, or one with no saga
-// registered, returns an error matching [nova.ErrInvalid].
+// or until ctx is done. A worker runs once at a time: Start fails while
+// it runs, or while a Stop winds it down, with an error matching
+// [nova.ErrInvalid]; once it has stopped ([Worker.Stopped] is closed) it
+// may be started again, with the sagas registered by then. Starting a
+// worker with no saga registered fails the same way.
 func (w *Worker) Start(ctx context.Context) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done != nil {
-		return nova.Invalidf("saga: worker already started")
+	err := w.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
+		w.mu.Lock()
+		handlers := maps.Clone(w.handlers)
+		w.mu.Unlock()
+		if len(handlers) == 0 {
+			return nova.Invalidf("saga: worker has no saga registered")
+		}
+		sagas := slices.Sorted(maps.Keys(handlers))
+		if w.c.relay != nil && !w.cfg.NoRelay {
+			group.Go(func() { _ = w.c.relay.Run(ctx) })
+		}
+		// Attempts join the group while the loop, in it, waits for their
+		// runs: the group's count is never zero before every one has
+		// returned.
+		group.Go(func() { w.loop(ctx, sagas, handlers, group) })
+		return nil
+	})
+	if errors.Is(err, startstop.ErrRunning) {
+		return nova.Invalidf("saga: start worker %s: already running", w.owner)
 	}
-	if len(w.handlers) == 0 {
-		return nova.Invalidf("saga: worker has no saga registered")
-	}
-	sagas := make([]string, 0, len(w.handlers))
-	for name := range w.handlers {
-		sagas = append(sagas, name)
-	}
-	sort.Strings(sagas)
-	ctx, w.cancel = context.WithCancel(ctx)
-	w.done = make(chan struct{})
-	if w.c.relay != nil && !w.cfg.NoRelay {
-		w.group.Go(func() { _ = w.c.relay.Run(ctx) })
-	}
-	// Attempts join the group while the loop, in it, waits for their
-	// runs: the group's count is never zero before every one has
-	// returned.
-	w.group.Go(func() { w.loop(ctx, sagas) })
-	go func() { w.group.Wait(); close(w.done) }()
-	return nil
+	return err
 }
 
 // Stop stops the worker and waits until every goroutine it started has
@@ -173,30 +199,25 @@ func (w *Worker) Start(ctx context.Context) error {
 // because they overran their timeout included, so nothing a worker
 // started runs after Stop returns nil. When ctx ends first (a step does
 // not honour its ctx), Stop returns ctx's error and the worker still
-// owns those goroutines: a later Stop waits for them again. Stopping a
-// worker that is not running returns nil.
+// owns those goroutines: a later Stop waits for them again, and Start
+// fails until they have returned. Stopping a worker that is not running
+// returns nil.
 func (w *Worker) Stop(ctx context.Context) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	cancel, done := w.cancel, w.done
-	w.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.life.Stop(ctx)
 }
+
+// Stopped returns a channel closed once the worker is not running: when
+// the run the last Start began has ended (every goroutine it started has
+// returned, after a Stop or once Start's ctx is done), or at once for a
+// worker not running.
+func (w *Worker) Stopped() <-chan struct{} { return w.life.Stopped() }
 
 // loop claims due runs while it has room and drives each on its own
 // goroutine, until ctx is done; then it waits for them.
-func (w *Worker) loop(ctx context.Context, sagas []string) {
+func (w *Worker) loop(ctx context.Context, sagas []string, handlers map[string]handler, group *sync.WaitGroup) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	type result struct {
@@ -210,7 +231,7 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 	claimFailures, runFailures := 0, 0
 	backoff := func(failures *int) time.Duration {
 		*failures++
-		return min(w.cfg.PollInterval<<min(*failures, 6), time.Minute)
+		return min(w.cfg.PollInterval<<min(*failures, 6), maxClaimBackoff)
 	}
 	got := func(r result) {
 		running--
@@ -243,9 +264,9 @@ func (w *Worker) loop(ctx context.Context, sagas []string) {
 			}
 			for _, run := range runs {
 				running++
-				h := w.handlers[run.Saga]
+				h := handlers[run.Saga]
 				wg.Go(func() {
-					due, err := h(ctx, run, claimed)
+					due, err := h(ctx, run, claimed, group)
 					finished <- result{due, w.report(ctx, run, err)}
 				})
 			}

@@ -25,7 +25,7 @@ const summaryTable = "order_summary"
 
 // knownProjection builds the runner config of a projection this tool
 // knows how to run, on a store and its services.
-type knownProjection func(ctx context.Context, store nova.Store, svc *services.Services) (*projection.Config, cqrs.QueryStore, error)
+type knownProjection func(ctx context.Context, store nova.Store, svc *services.Services) (projection.Config, cqrs.QueryStore, error)
 
 // projections are the projections this tool can run and rebuild: the
 // demo's.
@@ -37,16 +37,16 @@ var projections = map[string]knownProjection{
 // store table summaryTable. Its checkpoint commits with the read model
 // where the store is SQL. No lease: two demos at once on one store are
 // kept apart by the checkpoint commit's fence.
-func summaryConfig(ctx context.Context, store nova.Store, svc *services.Services) (*projection.Config, cqrs.QueryStore, error) {
+func summaryConfig(ctx context.Context, store nova.Store, svc *services.Services) (projection.Config, cqrs.QueryStore, error) {
 	qs, err := svc.QueryStore(ctx, summaryTable)
 	if err != nil {
-		return nil, nil, err
+		return projection.Config{}, nil, err
 	}
 	p, err := orders.NewSummaryProjection(orders.NewRegistry(), qs)
 	if err != nil {
-		return nil, nil, err
+		return projection.Config{}, nil, err
 	}
-	return &projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500, Tables: []string{svc.Table(summaryTable)}}, qs, nil
+	return projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500, Tables: []string{svc.Table(summaryTable)}}, qs, nil
 }
 
 func projectionsCommand() *command {

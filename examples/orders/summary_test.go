@@ -34,7 +34,7 @@ func startSummary(t *testing.T, e *env, qs cqrs.QueryStore) *projection.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := projection.NewRunner(&projection.Config{Store: e.store, Projection: p})
+	r, err := projection.NewRunner(projection.Config{Store: e.store, Projection: p})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ func catchUp(ctx context.Context, store nova.Store, svc Services, i int, head no
 	if err != nil {
 		return 0, err
 	}
-	r, err := projection.NewRunner(&projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500})
+	r, err := projection.NewRunner(projection.Config{Store: store, Projection: p, Checkpoints: svc.Checkpoints, BatchSize: 500})
 	if err != nil {
 		return 0, err
 	}

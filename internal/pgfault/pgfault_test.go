@@ -191,7 +191,7 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &projection.Config{
+	cfg := projection.Config{
 		Store: store, Projection: p, Checkpoints: w.cps, BatchSize: 50,
 		RetryBackoff: 10 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		Tables: []string{w.q + "totals", w.q + "applied"},

@@ -296,7 +296,7 @@ func child(tgJSON, head string) int {
 	if err != nil {
 		return fail(err)
 	}
-	r, err := projection.NewRunner(&projection.Config{
+	r, err := projection.NewRunner(projection.Config{
 		Store: b.store, Projection: p, Checkpoints: b.cps, Leaser: b.cps,
 		Owner: fmt.Sprint("child-", os.Getpid()), LeaseTTL: leaseTTL,
 		BatchSize: 1 + mrand.IntN(200),
@@ -549,7 +549,7 @@ func crash(t *testing.T, tg target, defaultEvents int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := projection.NewRunner(&projection.Config{Store: b.store, Projection: p, Checkpoints: b.cps, Tables: b.tables, BatchSize: 500})
+	r, err := projection.NewRunner(projection.Config{Store: b.store, Projection: p, Checkpoints: b.cps, Tables: b.tables, BatchSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
