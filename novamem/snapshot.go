@@ -68,11 +68,11 @@ func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
 	}
 	switch {
 	case snap.Version == 0:
-		return nova.Invalidf("snapshot of %q at version 0: a snapshot includes at least one event", snap.Stream)
+		return nova.Invalidf("novamem", "snapshot of %q at version 0: a snapshot includes at least one event", snap.Stream)
 	case snap.Schema < 0:
-		return nova.Invalidf("snapshot of %q: negative schema %d", snap.Stream, snap.Schema)
+		return nova.Invalidf("novamem", "snapshot of %q: negative schema %d", snap.Stream, snap.Schema)
 	case len(snap.Data) > nova.MaxDataLen:
-		return nova.Invalidf("snapshot of %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
+		return nova.Invalidf("novamem", "snapshot of %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 		return nova.AppendResult{}, err
 	}
 	if tx == nil {
-		return nova.AppendResult{}, nova.Invalidf("nil transaction")
+		return nova.AppendResult{}, nova.Invalidf("novapg", "nil transaction")
 	}
 	if err := s.checkOpen(); err != nil {
 		return nova.AppendResult{}, err
@@ -210,7 +210,7 @@ func (s *Store) appendStatement(stream string, expected nova.ExpectedVersion, ev
 // parseUUID sets id from a canonical UUID, the ID of event i.
 func parseUUID(id *pgtype.UUID, s string, i int) error {
 	if _, err := hex.Decode(id.Bytes[:], uuidHex(s)); err != nil {
-		return nova.Invalidf("event %d: ID %q is not a UUID", i, s)
+		return nova.Invalidf("novapg", "event %d: ID %q is not a UUID", i, s)
 	}
 	id.Valid = true
 	return nil

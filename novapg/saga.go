@@ -121,7 +121,7 @@ func prefixed(p, columns string) string {
 // NewRunStore returns the run store of s, on s's pool and schema.
 func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novapg: run store: nil store")
+		return nil, nova.Invalidf("novapg", "run store: nil store")
 	}
 	r := &RunStore{s: s, sql: newSagaStatements(quoteIdent(s.cfg.Schema))}
 	r.box = &Outbox{s: s, sql: &r.sql}

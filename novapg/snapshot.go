@@ -48,15 +48,15 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 	}
 	switch {
 	case snap.Version == 0:
-		return nova.Invalidf("snapshot of stream %q: version 0: a snapshot holds at least one event", snap.Stream)
+		return nova.Invalidf("novapg", "snapshot of stream %q: version 0: a snapshot holds at least one event", snap.Stream)
 	case snap.Version > maxVersion:
-		return nova.Invalidf("snapshot of stream %q: version %d is too large", snap.Stream, snap.Version)
+		return nova.Invalidf("novapg", "snapshot of stream %q: version %d is too large", snap.Stream, snap.Version)
 	case snap.Schema < 0:
-		return nova.Invalidf("snapshot of stream %q: negative schema %d", snap.Stream, snap.Schema)
+		return nova.Invalidf("novapg", "snapshot of stream %q: negative schema %d", snap.Stream, snap.Schema)
 	case snap.Schema > 1<<31-1:
-		return nova.Invalidf("snapshot of stream %q: schema %d is too large", snap.Stream, snap.Schema)
+		return nova.Invalidf("novapg", "snapshot of stream %q: schema %d is too large", snap.Stream, snap.Schema)
 	case len(snap.Data) > nova.MaxDataLen:
-		return nova.Invalidf("snapshot of stream %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
+		return nova.Invalidf("novapg", "snapshot of stream %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
 	}
 	data := snap.Data
 	if data == nil {

@@ -50,7 +50,7 @@ type Outbox struct {
 // NewRunStore returns the run store of s.
 func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novasqlite: run store: nil store")
+		return nil, nova.Invalidf("novasqlite", "run store: nil store")
 	}
 	p := &preparedStmts{}
 	return &RunStore{s: s, box: &Outbox{s: s, stmts: p}, now: time.Now, stmts: p}, nil

@@ -52,16 +52,16 @@ type Config struct {
 
 func (c *Config) validate() error {
 	if c.Runs == nil {
-		return nova.Invalidf("saga: Config.Runs is required")
+		return nova.Invalidf("saga", "Config.Runs is required")
 	}
 	if c.Lease < 0 {
-		return nova.Invalidf("saga: negative Config.Lease %s", c.Lease)
+		return nova.Invalidf("saga", "negative Config.Lease %s", c.Lease)
 	}
 	if c.Lease > 0 && c.Lease < 10*time.Millisecond {
-		return nova.Invalidf("saga: Config.Lease %s is shorter than 10ms", c.Lease)
+		return nova.Invalidf("saga", "Config.Lease %s is shorter than 10ms", c.Lease)
 	}
 	if len(c.Owner) > 200 {
-		return nova.Invalidf("saga: Config.Owner longer than 200 bytes")
+		return nova.Invalidf("saga", "Config.Owner longer than 200 bytes")
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func NewCoordinator(cfg Config) (*Coordinator, error) {
 		log: cfg.Logger, onStuck: cfg.OnStuckFunc, onEnd: cfg.OnEndFunc, sleep: sleepCtx, wake: make(chan struct{}),
 	}
 	if c.events == nil {
-		return nil, nova.Invalidf("saga: Config.Runs.Events() is nil")
+		return nil, nova.Invalidf("saga", "Config.Runs.Events() is nil")
 	}
 	if c.owner == "" {
 		var b [8]byte
@@ -172,20 +172,20 @@ func validateRun[D any](ctx context.Context, c *Coordinator, def *Definition[D],
 		return err
 	}
 	if c == nil {
-		return nova.Invalidf("saga: nil coordinator")
+		return nova.Invalidf("saga", "nil coordinator")
 	}
 	if def == nil {
-		return nova.Invalidf("saga: nil definition")
+		return nova.Invalidf("saga", "nil definition")
 	}
 	return validateRunID(def.name, runID)
 }
 
 func validateRunID(saga, runID string) error {
 	if runID == "" {
-		return nova.Invalidf("saga: empty run ID")
+		return nova.Invalidf("saga", "empty run ID")
 	}
 	if len(runID) > maxRunIDLen {
-		return nova.Invalidf("saga: run ID longer than %d bytes", maxRunIDLen)
+		return nova.Invalidf("saga", "run ID longer than %d bytes", maxRunIDLen)
 	}
 	return nova.ValidateStream(StreamName(saga, runID))
 }
@@ -338,7 +338,7 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 	}
 	raw, err := marshal(data)
 	if err != nil {
-		return &runner[D]{}, fmt.Errorf("saga: encode data of run %q: %w: %w", runID, nova.ErrInvalid, err)
+		return &runner[D]{}, nova.Invalidf("saga", "encode data of run %q: %w", runID, err)
 	}
 	if x, ok, err := legacyRun[D](ctx, c.events, def.name, runID); err != nil || ok {
 		return &runner[D]{x: x, existing: ok}, err

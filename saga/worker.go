@@ -28,10 +28,10 @@ type WorkerConfig struct {
 
 func (c *WorkerConfig) validate() error {
 	if c.Concurrency < 0 {
-		return nova.Invalidf("saga: negative WorkerConfig.Concurrency %d", c.Concurrency)
+		return nova.Invalidf("saga", "negative WorkerConfig.Concurrency %d", c.Concurrency)
 	}
 	if c.PollInterval < 0 {
-		return nova.Invalidf("saga: negative WorkerConfig.PollInterval %s", c.PollInterval)
+		return nova.Invalidf("saga", "negative WorkerConfig.PollInterval %s", c.PollInterval)
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
@@ -80,7 +80,7 @@ type Worker struct {
 // other out as two processes do. Errors match [nova.ErrInvalid].
 func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
 	if c == nil {
-		return nil, nova.Invalidf("saga: nil coordinator")
+		return nil, nova.Invalidf("saga", "nil coordinator")
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -100,18 +100,18 @@ func (w *Worker) Owner() string { return w.owner }
 // an error matching [nova.ErrInvalid].
 func Register[D any](w *Worker, def *Definition[D]) error {
 	if w == nil {
-		return nova.Invalidf("saga: nil worker")
+		return nova.Invalidf("saga", "nil worker")
 	}
 	if def == nil {
-		return nova.Invalidf("saga: nil definition")
+		return nova.Invalidf("saga", "nil definition")
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done != nil {
-		return nova.Invalidf("saga: register %q on a started worker", def.name)
+		return nova.Invalidf("saga", "register %q on a started worker", def.name)
 	}
 	if _, dup := w.handlers[def.name]; dup {
-		return nova.Invalidf("saga: saga %q is already registered", def.name)
+		return nova.Invalidf("saga", "saga %q is already registered", def.name)
 	}
 	w.handlers[def.name] = func(ctx context.Context, run RunInfo, claimed time.Time) (time.Time, error) {
 		x, err := load[D](ctx, w.c.events, def.name, run.RunID)
@@ -142,10 +142,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done != nil {
-		return nova.Invalidf("saga: worker already started")
+		return nova.Invalidf("saga", "worker already started")
 	}
 	if len(w.handlers) == 0 {
-		return nova.Invalidf("saga: worker has no saga registered")
+		return nova.Invalidf("saga", "worker has no saga registered")
 	}
 	sagas := make([]string, 0, len(w.handlers))
 	for name := range w.handlers {

@@ -43,11 +43,11 @@ import (
 // does.
 func Postgres(url string, cfg novapg.Config) (Backend, error) {
 	if url == "" {
-		return Backend{}, fmt.Errorf("bench: empty PostgreSQL URL: %w", nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "empty PostgreSQL URL")
 	}
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return Backend{}, fmt.Errorf("bench: PostgreSQL URL: %v: %w", err, nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "PostgreSQL URL: %v", err)
 	}
 	cfg.URL, cfg.Pool = url, nil
 	// scratch creates a migrated schema and returns its name and the
