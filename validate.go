@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // Limits every store enforces, before any I/O, so data written through one
@@ -85,7 +87,7 @@ func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]E
 	for i, e := range events {
 		if e.ID == "" {
 			e.ID = NewEventID()
-		} else if !validUUID(e.ID) {
+		} else if !uuidx.Valid(e.ID) {
 			return nil, invalidf("event %d: ID %q is not a UUID", i, e.ID)
 		} else {
 			// One UUID has one spelling: backends that store IDs as text
