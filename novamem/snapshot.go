@@ -63,16 +63,5 @@ func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
 	}
-	if err := nova.ValidateStream(snap.Stream); err != nil {
-		return err
-	}
-	switch {
-	case snap.Version == 0:
-		return nova.Invalidf("novamem", "snapshot of %q at version 0: a snapshot includes at least one event", snap.Stream)
-	case snap.Schema < 0:
-		return nova.Invalidf("novamem", "snapshot of %q: negative schema %d", snap.Stream, snap.Schema)
-	case len(snap.Data) > nova.MaxDataLen:
-		return nova.Invalidf("novamem", "snapshot of %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
-	}
-	return nil
+	return snap.Validate()
 }
