@@ -68,7 +68,7 @@ type tip struct {
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novanats: %w", err)
+		return nova.AppendResult{}, err
 	}
 	if s.closed() {
 		return nova.AppendResult{}, fmt.Errorf("novanats: %w", nova.ErrClosed)

@@ -68,10 +68,10 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 		return nova.Invalidf("saga", "saga %q: empty run ID", sagaName)
 	}
 	if err := saga.ValidateName(sagaName); err != nil {
-		return fmt.Errorf("saga %q: %w", sagaName, err)
+		return nova.Invalidf("saga", "saga %q: %w", sagaName, err)
 	}
 	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
-		return fmt.Errorf("saga %q run %q: %w", sagaName, runID, err)
+		return nova.Invalidf("saga", "saga %q run %q: %w", sagaName, runID, err)
 	}
 	return nil
 }
@@ -162,7 +162,7 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	}
 	for i, e := range t.Outbox {
 		if err := e.Validate(); err != nil {
-			return fmt.Errorf("outbox envelope %d: %w", i, err)
+			return nova.Invalidf("saga", "outbox envelope %d: %w", i, err)
 		}
 		if e.Attempts > math.MaxInt32 {
 			return nova.Invalidf("saga", "outbox envelope %q: %d attempts, want at most %d", e.ID, e.Attempts, math.MaxInt32)
