@@ -59,6 +59,12 @@
 // event before sending it, with an error matching [ErrInvalid] that names
 // the setting and says to raise it.
 //
+// Bad input to any package of Nova, limits and Config fields included,
+// is an [*InvalidError]: errors.As finds it, with the package that
+// refused the input (Pkg), the field when there is one (Field) and what
+// is wrong (Msg), and its message names the package once
+// ("novapg: Config.Schema: ...", "saga: nil coordinator").
+//
 // # Reading
 //
 // Every read returns an iterator; range over it and stop at the first

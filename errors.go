@@ -3,6 +3,7 @@ package nova
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 var (
@@ -105,17 +106,83 @@ func (e *EventTooNewError) Error() string {
 // Is makes errors.Is(err, ErrEventTooNew) true.
 func (e *EventTooNewError) Is(target error) bool { return target == ErrEventTooNew }
 
-// invalidError is bad input; it matches ErrInvalid.
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "nova: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
-
-func invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+// InvalidError reports bad input: a nil or malformed argument, bad
+// options, a bad Config field. Every package of Nova reports bad input
+// with it, so errors.As finds one *InvalidError wherever the input was
+// rejected, and it matches [ErrInvalid]. Its message names the package
+// once, then the field when there is one, then what is wrong, as
+// [os.PathError] names the operation and then the path:
+//
+//	novapg: Config.Schema: "pg_x" is reserved by PostgreSQL
+//	saga: nil coordinator
+//
+// Build one with [Invalidf] or [InvalidFieldf].
+type InvalidError struct {
+	// Pkg is the package that rejected the input, such as "nova",
+	// "novapg" or "saga". It starts the message.
+	Pkg string
+	// Field names the bad field or option, such as "Config.Schema", or
+	// is empty when the error is about no single field.
+	Field string
+	// Msg says what is wrong.
+	Msg string
+	// Err is the error that made the input bad (a parse or encoding
+	// error), or nil. Msg already includes its text; Unwrap returns it.
+	Err error
 }
 
-// Invalidf returns an error matching [ErrInvalid] whose message is the
-// formatted text after the "nova: " prefix. Backends and other packages use
-// it to report bad input the same way the core does.
-func Invalidf(format string, args ...any) error { return invalidf(format, args...) }
+func (e *InvalidError) Error() string { return e.Pkg + ": " + e.detail() }
+
+// detail is the message without the package prefix.
+func (e *InvalidError) detail() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// Unwrap returns Err.
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalidf returns an [*InvalidError] of package pkg whose Msg is the
+// formatted text. Like [fmt.Errorf], a %w verb makes the error unwrap to
+// its operand (Err). An *InvalidError among args is formatted without
+// its package prefix, so that one validation error nested in another
+// still gives a message that names one package:
+//
+//	Invalidf("projection", "name: %w", ValidateStream(""))
+//	// projection: name: empty stream ID
+func Invalidf(pkg, format string, args ...any) error {
+	return newInvalid(pkg, "", format, args...)
+}
+
+// InvalidFieldf is [Invalidf] for a bad field or option, which the
+// message names after the package: InvalidFieldf("novapg",
+// "Config.PageSize", "negative size %d", -1) says
+// "novapg: Config.PageSize: negative size -1".
+func InvalidFieldf(pkg, field, format string, args ...any) error {
+	return newInvalid(pkg, field, format, args...)
+}
+
+func newInvalid(pkg, field, format string, args ...any) *InvalidError {
+	err := fmt.Errorf(format, args...)
+	e := &InvalidError{Pkg: pkg, Field: field, Msg: err.Error()}
+	for _, a := range args {
+		if ie, ok := a.(*InvalidError); ok {
+			e.Msg = strings.Replace(e.Msg, ie.Error(), ie.detail(), 1)
+		}
+	}
+	switch w := err.(type) {
+	case interface{ Unwrap() error }:
+		e.Err = w.Unwrap()
+	case interface{ Unwrap() []error }:
+		e.Err = errors.Join(w.Unwrap()...)
+	}
+	return e
+}
+
+// invalidf returns this package's error for bad input.
+func invalidf(format string, args ...any) error { return Invalidf("nova", format, args...) }

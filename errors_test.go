@@ -67,11 +67,40 @@ func TestDuplicateEventError(t *testing.T) {
 
 func TestInvalidf(t *testing.T) {
 	t.Parallel()
-	err := nova.Invalidf("bad %s %d", "limit", -1)
+	err := nova.Invalidf("nova", "bad %s %d", "limit", -1)
 	if got, want := err.Error(), "nova: bad limit -1"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	assertMatches(t, err, nova.ErrInvalid, nova.ErrNotFound)
+
+	field := nova.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", -1)
+	if got, want := field.Error(), "novapg: Config.PageSize: negative size -1"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var ie *nova.InvalidError
+	if !errors.As(fmt.Errorf("ctx: %w", field), &ie) || ie.Pkg != "novapg" || ie.Field != "Config.PageSize" || ie.Msg != "negative size -1" {
+		t.Errorf("errors.As found %+v, want the fields InvalidFieldf was given", ie)
+	}
+
+	// A nested validation error loses its prefix; %w keeps it as the cause.
+	inner := nova.ValidateStream("")
+	outer := nova.Invalidf("projection", "name: %w", inner)
+	if got, want := outer.Error(), "projection: name: "+strings.TrimPrefix(inner.Error(), "nova: "); got != want {
+		t.Errorf("nested Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(outer, nova.ErrInvalid) || errors.Unwrap(outer) != inner {
+		t.Errorf("nested error does not unwrap to the inner one: %v", errors.Unwrap(outer))
+	}
+
+	// A cause that is not a validation error keeps its text.
+	cause := errors.New("unexpected end of JSON input")
+	withCause := nova.Invalidf("cqrs", "decode %q: %w", "k", cause)
+	if got, want := withCause.Error(), `cqrs: decode "k": unexpected end of JSON input`; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(withCause, cause) {
+		t.Error("errors.Is(err, cause) = false")
+	}
 }
 
 // assertMatches checks that err, bare and wrapped with %w once and twice,

@@ -110,7 +110,7 @@ func Register[T any](r *Registry, name string) error {
 		return invalidf("register %q: type %s must not be a pointer or interface", name, t)
 	}
 	if err := validateType(name); err != nil {
-		return invalidf("register %q: %s", name, err.(*invalidError).msg)
+		return invalidf("register %q: %v", name, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,7 +143,7 @@ func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
 		return invalidf("upcast %q from %d: nil upcaster", name, from)
 	}
 	if err := validateType(name); err != nil {
-		return invalidf("upcast %q from %d: %s", name, from, err.(*invalidError).msg)
+		return invalidf("upcast %q from %d: %v", name, from, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

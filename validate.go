@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // Limits every store enforces, before any I/O, so data written through one
@@ -85,7 +87,7 @@ func ValidateAppend(ctx context.Context, stream string, events []EventData) ([]E
 	for i, e := range events {
 		if e.ID == "" {
 			e.ID = NewEventID()
-		} else if !validUUID(e.ID) {
+		} else if !uuidx.Valid(e.ID) {
 			return nil, invalidf("event %d: ID %q is not a UUID", i, e.ID)
 		} else {
 			// One UUID has one spelling: backends that store IDs as text
@@ -124,7 +126,7 @@ func validateType(typ string) error {
 
 func validateEvent(i int, e EventData) error {
 	if err := validateType(e.Type); err != nil {
-		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+		return invalidf("event %d: %v", i, err)
 	}
 	switch {
 	case len(e.Data) > MaxDataLen:
@@ -133,20 +135,20 @@ func validateEvent(i int, e EventData) error {
 		return invalidf("event %d: negative schema version %d", i, e.Metadata.Schema)
 	}
 	if err := validateMetaString("correlation ID", e.Metadata.CorrelationID); err != nil {
-		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+		return invalidf("event %d: %v", i, err)
 	}
 	if err := validateMetaString("causation ID", e.Metadata.CausationID); err != nil {
-		return invalidf("event %d: %s", i, err.(*invalidError).msg)
+		return invalidf("event %d: %v", i, err)
 	}
 	for k, v := range e.Metadata.Extra {
 		if k == "" {
 			return invalidf("event %d: empty metadata key", i)
 		}
 		if err := validateMetaString("metadata key", k); err != nil {
-			return invalidf("event %d: %s", i, err.(*invalidError).msg)
+			return invalidf("event %d: %v", i, err)
 		}
 		if err := validateMetaString("metadata value of "+k, v); err != nil {
-			return invalidf("event %d: %s", i, err.(*invalidError).msg)
+			return invalidf("event %d: %v", i, err)
 		}
 	}
 	if n := e.Metadata.Size(); n > MaxMetadataLen {

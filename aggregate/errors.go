@@ -1,18 +1,9 @@
 package aggregate
 
-import (
-	"fmt"
+import "github.com/nova-go/nova"
 
-	"github.com/nova-go/nova"
-)
-
-// invalidError is bad input given to this package; it matches
-// nova.ErrInvalid.
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "aggregate: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
-
+// invalidf returns this package's error for bad input, an
+// [*nova.InvalidError].
 func invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return nova.Invalidf("aggregate", format, args...)
 }

@@ -214,7 +214,7 @@ func (r *Repository[T]) stream(id string) (string, error) {
 		return "", fmt.Errorf("aggregate: aggregate ID %q: stream func: %w", id, err)
 	}
 	if err := nova.ValidateStream(s); err != nil {
-		return "", fmt.Errorf("aggregate: aggregate ID %q: %w", id, err)
+		return "", invalidf("aggregate ID %q: %w", id, err)
 	}
 	return s, nil
 }
@@ -224,7 +224,7 @@ func (r *Repository[T]) check(ctx context.Context, id string) (string, error) {
 		return "", invalidf("nil repository")
 	}
 	if err := nova.ValidateContext(ctx); err != nil {
-		return "", fmt.Errorf("aggregate: %w", err)
+		return "", err
 	}
 	return r.stream(id)
 }

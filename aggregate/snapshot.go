@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nova-go/nova"
@@ -24,6 +25,30 @@ type Snapshot struct {
 	Data []byte
 	// RecordedAt is when the snapshot was saved (UTC).
 	RecordedAt time.Time
+}
+
+// Validate reports what is wrong with s as a snapshot to save, with an
+// error matching [nova.ErrInvalid]: a bad stream ID, version 0 (a snapshot
+// includes at least one event) or a version past math.MaxInt64, a schema
+// outside 0 to math.MaxInt32, data larger than [nova.MaxDataLen]. Every
+// [SnapshotStore] checks it before it saves.
+func (s Snapshot) Validate() error {
+	if err := nova.ValidateStream(s.Stream); err != nil {
+		return err
+	}
+	switch {
+	case s.Version == 0:
+		return invalidf("snapshot of stream %q: version 0: a snapshot includes at least one event", s.Stream)
+	case s.Version > math.MaxInt64:
+		return invalidf("snapshot of stream %q: version %d is too large", s.Stream, s.Version)
+	case s.Schema < 0:
+		return invalidf("snapshot of stream %q: negative schema %d", s.Stream, s.Schema)
+	case s.Schema > math.MaxInt32:
+		return invalidf("snapshot of stream %q: schema %d is too large", s.Stream, s.Schema)
+	case len(s.Data) > nova.MaxDataLen:
+		return invalidf("snapshot of stream %q: data of %d bytes is larger than the limit of %d", s.Stream, len(s.Data), nova.MaxDataLen)
+	}
+	return nil
 }
 
 // SnapshotStore keeps the latest snapshot of each stream. Backends that can

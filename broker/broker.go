@@ -101,7 +101,7 @@ func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
 	}
 	for i, e := range envelopes {
 		if err := e.Validate(); err != nil {
-			return invalidf("envelope %d: %s", i, detail(err))
+			return invalidf("envelope %d: %v", i, err)
 		}
 	}
 	if len(envelopes) == 0 {

@@ -88,7 +88,7 @@ func (e Envelope) Validate() error {
 		return err
 	}
 	if err := ValidateTopic(e.Topic); err != nil {
-		return invalidf("envelope %q: %s", e.ID, detail(err))
+		return invalidf("envelope %q: %v", e.ID, err)
 	}
 	if err := checkString("envelope "+e.ID+" event type", e.EventType, maxStringLen); err != nil {
 		return err

@@ -2,30 +2,14 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/nova-go/nova"
 )
 
-// invalidError is bad input given to this package; it matches
-// nova.ErrInvalid.
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "broker: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
-
+// invalidf returns this package's error for bad input, an
+// [*nova.InvalidError].
 func invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
-}
-
-// detail is err's message without this package's prefix, for nesting one
-// validation error in another.
-func detail(err error) string {
-	if ie, ok := errors.AsType[*invalidError](err); ok {
-		return ie.msg
-	}
-	return err.Error()
+	return nova.Invalidf("broker", format, args...)
 }
 
 // checkContext reports a nil ctx as an error matching nova.ErrInvalid.

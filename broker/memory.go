@@ -176,7 +176,7 @@ func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
 			if len(envelopes) == 1 {
 				return err
 			}
-			return invalidf("envelope %d: %s", i, detail(err))
+			return invalidf("envelope %d: %v", i, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {

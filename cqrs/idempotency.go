@@ -3,11 +3,12 @@ package cqrs
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"reflect"
 	"strconv"
 	"sync"
+
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // CommandKey identifies a command for [Idempotency]: its type and its own
@@ -258,15 +259,5 @@ func uuid8(sum []byte) string {
 	copy(u[:], sum)
 	u[6] = (u[6] & 0x0f) | 0x80 // version 8: custom
 	u[8] = (u[8] & 0x3f) | 0x80 // RFC 9562 variant
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return uuidx.Format(u)
 }

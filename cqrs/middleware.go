@@ -61,7 +61,7 @@ func Validation() Middleware {
 		return func(ctx context.Context, msg any) (any, error) {
 			if v, ok := msg.(Validator); ok {
 				if err := v.Validate(); err != nil {
-					return nil, &invalidError{msg: fmt.Sprintf("cqrs: invalid %s %T", KindFrom(ctx), msg), err: err}
+					return nil, invalidf("invalid %s %T: %w", KindFrom(ctx), msg, err)
 				}
 			}
 			return next(ctx, msg)

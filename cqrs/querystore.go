@@ -117,29 +117,13 @@ func UpsertProjection[T any](ctx context.Context, qs QueryStore, key string, v T
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return &invalidError{msg: fmt.Sprintf("cqrs: encode projection %q from %T", key, v), err: err}
+		return invalidf("encode projection %q from %T: %w", key, v, err)
 	}
 	return qs.UpsertRaw(ctx, key, raw)
 }
 
-// invalidError is bad input with a cause: it matches [nova.ErrInvalid]
-// and unwraps to the cause.
-type invalidError struct {
-	msg string
-	err error
-}
-
-func (e *invalidError) Error() string {
-	if e.err == nil {
-		return e.msg
-	}
-	return e.msg + ": " + e.err.Error()
-}
-func (e *invalidError) Unwrap() error        { return e.err }
-func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
-
-// invalidf returns an error matching [nova.ErrInvalid] with the message
-// "cqrs: " followed by the formatted text.
+// invalidf returns this package's error for bad input, an
+// [*nova.InvalidError].
 func invalidf(format string, args ...any) error {
-	return &invalidError{msg: "cqrs: " + fmt.Sprintf(format, args...)}
+	return nova.Invalidf("cqrs", format, args...)
 }

@@ -31,7 +31,7 @@ func NewQueryStore() *QueryStore { return &QueryStore{} }
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novamem: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novamem", "nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamem: get projection: %w", err)
@@ -51,7 +51,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore].
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novamem: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novamem", "nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamem: upsert projection: %w", err)

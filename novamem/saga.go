@@ -98,7 +98,7 @@ func (r *RunStore) put(key runKey, row saga.RunInfo) {
 // check reports a nil run store or ctx, a done ctx and a closed store.
 func (r *RunStore) check(ctx context.Context) error {
 	if r == nil || r.s == nil {
-		return nova.Invalidf("nil run store")
+		return nova.Invalidf("novamem", "nil run store")
 	}
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
@@ -119,7 +119,7 @@ func (r *RunStore) check(ctx context.Context) error {
 // nothing and returns the run's row.
 func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
 	if r == nil || r.s == nil {
-		return saga.RunInfo{}, fmt.Errorf("novamem: record: %w", nova.Invalidf("nil run store"))
+		return saga.RunInfo{}, nova.Invalidf("novamem", "record: nil run store")
 	}
 	if err := sagarun.CheckTransition(ctx, &t); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamem: record: %w", err)
@@ -340,7 +340,7 @@ func (o *outbox) MarkSent(ctx context.Context, seqs []int64) error {
 
 func (o *outbox) check(ctx context.Context) error {
 	if o == nil {
-		return nova.Invalidf("nil run store")
+		return nova.Invalidf("novamem", "nil run store")
 	}
 	return o.r.check(ctx)
 }

@@ -12,10 +12,10 @@ import (
 // [nova.ErrNotFound] when it has none; see [aggregate.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot: %w", err)
+		return aggregate.Snapshot{}, nova.Invalidf("novamem", "load snapshot: %w", err)
 	}
 	if err := nova.ValidateStream(stream); err != nil {
-		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot: %w", err)
+		return aggregate.Snapshot{}, nova.Invalidf("novamem", "load snapshot: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return aggregate.Snapshot{}, fmt.Errorf("novamem: load snapshot of %q: %w", stream, err)
@@ -35,12 +35,11 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snap
 
 // SaveSnapshot stores snap as its stream's snapshot unless one at a higher
 // version is already stored; see [aggregate.SnapshotStore]. The store sets
-// RecordedAt. A snapshot needs a valid stream ID, a version of at least 1
-// (it includes at least one event), a schema that is not negative and data
-// no larger than [nova.MaxDataLen].
+// RecordedAt. A snapshot that [aggregate.Snapshot.Validate] rejects is not
+// saved.
 func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
 	if err := validateSnapshot(ctx, snap); err != nil {
-		return fmt.Errorf("novamem: save snapshot: %w", err)
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("novamem: save snapshot of %q: %w", snap.Stream, err)
@@ -63,16 +62,5 @@ func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
 	if err := nova.ValidateContext(ctx); err != nil {
 		return err
 	}
-	if err := nova.ValidateStream(snap.Stream); err != nil {
-		return err
-	}
-	switch {
-	case snap.Version == 0:
-		return nova.Invalidf("snapshot of %q at version 0: a snapshot includes at least one event", snap.Stream)
-	case snap.Schema < 0:
-		return nova.Invalidf("snapshot of %q: negative schema %d", snap.Stream, snap.Schema)
-	case len(snap.Data) > nova.MaxDataLen:
-		return nova.Invalidf("snapshot of %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
-	}
-	return nil
+	return snap.Validate()
 }

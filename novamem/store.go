@@ -85,7 +85,7 @@ func New(cfg *Config) (*Store, error) {
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	events, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novamem: append: %w", err)
+		return nova.AppendResult{}, nova.Invalidf("novamem", "append: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nova.AppendResult{}, fmt.Errorf("novamem: append to %q: %w", stream, err)
@@ -167,11 +167,11 @@ func (s *Store) wakeLocked() {
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novamem: read stream: %w", err))
+			yield(nova.Event{}, nova.Invalidf("novamem", "read stream: %w", err))
 			return
 		}
 		if err := nova.ValidateStream(stream); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novamem: read stream: %w", err))
+			yield(nova.Event{}, nova.Invalidf("novamem", "read stream: %w", err))
 			return
 		}
 		back := opts.Direction == nova.Backwards
@@ -257,7 +257,7 @@ func (s *Store) pageFor(left int) int {
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novamem: read all: %w", err))
+			yield(nova.Event{}, nova.Invalidf("novamem", "read all: %w", err))
 			return
 		}
 		after := opts.From
@@ -324,7 +324,7 @@ func (s *Store) logPage(ctx context.Context, after nova.Position, n int) ([]nova
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		if err := nova.ValidateContext(ctx); err != nil {
-			yield(nova.Event{}, fmt.Errorf("novamem: subscribe: %w", err))
+			yield(nova.Event{}, nova.Invalidf("novamem", "subscribe: %w", err))
 			return
 		}
 		after := opts.From
@@ -361,7 +361,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
 		if err := validateRead(ctx, opts.Validate()); err != nil {
-			yield(nova.StreamInfo{}, fmt.Errorf("novamem: streams: %w", err))
+			yield(nova.StreamInfo{}, nova.Invalidf("novamem", "streams: %w", err))
 			return
 		}
 		after := opts.After

@@ -47,7 +47,7 @@ type QueryStore struct {
 // fails with an error matching nova.ErrInvalid.
 func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
 	if db == nil {
-		return nil, fmt.Errorf("novamongo: new query store: nil database: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "new query store: nil database")
 	}
 	if collection == "" {
 		collection = DefaultCollection
@@ -56,7 +56,7 @@ func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
 		if msg == "" {
 			msg = "reserved by the server"
 		}
-		return nil, fmt.Errorf("novamongo: collection name %q: %s: %w", collection, msg, nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "collection name %q: %s", collection, msg)
 	}
 	return &QueryStore{coll: db.Collection(collection)}, nil
 }
@@ -73,15 +73,15 @@ func Open(ctx context.Context, uri, database, collection string) (*QueryStore, e
 		return nil, err
 	}
 	if msg := badName(database, 63, "/\\. \"$\x00"); msg != "" {
-		return nil, fmt.Errorf("novamongo: database name %q: %s: %w", database, msg, nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "database name %q: %s", database, msg)
 	}
 	opts := options.Client().ApplyURI(uri)
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("novamongo: connection string: %v: %w", err, nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "connection string: %v", err)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, fmt.Errorf("novamongo: connection string: %v: %w", err, nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "connection string: %v", err)
 	}
 	q, err := NewQueryStore(client.Database(database), collection)
 	if err == nil {
@@ -135,7 +135,7 @@ func (q *QueryStore) Close() error {
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novamongo: get projection: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novamongo", "get projection: nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamongo: get projection: %w", err)
@@ -167,7 +167,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore].
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novamongo: upsert projection: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novamongo", "upsert projection: nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamongo: upsert projection: %w", err)

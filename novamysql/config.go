@@ -80,50 +80,41 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// configError is a bad Config field; it matches nova.ErrInvalid.
-type configError struct{ field, msg string }
-
-func (e *configError) Error() string {
-	return "novamysql: invalid Config." + e.field + ": " + e.msg
-}
-
-func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
-
 // validate checks the fields, naming the wrong one.
 func (c Config) validate() error {
 	switch {
 	case c.DB == nil && c.DSN == "":
-		return &configError{"DB", "either DB or DSN is required"}
+		return nova.InvalidFieldf("novamysql", "Config.DB", "either DB or DSN is required")
 	case c.DB != nil && c.DSN != "":
-		return &configError{"DSN", "set DB or DSN, not both"}
+		return nova.InvalidFieldf("novamysql", "Config.DSN", "set DB or DSN, not both")
 	case c.PollInterval < 0:
-		return &configError{"PollInterval", fmt.Sprintf("negative duration %s", c.PollInterval)}
+		return nova.InvalidFieldf("novamysql", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.PageSize < 0:
-		return &configError{"PageSize", fmt.Sprintf("negative count %d", c.PageSize)}
+		return nova.InvalidFieldf("novamysql", "Config.PageSize", "negative count %d", c.PageSize)
 	case c.PageSize > 100_000:
-		return &configError{"PageSize", fmt.Sprintf("%d is more than the limit of 100000", c.PageSize)}
+		return nova.InvalidFieldf("novamysql", "Config.PageSize", "%d is more than the limit of 100000", c.PageSize)
 	case c.MaxGroup < 0:
-		return &configError{"MaxGroup", fmt.Sprintf("negative count %d", c.MaxGroup)}
+		return nova.InvalidFieldf("novamysql", "Config.MaxGroup", "negative count %d", c.MaxGroup)
 	case c.MaxGroup > 10_000:
-		return &configError{"MaxGroup", fmt.Sprintf("%d is more than the limit of 10000", c.MaxGroup)}
+		return nova.InvalidFieldf("novamysql", "Config.MaxGroup", "%d is more than the limit of 10000", c.MaxGroup)
 	case c.Writers < 0:
-		return &configError{"Writers", fmt.Sprintf("negative count %d", c.Writers)}
+		return nova.InvalidFieldf("novamysql", "Config.Writers", "negative count %d", c.Writers)
 	case c.Writers > 64:
-		return &configError{"Writers", fmt.Sprintf("%d is more than the limit of 64", c.Writers)}
+		return nova.InvalidFieldf("novamysql", "Config.Writers", "%d is more than the limit of 64", c.Writers)
 	}
 	if c.TablePrefix != "" {
 		if len(c.TablePrefix) > 32 {
-			return &configError{"TablePrefix", fmt.Sprintf("%q is longer than 32 characters", c.TablePrefix)}
+			return nova.InvalidFieldf("novamysql", "Config.TablePrefix", "%q is longer than 32 characters", c.TablePrefix)
 		}
 		for _, r := range c.TablePrefix {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
-				return &configError{"TablePrefix", fmt.Sprintf("%q: want letters, digits and underscores only", c.TablePrefix)}
+				return nova.InvalidFieldf("novamysql", "Config.TablePrefix", "%q: want letters, digits and underscores only", c.TablePrefix)
 			}
 		}
 	}
 	if c.DSN != "" {
 		if _, err := driverDSN(c.DSN); err != nil {
-			return &configError{"DSN", err.Error()}
+			return nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 		}
 	}
 	return nil
@@ -189,27 +180,27 @@ var URLParams = []string{
 func ParseURL(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", nova.Invalidf("novamysql: invalid URL: %v", redactErr(err))
+		return "", nova.Invalidf("novamysql", "invalid URL: %v", redactErr(err))
 	}
 	if u.Scheme != "mysql" {
-		return "", nova.Invalidf("novamysql: URL scheme %q: want mysql://", u.Scheme)
+		return "", nova.Invalidf("novamysql", "URL scheme %q: want mysql://", u.Scheme)
 	}
 	if u.Host == "" {
-		return "", nova.Invalidf("novamysql: URL %q has no host", redact(rawURL))
+		return "", nova.Invalidf("novamysql", "URL %q has no host", redact(rawURL))
 	}
 	if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
-		return "", nova.Invalidf("novamysql: URL %q: a store URL has no fragment (#...)", redact(rawURL))
+		return "", nova.Invalidf("novamysql", "URL %q: a store URL has no fragment (#...)", redact(rawURL))
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return "", nova.Invalidf("novamysql: URL query: %v: join parameters with '&'", err)
+		return "", nova.Invalidf("novamysql", "URL query: %v: join parameters with '&'", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(URLParams, k) {
-			return "", nova.Invalidf("novamysql: URL: unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
+			return "", nova.Invalidf("novamysql", "URL: unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
 		}
 		if len(q[k]) > 1 {
-			return "", nova.Invalidf("novamysql: URL: parameter %q is given twice", k)
+			return "", nova.Invalidf("novamysql", "URL: parameter %q is given twice", k)
 		}
 	}
 	host := u.Host
@@ -218,12 +209,12 @@ func ParseURL(rawURL string) (string, error) {
 	}
 	db := strings.TrimPrefix(u.Path, "/")
 	if strings.Contains(db, "/") {
-		return "", nova.Invalidf("novamysql: URL path %q: want one database name", u.Path)
+		return "", nova.Invalidf("novamysql", "URL path %q: want one database name", u.Path)
 	}
 	// The driver parses the parameters.
 	cfg, err := mysql.ParseDSN("/?" + u.RawQuery)
 	if err != nil {
-		return "", nova.Invalidf("novamysql: URL parameters: %v", err)
+		return "", nova.Invalidf("novamysql", "URL parameters: %v", err)
 	}
 	cfg.Net = "tcp"
 	cfg.Addr = host

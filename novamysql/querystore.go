@@ -66,7 +66,7 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("novamysql: new query store: nil store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novamysql", "new query store: nil store")
 	}
 	if table == "" {
 		table = s.cfg.TablePrefix + readmodel.DefaultTable
@@ -113,7 +113,7 @@ func (q *QueryStore) onPool(ctx context.Context, op func() error) error {
 // [QueryStore]) it reads in it.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novamysql: get projection: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novamysql", "get projection: nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamysql: get projection: %w", err)
@@ -148,7 +148,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // [QueryStore]) it writes in it and commits with it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novamysql: upsert projection: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novamysql", "upsert projection: nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamysql: upsert projection: %w", err)
@@ -183,7 +183,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	case err == nil:
 		return nil
 	case code == 4025 || code == 3819: // a CHECK constraint failed (MariaDB, MySQL)
-		return fmt.Errorf("novamysql: upsert projection %q: the server's JSON_VALID refuses the value (too deeply nested, or a lone surrogate escape?): %w", key, nova.ErrInvalid)
+		return nova.Invalidf("novamysql", "upsert projection %q: the server's JSON_VALID refuses the value (too deeply nested, or a lone surrogate escape?)", key)
 	default:
 		return readmodel.Error("novamysql", "upsert", key, err)
 	}

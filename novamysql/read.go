@@ -153,14 +153,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			return
 		}
 		backwards := opts.Direction == nova.Backwards
-		var next uint64 // version of the next event wanted
-		switch {
-		case opts.From == 0 && backwards:
-			next = math.MaxUint64
-		case opts.From == 0:
-			next = 1
-		default:
-			next = opts.From
+		next, ok := paging.StreamStart(opts, math.MaxUint64) // version of the next event wanted
+		if !ok {
+			return
 		}
 		query := s.q.forwards
 		if backwards {
@@ -192,14 +187,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			if !paging.Yield(buf, len(buf) < n && !full, &left, yield) {
 				return
 			}
-			last := buf[len(buf)-1].Version
-			if backwards {
-				if last <= 1 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
+			if next, ok = paging.StreamNext(buf[len(buf)-1].Version, backwards, math.MaxUint64); !ok {
+				return
 			}
 		}
 	}

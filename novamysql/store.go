@@ -169,11 +169,11 @@ func openDB(cfg Config) (db *sql.DB, owned bool, err error) {
 	}
 	dsn, err := driverDSN(cfg.DSN)
 	if err != nil {
-		return nil, false, &configError{"DSN", err.Error()}
+		return nil, false, nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 	}
 	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, false, &configError{"DSN", err.Error()}
+		return nil, false, nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 	}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {

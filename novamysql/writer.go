@@ -99,7 +99,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, stream string, expecte
 		return nova.AppendResult{}, err
 	}
 	if tx == nil {
-		return nova.AppendResult{}, nova.Invalidf("novamysql: AppendTx with a nil transaction")
+		return nova.AppendResult{}, nova.Invalidf("novamysql", "AppendTx with a nil transaction")
 	}
 	if s.closed.Load() {
 		return nova.AppendResult{}, nova.ErrClosed
@@ -627,10 +627,10 @@ func (s *Store) checkSizes(stream string, evs []nova.EventData) error {
 		// what the metadata and ID columns hold.
 		row := int64(d.Size() + len(stream) + rowFraming)
 		if row+packetOverhead > s.maxPacket {
-			return fmt.Errorf("novamysql: %w", nova.Invalidf(
+			return nova.Invalidf("novamysql",
 				"event %d of %d bytes (data, type and metadata) takes %d bytes as a row of stream %q, more than the server's max_allowed_packet of %d bytes allows: "+
 					"raise max_allowed_packet in the server's configuration (or SET GLOBAL max_allowed_packet) to 16 MiB, the default of MariaDB 10.2 and later, to hold every event Nova allows (up to %d bytes)",
-				i, d.Size(), row, stream, s.maxPacket, nova.MaxEventLen))
+				i, d.Size(), row, stream, s.maxPacket, nova.MaxEventLen)
 		}
 	}
 	return nil

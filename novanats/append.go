@@ -68,7 +68,7 @@ type tip struct {
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
-		return nova.AppendResult{}, fmt.Errorf("novanats: %w", err)
+		return nova.AppendResult{}, err
 	}
 	if s.closed() {
 		return nova.AppendResult{}, fmt.Errorf("novanats: %w", nova.ErrClosed)
@@ -121,12 +121,12 @@ func (s *Store) checkSizes(subj string, evs []nova.EventData) error {
 		}
 		size := m.Size() - len(m.Subject)
 		if hdr := size - len(m.Data); hdr > maxHeaderLen {
-			return fmt.Errorf("novanats: %w", nova.Invalidf("event %d: its headers (type and metadata) take %d bytes, more than the %d JetStream stores with a message", i, hdr, maxHeaderLen))
+			return nova.Invalidf("novanats", "event %d: its headers (type and metadata) take %d bytes, more than the %d JetStream stores with a message", i, hdr, maxHeaderLen)
 		}
 		if limit > 0 && int64(size) > limit {
-			return fmt.Errorf("novanats: %w", nova.Invalidf(
+			return nova.Invalidf("novanats",
 				"event %d of %d bytes (data and headers) is larger than the NATS server's max_payload of %d bytes (%s): raise max_payload in the server's configuration (at most 64 MB; Nova's own limit is %d bytes)",
-				i, size, limit, sizeText(limit), nova.MaxEventLen))
+				i, size, limit, sizeText(limit), nova.MaxEventLen)
 		}
 	}
 	return nil

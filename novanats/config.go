@@ -1,7 +1,6 @@
 package novanats
 
 import (
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -107,49 +106,40 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// configError is a bad Config field; it matches nova.ErrInvalid.
-type configError struct{ field, msg string }
-
-func (e *configError) Error() string {
-	return "novanats: invalid Config." + e.field + ": " + e.msg
-}
-
-func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
-
 // validate checks the fields, naming the wrong one.
 func (c Config) validate() error {
 	switch {
 	case c.Conn == nil && c.URL == "":
-		return &configError{"URL", "required when Conn is nil"}
+		return nova.InvalidFieldf("novanats", "Config.URL", "required when Conn is nil")
 	case c.Conn != nil && c.URL != "":
-		return &configError{"URL", "must be empty when Conn is set"}
+		return nova.InvalidFieldf("novanats", "Config.URL", "must be empty when Conn is set")
 	case c.StreamName != "" && !validStreamName(c.StreamName):
-		return &configError{"StreamName", fmt.Sprintf("%q: want letters, digits, '-' or '_' only", c.StreamName)}
+		return nova.InvalidFieldf("novanats", "Config.StreamName", "%q: want letters, digits, '-' or '_' only", c.StreamName)
 	case c.SubjectPrefix != "" && !validPrefix(c.SubjectPrefix):
-		return &configError{"SubjectPrefix", fmt.Sprintf("%q: want dot-separated tokens without wildcards, spaces or control characters", c.SubjectPrefix)}
+		return nova.InvalidFieldf("novanats", "Config.SubjectPrefix", "%q: want dot-separated tokens without wildcards, spaces or control characters", c.SubjectPrefix)
 	case c.Replicas < 0 || c.Replicas > 5:
-		return &configError{"Replicas", fmt.Sprintf("%d: want 1 to 5", c.Replicas)}
+		return nova.InvalidFieldf("novanats", "Config.Replicas", "%d: want 1 to 5", c.Replicas)
 	case c.Storage > MemoryStorage:
-		return &configError{"Storage", fmt.Sprintf("unknown value %d: want FileStorage or MemoryStorage", c.Storage)}
+		return nova.InvalidFieldf("novanats", "Config.Storage", "unknown value %d: want FileStorage or MemoryStorage", c.Storage)
 	case c.DuplicateWindow < 0:
-		return &configError{"DuplicateWindow", fmt.Sprintf("negative duration %s", c.DuplicateWindow)}
+		return nova.InvalidFieldf("novanats", "Config.DuplicateWindow", "negative duration %s", c.DuplicateWindow)
 	case c.FetchSize < 0:
-		return &configError{"FetchSize", fmt.Sprintf("negative count %d", c.FetchSize)}
+		return nova.InvalidFieldf("novanats", "Config.FetchSize", "negative count %d", c.FetchSize)
 	case c.FetchSize > 10_000:
-		return &configError{"FetchSize", fmt.Sprintf("%d is more than the limit of 10000", c.FetchSize)}
+		return nova.InvalidFieldf("novanats", "Config.FetchSize", "%d is more than the limit of 10000", c.FetchSize)
 	case c.Timeout < 0:
-		return &configError{"Timeout", fmt.Sprintf("negative duration %s", c.Timeout)}
+		return nova.InvalidFieldf("novanats", "Config.Timeout", "negative duration %s", c.Timeout)
 	}
 	if c.URL != "" {
 		for _, u := range strings.Split(c.URL, ",") {
 			p, err := url.Parse(strings.TrimSpace(u))
 			if err != nil || p.Host == "" {
-				return &configError{"URL", fmt.Sprintf("%q: want nats://host:port", c.URL)}
+				return nova.InvalidFieldf("novanats", "Config.URL", "%q: want nats://host:port", c.URL)
 			}
 			switch p.Scheme {
 			case "nats", "tls", "ws", "wss":
 			default:
-				return &configError{"URL", fmt.Sprintf("%q: unknown scheme %q", c.URL, p.Scheme)}
+				return nova.InvalidFieldf("novanats", "Config.URL", "%q: unknown scheme %q", c.URL, p.Scheme)
 			}
 		}
 	}
@@ -188,17 +178,17 @@ func (c Config) withDefaults() Config {
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Config{}, fmt.Errorf("novanats: %w", nova.Invalidf("store URL %q: %v", raw, err))
+		return Config{}, nova.Invalidf("novanats", "store URL %q: %v", raw, err)
 	}
 	if u.Scheme != "nats" && u.Scheme != "tls" {
-		return Config{}, fmt.Errorf("novanats: %w", nova.Invalidf("store URL %q: want nats://host:port", raw))
+		return Config{}, nova.Invalidf("novanats", "store URL %q: want nats://host:port", raw)
 	}
 	q := u.Query()
 	cfg := Config{StreamName: q.Get("stream"), SubjectPrefix: q.Get("prefix")}
 	if v := q.Get("replicas"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return Config{}, fmt.Errorf("novanats: %w", nova.Invalidf("store URL %q: replicas %q is not a number", raw, v))
+			return Config{}, nova.Invalidf("novanats", "store URL %q: replicas %q is not a number", raw, v)
 		}
 		cfg.Replicas = n
 	}
@@ -207,7 +197,7 @@ func ParseURL(raw string) (Config, error) {
 	case "memory":
 		cfg.Storage = MemoryStorage
 	default:
-		return Config{}, fmt.Errorf("novanats: %w", nova.Invalidf("store URL %q: storage %q: want file or memory", raw, q.Get("storage")))
+		return Config{}, nova.Invalidf("novanats", "store URL %q: storage %q: want file or memory", raw, q.Get("storage"))
 	}
 	u.RawQuery = ""
 	cfg.URL = u.String()

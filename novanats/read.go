@@ -429,7 +429,7 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 // validation, in order) and that the store is open.
 func (s *Store) readable(ctx context.Context, inputs ...error) error {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("novanats: %w", err)
+		return err
 	}
 	for _, err := range inputs {
 		if err != nil {

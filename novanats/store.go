@@ -81,7 +81,7 @@ func formatOf(desc string) int {
 // nova.ErrInvalid before any connection is made.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nil, fmt.Errorf("novanats: %w", err)
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package novapg
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // querier is what a pool and a transaction both offer.
@@ -89,7 +89,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 		return nova.AppendResult{}, err
 	}
 	if tx == nil {
-		return nova.AppendResult{}, nova.Invalidf("nil transaction")
+		return nova.AppendResult{}, nova.Invalidf("novapg", "nil transaction")
 	}
 	if err := s.checkOpen(); err != nil {
 		return nova.AppendResult{}, err
@@ -209,10 +209,11 @@ func (s *Store) appendStatement(stream string, expected nova.ExpectedVersion, ev
 
 // parseUUID sets id from a canonical UUID, the ID of event i.
 func parseUUID(id *pgtype.UUID, s string, i int) error {
-	if _, err := hex.Decode(id.Bytes[:], uuidHex(s)); err != nil {
-		return nova.Invalidf("event %d: ID %q is not a UUID", i, s)
+	u, ok := uuidx.Parse(s)
+	if !ok {
+		return nova.Invalidf("novapg", "event %d: ID %q is not a UUID", i, s)
 	}
-	id.Valid = true
+	id.Bytes, id.Valid = u, true
 	return nil
 }
 
@@ -231,17 +232,6 @@ func encodeMetadata(md nova.Metadata, i int) (string, error) {
 
 // maxVersion is the largest version a bigint column holds.
 const maxVersion = 1<<63 - 1
-
-// uuidHex returns the 32 hex digits of a canonical UUID.
-func uuidHex(id string) []byte {
-	b := make([]byte, 0, 32)
-	for i := 0; i < len(id); i++ {
-		if id[i] != '-' {
-			b = append(b, id[i])
-		}
-	}
-	return b
-}
 
 func mapsEqual(a, b map[string]string) bool {
 	if len(a) != len(b) {

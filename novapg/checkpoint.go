@@ -42,24 +42,24 @@ var (
 // NewCheckpoints returns the checkpoint store of s.
 func NewCheckpoints(s *Store) (*Checkpoints, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novapg: checkpoints: nil store")
+		return nil, nova.Invalidf("novapg", "checkpoints: nil store")
 	}
 	return &Checkpoints{s: s, table: quoteIdent(s.Schema()) + ".checkpoints"}, nil
 }
 
 func checkName(ctx context.Context, what, name string) error {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nova.Invalidf("novapg: %s: nil context", what)
+		return nova.Invalidf("novapg", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
-		return nova.Invalidf("novapg: %s: projection name: %v", what, err)
+		return nova.Invalidf("novapg", "%s: projection name: %v", what, err)
 	}
 	return nil
 }
 
 func checkPosition(what string, p nova.Position) error {
 	if p.Commit > math.MaxInt64 || p.Prepare > math.MaxInt64 {
-		return nova.Invalidf("novapg: %s: position %s is out of range", what, p)
+		return nova.Invalidf("novapg", "%s: position %s is out of range", what, p)
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nil, nova.Invalidf("novapg: list checkpoints: nil context")
+		return nil, nova.Invalidf("novapg", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo
 	err := cp.s.retry(ctx, func() error {
@@ -260,7 +260,7 @@ func (cp *Checkpoints) exists(ctx context.Context, tx pgx.Tx, t string) error {
 		return err
 	}
 	if !ok {
-		return nova.Invalidf("novapg: no table %s", t)
+		return nova.Invalidf("novapg", "no table %s", t)
 	}
 	return nil
 }

@@ -85,34 +85,25 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// configError is a bad Config field; it matches nova.ErrInvalid.
-type configError struct{ field, msg string }
-
-func (e *configError) Error() string {
-	return "novapg: invalid Config." + e.field + ": " + e.msg
-}
-
-func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
-
 // validate checks the fields, naming the wrong one.
 func (c Config) validate() error {
 	switch {
 	case c.URL == "" && c.Pool == nil:
-		return &configError{"URL", "one of URL and Pool is required"}
+		return nova.InvalidFieldf("novapg", "Config.URL", "one of URL and Pool is required")
 	case c.URL != "" && c.Pool != nil:
-		return &configError{"URL", "set either URL or Pool, not both"}
+		return nova.InvalidFieldf("novapg", "Config.URL", "set either URL or Pool, not both")
 	case c.PollInterval < 0:
-		return &configError{"PollInterval", fmt.Sprintf("negative duration %s", c.PollInterval)}
+		return nova.InvalidFieldf("novapg", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.NotifyCoalesce < 0:
-		return &configError{"NotifyCoalesce", fmt.Sprintf("negative duration %s", c.NotifyCoalesce)}
+		return nova.InvalidFieldf("novapg", "Config.NotifyCoalesce", "negative duration %s", c.NotifyCoalesce)
 	case c.PageSize < 0:
-		return &configError{"PageSize", fmt.Sprintf("negative size %d", c.PageSize)}
+		return nova.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", c.PageSize)
 	case c.PageSize > MaxPageSize:
-		return &configError{"PageSize", fmt.Sprintf("%d is more than the limit of %d", c.PageSize, MaxPageSize)}
+		return nova.InvalidFieldf("novapg", "Config.PageSize", "%d is more than the limit of %d", c.PageSize, MaxPageSize)
 	}
 	if c.Schema != "" {
 		if err := validSchema(c.Schema); err != "" {
-			return &configError{"Schema", err}
+			return nova.InvalidFieldf("novapg", "Config.Schema", "%s", err)
 		}
 	}
 	return nil
@@ -192,24 +183,24 @@ func ParseURL(s string) (Config, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL may hold a password
 		}
-		return Config{}, &configError{"URL", "want a postgres:// URL: " + err.Error()}
+		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL: %w", err)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return Config{}, &configError{"URL", "want a postgres:// URL"}
+		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL")
 	}
 	if u.Fragment != "" || strings.HasSuffix(s, "#") {
-		return Config{}, &configError{"URL", "a store URL has no fragment (#...)"}
+		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "a store URL has no fragment (#...)")
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return Config{}, &configError{"URL", "query: " + err.Error() + ": join parameters with '&'"}
+		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "query: %w: join parameters with '&'", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(URLParams, k) {
-			return Config{}, &configError{"URL", fmt.Sprintf("unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))}
+			return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
 		}
 		if len(q[k]) > 1 {
-			return Config{}, &configError{"URL", fmt.Sprintf("parameter %q is given twice", k)}
+			return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "parameter %q is given twice", k)
 		}
 	}
 	cfg := Config{Schema: q.Get("schema")}
@@ -220,7 +211,7 @@ func ParseURL(s string) (Config, error) {
 		return Config{}, err
 	}
 	if _, err := pgxpool.ParseConfig(cfg.URL); err != nil {
-		return Config{}, &configError{"URL", err.Error()}
+		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "%w", err)
 	}
 	return cfg, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // TestMigrationKeepsTheLogsOrder fills a schema of version 3, whose
@@ -113,5 +114,5 @@ func newUUID() string {
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b)
+	return uuidx.Format(b)
 }

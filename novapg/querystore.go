@@ -65,7 +65,7 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("novapg: new query store: nil store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novapg", "new query store: nil store")
 	}
 	table, err := readmodel.CheckTable("novapg", table)
 	if err != nil {
@@ -127,7 +127,7 @@ func (q *QueryStore) run(ctx context.Context, op func(execQuerier) error) error 
 // [QueryStore]) it reads in it.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novapg: get projection: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novapg", "get projection: nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novapg: get projection: %w", err)
@@ -151,7 +151,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // [QueryStore]) it writes in it and commits with it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novapg: upsert projection: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novapg", "upsert projection: nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novapg: upsert projection: %w", err)
@@ -159,7 +159,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	// Checked before the statement, so that a refused value does not
 	// abort the caller's transaction.
 	if nul, lone := readmodel.Escapes(value); nul || lone {
-		return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold a string with \\u0000 or a \\u escape of a lone surrogate: %w", key, nova.ErrInvalid)
+		return nova.Invalidf("novapg", "upsert projection %q: jsonb cannot hold a string with \\u0000 or a \\u escape of a lone surrogate", key)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -174,7 +174,7 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") { // data exception
-			return fmt.Errorf("novapg: upsert projection %q: jsonb cannot hold the value: %s: %w", key, pgErr.Message, nova.ErrInvalid)
+			return nova.Invalidf("novapg", "upsert projection %q: jsonb cannot hold the value: %s", key, pgErr.Message)
 		}
 		return readmodel.Error("novapg", "upsert", key, err)
 	}

@@ -2,7 +2,6 @@ package novapg
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/paging"
+	"github.com/nova-go/nova/internal/uuidx"
 )
 
 // pageLimit returns the size of the next page of a read that wants want
@@ -37,20 +37,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			return
 		}
 		backwards := opts.Direction == nova.Backwards
-		var next int64 // version of the next event wanted
-		switch {
-		case opts.From > math.MaxInt64:
-			if !backwards {
-				return
-			}
-			next = math.MaxInt64
-		case opts.From == 0 && backwards:
-			next = math.MaxInt64
-		case opts.From == 0:
-			next = 1
-		default:
-			next = int64(opts.From)
+		start, ok := paging.StreamStart(opts, math.MaxInt64)
+		if !ok {
+			return
 		}
+		next := int64(start) // version of the next event wanted
 		sql := s.sql.forwards
 		if backwards {
 			sql = s.sql.backwards
@@ -69,15 +60,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
 			}
-			last := int64(buf[len(buf)-1].Version)
-			if backwards {
-				if last <= 1 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
+			v, ok := paging.StreamNext(buf[len(buf)-1].Version, backwards, math.MaxInt64)
+			if !ok {
+				return
 			}
+			next = int64(v)
 		}
 	}
 }
@@ -374,7 +361,7 @@ func (sc *scanner) scan(rows pgx.Rows, e *nova.Event) error {
 	e.Position = nova.Position{Commit: uint64(sc.label), Prepare: uint64(sc.seq)}
 	e.Stream = sc.stream
 	e.Version = uint64(sc.version)
-	e.ID = formatUUID(sc.id.Bytes)
+	e.ID = uuidx.Format(sc.id.Bytes)
 	e.Type = sc.typ
 	if e.Data == nil {
 		e.Data = []byte{}
@@ -389,21 +376,6 @@ func (sc *scanner) scan(rows pgx.Rows, e *nova.Event) error {
 	}
 	e.RecordedAt = sc.recorded.UTC()
 	return nil
-}
-
-// formatUUID returns u in canonical lower-case form.
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
 
 // readError wraps a read's error with the package name (see paging.Error).

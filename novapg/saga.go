@@ -121,7 +121,7 @@ func prefixed(p, columns string) string {
 // NewRunStore returns the run store of s, on s's pool and schema.
 func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novapg: run store: nil store")
+		return nil, nova.Invalidf("novapg", "run store: nil store")
 	}
 	r := &RunStore{s: s, sql: newSagaStatements(quoteIdent(s.cfg.Schema))}
 	r.box = &Outbox{s: s, sql: &r.sql}
@@ -137,7 +137,7 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 // Now returns the database's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("novapg: now: %w", err)
+		return time.Time{}, nova.Invalidf("novapg", "now: %w", err)
 	}
 	var now time.Time
 	err := r.s.retry(ctx, func() error {
@@ -407,7 +407,7 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nil, fmt.Errorf("novapg: count runs: %w", err)
+		return nil, nova.Invalidf("novapg", "count runs: %w", err)
 	}
 	var out map[saga.Status]int
 	err := r.s.retry(ctx, func() error {
@@ -520,7 +520,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("novapg: outbox: %w", err)
+		return nova.Invalidf("novapg", "outbox: %w", err)
 	}
 	if len(seqs) == 0 {
 		return nil

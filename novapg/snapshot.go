@@ -43,20 +43,8 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snap
 // snapshot at a lower version than the stored one is ignored; one at the
 // same or a higher version replaces it. RecordedAt is set by the store.
 func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
-	if err := paging.Check(ctx, nova.ValidateStream(snap.Stream)); err != nil {
+	if err := paging.Check(ctx, snap.Validate()); err != nil {
 		return err
-	}
-	switch {
-	case snap.Version == 0:
-		return nova.Invalidf("snapshot of stream %q: version 0: a snapshot holds at least one event", snap.Stream)
-	case snap.Version > maxVersion:
-		return nova.Invalidf("snapshot of stream %q: version %d is too large", snap.Stream, snap.Version)
-	case snap.Schema < 0:
-		return nova.Invalidf("snapshot of stream %q: negative schema %d", snap.Stream, snap.Schema)
-	case snap.Schema > 1<<31-1:
-		return nova.Invalidf("snapshot of stream %q: schema %d is too large", snap.Stream, snap.Schema)
-	case len(snap.Data) > nova.MaxDataLen:
-		return nova.Invalidf("snapshot of stream %q: data of %d bytes is larger than the limit of %d", snap.Stream, len(snap.Data), nova.MaxDataLen)
 	}
 	data := snap.Data
 	if data == nil {

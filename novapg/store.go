@@ -109,7 +109,7 @@ func openPool(ctx context.Context, cfg Config) (pool *pgxpool.Pool, owned bool, 
 	}
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
-		return nil, false, &configError{"URL", err.Error()}
+		return nil, false, nova.InvalidFieldf("novapg", "Config.URL", "%w", err)
 	}
 	pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

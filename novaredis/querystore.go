@@ -37,7 +37,7 @@ type QueryStore struct {
 // prefix fails with an error matching nova.ErrInvalid.
 func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, error) {
 	if client == nil {
-		return nil, fmt.Errorf("novaredis: new query store: nil client: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novaredis", "new query store: nil client")
 	}
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -62,10 +62,10 @@ func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
 	if strings.Contains(addr, "://") {
 		var err error
 		if opts, err = redis.ParseURL(addr); err != nil {
-			return nil, fmt.Errorf("novaredis: open: %v: %w", err, nova.ErrInvalid)
+			return nil, nova.Invalidf("novaredis", "open: %v", err)
 		}
 	} else if addr == "" {
-		return nil, fmt.Errorf("novaredis: open: empty address: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novaredis", "open: empty address")
 	}
 	client := redis.NewClient(opts)
 	q, err := NewQueryStore(client, prefix)
@@ -105,7 +105,7 @@ func (q *QueryStore) Close() error {
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novaredis: get projection: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novaredis", "get projection: nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novaredis: get projection: %w", err)
@@ -127,7 +127,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // value and drops any expiry set on it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novaredis: upsert projection: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novaredis", "upsert projection: nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novaredis: upsert projection: %w", err)

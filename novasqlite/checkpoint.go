@@ -37,24 +37,24 @@ var (
 // NewCheckpoints returns the checkpoint store of s.
 func NewCheckpoints(s *Store) (*Checkpoints, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novasqlite: checkpoints: nil store")
+		return nil, nova.Invalidf("novasqlite", "checkpoints: nil store")
 	}
 	return &Checkpoints{s: s, now: time.Now}, nil
 }
 
 func checkCall(ctx context.Context, what, name string) error {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nova.Invalidf("novasqlite: %s: nil context", what)
+		return nova.Invalidf("novasqlite", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
-		return nova.Invalidf("novasqlite: %s: projection name: %v", what, err)
+		return nova.Invalidf("novasqlite", "%s: projection name: %v", what, err)
 	}
 	return nil
 }
 
 func checkPosition(what string, p nova.Position) error {
 	if p.Commit > math.MaxInt64 || p.Prepare != 0 {
-		return nova.Invalidf("novasqlite: %s: position %s is not one of this store's", what, p)
+		return nova.Invalidf("novasqlite", "%s: position %s is not one of this store's", what, p)
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nil, nova.Invalidf("novasqlite: list checkpoints: nil context")
+		return nil, nova.Invalidf("novasqlite", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo
 	err := cp.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
@@ -234,7 +234,7 @@ func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
 				return fmt.Errorf("table %q: %w", t, err)
 			}
 			if len(ddl) == 0 {
-				return nova.Invalidf("novasqlite: prepare shadow tables: no table %q", t)
+				return nova.Invalidf("novasqlite", "prepare shadow tables: no table %q", t)
 			}
 			for _, s := range ddl {
 				if err := c.Exec(s); err != nil {
@@ -309,7 +309,7 @@ func checkTables(ctx context.Context, what string, tables []string) error {
 	}
 	for _, t := range tables {
 		if strings.Contains(t, ".") {
-			return nova.Invalidf("novasqlite: %s: table %q: no schema-qualified names in SQLite", what, t)
+			return nova.Invalidf("novasqlite", "%s: table %q: no schema-qualified names in SQLite", what, t)
 		}
 	}
 	return nil

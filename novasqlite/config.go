@@ -1,7 +1,6 @@
 package novasqlite
 
 import (
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -93,36 +92,27 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// configError is a bad Config field; it matches nova.ErrInvalid.
-type configError struct{ field, msg string }
-
-func (e *configError) Error() string {
-	return "novasqlite: invalid Config." + e.field + ": " + e.msg
-}
-
-func (e *configError) Is(target error) bool { return target == nova.ErrInvalid }
-
 // validate checks the fields, naming the wrong one.
 func (c Config) validate() error {
 	switch {
 	case c.Path == "":
-		return &configError{"Path", "required"}
+		return nova.InvalidFieldf("novasqlite", "Config.Path", "required")
 	case c.Path == ":memory:" || strings.HasPrefix(c.Path, "file:"):
-		return &configError{"Path", fmt.Sprintf("%q: want a plain file path, not a URI or an in-memory database", c.Path)}
+		return nova.InvalidFieldf("novasqlite", "Config.Path", "%q: want a plain file path, not a URI or an in-memory database", c.Path)
 	case strings.IndexByte(c.Path, 0) >= 0:
-		return &configError{"Path", "contains a NUL byte"}
+		return nova.InvalidFieldf("novasqlite", "Config.Path", "contains a NUL byte")
 	case c.Synchronous > Normal:
-		return &configError{"Synchronous", fmt.Sprintf("unknown value %d: want Full or Normal", c.Synchronous)}
+		return nova.InvalidFieldf("novasqlite", "Config.Synchronous", "unknown value %d: want Full or Normal", c.Synchronous)
 	case c.BusyTimeout < 0:
-		return &configError{"BusyTimeout", fmt.Sprintf("negative duration %s", c.BusyTimeout)}
+		return nova.InvalidFieldf("novasqlite", "Config.BusyTimeout", "negative duration %s", c.BusyTimeout)
 	case c.MaxReaders < 0:
-		return &configError{"MaxReaders", fmt.Sprintf("negative count %d", c.MaxReaders)}
+		return nova.InvalidFieldf("novasqlite", "Config.MaxReaders", "negative count %d", c.MaxReaders)
 	case c.MaxReaders > 1024:
-		return &configError{"MaxReaders", fmt.Sprintf("%d is more than the limit of 1024", c.MaxReaders)}
+		return nova.InvalidFieldf("novasqlite", "Config.MaxReaders", "%d is more than the limit of 1024", c.MaxReaders)
 	case c.PollInterval < 0:
-		return &configError{"PollInterval", fmt.Sprintf("negative duration %s", c.PollInterval)}
+		return nova.InvalidFieldf("novasqlite", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.MaxGroup < 0:
-		return &configError{"MaxGroup", fmt.Sprintf("negative count %d", c.MaxGroup)}
+		return nova.InvalidFieldf("novasqlite", "Config.MaxGroup", "negative count %d", c.MaxGroup)
 	}
 	return nil
 }

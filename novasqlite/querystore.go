@@ -62,7 +62,7 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("novasqlite: new query store: nil store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novasqlite", "new query store: nil store")
 	}
 	table, err := readmodel.CheckTable("novasqlite", table)
 	if err != nil {
@@ -106,7 +106,7 @@ func (q *QueryStore) sql(ctx context.Context) (table, get, upsert string) {
 // [QueryStore]) it reads on the transaction's connection.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
 	if q == nil {
-		return nil, fmt.Errorf("novasqlite: get projection: nil query store: %w", nova.ErrInvalid)
+		return nil, nova.Invalidf("novasqlite", "get projection: nil query store")
 	}
 	if err := cqrs.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novasqlite: get projection: %w", err)
@@ -156,7 +156,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // share a group commit with appends.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
 	if q == nil {
-		return fmt.Errorf("novasqlite: upsert projection: nil query store: %w", nova.ErrInvalid)
+		return nova.Invalidf("novasqlite", "upsert projection: nil query store")
 	}
 	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novasqlite: upsert projection: %w", err)

@@ -32,20 +32,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			return
 		}
 		backwards := opts.Direction == nova.Backwards
-		var next int64 // version of the next event wanted
-		switch {
-		case opts.From > math.MaxInt64:
-			if !backwards {
-				return
-			}
-			next = math.MaxInt64
-		case opts.From == 0 && backwards:
-			next = math.MaxInt64
-		case opts.From == 0:
-			next = 1
-		default:
-			next = int64(opts.From)
+		start, ok := paging.StreamStart(opts, math.MaxInt64)
+		if !ok {
+			return
 		}
+		next := int64(start) // version of the next event wanted
 		left := opts.Limit
 		buf := make([]nova.Event, 0, min(pageLimit(left), 64)) // grows to a page if needed
 		for {
@@ -71,15 +62,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 			if !paging.Yield(buf, len(buf) < n, &left, yield) {
 				return
 			}
-			last := int64(buf[len(buf)-1].Version)
-			if backwards {
-				if last <= 1 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
+			v, ok := paging.StreamNext(buf[len(buf)-1].Version, backwards, math.MaxInt64)
+			if !ok {
+				return
 			}
+			next = int64(v)
 		}
 	}
 }

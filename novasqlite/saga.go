@@ -50,7 +50,7 @@ type Outbox struct {
 // NewRunStore returns the run store of s.
 func NewRunStore(s *Store) (*RunStore, error) {
 	if s == nil {
-		return nil, nova.Invalidf("novasqlite: run store: nil store")
+		return nil, nova.Invalidf("novasqlite", "run store: nil store")
 	}
 	p := &preparedStmts{}
 	return &RunStore{s: s, box: &Outbox{s: s, stmts: p}, now: time.Now, stmts: p}, nil
@@ -65,7 +65,7 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 // Now returns the store's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("novasqlite: now: %w", err)
+		return time.Time{}, nova.Invalidf("novasqlite", "now: %w", err)
 	}
 	return r.now().UTC(), nil
 }
@@ -319,7 +319,7 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return nil, fmt.Errorf("novasqlite: count runs: %w", err)
+		return nil, nova.Invalidf("novasqlite", "count runs: %w", err)
 	}
 	out := make(map[saga.Status]int)
 	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
@@ -371,7 +371,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
 	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("novasqlite: outbox: %w", err)
+		return nova.Invalidf("novasqlite", "outbox: %w", err)
 	}
 	if len(seqs) == 0 {
 		return nil

@@ -39,7 +39,7 @@ func (e *txError) Unwrap() error { return e.err }
 // events is the one whose fn counted.
 func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.ExpectedVersion, events []nova.EventData, fn TxFunc) (nova.AppendResult, error) {
 	if fn == nil {
-		return nova.AppendResult{}, nova.Invalidf("append to stream %q: nil TxFunc", stream)
+		return nova.AppendResult{}, nova.Invalidf("novasqlite", "append to stream %q: nil TxFunc", stream)
 	}
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
@@ -59,7 +59,7 @@ func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
 		return err
 	}
 	if fn == nil {
-		return nova.Invalidf("write: nil TxFunc")
+		return nova.Invalidf("novasqlite", "write: nil TxFunc")
 	}
 	r := &request{kind: kindTx, fn: fn}
 	if err := s.do(ctx, r); err != nil {
@@ -78,7 +78,7 @@ func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) erro
 		return err
 	}
 	if fn == nil {
-		return nova.Invalidf("read: nil function")
+		return nova.Invalidf("novasqlite", "read: nil function")
 	}
 	return s.query(ctx, func(r *reader) error {
 		if err := r.conn.Exec(`BEGIN`); err != nil {

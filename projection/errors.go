@@ -51,13 +51,10 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 // Is reports whether target is [ErrPoison].
 func (e *PoisonError) Is(target error) bool { return target == ErrPoison }
 
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "projection: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
-
+// invalidf returns this package's error for bad input, an
+// [*nova.InvalidError].
 func invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return nova.Invalidf("projection", format, args...)
 }
 
 // validateName checks a projection name: the rules of a stream ID.

@@ -62,19 +62,19 @@ type Config struct {
 // validate reports the first bad field; it changes nothing.
 func (c Config) validate() error {
 	if c.Runs == nil {
-		return nova.Invalidf("saga: Config.Runs is required")
+		return nova.Invalidf("saga", "Config.Runs is required")
 	}
 	if c.Runs.Events() == nil {
-		return nova.Invalidf("saga: Config.Runs.Events() is nil")
+		return nova.Invalidf("saga", "Config.Runs.Events() is nil")
 	}
 	if c.Lease < 0 {
-		return nova.Invalidf("saga: negative Config.Lease %s", c.Lease)
+		return nova.Invalidf("saga", "negative Config.Lease %s", c.Lease)
 	}
 	if c.Lease > 0 && c.Lease < MinLease {
-		return nova.Invalidf("saga: Config.Lease %s is shorter than %s", c.Lease, MinLease)
+		return nova.Invalidf("saga", "Config.Lease %s is shorter than %s", c.Lease, MinLease)
 	}
 	if len(c.Owner) > maxOwnerLen {
-		return nova.Invalidf("saga: Config.Owner longer than %d bytes", maxOwnerLen)
+		return nova.Invalidf("saga", "Config.Owner longer than %d bytes", maxOwnerLen)
 	}
 	return nil
 }
@@ -188,20 +188,20 @@ func validateRun[D any](ctx context.Context, c *Coordinator, def *Definition[D],
 		return err
 	}
 	if c == nil {
-		return nova.Invalidf("saga: nil coordinator")
+		return nova.Invalidf("saga", "nil coordinator")
 	}
 	if def == nil {
-		return nova.Invalidf("saga: nil definition")
+		return nova.Invalidf("saga", "nil definition")
 	}
 	return validateRunID(def.name, runID)
 }
 
 func validateRunID(saga, runID string) error {
 	if runID == "" {
-		return nova.Invalidf("saga: empty run ID")
+		return nova.Invalidf("saga", "empty run ID")
 	}
 	if len(runID) > maxRunIDLen {
-		return nova.Invalidf("saga: run ID longer than %d bytes", maxRunIDLen)
+		return nova.Invalidf("saga", "run ID longer than %d bytes", maxRunIDLen)
 	}
 	return nova.ValidateStream(StreamName(saga, runID))
 }
@@ -354,7 +354,7 @@ func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID
 	}
 	raw, err := marshal(data)
 	if err != nil {
-		return &runner[D]{}, fmt.Errorf("saga: encode data of run %q: %w: %w", runID, nova.ErrInvalid, err)
+		return &runner[D]{}, nova.Invalidf("saga", "encode data of run %q: %w", runID, err)
 	}
 	if x, ok, err := legacyRun[D](ctx, c.events, def.name, runID); err != nil || ok {
 		return &runner[D]{x: x, existing: ok}, err

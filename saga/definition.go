@@ -82,10 +82,10 @@ type Definition[D any] struct {
 // a negative timeout returns an error matching [nova.ErrInvalid].
 func (d *Definition[D]) WithTimeout(timeout time.Duration) (*Definition[D], error) {
 	if d == nil {
-		return nil, nova.Invalidf("saga: nil definition")
+		return nil, nova.Invalidf("saga", "nil definition")
 	}
 	if timeout < 0 {
-		return nil, nova.Invalidf("saga: saga %q: negative timeout %s", d.name, timeout)
+		return nil, nova.Invalidf("saga", "saga %q: negative timeout %s", d.name, timeout)
 	}
 	c := *d
 	c.timeout = timeout
@@ -115,7 +115,7 @@ func Define[D any](name string, steps ...Step[D]) (*Definition[D], error) {
 		return nil, err
 	}
 	if len(steps) == 0 {
-		return nil, nova.Invalidf("saga: saga %q has no steps", name)
+		return nil, nova.Invalidf("saga", "saga %q has no steps", name)
 	}
 	d := &Definition[D]{name: name, steps: make([]Step[D], len(steps)), index: make(map[string]int, len(steps))}
 	for i, s := range steps {
@@ -123,19 +123,19 @@ func Define[D any](name string, steps ...Step[D]) (*Definition[D], error) {
 			return nil, err
 		}
 		if s.Name == sagaStep {
-			return nil, nova.Invalidf("saga: step name %q is reserved", sagaStep)
+			return nil, nova.Invalidf("saga", "step name %q is reserved", sagaStep)
 		}
 		if _, dup := d.index[s.Name]; dup {
-			return nil, nova.Invalidf("saga: duplicate step name %q", s.Name)
+			return nil, nova.Invalidf("saga", "duplicate step name %q", s.Name)
 		}
 		if s.Execute == nil {
-			return nil, nova.Invalidf("saga: step %q has no Execute", s.Name)
+			return nil, nova.Invalidf("saga", "step %q has no Execute", s.Name)
 		}
 		if s.Timeout < 0 {
-			return nil, nova.Invalidf("saga: step %q: negative Timeout %s", s.Name, s.Timeout)
+			return nil, nova.Invalidf("saga", "step %q: negative Timeout %s", s.Name, s.Timeout)
 		}
 		if s.StepTimeout < 0 {
-			return nil, nova.Invalidf("saga: step %q: negative StepTimeout %s", s.Name, s.StepTimeout)
+			return nil, nova.Invalidf("saga", "step %q: negative StepTimeout %s", s.Name, s.StepTimeout)
 		}
 		if err := s.Retry.validate("step " + s.Name + " Retry"); err != nil {
 			return nil, err

@@ -79,13 +79,13 @@ func ValidateName(name string) error { return validName("name", name) }
 
 func validName(what, s string) error {
 	if s == "" {
-		return nova.Invalidf("saga: empty %s", what)
+		return nova.Invalidf("saga", "empty %s", what)
 	}
 	if strings.ContainsAny(s, ".*> \t\r\n/") {
-		return nova.Invalidf("saga: %s %q must be one topic token, without '.', '*', '>', '/' or spaces", what, s)
+		return nova.Invalidf("saga", "%s %q must be one topic token, without '.', '*', '>', '/' or spaces", what, s)
 	}
 	if err := broker.ValidateTopic("saga." + s + ".x"); err != nil {
-		return nova.Invalidf("saga: %s %q: %v", what, s, err)
+		return nova.Invalidf("saga", "%s %q: %v", what, s, err)
 	}
 	return nil
 }

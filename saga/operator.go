@@ -52,7 +52,7 @@ func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason stri
 		return RunInfo{}, err
 	}
 	if runs == nil {
-		return RunInfo{}, nova.Invalidf("saga: nil run store")
+		return RunInfo{}, nova.Invalidf("saga", "nil run store")
 	}
 	if err := validName("saga name", saga); err != nil {
 		return RunInfo{}, err
@@ -61,10 +61,10 @@ func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason stri
 		return RunInfo{}, err
 	}
 	if actor == "" {
-		return RunInfo{}, nova.Invalidf("saga: an operator action needs an actor")
+		return RunInfo{}, nova.Invalidf("saga", "an operator action needs an actor")
 	}
 	if needReason && reason == "" {
-		return RunInfo{}, nova.Invalidf("saga: %s needs a reason", typ)
+		return RunInfo{}, nova.Invalidf("saga", "%s needs a reason", typ)
 	}
 	x, err := load[json.RawMessage](ctx, runs.Events(), saga, runID)
 	if err != nil {
@@ -148,7 +148,7 @@ func Timeline(ctx context.Context, runs RunStore, saga, runID string) ([]Entry, 
 		return nil, err
 	}
 	if runs == nil {
-		return nil, nova.Invalidf("saga: nil run store")
+		return nil, nova.Invalidf("saga", "nil run store")
 	}
 	if err := validName("saga name", saga); err != nil {
 		return nil, err

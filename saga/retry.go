@@ -74,10 +74,10 @@ const DefaultMaxAttempts = 3
 
 func (p RetryPolicy) validate(what string) error {
 	if p.MaxAttempts < 0 {
-		return nova.Invalidf("saga: %s: negative MaxAttempts %d", what, p.MaxAttempts)
+		return nova.Invalidf("saga", "%s: negative MaxAttempts %d", what, p.MaxAttempts)
 	}
 	if p.MaxElapsed < 0 {
-		return nova.Invalidf("saga: %s: negative MaxElapsed %s", what, p.MaxElapsed)
+		return nova.Invalidf("saga", "%s: negative MaxElapsed %s", what, p.MaxElapsed)
 	}
 	return nil
 }

@@ -44,10 +44,10 @@ type WorkerConfig struct {
 // validate reports the first bad field; it changes nothing.
 func (c WorkerConfig) validate() error {
 	if c.Concurrency < 0 {
-		return nova.Invalidf("saga: negative WorkerConfig.Concurrency %d", c.Concurrency)
+		return nova.Invalidf("saga", "negative WorkerConfig.Concurrency %d", c.Concurrency)
 	}
 	if c.PollInterval < 0 {
-		return nova.Invalidf("saga: negative WorkerConfig.PollInterval %s", c.PollInterval)
+		return nova.Invalidf("saga", "negative WorkerConfig.PollInterval %s", c.PollInterval)
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ type handler func(ctx context.Context, run RunInfo, claimed time.Time, group *sy
 // other out as two processes do. Errors match [nova.ErrInvalid].
 func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
 	if c == nil {
-		return nil, nova.Invalidf("saga: nil coordinator")
+		return nil, nova.Invalidf("saga", "nil coordinator")
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -126,18 +126,18 @@ func (w *Worker) Owner() string { return w.owner }
 // error matching [nova.ErrInvalid].
 func Register[D any](w *Worker, def *Definition[D]) error {
 	if w == nil {
-		return nova.Invalidf("saga: nil worker")
+		return nova.Invalidf("saga", "nil worker")
 	}
 	if def == nil {
-		return nova.Invalidf("saga: nil definition")
+		return nova.Invalidf("saga", "nil definition")
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.life.Running() {
-		return nova.Invalidf("saga: register %q on a running worker", def.name)
+		return nova.Invalidf("saga", "register %q on a running worker", def.name)
 	}
 	if _, dup := w.handlers[def.name]; dup {
-		return nova.Invalidf("saga: saga %q is already registered", def.name)
+		return nova.Invalidf("saga", "saga %q is already registered", def.name)
 	}
 	w.handlers[def.name] = func(ctx context.Context, run RunInfo, claimed time.Time, group *sync.WaitGroup) (time.Time, error) {
 		x, err := load[D](ctx, w.c.events, def.name, run.RunID)
@@ -173,7 +173,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		handlers := maps.Clone(w.handlers)
 		w.mu.Unlock()
 		if len(handlers) == 0 {
-			return nova.Invalidf("saga: worker has no saga registered")
+			return nova.Invalidf("saga", "worker has no saga registered")
 		}
 		sagas := slices.Sorted(maps.Keys(handlers))
 		if w.c.relay != nil && !w.cfg.NoRelay {
@@ -186,7 +186,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return nil
 	})
 	if errors.Is(err, startstop.ErrRunning) {
-		return nova.Invalidf("saga: start worker %s: already running", w.owner)
+		return nova.Invalidf("saga", "start worker %s: already running", w.owner)
 	}
 	return err
 }

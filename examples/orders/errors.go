@@ -2,7 +2,6 @@ package orders
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/nova-go/nova"
 )
@@ -39,14 +38,10 @@ var (
 	ErrPaymentDeclined = errors.New("orders: payment declined")
 )
 
-// invalidError is a malformed command; it matches nova.ErrInvalid.
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "orders: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == nova.ErrInvalid }
-
+// invalidf returns the error for a malformed command, an
+// [*nova.InvalidError]: it matches nova.ErrInvalid.
 func invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return nova.Invalidf("orders", format, args...)
 }
 
 // notFoundError is [ErrNotFound]; it also matches nova.ErrNotFound.

@@ -68,13 +68,13 @@ func (b Backend) Close() error {
 func (b Backend) validate() error {
 	switch {
 	case b.Name == "":
-		return fmt.Errorf("bench: backend has no Name: %w", nova.ErrInvalid)
+		return nova.Invalidf("bench", "backend has no Name")
 	case b.NovaFunc == nil:
-		return fmt.Errorf("bench: backend %q has no NovaFunc: %w", b.Name, nova.ErrInvalid)
+		return nova.Invalidf("bench", "backend %q has no NovaFunc", b.Name)
 	case b.RawFunc == nil:
-		return fmt.Errorf("bench: backend %q has no RawFunc: %w", b.Name, nova.ErrInvalid)
+		return nova.Invalidf("bench", "backend %q has no RawFunc", b.Name)
 	case b.Scale < 0 || math.IsNaN(b.Scale) || math.IsInf(b.Scale, 0):
-		return fmt.Errorf("bench: backend %q has Scale %v, want a positive number or 0 for 1: %w", b.Name, b.Scale, nova.ErrInvalid)
+		return nova.Invalidf("bench", "backend %q has Scale %v, want a positive number or 0 for 1", b.Name, b.Scale)
 	}
 	return nil
 }
@@ -106,17 +106,17 @@ const DefaultRuns = 5
 func (o Options) validate() error {
 	switch {
 	case o.Runs < 0:
-		return fmt.Errorf("bench: Options.Runs is %d, want a positive number or 0 for %d: %w", o.Runs, DefaultRuns, nova.ErrInvalid)
+		return nova.Invalidf("bench", "Options.Runs is %d, want a positive number or 0 for %d", o.Runs, DefaultRuns)
 	case o.Scale < 0 || math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0):
-		return fmt.Errorf("bench: Options.Scale is %v, want a positive number or 0 for 1: %w", o.Scale, nova.ErrInvalid)
+		return nova.Invalidf("bench", "Options.Scale is %v, want a positive number or 0 for 1", o.Scale)
 	}
 	seen := make(map[string]bool, len(o.Scenarios))
 	for _, name := range o.Scenarios {
 		if _, ok := lookup(name); !ok {
-			return fmt.Errorf("bench: unknown scenario %q, want one of %s: %w", name, strings.Join(ScenarioNames(), ", "), nova.ErrInvalid)
+			return nova.Invalidf("bench", "unknown scenario %q, want one of %s", name, strings.Join(ScenarioNames(), ", "))
 		}
 		if seen[name] {
-			return fmt.Errorf("bench: scenario %q named twice: %w", name, nova.ErrInvalid)
+			return nova.Invalidf("bench", "scenario %q named twice", name)
 		}
 		seen[name] = true
 	}

@@ -40,7 +40,7 @@ import (
 // the store's do, one commit each.
 func MySQL(dsn string, cfg novamysql.Config) (Backend, error) {
 	if dsn == "" {
-		return Backend{}, fmt.Errorf("bench: empty MySQL DSN: %w", nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "empty MySQL DSN")
 	}
 	if strings.HasPrefix(dsn, "mysql://") {
 		d, err := novamysql.ParseURL(dsn)
@@ -51,7 +51,7 @@ func MySQL(dsn string, cfg novamysql.Config) (Backend, error) {
 	}
 	base, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return Backend{}, fmt.Errorf("bench: MySQL DSN: %v: %w", err, nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "MySQL DSN: %v", err)
 	}
 	admin, err := sql.Open("mysql", dsn)
 	if err != nil {

@@ -44,7 +44,7 @@ import (
 // every message into a [nova.Event].
 func NATS(url string, cfg novanats.Config) (Backend, error) {
 	if url == "" {
-		return Backend{}, fmt.Errorf("bench: empty NATS URL: %w", nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "empty NATS URL")
 	}
 	if u, err := novanats.ParseURL(url); err == nil {
 		cfg.Storage, cfg.Replicas, url = u.Storage, u.Replicas, u.URL

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/uuidx"
 	"github.com/nova-go/nova/novapg"
 )
 
@@ -43,11 +44,11 @@ import (
 // does.
 func Postgres(url string, cfg novapg.Config) (Backend, error) {
 	if url == "" {
-		return Backend{}, fmt.Errorf("bench: empty PostgreSQL URL: %w", nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "empty PostgreSQL URL")
 	}
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return Backend{}, fmt.Errorf("bench: PostgreSQL URL: %v: %w", err, nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "PostgreSQL URL: %v", err)
 	}
 	cfg.URL, cfg.Pool = url, nil
 	// scratch creates a migrated schema and returns its name and the
@@ -229,7 +230,7 @@ func (r *postgresRaw) read(ctx context.Context, sql string, args ...any) (int, e
 		}
 		e.Position = nova.Position{Commit: uint64(label), Prepare: uint64(seq)}
 		e.Version = uint64(version)
-		e.ID = uuidString(id.Bytes)
+		e.ID = uuidx.Format(id.Bytes)
 		e.Metadata = nova.Metadata{CorrelationID: corr.String, CausationID: caus.String}
 		if len(md) > 0 {
 			if err := json.Unmarshal(md, &e.Metadata); err != nil {
@@ -245,19 +246,4 @@ func (r *postgresRaw) read(ctx context.Context, sql string, args ...any) (int, e
 		return n, fmt.Errorf("bench: read: %w", err)
 	}
 	return n, nil
-}
-
-// uuidString formats a UUID in canonical form.
-func uuidString(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }

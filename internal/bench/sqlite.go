@@ -43,9 +43,9 @@ var ErrHoldsEvents = errors.New("bench: file already holds events")
 func SQLite(path string, cfg novasqlite.Config) (Backend, error) {
 	switch {
 	case path == "":
-		return Backend{}, fmt.Errorf("bench: empty store path: %w", nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "empty store path")
 	case strings.IndexByte(path, 0) >= 0:
-		return Backend{}, fmt.Errorf("bench: store path %q contains a NUL byte: %w", path, nova.ErrInvalid)
+		return Backend{}, nova.Invalidf("bench", "store path %q contains a NUL byte", path)
 	}
 	// Absolute, so that no run file's path can read as a URI (file:...).
 	path, err := filepath.Abs(path)

@@ -75,3 +75,31 @@ func Wait(ctx context.Context, timer *time.Timer, wake, closing <-chan struct{})
 	}
 	return nil
 }
+
+// StreamStart returns the version a stream read asks for first. max is
+// the largest version the backend's column holds. A read from version 0
+// starts at the stream's first event, or backwards at its last (max); a
+// read backwards from past max starts at max. ok is false for a read
+// forwards from past max, which has nothing to read.
+func StreamStart(opts nova.ReadStreamOptions, max uint64) (next uint64, ok bool) {
+	backwards := opts.Direction == nova.Backwards
+	switch {
+	case opts.From > max:
+		return max, backwards
+	case opts.From == 0 && backwards:
+		return max, true
+	case opts.From == 0:
+		return 1, true
+	}
+	return opts.From, true
+}
+
+// StreamNext returns the version a stream read asks for after a page that
+// ended at version last. ok is false when nothing can follow: backwards
+// past version 1, forwards past max.
+func StreamNext(last uint64, backwards bool, max uint64) (next uint64, ok bool) {
+	if backwards {
+		return last - 1, last > 1
+	}
+	return last + 1, last < max
+}

@@ -3,6 +3,7 @@ package paging
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 
@@ -73,5 +74,52 @@ func TestError(t *testing.T) {
 	got := Error("novax", `read stream "a"`, cause)
 	if !errors.Is(got, cause) || got.Error() != `novax: read stream "a": disk on fire` {
 		t.Errorf("Error = %q, want the package and what, wrapping the cause", got)
+	}
+}
+
+func TestStreamStart(t *testing.T) {
+	t.Parallel()
+	const max = math.MaxInt64
+	fwd, back := nova.Forwards, nova.Backwards
+	for _, tt := range []struct {
+		from   uint64
+		dir    nova.Direction
+		next   uint64
+		wantOK bool
+	}{
+		{0, fwd, 1, true},
+		{0, back, max, true},
+		{7, fwd, 7, true},
+		{7, back, 7, true},
+		{max, fwd, max, true},
+		{max + 1, fwd, 0, false},
+		{math.MaxUint64, back, max, true},
+	} {
+		next, ok := StreamStart(nova.ReadStreamOptions{From: tt.from, Direction: tt.dir}, max)
+		if ok != tt.wantOK || ok && next != tt.next {
+			t.Errorf("StreamStart(from %d, %v) = %d, %v; want %d, %v", tt.from, tt.dir, next, ok, tt.next, tt.wantOK)
+		}
+	}
+}
+
+func TestStreamNext(t *testing.T) {
+	t.Parallel()
+	const max = math.MaxInt64
+	for _, tt := range []struct {
+		last      uint64
+		backwards bool
+		next      uint64
+		wantOK    bool
+	}{
+		{5, false, 6, true},
+		{5, true, 4, true},
+		{2, true, 1, true},
+		{1, true, 0, false},
+		{max, false, 0, false},
+	} {
+		next, ok := StreamNext(tt.last, tt.backwards, max)
+		if ok != tt.wantOK || ok && next != tt.next {
+			t.Errorf("StreamNext(%d, backwards %v) = %d, %v; want %d, %v", tt.last, tt.backwards, next, ok, tt.next, tt.wantOK)
+		}
 	}
 }

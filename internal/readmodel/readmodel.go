@@ -31,7 +31,7 @@ func CheckTable(pkg, table string) (string, error) {
 		return DefaultTable, nil
 	}
 	if len(table) > MaxTableLen {
-		return "", fmt.Errorf("%s: table name %q is longer than %d bytes: %w", pkg, table, MaxTableLen, nova.ErrInvalid)
+		return "", nova.Invalidf(pkg, "table name %q is longer than %d bytes", table, MaxTableLen)
 	}
 	for i := 0; i < len(table); i++ {
 		c := table[i]
@@ -39,7 +39,7 @@ func CheckTable(pkg, table string) (string, error) {
 		case c >= 'a' && c <= 'z', c == '_':
 		case c >= '0' && c <= '9' && i > 0:
 		default:
-			return "", fmt.Errorf("%s: table name %q: want a lower-case identifier (a-z or _, then a-z, 0-9 or _): %w", pkg, table, nova.ErrInvalid)
+			return "", nova.Invalidf(pkg, "table name %q: want a lower-case identifier (a-z or _, then a-z, 0-9 or _)", table)
 		}
 	}
 	return table, nil

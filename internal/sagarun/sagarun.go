@@ -48,7 +48,7 @@ var statuses = map[saga.Status]bool{
 // CheckStatus reports a status that is not one of saga's.
 func CheckStatus(s saga.Status) error {
 	if !statuses[s] {
-		return nova.Invalidf("unknown run status %q", s)
+		return nova.Invalidf("saga", "unknown run status %q", s)
 	}
 	return nil
 }
@@ -63,15 +63,15 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 	}
 	switch {
 	case sagaName == "":
-		return nova.Invalidf("empty saga name")
+		return nova.Invalidf("saga", "empty saga name")
 	case runID == "":
-		return nova.Invalidf("saga %q: empty run ID", sagaName)
+		return nova.Invalidf("saga", "saga %q: empty run ID", sagaName)
 	}
 	if err := saga.ValidateName(sagaName); err != nil {
-		return fmt.Errorf("saga %q: %w", sagaName, err)
+		return nova.Invalidf("saga", "saga %q: %w", sagaName, err)
 	}
 	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
-		return fmt.Errorf("saga %q run %q: %w", sagaName, runID, err)
+		return nova.Invalidf("saga", "saga %q run %q: %w", sagaName, runID, err)
 	}
 	return nil
 }
@@ -99,11 +99,11 @@ func CleanText(s string) string {
 func checkString(what, s string) error {
 	switch {
 	case len(s) > maxStringLen:
-		return nova.Invalidf("%s of %d bytes is longer than the limit of %d", what, len(s), maxStringLen)
+		return nova.Invalidf("saga", "%s of %d bytes is longer than the limit of %d", what, len(s), maxStringLen)
 	case !utf8.ValidString(s):
-		return nova.Invalidf("%s %q is not valid UTF-8", what, s)
+		return nova.Invalidf("saga", "%s %q is not valid UTF-8", what, s)
 	case strings.IndexByte(s, 0) >= 0:
-		return nova.Invalidf("%s %q contains a NUL byte", what, s)
+		return nova.Invalidf("saga", "%s %q contains a NUL byte", what, s)
 	}
 	return nil
 }
@@ -125,10 +125,10 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 		// "saga-{saga}-{run}", which two runs may share: only where the
 		// run exists, never to create one.
 		if t.Stream != legacyStream(r.Saga, r.RunID) {
-			return nova.Invalidf("transition of run %q writes stream %q, want %q", r.RunID, t.Stream, want)
+			return nova.Invalidf("saga", "transition of run %q writes stream %q, want %q", r.RunID, t.Stream, want)
 		}
 		if t.Expected.Check(0) {
-			return nova.Invalidf("transition of run %q at %v would create stream %q, named as older versions named "+
+			return nova.Invalidf("saga", "transition of run %q at %v would create stream %q, named as older versions named "+
 				"streams; a new run is written to %q", r.RunID, t.Expected, t.Stream, want)
 		}
 	}
@@ -136,20 +136,20 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 		return err
 	}
 	if r.Attempt < 0 || r.Attempt > math.MaxInt32 {
-		return nova.Invalidf("run %q: attempt %d, want 0 to %d", r.RunID, r.Attempt, math.MaxInt32)
+		return nova.Invalidf("saga", "run %q: attempt %d, want 0 to %d", r.RunID, r.Attempt, math.MaxInt32)
 	}
 	switch {
 	case t.Lease < 0:
-		return nova.Invalidf("run %q: negative lease %v", r.RunID, t.Lease)
+		return nova.Invalidf("saga", "run %q: negative lease %v", r.RunID, t.Lease)
 	case t.Owner != "" && t.Lease == 0:
 		// The lease a transition creates a run with; asked of every
 		// leased write, so that a store can decide the lease in one
 		// statement without first reading whether the run exists.
-		return nova.Invalidf("run %q: a write under %q's lease needs a positive Lease", r.RunID, t.Owner)
+		return nova.Invalidf("saga", "run %q: a write under %q's lease needs a positive Lease", r.RunID, t.Owner)
 	}
 	for what, x := range map[string]time.Time{"due time": r.DueAt, "deadline": r.DeadlineAt} {
 		if !x.IsZero() && (x.Before(minTime) || !x.Before(maxTime)) {
-			return nova.Invalidf("run %q: %s %v is outside %d to %d", r.RunID, what, x, minTime.Year(), maxTime.Year()-1)
+			return nova.Invalidf("saga", "run %q: %s %v is outside %d to %d", r.RunID, what, x, minTime.Year(), maxTime.Year()-1)
 		}
 	}
 	for what, s := range map[string]string{"step": r.Step, "lease owner": t.Owner} {
@@ -162,10 +162,10 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 	}
 	for i, e := range t.Outbox {
 		if err := e.Validate(); err != nil {
-			return fmt.Errorf("outbox envelope %d: %w", i, err)
+			return nova.Invalidf("saga", "outbox envelope %d: %w", i, err)
 		}
 		if e.Attempts > math.MaxInt32 {
-			return nova.Invalidf("outbox envelope %q: %d attempts, want at most %d", e.ID, e.Attempts, math.MaxInt32)
+			return nova.Invalidf("saga", "outbox envelope %q: %d attempts, want at most %d", e.ID, e.Attempts, math.MaxInt32)
 		}
 	}
 	return nil
@@ -237,13 +237,13 @@ func CheckClaim(ctx context.Context, r saga.ClaimRequest) error {
 	}
 	switch {
 	case len(r.Sagas) == 0:
-		return nova.Invalidf("claim names no saga")
+		return nova.Invalidf("saga", "claim names no saga")
 	case r.Limit < 1 || r.Limit > MaxLimit:
-		return nova.Invalidf("claim limit %d, want 1 to %d", r.Limit, MaxLimit)
+		return nova.Invalidf("saga", "claim limit %d, want 1 to %d", r.Limit, MaxLimit)
 	}
 	for _, s := range r.Sagas {
 		if s == "" {
-			return nova.Invalidf("claim names an empty saga")
+			return nova.Invalidf("saga", "claim names an empty saga")
 		}
 		if err := checkString("saga name", s); err != nil {
 			return err
@@ -254,10 +254,10 @@ func CheckClaim(ctx context.Context, r saga.ClaimRequest) error {
 
 func checkOwner(owner string, lease time.Duration) error {
 	if owner == "" {
-		return nova.Invalidf("empty lease owner")
+		return nova.Invalidf("saga", "empty lease owner")
 	}
 	if lease <= 0 {
-		return nova.Invalidf("lease of %v, want a positive duration", lease)
+		return nova.Invalidf("saga", "lease of %v, want a positive duration", lease)
 	}
 	return checkString("lease owner", owner)
 }
@@ -290,7 +290,7 @@ func ListLimit(ctx context.Context, f saga.RunFilter) (int, error) {
 	}
 	switch {
 	case f.Limit < 0 || f.Limit > MaxLimit:
-		return 0, nova.Invalidf("list limit %d, want 0 (default %d) to %d", f.Limit, DefaultListLimit, MaxLimit)
+		return 0, nova.Invalidf("saga", "list limit %d, want 0 (default %d) to %d", f.Limit, DefaultListLimit, MaxLimit)
 	case f.Limit == 0:
 		return DefaultListLimit, nil
 	}
@@ -317,7 +317,7 @@ func CheckPending(ctx context.Context, limit int) error {
 		return err
 	}
 	if limit < 1 || limit > MaxLimit {
-		return nova.Invalidf("outbox limit %d, want 1 to %d", limit, MaxLimit)
+		return nova.Invalidf("saga", "outbox limit %d, want 1 to %d", limit, MaxLimit)
 	}
 	return nil
 }
