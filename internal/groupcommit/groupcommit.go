@@ -279,7 +279,7 @@ func (g *Group[R]) lead(ctx context.Context, own *entry[R], slot int) error {
 	g.mu.Unlock()
 	defer b.reset()
 
-	g.run(ctx, b)
+	run(ctx, g.commit, b)
 	if !b.took {
 		// Not started: withdraw own; the others queue again at the
 		// head, in order, for the next leader.
@@ -306,9 +306,9 @@ func (g *Group[R]) lead(ctx context.Context, own *entry[R], slot int) error {
 	return own.err
 }
 
-// run calls the commit callback under recover. A panic fails every
-// request of the batch.
-func (g *Group[R]) run(ctx context.Context, b *Batch[R]) {
+// run calls commit under recover. A panic fails every request of the
+// batch.
+func run[R any](ctx context.Context, commit CommitFunc[R], b *Batch[R]) {
 	defer func() {
 		if v := recover(); v != nil {
 			err := nova.NewPanicError(v)
@@ -318,7 +318,7 @@ func (g *Group[R]) run(ctx context.Context, b *Batch[R]) {
 			}
 		}
 	}()
-	g.commit(ctx, b)
+	commit(ctx, b)
 }
 
 // handOff ends a leader's turn: it promotes the first request still
