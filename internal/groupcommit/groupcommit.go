@@ -359,6 +359,19 @@ type Batch[R any] struct {
 // can keep one connection per slot.
 func (b *Batch[R]) Slot() int { return b.slot }
 
+// Requests returns the batch's requests before [Batch.Take], the
+// leader's first. Their callers may still withdraw some of them: a
+// backend that sizes its transaction before taking them (reserving
+// positions for their events, say) counts them here and corrects for the
+// ones Take leaves out.
+func (b *Batch[R]) Requests() []*R {
+	b.reqs = b.reqs[:0]
+	for _, e := range b.entries {
+		b.reqs = append(b.reqs, e.req)
+	}
+	return b.reqs
+}
+
 // Take claims the batch's requests whose callers still wait and returns
 // them, the leader's first, then in the order they queued. Until Take,
 // a caller whose context ends withdraws its request. Calling it again
@@ -368,6 +381,7 @@ func (b *Batch[R]) Take() []*R {
 		return b.reqs
 	}
 	b.took = true
+	b.reqs = b.reqs[:0]
 	for _, e := range b.entries {
 		if e.state.CompareAndSwap(stateQueued, stateTaken) {
 			b.live = append(b.live, e)
