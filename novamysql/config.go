@@ -55,12 +55,12 @@ type Config struct {
 	// thousand. Default [DefaultPageSize].
 	PageSize int
 
-	// MaxGroup is the most appends the writer commits in one transaction
+	// MaxGroup is the most appends committed in one transaction
 	// (group commit). Default [DefaultMaxGroup]. 1 turns group commit off.
 	MaxGroup int
 
-	// Writers is how many writer goroutines, each with a connection of its
-	// own, commit groups of appends. Their transactions still take turns
+	// Writers is how many groups of appends commit at a time, each on a
+	// connection of its own. Their transactions still take turns
 	// on the counter row, but InnoDB releases a transaction's locks before
 	// it flushes the redo log, so the next group's statements run while
 	// the previous group's commit is being flushed. Default

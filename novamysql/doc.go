@@ -62,15 +62,17 @@
 // # Group commit
 //
 // The store turns most of that cost into throughput. Appends do not each
-// get a transaction: they queue for the store's writers ([Config.Writers]
-// goroutines, 2 by default, each with a connection of its own). A writer
-// takes whatever is queued (up to [Config.MaxGroup] appends), takes the
-// counter lock once for all of them, writes them in one transaction and
-// commits once: one lock hold and one flush for the whole group. While
-// one writer's commit is being flushed, the other already holds the lock
-// for the next group. Appends that arrive meanwhile form the next group;
-// a writer never waits for more to arrive, so a lone writer pays nothing
-// for this.
+// get a transaction: up to [Config.Writers] groups (2 by default) commit
+// at a time, each on a connection of its own, and an append that finds
+// them all busy queues. The caller of the first append queued when a
+// group ends leads the next: on its own goroutine it takes whatever is
+// queued (up to [Config.MaxGroup] appends), takes the counter lock once
+// for all of them, writes them in one transaction and commits once: one
+// lock hold and one flush for the whole group. While one group's commit
+// is being flushed, the other already holds the lock for the next.
+// Appends that arrive meanwhile form the next group; a leader never
+// waits for more to arrive, so a lone writer pays nothing for this and
+// commits on its own goroutine.
 //
 // Each append in a group keeps its own expected-version check and its own
 // result. The check is one conditional statement on the stream's row
@@ -87,9 +89,10 @@
 // looked up by its IDs the same way, since a retry of an append that did
 // commit finds its stream moved on.
 //
-// An append whose context ends while it is queued, or while the writer
+// An append whose context ends while it is queued, or while its group
 // waits for the counter lock, is withdrawn and returns ctx.Err() having
-// written nothing. Once the writer holds the lock it has taken the append,
+// written nothing (the leader's context ends the wait; the others of its
+// group queue again). Once the lock is held the group has taken the append,
 // which then gets its real result. When the connection breaks during the
 // COMMIT the outcome is unknown and the append returns an error; a retry
 // with the same event IDs (and expected version) is safe and reports what

@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/groupcommit"
 )
 
 var (
@@ -19,21 +20,22 @@ var (
 )
 
 // Store is an event store in MySQL or MariaDB tables. It is safe for
-// concurrent use. Open starts its writer goroutine; Close stops it.
+// concurrent use. It starts no goroutine: appends commit on their
+// callers' goroutines, in groups (see the package documentation).
 type Store struct {
 	cfg   Config
 	db    *sql.DB
 	owned bool // db was opened by Open and is closed by Close
 
-	// queue carries appends to the writer goroutine.
-	queue chan *request
-	// closing is closed by Close; writerDone when the writers have returned.
-	closing    chan struct{}
-	writerDone chan struct{}
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
-	wg         sync.WaitGroup
+	// group commits appends in groups, up to Config.Writers at a time,
+	// each group on the writer of its slot.
+	group   *groupcommit.Group[request]
+	writers []*writer
+	// closing is closed by Close.
+	closing   chan struct{}
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 
 	// notify is closed and replaced after every commit that wrote events,
 	// waking live subscriptions.
@@ -139,25 +141,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return fail(err)
 	}
 	s := &Store{
-		cfg:        cfg,
-		db:         db,
-		owned:      owned,
-		queue:      make(chan *request, cfg.MaxGroup),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		notify:     make(chan struct{}),
-		q:          newQueries(cfg.TablePrefix),
-		stmts:      make(map[string]*sql.Stmt),
-		maxPacket:  maxPacket,
+		cfg:       cfg,
+		db:        db,
+		owned:     owned,
+		closing:   make(chan struct{}),
+		notify:    make(chan struct{}),
+		q:         newQueries(cfg.TablePrefix),
+		stmts:     make(map[string]*sql.Stmt),
+		maxPacket: maxPacket,
 	}
-	var writers sync.WaitGroup
 	for range cfg.Writers {
-		writers.Go(s.runWriter)
+		s.writers = append(s.writers, &writer{s: s})
 	}
-	s.wg.Go(func() {
-		writers.Wait()
-		close(s.writerDone)
-	})
+	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers}, s.commitGroup)
 	return s, nil
 }
 
@@ -193,8 +189,8 @@ func (s *Store) DB() *sql.DB { return s.db }
 // TablePrefix returns the prefix of the store's tables.
 func (s *Store) TablePrefix() string { return s.cfg.TablePrefix }
 
-// Close stops the writer and releases the store's connections. Appends the
-// writer has already received are committed first and get their results;
+// Close releases the store's connections. Appends already queued are
+// committed first and get their results;
 // appends made during or after Close fail with nova.ErrClosed, as do later
 // reads. Running subscriptions end with nova.ErrClosed; Close waits for
 // reads that are fetching a page. A pool opened from Config.DSN is closed;
@@ -206,7 +202,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.closing)
-		s.wg.Wait()
+		// The appends already queued commit first.
+		s.group.Close()
+		for _, w := range s.writers {
+			w.release()
+		}
 		s.readMu.Lock()
 		s.readsClosed = true
 		s.readMu.Unlock()

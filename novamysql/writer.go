@@ -5,39 +5,28 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/groupcommit"
 	"github.com/nova-go/nova/internal/retry"
 )
 
-// Request states: a request is queued until the writer takes it or its
-// caller gives up on it, whichever comes first.
-const (
-	stateQueued int32 = iota
-	stateTaken
-	stateCancelled
-)
-
-// request is one append handed to the writer goroutine. The writer sets
-// res and err, then closes done.
+// request is one append in a group commit. The leader of its group sets
+// res and err.
 type request struct {
-	state    atomic.Int32
 	stream   string
 	expected nova.ExpectedVersion
 	events   []nova.EventData
 
-	res  nova.AppendResult
-	err  error
-	done chan struct{}
+	res nova.AppendResult
+	err error
 }
 
-// Append implements nova.Store. The append joins the writer's next group
-// commit; see the package documentation.
+// Append implements nova.Store. The append joins the next group commit;
+// see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	evs, err := nova.ValidateAppend(ctx, stream, events)
 	if err != nil {
@@ -49,30 +38,15 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	if s.closed.Load() {
 		return nova.AppendResult{}, nova.ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
+	r := &request{stream: stream, expected: expected, events: evs}
+	if err := s.group.Do(ctx, r); err != nil {
+		if errors.Is(err, nova.ErrPanic) {
+			// The writer's own bug: its transaction was rolled back.
+			err = fmt.Errorf("novamysql: append: %w", err)
+			s.cfg.Logger.Error("novamysql: append failed", "stream", stream, "err", err)
+		}
 		return nova.AppendResult{}, err
 	}
-	r := &request{stream: stream, expected: expected, events: evs, done: make(chan struct{})}
-	select {
-	case s.queue <- r:
-	case <-ctx.Done():
-		return nova.AppendResult{}, ctx.Err()
-	case <-s.writerDone:
-		return nova.AppendResult{}, nova.ErrClosed
-	}
-	select {
-	case <-r.done:
-		return r.res, r.err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
-			return nova.AppendResult{}, ctx.Err()
-		}
-	case <-s.writerDone:
-		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
-			return nova.AppendResult{}, nova.ErrClosed
-		}
-	}
-	<-r.done
 	return r.res, r.err
 }
 
@@ -144,58 +118,8 @@ func (s *Store) appendTx(ctx context.Context, ex execer, stream string, expected
 	return res, err
 }
 
-// runWriter is the writer goroutine: it takes whatever is queued, up to
-// MaxGroup appends, commits them in one transaction and replies, until
-// Close. It never waits for more appends than are already there.
-func (s *Store) runWriter() {
-	w := &writer{s: s}
-	defer w.release()
-	batch := make([]*request, 0, s.cfg.MaxGroup)
-	last := 0 // size of the previous group
-	for {
-		select {
-		case r := <-s.queue:
-			batch = s.gather(append(batch[:0], r))
-			// The callers of the previous group were woken by its
-			// replies and may be about to append again: while they
-			// keep arriving, let them run before committing.
-			for len(batch) < last {
-				n := len(batch)
-				runtime.Gosched()
-				if batch = s.gather(batch); len(batch) == n {
-					break
-				}
-			}
-			last = len(batch)
-			w.commitGroup(batch)
-		case <-s.closing:
-			// Commit what was queued before Close, then stop.
-			for {
-				batch = s.gather(batch[:0])
-				if len(batch) == 0 {
-					return
-				}
-				w.commitGroup(batch)
-			}
-		}
-	}
-}
-
-// gather adds queued requests to batch, without waiting, up to MaxGroup.
-func (s *Store) gather(batch []*request) []*request {
-	for len(batch) < s.cfg.MaxGroup {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// writer is the writer goroutine's state: one connection of the pool,
-// kept while it works, with its prepared statements.
+// writer is the state of one slot of the group commit: one connection of
+// the pool, kept between groups, with its prepared statements.
 type writer struct {
 	s    *Store
 	conn *connExec
@@ -249,30 +173,28 @@ func (w *writer) discard() {
 	}
 }
 
-// commitGroup commits the requests of batch still wanted by their callers
-// in one transaction and replies to each.
-func (w *writer) commitGroup(batch []*request) {
-	defer clear(batch[:cap(batch)])
-	s := w.s
-	waiting := batch[:0]
+// commitGroup is the store's group commit: it writes the batch b in one
+// transaction on the writer of b's slot and sets each append's result.
+// Appends are taken only once the counter's lock is held: a caller whose
+// context ends while the leader waits for the lock (held by a
+// transaction of AppendTx or another process) withdraws its append; the
+// leader's own context ends its wait, and the others queue again for the
+// next leader.
+func (s *Store) commitGroup(ctx context.Context, b *groupcommit.Batch[request]) {
+	w := s.writers[b.Slot()]
 	total := 0
-	for _, r := range batch {
-		if r.state.Load() == stateQueued {
-			waiting = append(waiting, r)
-			total += len(r.events)
-		}
-	}
-	if len(waiting) == 0 {
-		return
+	for _, r := range b.Requests() {
+		total += len(r.events)
 	}
 	s.groups.Add(1)
-	ctx := context.Background()
 	c, err := w.begin(ctx)
 	var head uint64
 	if err == nil {
 		// Take the counter row's lock and reserve positions for every
 		// event of the group in one statement; LAST_INSERT_ID(expr) hands
-		// the new value back in the statement's result.
+		// the new value back in the statement's result. Positions
+		// reserved for appends withdrawn meanwhile are given back by
+		// finish.
 		var res sql.Result
 		if res, err = c.exec(ctx, s.q.lockAdd, total); err == nil {
 			var v, k int64
@@ -289,15 +211,19 @@ func (w *writer) commitGroup(batch []*request) {
 			w.discard()
 		}
 	}
-	// Requests are claimed only once the lock is held: a caller whose
-	// context ends while the writer waits for the lock (held by a
-	// transaction of AppendTx or another process) withdraws its append.
-	live := waiting[:0]
-	for _, r := range waiting {
-		if r.state.CompareAndSwap(stateQueued, stateTaken) {
-			live = append(live, r)
-		}
+	if err != nil && ctx.Err() != nil {
+		return
 	}
+	// A panic below leaves the connection in a transaction: it is
+	// discarded on the way out.
+	defer func() {
+		if v := recover(); v != nil {
+			w.discard()
+			panic(v)
+		}
+	}()
+	ctx = context.Background()
+	live := b.Take()
 	s.taken.Add(uint64(len(live)))
 	wrote := false
 	switch {
@@ -313,7 +239,6 @@ func (w *writer) commitGroup(batch []*request) {
 			r.err = markTransient(r.err)
 			s.cfg.Logger.Error("novamysql: append failed", "stream", r.stream, "err", r.err)
 		}
-		close(r.done)
 	}
 	if wrote {
 		s.broadcast()

@@ -10,9 +10,7 @@ func Taken(s *Store) uint64 { return s.taken.Load() }
 
 // Queued returns how many requests wait behind s's leader.
 func Queued(s *Store) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending)
+	return s.group.Queued()
 }
 
 // QueryWriteLock takes the write lock on one of s's reading connections,

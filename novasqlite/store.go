@@ -12,6 +12,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/groupcommit"
 )
 
 var (
@@ -25,30 +26,17 @@ var (
 type Store struct {
 	cfg Config
 
-	// w is the writing connection. Only the leader uses it; the last
-	// leader after Close, or Close itself, closes it.
+	// w is the writing connection. Only the leader of a batch uses it;
+	// Close closes it once the last batch is committed.
 	w *writer
+	// group commits writes in batches, on the callers' goroutines, one
+	// batch at a time.
+	group *groupcommit.Group[request]
 
-	// mu guards leading, pending and closed.
-	mu sync.Mutex
-	// leading is set while a caller holds the leadership: it alone
-	// writes, and it passes the leadership to the first pending request
-	// when done.
-	leading bool
-	// pending holds the requests queued behind the leader, in order.
-	pending []*request
-	closed  bool
-	// batch is the leader's group, reused from one leader to the next,
-	// and last the size of the previous group. Only the leader uses them.
-	batch []*request
-	last  int
-
-	// closing is closed by Close; writerClosed once the writing
-	// connection is closed.
-	closing      chan struct{}
-	writerClosed chan struct{}
-	closeOnce    sync.Once
-	closeErr     error
+	// closing is closed by Close.
+	closing   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 
 	// notify is closed and replaced after every commit that wrote events,
 	// waking live subscriptions.
@@ -90,13 +78,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("novasqlite: open %s: prepare writer: %w", cfg.Path, err)
 	}
 	s := &Store{
-		cfg:          cfg,
-		w:            w,
-		batch:        make([]*request, 0, cfg.MaxGroup),
-		closing:      make(chan struct{}),
-		writerClosed: make(chan struct{}),
-		notify:       make(chan struct{}),
+		cfg:     cfg,
+		w:       w,
+		closing: make(chan struct{}),
+		notify:  make(chan struct{}),
 	}
+	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, GiveUp: true}, s.commit)
 	s.readers.init(cfg, s.closing)
 	return s, nil
 }
@@ -223,28 +210,13 @@ func setPragmas(c *sqlite3.Conn, cfg Config) error {
 // to finish it. Calling Close again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
 		close(s.closing)
-		idle := !s.leading
-		s.mu.Unlock()
-		// Without a leader, Close closes the writing connection;
-		// otherwise the last leader does, after committing what was
-		// queued.
-		if idle {
-			s.closeWriter()
-		}
-		<-s.writerClosed
+		// The leaders commit what was queued first.
+		s.group.Close()
+		s.w.close()
 		s.closeErr = s.readers.close()
 	})
 	return s.closeErr
-}
-
-// closeWriter closes the writing connection. It is called once, when the
-// store is closed and has no leader.
-func (s *Store) closeWriter() {
-	s.w.close()
-	close(s.writerClosed)
 }
 
 // broadcast wakes every subscription waiting for new events.

@@ -5,27 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/groupcommit"
 	"github.com/nova-go/nova/internal/retry"
-)
-
-// Request states. A request is queued until a leader takes it into a
-// transaction, its caller gives up on it, or it is promoted: handed the
-// leadership to commit itself and what queued behind it.
-const (
-	stateQueued int32 = iota
-	stateTaken
-	stateCancelled
-	statePromoted
 )
 
 type requestKind uint8
@@ -36,19 +24,8 @@ const (
 	kindTx
 )
 
-// request is one write. Its leader sets res and err; for a queued
-// request, it then closes done.
-//
-// A caller whose ctx ends after a leader took its request gives it up
-// (gone) unless the leader is applying it at that moment (the leader
-// holds mu while it applies a request): the leader skips a request that
-// is gone, and its caller returns without waiting for the group.
+// request is one write. The leader of its batch sets res and err.
 type request struct {
-	mu      sync.Mutex
-	gone    bool // given up by its caller; guarded by mu
-	applied bool // its writes were made in the transaction; guarded by mu
-
-	state    atomic.Int32
 	kind     requestKind
 	stream   string
 	expected nova.ExpectedVersion
@@ -59,9 +36,6 @@ type request struct {
 
 	res nova.AppendResult
 	err error
-	// done is made when the request queues behind a leader and closed
-	// once it has its result or is promoted.
-	done chan struct{}
 }
 
 // Append implements nova.Store. The append commits on the caller's
@@ -79,115 +53,39 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 	return r.res, r.err
 }
 
-// do runs r. With no commit in progress the caller becomes the leader and
-// commits r itself, with whatever queued meanwhile; otherwise r queues
-// for a later group. It returns ctx.Err() or nova.ErrClosed, without r
-// having been written, when r is given up before a leader took it; once
-// taken, r is waited for.
+// do runs r in a group commit (see [Store.commit]). It returns ctx.Err()
+// or nova.ErrClosed, without r having been written, when r is given up
+// before its writes were made; otherwise r's result is set, unless the
+// writer itself panicked.
 func (s *Store) do(ctx context.Context, r *request) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nova.ErrClosed
-	}
-	if !s.leading {
-		s.leading = true
-		s.mu.Unlock()
-		return s.lead(ctx, r)
-	}
-	r.done = make(chan struct{})
-	s.pending = append(s.pending, r)
-	s.mu.Unlock()
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
-			return ctx.Err()
-		}
-		if r.state.Load() == stateTaken {
-			// In a leader's group: give it up rather than wait for the
-			// rest of the group, which may be held up in a TxFunc.
-			if err := r.abandon(ctx); err != nil {
-				return err
-			}
-		}
-		<-r.done // done, or promoted: it is being closed
-	}
-	if r.state.Load() != statePromoted {
+	err := s.group.Do(ctx, r)
+	switch {
+	case err == nil:
 		return nil
-	}
-	// Promoted: commit r and the requests queued behind it.
-	r.state.Store(stateQueued)
-	r.done = nil
-	return s.lead(ctx, r)
-}
-
-// abandon gives up r, taken by a leader, because its caller's ctx ended.
-// It returns nil when the leader is done with r after all (its result
-// stands), ctx's error when r is withdrawn unwritten, and an error
-// wrapping ctx's when r's writes are already in the leader's transaction
-// and may commit: then the outcome is unknown, as after a timeout on a
-// server, and an append's retry with the same event IDs finds out.
-func (r *request) abandon(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	select {
-	case <-r.done:
-		return nil
-	default:
-	}
-	r.gone = true
-	if r.applied {
+	case errors.Is(err, groupcommit.ErrUnknownOutcome):
 		return fmt.Errorf("novasqlite: gave up waiting for the commit of its group, which may still commit this write: %w", ctx.Err())
+	case errors.Is(err, nova.ErrPanic):
+		// User code runs under its own recover (see callTx): this is
+		// the writer's own bug. Its transaction was rolled back, and
+		// the writer stays usable.
+		err = fmt.Errorf("novasqlite: write: %w", err)
+		s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", err)
 	}
-	return ctx.Err()
+	return err
 }
 
 // errGone is the result the leader gives a request whose caller gave it
 // up; nobody reads it.
 var errGone = errors.New("novasqlite: write given up by its caller")
 
-// lead commits own, the request of the leader's caller, in one
-// transaction with the requests queued before it (up to MaxGroup in all),
-// then passes the leadership on. The caller must hold the leadership.
-// It returns ctx.Err() when own was withdrawn unwritten.
-func (s *Store) lead(ctx context.Context, own *request) error {
-	defer s.handOff()
-	if err := ctx.Err(); err != nil {
-		own.state.Store(stateCancelled)
-		return err
-	}
-	s.mu.Lock()
-	// The callers of the previous group were woken by their results and
-	// may be about to append again: while they keep arriving, let them
-	// run before committing. After a group of one (a lone writer) this
-	// loop does not run.
-	for want := min(s.last, s.cfg.MaxGroup) - 1; len(s.pending) < want; {
-		n := len(s.pending)
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
-		if len(s.pending) == n {
-			break
-		}
-	}
-	batch := append(s.batch[:0], own)
-	n := min(len(s.pending), s.cfg.MaxGroup-1)
-	batch = append(batch, s.pending[:n]...)
-	s.pending = s.pending[:copy(s.pending, s.pending[n:])]
-	clear(s.pending[len(s.pending):cap(s.pending)])
-	s.mu.Unlock()
-	s.last = len(batch)
-	defer func() { s.batch = clearBatch(batch) }()
-
+// commit is the store's group commit: it writes the batch b in one
+// transaction. Requests are taken only once the write lock is held: a
+// caller whose context ends while the leader waits for a lock that
+// another process holds withdraws its write; the leader's own context
+// interrupts that wait, and the others queue again for the next leader.
+func (s *Store) commit(ctx context.Context, b *groupcommit.Batch[request]) {
 	w := s.w
 	s.groups.Add(1)
-	// The leader's caller may give up while the transaction waits for the
-	// write lock that another process holds: its context interrupts the
-	// wait.
 	interruptible := ctx.Done() != nil
 	if interruptible {
 		w.conn.SetInterrupt(ctx)
@@ -197,23 +95,15 @@ func (s *Store) lead(ctx context.Context, own *request) error {
 		w.conn.SetInterrupt(context.Background())
 	}
 	if err != nil && ctx.Err() != nil {
-		// Withdraw own; the others queue again at the head, in order,
-		// for the next leader.
-		own.state.Store(stateCancelled)
-		s.mu.Lock()
-		s.pending = slices.Insert(s.pending, 0, batch[1:]...)
-		s.mu.Unlock()
-		return ctx.Err()
+		return
 	}
-	// Requests are claimed only once the write lock is held: a caller
-	// whose context ends while the leader waits for a lock that another
-	// process holds withdraws its append.
-	live := batch[:0]
-	for _, r := range batch {
-		if r.state.CompareAndSwap(stateQueued, stateTaken) {
-			live = append(live, r)
+	// A panic below rolls the transaction back on its way out.
+	defer func() {
+		if !w.conn.GetAutocommit() {
+			_ = w.rollback.Exec()
 		}
-	}
+	}()
+	live := b.Take()
 	s.taken.Add(uint64(len(live)))
 	wrote := false
 	switch {
@@ -222,7 +112,7 @@ func (s *Store) lead(ctx context.Context, own *request) error {
 	case len(live) == 0:
 		_ = w.rollback.Exec()
 	default:
-		wrote = w.commitSafely(live, time.Now().UnixNano())
+		wrote = w.commit(b, live, time.Now().UnixNano())
 	}
 	if wrote {
 		s.broadcast()
@@ -232,66 +122,6 @@ func (s *Store) lead(ctx context.Context, own *request) error {
 			r.err = markTransient(r.err)
 			s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", r.err)
 		}
-		if r.done != nil {
-			close(r.done)
-		}
-	}
-	if len(live) > 1 {
-		// Let the callers just woken run here and append again before
-		// the leadership passes on: they join the next group instead
-		// of forming one of their own.
-		runtime.Gosched()
-	}
-	return nil
-}
-
-// commitSafely is commit under recover: user code runs under its own
-// recover (see callTx), so a panic here is the writer's own bug. The
-// transaction is rolled back and every request of the group fails with
-// the panic, so that the writer stays usable and no caller waits for
-// ever; the process goes on.
-func (w *writer) commitSafely(live []*request, now int64) (wrote bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			err := fmt.Errorf("novasqlite: write: %w", nova.NewPanicError(v))
-			if !w.conn.GetAutocommit() {
-				_ = w.rollback.Exec()
-			}
-			for _, r := range live {
-				r.res, r.err = nova.AppendResult{}, err
-			}
-			wrote = false
-		}
-	}()
-	return w.commit(live, now)
-}
-
-// clearBatch empties batch for reuse, dropping its references.
-func clearBatch(batch []*request) []*request {
-	clear(batch[:cap(batch)])
-	return batch[:0]
-}
-
-// handOff ends the caller's leadership: it promotes the first request
-// still queued, or, with none, leaves the store without a leader and,
-// after Close, closes the writing connection.
-func (s *Store) handOff() {
-	s.mu.Lock()
-	for len(s.pending) > 0 {
-		r := s.pending[0]
-		s.pending = s.pending[:copy(s.pending, s.pending[1:])]
-		s.pending[:cap(s.pending)][len(s.pending)] = nil
-		if r.state.CompareAndSwap(stateQueued, statePromoted) {
-			s.mu.Unlock()
-			close(r.done)
-			return
-		}
-	}
-	s.leading = false
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		s.closeWriter()
 	}
 }
 
@@ -387,9 +217,9 @@ func (w *writer) close() {
 // and the group written again with each request in its own savepoint, so
 // that the failing one is undone alone. Savepoints are not free: SQLite
 // copies every page a savepoint changes first.
-func (w *writer) commit(live []*request, now int64) (wrote bool) {
+func (w *writer) commit(b *groupcommit.Batch[request], live []*request, now int64) (wrote bool) {
 	if len(live) > 1 {
-		if wrote, ok := w.applyAll(live, now); ok {
+		if wrote, ok := w.applyAll(b, live, now); ok {
 			return w.finish(live, wrote)
 		}
 		_ = w.rollback.Exec()
@@ -402,14 +232,14 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 		}
 	}
 	single := len(live) == 1
-	for _, r := range live {
+	for i, r := range live {
 		if !single {
 			if err := w.savepoint.Exec(); err != nil {
 				w.abort(live, fmt.Errorf("novasqlite: savepoint: %w", err))
 				return false
 			}
 		}
-		ok, err := w.applyTaken(r, now)
+		ok, err := w.applyTaken(b, i, r, now)
 		if !ok {
 			r.res, r.err = nova.AppendResult{}, errGone
 			if !single {
@@ -447,10 +277,10 @@ func (w *writer) commit(live []*request, now int64) (wrote bool) {
 // applyAll writes the requests of live without savepoints. It reports
 // false, leaving the transaction to be rolled back, as soon as one fails
 // after having written.
-func (w *writer) applyAll(live []*request, now int64) (wrote, ok bool) {
-	for _, r := range live {
+func (w *writer) applyAll(b *groupcommit.Batch[request], live []*request, now int64) (wrote, ok bool) {
+	for i, r := range live {
 		w.dirty = false
-		ok, err := w.applyTaken(r, now)
+		ok, err := w.applyTaken(b, i, r, now)
 		if !ok {
 			r.res, r.err = nova.AppendResult{}, errGone
 			continue
@@ -512,18 +342,11 @@ func (w *writer) abort(live []*request, err error) {
 	}
 }
 
-// applyTaken applies r, unless its caller gave it up (see
-// request.abandon): then it reports false. r.mu is held meanwhile, so
-// that the caller gives r up either before its writes or not at all
-// until the group is done.
-func (w *writer) applyTaken(r *request, now int64) (ok bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.gone {
-		return false, nil
-	}
-	r.applied = true
-	return true, w.apply(r, now)
+// applyTaken applies r, the i-th request of b, unless its caller gave it
+// up (see groupcommit.Config.GiveUp): then it reports false.
+func (w *writer) applyTaken(b *groupcommit.Batch[request], i int, r *request, now int64) (ok bool, err error) {
+	ok = b.Apply(i, func() { err = w.apply(r, now) })
+	return ok, err
 }
 
 // apply performs one request inside the open transaction.
