@@ -22,7 +22,7 @@
 // the aggregate's ID, and a [Query] that executes against a [QueryStore]
 // (raw get and upsert of a JSON projection by key), with typed helpers
 // ([GetProjection], [UpsertProjection]). The command store is an adapter
-// over any [nova.Store] ([NewCommandStore]), so commands get the store's
+// over any [nova.Store] ([NewEventCommandStore]), so commands get the store's
 // guarantees: an expected version on every save, global order,
 // idempotent retries. Query stores are implemented by the backends
 // (novamem, novasqlite, novapg and novamysql tables, novaredis keys
@@ -66,7 +66,7 @@
 //     PlaceOrder{ID: "order-77"} is another command, and runs.
 //   - [Correlation] puts the message's metadata in ctx: the command's ID
 //     becomes the causation ID of what it causes and the correlation ID
-//     flows on from the caller. [EventStore] stamps every event it saves
+//     flows on from the caller. [EventCommandStore] stamps every event it saves
 //     from ctx; code saving through aggregate.Repository passes
 //     [StampMetadata]'s result in its SaveOptions.
 //

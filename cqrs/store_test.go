@@ -41,7 +41,7 @@ func collect(t *testing.T, cs cqrs.CommandStore, id string) []nova.Event {
 func TestEventStore(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t), nil)
+	cs := cqrs.NewEventCommandStore(newEvents(t), nil)
 	if got := collect(t, cs, "order-1"); len(got) != 0 {
 		t.Fatalf("Events of a new aggregate = %v, want none", got)
 	}
@@ -80,21 +80,21 @@ func TestEventStore(t *testing.T) {
 func TestEventStoreBadInput(t *testing.T) {
 	t.Parallel()
 	store := newEvents(t)
-	cs := cqrs.NewCommandStore(store, nil)
-	var nilCS *cqrs.EventStore
+	cs := cqrs.NewEventCommandStore(store, nil)
+	var nilCS *cqrs.EventCommandStore
 	var nilCtx context.Context
 	ctx := t.Context()
 	ok := nova.EventData{Type: "order.placed"}
 	tests := []struct {
 		name string
-		cs   *cqrs.EventStore
+		cs   *cqrs.EventCommandStore
 		ctx  context.Context
 		id   string
 		ev   nova.EventData
 	}{
 		{"nil store", nilCS, ctx, "a", ok},
-		{"zero store", &cqrs.EventStore{}, ctx, "a", ok},
-		{"nil event store inside", cqrs.NewCommandStore(nil, nil), ctx, "a", ok},
+		{"zero store", &cqrs.EventCommandStore{}, ctx, "a", ok},
+		{"nil event store inside", cqrs.NewEventCommandStore(nil, nil), ctx, "a", ok},
 		{"nil ctx", cs, nilCtx, "a", ok},
 		{"empty aggregate ID", cs, ctx, "", ok},
 		{"control character in ID", cs, ctx, "a\nb", ok},
@@ -268,7 +268,7 @@ func (c shipOrder) CommandID() string { return c.ID }
 func TestCorrelationEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t), nil)
+	cs := cqrs.NewEventCommandStore(newEvents(t), nil)
 	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation())
 	if err != nil {
 		t.Fatal(err)
@@ -468,7 +468,7 @@ func TestSaveEventStampsTheSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := newEvents(t)
-	cs := cqrs.NewCommandStore(events, reg)
+	cs := cqrs.NewEventCommandStore(events, reg)
 	if _, err := cs.SaveEvent(ctx, "order-1", nova.NoStream, nova.EventData{Type: "order.totalled", Data: []byte(`{"total":700}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func (c closeTab) Execute(ctx context.Context, store cqrs.CommandStore) (string,
 func TestCommandsOfTwoTypesShareAnID(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := cqrs.NewCommandStore(newEvents(t), nil)
+	store := cqrs.NewEventCommandStore(newEvents(t), nil)
 	for run := range 2 {
 		idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
 		if err != nil {
