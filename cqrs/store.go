@@ -11,14 +11,16 @@ import (
 
 // Command is a self-executing command: it executes against a [CommandStore],
 // saving the events it decides on, and returns the ID of the aggregate it
-// changed. Commands dispatched through a [CommandBus] need not implement
-// it; a handler can be written as a Command's Execute (see [Handle]).
+// changed. [RegisterCommand] makes Execute its handler on a [CommandBus].
+// It is the shape of ported code; new code writes handlers with [Handle]
+// (see "Which to use" in the package documentation).
 type Command interface {
 	Execute(ctx context.Context, store CommandStore) (aggregateID string, err error)
 }
 
 // Query is a self-executing query: it executes against a [QueryStore] and
-// returns a result of type R. It has no side effects.
+// returns a result of type R. It has no side effects. [RegisterQuery]
+// makes Execute its handler on a [QueryBus].
 type Query[R any] interface {
 	Execute(ctx context.Context, store QueryStore) (R, error)
 }
@@ -128,7 +130,8 @@ func (s *EventCommandStore) Events(ctx context.Context, aggregateID string) iter
 }
 
 // RegisterCommand makes C's own Execute its handler on b, run against
-// store: a self-executing command, on a bus with middleware.
+// store, with [HandleResult]: the command goes through b's middleware
+// (validation, correlation, idempotency, retry) as any other does.
 // [DispatchResult] with R = string returns the aggregate ID Execute
 // returned. C is not inferred: write
 //

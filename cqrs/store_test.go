@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nova-go/nova"
@@ -589,5 +591,90 @@ func TestCommandKey(t *testing.T) {
 	// carry.
 	if got := cqrs.EventID("cmd-1", 0); got != "fa372224-1b1f-8643-9a66-e9ad1582f8d2" {
 		t.Fatalf("EventID(cmd-1, 0) = %s, no longer the ID stored events carry", got)
+	}
+}
+
+// countedOrder is a self-executing command that counts the runs of its
+// Execute and saves an event with a fresh ID each time.
+type countedOrder struct {
+	ID, Order, Customer string
+	runs                *atomic.Int32
+}
+
+func (c countedOrder) CommandID() string { return c.ID }
+
+func (c countedOrder) Validate() error {
+	if c.Customer == "" {
+		return errors.New("no customer")
+	}
+	return nil
+}
+
+func (c countedOrder) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	c.runs.Add(1)
+	_, err := store.SaveEvent(ctx, "counted-"+c.Order, nova.Any, nova.EventData{Type: "order.placed", Data: []byte(`{}`)})
+	return "counted-" + c.Order, err
+}
+
+// A self-executing command registered with RegisterCommand goes through
+// the bus's middleware, as a handler registered with Handle does:
+// Validation refuses it before Execute runs, Idempotency runs it once,
+// Correlation stamps its events, and middleware of the caller's own sees
+// it as a command.
+func TestRegisterCommandRunsInMiddleware(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := cqrs.NewEventCommandStore(newEvents(t), nil)
+	var seen []string
+	record := func(next cqrs.HandlerFunc) cqrs.HandlerFunc {
+		return func(ctx context.Context, msg any) (any, error) {
+			seen = append(seen, fmt.Sprintf("%s %T", cqrs.KindFrom(ctx), msg))
+			return next(ctx, msg)
+		}
+	}
+	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := cqrs.NewCommandBus(record, cqrs.Validation(), cqrs.Correlation(), idem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.RegisterCommand[countedOrder](bus, store); err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+
+	err = bus.Dispatch(ctx, countedOrder{ID: "cmd-0", Order: "1", runs: &runs})
+	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "no customer") {
+		t.Fatalf("Dispatch of an invalid command = %v, want Validate's error matching nova.ErrInvalid", err)
+	}
+	if n := runs.Load(); n != 0 {
+		t.Fatalf("Validation let an invalid command's Execute run %d times", n)
+	}
+	if got := collect(t, store, "counted-1"); len(got) != 0 {
+		t.Fatalf("an invalid command saved %+v", got)
+	}
+
+	cmd := countedOrder{ID: "cmd-1", Order: "1", Customer: "ada", runs: &runs}
+	for i := range 3 {
+		id, err := cqrs.DispatchResult[string](ctx, bus, cmd)
+		if err != nil || (i == 0 && id != "counted-1") {
+			t.Fatalf("dispatch %d: DispatchResult = %q, %v; want counted-1 the first time", i, id, err)
+		}
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("Idempotency: Execute ran %d times for one command ID sent three times, want 1", n)
+	}
+	got := collect(t, store, "counted-1")
+	if len(got) != 1 {
+		t.Fatalf("events = %+v, want one", got)
+	}
+	if md := got[0].Metadata; md.CorrelationID != "cmd-1" || md.CausationID != "cmd-1" {
+		t.Fatalf("event metadata = %+v, want correlation and causation cmd-1 from Correlation", md)
+	}
+	want := slices.Repeat([]string{"command cqrs_test.countedOrder"}, 4)
+	if !slices.Equal(seen, want) {
+		t.Fatalf("the caller's middleware saw %q, want %q", seen, want)
 	}
 }
