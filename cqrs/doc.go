@@ -14,24 +14,42 @@
 // side is a set of JSON documents by key that a projection keeps up to
 // date.
 //
-// # Self-executing commands and queries
+// # Which to use
 //
-// The simplest shape, and the one nova-boot-data-patterns applications
-// are written in (see the README), is a [Command] that executes against a
-// [CommandStore] (save an event, read an aggregate's events) and returns
-// the aggregate's ID, and a [Query] that executes against a [QueryStore]
-// (raw get and upsert of a JSON projection by key), with typed helpers
-// ([GetProjection], [UpsertProjection]). The command store is an adapter
-// over any [nova.Store] ([NewCommandStore]), so commands get the store's
-// guarantees: an expected version on every save, global order,
-// idempotent retries. Query stores are implemented by the backends
-// (novamem, novasqlite, novapg and novamysql tables, novaredis keys
-// "{prefix}:{key}", novamongo documents) and all pass one suite,
-// novatest.RunQueryStore. The SQL ones write inside the transaction a
-// projection's checkpoint commits in, found in the ctx.
-// novamem.CQRSStore is one in-memory value that is both stores.
-// [RegisterCommand] and [RegisterQuery] put such self-executing commands
-// and queries on the buses below.
+// New code writes one handler per command with [Handle] (or
+// [HandleResult]) on a [CommandBus]. The handler loads the aggregate from
+// an aggregate.Repository, decides, and saves the events through it,
+// passing [StampMetadata]'s result so the events carry the command's IDs:
+//
+//	err := cqrs.Handle(bus, func(ctx context.Context, cmd ShipOrder) error {
+//		_, err := orders.Update(ctx, cmd.Order, func(o *Order) ([]any, error) {
+//			return o.Ship()
+//		}, &aggregate.SaveOptions{Metadata: cqrs.StampMetadata(ctx, nova.Metadata{})})
+//		return err
+//	})
+//
+// Queries are handled the same way with [HandleQuery] on a [QueryBus],
+// reading read models from a [QueryStore] (raw get and upsert of a JSON
+// document by key, with the typed [GetProjection] and
+// [UpsertProjection]).
+//
+// The self-executing shape exists for code ported from
+// nova-boot-data-patterns: a [Command] whose Execute saves events through
+// a [CommandStore] and returns the aggregate's ID, and a [Query] whose
+// Execute reads a QueryStore. It is the same bus underneath, not a second
+// path: [RegisterCommand] registers C's Execute as C's handler with
+// [HandleResult], so it runs inside the bus's middleware like any other
+// handler, and [RegisterQuery] does the same on a QueryBus.
+// [EventCommandStore] ([NewEventCommandStore]) is a few lines over a
+// [nova.Store]: SaveEvent is an Append of one event, stamped from ctx;
+// Events is a ReadStream. novamem.CQRSStore is one in-memory value that
+// is both stores.
+//
+// Query stores are implemented by the backends (novamem, novasqlite,
+// novapg and novamysql tables, novaredis keys "{prefix}:{key}", novamongo
+// documents) and all pass one suite, novatest.RunQueryStore. The SQL ones
+// write inside the transaction a projection's checkpoint commits in,
+// found in the ctx.
 //
 // # Buses and middleware
 //
@@ -66,9 +84,9 @@
 //     PlaceOrder{ID: "order-77"} is another command, and runs.
 //   - [Correlation] puts the message's metadata in ctx: the command's ID
 //     becomes the causation ID of what it causes and the correlation ID
-//     flows on from the caller. [EventStore] stamps every event it saves
-//     from ctx; code saving through aggregate.Repository passes
-//     [StampMetadata]'s result in its SaveOptions.
+//     flows on from the caller. Code saving through
+//     aggregate.Repository passes [StampMetadata]'s result in its
+//     SaveOptions; [EventCommandStore] stamps every event it saves.
 //
 // A useful order is Logging, Validation, Correlation, Idempotency, Retry:
 // a conflict is retried inside the idempotency check, so a command that

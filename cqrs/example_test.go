@@ -88,19 +88,14 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	err = cqrs.Handle(bus, func(ctx context.Context, cmd PlaceOrder) error {
-		_, err := cmd.Execute(ctx, store)
-		return err
-	})
-	if err != nil {
+	// PlaceOrder's Execute is its handler on the bus, inside the bus's
+	// middleware.
+	if err := cqrs.RegisterCommand[PlaceOrder](bus, store); err != nil {
 		panic(err)
 	}
 
 	qbus := new(cqrs.QueryBus)
-	err = cqrs.HandleQuery(qbus, func(ctx context.Context, q GetOrderSummary) (OrderSummary, error) {
-		return q.Execute(ctx, store)
-	})
-	if err != nil {
+	if err := cqrs.RegisterQuery[GetOrderSummary](qbus, store); err != nil {
 		panic(err)
 	}
 

@@ -55,7 +55,7 @@ func MetadataFrom(ctx context.Context) nova.Metadata {
 //	opts := &aggregate.SaveOptions{Metadata: cqrs.StampMetadata(ctx, nova.Metadata{})}
 //	_, err := repo.Save(ctx, root, events, opts)
 //
-// [EventStore.SaveEvent] does this for every event it saves.
+// [EventCommandStore.SaveEvent] does this for every event it saves.
 func StampMetadata(ctx context.Context, md nova.Metadata) nova.Metadata {
 	from := MetadataFrom(ctx)
 	if md.CorrelationID == "" {
@@ -81,7 +81,7 @@ func StampMetadata(ctx context.Context, md nova.Metadata) nova.Metadata {
 //
 // A handler that dispatches further commands passes its ctx on, so they
 // share the correlation ID and name their cause; events saved through
-// [EventStore] or with [StampMetadata] carry both.
+// [EventCommandStore] or with [StampMetadata] carry both.
 func Correlation() Middleware {
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, msg any) (any, error) {

@@ -11,20 +11,22 @@ import (
 
 // Command is a self-executing command: it executes against a [CommandStore],
 // saving the events it decides on, and returns the ID of the aggregate it
-// changed. Commands dispatched through a [CommandBus] need not implement
-// it; a handler can be written as a Command's Execute (see [Handle]).
+// changed. [RegisterCommand] makes Execute its handler on a [CommandBus].
+// It is the shape of ported code; new code writes handlers with [Handle]
+// (see "Which to use" in the package documentation).
 type Command interface {
 	Execute(ctx context.Context, store CommandStore) (aggregateID string, err error)
 }
 
 // Query is a self-executing query: it executes against a [QueryStore] and
-// returns a result of type R. It has no side effects.
+// returns a result of type R. It has no side effects. [RegisterQuery]
+// makes Execute its handler on a [QueryBus].
 type Query[R any] interface {
 	Execute(ctx context.Context, store QueryStore) (R, error)
 }
 
 // CommandStore saves an event of an aggregate and reads an aggregate's
-// events. [NewCommandStore] provides it over any [nova.Store].
+// events. [NewEventCommandStore] provides it over any [nova.Store].
 //
 // The StoredEvent of nova-boot-data-patterns maps onto Nova's event types
 // field by field:
@@ -51,17 +53,17 @@ type CommandStore interface {
 	Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error]
 }
 
-var _ CommandStore = (*EventStore)(nil)
+var _ CommandStore = (*EventCommandStore)(nil)
 
-// EventStore is a [CommandStore] over a [nova.Store]. The zero value and
-// a nil *EventStore fail every call with an error matching
-// [nova.ErrInvalid]; call [NewCommandStore].
-type EventStore struct {
+// EventCommandStore is a [CommandStore] over a [nova.Store]. The zero value and
+// a nil *EventCommandStore fail every call with an error matching
+// [nova.ErrInvalid]; call [NewEventCommandStore].
+type EventCommandStore struct {
 	store nova.Store
 	reg   *nova.Registry
 }
 
-// NewCommandStore returns a [CommandStore] that saves and reads events
+// NewEventCommandStore returns a [CommandStore] that saves and reads events
 // in store, one stream per aggregate. It does not own store: closing
 // store is the caller's business.
 //
@@ -72,15 +74,15 @@ type EventStore struct {
 // [nova.Registry.Encode] does: the caller builds the data in the current
 // shape, and the upcasters of older shapes must not run on it when it is
 // read. With a nil reg an unstamped event is shape 1.
-func NewCommandStore(store nova.Store, reg *nova.Registry) *EventStore {
-	return &EventStore{store: store, reg: reg}
+func NewEventCommandStore(store nova.Store, reg *nova.Registry) *EventCommandStore {
+	return &EventCommandStore{store: store, reg: reg}
 }
 
 // SaveEvent implements [CommandStore]. Metadata from ctx fills the
 // event's empty correlation and causation IDs and its missing free keys
 // (see [StampMetadata]), and an event that names no shape is stamped with
-// its type's current one (see [NewCommandStore]).
-func (s *EventStore) SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error) {
+// its type's current one (see [NewEventCommandStore]).
+func (s *EventCommandStore) SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error) {
 	if s == nil || s.store == nil {
 		return nova.AppendResult{}, invalidf("save event: nil event store")
 	}
@@ -102,7 +104,7 @@ func (s *EventStore) SaveEvent(ctx context.Context, aggregateID string, expected
 }
 
 // Events implements [CommandStore].
-func (s *EventStore) Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error] {
+func (s *EventCommandStore) Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		switch {
 		case s == nil || s.store == nil:
@@ -128,7 +130,8 @@ func (s *EventStore) Events(ctx context.Context, aggregateID string) iter.Seq2[n
 }
 
 // RegisterCommand makes C's own Execute its handler on b, run against
-// store: a self-executing command, on a bus with middleware.
+// store, with [HandleResult]: the command goes through b's middleware
+// (validation, correlation, idempotency, retry) as any other does.
 // [DispatchResult] with R = string returns the aggregate ID Execute
 // returned. C is not inferred: write
 //

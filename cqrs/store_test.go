@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nova-go/nova"
@@ -41,7 +43,7 @@ func collect(t *testing.T, cs cqrs.CommandStore, id string) []nova.Event {
 func TestEventStore(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t), nil)
+	cs := cqrs.NewEventCommandStore(newEvents(t), nil)
 	if got := collect(t, cs, "order-1"); len(got) != 0 {
 		t.Fatalf("Events of a new aggregate = %v, want none", got)
 	}
@@ -80,21 +82,21 @@ func TestEventStore(t *testing.T) {
 func TestEventStoreBadInput(t *testing.T) {
 	t.Parallel()
 	store := newEvents(t)
-	cs := cqrs.NewCommandStore(store, nil)
-	var nilCS *cqrs.EventStore
+	cs := cqrs.NewEventCommandStore(store, nil)
+	var nilCS *cqrs.EventCommandStore
 	var nilCtx context.Context
 	ctx := t.Context()
 	ok := nova.EventData{Type: "order.placed"}
 	tests := []struct {
 		name string
-		cs   *cqrs.EventStore
+		cs   *cqrs.EventCommandStore
 		ctx  context.Context
 		id   string
 		ev   nova.EventData
 	}{
 		{"nil store", nilCS, ctx, "a", ok},
-		{"zero store", &cqrs.EventStore{}, ctx, "a", ok},
-		{"nil event store inside", cqrs.NewCommandStore(nil, nil), ctx, "a", ok},
+		{"zero store", &cqrs.EventCommandStore{}, ctx, "a", ok},
+		{"nil event store inside", cqrs.NewEventCommandStore(nil, nil), ctx, "a", ok},
 		{"nil ctx", cs, nilCtx, "a", ok},
 		{"empty aggregate ID", cs, ctx, "", ok},
 		{"control character in ID", cs, ctx, "a\nb", ok},
@@ -268,7 +270,7 @@ func (c shipOrder) CommandID() string { return c.ID }
 func TestCorrelationEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cs := cqrs.NewCommandStore(newEvents(t), nil)
+	cs := cqrs.NewEventCommandStore(newEvents(t), nil)
 	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation())
 	if err != nil {
 		t.Fatal(err)
@@ -468,7 +470,7 @@ func TestSaveEventStampsTheSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := newEvents(t)
-	cs := cqrs.NewCommandStore(events, reg)
+	cs := cqrs.NewEventCommandStore(events, reg)
 	if _, err := cs.SaveEvent(ctx, "order-1", nova.NoStream, nova.EventData{Type: "order.totalled", Data: []byte(`{"total":700}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +526,7 @@ func (c closeTab) Execute(ctx context.Context, store cqrs.CommandStore) (string,
 func TestCommandsOfTwoTypesShareAnID(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := cqrs.NewCommandStore(newEvents(t), nil)
+	store := cqrs.NewEventCommandStore(newEvents(t), nil)
 	for run := range 2 {
 		idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
 		if err != nil {
@@ -589,5 +591,90 @@ func TestCommandKey(t *testing.T) {
 	// carry.
 	if got := cqrs.EventID("cmd-1", 0); got != "fa372224-1b1f-8643-9a66-e9ad1582f8d2" {
 		t.Fatalf("EventID(cmd-1, 0) = %s, no longer the ID stored events carry", got)
+	}
+}
+
+// countedOrder is a self-executing command that counts the runs of its
+// Execute and saves an event with a fresh ID each time.
+type countedOrder struct {
+	ID, Order, Customer string
+	runs                *atomic.Int32
+}
+
+func (c countedOrder) CommandID() string { return c.ID }
+
+func (c countedOrder) Validate() error {
+	if c.Customer == "" {
+		return errors.New("no customer")
+	}
+	return nil
+}
+
+func (c countedOrder) Execute(ctx context.Context, store cqrs.CommandStore) (string, error) {
+	c.runs.Add(1)
+	_, err := store.SaveEvent(ctx, "counted-"+c.Order, nova.Any, nova.EventData{Type: "order.placed", Data: []byte(`{}`)})
+	return "counted-" + c.Order, err
+}
+
+// A self-executing command registered with RegisterCommand goes through
+// the bus's middleware, as a handler registered with Handle does:
+// Validation refuses it before Execute runs, Idempotency runs it once,
+// Correlation stamps its events, and middleware of the caller's own sees
+// it as a command.
+func TestRegisterCommandRunsInMiddleware(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := cqrs.NewEventCommandStore(newEvents(t), nil)
+	var seen []string
+	record := func(next cqrs.HandlerFunc) cqrs.HandlerFunc {
+		return func(ctx context.Context, msg any) (any, error) {
+			seen = append(seen, fmt.Sprintf("%s %T", cqrs.KindFrom(ctx), msg))
+			return next(ctx, msg)
+		}
+	}
+	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := cqrs.NewCommandBus(record, cqrs.Validation(), cqrs.Correlation(), idem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.RegisterCommand[countedOrder](bus, store); err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+
+	err = bus.Dispatch(ctx, countedOrder{ID: "cmd-0", Order: "1", runs: &runs})
+	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "no customer") {
+		t.Fatalf("Dispatch of an invalid command = %v, want Validate's error matching nova.ErrInvalid", err)
+	}
+	if n := runs.Load(); n != 0 {
+		t.Fatalf("Validation let an invalid command's Execute run %d times", n)
+	}
+	if got := collect(t, store, "counted-1"); len(got) != 0 {
+		t.Fatalf("an invalid command saved %+v", got)
+	}
+
+	cmd := countedOrder{ID: "cmd-1", Order: "1", Customer: "ada", runs: &runs}
+	for i := range 3 {
+		id, err := cqrs.DispatchResult[string](ctx, bus, cmd)
+		if err != nil || (i == 0 && id != "counted-1") {
+			t.Fatalf("dispatch %d: DispatchResult = %q, %v; want counted-1 the first time", i, id, err)
+		}
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("Idempotency: Execute ran %d times for one command ID sent three times, want 1", n)
+	}
+	got := collect(t, store, "counted-1")
+	if len(got) != 1 {
+		t.Fatalf("events = %+v, want one", got)
+	}
+	if md := got[0].Metadata; md.CorrelationID != "cmd-1" || md.CausationID != "cmd-1" {
+		t.Fatalf("event metadata = %+v, want correlation and causation cmd-1 from Correlation", md)
+	}
+	want := slices.Repeat([]string{"command cqrs_test.countedOrder"}, 4)
+	if !slices.Equal(seen, want) {
+		t.Fatalf("the caller's middleware saw %q, want %q", seen, want)
 	}
 }

@@ -73,15 +73,15 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 // [cqrs.CommandStore], over an in-memory event [Store], and a
 // [cqrs.QueryStore].
 type CQRSStore struct {
-	*cqrs.EventStore
+	*cqrs.EventCommandStore
 	*QueryStore
 }
 
 // NewCQRSStore returns a command and query store whose events go to
 // events and whose projections live in a new [QueryStore]. reg, which may
 // be nil, is the registry the events are read with: saved events are
-// stamped with their type's current shape (see [cqrs.NewCommandStore]).
+// stamped with their type's current shape (see [cqrs.NewEventCommandStore]).
 // It does not own events: closing it is the caller's business.
 func NewCQRSStore(events *Store, reg *nova.Registry) *CQRSStore {
-	return &CQRSStore{EventStore: cqrs.NewCommandStore(events, reg), QueryStore: NewQueryStore()}
+	return &CQRSStore{EventCommandStore: cqrs.NewEventCommandStore(events, reg), QueryStore: NewQueryStore()}
 }

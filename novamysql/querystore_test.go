@@ -36,19 +36,18 @@ func TestQueryStore(t *testing.T) {
 func TestSQLQueryStore(t *testing.T) {
 	t.Parallel()
 	s := open(t, novamysql.Config{})
-	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
-		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
-		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
-			tx, err := s.DB().BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if err := fn(novamysql.WithTx(ctx, tx)); err != nil {
-				return errors.Join(err, tx.Rollback())
-			}
-			return tx.Commit()
-		},
-	})
+	novatest.RunSQLQueryStore(t, func(t *testing.T, table string) cqrs.QueryStore {
+		return newQueryStore(t, s, table)
+	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(novamysql.WithTx(ctx, tx)); err != nil {
+			return errors.Join(err, tx.Rollback())
+		}
+		return tx.Commit()
+	}))
 }
 
 // The default table carries the store's prefix.

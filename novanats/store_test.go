@@ -51,26 +51,18 @@ func TestStorePrivate(t *testing.T) {
 
 // TestStoreMachine runs the suite against the machine's server (nats-server
 // 2.9.10 here, or NOVA_TEST_NATS_URL). Before 2.12 a server cannot store a
-// batch atomically, so the cases that append several events at once are
-// skipped there; TestBatchRefused checks what such an append does.
+// batch atomically: the store's AtomicBatches says so, and the suite then
+// skips the cases that append several events at once; TestBatchRefused
+// checks what such an append does.
 func TestStoreMachine(t *testing.T) {
 	url := testenv.Need(t, testenv.NATS)
-	var opts []novatest.StoreOption
-	opts = append(opts, novatest.WithScale(testenv.ServerScale()))
-	if !atomicServer(t, url) {
-		opts = append(opts, novatest.WithSingleEventAppends())
-	}
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
 		return openStore(t, url)
-	}, opts...)
+	}, novatest.WithScale(testenv.ServerScale()))
 }
 
-// atomicServer reports whether a store on the server at url appends
-// batches atomically.
-func atomicServer(t *testing.T, url string) bool {
-	t.Helper()
-	return openStore(t, url).AtomicBatches()
-}
+// The suite finds out from the store whether to run the batch cases.
+var _ novatest.AtomicBatcher = (*novanats.Store)(nil)
 
 // TestBatchRefused: on a server without atomic batches, an append of
 // several events fails with an error matching nova.ErrNotImplemented and

@@ -42,13 +42,11 @@ func TestSQLQueryStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
-		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
-		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
-			return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
-		},
-		Rebuilder: cp,
-	})
+	novatest.RunSQLQueryStore(t, func(t *testing.T, table string) cqrs.QueryStore {
+		return newQueryStore(t, s, table)
+	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
+		return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
+	}), novatest.WithCheckpoints(cp))
 }
 
 func TestNewQueryStoreBadInput(t *testing.T) {

@@ -15,21 +15,21 @@ import (
 type Synchronous uint8
 
 const (
-	// Full flushes the write-ahead log to stable storage at every commit:
+	// SyncFull flushes the write-ahead log to stable storage at every commit:
 	// an acknowledged append survives a power loss. It is the default.
-	Full Synchronous = iota
-	// Normal flushes only at checkpoints: an acknowledged append survives a
+	SyncFull Synchronous = iota
+	// SyncNormal flushes only at checkpoints: an acknowledged append survives a
 	// crash of the process but the last commits may be lost on a power
 	// loss. The file is never corrupted either way.
-	Normal
+	SyncNormal
 )
 
 // String returns "FULL" or "NORMAL".
 func (s Synchronous) String() string {
 	switch s {
-	case Full:
+	case SyncFull:
 		return "FULL"
-	case Normal:
+	case SyncNormal:
 		return "NORMAL"
 	}
 	return "Synchronous(" + strconv.Itoa(int(s)) + ")"
@@ -65,8 +65,8 @@ type Config struct {
 	// is refused either way, and left as it was.
 	SkipMigrate bool
 
-	// Synchronous is the durability of a commit: [Full] (the default) or
-	// [Normal].
+	// Synchronous is the durability of a commit: [SyncFull] (the default) or
+	// [SyncNormal].
 	Synchronous Synchronous
 
 	// BusyTimeout is how long a connection waits for a lock held by
@@ -101,8 +101,8 @@ func (c Config) validate() error {
 		return nova.InvalidFieldf("novasqlite", "Config.Path", "%q: want a plain file path, not a URI or an in-memory database", c.Path)
 	case strings.IndexByte(c.Path, 0) >= 0:
 		return nova.InvalidFieldf("novasqlite", "Config.Path", "contains a NUL byte")
-	case c.Synchronous > Normal:
-		return nova.InvalidFieldf("novasqlite", "Config.Synchronous", "unknown value %d: want Full or Normal", c.Synchronous)
+	case c.Synchronous > SyncNormal:
+		return nova.InvalidFieldf("novasqlite", "Config.Synchronous", "unknown value %d: want SyncFull or SyncNormal", c.Synchronous)
 	case c.BusyTimeout < 0:
 		return nova.InvalidFieldf("novasqlite", "Config.BusyTimeout", "negative duration %s", c.BusyTimeout)
 	case c.MaxReaders < 0:

@@ -87,8 +87,8 @@
 // # Durability
 //
 // [Config.Synchronous] chooses SQLite's synchronous setting in WAL mode:
-// [Full] (the default) flushes the log at every commit, so an acknowledged
-// append survives power loss; [Normal] flushes only at checkpoints, so it
+// [SyncFull] (the default) flushes the log at every commit, so an acknowledged
+// append survives power loss; [SyncNormal] flushes only at checkpoints, so it
 // survives a crash of the process but a power loss may drop the last
 // commits. The file stays consistent either way.
 //

@@ -15,7 +15,7 @@ import (
 
 func TestDSNOpensTheStoreFileWithItsSettings(t *testing.T) {
 	t.Parallel()
-	cfg := novasqlite.Config{Path: filepath.Join(t.TempDir(), "with space.db"), Synchronous: novasqlite.Normal}
+	cfg := novasqlite.Config{Path: filepath.Join(t.TempDir(), "with space.db"), Synchronous: novasqlite.SyncNormal}
 	s := open(t, cfg)
 	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", 2)...)
 

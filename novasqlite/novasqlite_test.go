@@ -64,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestPragmasAndDSN(t *testing.T) {
 	t.Parallel()
-	cfg := novasqlite.Config{Path: "/tmp/a b?.db", Synchronous: novasqlite.Normal, BusyTimeout: 2 * time.Second}
+	cfg := novasqlite.Config{Path: "/tmp/a b?.db", Synchronous: novasqlite.SyncNormal, BusyTimeout: 2 * time.Second}
 	want := []string{"busy_timeout=2000", "journal_mode=WAL", "synchronous=NORMAL"}
 	if got := novasqlite.Pragmas(cfg); strings.Join(got, ";") != strings.Join(want, ";") {
 		t.Errorf("Pragmas = %q, want %q", got, want)
@@ -535,7 +535,7 @@ func TestGroupCommitConflictsOnly(t *testing.T) {
 
 func TestReadAllEndsAtTheHeadItStartedWith(t *testing.T) {
 	t.Parallel()
-	s := open(t, novasqlite.Config{Synchronous: novasqlite.Normal})
+	s := open(t, novasqlite.Config{Synchronous: novasqlite.SyncNormal})
 	const n = 600 // more than a page
 	novatest.MustAppend(t, s, "a", nova.NoStream, novatest.Events("e", n)...)
 	ctx := context.Background()

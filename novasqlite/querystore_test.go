@@ -38,13 +38,11 @@ func TestQueryStore(t *testing.T) {
 func TestSQLQueryStore(t *testing.T) {
 	t.Parallel()
 	s := open(t, novasqlite.Config{})
-	novatest.RunSQLQueryStore(t, novatest.SQLQueryStore{
-		New: func(t *testing.T, table string) cqrs.QueryStore { return newQueryStore(t, s, table) },
-		InTx: func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
-			return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
-		},
-		Rebuilder: checkpoints(t, s),
-	})
+	novatest.RunSQLQueryStore(t, func(t *testing.T, table string) cqrs.QueryStore {
+		return newQueryStore(t, s, table)
+	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
+		return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
+	}), novatest.WithCheckpoints(checkpoints(t, s)))
 }
 
 func checkpoints(t *testing.T, s *novasqlite.Store) *novasqlite.Checkpoints {

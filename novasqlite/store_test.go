@@ -47,7 +47,7 @@ func TestStore(t *testing.T) {
 		// NOVA_TEST_SCALE=10 restores the full sizes.
 		opts = append(opts, novatest.WithScale(0.1))
 	}
-	for _, sync := range []novasqlite.Synchronous{novasqlite.Full, novasqlite.Normal} {
+	for _, sync := range []novasqlite.Synchronous{novasqlite.SyncFull, novasqlite.SyncNormal} {
 		t.Run(sync.String(), func(t *testing.T) {
 			t.Parallel()
 			novatest.RunStore(t, func(t *testing.T) nova.Store {
@@ -60,6 +60,6 @@ func TestStore(t *testing.T) {
 func TestSnapshotStore(t *testing.T) {
 	t.Parallel()
 	novatest.RunSnapshotStore(t, func(t *testing.T) aggregate.SnapshotStore {
-		return open(t, novasqlite.Config{Synchronous: novasqlite.Normal})
+		return open(t, novasqlite.Config{Synchronous: novasqlite.SyncNormal})
 	})
 }

@@ -59,9 +59,9 @@
 //     back and loses nothing; with [WithConnectionKiller], subscriptions
 //     survive dropped connections without loss or repeats. The two hooked
 //     cases run alone, before the parallel ones.
-//   - single.go: [WithSingleEventAppends] for a backend that cannot append
-//     several events atomically (JetStream before 2.12): only the cases that
-//     append one event at a time run.
+//   - single.go: a store that is an [AtomicBatcher] and cannot append
+//     several events atomically (JetStream before 2.12) runs only the cases
+//     that append one event at a time.
 //
 // [RunSnapshotStore] (snapshot.go) does the same for
 // aggregate.SnapshotStore, and [RunQueryStore] (querystore.go) for

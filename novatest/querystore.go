@@ -438,24 +438,38 @@ func (q *qsuite) testCancel(t *testing.T) {
 	wantMissing(t, qs, "k")
 }
 
-// SQLQueryStore is what [RunSQLQueryStore] needs of a SQL backend's
-// query store.
-type SQLQueryStore struct {
-	// New returns a query store on table ("" for the backend's default),
-	// creating the table. Every call within one test (t and its parent)
-	// must use the same database, schema or file, fresh for the test.
-	New func(t *testing.T, table string) cqrs.QueryStore
-	// InTx runs fn in a transaction of that database, with a ctx that
-	// carries it (the backend's WithTx), and commits it when fn returns
-	// nil; otherwise it rolls it back and returns fn's error.
-	InTx func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error
-	// Rebuilder, if not nil, is the backend's checkpoint store on the
-	// same database, for the WithCheckpoints case.
-	Rebuilder projection.Rebuilder
+// TxFunc runs fn in a transaction of the database a SQL query store
+// lives in, with a ctx that carries it (the backend's WithTx), and commits
+// it when fn returns nil; otherwise it rolls it back and returns fn's
+// error.
+type TxFunc func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error
+
+// SQLQueryOption tunes [RunSQLQueryStore] for one backend.
+type SQLQueryOption func(*sqlQueryOptions)
+
+type sqlQueryOptions struct {
+	inTx TxFunc
+	cp   projection.CheckpointStore
+}
+
+// WithTx gives the suite the backend's transactions. It is required.
+func WithTx(f TxFunc) SQLQueryOption {
+	return func(o *sqlQueryOptions) { o.inTx = f }
+}
+
+// WithCheckpoints gives the suite the backend's checkpoint store on the
+// same database. When it is a [projection.Rebuilder], the WithCheckpoints
+// case runs.
+func WithCheckpoints(cs projection.CheckpointStore) SQLQueryOption {
+	return func(o *sqlQueryOptions) { o.cp = cs }
 }
 
 // RunSQLQueryStore runs the cases every SQL query store passes beside
-// [RunQueryStore]:
+// [RunQueryStore], against the stores newStore returns. newStore returns
+// a query store on table ("" for the backend's default), creating the
+// table, and registers its cleanup with t. Every call within one test (t
+// and its parent) must use the same database, schema or file, fresh for
+// the test. The cases:
 //
 //   - Tables: stores on two tables keep apart; a second store on one
 //     table sees the first's rows.
@@ -466,38 +480,54 @@ type SQLQueryStore struct {
 //   - RebuildShadow: under projection.WithRebuild the store reads and
 //     writes its table's shadow (table + projection.ShadowSuffix), and
 //     fails, naming the shadow, when the shadow does not exist.
-//   - WithCheckpoints (with a Rebuilder): writes in a checkpoint's Commit
-//     commit with the checkpoint, or not at all; a rebuild fills the
-//     shadow Prepare makes of the store's table, and Swap puts it in
-//     place for the store's next reads and writes. The table is named to
-//     the Rebuilder by the store's Table method, if it has one.
-func RunSQLQueryStore(t *testing.T, s SQLQueryStore) {
+//
+// When the store given to [WithCheckpoints] is a [projection.Rebuilder]:
+//
+//   - WithCheckpoints: writes in a checkpoint's Commit commit with the
+//     checkpoint, or not at all; a rebuild fills the shadow Prepare makes
+//     of the store's table, and Swap puts it in place for the store's next
+//     reads and writes. The table is named to the Rebuilder by the store's
+//     Table method, if it has one.
+func RunSQLQueryStore(t *testing.T, newStore func(t *testing.T, table string) cqrs.QueryStore, opts ...SQLQueryOption) {
 	t.Helper()
+	var o sqlQueryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.inTx == nil {
+		t.Fatal("novatest: RunSQLQueryStore needs the backend's transactions: pass WithTx")
+	}
+	s := sqlQuerySuite{newStore: newStore, inTx: o.inTx}
+	s.rb, _ = o.cp.(projection.Rebuilder)
 	t.Run("Tables", s.testTables)
 	t.Run("InTransaction", s.testInTransaction)
 	t.Run("RebuildShadow", s.testRebuildShadow)
-	if s.Rebuilder != nil {
-		t.Run("WithCheckpoints", s.testWithCheckpoints)
-	}
+	t.Run("WithCheckpoints", s.testWithCheckpoints)
 }
 
-func (s SQLQueryStore) testTables(t *testing.T) {
+type sqlQuerySuite struct {
+	newStore func(t *testing.T, table string) cqrs.QueryStore
+	inTx     TxFunc
+	rb       projection.Rebuilder // nil: WithCheckpoints skips
+}
+
+func (s sqlQuerySuite) testTables(t *testing.T) {
 	t.Parallel()
-	a, b := s.New(t, "views_a"), s.New(t, "views_b")
+	a, b := s.newStore(t, "views_a"), s.newStore(t, "views_b")
 	upsert(t, a, "k", `{"in":"a"}`)
 	wantMissing(t, b, "k")
 	upsert(t, b, "k", `{"in":"b"}`)
 	wantValue(t, a, "k", `{"in":"a"}`)
-	wantValue(t, s.New(t, "views_a"), "k", `{"in":"a"}`)
+	wantValue(t, s.newStore(t, "views_a"), "k", `{"in":"a"}`)
 }
 
-func (s SQLQueryStore) testInTransaction(t *testing.T) {
+func (s sqlQuerySuite) testInTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	qs := s.New(t, "")
+	qs := s.newStore(t, "")
 	upsert(t, qs, "kept", `{"v":1}`)
 	boom := errors.New("roll back")
-	err := s.InTx(ctx, t, func(tx context.Context) error {
+	err := s.inTx(ctx, t, func(tx context.Context) error {
 		for key, value := range map[string]string{"undone": `{"v":2}`, "kept": `{"v":3}`} {
 			if err := qs.UpsertRaw(tx, key, json.RawMessage(value)); err != nil {
 				return fmt.Errorf("UpsertRaw(%q) in a transaction: %w", key, err)
@@ -514,7 +544,7 @@ func (s SQLQueryStore) testInTransaction(t *testing.T) {
 	wantMissing(t, qs, "undone")
 	wantValue(t, qs, "kept", `{"v":1}`)
 
-	err = s.InTx(ctx, t, func(tx context.Context) error {
+	err = s.inTx(ctx, t, func(tx context.Context) error {
 		if err := qs.UpsertRaw(tx, "done", json.RawMessage(`{"v":4}`)); err != nil {
 			return err
 		}
@@ -533,17 +563,17 @@ func (s SQLQueryStore) testInTransaction(t *testing.T) {
 	wantValue(t, qs, "kept", `{"v":5}`)
 }
 
-func (s SQLQueryStore) testRebuildShadow(t *testing.T) {
+func (s sqlQuerySuite) testRebuildShadow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	rebuild := projection.WithRebuild(ctx)
-	qs := s.New(t, "rebuilt")
+	qs := s.newStore(t, "rebuilt")
 	shadow := "rebuilt" + projection.ShadowSuffix
 	err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`))
 	if err == nil || !strings.Contains(err.Error(), shadow) {
 		t.Fatalf("UpsertRaw under a rebuild with no shadow table: %v, want an error naming %s", err, shadow)
 	}
-	s.New(t, shadow)
+	s.newStore(t, shadow)
 	upsert(t, qs, "k", `"live"`)
 	for _, key := range []string{"k", "new"} {
 		if err := qs.UpsertRaw(rebuild, key, json.RawMessage(`"rebuilt"`)); err != nil {
@@ -557,14 +587,17 @@ func (s SQLQueryStore) testRebuildShadow(t *testing.T) {
 			t.Fatalf("GetRaw(%q) under a rebuild = %s, %v; want \"rebuilt\"", key, got, err)
 		}
 	}
-	wantValue(t, s.New(t, shadow), "new", `"rebuilt"`)
+	wantValue(t, s.newStore(t, shadow), "new", `"rebuilt"`)
 }
 
-func (s SQLQueryStore) testWithCheckpoints(t *testing.T) {
+func (s sqlQuerySuite) testWithCheckpoints(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cp := s.Rebuilder
-	qs := s.New(t, "checkpointed")
+	cp := s.rb
+	if cp == nil {
+		t.Skip("the backend passed no WithCheckpoints, or not a projection.Rebuilder")
+	}
+	qs := s.newStore(t, "checkpointed")
 	at := func(n uint64) nova.Position { return nova.Position{Commit: n} }
 	write := func(key, value string) func(ctx context.Context) error {
 		return func(ctx context.Context) error { return qs.UpsertRaw(ctx, key, json.RawMessage(value)) }

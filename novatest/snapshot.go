@@ -13,10 +13,10 @@ import (
 	"github.com/nova-go/nova/aggregate"
 )
 
-// RunSnapshotStore is the conformance suite for [aggregate.SnapshotStore].
-// newStore returns a fresh, empty snapshot store for each subtest and
-// registers its own cleanup; subtests run in parallel, so it must be safe
-// to call concurrently.
+// RunSnapshotStore runs the snapshot store conformance suite against the
+// stores newStore returns. newStore must return a fresh, empty store each
+// time it is called and register its cleanup with t; it is called from
+// parallel subtests.
 //
 // The suite checks that a stream with no snapshot reports
 // [nova.ErrNotFound]; that a snapshot round-trips (stream, version, schema,
@@ -26,11 +26,20 @@ import (
 // that bad input (nil or cancelled context, empty or invalid stream ID,
 // version 0, negative schema) fails, with [nova.ErrInvalid] for the bad
 // values, and stores nothing.
-func RunSnapshotStore(t *testing.T, newStore func(t *testing.T) aggregate.SnapshotStore) {
+//
+// Of the options, only [WithTimeout] applies: it bounds each case's calls.
+func RunSnapshotStore(t *testing.T, newStore func(t *testing.T) aggregate.SnapshotStore, opts ...StoreOption) {
 	t.Helper()
+	o := storeOptions{scale: 1, timeout: time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.timeout <= 0 {
+		t.Fatalf("novatest: WithTimeout(%v): want a positive duration", o.timeout)
+	}
 	for _, c := range []struct {
 		name string
-		run  func(t *testing.T, s aggregate.SnapshotStore)
+		run  func(ctx context.Context, t *testing.T, s aggregate.SnapshotStore)
 	}{
 		{"Missing", snapMissing},
 		{"RoundTrip", snapRoundTrip},
@@ -44,7 +53,9 @@ func RunSnapshotStore(t *testing.T, newStore func(t *testing.T) aggregate.Snapsh
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			c.run(t, newStore(t))
+			ctx, cancel := context.WithTimeout(t.Context(), o.timeout)
+			defer cancel()
+			c.run(ctx, t, newStore(t))
 		})
 	}
 }
@@ -53,16 +64,16 @@ func snapshotAt(stream string, version uint64, schema int, data string) aggregat
 	return aggregate.Snapshot{Stream: stream, Version: version, Schema: schema, Data: []byte(data), RecordedAt: time.Now().UTC()}
 }
 
-func snapSave(t *testing.T, s aggregate.SnapshotStore, snap aggregate.Snapshot) {
+func snapSave(ctx context.Context, t *testing.T, s aggregate.SnapshotStore, snap aggregate.Snapshot) {
 	t.Helper()
-	if err := s.SaveSnapshot(context.Background(), snap); err != nil {
+	if err := s.SaveSnapshot(ctx, snap); err != nil {
 		t.Fatalf("save snapshot of %q at version %d: %v", snap.Stream, snap.Version, err)
 	}
 }
 
-func snapLoad(t *testing.T, s aggregate.SnapshotStore, stream string) aggregate.Snapshot {
+func snapLoad(ctx context.Context, t *testing.T, s aggregate.SnapshotStore, stream string) aggregate.Snapshot {
 	t.Helper()
-	got, err := s.LoadSnapshot(context.Background(), stream)
+	got, err := s.LoadSnapshot(ctx, stream)
 	if err != nil {
 		t.Fatalf("load snapshot of %q: %v", stream, err)
 	}
@@ -78,18 +89,18 @@ func snapWant(t *testing.T, got, want aggregate.Snapshot) {
 	}
 }
 
-func snapMissing(t *testing.T, s aggregate.SnapshotStore) {
-	_, err := s.LoadSnapshot(context.Background(), "order-1")
+func snapMissing(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
+	_, err := s.LoadSnapshot(ctx, "order-1")
 	if !errors.Is(err, nova.ErrNotFound) {
 		t.Fatalf("load of a stream with no snapshot: %v, want an error matching nova.ErrNotFound", err)
 	}
 }
 
-func snapRoundTrip(t *testing.T, s aggregate.SnapshotStore) {
+func snapRoundTrip(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	before := time.Now()
 	want := snapshotAt("order-1", 7, 3, `{"status":"paid","lines":["a","b"],"note":"é ✓"}`)
-	snapSave(t, s, want)
-	got := snapLoad(t, s, "order-1")
+	snapSave(ctx, t, s, want)
+	got := snapLoad(ctx, t, s, "order-1")
 	snapWant(t, got, want)
 	if got.RecordedAt.IsZero() {
 		t.Error("loaded snapshot has no RecordedAt")
@@ -99,36 +110,36 @@ func snapRoundTrip(t *testing.T, s aggregate.SnapshotStore) {
 	}
 }
 
-func snapDataIsCopied(t *testing.T, s aggregate.SnapshotStore) {
+func snapDataIsCopied(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	want := snapshotAt("order-1", 2, 1, `{"n":1}`)
 	snap := want
 	snap.Data = bytes.Clone(want.Data)
-	snapSave(t, s, snap)
+	snapSave(ctx, t, s, snap)
 	snap.Data[2] = 'X' // the caller reuses its buffer
-	got := snapLoad(t, s, "order-1")
+	got := snapLoad(ctx, t, s, "order-1")
 	snapWant(t, got, want)
 	got.Data[2] = 'Y' // the caller scribbles on what it loaded
-	snapWant(t, snapLoad(t, s, "order-1"), want)
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), want)
 }
 
-func snapHigherVersionKept(t *testing.T, s aggregate.SnapshotStore) {
+func snapHigherVersionKept(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	high := snapshotAt("order-1", 10, 1, `{"v":10}`)
-	snapSave(t, s, snapshotAt("order-1", 5, 1, `{"v":5}`))
-	snapSave(t, s, high)
-	snapWant(t, snapLoad(t, s, "order-1"), high)
+	snapSave(ctx, t, s, snapshotAt("order-1", 5, 1, `{"v":5}`))
+	snapSave(ctx, t, s, high)
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), high)
 	// A late save of an older state does not replace a newer one.
-	snapSave(t, s, snapshotAt("order-1", 8, 1, `{"v":8}`))
-	snapWant(t, snapLoad(t, s, "order-1"), high)
+	snapSave(ctx, t, s, snapshotAt("order-1", 8, 1, `{"v":8}`))
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), high)
 }
 
-func snapSameVersionReplaces(t *testing.T, s aggregate.SnapshotStore) {
-	snapSave(t, s, snapshotAt("order-1", 4, 1, `{"shape":1}`))
+func snapSameVersionReplaces(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
+	snapSave(ctx, t, s, snapshotAt("order-1", 4, 1, `{"shape":1}`))
 	want := snapshotAt("order-1", 4, 2, `{"shape":2}`)
-	snapSave(t, s, want)
-	snapWant(t, snapLoad(t, s, "order-1"), want)
+	snapSave(ctx, t, s, want)
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), want)
 }
 
-func snapRacingSaves(t *testing.T, s aggregate.SnapshotStore) {
+func snapRacingSaves(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	const writers, each = 8, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
@@ -138,7 +149,7 @@ func snapRacingSaves(t *testing.T, s aggregate.SnapshotStore) {
 			// interleave across writers.
 			for i := range each {
 				v := uint64(w + 1 + i*writers)
-				if err := s.SaveSnapshot(context.Background(), snapshotAt("order-1", v, 1, fmt.Sprintf(`{"v":%d}`, v))); err != nil {
+				if err := s.SaveSnapshot(ctx, snapshotAt("order-1", v, 1, fmt.Sprintf(`{"v":%d}`, v))); err != nil {
 					errs <- err
 				}
 			}
@@ -150,26 +161,25 @@ func snapRacingSaves(t *testing.T, s aggregate.SnapshotStore) {
 		t.Fatalf("racing save: %v", err)
 	}
 	const top = writers * each
-	snapWant(t, snapLoad(t, s, "order-1"), snapshotAt("order-1", top, 1, fmt.Sprintf(`{"v":%d}`, top)))
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), snapshotAt("order-1", top, 1, fmt.Sprintf(`{"v":%d}`, top)))
 }
 
-func snapStreamsIsolated(t *testing.T, s aggregate.SnapshotStore) {
+func snapStreamsIsolated(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	a := snapshotAt("order-1", 3, 1, `{"id":1}`)
 	b := snapshotAt("order-10", 1, 1, `{"id":10}`)
-	snapSave(t, s, a)
-	snapSave(t, s, b)
-	snapWant(t, snapLoad(t, s, "order-1"), a)
-	snapWant(t, snapLoad(t, s, "order-10"), b)
+	snapSave(ctx, t, s, a)
+	snapSave(ctx, t, s, b)
+	snapWant(t, snapLoad(ctx, t, s, "order-1"), a)
+	snapWant(t, snapLoad(ctx, t, s, "order-10"), b)
 	for _, other := range []string{"order-2", "order", "order-1 ", "ORDER-1"} {
-		if _, err := s.LoadSnapshot(context.Background(), other); !errors.Is(err, nova.ErrNotFound) {
+		if _, err := s.LoadSnapshot(ctx, other); !errors.Is(err, nova.ErrNotFound) {
 			t.Errorf("load snapshot of %q: %v, want nova.ErrNotFound", other, err)
 		}
 	}
 }
 
-func snapBadInput(t *testing.T, s aggregate.SnapshotStore) {
+func snapBadInput(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
 	var nilCtx context.Context
-	ctx := context.Background()
 	for _, c := range []struct {
 		name string
 		call func() error
@@ -192,16 +202,16 @@ func snapBadInput(t *testing.T, s aggregate.SnapshotStore) {
 	}
 }
 
-func snapCancelledContext(t *testing.T, s aggregate.SnapshotStore) {
-	ctx, cancel := context.WithCancel(context.Background())
+func snapCancelledContext(ctx context.Context, t *testing.T, s aggregate.SnapshotStore) {
+	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := s.SaveSnapshot(ctx, snapshotAt("order-1", 1, 1, `{}`)); !errors.Is(err, context.Canceled) {
+	if err := s.SaveSnapshot(cancelled, snapshotAt("order-1", 1, 1, `{}`)); !errors.Is(err, context.Canceled) {
 		t.Errorf("save with a cancelled context: %v, want context.Canceled", err)
 	}
-	if _, err := s.LoadSnapshot(ctx, "order-1"); !errors.Is(err, context.Canceled) {
+	if _, err := s.LoadSnapshot(cancelled, "order-1"); !errors.Is(err, context.Canceled) {
 		t.Errorf("load with a cancelled context: %v, want context.Canceled", err)
 	}
-	if _, err := s.LoadSnapshot(context.Background(), "order-1"); !errors.Is(err, nova.ErrNotFound) {
+	if _, err := s.LoadSnapshot(ctx, "order-1"); !errors.Is(err, nova.ErrNotFound) {
 		t.Errorf("after a cancelled save, load snapshot: %v, want nova.ErrNotFound (nothing stored)", err)
 	}
 }

@@ -22,7 +22,6 @@ type storeOptions struct {
 	timeout   time.Duration
 	openTx    OpenTxFunc   // see server.go
 	killConns ConnKillFunc // see server.go
-	single    bool         // see single.go
 }
 
 // WithScale multiplies the sizes of the load cases by f, on top of
@@ -89,6 +88,10 @@ type suite struct {
 // newStore returns. newStore must return a fresh, empty store each time it
 // is called and register the store's cleanup (Close) with t; it is called
 // from parallel subtests. See the package documentation for the sizes.
+//
+// The suite asks one store for its optional capabilities: a store that is
+// an [AtomicBatcher] reporting false runs only the cases that append one
+// event at a time.
 func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...StoreOption) {
 	t.Helper()
 	o := storeOptions{scale: 1, timeout: time.Minute}
@@ -115,7 +118,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) nova.Store, opts ...Stor
 	// The case that watches goroutines runs first, before the parallel
 	// cases start (they wait until this function returns), so a leak it
 	// reports is less likely to come from a failure elsewhere.
-	if o.single {
+	if singleEventAppends(s.store(t)) {
 		s.runSingle(t)
 		return
 	}

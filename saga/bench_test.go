@@ -19,7 +19,7 @@ func noop(name string) saga.Step[trip] {
 // sqliteNormalBackend is a SQLite run store that does not flush each
 // commit (synchronous=NORMAL): what is left is the CPU per transition.
 func sqliteNormalBackend(t testing.TB, _ *clock) saga.RunStore {
-	return openSQLite(t, novasqlite.Normal)
+	return openSQLite(t, novasqlite.SyncNormal)
 }
 
 // BenchmarkSaga measures durable 3-step sagas of no-op steps: each run

@@ -45,7 +45,7 @@ func memBackend(t testing.TB, clk *clock) saga.RunStore {
 	return novamem.NewRunStore(st)
 }
 
-func sqliteBackend(t testing.TB, _ *clock) saga.RunStore { return openSQLite(t, novasqlite.Full) }
+func sqliteBackend(t testing.TB, _ *clock) saga.RunStore { return openSQLite(t, novasqlite.SyncFull) }
 
 // openSQLite opens a run store on a new SQLite file with the durability
 // given.

@@ -30,7 +30,7 @@ func benchCommand() *command {
 				"); also "+strings.Join(optInScenarios(), ", ")+", and saga for both saga scenarios")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
-			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (flush per commit) or normal")
+			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (novasqlite.SyncFull, flush per commit) or normal (novasqlite.SyncNormal)")
 			// Server backends measure in a scratch schema, database or
 			// JetStream stream of their own and drop it afterwards.
 		},
@@ -89,12 +89,19 @@ func optInScenarios() []string {
 	return out
 }
 
+// syncModes maps the values of --sync to SQLite's synchronous settings.
+var syncModes = map[string]novasqlite.Synchronous{
+	"full":   novasqlite.SyncFull,
+	"normal": novasqlite.SyncNormal,
+}
+
 func benchBackend(spec, sync string) (bench.Backend, error) {
 	b, err := parseStore(spec)
 	if err != nil {
 		return bench.Backend{}, err
 	}
-	if sync != "full" && sync != "normal" {
+	syncMode, ok := syncModes[sync]
+	if !ok {
 		return bench.Backend{}, usagef("--sync must be full or normal, got %q", sync)
 	}
 	var be bench.Backend
@@ -102,11 +109,7 @@ func benchBackend(spec, sync string) (bench.Backend, error) {
 	case memoryBackend:
 		return bench.Memory(), nil
 	case sqliteBackend:
-		cfg := novasqlite.Config{Synchronous: novasqlite.Full}
-		if sync == "normal" {
-			cfg.Synchronous = novasqlite.Normal
-		}
-		be, err = bench.SQLite(spec, cfg)
+		be, err = bench.SQLite(spec, novasqlite.Config{Synchronous: syncMode})
 	case postgresBackend:
 		var cfg novapg.Config
 		if cfg, err = novapg.ParseURL(spec); err == nil {
