@@ -33,7 +33,7 @@ func TestInvalidInputAcrossPackages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var nilCtx context.Context
-	mem, err := novamem.New(nil)
+	mem, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

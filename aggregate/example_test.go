@@ -49,7 +49,7 @@ func Example() {
 	nova.MustRegister[CartOpened](reg, "cart.opened")
 	nova.MustRegister[ItemAdded](reg, "cart.item_added")
 
-	store, err := novamem.New(nil) // or novasqlite, novapg, ...
+	store, err := novamem.New(novamem.Config{}) // or novasqlite, novapg, ...
 	if err != nil {
 		panic(err)
 	}

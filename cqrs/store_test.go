@@ -19,7 +19,7 @@ import (
 // newEvents returns a fresh in-memory event store, closed when t ends.
 func newEvents(t *testing.T) *novamem.Store {
 	t.Helper()
-	s, err := novamem.New(nil)
+	s, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // query after a write see it.
 func Example() {
 	ctx := context.Background()
-	store, _ := novamem.New(nil)
+	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
 	reg := nova.NewRegistry(nil)
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")

@@ -207,7 +207,7 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	}
 	w.seen = watch(w.runner)
 
-	if w.mem, err = broker.NewMemory(nil); err != nil {
+	if w.mem, err = broker.NewMemory(broker.MemoryConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.def, err = definition(w.fx); err != nil {
