@@ -106,7 +106,7 @@ func TestInvalidInputAcrossPackages(t *testing.T) {
 			return cqrs.UpsertProjection(ctx, nil, "k", 1)
 		}},
 		{"projection with an empty name", "projection", func() error {
-			_, err := projection.New("", nova.NewRegistry(nil))
+			_, err := projection.New("", nova.NewRegistry(nova.RegistryOptions{}))
 			return err
 		}},
 		{"broker envelope without an ID", "broker", func() error {

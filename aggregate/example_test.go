@@ -45,7 +45,7 @@ func (c *Cart) AddItem(sku string, price int64) ([]any, error) {
 
 func Example() {
 	ctx := context.Background()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[CartOpened](reg, "cart.opened")
 	nova.MustRegister[ItemAdded](reg, "cart.item_added")
 

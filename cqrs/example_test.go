@@ -80,7 +80,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	retry, err := cqrs.Retry(nil) // on nova.ErrConcurrency, with defaults
+	retry, err := cqrs.Retry(cqrs.RetryConfig{}) // on nova.ErrConcurrency, with defaults
 	if err != nil {
 		panic(err)
 	}

@@ -16,7 +16,7 @@ func Example() {
 	ctx := context.Background()
 	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
 	views := novamem.NewQueryStore()
 

@@ -28,7 +28,7 @@ type OrderShipped struct {
 
 func newRegistry(t *testing.T) *nova.Registry {
 	t.Helper()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
 	nova.MustRegister[OrderShipped](reg, "OrderShipped")
 	return reg
@@ -487,7 +487,7 @@ type OrderPlacedV2 struct {
 
 func TestUpcastEventsReachHandlersInCurrentShape(t *testing.T) {
 	t.Parallel()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlacedV2](reg, "OrderPlaced")
 	err := reg.Upcast("OrderPlaced", 1, func(data []byte) ([]byte, error) {
 		var old OrderPlaced

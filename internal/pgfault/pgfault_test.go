@@ -157,7 +157,7 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{store: store, q: schema + ".", reg: nova.NewRegistry(nil), fx: &effects{keys: map[string]bool{}}}
+	w := &world{store: store, q: schema + ".", reg: nova.NewRegistry(nova.RegistryOptions{}), fx: &effects{keys: map[string]bool{}}}
 	t.Cleanup(w.close)
 	nova.MustRegister[Added](w.reg, "Added")
 	if w.cps, err = novapg.NewCheckpoints(store); err != nil {
