@@ -19,7 +19,7 @@ type CartItemAdded struct {
 // for appending, and decodes both a fresh event and one recorded in the
 // old shape.
 func ExampleRegistry() {
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	if err := nova.Register[CartItemAdded](reg, "cart.item_added"); err != nil {
 		fmt.Println(err)
 		return

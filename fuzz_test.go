@@ -137,7 +137,7 @@ func FuzzRegistryDecode(f *testing.F) {
 	f.Add("", 1<<62, []byte("\xff\x00"), true)
 	f.Add("order.placed", 4, []byte(`{"sku":"a","qty":2,"gift":true}`), false)
 	f.Add("order.shipped", 2, []byte(`{"carrier":"ups"}`), true)
-	strict, lenient := setup(f, nil), setup(f, &nova.RegistryOptions{AllowUnknown: true})
+	strict, lenient := setup(f, nova.RegistryOptions{}), setup(f, nova.RegistryOptions{AllowUnknown: true})
 	f.Fuzz(func(t *testing.T, typ string, schema int, data []byte, allowUnknown bool) {
 		r := strict
 		if allowUnknown {

@@ -33,7 +33,7 @@ func TestInvalidInputAcrossPackages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var nilCtx context.Context
-	mem, err := novamem.New(nil)
+	mem, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestInvalidInputAcrossPackages(t *testing.T) {
 			return cqrs.UpsertProjection(ctx, nil, "k", 1)
 		}},
 		{"projection with an empty name", "projection", func() error {
-			_, err := projection.New("", nova.NewRegistry(nil))
+			_, err := projection.New("", nova.NewRegistry(nova.RegistryOptions{}))
 			return err
 		}},
 		{"broker envelope without an ID", "broker", func() error {

@@ -124,7 +124,7 @@ type thing struct{ A string }
 // call with a *nova.PanicError instead of panicking in the caller.
 func TestRegistryRecoversUserCode(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[thing](r, "thing")
 	must(t, r.Upcast("thing", 1, func([]byte) ([]byte, error) { panic("upcast boom") }))
 	e := nova.Event{ID: "e1", Stream: "s", Type: "thing", Version: 1, Data: []byte(`{"A":"x"}`)}
@@ -140,13 +140,13 @@ func TestRegistryRecoversUserCode(t *testing.T) {
 		checkPanicError(t, err, any("upcast boom"), "TestRegistryRecoversUserCode")
 	})
 
-	enc := nova.NewRegistry(&nova.RegistryOptions{Codec: panicCodec{onMarshal: true}})
+	enc := nova.NewRegistry(nova.RegistryOptions{Codec: panicCodec{onMarshal: true}})
 	nova.MustRegister[thing](enc, "thing")
 	noPanic(t, "Encode", func() {
 		_, err := enc.Encode(thing{A: "x"}, nova.Metadata{})
 		checkPanicError(t, err, any("marshal boom"), "panicCodec.Marshal")
 	})
-	dec := nova.NewRegistry(&nova.RegistryOptions{Codec: panicCodec{onUnmarshal: true}})
+	dec := nova.NewRegistry(nova.RegistryOptions{Codec: panicCodec{onUnmarshal: true}})
 	nova.MustRegister[thing](dec, "thing")
 	noPanic(t, "Decode", func() {
 		_, err := dec.Decode(nova.Event{ID: "e1", Stream: "s", Type: "thing", Version: 1, Data: []byte(`{}`)})

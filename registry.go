@@ -29,6 +29,7 @@ func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(dat
 type Upcaster func(data []byte) ([]byte, error)
 
 // RegistryOptions configures a [Registry]. The zero value means defaults.
+// Every value is valid, so [NewRegistry] returns no error.
 type RegistryOptions struct {
 	// Codec encodes and decodes event data. Default [JSON].
 	Codec Codec
@@ -79,23 +80,27 @@ type upcastKey struct {
 	from int
 }
 
-// NewRegistry returns an empty registry. opts may be nil.
-func NewRegistry(opts *RegistryOptions) *Registry {
-	r := &Registry{
-		codec:     JSON,
-		byName:    make(map[string]reflect.Type),
-		byType:    make(map[reflect.Type]string),
-		upcasters: make(map[upcastKey]Upcaster),
-		current:   make(map[string]int),
+// withDefaults returns o with each zero field set to its default.
+func (o RegistryOptions) withDefaults() RegistryOptions {
+	if o.Codec == nil {
+		o.Codec = JSON
 	}
-	if opts != nil {
-		if opts.Codec != nil {
-			r.codec = opts.Codec
-		}
-		r.allowUnknown = opts.AllowUnknown
-		r.allowNewer = opts.AllowNewer
+	return o
+}
+
+// NewRegistry returns an empty registry. The zero opts means the
+// defaults.
+func NewRegistry(opts RegistryOptions) *Registry {
+	opts = opts.withDefaults()
+	return &Registry{
+		codec:        opts.Codec,
+		allowUnknown: opts.AllowUnknown,
+		allowNewer:   opts.AllowNewer,
+		byName:       make(map[string]reflect.Type),
+		byType:       make(map[reflect.Type]string),
+		upcasters:    make(map[upcastKey]Upcaster),
+		current:      make(map[string]int),
 	}
-	return r
 }
 
 // Register maps the event type name to the Go type T. T must not be a

@@ -66,7 +66,7 @@ func addDefault(key, value string) nova.Upcaster {
 
 // setup returns a registry with order.placed (two upcasters, current
 // shape 3) and order.shipped (no upcasters).
-func setup(t testing.TB, opts *nova.RegistryOptions) *nova.Registry {
+func setup(t testing.TB, opts nova.RegistryOptions) *nova.Registry {
 	t.Helper()
 	r := nova.NewRegistry(opts)
 	must(t, nova.Register[OrderPlaced](r, "order.placed"))
@@ -108,7 +108,7 @@ func TestRegister(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := setup(t, nil)
+			r := setup(t, nova.RegistryOptions{})
 			err := tt.do(r)
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("got %v, want %v", err, tt.wantErr)
@@ -129,7 +129,7 @@ func TestRegister(t *testing.T) {
 
 func TestMustRegisterPanics(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderShipped](r, "order.shipped")
 	defer func() {
 		if recover() == nil {
@@ -141,7 +141,7 @@ func TestMustRegisterPanics(t *testing.T) {
 
 func TestTypeName(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	var nilPtr *OrderPlaced
 	v := OrderPlaced{}
 	pp := &v
@@ -178,7 +178,7 @@ func TestTypeName(t *testing.T) {
 
 func TestSchemaVersion(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	for name, want := range map[string]int{"order.placed": 3, "order.shipped": 1, "never.heard.of": 1} {
 		if got := r.SchemaVersion(name); got != want {
 			t.Errorf("SchemaVersion(%q) = %d, want %d", name, got, want)
@@ -188,7 +188,7 @@ func TestSchemaVersion(t *testing.T) {
 
 func TestEncode(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	md := nova.Metadata{CorrelationID: "c", Schema: 9, Extra: map[string]string{"k": "v"}}
 	tests := []struct {
 		name     string
@@ -233,7 +233,7 @@ func TestEncode(t *testing.T) {
 func TestEncodeErrors(t *testing.T) {
 	t.Parallel()
 	type withFunc struct{ F func() }
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	must(t, nova.Register[withFunc](r, "with.func"))
 	tests := []struct {
 		name    string
@@ -264,7 +264,7 @@ func TestEncodeErrors(t *testing.T) {
 
 func TestEncodeAll(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	md := nova.Metadata{CausationID: "cmd-1"}
 	got, err := r.EncodeAll(md, OrderPlaced{SKU: "a", Qty: 1}, &OrderShipped{Carrier: "dhl"}, OrderPlaced{SKU: "b", Qty: 3})
 	if err != nil {
@@ -320,7 +320,7 @@ func oldEvent(typ string, schema int, data string) nova.Event {
 
 func TestDecode(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	tests := []struct {
 		name    string
 		e       nova.Event
@@ -372,7 +372,7 @@ func TestDecode(t *testing.T) {
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	for i, v := range []any{OrderPlaced{SKU: "x", Qty: 4}, &OrderShipped{Carrier: "post"}} {
 		d, err := r.Encode(v, nova.Metadata{})
 		must(t, err)
@@ -387,7 +387,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 
 func TestDecodeAllowUnknown(t *testing.T) {
 	t.Parallel()
-	r := setup(t, &nova.RegistryOptions{AllowUnknown: true})
+	r := setup(t, nova.RegistryOptions{AllowUnknown: true})
 	// An unregistered type with upcasters is still upcast.
 	must(t, r.Upcast("legacy.thing", 1, rename("a", "b")))
 	in := oldEvent("legacy.thing", 1, `{"a":1}`)
@@ -411,7 +411,7 @@ func TestDecodeAllowUnknown(t *testing.T) {
 
 func TestDecodeAs(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	placed := oldEvent("order.placed", 2, `{"sku":"a"}`)
 
 	got, err := nova.DecodeAs[OrderPlaced](r, placed)
@@ -479,14 +479,14 @@ func TestUpcastRegistration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := nova.NewRegistry(nil)
+			r := nova.NewRegistry(nova.RegistryOptions{})
 			if err := tt.do(r); !errors.Is(err, nova.ErrInvalid) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
 		})
 	}
 	// A rejected upcaster does not change the current shape.
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	_ = r.Upcast("t", 2, noop)
 	if got := r.SchemaVersion("t"); got != 1 {
 		t.Errorf("SchemaVersion after a rejected upcaster = %d, want 1", got)
@@ -507,7 +507,7 @@ func TestUpcastedChain(t *testing.T) {
 			return fn(b)
 		}
 	}
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	must(t, nova.Register[OrderPlaced](r, "order.placed"))
 	must(t, r.Upcast("order.placed", 1, step("1→2", rename("item", "sku"))))
 	must(t, r.Upcast("order.placed", 2, step("2→3", addDefault("qty", "1"))))
@@ -561,7 +561,7 @@ var errShape = errors.New("unexpected shape")
 
 func TestUpcasterErrorWrapped(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	must(t, nova.Register[OrderPlaced](r, "order.placed"))
 	must(t, r.Upcast("order.placed", 1, func(b []byte) ([]byte, error) { return b, nil }))
 	must(t, r.Upcast("order.placed", 2, func([]byte) ([]byte, error) { return nil, errShape }))
@@ -584,7 +584,7 @@ func TestUpcasterErrorWrapped(t *testing.T) {
 
 func TestUpcastLeavesInputAlone(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	in := oldEvent("order.placed", 1, `{"item":"a"}`)
 	orig := bytes.Clone(in.Data)
 	if _, err := r.Decode(in); err != nil {
@@ -616,7 +616,7 @@ func (prefixCodec) Unmarshal(data []byte, v any) error {
 
 func TestCustomCodec(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(&nova.RegistryOptions{Codec: prefixCodec{}})
+	r := nova.NewRegistry(nova.RegistryOptions{Codec: prefixCodec{}})
 	must(t, nova.Register[OrderShipped](r, "order.shipped"))
 	d, err := r.Encode(OrderShipped{Carrier: "ups"}, nova.Metadata{})
 	must(t, err)
@@ -634,7 +634,7 @@ func TestCustomCodec(t *testing.T) {
 
 func TestRegistryConcurrentUse(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	events := []nova.Event{
 		oldEvent("order.placed", 1, `{"item":"a"}`),
 		oldEvent("order.placed", 2, `{"sku":"a"}`),
@@ -691,7 +691,7 @@ func TestRegistryConcurrentUse(t *testing.T) {
 // buffer, so the bytes past an event's data are the next event's.
 func TestUpcasterCannotWriteBeyondInput(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	must(t, nova.Register[OrderPlaced](r, "order.placed"))
 	must(t, r.Upcast("order.placed", 1, func(b []byte) ([]byte, error) {
 		// {"sku":"a"} → {"sku":"a","qty":1}
@@ -729,7 +729,7 @@ func TestUpcasterCannotWriteBeyondInput(t *testing.T) {
 // sync.RWMutex forbids recursive read locking.
 func TestUpcasterRunsWithoutRegistryLock(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	must(t, nova.Register[OrderPlaced](r, "order.placed"))
 	entered, proceed := make(chan struct{}), make(chan struct{})
 	must(t, r.Upcast("order.placed", 1, func(b []byte) ([]byte, error) {
@@ -787,7 +787,7 @@ func TestNilRegistry(t *testing.T) {
 
 func TestTypeNameErrorsSayWhatIsWrong(t *testing.T) {
 	t.Parallel()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	err := nova.Register[OrderPlaced](r, "")
 	if !errors.Is(err, nova.ErrInvalid) {
 		t.Fatalf("Register with an empty name = %v, want ErrInvalid", err)
@@ -804,7 +804,7 @@ func TestTypeNameErrorsSayWhatIsWrong(t *testing.T) {
 // the older Go type would drop or misread what the new shape added.
 func TestEventTooNew(t *testing.T) {
 	t.Parallel()
-	r := setup(t, nil)
+	r := setup(t, nova.RegistryOptions{})
 	tests := []struct {
 		name   string
 		e      nova.Event
@@ -858,7 +858,7 @@ func TestEventTooNew(t *testing.T) {
 	}
 	// A type the registry knows nothing of has no newest shape to compare
 	// with: AllowUnknown hands it over as is, its shape unchanged.
-	lenient := setup(t, &nova.RegistryOptions{AllowUnknown: true})
+	lenient := setup(t, nova.RegistryOptions{AllowUnknown: true})
 	got, err := lenient.Decode(oldEvent("order.lost", 7, `{}`))
 	if e, ok := got.(nova.Event); err != nil || !ok || e.Metadata.Schema != 7 {
 		t.Errorf("Decode of an unknown type of shape 7 with AllowUnknown = %#v, %v; want the event as is", got, err)
@@ -873,7 +873,7 @@ func TestEventTooNew(t *testing.T) {
 // type lacks are dropped, and the event keeps its stamped shape.
 func TestEventTooNewAllowed(t *testing.T) {
 	t.Parallel()
-	r := setup(t, &nova.RegistryOptions{AllowNewer: true})
+	r := setup(t, nova.RegistryOptions{AllowNewer: true})
 	in := oldEvent("order.placed", 4, `{"sku":"a","qty":2,"gift":true}`)
 	got, err := r.Decode(in)
 	if err != nil || got != (OrderPlaced{SKU: "a", Qty: 2}) {

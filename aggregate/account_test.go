@@ -72,7 +72,7 @@ func (a *Account) Withdraw(n int64) ([]any, error) {
 
 func newRegistry(t testing.TB) *nova.Registry {
 	t.Helper()
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	for _, err := range []error{
 		nova.Register[Opened](r, "account.opened"),
 		nova.Register[Deposited](r, "account.deposited"),

@@ -13,7 +13,7 @@ import (
 func BenchmarkLoad(b *testing.B) {
 	for _, every := range []int{0, 100} {
 		b.Run(fmt.Sprintf("snapshot-every=%d", every), func(b *testing.B) {
-			store, err := novamem.New(nil)
+			store, err := novamem.New(novamem.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func BenchmarkLoad(b *testing.B) {
 // BenchmarkUpdate handles one command per iteration against one
 // aggregate: load, decide, save.
 func BenchmarkUpdate(b *testing.B) {
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

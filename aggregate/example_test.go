@@ -45,11 +45,11 @@ func (c *Cart) AddItem(sku string, price int64) ([]any, error) {
 
 func Example() {
 	ctx := context.Background()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[CartOpened](reg, "cart.opened")
 	nova.MustRegister[ItemAdded](reg, "cart.item_added")
 
-	store, err := novamem.New(nil) // or novasqlite, novapg, ...
+	store, err := novamem.New(novamem.Config{}) // or novasqlite, novapg, ...
 	if err != nil {
 		panic(err)
 	}

@@ -12,7 +12,7 @@ import (
 // store, which is also a snapshot store.
 func TestOnNovamem(t *testing.T) {
 	t.Parallel()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ const (
 	DefaultSnapshotEvery = 100
 	// DefaultMaxAttempts is the default [Config.MaxAttempts].
 	DefaultMaxAttempts = 3
+	// DefaultSnapshotSchema is the default [Config.SnapshotSchema].
+	DefaultSnapshotSchema = 1
 )
 
 // Config configures a [Repository]. Store and Registry are required; the
@@ -60,7 +62,7 @@ type Config struct {
 	SnapshotEvery int
 	// SnapshotSchema is the version of the state's shape. Snapshots of any
 	// other shape are ignored. Bump it when the state type, or what Apply
-	// makes of events, changes. Default 1.
+	// makes of events, changes. Default [DefaultSnapshotSchema].
 	SnapshotSchema int
 	// Codec encodes the state for snapshots. The state must round-trip
 	// through it (with the default, JSON: exported fields). Default
@@ -77,7 +79,8 @@ type Config struct {
 	MaxAttempts int
 }
 
-func (c *Config) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c Config) validate() error {
 	switch {
 	case c.Store == nil:
 		return invalidf("config: Store is nil")
@@ -91,6 +94,35 @@ func (c *Config) validate() error {
 		return invalidf("config: negative MaxAttempts %d", c.MaxAttempts)
 	}
 	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.StreamFunc == nil {
+		if cat := c.Category; cat != "" {
+			c.StreamFunc = func(id string) string { return cat + "-" + id }
+		} else {
+			c.StreamFunc = func(id string) string { return id }
+		}
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if c.SnapshotSchema == 0 {
+		c.SnapshotSchema = DefaultSnapshotSchema
+	}
+	if c.Codec == nil {
+		c.Codec = nova.JSON
+	}
+	if c.ErrorFunc == nil {
+		c.ErrorFunc = warn
+	} else {
+		c.ErrorFunc = guardReport(c.ErrorFunc)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	return c
 }
 
 // Repository loads and saves aggregates whose state is T. Build one with
@@ -120,6 +152,7 @@ func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	r := &Repository[T]{
 		store:     cfg.Store,
 		reg:       cfg.Registry,
@@ -134,30 +167,6 @@ func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
 		codec:    cfg.Codec,
 		report:   cfg.ErrorFunc,
 		attempts: cfg.MaxAttempts,
-	}
-	if r.streamFor == nil {
-		if cat := cfg.Category; cat != "" {
-			r.streamFor = func(id string) string { return cat + "-" + id }
-		} else {
-			r.streamFor = func(id string) string { return id }
-		}
-	}
-	if r.every == 0 {
-		r.every = DefaultSnapshotEvery
-	}
-	if r.schema == 0 {
-		r.schema = 1
-	}
-	if r.codec == nil {
-		r.codec = nova.JSON
-	}
-	if r.report == nil {
-		r.report = warn
-	} else {
-		r.report = guardReport(r.report)
-	}
-	if r.attempts == 0 {
-		r.attempts = DefaultMaxAttempts
 	}
 	return r, nil
 }

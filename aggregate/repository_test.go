@@ -476,7 +476,7 @@ func TestLoadRefusesEventsOfANewerShape(t *testing.T) {
 				t.Fatalf("the refused Update left %d events, want %d", n, before+1)
 			}
 
-			lenient := nova.NewRegistry(&nova.RegistryOptions{AllowNewer: true})
+			lenient := nova.NewRegistry(nova.RegistryOptions{AllowNewer: true})
 			for _, err := range []error{nova.Register[Opened](lenient, "account.opened"), nova.Register[Deposited](lenient, "account.deposited")} {
 				if err != nil {
 					t.Fatal(err)

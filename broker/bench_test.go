@@ -13,7 +13,7 @@ import (
 // back in batches of 100.
 func BenchmarkMemoryPublishPoll(b *testing.B) {
 	ctx := context.Background()
-	m, err := broker.NewMemory(nil)
+	m, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func BenchmarkMemoryPublishPoll(b *testing.B) {
 // wildcard subscription.
 func BenchmarkMemorySubscribe(b *testing.B) {
 	ctx := context.Background()
-	m, err := broker.NewMemory(&broker.MemoryConfig{MaxQueue: 1})
+	m, err := broker.NewMemory(broker.MemoryConfig{MaxQueue: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type sagaEvent struct {
 // saga's events does.
 func Example() {
 	ctx := context.Background()
-	b, err := broker.NewMemory(nil)
+	b, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func Example() {
 func ExampleMemory_Subscribe() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := broker.NewMemory(&broker.MemoryConfig{MaxAttempts: 2, MinBackoff: time.Millisecond})
+	b, err := broker.NewMemory(broker.MemoryConfig{MaxAttempts: 2, MinBackoff: time.Millisecond})
 	if err != nil {
 		log.Fatal(err)
 	}

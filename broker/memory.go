@@ -10,88 +10,87 @@ import (
 	"github.com/nova-go/nova/internal/backoff"
 )
 
+// Defaults of [MemoryConfig].
+const (
+	DefaultMaxAttempts = 5
+	DefaultMinBackoff  = 100 * time.Millisecond
+	DefaultMaxBackoff  = 10 * time.Second
+	DefaultDedupWindow = 2 * time.Minute
+	DefaultMaxQueue    = 10_000
+)
+
 // MemoryConfig configures a [Memory] broker. The zero value means the
 // defaults given for each field.
 type MemoryConfig struct {
 	// MaxAttempts is how many times a subscription delivers an envelope
-	// before it dead-letters it. Default 5; 1 dead-letters on the first
-	// rejection.
+	// before it dead-letters it. Default [DefaultMaxAttempts]; 1
+	// dead-letters on the first rejection.
 	MaxAttempts int
 	// MinBackoff is the longest wait before the first redelivery; the
 	// bound doubles with each further failure up to MaxBackoff, and the
-	// wait is drawn uniformly below it ("full jitter"). Default 100ms.
+	// wait is drawn uniformly below it ("full jitter"). Default
+	// [DefaultMinBackoff].
 	MinBackoff time.Duration
-	// MaxBackoff caps the wait before a redelivery. Default 10s; at least
+	// MaxBackoff caps the wait before a redelivery. Default
+	// [DefaultMaxBackoff], or MinBackoff when that is longer; at least
 	// MinBackoff.
 	MaxBackoff time.Duration
 	// DedupWindow is how long an envelope ID is remembered after it was
 	// published: publishing it again within the window is a no-op.
-	// Default 2 minutes, the default duplicate window of NATS JetStream.
+	// Default [DefaultDedupWindow], the default duplicate window of NATS
+	// JetStream.
 	DedupWindow time.Duration
 	// MaxQueue is the most envelopes kept per topic for Poll, and the most
 	// dead letters kept per topic for PollDLQ. When a queue is full the
 	// oldest entry is discarded to make room, and counted in
-	// [Memory.Dropped]. Default 10,000.
+	// [Memory.Dropped]. Default [DefaultMaxQueue].
 	MaxQueue int
 	// NowFunc returns the time used for timestamps, dead letters and the
 	// deduplication window. Default time.Now.
 	NowFunc func() time.Time
 }
 
-// Defaults of [MemoryConfig].
-const (
-	defaultMaxAttempts = 5
-	defaultMinBackoff  = 100 * time.Millisecond
-	defaultMaxBackoff  = 10 * time.Second
-	defaultDedupWindow = 2 * time.Minute
-	defaultMaxQueue    = 10_000
-)
-
-func (c *MemoryConfig) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c MemoryConfig) validate() error {
 	switch {
 	case c.MaxAttempts < 0:
-		return invalidf("MemoryConfig.MaxAttempts is %d: want 0 (default) or more", c.MaxAttempts)
+		return nova.InvalidFieldf("broker", "MemoryConfig.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
 	case c.MinBackoff < 0:
-		return invalidf("MemoryConfig.MinBackoff is %v: want 0 (default) or more", c.MinBackoff)
+		return nova.InvalidFieldf("broker", "MemoryConfig.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
 	case c.MaxBackoff < 0:
-		return invalidf("MemoryConfig.MaxBackoff is %v: want 0 (default) or more", c.MaxBackoff)
+		return nova.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
 	case c.DedupWindow < 0:
-		return invalidf("MemoryConfig.DedupWindow is %v: want 0 (default) or more", c.DedupWindow)
+		return nova.InvalidFieldf("broker", "MemoryConfig.DedupWindow", "%v, want 0 (default) or more", c.DedupWindow)
 	case c.MaxQueue < 0:
-		return invalidf("MemoryConfig.MaxQueue is %d: want 0 (default) or more", c.MaxQueue)
+		return nova.InvalidFieldf("broker", "MemoryConfig.MaxQueue", "%d, want 0 (default) or more", c.MaxQueue)
 	}
-	minB, maxB := c.MinBackoff, c.MaxBackoff
-	if minB == 0 {
-		minB = defaultMinBackoff
-	}
-	if maxB == 0 {
-		maxB = max(defaultMaxBackoff, minB)
-	}
-	if maxB < minB {
-		return invalidf("MemoryConfig.MaxBackoff %v is shorter than MinBackoff %v", maxB, minB)
+	if d := c.withDefaults(); d.MaxBackoff < d.MinBackoff {
+		return nova.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
 	}
 	return nil
 }
 
-func (c *MemoryConfig) setDefaults() {
+// withDefaults returns c with each zero field set to its default.
+func (c MemoryConfig) withDefaults() MemoryConfig {
 	if c.MaxAttempts == 0 {
-		c.MaxAttempts = defaultMaxAttempts
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.MinBackoff == 0 {
-		c.MinBackoff = defaultMinBackoff
+		c.MinBackoff = DefaultMinBackoff
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(defaultMaxBackoff, c.MinBackoff)
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
 	}
 	if c.DedupWindow == 0 {
-		c.DedupWindow = defaultDedupWindow
+		c.DedupWindow = DefaultDedupWindow
 	}
 	if c.MaxQueue == 0 {
-		c.MaxQueue = defaultMaxQueue
+		c.MaxQueue = DefaultMaxQueue
 	}
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
+	return c
 }
 
 // Memory is an in-process [Broker] for tests, demos and single-process
@@ -138,20 +137,15 @@ var (
 	_ BatchPublisher = (*Memory)(nil)
 )
 
-// NewMemory returns an empty in-memory broker. cfg may be nil for the
+// NewMemory returns an empty in-memory broker. The zero cfg means the
 // defaults; an invalid cfg returns an error matching [nova.ErrInvalid]
 // that names the field.
-func NewMemory(cfg *MemoryConfig) (*Memory, error) {
-	var c MemoryConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if err := c.validate(); err != nil {
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c.setDefaults()
 	return &Memory{
-		cfg:    c,
+		cfg:    cfg.withDefaults(),
 		topics: make(map[string]*queue[Envelope]),
 		dlq:    make(map[string]*queue[DeadLetter]),
 		seen:   make(map[string]time.Time),

@@ -14,11 +14,8 @@ import (
 )
 
 // newMemory returns a broker with short backoffs, closed with the test.
-func newMemory(t *testing.T, cfg *broker.MemoryConfig) *broker.Memory {
+func newMemory(t *testing.T, cfg broker.MemoryConfig) *broker.Memory {
 	t.Helper()
-	if cfg == nil {
-		cfg = &broker.MemoryConfig{}
-	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = time.Millisecond
 	}
@@ -34,43 +31,49 @@ func newMemory(t *testing.T, cfg *broker.MemoryConfig) *broker.Memory {
 }
 
 func TestMemoryConformance(t *testing.T) {
-	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, &broker.MemoryConfig{MaxAttempts: 3}) })
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, broker.MemoryConfig{MaxAttempts: 3}) })
 }
 
 func TestMemoryConformanceDefaults(t *testing.T) {
 	// The default attempt limit, with short backoffs.
-	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, nil) })
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, broker.MemoryConfig{}) })
 }
 
 func TestMemoryConformanceOneAttempt(t *testing.T) {
-	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, &broker.MemoryConfig{MaxAttempts: 1}) })
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newMemory(t, broker.MemoryConfig{MaxAttempts: 1}) })
 }
 
 func TestNewMemoryConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		cfg     *broker.MemoryConfig
-		wantErr error
+		name      string
+		cfg       broker.MemoryConfig
+		wantField string // "" for no error
 	}{
-		{"nil", nil, nil},
-		{"zero", &broker.MemoryConfig{}, nil},
-		{"all set", &broker.MemoryConfig{MaxAttempts: 2, MinBackoff: time.Second, MaxBackoff: time.Minute, DedupWindow: time.Hour, MaxQueue: 3}, nil},
-		{"min above the default max", &broker.MemoryConfig{MinBackoff: time.Minute}, nil},
-		{"negative attempts", &broker.MemoryConfig{MaxAttempts: -1}, nova.ErrInvalid},
-		{"negative min backoff", &broker.MemoryConfig{MinBackoff: -1}, nova.ErrInvalid},
-		{"negative max backoff", &broker.MemoryConfig{MaxBackoff: -1}, nova.ErrInvalid},
-		{"max below min", &broker.MemoryConfig{MinBackoff: time.Second, MaxBackoff: time.Millisecond}, nova.ErrInvalid},
-		{"max below default min", &broker.MemoryConfig{MaxBackoff: time.Millisecond}, nova.ErrInvalid},
-		{"negative window", &broker.MemoryConfig{DedupWindow: -time.Second}, nova.ErrInvalid},
-		{"negative queue", &broker.MemoryConfig{MaxQueue: -1}, nova.ErrInvalid},
+		{"zero", broker.MemoryConfig{}, ""},
+		{"all set", broker.MemoryConfig{MaxAttempts: 2, MinBackoff: time.Second, MaxBackoff: time.Minute, DedupWindow: time.Hour, MaxQueue: 3}, ""},
+		{"min above the default max", broker.MemoryConfig{MinBackoff: time.Minute}, ""},
+		{"negative attempts", broker.MemoryConfig{MaxAttempts: -1}, "MemoryConfig.MaxAttempts"},
+		{"negative min backoff", broker.MemoryConfig{MinBackoff: -1}, "MemoryConfig.MinBackoff"},
+		{"negative max backoff", broker.MemoryConfig{MaxBackoff: -1}, "MemoryConfig.MaxBackoff"},
+		{"max below min", broker.MemoryConfig{MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MemoryConfig.MaxBackoff"},
+		{"max below default min", broker.MemoryConfig{MaxBackoff: time.Millisecond}, "MemoryConfig.MaxBackoff"},
+		{"negative window", broker.MemoryConfig{DedupWindow: -time.Second}, "MemoryConfig.DedupWindow"},
+		{"negative queue", broker.MemoryConfig{MaxQueue: -1}, "MemoryConfig.MaxQueue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b, err := broker.NewMemory(tt.cfg)
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-				t.Fatalf("NewMemory: %v, want %v", err, tt.wantErr)
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("NewMemory: %v", err)
+				}
+			} else {
+				var ie *nova.InvalidError
+				if !errors.Is(err, nova.ErrInvalid) || !errors.As(err, &ie) || ie.Field != tt.wantField {
+					t.Fatalf("NewMemory: %v, want an invalid error naming %s", err, tt.wantField)
+				}
 			}
 			if b != nil {
 				b.Close()
@@ -84,7 +87,7 @@ func TestNewMemoryConfig(t *testing.T) {
 func TestMemoryMaxQueue(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	b := newMemory(t, &broker.MemoryConfig{MaxQueue: 3})
+	b := newMemory(t, broker.MemoryConfig{MaxQueue: 3})
 	for i := range 5 {
 		if err := b.Publish(ctx, brokertest.Envelope(fmt.Sprintf("q%d", i), "q.t")); err != nil {
 			t.Fatal(err)
@@ -113,7 +116,7 @@ func TestMemoryDedupWindow(t *testing.T) {
 	ctx := t.Context()
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { return now }
-	b := newMemory(t, &broker.MemoryConfig{DedupWindow: time.Minute, NowFunc: clock})
+	b := newMemory(t, broker.MemoryConfig{DedupWindow: time.Minute, NowFunc: clock})
 	publish := func() {
 		t.Helper()
 		if err := b.Publish(ctx, brokertest.Envelope("w1", "win.t")); err != nil {
@@ -152,7 +155,7 @@ func TestMemoryDedupWindow(t *testing.T) {
 func TestMemorySlowSubscriber(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	b := newMemory(t, nil)
+	b := newMemory(t, broker.MemoryConfig{})
 	release := make(chan struct{})
 	if _, err := b.Subscribe(ctx, "slow.>", func(ctx context.Context, e broker.Envelope) error {
 		select {
@@ -188,7 +191,7 @@ func TestMemorySlowSubscriber(t *testing.T) {
 func TestMemoryAttemptsCarried(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	b := newMemory(t, &broker.MemoryConfig{MaxAttempts: 2})
+	b := newMemory(t, broker.MemoryConfig{MaxAttempts: 2})
 	seen := make(chan int, 10)
 	other := make(chan broker.Envelope, 10)
 	if _, err := b.Subscribe(ctx, "carry.t", func(ctx context.Context, e broker.Envelope) error {
@@ -233,8 +236,8 @@ func TestPublishAll(t *testing.T) {
 		name string
 		b    func(t *testing.T) broker.Broker
 	}{
-		{"batch publisher", func(t *testing.T) broker.Broker { return newMemory(t, nil) }},
-		{"one publish each", func(t *testing.T) broker.Broker { return plainBroker{newMemory(t, nil)} }},
+		{"batch publisher", func(t *testing.T) broker.Broker { return newMemory(t, broker.MemoryConfig{}) }},
+		{"one publish each", func(t *testing.T) broker.Broker { return plainBroker{newMemory(t, broker.MemoryConfig{})} }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -282,7 +285,7 @@ func TestMemoryEndWithRedeliveryPending(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := newMemory(t, &broker.MemoryConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+			b := newMemory(t, broker.MemoryConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			failed := make(chan struct{}, 1)
@@ -315,7 +318,7 @@ func TestMemoryEndWithRedeliveryPending(t *testing.T) {
 func TestMemoryCloseWhilePublishing(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	b := newMemory(t, nil)
+	b := newMemory(t, broker.MemoryConfig{})
 	for range 2 {
 		if _, err := b.Subscribe(ctx, "race.>", func(ctx context.Context, e broker.Envelope) error {
 			return errors.New("again")
@@ -353,7 +356,7 @@ func TestMemoryCloseWhilePublishing(t *testing.T) {
 func TestMemoryDedupAcrossTopics(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	b := newMemory(t, nil)
+	b := newMemory(t, broker.MemoryConfig{})
 	for _, topic := range []string{"x.a", "x.b"} {
 		if err := b.Publish(ctx, brokertest.Envelope("same", topic)); err != nil {
 			t.Fatal(err)

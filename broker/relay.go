@@ -11,20 +11,29 @@ import (
 	"github.com/nova-go/nova/internal/backoff"
 )
 
+// Defaults of [RelayConfig]; its backoff defaults are those of
+// [MemoryConfig], [DefaultMinBackoff] and [DefaultMaxBackoff].
+const (
+	DefaultBatch        = 100
+	DefaultPollInterval = time.Second
+)
+
 // RelayConfig configures a [Relay]. The zero value means the defaults
 // given for each field.
 type RelayConfig struct {
 	// Batch is the most envelopes read from the outbox and published in
-	// one go. Default 100.
+	// one go. Default [DefaultBatch].
 	Batch int
 	// PollInterval is how often [Relay.Run] looks at the outbox when its
-	// Wake channel has said nothing. Default 1s.
+	// Wake channel has said nothing. Default [DefaultPollInterval].
 	PollInterval time.Duration
 	// MinBackoff is the longest wait after the first failure to read the
 	// outbox or publish; the bound doubles with each further failure up to
-	// MaxBackoff, and the wait is drawn uniformly below it. Default 100ms.
+	// MaxBackoff, and the wait is drawn uniformly below it. Default
+	// [DefaultMinBackoff].
 	MinBackoff time.Duration
-	// MaxBackoff caps the wait after a failure. Default 10s; at least
+	// MaxBackoff caps the wait after a failure. Default
+	// [DefaultMaxBackoff], or MinBackoff when that is longer; at least
 	// MinBackoff.
 	MaxBackoff time.Duration
 	// Logger reports failures and envelopes that can never be published.
@@ -32,36 +41,42 @@ type RelayConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *RelayConfig) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c RelayConfig) validate() error {
 	switch {
 	case c.Batch < 0:
-		return invalidf("RelayConfig.Batch %d is negative", c.Batch)
+		return nova.InvalidFieldf("broker", "RelayConfig.Batch", "%d is negative", c.Batch)
 	case c.PollInterval < 0:
-		return invalidf("RelayConfig.PollInterval %s is negative", c.PollInterval)
+		return nova.InvalidFieldf("broker", "RelayConfig.PollInterval", "%s is negative", c.PollInterval)
 	case c.MinBackoff < 0:
-		return invalidf("RelayConfig.MinBackoff %s is negative", c.MinBackoff)
+		return nova.InvalidFieldf("broker", "RelayConfig.MinBackoff", "%s is negative", c.MinBackoff)
 	case c.MaxBackoff < 0:
-		return invalidf("RelayConfig.MaxBackoff %s is negative", c.MaxBackoff)
+		return nova.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is negative", c.MaxBackoff)
 	}
+	if d := c.withDefaults(); d.MaxBackoff < d.MinBackoff {
+		return nova.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is below MinBackoff %s", d.MaxBackoff, d.MinBackoff)
+	}
+	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c RelayConfig) withDefaults() RelayConfig {
 	if c.Batch == 0 {
-		c.Batch = 100
+		c.Batch = DefaultBatch
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = time.Second
+		c.PollInterval = DefaultPollInterval
 	}
 	if c.MinBackoff == 0 {
-		c.MinBackoff = defaultMinBackoff
+		c.MinBackoff = DefaultMinBackoff
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(defaultMaxBackoff, c.MinBackoff)
-	}
-	if c.MaxBackoff < c.MinBackoff {
-		return invalidf("RelayConfig.MaxBackoff %s is below MinBackoff %s", c.MaxBackoff, c.MinBackoff)
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return nil
+	return c
 }
 
 // Relay moves envelopes from an [Outbox] to a [Broker], at least once:
@@ -94,7 +109,7 @@ func NewRelay(o Outbox, b Broker, cfg RelayConfig) (*Relay, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Relay{outbox: o, broker: b, cfg: cfg}, nil
+	return &Relay{outbox: o, broker: b, cfg: cfg.withDefaults()}, nil
 }
 
 // Flush publishes every message pending in the outbox, batch by batch,

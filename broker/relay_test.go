@@ -91,7 +91,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func relaySetup(t *testing.T) (*memOutbox, *flaky, *broker.Memory) {
 	t.Helper()
-	m, err := broker.NewMemory(nil)
+	m, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

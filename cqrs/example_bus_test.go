@@ -58,7 +58,7 @@ func ExampleHandle() {
 // Retry runs a handler again when it loses an optimistic concurrency
 // race, with capped, jittered backoff.
 func ExampleRetry() {
-	retry, err := cqrs.Retry(&cqrs.RetryConfig{Attempts: 3})
+	retry, err := cqrs.Retry(cqrs.RetryConfig{Attempts: 3})
 	if err != nil {
 		panic(err)
 	}

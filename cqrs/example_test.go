@@ -68,7 +68,7 @@ func (q GetOrderSummary) Execute(ctx context.Context, store cqrs.QueryStore) (Or
 // query reading it back.
 func Example() {
 	ctx := context.Background()
-	events, err := novamem.New(nil)
+	events, err := novamem.New(novamem.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -80,7 +80,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	retry, err := cqrs.Retry(nil) // on nova.ErrConcurrency, with defaults
+	retry, err := cqrs.Retry(cqrs.RetryConfig{}) // on nova.ErrConcurrency, with defaults
 	if err != nil {
 		panic(err)
 	}

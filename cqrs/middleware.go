@@ -69,35 +69,51 @@ func Validation() Middleware {
 	}
 }
 
-// RetryConfig configures [Retry]. The zero value, or a nil *RetryConfig,
-// means defaults.
+// Defaults of [RetryConfig].
+const (
+	DefaultAttempts = 5
+	DefaultBase     = 10 * time.Millisecond
+	DefaultMax      = time.Second
+)
+
+// RetryConfig configures [Retry]. The zero value means defaults.
 type RetryConfig struct {
 	// Attempts is the most times a handler runs, the first included.
-	// Default 5.
+	// Default [DefaultAttempts].
 	Attempts int
 	// Base is the longest wait before the first retry; each later retry
-	// may wait twice as long as the one before, up to Max. Default 10ms.
+	// may wait twice as long as the one before, up to Max. Default
+	// [DefaultBase].
 	Base time.Duration
-	// Max caps the wait before a retry. Default 1s.
+	// Max caps the wait before a retry. Default [DefaultMax].
 	Max time.Duration
 }
 
-const (
-	defaultAttempts = 5
-	defaultBase     = 10 * time.Millisecond
-	defaultMax      = time.Second
-)
-
-func (c *RetryConfig) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c RetryConfig) validate() error {
 	switch {
 	case c.Attempts < 0:
-		return invalidf("RetryConfig.Attempts is %d, want 0 (default %d) or more", c.Attempts, defaultAttempts)
+		return nova.InvalidFieldf("cqrs", "RetryConfig.Attempts", "%d, want 0 (default %d) or more", c.Attempts, DefaultAttempts)
 	case c.Base < 0:
-		return invalidf("RetryConfig.Base is %v, want 0 (default %v) or more", c.Base, defaultBase)
+		return nova.InvalidFieldf("cqrs", "RetryConfig.Base", "%v, want 0 (default %v) or more", c.Base, DefaultBase)
 	case c.Max < 0:
-		return invalidf("RetryConfig.Max is %v, want 0 (default %v) or more", c.Max, defaultMax)
+		return nova.InvalidFieldf("cqrs", "RetryConfig.Max", "%v, want 0 (default %v) or more", c.Max, DefaultMax)
 	}
 	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c RetryConfig) withDefaults() RetryConfig {
+	if c.Attempts == 0 {
+		c.Attempts = DefaultAttempts
+	}
+	if c.Base == 0 {
+		c.Base = DefaultBase
+	}
+	if c.Max == 0 {
+		c.Max = DefaultMax
+	}
+	return c
 }
 
 // Retry returns middleware that runs a handler again when it fails with
@@ -111,23 +127,11 @@ func (c *RetryConfig) validate() error {
 // instead of colliding again. After Attempts runs the last error is
 // returned, wrapped; a ctx done while waiting ends the wait with ctx's
 // error, wrapping the last conflict as well.
-func Retry(cfg *RetryConfig) (Middleware, error) {
-	var c RetryConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if err := c.validate(); err != nil {
+func Retry(cfg RetryConfig) (Middleware, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if c.Attempts == 0 {
-		c.Attempts = defaultAttempts
-	}
-	if c.Base == 0 {
-		c.Base = defaultBase
-	}
-	if c.Max == 0 {
-		c.Max = defaultMax
-	}
+	c := cfg.withDefaults()
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, msg any) (any, error) {
 			for attempt := 1; ; attempt++ {

@@ -83,12 +83,12 @@ func (q badQuery) Validate() error { return q.err }
 func TestRetryConfig(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []cqrs.RetryConfig{{Attempts: -1}, {Base: -time.Second}, {Max: -1}} {
-		if _, err := cqrs.Retry(&cfg); !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "RetryConfig.") {
+		if _, err := cqrs.Retry(cfg); !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "RetryConfig.") {
 			t.Errorf("Retry(%+v) = %v, want an error matching nova.ErrInvalid naming the field", cfg, err)
 		}
 	}
-	if _, err := cqrs.Retry(nil); err != nil {
-		t.Errorf("Retry(nil): %v", err)
+	if _, err := cqrs.Retry(cqrs.RetryConfig{}); err != nil {
+		t.Errorf("Retry(RetryConfig{}): %v", err)
 	}
 }
 
@@ -116,7 +116,7 @@ func TestRetry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			retry, err := cqrs.Retry(&cqrs.RetryConfig{Attempts: tt.attempts, Base: time.Microsecond, Max: 10 * time.Microsecond})
+			retry, err := cqrs.Retry(cqrs.RetryConfig{Attempts: tt.attempts, Base: time.Microsecond, Max: 10 * time.Microsecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestRetry(t *testing.T) {
 
 func TestRetryHonoursContext(t *testing.T) {
 	t.Parallel()
-	retry, err := cqrs.Retry(&cqrs.RetryConfig{Attempts: 100, Base: time.Hour, Max: time.Hour})
+	retry, err := cqrs.Retry(cqrs.RetryConfig{Attempts: 100, Base: time.Hour, Max: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // newEvents returns a fresh in-memory event store, closed when t ends.
 func newEvents(t *testing.T) *novamem.Store {
 	t.Helper()
-	s, err := novamem.New(nil)
+	s, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestCorrelationWithRepository(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := newEvents(t)
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[orderPlaced](reg, "order.placed")
 	orders, err := aggregate.NewRepository[orderState](aggregate.Config{Store: store, Registry: reg, Category: "order"})
 	if err != nil {
@@ -454,7 +454,7 @@ func (o *totalOrder) Apply(e any) error {
 func TestSaveEventStampsTheSchema(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	if err := nova.Register[totalled](reg, "order.totalled"); err != nil {
 		t.Fatal(err)
 	}

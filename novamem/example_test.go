@@ -10,7 +10,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		panic(err)
 	}

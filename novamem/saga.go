@@ -52,11 +52,15 @@ type outbox struct {
 }
 
 // NewRunStore returns an empty run store whose runs' streams live in s.
-// It does not own s: closing s ends the run store too.
-func NewRunStore(s *Store) *RunStore {
+// It does not own s: closing s ends the run store too. A nil s returns an
+// error matching [nova.ErrInvalid].
+func NewRunStore(s *Store) (*RunStore, error) {
+	if s == nil {
+		return nil, nova.Invalidf("novamem", "run store: nil store")
+	}
 	r := &RunStore{s: s, runs: make(map[runKey]saga.RunInfo), due: make(map[runKey]struct{})}
 	r.box = outbox{r: r}
-	return r
+	return r, nil
 }
 
 // Events returns the event store holding the runs' streams.

@@ -16,7 +16,24 @@ import (
 )
 
 func TestRunStore(t *testing.T) {
-	novatest.RunSagaStore(t, func(t *testing.T) saga.RunStore { return novamem.NewRunStore(newStore(t)) })
+	novatest.RunSagaStore(t, func(t *testing.T) saga.RunStore { return newRunStore(t, newStore(t)) })
+}
+
+// newRunStore returns a run store on s.
+func newRunStore(t *testing.T, s *novamem.Store) *novamem.RunStore {
+	t.Helper()
+	rs, err := novamem.NewRunStore(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestNewRunStoreNil(t *testing.T) {
+	rs, err := novamem.NewRunStore(nil)
+	if !errors.Is(err, nova.ErrInvalid) || rs != nil {
+		t.Fatalf("NewRunStore(nil) = %v, %v; want nil and an error matching nova.ErrInvalid", rs, err)
+	}
 }
 
 // clock is a test clock moved by hand.
@@ -41,12 +58,12 @@ func (c *clock) add(d time.Duration) {
 // NowFunc, to the nanosecond.
 func TestRunStoreClock(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
-	s, err := novamem.New(&novamem.Config{NowFunc: c.now})
+	s, err := novamem.New(novamem.Config{NowFunc: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rs := novamem.NewRunStore(s)
+	rs := newRunStore(t, s)
 	ctx := t.Context()
 	start := c.now()
 	tr := saga.Transition{
@@ -88,7 +105,7 @@ func TestRunStoreClock(t *testing.T) {
 // TestRunStoreRetry shows that a transition recorded again, as a retry
 // after an unknown outcome, writes nothing and returns the run's row.
 func TestRunStoreRetry(t *testing.T) {
-	rs := novamem.NewRunStore(newStore(t))
+	rs := newRunStore(t, newStore(t))
 	ctx := t.Context()
 	tr := saga.Transition{
 		Stream: saga.StreamName("order", "r1"), Expected: nova.NoStream,
@@ -111,11 +128,11 @@ func TestRunStoreRetry(t *testing.T) {
 // TestRunStoreClosed shows that a run store whose event store is closed
 // fails every call with nova.ErrClosed, and a nil one with nova.ErrInvalid.
 func TestRunStoreClosed(t *testing.T) {
-	s, err := novamem.New(nil)
+	s, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := novamem.NewRunStore(s)
+	rs := newRunStore(t, s)
 	s.Close()
 	ctx := context.Background()
 	calls := map[string]func(rs *novamem.RunStore) error{
@@ -150,9 +167,9 @@ func TestRunStoreClosed(t *testing.T) {
 // A run store keeps a run's stream, its row and its outbox together: one
 // Record writes all three, and a worker claims the run when it is due.
 func ExampleNewRunStore() {
-	s, _ := novamem.New(nil)
+	s, _ := novamem.New(novamem.Config{})
 	defer s.Close()
-	runs := novamem.NewRunStore(s)
+	runs, _ := novamem.NewRunStore(s)
 	ctx := context.Background()
 
 	now, _ := runs.Now(ctx)

@@ -19,24 +19,37 @@ var (
 	_ aggregate.SnapshotStore = (*Store)(nil)
 )
 
-// Config configures a [Store]. The zero value, or a nil *Config, means
-// defaults.
+// DefaultPageSize is the default of [Config.PageSize].
+const DefaultPageSize = 256
+
+// Config configures a [Store]. The zero value means defaults.
 type Config struct {
 	// PageSize is how many events (or streams) a read copies under the
-	// store's lock at a time before yielding them. Default 256.
+	// store's lock at a time before yielding them. Default
+	// [DefaultPageSize].
 	PageSize int
 	// NowFunc returns the time recorded in Event.RecordedAt and
 	// Snapshot.RecordedAt; it is converted to UTC. Default time.Now.
 	NowFunc func() time.Time
 }
 
-const defaultPageSize = 256
-
-func (c *Config) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c Config) validate() error {
 	if c.PageSize < 0 {
-		return fmt.Errorf("novamem: Config.PageSize is %d, want 0 (default %d) or more", c.PageSize, defaultPageSize)
+		return nova.InvalidFieldf("novamem", "Config.PageSize", "%d, want 0 (default %d) or more", c.PageSize, DefaultPageSize)
 	}
 	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+	return c
 }
 
 // Store is an in-memory event store and snapshot store. It is safe for
@@ -55,21 +68,13 @@ type Store struct {
 	snaps   map[string]aggregate.Snapshot
 }
 
-// New returns an empty store. cfg may be nil.
-func New(cfg *Config) (*Store, error) {
-	var c Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if err := c.validate(); err != nil {
+// New returns an empty store. The zero cfg means the defaults; an invalid
+// cfg returns an error matching [nova.ErrInvalid] that names the field.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if c.PageSize == 0 {
-		c.PageSize = defaultPageSize
-	}
-	if c.NowFunc == nil {
-		c.NowFunc = time.Now
-	}
+	c := cfg.withDefaults()
 	return &Store{
 		pageSize: c.PageSize,
 		now:      c.NowFunc,

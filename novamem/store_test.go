@@ -1,6 +1,7 @@
 package novamem_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 // newStore returns a fresh store closed when t ends.
 func newStore(t *testing.T) *novamem.Store {
 	t.Helper()
-	s, err := novamem.New(nil)
+	s, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestStore(t *testing.T) {
 // many page boundaries.
 func TestStoreSmallPages(t *testing.T) {
 	novatest.RunStore(t, func(t *testing.T) nova.Store {
-		s, err := novamem.New(&novamem.Config{PageSize: 3})
+		s, err := novamem.New(novamem.Config{PageSize: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,21 +59,20 @@ func TestNewConfig(t *testing.T) {
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))
 	tests := []struct {
 		name    string
-		cfg     *novamem.Config
+		cfg     novamem.Config
 		wantErr bool
 	}{
-		{"nil", nil, false},
-		{"zero", &novamem.Config{}, false},
-		{"page size 1", &novamem.Config{PageSize: 1}, false},
-		{"negative page size", &novamem.Config{PageSize: -1}, true},
-		{"clock", &novamem.Config{NowFunc: func() time.Time { return fixed }}, false},
+		{"zero", novamem.Config{}, false},
+		{"page size 1", novamem.Config{PageSize: 1}, false},
+		{"negative page size", novamem.Config{PageSize: -1}, true},
+		{"clock", novamem.Config{NowFunc: func() time.Time { return fixed }}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s, err := novamem.New(tc.cfg)
 			if tc.wantErr {
-				if err == nil || s != nil || !strings.Contains(err.Error(), "novamem: Config.PageSize") {
+				if !errors.Is(err, nova.ErrInvalid) || s != nil || !strings.Contains(err.Error(), "novamem: Config.PageSize") {
 					t.Fatalf("New(%+v) = %v, %v; want nil and an error naming Config.PageSize", tc.cfg, s, err)
 				}
 				return
@@ -86,7 +86,7 @@ func TestNewConfig(t *testing.T) {
 			if len(evs) != 3 {
 				t.Fatalf("read %d events, want 3", len(evs))
 			}
-			if tc.cfg != nil && tc.cfg.NowFunc != nil && !evs[0].RecordedAt.Equal(fixed) {
+			if tc.cfg.NowFunc != nil && !evs[0].RecordedAt.Equal(fixed) {
 				t.Errorf("RecordedAt = %v, want the configured clock's %v", evs[0].RecordedAt, fixed)
 			}
 		})

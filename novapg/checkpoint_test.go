@@ -153,7 +153,7 @@ func TestProjectionOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	p, err := projection.New("totals", reg)
 	if err != nil {
 		t.Fatal(err)

@@ -128,7 +128,7 @@ func (s *suite) testBadInput(t *testing.T) {
 	// becomes EventData, so nothing reaches the store.
 	type registered struct{ N int }
 	type unregistered struct{ N int }
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	if err := nova.Register[registered](reg, "registered"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@
 //
 //	func TestStore(t *testing.T) {
 //		novatest.RunStore(t, func(t *testing.T) nova.Store {
-//			s, err := novamem.New(nil)
+//			s, err := novamem.New(novamem.Config{})
 //			if err != nil {
 //				t.Fatal(err)
 //			}

@@ -35,7 +35,7 @@ func Example_summary() {
 		return
 	}
 	defer store.Close()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[Placed](reg, "order.placed")
 
 	summaries, _ := novasqlite.NewQueryStore(ctx, store, "order_summary") // key -> JSON

@@ -29,7 +29,7 @@ func Example_sqlReadModel() {
 	_ = store.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		return c.Exec(`CREATE TABLE order_totals (id TEXT PRIMARY KEY, total INTEGER NOT NULL)`)
 	})
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
 	checkpoints, _ := novasqlite.NewCheckpoints(store)
 

@@ -14,9 +14,9 @@ import (
 // query after a write see it.
 func Example() {
 	ctx := context.Background()
-	store, _ := novamem.New(nil)
+	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
 	views := novamem.NewQueryStore()
 

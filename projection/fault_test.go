@@ -13,6 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -29,7 +30,7 @@ func isPanicOf(err error, v any) bool {
 func TestPanickingHandlerIsPoison(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	var calls atomic.Int32
 	rec := &recorder{fail: func(v OrderPlaced) error {
 		if v.ID == "b" {
@@ -117,7 +118,7 @@ func TestPanickingCallbacks(t *testing.T) {
 	t.Run("SkipFunc fails the runner", func(t *testing.T) {
 		t.Parallel()
 		reg := newRegistry(t)
-		s := newStore(t, nil)
+		s := newStore(t, novamem.Config{})
 		rec := &recorder{fail: func(v OrderPlaced) error { return errors.New("bad") }}
 		place(t, s, reg, "a")
 		r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), OnPoison: projection.PoisonSkip,
@@ -133,7 +134,7 @@ func TestPanickingCallbacks(t *testing.T) {
 	t.Run("ResetFunc", func(t *testing.T) {
 		t.Parallel()
 		reg := newRegistry(t)
-		r, err := projection.NewRunner(projection.Config{Store: newStore(t, nil), Projection: newProjection(t, reg, &recorder{}),
+		r, err := projection.NewRunner(projection.Config{Store: newStore(t, novamem.Config{}), Projection: newProjection(t, reg, &recorder{}),
 			ResetFunc: func(context.Context) error { panic("reset boom") }})
 		if err != nil {
 			t.Fatal(err)
@@ -164,7 +165,7 @@ func TestPanickingCallbacks(t *testing.T) {
 	t.Run("NowFunc", func(t *testing.T) {
 		t.Parallel()
 		reg := newRegistry(t)
-		s := newStore(t, nil)
+		s := newStore(t, novamem.Config{})
 		pos := place(t, s, reg, "a")
 		r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{}),
 			NowFunc: func() time.Time { panic("clock boom") }})
@@ -249,7 +250,7 @@ func waitStatus(t *testing.T, r *projection.Runner, what string, ok func(project
 func TestTransientErrorsAreRetried(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := &flakyStore{Store: newStore(t, nil)}
+	s := &flakyStore{Store: newStore(t, novamem.Config{})}
 	var handlerFails atomic.Int32
 	handlerFails.Store(3)
 	rec := &recorder{fail: func(v OrderPlaced) error {

@@ -28,13 +28,13 @@ type OrderShipped struct {
 
 func newRegistry(t *testing.T) *nova.Registry {
 	t.Helper()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
 	nova.MustRegister[OrderShipped](reg, "OrderShipped")
 	return reg
 }
 
-func newStore(t *testing.T, cfg *novamem.Config) *novamem.Store {
+func newStore(t *testing.T, cfg novamem.Config) *novamem.Store {
 	t.Helper()
 	s, err := novamem.New(cfg)
 	if err != nil {
@@ -123,7 +123,7 @@ func waitFor(t *testing.T, r *projection.Runner, pos nova.Position) {
 func TestCatchUpThenLive(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{}
 	place(t, s, reg, "a", "b", "c")
 	// An event type the projection does not handle is passed over.
@@ -148,7 +148,7 @@ func TestCatchUpThenLive(t *testing.T) {
 func TestResumeFromCheckpoint(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	cps := projection.NewMemoryCheckpoints()
 	rec1 := &recorder{}
 	pos := place(t, s, reg, "a", "b")
@@ -186,7 +186,7 @@ func (c *countingCheckpoints) Save(ctx context.Context, name string, pos nova.Po
 func TestBatches(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	ids := []string{"a", "b", "c", "d", "e", "f", "g"}
 	var positions []nova.Position
 	for _, id := range ids {
@@ -229,7 +229,7 @@ type OrderView struct {
 func TestWaitForCommandQueryRoundTrip(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	qs := novamem.NewQueryStore()
 
 	bus := new(cqrs.CommandBus)
@@ -270,7 +270,7 @@ func TestWaitForCommandQueryRoundTrip(t *testing.T) {
 func TestPoisonStopsNamingTheEvent(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	boom := errors.New("boom")
 	rec := &recorder{fail: func(v OrderPlaced) error {
 		if v.ID == "b" {
@@ -305,7 +305,7 @@ func TestPoisonStopsNamingTheEvent(t *testing.T) {
 func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	fails := 2
 	rec := &recorder{fail: func(v OrderPlaced) error {
 		if fails > 0 {
@@ -328,7 +328,7 @@ func TestRetryThenSuccess(t *testing.T) {
 func TestRetriesExhaustedStop(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	calls := 0
 	rec := &recorder{fail: func(v OrderPlaced) error { calls++; return errors.New("always") }}
 	place(t, s, reg, "a")
@@ -347,7 +347,7 @@ func TestRetriesExhaustedStop(t *testing.T) {
 func TestSkipAndRecord(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{fail: func(v OrderPlaced) error {
 		if v.ID == "b" {
 			return errors.New("bad order")
@@ -388,7 +388,7 @@ func TestLag(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
 	recorded := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	s := newStore(t, &novamem.Config{NowFunc: func() time.Time { return recorded }})
+	s := newStore(t, novamem.Config{NowFunc: func() time.Time { return recorded }})
 	now := recorded.Add(90 * time.Second)
 	rec := &recorder{}
 	pos := place(t, s, reg, "a", "b", "c")
@@ -424,7 +424,7 @@ func TestLag(t *testing.T) {
 func TestStopIsPromptAndStartTwiceFails(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{}
 	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	if err := r.Start(context.Background()); !errors.Is(err, projection.ErrRunning) {
@@ -460,7 +460,7 @@ func TestStopIsPromptAndStartTwiceFails(t *testing.T) {
 func TestStartContextEndsRun(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	r, err := projection.NewRunner(projection.Config{Store: s, Projection: newProjection(t, reg, &recorder{})})
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +487,7 @@ type OrderPlacedV2 struct {
 
 func TestUpcastEventsReachHandlersInCurrentShape(t *testing.T) {
 	t.Parallel()
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlacedV2](reg, "OrderPlaced")
 	err := reg.Upcast("OrderPlaced", 1, func(data []byte) ([]byte, error) {
 		var old OrderPlaced
@@ -499,7 +499,7 @@ func TestUpcastEventsReachHandlersInCurrentShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	old, _ := json.Marshal(OrderPlaced{ID: "a", Total: 3})
 	res, err := s.Append(context.Background(), "order-a", nova.NoStream, nova.EventData{Type: "OrderPlaced", Data: old, Metadata: nova.Metadata{Schema: 1}})
 	if err != nil {
@@ -539,7 +539,7 @@ func TestUpcastEventsReachHandlersInCurrentShape(t *testing.T) {
 func TestReset(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{}
 	cps := projection.NewMemoryCheckpoints()
 	resets := 0
@@ -579,7 +579,7 @@ func TestReset(t *testing.T) {
 func TestInvalidInput(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	p, _ := projection.New("ok", reg)
 	var nilCtx context.Context
 	cases := []struct {
@@ -654,7 +654,7 @@ func TestInvalidInput(t *testing.T) {
 func TestStopIsPromptDuringBackoff(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{fail: func(v OrderPlaced) error { return errors.New("down") }}
 	place(t, s, reg, "a")
 	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec), Retries: 5, RetryBackoff: time.Hour})
@@ -674,7 +674,7 @@ func TestStopIsPromptDuringBackoff(t *testing.T) {
 func TestPoisonThenFixAndRestart(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	broken := true
 	rec := &recorder{fail: func(v OrderPlaced) error {
 		if broken && v.ID == "b" {
@@ -705,7 +705,7 @@ func TestPoisonThenFixAndRestart(t *testing.T) {
 func TestUndecodableEventIsPoison(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	res, err := s.Append(context.Background(), "order-x", nova.NoStream, nova.EventData{Type: "OrderPlaced", Data: []byte(`{"id": 7}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -723,7 +723,7 @@ func TestUndecodableEventIsPoison(t *testing.T) {
 func TestRunnerRestart(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	s := newStore(t, nil)
+	s := newStore(t, novamem.Config{})
 	rec := &recorder{}
 	r := start(t, projection.Config{Store: s, Projection: newProjection(t, reg, rec)})
 	stopped := r.Stopped()

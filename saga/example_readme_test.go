@@ -62,8 +62,8 @@ func Example_trip() {
 		},
 	)
 
-	runs, _ := novasqlite.NewRunStore(store) // or novapg.NewRunStore: runs table, outbox, leases
-	b, _ := broker.NewMemory(nil)            // any broker.Broker: lifecycle events go out through the outbox
+	runs, _ := novasqlite.NewRunStore(store)        // or novapg.NewRunStore: runs table, outbox, leases
+	b, _ := broker.NewMemory(broker.MemoryConfig{}) // any broker.Broker: lifecycle events go out through the outbox
 	defer b.Close()
 	ended := make(chan saga.RunInfo, 1)
 	c, _ := saga.NewCoordinator(saga.Config{Runs: runs, Broker: b,

@@ -24,11 +24,12 @@ var errDeclined = errors.New("card declined")
 // run's card is declined, so its reservation is released.
 func Example() {
 	ctx := context.Background()
-	store, _ := novamem.New(nil)
+	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
-	b, _ := broker.NewMemory(nil)
+	b, _ := broker.NewMemory(broker.MemoryConfig{})
 	defer b.Close()
-	c, _ := saga.NewCoordinator(saga.Config{Runs: novamem.NewRunStore(store), Broker: b})
+	runs, _ := novamem.NewRunStore(store)
+	c, _ := saga.NewCoordinator(saga.Config{Runs: runs, Broker: b})
 
 	def, err := saga.Define("order",
 		saga.Step[Order]{
@@ -103,9 +104,9 @@ func Example() {
 // an operator retries the release, which is in the run's timeline.
 func ExampleWorker() {
 	ctx := context.Background()
-	store, _ := novamem.New(nil)
+	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
-	runs := novamem.NewRunStore(store)
+	runs, _ := novamem.NewRunStore(store)
 	ended := make(chan saga.RunInfo, 10)
 	c, _ := saga.NewCoordinator(saga.Config{Runs: runs,
 		OnEndFunc: func(_ context.Context, r saga.RunInfo) { ended <- r }})

@@ -117,7 +117,7 @@ func TestCallbackPanicsAreLogged(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b backend) {
 		runs := b.open(t, &clock{})
-		m, _ := broker.NewMemory(nil)
+		m, _ := broker.NewMemory(broker.MemoryConfig{})
 		t.Cleanup(func() { _ = m.Close() })
 		var logs lockedLog
 		var ends, stucks atomic.Int32

@@ -39,7 +39,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
 	runs := b.open(t, &clock{})
-	m, err := broker.NewMemory(nil)
+	m, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

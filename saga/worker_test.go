@@ -37,12 +37,16 @@ type backend struct {
 }
 
 func memBackend(t testing.TB, clk *clock) saga.RunStore {
-	st, err := novamem.New(&novamem.Config{NowFunc: clk.now})
+	st, err := novamem.New(novamem.Config{NowFunc: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return novamem.NewRunStore(st)
+	runs, err := novamem.NewRunStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
 }
 
 func sqliteBackend(t testing.TB, _ *clock) saga.RunStore { return openSQLite(t, novasqlite.SyncFull) }
@@ -112,7 +116,7 @@ func setup(t *testing.T, b backend, lease time.Duration) *fixture {
 	t.Helper()
 	f := &fixture{clk: &clock{}, ended: make(chan saga.RunInfo, 1000), stuck: make(chan saga.RunInfo, 100)}
 	f.runs = b.open(t, f.clk)
-	m, err := broker.NewMemory(nil)
+	m, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +678,7 @@ func TestLifecycleEventsSurviveBrokerOutage(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b backend) {
 		runs := b.open(t, &clock{})
-		m, _ := broker.NewMemory(nil)
+		m, _ := broker.NewMemory(broker.MemoryConfig{})
 		t.Cleanup(func() { _ = m.Close() })
 		o := &outage{Broker: m}
 		o.down.Store(true)

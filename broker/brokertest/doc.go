@@ -5,7 +5,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		brokertest.Run(t, func(t *testing.T) broker.Broker {
-//			b, err := broker.NewMemory(&broker.MemoryConfig{MinBackoff: time.Millisecond})
+//			b, err := broker.NewMemory(broker.MemoryConfig{MinBackoff: time.Millisecond})
 //			if err != nil {
 //				t.Fatal(err)
 //			}

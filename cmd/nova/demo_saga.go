@@ -148,7 +148,7 @@ func runOrderSagas(ctx context.Context, e *env, store nova.Store, svcs *services
 	if err != nil {
 		return nil, nil, err
 	}
-	mem, err := broker.NewMemory(nil)
+	mem, err := broker.NewMemory(broker.MemoryConfig{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,7 +58,7 @@ var (
 	memoryBackend = &backend{
 		name:  "memory",
 		check: func(string) error { return nil },
-		open:  func(context.Context, string, bool) (nova.Store, error) { return novamem.New(nil) },
+		open:  func(context.Context, string, bool) (nova.Store, error) { return novamem.New(novamem.Config{}) },
 		migrate: func(context.Context, string) (int, error) {
 			return 0, errors.New("the in-memory store has no schema to migrate")
 		},

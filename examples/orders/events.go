@@ -81,7 +81,7 @@ func Register(r *nova.Registry) error {
 
 // NewRegistry returns a registry with the order events registered.
 func NewRegistry() *nova.Registry {
-	r := nova.NewRegistry(nil)
+	r := nova.NewRegistry(nova.RegistryOptions{})
 	if err := Register(r); err != nil {
 		panic(err) // a fresh registry accepts these constant names
 	}

@@ -11,7 +11,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		panic(err)
 	}

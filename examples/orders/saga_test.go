@@ -17,7 +17,11 @@ func runFulfil(t *testing.T, e *env, cmd orders.PlaceOrder) (saga.Execution[orde
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := saga.NewCoordinator(saga.Config{Runs: novamem.NewRunStore(e.store)})
+	runs, err := novamem.NewRunStore(e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := saga.NewCoordinator(saga.Config{Runs: runs})
 	if err != nil {
 		t.Fatal(err)
 	}

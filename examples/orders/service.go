@@ -38,7 +38,8 @@ type Config struct {
 	MetadataFunc func(ctx context.Context) nova.Metadata
 }
 
-func (c *Config) validate() error {
+// validate reports the first bad field; it changes nothing.
+func (c Config) validate() error {
 	switch {
 	case c.Store == nil:
 		return invalidf("config: Store is nil")
@@ -50,6 +51,14 @@ func (c *Config) validate() error {
 		return invalidf("config: negative SnapshotEvery %d", c.SnapshotEvery)
 	}
 	return nil
+}
+
+// withDefaults returns c with each zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Registry == nil {
+		c.Registry = NewRegistry()
+	}
+	return c
 }
 
 // Service handles order commands: it validates them, calls the inventory
@@ -73,9 +82,7 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Registry == nil {
-		cfg.Registry = NewRegistry()
-	}
+	cfg = cfg.withDefaults()
 	repo, err := aggregate.NewRepository[Order](aggregate.Config{
 		Store:         cfg.Store,
 		Registry:      cfg.Registry,

@@ -24,7 +24,7 @@ type env struct {
 // a bank that declines charges over 100,000 cents.
 func setup(t *testing.T) *env {
 	t.Helper()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestServiceBadInput(t *testing.T) {
 
 func TestMetadataFunc(t *testing.T) {
 	t.Parallel()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestCancelRacesPay(t *testing.T) {
 
 func TestSnapshots(t *testing.T) {
 	t.Parallel()
-	store, err := novamem.New(nil)
+	store, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func Memory() Backend {
 	return Backend{
 		Name: "memory",
 		NovaFunc: func(ctx context.Context) (nova.Store, func() error, error) {
-			s, err := novamem.New(nil)
+			s, err := novamem.New(novamem.Config{})
 			if err != nil {
 				return nil, nil, fmt.Errorf("bench: %w", err)
 			}

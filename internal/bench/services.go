@@ -137,7 +137,7 @@ func catchUp(ctx context.Context, store nova.Store, svc Services, i int, head no
 	if err != nil {
 		return 0, err
 	}
-	p, err := projection.New(fmt.Sprintf("bench-%d", i), nova.NewRegistry(nil))
+	p, err := projection.New(fmt.Sprintf("bench-%d", i), nova.NewRegistry(nova.RegistryOptions{}))
 	if err != nil {
 		return 0, err
 	}

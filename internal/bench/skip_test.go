@@ -28,7 +28,7 @@ func TestRunSkipsScenariosTheBackendCannotRun(t *testing.T) {
 	t.Parallel()
 	b := bench.Memory()
 	b.NovaFunc = func(context.Context) (nova.Store, func() error, error) {
-		s, err := novamem.New(nil)
+		s, err := novamem.New(novamem.Config{})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -157,7 +157,7 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{store: store, q: schema + ".", reg: nova.NewRegistry(nil), fx: &effects{keys: map[string]bool{}}}
+	w := &world{store: store, q: schema + ".", reg: nova.NewRegistry(nova.RegistryOptions{}), fx: &effects{keys: map[string]bool{}}}
 	t.Cleanup(w.close)
 	nova.MustRegister[Added](w.reg, "Added")
 	if w.cps, err = novapg.NewCheckpoints(store); err != nil {
@@ -207,7 +207,7 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	}
 	w.seen = watch(w.runner)
 
-	if w.mem, err = broker.NewMemory(nil); err != nil {
+	if w.mem, err = broker.NewMemory(broker.MemoryConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.def, err = definition(w.fx); err != nil {

@@ -41,7 +41,11 @@ type Services struct {
 func For(store nova.Store) (Services, error) {
 	switch s := store.(type) {
 	case *novamem.Store:
-		return Services{Runs: novamem.NewRunStore(s), Checkpoints: projection.NewMemoryCheckpoints(),
+		runs, err := novamem.NewRunStore(s)
+		if err != nil {
+			return Services{}, err
+		}
+		return Services{Runs: runs, Checkpoints: projection.NewMemoryCheckpoints(),
 			QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil },
 			Table:      bare}, nil
 	case *novasqlite.Store:

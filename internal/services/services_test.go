@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestFor(t *testing.T) {
 	ctx := context.Background()
-	mem, err := novamem.New(nil)
+	mem, err := novamem.New(novamem.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ type Added struct {
 const leaseTTL = 150 * time.Millisecond
 
 func newRegistry() *nova.Registry {
-	reg := nova.NewRegistry(nil)
+	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[Added](reg, "Added")
 	return reg
 }
