@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -83,7 +84,7 @@ func New(cfg *Config) (*Store, error) {
 // Append adds events to the end of stream, all or none; see
 // [nova.Store.Append].
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	events, err := nova.ValidateAppend(ctx, stream, events)
+	events, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, nova.Invalidf("novamem", "append: %w", err)
 	}
@@ -323,7 +324,7 @@ func (s *Store) logPage(ctx context.Context, after nova.Position, n int) ([]nova
 // closed. Stopping the loop early holds nothing.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
+		if err := validate.Context(ctx); err != nil {
 			yield(nova.Event{}, nova.Invalidf("novamem", "subscribe: %w", err))
 			return
 		}
@@ -434,7 +435,7 @@ func (s *Store) Close() error {
 // validateRead checks a read's context and the error its options' Validate
 // returned.
 func validateRead(ctx context.Context, optsErr error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	return optsErr

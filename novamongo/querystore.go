@@ -16,6 +16,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -69,7 +70,7 @@ func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
 // collection fails with an error matching nova.ErrInvalid. ctx bounds the
 // connection check only.
 func Open(ctx context.Context, uri, database, collection string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if msg := badName(database, 63, "/\\. \"$\x00"); msg != "" {

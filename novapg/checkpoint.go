@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -48,7 +49,7 @@ func NewCheckpoints(s *Store) (*Checkpoints, error) {
 }
 
 func checkName(ctx context.Context, what, name string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novapg", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
@@ -188,7 +189,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novapg", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -55,7 +56,7 @@ func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, er
 // [QueryStore.Close] closes it. A bad addr or prefix fails with an error
 // matching nova.ErrInvalid.
 func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	opts := &redis.Options{Addr: addr}

@@ -11,6 +11,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -43,7 +44,7 @@ func NewCheckpoints(s *Store) (*Checkpoints, error) {
 }
 
 func checkCall(ctx context.Context, what, name string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novasqlite", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
@@ -177,7 +178,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novasqlite", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo

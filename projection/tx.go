@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // ErrLeaseLost is matched by the error a [Leaser] or a [TxCheckpoints]
@@ -202,7 +203,7 @@ func ValidateLease(ctx context.Context, name, owner string, ttl *time.Duration) 
 // [ValidateTable]. Anything else fails with an error matching
 // [nova.ErrInvalid].
 func ValidateTables(ctx context.Context, tables []string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("tables: nil context")
 	}
 	if len(tables) == 0 {
