@@ -15,6 +15,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -395,7 +396,7 @@ func (q *qsuite) testBadInput(t *testing.T) {
 	wantValue(t, qs, "kept", `{"v":1}`)
 	wantMissing(t, qs, "new")
 	for _, tt := range tests {
-		if cqrs.ValidateKey(tt.key) == nil && tt.key != "kept" {
+		if querystore.ValidateKey(tt.key) == nil && tt.key != "kept" {
 			wantMissing(t, qs, tt.key)
 		}
 	}
