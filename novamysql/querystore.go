@@ -46,7 +46,7 @@ const maxUpsertAttempts = 5
 // that transaction: the read-model write commits or rolls back with it,
 // and a read sees the transaction's own writes. Otherwise each call is one
 // prepared statement on the store's pool. Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its

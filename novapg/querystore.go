@@ -46,7 +46,7 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // read sees the transaction's own writes. Otherwise each call is one
 // statement on the store's pool, retried on a broken connection (an
 // upsert is safe to repeat). Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its

@@ -35,7 +35,7 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // handlers), GetRaw and UpsertRaw run on that connection, in that
 // transaction: the read-model write commits or rolls back with it, and a
 // read sees the transaction's own writes. Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/projection"
 )
@@ -464,8 +465,8 @@ type SQLQueryStore struct {
 //     by the transaction, is invisible outside it until it commits, and
 //     is undone by a rollback; bad input fails without failing the
 //     transaction.
-//   - RebuildShadow: under projection.WithRebuild the store reads and
-//     writes its table's shadow (table + projection.ShadowSuffix), and
+//   - RebuildShadow: under projectiondriver.WithRebuild the store reads and
+//     writes its table's shadow (table + projectiondriver.ShadowSuffix), and
 //     fails, naming the shadow, when the shadow does not exist.
 //   - WithCheckpoints (with a Rebuilder): writes in a checkpoint's Commit
 //     commit with the checkpoint, or not at all; a rebuild fills the
@@ -537,9 +538,9 @@ func (s SQLQueryStore) testInTransaction(t *testing.T) {
 func (s SQLQueryStore) testRebuildShadow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	rebuild := projection.WithRebuild(ctx)
+	rebuild := projectiondriver.WithRebuild(ctx)
 	qs := s.New(t, "rebuilt")
-	shadow := "rebuilt" + projection.ShadowSuffix
+	shadow := "rebuilt" + projectiondriver.ShadowSuffix
 	err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`))
 	if err == nil || !strings.Contains(err.Error(), shadow) {
 		t.Fatalf("UpsertRaw under a rebuild with no shadow table: %v, want an error naming %s", err, shadow)
@@ -596,7 +597,7 @@ func (s SQLQueryStore) testWithCheckpoints(t *testing.T) {
 	if err := cp.Prepare(ctx, []string{table}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	rebuild := projection.WithRebuild(ctx)
+	rebuild := projectiondriver.WithRebuild(ctx)
 	if err := cp.Commit(rebuild, "qs-checkpointed@rebuild", "", nova.Start, at(2), write("b", `"rebuilt"`)); err != nil {
 		t.Fatalf("Commit under a rebuild: %v", err)
 	}

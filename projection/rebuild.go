@@ -7,6 +7,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -21,8 +22,8 @@ var ErrRebuilding = errors.New("projection: already rebuilding")
 //  1. the [Rebuilder] (Config.Checkpoints) prepares an empty shadow of
 //     each of Config.Tables;
 //  2. the projection's handlers run over the whole log with a ctx marked
-//     by [WithRebuild], so that [Table] names the shadows, committing
-//     under the checkpoint name+[RebuildSuffix];
+//     as a rebuild's, so that [Table] names the shadows and [Rebuilding]
+//     reports true, committing under the checkpoint name+"@rebuild";
 //  3. once the rebuild has caught up with the log's head, one transaction
 //     replaces the live tables by the shadows and the live checkpoint by
 //     the rebuild's.
@@ -55,7 +56,7 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 		return fmt.Errorf("projection: rebuild %q: %w", r.name, ErrRebuilding)
 	}
 	defer r.rebuilding.Unlock()
-	shadow := r.name + RebuildSuffix
+	shadow := r.name + projectiondriver.RebuildSuffix
 	if err := validateName(shadow); err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 		ctx = hold.ctx
 		c.owner = r.cfg.Owner
 	}
-	rctx := WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	if err := rb.Prepare(rctx, r.cfg.Tables); err != nil {
 		return fmt.Errorf("projection: rebuild %q: prepare shadow tables: %w", r.name, err)
 	}

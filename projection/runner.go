@@ -13,6 +13,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/startstop"
 	"github.com/nova-go/nova/internal/validate"
 )
@@ -105,7 +106,11 @@ type Config struct {
 
 	// Tables lists the SQL read-model tables the projection writes, for
 	// [Runner.Rebuild]: each gets a shadow (see [Table]) that the rebuild
-	// fills and then swaps in. See [ValidateTable] for the names allowed.
+	// fills and then swaps in. A name is a plain SQL identifier (ASCII
+	// letters, digits and underscores, not starting with a digit) of at
+	// most 54 bytes, optionally qualified by a schema of at most 63
+	// ("schema.table"), and does not end in "__rebuild", the suffix of
+	// shadows.
 	Tables []string
 }
 
@@ -135,7 +140,7 @@ func (c Config) validate() error {
 	}
 	seen := make(map[string]bool, len(c.Tables))
 	for _, t := range c.Tables {
-		if err := ValidateTable(t); err != nil {
+		if err := projectiondriver.ValidateTable(t); err != nil {
 			return invalidf("config: Tables: %v", err)
 		}
 		if seen[t] {
