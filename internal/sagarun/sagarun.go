@@ -68,7 +68,7 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 	case runID == "":
 		return nova.Invalidf("saga", "saga %q: empty run ID", sagaName)
 	}
-	if err := saga.ValidateName(sagaName); err != nil {
+	if err := ValidateName(sagaName); err != nil {
 		return nova.Invalidf("saga", "saga %q: %w", sagaName, err)
 	}
 	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
@@ -371,4 +371,20 @@ func (w *Waker) Wake() {
 		close(w.ch)
 		w.ch = nil
 	}
+}
+
+// ValidateName checks a saga or step name as saga.Define does: not empty
+// and a single topic token (see [broker.ValidateTopic]): no '.', '/',
+// '*', '>' or white space. Errors match [nova.ErrInvalid].
+func ValidateName(name string) error {
+	if name == "" {
+		return nova.Invalidf("saga", "empty name")
+	}
+	if strings.ContainsAny(name, ".*> \t\r\n/") {
+		return nova.Invalidf("saga", "name %q must be one topic token, without '.', '*', '>', '/' or spaces", name)
+	}
+	if err := broker.ValidateTopic("saga." + name + ".x"); err != nil {
+		return nova.Invalidf("saga", "name %q: %v", name, err)
+	}
+	return nil
 }
