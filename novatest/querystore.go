@@ -465,8 +465,8 @@ type SQLQueryStore struct {
 //     by the transaction, is invisible outside it until it commits, and
 //     is undone by a rollback; bad input fails without failing the
 //     transaction.
-//   - RebuildShadow: under projectiondriver.WithRebuild the store reads and
-//     writes its table's shadow (table + projectiondriver.ShadowSuffix), and
+//   - RebuildShadow: under a rebuild's ctx (projection.Rebuilding) the
+//     store reads and writes its table's shadow (projection.Table), and
 //     fails, naming the shadow, when the shadow does not exist.
 //   - WithCheckpoints (with a Rebuilder): writes in a checkpoint's Commit
 //     commit with the checkpoint, or not at all; a rebuild fills the
