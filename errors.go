@@ -116,7 +116,8 @@ func (e *EventTooNewError) Is(target error) bool { return target == ErrEventTooN
 //	novapg: Config.Schema: "pg_x" is reserved by PostgreSQL
 //	saga: nil coordinator
 //
-// Build one with [Invalidf] or [InvalidFieldf].
+// Build one with [Invalidf]; for an error about one field, set Field
+// on the result.
 type InvalidError struct {
 	// Pkg is the package that rejected the input, such as "nova",
 	// "novapg" or "saga". It starts the message.
@@ -156,20 +157,12 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 //	Invalidf("projection", "name: %w", ValidateStream(""))
 //	// projection: name: empty stream ID
 func Invalidf(pkg, format string, args ...any) error {
-	return newInvalid(pkg, "", format, args...)
+	return newInvalid(pkg, format, args...)
 }
 
-// InvalidFieldf is [Invalidf] for a bad field or option, which the
-// message names after the package: InvalidFieldf("novapg",
-// "Config.PageSize", "negative size %d", -1) says
-// "novapg: Config.PageSize: negative size -1".
-func InvalidFieldf(pkg, field, format string, args ...any) error {
-	return newInvalid(pkg, field, format, args...)
-}
-
-func newInvalid(pkg, field, format string, args ...any) *InvalidError {
+func newInvalid(pkg, format string, args ...any) *InvalidError {
 	err := fmt.Errorf(format, args...)
-	e := &InvalidError{Pkg: pkg, Field: field, Msg: err.Error()}
+	e := &InvalidError{Pkg: pkg, Msg: err.Error()}
 	for _, a := range args {
 		if ie, ok := a.(*InvalidError); ok {
 			e.Msg = strings.Replace(e.Msg, ie.Error(), ie.detail(), 1)

@@ -73,15 +73,6 @@ func TestInvalidf(t *testing.T) {
 	}
 	assertMatches(t, err, nova.ErrInvalid, nova.ErrNotFound)
 
-	field := nova.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", -1)
-	if got, want := field.Error(), "novapg: Config.PageSize: negative size -1"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	var ie *nova.InvalidError
-	if !errors.As(fmt.Errorf("ctx: %w", field), &ie) || ie.Pkg != "novapg" || ie.Field != "Config.PageSize" || ie.Msg != "negative size -1" {
-		t.Errorf("errors.As found %+v, want the fields InvalidFieldf was given", ie)
-	}
-
 	// A nested validation error loses its prefix; %w keeps it as the cause.
 	inner := nova.ValidateStream("")
 	outer := nova.Invalidf("projection", "name: %w", inner)

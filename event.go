@@ -1,7 +1,6 @@
 package nova
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"maps"
@@ -147,13 +146,6 @@ func (m Metadata) Equal(o Metadata) bool {
 		m.CausationID == o.CausationID &&
 		m.SchemaVersion() == o.SchemaVersion() &&
 		maps.Equal(m.Extra, o.Extra)
-}
-
-// SameContent reports whether a recorded event carries the content of d:
-// the same ID, type, data and metadata. Stores use it to tell an idempotent
-// retry from a reused ID.
-func (e Event) SameContent(d EventData) bool {
-	return e.ID == d.ID && e.Type == d.Type && bytes.Equal(e.Data, d.Data) && e.Metadata.Equal(d.Metadata)
 }
 
 // NewEventID returns a fresh, time-ordered UUID (version 7) in canonical

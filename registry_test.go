@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // OrderPlaced is the current (shape 3) form of "order.placed":
@@ -286,8 +287,8 @@ func TestEncodeAll(t *testing.T) {
 		t.Fatalf("got %d events, want 3", len(got))
 	}
 	// What a registry encodes is valid to append as is.
-	if _, err := nova.ValidateAppend(t.Context(), "order-1", got); err != nil {
-		t.Fatalf("ValidateAppend of encoded events: %v", err)
+	if _, err := validate.Append(t.Context(), "order-1", got); err != nil {
+		t.Fatalf("validate.Append of encoded events: %v", err)
 	}
 
 	none, err := r.EncodeAll(md, OrderPlaced{}, Unregistered{}, OrderShipped{})

@@ -21,9 +21,11 @@ type Store interface {
 	// result. An ID stored elsewhere or with other content fails with a
 	// [*DuplicateEventError].
 	//
-	// Invalid input (see [ValidateAppend]) fails with an error matching
-	// [ErrInvalid] before anything is written. At least one event is
-	// required.
+	// Invalid input fails with an error matching [ErrInvalid] before
+	// anything is written: a bad stream ID ([ValidateStream]), no events
+	// or more than [MaxBatch], an ID that is not a UUID or appears twice,
+	// or an event past [MaxTypeLen], [MaxDataLen], [MaxMetadataLen] or
+	// [MaxEventLen]. At least one event is required.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 
 	// ReadStream reads one stream's events in version order, forwards or

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // memStore is a small in-memory nova.Store for these tests, with counters
@@ -28,7 +29,7 @@ var _ nova.Store = (*memStore)(nil)
 func newMemStore() *memStore { return &memStore{streams: make(map[string][]nova.Event)} }
 
 func (s *memStore) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -148,7 +149,7 @@ func newMemSnapshots() *memSnapshots {
 }
 
 func (m *memSnapshots) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return aggregate.Snapshot{}, err
 	}
 	if err := nova.ValidateStream(stream); err != nil {
@@ -168,7 +169,7 @@ func (m *memSnapshots) LoadSnapshot(ctx context.Context, stream string) (aggrega
 }
 
 func (m *memSnapshots) SaveSnapshot(ctx context.Context, s aggregate.Snapshot) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if err := nova.ValidateStream(s.Stream); err != nil {

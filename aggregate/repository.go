@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Applier is implemented by a state type's pointer: Apply folds one event
@@ -232,7 +233,7 @@ func (r *Repository[T]) check(ctx context.Context, id string) (string, error) {
 	if r == nil {
 		return "", invalidf("nil repository")
 	}
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return "", err
 	}
 	return r.stream(id)

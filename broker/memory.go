@@ -8,6 +8,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults of [MemoryConfig].
@@ -54,18 +55,18 @@ type MemoryConfig struct {
 func (c MemoryConfig) validate() error {
 	switch {
 	case c.MaxAttempts < 0:
-		return nova.InvalidFieldf("broker", "MemoryConfig.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
+		return validate.InvalidFieldf("broker", "MemoryConfig.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
 	case c.MinBackoff < 0:
-		return nova.InvalidFieldf("broker", "MemoryConfig.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
+		return validate.InvalidFieldf("broker", "MemoryConfig.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
 	case c.MaxBackoff < 0:
-		return nova.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
+		return validate.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
 	case c.DedupWindow < 0:
-		return nova.InvalidFieldf("broker", "MemoryConfig.DedupWindow", "%v, want 0 (default) or more", c.DedupWindow)
+		return validate.InvalidFieldf("broker", "MemoryConfig.DedupWindow", "%v, want 0 (default) or more", c.DedupWindow)
 	case c.MaxQueue < 0:
-		return nova.InvalidFieldf("broker", "MemoryConfig.MaxQueue", "%d, want 0 (default) or more", c.MaxQueue)
+		return validate.InvalidFieldf("broker", "MemoryConfig.MaxQueue", "%d, want 0 (default) or more", c.MaxQueue)
 	}
 	if d := c.withDefaults(); d.MaxBackoff < d.MinBackoff {
-		return nova.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
+		return validate.InvalidFieldf("broker", "MemoryConfig.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults of [RelayConfig]; its backoff defaults are those of
@@ -45,16 +46,16 @@ type RelayConfig struct {
 func (c RelayConfig) validate() error {
 	switch {
 	case c.Batch < 0:
-		return nova.InvalidFieldf("broker", "RelayConfig.Batch", "%d is negative", c.Batch)
+		return validate.InvalidFieldf("broker", "RelayConfig.Batch", "%d is negative", c.Batch)
 	case c.PollInterval < 0:
-		return nova.InvalidFieldf("broker", "RelayConfig.PollInterval", "%s is negative", c.PollInterval)
+		return validate.InvalidFieldf("broker", "RelayConfig.PollInterval", "%s is negative", c.PollInterval)
 	case c.MinBackoff < 0:
-		return nova.InvalidFieldf("broker", "RelayConfig.MinBackoff", "%s is negative", c.MinBackoff)
+		return validate.InvalidFieldf("broker", "RelayConfig.MinBackoff", "%s is negative", c.MinBackoff)
 	case c.MaxBackoff < 0:
-		return nova.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is negative", c.MaxBackoff)
+		return validate.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is negative", c.MaxBackoff)
 	}
 	if d := c.withDefaults(); d.MaxBackoff < d.MinBackoff {
-		return nova.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is below MinBackoff %s", d.MaxBackoff, d.MinBackoff)
+		return validate.InvalidFieldf("broker", "RelayConfig.MaxBackoff", "%s is below MinBackoff %s", d.MaxBackoff, d.MinBackoff)
 	}
 	return nil
 }

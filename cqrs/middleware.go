@@ -10,6 +10,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Logging returns middleware that logs every message handled: its kind,
@@ -93,11 +94,11 @@ type RetryConfig struct {
 func (c RetryConfig) validate() error {
 	switch {
 	case c.Attempts < 0:
-		return nova.InvalidFieldf("cqrs", "RetryConfig.Attempts", "%d, want 0 (default %d) or more", c.Attempts, DefaultAttempts)
+		return validate.InvalidFieldf("cqrs", "RetryConfig.Attempts", "%d, want 0 (default %d) or more", c.Attempts, DefaultAttempts)
 	case c.Base < 0:
-		return nova.InvalidFieldf("cqrs", "RetryConfig.Base", "%v, want 0 (default %v) or more", c.Base, DefaultBase)
+		return validate.InvalidFieldf("cqrs", "RetryConfig.Base", "%v, want 0 (default %v) or more", c.Base, DefaultBase)
 	case c.Max < 0:
-		return nova.InvalidFieldf("cqrs", "RetryConfig.Max", "%v, want 0 (default %v) or more", c.Max, DefaultMax)
+		return validate.InvalidFieldf("cqrs", "RetryConfig.Max", "%v, want 0 (default %v) or more", c.Max, DefaultMax)
 	}
 	return nil
 }

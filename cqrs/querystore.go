@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nova-go/nova"
 )
@@ -24,8 +21,11 @@ const (
 // read and written raw; [GetProjection] and [UpsertProjection] are its
 // typed helpers and work on every implementation.
 //
-// Implementations are safe for concurrent use, validate their input with
-// [ValidateKey] and [ValidateValue], and pass novatest.RunQueryStore.
+// Implementations are safe for concurrent use and pass
+// novatest.RunQueryStore. A key is non-empty, at most [MaxKeyLen] bytes,
+// valid UTF-8 and free of control characters; any other character is
+// allowed, ':' and '/' included, and keys are kept apart as given. A
+// value is valid JSON in valid UTF-8, of at most [MaxValueLen] bytes.
 type QueryStore interface {
 	// GetRaw returns the value stored under key, a copy the caller may
 	// keep and modify. A key with no value fails with an error matching
@@ -39,55 +39,6 @@ type QueryStore interface {
 	// upserts of one key leave one of the values whole: the last to
 	// commit wins.
 	UpsertRaw(ctx context.Context, key string, value json.RawMessage) error
-}
-
-// ValidateKey checks a projection key: non-empty, at most [MaxKeyLen]
-// bytes, valid UTF-8 and free of control characters. Any other character
-// is allowed, ':' and '/' included, and stores must keep such keys apart
-// (no escaping that makes two keys one). Errors match [nova.ErrInvalid].
-func ValidateKey(key string) error {
-	switch {
-	case key == "":
-		return invalidf("empty projection key")
-	case len(key) > MaxKeyLen:
-		return invalidf("projection key of %d bytes is longer than the limit of %d", len(key), MaxKeyLen)
-	case !utf8.ValidString(key):
-		return invalidf("projection key %q is not valid UTF-8", key)
-	}
-	if strings.IndexFunc(key, unicode.IsControl) >= 0 { // C0, DEL and C1
-		return invalidf("projection key %q contains a control character", key)
-	}
-	return nil
-}
-
-// ValidateValue checks a projection value: valid JSON in valid UTF-8, of
-// at most [MaxValueLen] bytes. Errors match [nova.ErrInvalid].
-func ValidateValue(key string, value json.RawMessage) error {
-	switch {
-	case len(value) > MaxValueLen:
-		return invalidf("projection %q: value of %d bytes is larger than the limit of %d", key, len(value), MaxValueLen)
-	case !utf8.Valid(value):
-		return invalidf("projection %q: value is not valid UTF-8", key)
-	case !json.Valid(value):
-		return invalidf("projection %q: value is not valid JSON", key)
-	}
-	return nil
-}
-
-// ValidateGet checks what [QueryStore.GetRaw] receives.
-func ValidateGet(ctx context.Context, key string) error {
-	if ctx == nil {
-		return invalidf("nil context")
-	}
-	return ValidateKey(key)
-}
-
-// ValidateUpsert checks what [QueryStore.UpsertRaw] receives.
-func ValidateUpsert(ctx context.Context, key string, value json.RawMessage) error {
-	if err := ValidateGet(ctx, key); err != nil {
-		return err
-	}
-	return ValidateValue(key, value)
 }
 
 // GetProjection reads the projection under key into a T. A missing key

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
 )
 
 var (
@@ -33,7 +34,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novamem", "nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamem: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -53,7 +54,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novamem", "nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamem: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -104,7 +105,7 @@ func (r *RunStore) check(ctx context.Context) error {
 	if r == nil || r.s == nil {
 		return nova.Invalidf("novamem", "nil run store")
 	}
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

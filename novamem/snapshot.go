@@ -6,12 +6,13 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // LoadSnapshot returns the stream's latest snapshot, or an error matching
 // [nova.ErrNotFound] when it has none; see [aggregate.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return aggregate.Snapshot{}, nova.Invalidf("novamem", "load snapshot: %w", err)
 	}
 	if err := nova.ValidateStream(stream); err != nil {
@@ -59,7 +60,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 }
 
 func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	return snap.Validate()

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -36,7 +37,7 @@ type Config struct {
 // validate reports the first bad field; it changes nothing.
 func (c Config) validate() error {
 	if c.PageSize < 0 {
-		return nova.InvalidFieldf("novamem", "Config.PageSize", "%d, want 0 (default %d) or more", c.PageSize, DefaultPageSize)
+		return validate.InvalidFieldf("novamem", "Config.PageSize", "%d, want 0 (default %d) or more", c.PageSize, DefaultPageSize)
 	}
 	return nil
 }
@@ -88,7 +89,7 @@ func New(cfg Config) (*Store, error) {
 // Append adds events to the end of stream, all or none; see
 // [nova.Store.Append].
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	events, err := nova.ValidateAppend(ctx, stream, events)
+	events, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, nova.Invalidf("novamem", "append: %w", err)
 	}
@@ -328,7 +329,7 @@ func (s *Store) logPage(ctx context.Context, after nova.Position, n int) ([]nova
 // closed. Stopping the loop early holds nothing.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := nova.ValidateContext(ctx); err != nil {
+		if err := validate.Context(ctx); err != nil {
 			yield(nova.Event{}, nova.Invalidf("novamem", "subscribe: %w", err))
 			return
 		}
@@ -439,7 +440,7 @@ func (s *Store) Close() error {
 // validateRead checks a read's context and the error its options' Validate
 // returned.
 func validateRead(ctx context.Context, optsErr error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	return optsErr

@@ -16,6 +16,8 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -69,7 +71,7 @@ func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
 // collection fails with an error matching nova.ErrInvalid. ctx bounds the
 // connection check only.
 func Open(ctx context.Context, uri, database, collection string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if msg := badName(database, 63, "/\\. \"$\x00"); msg != "" {
@@ -137,7 +139,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novamongo", "get projection: nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamongo: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -169,7 +171,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novamongo", "upsert projection: nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamongo: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

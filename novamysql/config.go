@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults used for zero fields of [Config].
@@ -84,37 +85,37 @@ type Config struct {
 func (c Config) validate() error {
 	switch {
 	case c.DB == nil && c.DSN == "":
-		return nova.InvalidFieldf("novamysql", "Config.DB", "either DB or DSN is required")
+		return validate.InvalidFieldf("novamysql", "Config.DB", "either DB or DSN is required")
 	case c.DB != nil && c.DSN != "":
-		return nova.InvalidFieldf("novamysql", "Config.DSN", "set DB or DSN, not both")
+		return validate.InvalidFieldf("novamysql", "Config.DSN", "set DB or DSN, not both")
 	case c.PollInterval < 0:
-		return nova.InvalidFieldf("novamysql", "Config.PollInterval", "negative duration %s", c.PollInterval)
+		return validate.InvalidFieldf("novamysql", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.PageSize < 0:
-		return nova.InvalidFieldf("novamysql", "Config.PageSize", "negative count %d", c.PageSize)
+		return validate.InvalidFieldf("novamysql", "Config.PageSize", "negative count %d", c.PageSize)
 	case c.PageSize > 100_000:
-		return nova.InvalidFieldf("novamysql", "Config.PageSize", "%d is more than the limit of 100000", c.PageSize)
+		return validate.InvalidFieldf("novamysql", "Config.PageSize", "%d is more than the limit of 100000", c.PageSize)
 	case c.MaxGroup < 0:
-		return nova.InvalidFieldf("novamysql", "Config.MaxGroup", "negative count %d", c.MaxGroup)
+		return validate.InvalidFieldf("novamysql", "Config.MaxGroup", "negative count %d", c.MaxGroup)
 	case c.MaxGroup > 10_000:
-		return nova.InvalidFieldf("novamysql", "Config.MaxGroup", "%d is more than the limit of 10000", c.MaxGroup)
+		return validate.InvalidFieldf("novamysql", "Config.MaxGroup", "%d is more than the limit of 10000", c.MaxGroup)
 	case c.Writers < 0:
-		return nova.InvalidFieldf("novamysql", "Config.Writers", "negative count %d", c.Writers)
+		return validate.InvalidFieldf("novamysql", "Config.Writers", "negative count %d", c.Writers)
 	case c.Writers > 64:
-		return nova.InvalidFieldf("novamysql", "Config.Writers", "%d is more than the limit of 64", c.Writers)
+		return validate.InvalidFieldf("novamysql", "Config.Writers", "%d is more than the limit of 64", c.Writers)
 	}
 	if c.TablePrefix != "" {
 		if len(c.TablePrefix) > 32 {
-			return nova.InvalidFieldf("novamysql", "Config.TablePrefix", "%q is longer than 32 characters", c.TablePrefix)
+			return validate.InvalidFieldf("novamysql", "Config.TablePrefix", "%q is longer than 32 characters", c.TablePrefix)
 		}
 		for _, r := range c.TablePrefix {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
-				return nova.InvalidFieldf("novamysql", "Config.TablePrefix", "%q: want letters, digits and underscores only", c.TablePrefix)
+				return validate.InvalidFieldf("novamysql", "Config.TablePrefix", "%q: want letters, digits and underscores only", c.TablePrefix)
 			}
 		}
 	}
 	if c.DSN != "" {
 		if _, err := driverDSN(c.DSN); err != nil {
-			return nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
+			return validate.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 		}
 	}
 	return nil

@@ -9,7 +9,9 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -44,7 +46,7 @@ const maxUpsertAttempts = 5
 // that transaction: the read-model write commits or rolls back with it,
 // and a read sees the transaction's own writes. Otherwise each call is one
 // prepared statement on the store's pool. Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its
@@ -62,7 +64,7 @@ type QueryStore struct {
 // name, a nil s or a nil ctx fails with an error matching
 // nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if s == nil {
@@ -115,7 +117,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novamysql", "get projection: nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novamysql: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -150,7 +152,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novamysql", "upsert projection: nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novamysql: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

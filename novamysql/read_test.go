@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novatest"
 )
@@ -28,7 +29,7 @@ func TestLargeEventsPage(t *testing.T) {
 			t.Fatalf("%s returned %d events, want %d", what, len(got), len(want))
 		}
 		for i := range got {
-			if !got[i].SameContent(want[i]) {
+			if !validate.SameContent(got[i], want[i]) {
 				t.Fatalf("%s: event %d differs from the one appended", what, i)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -108,7 +109,7 @@ func newQueries(p string) queries {
 // [ErrSchemaTooNew]. ctx bounds the opening only; the store lives until
 // Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
@@ -165,11 +166,11 @@ func openDB(cfg Config) (db *sql.DB, owned bool, err error) {
 	}
 	dsn, err := driverDSN(cfg.DSN)
 	if err != nil {
-		return nil, false, nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
+		return nil, false, validate.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 	}
 	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, false, nova.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
+		return nil, false, validate.InvalidFieldf("novamysql", "Config.DSN", "%w", err)
 	}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/groupcommit"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // request is one append in a group commit. The leader of its group sets
@@ -28,7 +29,7 @@ type request struct {
 // Append implements nova.Store. The append joins the next group commit;
 // see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -65,7 +66,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // events at their next poll, or at once if the caller calls
 // [Store.Notify] after committing.
 func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

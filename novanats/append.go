@@ -14,6 +14,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // JetStream error codes the append path branches on.
@@ -66,7 +67,7 @@ type tip struct {
 // StreamExists, tries again (a stream never shrinks, so one that existed
 // still does); for NoStream and exact versions the new tip decides.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

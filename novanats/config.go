@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults used for zero fields of [Config].
@@ -110,36 +111,36 @@ type Config struct {
 func (c Config) validate() error {
 	switch {
 	case c.Conn == nil && c.URL == "":
-		return nova.InvalidFieldf("novanats", "Config.URL", "required when Conn is nil")
+		return validate.InvalidFieldf("novanats", "Config.URL", "required when Conn is nil")
 	case c.Conn != nil && c.URL != "":
-		return nova.InvalidFieldf("novanats", "Config.URL", "must be empty when Conn is set")
+		return validate.InvalidFieldf("novanats", "Config.URL", "must be empty when Conn is set")
 	case c.StreamName != "" && !validStreamName(c.StreamName):
-		return nova.InvalidFieldf("novanats", "Config.StreamName", "%q: want letters, digits, '-' or '_' only", c.StreamName)
+		return validate.InvalidFieldf("novanats", "Config.StreamName", "%q: want letters, digits, '-' or '_' only", c.StreamName)
 	case c.SubjectPrefix != "" && !validPrefix(c.SubjectPrefix):
-		return nova.InvalidFieldf("novanats", "Config.SubjectPrefix", "%q: want dot-separated tokens without wildcards, spaces or control characters", c.SubjectPrefix)
+		return validate.InvalidFieldf("novanats", "Config.SubjectPrefix", "%q: want dot-separated tokens without wildcards, spaces or control characters", c.SubjectPrefix)
 	case c.Replicas < 0 || c.Replicas > 5:
-		return nova.InvalidFieldf("novanats", "Config.Replicas", "%d: want 1 to 5", c.Replicas)
+		return validate.InvalidFieldf("novanats", "Config.Replicas", "%d: want 1 to 5", c.Replicas)
 	case c.Storage > MemoryStorage:
-		return nova.InvalidFieldf("novanats", "Config.Storage", "unknown value %d: want FileStorage or MemoryStorage", c.Storage)
+		return validate.InvalidFieldf("novanats", "Config.Storage", "unknown value %d: want FileStorage or MemoryStorage", c.Storage)
 	case c.DuplicateWindow < 0:
-		return nova.InvalidFieldf("novanats", "Config.DuplicateWindow", "negative duration %s", c.DuplicateWindow)
+		return validate.InvalidFieldf("novanats", "Config.DuplicateWindow", "negative duration %s", c.DuplicateWindow)
 	case c.FetchSize < 0:
-		return nova.InvalidFieldf("novanats", "Config.FetchSize", "negative count %d", c.FetchSize)
+		return validate.InvalidFieldf("novanats", "Config.FetchSize", "negative count %d", c.FetchSize)
 	case c.FetchSize > 10_000:
-		return nova.InvalidFieldf("novanats", "Config.FetchSize", "%d is more than the limit of 10000", c.FetchSize)
+		return validate.InvalidFieldf("novanats", "Config.FetchSize", "%d is more than the limit of 10000", c.FetchSize)
 	case c.Timeout < 0:
-		return nova.InvalidFieldf("novanats", "Config.Timeout", "negative duration %s", c.Timeout)
+		return validate.InvalidFieldf("novanats", "Config.Timeout", "negative duration %s", c.Timeout)
 	}
 	if c.URL != "" {
 		for _, u := range strings.Split(c.URL, ",") {
 			p, err := url.Parse(strings.TrimSpace(u))
 			if err != nil || p.Host == "" {
-				return nova.InvalidFieldf("novanats", "Config.URL", "%q: want nats://host:port", c.URL)
+				return validate.InvalidFieldf("novanats", "Config.URL", "%q: want nats://host:port", c.URL)
 			}
 			switch p.Scheme {
 			case "nats", "tls", "ws", "wss":
 			default:
-				return nova.InvalidFieldf("novanats", "Config.URL", "%q: unknown scheme %q", c.URL, p.Scheme)
+				return validate.InvalidFieldf("novanats", "Config.URL", "%q: unknown scheme %q", c.URL, p.Scheme)
 			}
 		}
 	}

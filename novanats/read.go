@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // smallRead is the most events a read fetches one direct get at a time;
@@ -428,7 +429,7 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 // readable checks a read's context and inputs (the errors of their
 // validation, in order) and that the store is open.
 func (s *Store) readable(ctx context.Context, inputs ...error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	for _, err := range inputs {

@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/retry"
 	"github.com/nova-go/nova/internal/uuidx"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // querier is what a pool and a transaction both offer.
@@ -34,7 +35,7 @@ type querier interface {
 // a few times: if the first attempt had committed, the retry finds the
 // events stored and returns the original result with Duplicate set.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -84,7 +85,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // commit: call [Store.Notify] after committing, or they find the events
 // when they next poll ([Config.PollInterval]).
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -48,7 +50,7 @@ func NewCheckpoints(s *Store) (*Checkpoints, error) {
 }
 
 func checkName(ctx context.Context, what, name string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novapg", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
@@ -114,7 +116,7 @@ func (cp *Checkpoints) setPosition() string {
 // transaction with [TxFromContext]. The checkpoint's row stays locked
 // until the commit, so concurrent commits of one projection take turns.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
-	if err := projection.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
+	if err := projectiondriver.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
 		return err
 	}
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
@@ -152,7 +154,7 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 // Acquire takes name's lease for owner, or renews it, until ttl from now
 // by the database's clock; see [projection.Leaser].
 func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := projection.ValidateLease(ctx, name, owner, &ttl); err != nil {
+	if err := projectiondriver.ValidateLease(ctx, name, owner, &ttl); err != nil {
 		return false, err
 	}
 	var held bool
@@ -173,7 +175,7 @@ func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time
 
 // Release gives up owner's lease on name.
 func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
-	if err := projection.ValidateLease(ctx, name, owner, nil); err != nil {
+	if err := projectiondriver.ValidateLease(ctx, name, owner, nil); err != nil {
 		return err
 	}
 	err := cp.s.retry(ctx, func() error {
@@ -188,7 +190,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novapg", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo
@@ -227,10 +229,10 @@ func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, e
 // indexes. Triggers and foreign keys pointing at the table are not
 // copied.
 func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
-	if err := projection.ValidateTables(ctx, tables); err != nil {
+	if err := projectiondriver.ValidateTables(ctx, tables); err != nil {
 		return err
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	err := pgx.BeginFunc(ctx, cp.s.pool, func(tx pgx.Tx) error {
 		for _, t := range tables {
 			if err := cp.exists(ctx, tx, t); err != nil {
@@ -270,10 +272,10 @@ func (cp *Checkpoints) exists(ctx context.Context, tx pgx.Tx, t string) error {
 // Readers of the live tables wait for the swap's commit (it locks them)
 // and then see the new ones.
 func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := projection.ValidateSwap(ctx, name, shadow, tables); err != nil {
+	if err := projectiondriver.ValidateSwap(ctx, name, shadow, tables); err != nil {
 		return err
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	err := pgx.BeginFunc(ctx, cp.s.pool, func(tx pgx.Tx) error {
 		for _, t := range tables {
 			if s := projection.Table(rctx, t); cp.exists(ctx, tx, s) != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
 	"github.com/nova-go/nova/projection"
@@ -105,7 +106,7 @@ func TestCheckpointsSchemaTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	tables := []string{model}
 	for round := range 2 {
 		if err := cps.Prepare(rctx, tables); err != nil {

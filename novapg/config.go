@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults used for zero fields of [Config].
@@ -89,21 +89,21 @@ type Config struct {
 func (c Config) validate() error {
 	switch {
 	case c.URL == "" && c.Pool == nil:
-		return nova.InvalidFieldf("novapg", "Config.URL", "one of URL and Pool is required")
+		return validate.InvalidFieldf("novapg", "Config.URL", "one of URL and Pool is required")
 	case c.URL != "" && c.Pool != nil:
-		return nova.InvalidFieldf("novapg", "Config.URL", "set either URL or Pool, not both")
+		return validate.InvalidFieldf("novapg", "Config.URL", "set either URL or Pool, not both")
 	case c.PollInterval < 0:
-		return nova.InvalidFieldf("novapg", "Config.PollInterval", "negative duration %s", c.PollInterval)
+		return validate.InvalidFieldf("novapg", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.NotifyCoalesce < 0:
-		return nova.InvalidFieldf("novapg", "Config.NotifyCoalesce", "negative duration %s", c.NotifyCoalesce)
+		return validate.InvalidFieldf("novapg", "Config.NotifyCoalesce", "negative duration %s", c.NotifyCoalesce)
 	case c.PageSize < 0:
-		return nova.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", c.PageSize)
+		return validate.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", c.PageSize)
 	case c.PageSize > MaxPageSize:
-		return nova.InvalidFieldf("novapg", "Config.PageSize", "%d is more than the limit of %d", c.PageSize, MaxPageSize)
+		return validate.InvalidFieldf("novapg", "Config.PageSize", "%d is more than the limit of %d", c.PageSize, MaxPageSize)
 	}
 	if c.Schema != "" {
 		if err := validSchema(c.Schema); err != "" {
-			return nova.InvalidFieldf("novapg", "Config.Schema", "%s", err)
+			return validate.InvalidFieldf("novapg", "Config.Schema", "%s", err)
 		}
 	}
 	return nil
@@ -183,24 +183,24 @@ func ParseURL(s string) (Config, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL may hold a password
 		}
-		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL: %w", err)
+		return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL: %w", err)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL")
+		return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "want a postgres:// URL")
 	}
 	if u.Fragment != "" || strings.HasSuffix(s, "#") {
-		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "a store URL has no fragment (#...)")
+		return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "a store URL has no fragment (#...)")
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "query: %w: join parameters with '&'", err)
+		return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "query: %w: join parameters with '&'", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(URLParams, k) {
-			return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
+			return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "unknown parameter %q: want one of %s", k, strings.Join(URLParams, ", "))
 		}
 		if len(q[k]) > 1 {
-			return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "parameter %q is given twice", k)
+			return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "parameter %q is given twice", k)
 		}
 	}
 	cfg := Config{Schema: q.Get("schema")}
@@ -211,7 +211,7 @@ func ParseURL(s string) (Config, error) {
 		return Config{}, err
 	}
 	if _, err := pgxpool.ParseConfig(cfg.URL); err != nil {
-		return Config{}, nova.InvalidFieldf("novapg", "Config.URL", "%w", err)
+		return Config{}, validate.InvalidFieldf("novapg", "Config.URL", "%w", err)
 	}
 	return cfg, nil
 }

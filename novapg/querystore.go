@@ -11,7 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -44,7 +46,7 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // read sees the transaction's own writes. Otherwise each call is one
 // statement on the store's pool, retried on a broken connection (an
 // upsert is safe to repeat). Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its
@@ -61,7 +63,7 @@ type QueryStore struct {
 // bytes; a bad name, a nil s or a nil ctx fails with an error matching
 // nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if s == nil {
@@ -129,7 +131,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novapg", "get projection: nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novapg: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -153,7 +155,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novapg", "upsert projection: nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novapg: upsert projection: %w", err)
 	}
 	// Checked before the statement, so that a refused value does not

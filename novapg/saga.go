@@ -13,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -136,7 +137,7 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 
 // Now returns the database's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return time.Time{}, nova.Invalidf("novapg", "now: %w", err)
 	}
 	var now time.Time
@@ -219,7 +220,7 @@ func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []
 	if !ok {
 		return false, nil
 	}
-	evs, err := nova.ValidateAppend(ctx, t.Stream, t.Events)
+	evs, err := validate.Append(ctx, t.Stream, t.Events)
 	if err != nil {
 		return false, err
 	}
@@ -406,7 +407,7 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // Count returns the number of runs of sagaName per status, of every saga
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novapg", "count runs: %w", err)
 	}
 	var out map[saga.Status]int
@@ -519,7 +520,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novapg", "outbox: %w", err)
 	}
 	if len(seqs) == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -55,7 +56,7 @@ type Store struct {
 // nova.ErrInvalid that names the field. ctx bounds the opening only; the
 // store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
@@ -109,7 +110,7 @@ func openPool(ctx context.Context, cfg Config) (pool *pgxpool.Pool, owned bool, 
 	}
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
-		return nil, false, nova.InvalidFieldf("novapg", "Config.URL", "%w", err)
+		return nil, false, validate.InvalidFieldf("novapg", "Config.URL", "%w", err)
 	}
 	pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -33,8 +35,8 @@ type QueryStore struct {
 
 // NewQueryStore returns a query store on client, which the caller owns
 // and closes, under prefix ("" means [DefaultPrefix]). A prefix follows
-// the rules of a projection key (cqrs.ValidateKey). A nil client or a bad
-// prefix fails with an error matching nova.ErrInvalid.
+// the rules of a projection key ([cqrs.QueryStore]). A nil client or a
+// bad prefix fails with an error matching nova.ErrInvalid.
 func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, error) {
 	if client == nil {
 		return nil, nova.Invalidf("novaredis", "new query store: nil client")
@@ -42,7 +44,7 @@ func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, er
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if err := cqrs.ValidateKey(prefix); err != nil {
+	if err := querystore.ValidateKey(prefix); err != nil {
 		return nil, fmt.Errorf("novaredis: new query store: prefix: %w", err)
 	}
 	return &QueryStore{client: client, prefix: prefix}, nil
@@ -55,7 +57,7 @@ func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, er
 // [QueryStore.Close] closes it. A bad addr or prefix fails with an error
 // matching nova.ErrInvalid.
 func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	opts := &redis.Options{Addr: addr}
@@ -107,7 +109,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novaredis", "get projection: nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novaredis: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -129,7 +131,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novaredis", "upsert projection: nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novaredis: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -43,7 +45,7 @@ func NewCheckpoints(s *Store) (*Checkpoints, error) {
 }
 
 func checkCall(ctx context.Context, what, name string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novasqlite", "%s: nil context", what)
 	}
 	if err := nova.ValidateStream(name); err != nil {
@@ -106,7 +108,7 @@ func setPosition(c *sqlite3.Conn, name string, pos nova.Position, now int64) err
 // the rules of a [TxFunc]: it may run more than once, and must not keep
 // the connection or block.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
-	if err := projection.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
+	if err := projectiondriver.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
 		return err
 	}
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
@@ -141,7 +143,7 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 // Acquire takes name's lease for owner, or renews it, until ttl from now;
 // see [projection.Leaser].
 func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := projection.ValidateLease(ctx, name, owner, &ttl); err != nil {
+	if err := projectiondriver.ValidateLease(ctx, name, owner, &ttl); err != nil {
 		return false, err
 	}
 	now := cp.now()
@@ -163,7 +165,7 @@ func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time
 
 // Release gives up owner's lease on name.
 func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
-	if err := projection.ValidateLease(ctx, name, owner, nil); err != nil {
+	if err := projectiondriver.ValidateLease(ctx, name, owner, nil); err != nil {
 		return err
 	}
 	err := cp.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
@@ -177,7 +179,7 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novasqlite", "list checkpoints: nil context")
 	}
 	var list []projection.CheckpointInfo
@@ -211,13 +213,13 @@ func unixTime(ns int64) time.Time {
 // Prepare creates an empty shadow of each table (see [projection.Table]),
 // dropping an old shadow first: the live table's CREATE TABLE statement
 // under the shadow's name, and its indexes. An index's shadow is named
-// with [projection.ShadowSuffix] added, or taken off when the live index
+// with [projectiondriver.ShadowSuffix] added, or taken off when the live index
 // has it from the last swap. Triggers are not copied.
 func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
 	if err := checkTables(ctx, "prepare shadow tables", tables); err != nil {
 		return err
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	err := cp.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		for _, t := range tables {
 			shadow := projection.Table(rctx, t)
@@ -253,13 +255,13 @@ func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
 // Swap replaces each live table by its shadow and moves shadow's
 // checkpoint to name, in one transaction; see [projection.Rebuilder].
 func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := projection.ValidateSwap(ctx, name, shadow, tables); err != nil {
+	if err := projectiondriver.ValidateSwap(ctx, name, shadow, tables); err != nil {
 		return err
 	}
 	if err := checkTables(ctx, "swap shadow tables", tables); err != nil {
 		return err
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	now := cp.now().UnixNano()
 	err := cp.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		for _, t := range tables {
@@ -304,7 +306,7 @@ func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []s
 }
 
 func checkTables(ctx context.Context, what string, tables []string) error {
-	if err := projection.ValidateTables(ctx, tables); err != nil {
+	if err := projectiondriver.ValidateTables(ctx, tables); err != nil {
 		return err
 	}
 	for _, t := range tables {
@@ -351,10 +353,10 @@ func shadowDDL(typ, name, sql, shadow string) (string, error) {
 	if _, ok := p.name(); !ok {
 		return "", fmt.Errorf("unexpected definition of index %q: %q", name, sql)
 	}
-	if s, cut := strings.CutSuffix(idx, projection.ShadowSuffix); cut {
+	if s, cut := strings.CutSuffix(idx, projectiondriver.ShadowSuffix); cut {
 		idx = s
 	} else {
-		idx += projection.ShadowSuffix
+		idx += projectiondriver.ShadowSuffix
 	}
 	b.WriteString("CREATE ")
 	if unique {

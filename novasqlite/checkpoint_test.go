@@ -9,6 +9,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/novatest"
 	"github.com/nova-go/nova/projection"
@@ -99,7 +100,7 @@ func TestCheckpointsShadowIndexes(t *testing.T) {
 	if err := s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(ddl) }); err != nil {
 		t.Fatal(err)
 	}
-	rctx := projection.WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	tables := []string{"Model"}
 	for round := range 3 {
 		if err := cps.Prepare(rctx, tables); err != nil {
@@ -137,7 +138,7 @@ func TestCheckpointsInvalidInput(t *testing.T) {
 		t.Errorf("NewCheckpoints(nil) = %v, want ErrInvalid", err)
 	}
 	// SQLite has no schemas: a qualified table name is refused.
-	if err := cps.Prepare(projection.WithRebuild(ctx), []string{"main.t"}); !errors.Is(err, nova.ErrInvalid) {
+	if err := cps.Prepare(projectiondriver.WithRebuild(ctx), []string{"main.t"}); !errors.Is(err, nova.ErrInvalid) {
 		t.Errorf("Prepare of main.t = %v, want ErrInvalid", err)
 	}
 	if err := cps.Swap(ctx, "p", "p@rebuild", []string{"main.t"}); !errors.Is(err, nova.ErrInvalid) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Synchronous is SQLite's durability setting for commits (PRAGMA
@@ -96,23 +96,23 @@ type Config struct {
 func (c Config) validate() error {
 	switch {
 	case c.Path == "":
-		return nova.InvalidFieldf("novasqlite", "Config.Path", "required")
+		return validate.InvalidFieldf("novasqlite", "Config.Path", "required")
 	case c.Path == ":memory:" || strings.HasPrefix(c.Path, "file:"):
-		return nova.InvalidFieldf("novasqlite", "Config.Path", "%q: want a plain file path, not a URI or an in-memory database", c.Path)
+		return validate.InvalidFieldf("novasqlite", "Config.Path", "%q: want a plain file path, not a URI or an in-memory database", c.Path)
 	case strings.IndexByte(c.Path, 0) >= 0:
-		return nova.InvalidFieldf("novasqlite", "Config.Path", "contains a NUL byte")
+		return validate.InvalidFieldf("novasqlite", "Config.Path", "contains a NUL byte")
 	case c.Synchronous > SyncNormal:
-		return nova.InvalidFieldf("novasqlite", "Config.Synchronous", "unknown value %d: want SyncFull or SyncNormal", c.Synchronous)
+		return validate.InvalidFieldf("novasqlite", "Config.Synchronous", "unknown value %d: want SyncFull or SyncNormal", c.Synchronous)
 	case c.BusyTimeout < 0:
-		return nova.InvalidFieldf("novasqlite", "Config.BusyTimeout", "negative duration %s", c.BusyTimeout)
+		return validate.InvalidFieldf("novasqlite", "Config.BusyTimeout", "negative duration %s", c.BusyTimeout)
 	case c.MaxReaders < 0:
-		return nova.InvalidFieldf("novasqlite", "Config.MaxReaders", "negative count %d", c.MaxReaders)
+		return validate.InvalidFieldf("novasqlite", "Config.MaxReaders", "negative count %d", c.MaxReaders)
 	case c.MaxReaders > 1024:
-		return nova.InvalidFieldf("novasqlite", "Config.MaxReaders", "%d is more than the limit of 1024", c.MaxReaders)
+		return validate.InvalidFieldf("novasqlite", "Config.MaxReaders", "%d is more than the limit of 1024", c.MaxReaders)
 	case c.PollInterval < 0:
-		return nova.InvalidFieldf("novasqlite", "Config.PollInterval", "negative duration %s", c.PollInterval)
+		return validate.InvalidFieldf("novasqlite", "Config.PollInterval", "negative duration %s", c.PollInterval)
 	case c.MaxGroup < 0:
-		return nova.InvalidFieldf("novasqlite", "Config.MaxGroup", "negative count %d", c.MaxGroup)
+		return validate.InvalidFieldf("novasqlite", "Config.MaxGroup", "negative count %d", c.MaxGroup)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/novatest"
 )
@@ -201,7 +202,7 @@ func TestReopenKeepsDataAndPositions(t *testing.T) {
 		t.Fatalf("reopened log = %d events ending at %v, want 3 ending at %v", len(log), log[len(log)-1].Position, r1.Position)
 	}
 	for i, e := range log {
-		if !e.SameContent(first[i]) || e.Stream != "a" || e.Version != uint64(i+1) {
+		if !validate.SameContent(e, first[i]) || e.Stream != "a" || e.Version != uint64(i+1) {
 			t.Errorf("event %d after reopen = %+v, want the content of %+v", i, e, first[i])
 		}
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -33,7 +35,7 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // handlers), GetRaw and UpsertRaw run on that connection, in that
 // transaction: the read-model write commits or rolls back with it, and a
 // read sees the transaction's own writes. Under a rebuild's ctx
-// (projection.WithRebuild) both use the table's shadow,
+// (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
 // A QueryStore is safe for concurrent use and lives as long as its
@@ -58,7 +60,7 @@ type QueryStore struct {
 // _) of at most 54 bytes; a bad name, a nil s or a nil ctx fails with an
 // error matching nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if s == nil {
@@ -108,7 +110,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if q == nil {
 		return nil, nova.Invalidf("novasqlite", "get projection: nil query store")
 	}
-	if err := cqrs.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateGet(ctx, key); err != nil {
 		return nil, fmt.Errorf("novasqlite: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -158,7 +160,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if q == nil {
 		return nova.Invalidf("novasqlite", "upsert projection: nil query store")
 	}
-	if err := cqrs.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
 		return fmt.Errorf("novasqlite: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/novatest"
-	"github.com/nova-go/nova/projection"
 )
 
 func newQueryStore(t *testing.T, s *novasqlite.Store, table string) *novasqlite.QueryStore {
@@ -80,10 +80,10 @@ func TestQueryStoreAppendTx(t *testing.T) {
 func TestQueryStoreAcrossSwap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rebuild := projection.WithRebuild(ctx)
+	rebuild := projectiondriver.WithRebuild(ctx)
 	s := open(t, novasqlite.Config{})
 	qs := newQueryStore(t, s, "views")
-	newQueryStore(t, s, "views"+projection.ShadowSuffix)
+	newQueryStore(t, s, "views"+projectiondriver.ShadowSuffix)
 	upsertAll := func(ctx context.Context, value string) {
 		t.Helper()
 		for _, key := range []string{"a", "b"} {
@@ -111,7 +111,7 @@ func TestQueryStoreAcrossSwap(t *testing.T) {
 	if err := qs.UpsertRaw(rebuild, "a", json.RawMessage(`1`)); err == nil {
 		t.Fatal("UpsertRaw under a rebuild with the shadow swapped away succeeded")
 	}
-	newQueryStore(t, s, "views"+projection.ShadowSuffix)
+	newQueryStore(t, s, "views"+projectiondriver.ShadowSuffix)
 	upsertAll(rebuild, `"newer"`)
 	upsertAll(ctx, `"live"`)
 }

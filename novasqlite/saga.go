@@ -13,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -64,7 +65,7 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 
 // Now returns the store's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return time.Time{}, nova.Invalidf("novasqlite", "now: %w", err)
 	}
 	return r.now().UTC(), nil
@@ -318,7 +319,7 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // Count returns the number of runs of sagaName per status, of every saga
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, nova.Invalidf("novasqlite", "count runs: %w", err)
 	}
 	out := make(map[saga.Status]int)
@@ -370,7 +371,7 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nova.Invalidf("novasqlite", "outbox: %w", err)
 	}
 	if len(seqs) == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -60,7 +61,7 @@ type Store struct {
 // bad cfg fails with an error matching nova.ErrInvalid that names the
 // field. ctx bounds the opening only; the store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
@@ -107,7 +108,7 @@ func Migrate(ctx context.Context, cfg Config) (int, error) {
 // database, another application's database and an empty one are not
 // stores (false and no error). Tools that delete a store check it first.
 func IsStore(ctx context.Context, path string) (bool, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return false, err
 	}
 	if err := (Config{Path: path}).validate(); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // TxFunc runs inside a write transaction of the store, on its one writing
@@ -41,7 +42,7 @@ func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.Expec
 	if fn == nil {
 		return nova.AppendResult{}, nova.Invalidf("novasqlite", "append to stream %q: nil TxFunc", stream)
 	}
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -55,7 +56,7 @@ func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.Expec
 // WriteTx runs fn in a write transaction of the store, with no append. It
 // may share a group commit with appends.
 func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if fn == nil {
@@ -74,7 +75,7 @@ func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
 // A panic in fn is its call's error, a *nova.PanicError; the connection
 // ends its transaction and goes back to the pool.
 func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if fn == nil {

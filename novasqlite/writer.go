@@ -14,6 +14,7 @@ import (
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
 	"github.com/nova-go/nova/internal/retry"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 type requestKind uint8
@@ -42,7 +43,7 @@ type request struct {
 // goroutine, or joins the group of the next commit when one is in
 // progress; see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := nova.ValidateAppend(ctx, stream, events)
+	evs, err := validate.Append(ctx, stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

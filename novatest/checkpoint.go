@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -356,19 +357,19 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 		wantInvalid("Release with a nil ctx", l.Release(nilCtx, "kept", "o"))
 	}
 	if rb, ok := cs.(projection.Rebuilder); ok {
-		rctx := projection.WithRebuild(ctx)
+		rctx := projectiondriver.WithRebuild(ctx)
 		for what, tables := range map[string][]string{
 			"no tables":    nil,
 			"empty name":   {""},
 			"statement":    {"a; DROP TABLE b"},
 			"quoted":       {`"t"`},
 			"digit first":  {"1t"},
-			"a shadow":     {"t" + projection.ShadowSuffix},
+			"a shadow":     {"t" + projectiondriver.ShadowSuffix},
 			"one bad of 2": {"t", "t t"},
 			"too long":     {strings.Repeat("t", 64)},
 		} {
 			wantInvalid("Prepare with "+what, rb.Prepare(rctx, tables))
-			wantInvalid("Swap with "+what, rb.Swap(ctx, "kept", "kept"+projection.RebuildSuffix, tables))
+			wantInvalid("Swap with "+what, rb.Swap(ctx, "kept", "kept"+projectiondriver.RebuildSuffix, tables))
 		}
 		wantInvalid("Prepare with a nil ctx", rb.Prepare(nilCtx, []string{"t"}))
 		wantInvalid("Swap with a nil ctx", rb.Swap(nilCtx, "kept", "kept@rebuild", []string{"t"}))
@@ -415,7 +416,7 @@ func (s *cpSuite) testCancel(t *testing.T) {
 		calls["Release"] = l.Release(cancelled, "kept", "o")
 	}
 	if rb, ok := cs.(projection.Rebuilder); ok {
-		calls["Prepare"] = rb.Prepare(projection.WithRebuild(cancelled), []string{"t"})
+		calls["Prepare"] = rb.Prepare(projectiondriver.WithRebuild(cancelled), []string{"t"})
 		calls["Swap"] = rb.Swap(cancelled, "kept", "kept@rebuild", []string{"t"})
 	}
 	if ls, ok := cs.(projection.CheckpointLister); ok {
@@ -664,27 +665,27 @@ func (s *cpSuite) rebuilder(t *testing.T) (projection.Rebuilder, context.Context
 
 func (s *cpSuite) mustSwap(t *testing.T, ctx context.Context, rb projection.Rebuilder, tables []string) {
 	t.Helper()
-	if err := rb.Swap(ctx, "m", "m"+projection.RebuildSuffix, tables); err != nil {
+	if err := rb.Swap(ctx, "m", "m"+projectiondriver.RebuildSuffix, tables); err != nil {
 		t.Fatalf("Swap(%q): %v", tables, err)
 	}
 }
 
 func mustPrepare(t *testing.T, ctx context.Context, rb projection.Rebuilder, tables ...string) {
 	t.Helper()
-	if err := rb.Prepare(projection.WithRebuild(ctx), tables); err != nil {
+	if err := rb.Prepare(projectiondriver.WithRebuild(ctx), tables); err != nil {
 		t.Fatalf("Prepare(%q): %v", tables, err)
 	}
 }
 
 func (s *cpSuite) testPrepareSwap(t *testing.T) {
 	rb, ctx := s.rebuilder(t)
-	const shadow = "m" + projection.RebuildSuffix
+	const shadow = "m" + projectiondriver.RebuildSuffix
 	model, other := "model", "other"
-	sModel, sOther := model+projection.ShadowSuffix, other+projection.ShadowSuffix
+	sModel, sOther := model+projectiondriver.ShadowSuffix, other+projectiondriver.ShadowSuffix
 	mustCommit(t, ctx, rb, "m", "", nova.Start, at(2), func(ctx context.Context) error {
 		return errors.Join(s.inserts(true, model, "live")(ctx), s.inserts(true, other, "live")(ctx))
 	})
-	if err := rb.Prepare(projection.WithRebuild(ctx), []string{model, "missing"}); !errors.Is(err, nova.ErrInvalid) {
+	if err := rb.Prepare(projectiondriver.WithRebuild(ctx), []string{model, "missing"}); !errors.Is(err, nova.ErrInvalid) {
 		t.Fatalf("Prepare of a table that does not exist = %v, want an error matching nova.ErrInvalid", err)
 	}
 	tables := []string{model, other}
@@ -736,9 +737,9 @@ func (s *cpSuite) testPrepareSwap(t *testing.T) {
 
 func (s *cpSuite) testSwapRefused(t *testing.T) {
 	rb, ctx := s.rebuilder(t)
-	const shadow = "m" + projection.RebuildSuffix
+	const shadow = "m" + projectiondriver.RebuildSuffix
 	tables := []string{"model"}
-	sModel := "model" + projection.ShadowSuffix
+	sModel := "model" + projectiondriver.ShadowSuffix
 	mustCommit(t, ctx, rb, "m", "", nova.Start, at(3), s.inserts(true, "model", "live"))
 	mustPrepare(t, ctx, rb, tables...)
 	mustCommit(t, ctx, rb, shadow, "", nova.Start, at(2), s.inserts(false, sModel, "r1"))

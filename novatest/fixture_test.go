@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 func TestMain(m *testing.M) {
@@ -59,7 +59,7 @@ func TestCollect(t *testing.T) {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	evs := Events("t", 3)
-	if _, err := nova.ValidateAppend(t.Context(), "s", evs); err != nil {
+	if _, err := validate.Append(t.Context(), "s", evs); err != nil {
 		t.Fatalf("Events are not valid: %v", err)
 	}
 	if len(evs) != 3 || string(evs[2].Data) != `{"n":3}` || evs[0].ID == evs[1].ID {

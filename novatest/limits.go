@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // testLimits appends at every documented limit (the longest stream ID and
@@ -66,7 +67,7 @@ func (s *suite) testLimits(t *testing.T) {
 	if len(got) != 2 || got[0].Type != longType || res.LastVersion != 2 {
 		t.Fatalf("the event with a type at the limit did not read back exactly")
 	}
-	if !got[1].SameContent(big) || !maps.Equal(got[1].Metadata.Extra, bigMeta.Extra) {
+	if !validate.SameContent(got[1], big) || !maps.Equal(got[1].Metadata.Extra, bigMeta.Extra) {
 		t.Fatalf("the event at MaxEventLen did not read back exactly")
 	}
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
+	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -395,7 +397,7 @@ func (q *qsuite) testBadInput(t *testing.T) {
 	wantValue(t, qs, "kept", `{"v":1}`)
 	wantMissing(t, qs, "new")
 	for _, tt := range tests {
-		if cqrs.ValidateKey(tt.key) == nil && tt.key != "kept" {
+		if querystore.ValidateKey(tt.key) == nil && tt.key != "kept" {
 			wantMissing(t, qs, tt.key)
 		}
 	}
@@ -477,8 +479,8 @@ func WithCheckpoints(cs projection.CheckpointStore) SQLQueryOption {
 //     by the transaction, is invisible outside it until it commits, and
 //     is undone by a rollback; bad input fails without failing the
 //     transaction.
-//   - RebuildShadow: under projection.WithRebuild the store reads and
-//     writes its table's shadow (table + projection.ShadowSuffix), and
+//   - RebuildShadow: under a rebuild's ctx (projection.Rebuilding) the
+//     store reads and writes its table's shadow (projection.Table), and
 //     fails, naming the shadow, when the shadow does not exist.
 //
 // When the store given to [WithCheckpoints] is a [projection.Rebuilder]:
@@ -566,9 +568,9 @@ func (s sqlQuerySuite) testInTransaction(t *testing.T) {
 func (s sqlQuerySuite) testRebuildShadow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	rebuild := projection.WithRebuild(ctx)
+	rebuild := projectiondriver.WithRebuild(ctx)
 	qs := s.newStore(t, "rebuilt")
-	shadow := "rebuilt" + projection.ShadowSuffix
+	shadow := "rebuilt" + projectiondriver.ShadowSuffix
 	err := qs.UpsertRaw(rebuild, "k", json.RawMessage(`1`))
 	if err == nil || !strings.Contains(err.Error(), shadow) {
 		t.Fatalf("UpsertRaw under a rebuild with no shadow table: %v, want an error naming %s", err, shadow)
@@ -628,7 +630,7 @@ func (s sqlQuerySuite) testWithCheckpoints(t *testing.T) {
 	if err := cp.Prepare(ctx, []string{table}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	rebuild := projection.WithRebuild(ctx)
+	rebuild := projectiondriver.WithRebuild(ctx)
 	if err := cp.Commit(rebuild, "qs-checkpointed@rebuild", "", nova.Start, at(2), write("b", `"rebuilt"`)); err != nil {
 		t.Fatalf("Commit under a rebuild: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // CheckpointStore keeps, per projection name, the position of the last
@@ -73,7 +74,7 @@ func (c *MemoryCheckpoints) Save(ctx context.Context, name string, pos nova.Posi
 }
 
 func validateCall(ctx context.Context, name string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("nil context")
 	}
 	return validateName(name)

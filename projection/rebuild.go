@@ -7,6 +7,8 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/projectiondriver"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // ErrRebuilding is matched by the error [Runner.Rebuild] returns when a
@@ -20,8 +22,8 @@ var ErrRebuilding = errors.New("projection: already rebuilding")
 //  1. the [Rebuilder] (Config.Checkpoints) prepares an empty shadow of
 //     each of Config.Tables;
 //  2. the projection's handlers run over the whole log with a ctx marked
-//     by [WithRebuild], so that [Table] names the shadows, committing
-//     under the checkpoint name+[RebuildSuffix];
+//     as a rebuild's, so that [Table] names the shadows and [Rebuilding]
+//     reports true, committing under the checkpoint name+"@rebuild";
 //  3. once the rebuild has caught up with the log's head, one transaction
 //     replaces the live tables by the shadows and the live checkpoint by
 //     the rebuild's.
@@ -40,7 +42,7 @@ var ErrRebuilding = errors.New("projection: already rebuilding")
 // to be set; otherwise it fails with an error matching [nova.ErrInvalid].
 // With Config.Leaser one rebuild runs at a time across processes.
 func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("rebuild: nil context")
 	}
 	rb, ok := r.cfg.Checkpoints.(Rebuilder)
@@ -54,7 +56,7 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 		return fmt.Errorf("projection: rebuild %q: %w", r.name, ErrRebuilding)
 	}
 	defer r.rebuilding.Unlock()
-	shadow := r.name + RebuildSuffix
+	shadow := r.name + projectiondriver.RebuildSuffix
 	if err := validateName(shadow); err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) er
 		ctx = hold.ctx
 		c.owner = r.cfg.Owner
 	}
-	rctx := WithRebuild(ctx)
+	rctx := projectiondriver.WithRebuild(ctx)
 	if err := rb.Prepare(rctx, r.cfg.Tables); err != nil {
 		return fmt.Errorf("projection: rebuild %q: prepare shadow tables: %w", r.name, err)
 	}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/startstop"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // PoisonPolicy says what a runner does with an event whose handler still
@@ -104,7 +106,11 @@ type Config struct {
 
 	// Tables lists the SQL read-model tables the projection writes, for
 	// [Runner.Rebuild]: each gets a shadow (see [Table]) that the rebuild
-	// fills and then swaps in. See [ValidateTable] for the names allowed.
+	// fills and then swaps in. A name is a plain SQL identifier (ASCII
+	// letters, digits and underscores, not starting with a digit) of at
+	// most 54 bytes, optionally qualified by a schema of at most 63
+	// ("schema.table"), and does not end in "__rebuild", the suffix of
+	// shadows.
 	Tables []string
 }
 
@@ -134,7 +140,7 @@ func (c Config) validate() error {
 	}
 	seen := make(map[string]bool, len(c.Tables))
 	for _, t := range c.Tables {
-		if err := ValidateTable(t); err != nil {
+		if err := projectiondriver.ValidateTable(t); err != nil {
 			return invalidf("config: Tables: %v", err)
 		}
 		if seen[t] {
@@ -331,7 +337,7 @@ func (r *Runner) notifyLocked() {
 // ([Runner.Stopped] is closed), stopped or failed, it may be started
 // again and resumes from its checkpoint.
 func (r *Runner) Start(ctx context.Context) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("start: nil context")
 	}
 	err := r.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
@@ -385,7 +391,7 @@ func (r *Runner) Start(ctx context.Context) error {
 // run, told to stop, still owns its goroutines: a later Stop waits for
 // them again. Stopping a runner that is not running does nothing.
 func (r *Runner) Stop(ctx context.Context) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("stop: nil context")
 	}
 	if err := r.life.Stop(ctx); err != nil {
@@ -443,7 +449,7 @@ func (r *Runner) Skipped() []Skipped {
 // events counted. Before the runner has loaded its checkpoint it reads
 // the stored one.
 func (r *Runner) Lag(ctx context.Context) (Lag, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return Lag{}, invalidf("lag: nil context")
 	}
 	r.mu.Lock()
@@ -469,7 +475,7 @@ func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 // [nova.ErrInvalid].
 func StoredLag(ctx context.Context, store nova.Store, checkpoints CheckpointStore, name string, limit int) (Lag, error) {
 	switch {
-	case nova.ValidateContext(ctx) != nil:
+	case validate.Context(ctx) != nil:
 		return Lag{}, invalidf("stored lag: nil context")
 	case store == nil:
 		return Lag{}, invalidf("stored lag: nil store")
@@ -522,7 +528,7 @@ func lagAfter(ctx context.Context, store nova.Store, cp nova.Position, limit int
 // ctx ends first, the run's error when the runner fails, and
 // [ErrNotRunning] when the runner is stopped short of pos.
 func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("wait for: nil context")
 	}
 	for {
@@ -554,7 +560,7 @@ func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
 // leaves a read model that the rebuild overwrites, never a checkpoint
 // past an emptied model.
 func (r *Runner) Reset(ctx context.Context) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return invalidf("reset: nil context")
 	}
 	r.mu.Lock()

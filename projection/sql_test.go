@@ -13,6 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/projection"
 )
@@ -570,7 +571,7 @@ func TestRebuildLeaseHeldElsewhere(t *testing.T) {
 	m := newSQLModel(t)
 	ctx := context.Background()
 	placeN(t, m, 0, 2)
-	if ok, err := m.cps.Acquire(ctx, "orders"+projection.RebuildSuffix, "other", time.Minute); !ok || err != nil {
+	if ok, err := m.cps.Acquire(ctx, "orders"+projectiondriver.RebuildSuffix, "other", time.Minute); !ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
 	cfg := m.config()
@@ -582,7 +583,7 @@ func TestRebuildLeaseHeldElsewhere(t *testing.T) {
 	if err := r.Rebuild(ctx, nil); !errors.Is(err, projection.ErrRebuilding) {
 		t.Fatalf("Rebuild while another instance rebuilds: %v, want ErrRebuilding", err)
 	}
-	if err := m.cps.Release(ctx, "orders"+projection.RebuildSuffix, "other"); err != nil {
+	if err := m.cps.Release(ctx, "orders"+projectiondriver.RebuildSuffix, "other"); err != nil {
 		t.Fatal(err)
 	}
 	// Free: a rebuild of a stopped runner, which then starts from the

@@ -3,10 +3,10 @@ package projection
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 )
 
 // ErrLeaseLost is matched by the error a [Leaser] or a [TxCheckpoints]
@@ -66,8 +66,8 @@ type Rebuilder interface {
 // CheckpointInfo is one projection's row in a SQL checkpoint store, as
 // [CheckpointLister] lists it.
 type CheckpointInfo struct {
-	// Name is the projection's name (a rebuild's checkpoint is named with
-	// [RebuildSuffix]).
+	// Name is the projection's name (a rebuild's checkpoint is the
+	// projection's name with "@rebuild" appended).
 	Name string
 	// Position is the checkpoint: the last event whose effect is in the
 	// read model.
@@ -93,140 +93,19 @@ type CheckpointLister interface {
 	List(ctx context.Context) ([]CheckpointInfo, error)
 }
 
-type rebuildKey struct{}
-
-// ShadowSuffix is appended to a table's name for its rebuild shadow.
-const ShadowSuffix = "__rebuild"
-
-// RebuildSuffix is appended to a projection's name for the checkpoint
-// (and lease) of its rebuild.
-const RebuildSuffix = "@rebuild"
-
-// ValidateTable checks a read-model table name for [Config].Tables and
-// the backends' Prepare and Swap: an SQL identifier of ASCII letters,
-// digits and underscores, not starting with a digit, optionally
-// qualified by a schema ("schema.table"), at most 63 bytes for the schema
-// and 54 for the table (so that its shadow's name fits PostgreSQL's 63),
-// and not a shadow's name. Anything else fails with an error matching
-// [nova.ErrInvalid]: the backends splice the name into SQL.
-func ValidateTable(name string) error {
-	schema, table, qualified := strings.Cut(name, ".")
-	if !qualified {
-		schema, table = "", name
-	} else if !isIdent(schema, 63) {
-		return invalidf("table %q: schema %q is not a plain SQL identifier", name, schema)
-	}
-	if !isIdent(table, 63-len(ShadowSuffix)) {
-		return invalidf("table %q: not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes so that its shadow's name fits)", name, 63-len(ShadowSuffix))
-	}
-	if strings.HasSuffix(table, ShadowSuffix) {
-		return invalidf("table %q: names ending in %q are rebuild shadows", name, ShadowSuffix)
-	}
-	return nil
-}
-
-func isIdent(s string, maxLen int) bool {
-	if s == "" || len(s) > maxLen || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // Table returns the table a handler should write for the read-model
-// table base: base itself, or its shadow during a rebuild. Handlers that
-// write their own SQL tables use it so that a rebuild fills the shadow.
+// table base: base itself, or, during a rebuild, its shadow (base with
+// "__rebuild" appended). Handlers that write their own SQL tables use it
+// so that a rebuild fills the shadow.
 func Table(ctx context.Context, base string) string {
-	if Rebuilding(ctx) {
-		return base + ShadowSuffix
+	if projectiondriver.Rebuilding(ctx) {
+		return base + projectiondriver.ShadowSuffix
 	}
 	return base
 }
 
 // Rebuilding reports whether ctx is a rebuild's: read-model writes go to
-// the shadow tables.
+// the shadow tables ([Table]).
 func Rebuilding(ctx context.Context) bool {
-	v, _ := ctx.Value(rebuildKey{}).(bool)
-	return v
-}
-
-// WithRebuild marks ctx as a rebuild's. The runner does this; backends'
-// tests use it.
-func WithRebuild(ctx context.Context) context.Context {
-	return context.WithValue(ctx, rebuildKey{}, true)
-}
-
-// ValidateCommit checks the arguments of a [TxCheckpoints] Commit, for
-// the backends: a context, a projection name, an owner that is empty or
-// a valid name, to not before from, and an apply function. Anything else
-// fails with an error matching [nova.ErrInvalid].
-func ValidateCommit(ctx context.Context, name, owner string, from, to nova.Position, apply func(context.Context) error) error {
-	if err := validateCall(ctx, name); err != nil {
-		return err
-	}
-	switch {
-	case apply == nil:
-		return invalidf("commit %q: nil apply function", name)
-	case owner != "" && nova.ValidateStream(owner) != nil:
-		return invalidf("commit %q: owner: %v", name, nova.ValidateStream(owner))
-	case to.Less(from):
-		return invalidf("commit %q: %s is before %s", name, to, from)
-	}
-	return nil
-}
-
-// ValidateLease checks the arguments of a [Leaser] call, for the
-// backends: a context, a projection name and an owner's name. ttl is
-// checked when not nil: it must be positive. Anything else fails with an
-// error matching [nova.ErrInvalid].
-func ValidateLease(ctx context.Context, name, owner string, ttl *time.Duration) error {
-	if err := validateCall(ctx, name); err != nil {
-		return err
-	}
-	if err := nova.ValidateStream(owner); err != nil {
-		return invalidf("lease on %q: owner: %v", name, err)
-	}
-	if ttl != nil && *ttl <= 0 {
-		return invalidf("lease on %q: ttl %s is not positive", name, *ttl)
-	}
-	return nil
-}
-
-// ValidateTables checks the arguments of a [Rebuilder] Prepare or Swap,
-// for the backends: a context and at least one table, each valid by
-// [ValidateTable]. Anything else fails with an error matching
-// [nova.ErrInvalid].
-func ValidateTables(ctx context.Context, tables []string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return invalidf("tables: nil context")
-	}
-	if len(tables) == 0 {
-		return invalidf("no tables")
-	}
-	for _, t := range tables {
-		if err := ValidateTable(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ValidateSwap checks the arguments of a [Rebuilder] Swap, for the
-// backends: those of ValidateTables, and two different projection names.
-func ValidateSwap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := ValidateTables(ctx, tables); err != nil {
-		return err
-	}
-	if err := errors.Join(validateName(name), validateName(shadow)); err != nil {
-		return err
-	}
-	if name == shadow {
-		return invalidf("swap %q: the shadow checkpoint is the projection's own", name)
-	}
-	return nil
+	return projectiondriver.Rebuilding(ctx)
 }

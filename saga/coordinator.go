@@ -13,6 +13,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // DefaultLease is how long a claim on a run holds without renewal when
@@ -184,7 +185,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 const maxRunIDLen = 128
 
 func validateRun[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if c == nil {

@@ -43,6 +43,18 @@
 // exists records nothing and returns the recorded [Execution]. Many runs
 // of one saga may go at once.
 //
+// [RunStore] is exported whole, with the types its methods take
+// ([Transition], [ClaimRequest]), although an application only hands a
+// store to [Config] and to the operator functions and never calls
+// Record or Claim itself. A backend outside this module must be able to
+// implement it, as it can implement nova.Store, and pass
+// novatest.RunSagaStore: moving those types to an internal package would
+// close the interface to this module's backends, and splitting it into
+// an exported half and a hidden half would turn the compile-time check
+// of a backend into a type assertion at run time. What this module's
+// backends share beyond the contract (the checks of their input, the
+// lease rule of a transition) lives in internal/sagarun.
+//
 // # Steps, retries and compensation
 //
 // The steps run in order, each attempt bounded by the step's Timeout
@@ -141,7 +153,7 @@
 // name written as '.': run "42" of saga "order-fulfil" is
 // "saga-order.fulfil-42". Run IDs are business keys and may hold any
 // character a stream ID may; saga names are identifiers a developer
-// picks, and hold no '.' (see [ValidateName]). Written that way, the
+// picks, and hold no '.' (see [Define]). Written that way, the
 // saga's name is what lies between "saga-" and the next '-', and the run
 // ID is the rest, so two runs never share a stream: saga "a-b" run "c" is
 // "saga-a.b-c", saga "a" run "b-c" is "saga-a-b-c". Refusing '-' in saga

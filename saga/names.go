@@ -12,7 +12,7 @@ import (
 // with '-': the saga's, the run's and, for an envelope, the step's. Run
 // IDs are business keys and may hold any character a stream ID may, '-'
 // included, so the other names are written with every '-' turned into
-// '.', a character no saga or step name holds (see [ValidateName]). Each
+// '.', a character no saga or step name holds (see [Define]). Each
 // name written that way is then free of '-', and the run ID is what lies
 // between them: saga "a-b" run "c" is "saga-a.b-c", saga "a" run "b-c"
 // is "saga-a-b-c". Names without '-', the common case, read as written.
@@ -72,11 +72,10 @@ var keyEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
 // as '.'.
 func token(name string) string { return strings.ReplaceAll(name, "-", ".") }
 
-// ValidateName checks a saga or step name as [Define] does: not empty and
-// a single topic token (see [broker.ValidateTopic]): no '.', '/', '*',
-// '>' or white space. Errors match [nova.ErrInvalid].
-func ValidateName(name string) error { return validName("name", name) }
-
+// validName checks a saga or step name: not empty and a single topic
+// token (see [broker.ValidateTopic]): no '.', '/', '*', '>' or white
+// space. internal/sagarun.ValidateName applies the same rule for the run
+// stores; a test there holds the two together.
 func validName(what, s string) error {
 	if s == "" {
 		return nova.Invalidf("saga", "empty %s", what)

@@ -48,7 +48,8 @@ type RunInfo struct {
 
 // Transition is one atomic write to a run: events appended to its stream
 // at the expected version, its runs-table row replaced by Run, and
-// lifecycle envelopes put in the outbox.
+// lifecycle envelopes put in the outbox. The coordinator builds it and
+// [RunStore.Record] writes it; applications have no use for one.
 type Transition struct {
 	// Stream is the run's stream, [StreamName] of Run.Saga and Run.RunID;
 	// for a run an older version recorded, the "saga-{saga}-{run}" it
@@ -75,7 +76,8 @@ type Transition struct {
 	Outbox []broker.Envelope
 }
 
-// ClaimRequest asks for due runs.
+// ClaimRequest asks [RunStore.Claim] for due runs. Workers build it;
+// applications have no use for one.
 type ClaimRequest struct {
 	// Owner is the claiming worker's ID, unique per worker process.
 	Owner string

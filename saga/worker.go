@@ -11,6 +11,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/startstop"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults of [WorkerConfig].
@@ -165,7 +166,7 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 // may be started again, with the sagas registered by then. Starting a
 // worker with no saga registered fails the same way.
 func (w *Worker) Start(ctx context.Context) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	err := w.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
@@ -203,7 +204,7 @@ func (w *Worker) Start(ctx context.Context) error {
 // fails until they have returned. Stopping a worker that is not running
 // returns nil.
 func (w *Worker) Stop(ctx context.Context) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	return w.life.Stop(ctx)

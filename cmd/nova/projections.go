@@ -15,6 +15,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/examples/orders"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/projection"
@@ -136,7 +137,7 @@ func runProjections(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		status := "idle"
-		if strings.HasSuffix(in.Name, projection.RebuildSuffix) {
+		if strings.HasSuffix(in.Name, projectiondriver.RebuildSuffix) {
 			status = "rebuild"
 		}
 		if in.Active(now) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-
-	"github.com/nova-go/nova"
 )
 
 // Inventory reserves stock for orders. Both methods are idempotent per
@@ -42,8 +40,8 @@ func NewStock(levels map[string]int) *Stock {
 
 // Reserve implements [Inventory.Reserve].
 func (s *Stock) Reserve(ctx context.Context, orderID string, lines []Line) (string, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return "", fmt.Errorf("orders: reserve: %w", err)
+	if ctx == nil {
+		return "", invalidf("reserve: nil context")
 	}
 	if err := validateText("order ID", orderID); err != nil {
 		return "", err
@@ -83,8 +81,8 @@ func (s *Stock) Reserve(ctx context.Context, orderID string, lines []Line) (stri
 
 // Release implements [Inventory.Release].
 func (s *Stock) Release(ctx context.Context, orderID string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("orders: release: %w", err)
+	if ctx == nil {
+		return invalidf("release: nil context")
 	}
 	if err := validateText("order ID", orderID); err != nil {
 		return err

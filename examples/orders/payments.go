@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-
-	"github.com/nova-go/nova"
 )
 
 // Payments charges and refunds orders. Both methods are idempotent per
@@ -43,8 +41,8 @@ func DeclineAbove(limit int64) func(orderID string, amount int64) bool {
 
 // Charge implements [Payments.Charge].
 func (b *Bank) Charge(ctx context.Context, orderID string, amount int64) (string, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return "", fmt.Errorf("orders: charge: %w", err)
+	if ctx == nil {
+		return "", invalidf("charge: nil context")
 	}
 	if err := validateText("order ID", orderID); err != nil {
 		return "", err
@@ -76,8 +74,8 @@ func (b *Bank) Charge(ctx context.Context, orderID string, amount int64) (string
 
 // Refund implements [Payments.Refund].
 func (b *Bank) Refund(ctx context.Context, orderID string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("orders: refund: %w", err)
+	if ctx == nil {
+		return invalidf("refund: nil context")
 	}
 	if err := validateText("order ID", orderID); err != nil {
 		return err

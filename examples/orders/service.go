@@ -104,8 +104,8 @@ func (s *Service) check(ctx context.Context, orderID string) error {
 	if s == nil {
 		return invalidf("nil service")
 	}
-	if err := nova.ValidateContext(ctx); err != nil {
-		return fmt.Errorf("orders: %w", err)
+	if ctx == nil {
+		return invalidf("nil context")
 	}
 	return validateText("order ID", orderID)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/bench"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/internal/validate"
 	"go.uber.org/goleak"
 )
 
@@ -418,7 +419,7 @@ func TestWriteTable(t *testing.T) {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	evs := bench.Events(3)
-	if _, err := nova.ValidateAppend(context.Background(), "s", evs); err != nil {
+	if _, err := validate.Append(context.Background(), "s", evs); err != nil {
 		t.Fatalf("events do not validate: %v", err)
 	}
 	seen := map[string]bool{}

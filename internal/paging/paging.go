@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 // Yield hands page to yield, in order, and reports whether the read should
@@ -39,7 +40,7 @@ func Yield[T any](page []T, short bool, left *int, yield func(T, error) bool) bo
 // Check reports a read's bad input: a nil ctx, else the first non-nil of
 // errs (the options' Validate results).
 func Check(ctx context.Context, errs ...error) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	for _, err := range errs {

@@ -9,16 +9,16 @@ import (
 	"fmt"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/projection"
+	"github.com/nova-go/nova/internal/projectiondriver"
 )
 
 // DefaultTable is the table a SQL query store uses when given none.
 const DefaultTable = "projections"
 
 // MaxTableLen is the longest table name, in bytes: with
-// projection.ShadowSuffix added it stays within the 63 bytes PostgreSQL
+// projectiondriver.ShadowSuffix added it stays within the 63 bytes PostgreSQL
 // and MySQL allow an identifier.
-const MaxTableLen = 63 - len(projection.ShadowSuffix)
+const MaxTableLen = 63 - len(projectiondriver.ShadowSuffix)
 
 // CheckTable returns table, or [DefaultTable] when it is empty, after
 // checking that it is a plain SQL identifier: a lower-case letter or an

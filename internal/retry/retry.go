@@ -3,7 +3,10 @@
 // nothing, or a reused ID that is an error.
 package retry
 
-import "github.com/nova-go/nova"
+import (
+	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/validate"
+)
 
 // Check decides an append to stream with expected version expected whose
 // events' IDs are, at least in part, already stored. found maps each stored
@@ -30,7 +33,7 @@ func Check(stream string, expected nova.ExpectedVersion, events []nova.EventData
 			}
 			return &nova.DuplicateEventError{ID: d.ID, Stream: stream, StoredStream: e.Stream, StoredVersion: e.Version}
 		}
-		if !ok || e.Stream != stream || !e.SameContent(d) {
+		if !ok || e.Stream != stream || !validate.SameContent(e, d) {
 			return nova.AppendResult{}, dup()
 		}
 		if i == 0 {

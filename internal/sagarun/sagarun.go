@@ -18,6 +18,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -58,7 +59,7 @@ func CheckStatus(s saga.Status) error {
 // runs are distinct only for valid saga names), or names that make no
 // valid stream.
 func CheckKey(ctx context.Context, sagaName, runID string) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	switch {
@@ -67,7 +68,7 @@ func CheckKey(ctx context.Context, sagaName, runID string) error {
 	case runID == "":
 		return nova.Invalidf("saga", "saga %q: empty run ID", sagaName)
 	}
-	if err := saga.ValidateName(sagaName); err != nil {
+	if err := ValidateName(sagaName); err != nil {
 		return nova.Invalidf("saga", "saga %q: %w", sagaName, err)
 	}
 	if err := nova.ValidateStream(saga.StreamName(sagaName, runID)); err != nil {
@@ -157,7 +158,7 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 			return err
 		}
 	}
-	if _, err := nova.ValidateAppend(ctx, t.Stream, t.Events); err != nil {
+	if _, err := validate.Append(ctx, t.Stream, t.Events); err != nil {
 		return err
 	}
 	for i, e := range t.Outbox {
@@ -229,7 +230,7 @@ func LeaseLost(sagaName, runID, owner string, row saga.RunInfo) error {
 
 // CheckClaim reports bad input to Claim.
 func CheckClaim(ctx context.Context, r saga.ClaimRequest) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if err := checkOwner(r.Owner, r.Lease); err != nil {
@@ -280,7 +281,7 @@ func CheckRelease(ctx context.Context, sagaName, runID, owner string) error {
 
 // ListLimit reports bad input to List and returns the limit it has.
 func ListLimit(ctx context.Context, f saga.RunFilter) (int, error) {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return 0, err
 	}
 	if f.Status != "" {
@@ -313,7 +314,7 @@ func Match(f saga.RunFilter, row saga.RunInfo) bool {
 
 // CheckPending reports bad input to an outbox's Pending.
 func CheckPending(ctx context.Context, limit int) error {
-	if err := nova.ValidateContext(ctx); err != nil {
+	if err := validate.Context(ctx); err != nil {
 		return err
 	}
 	if limit < 1 || limit > MaxLimit {
@@ -370,4 +371,20 @@ func (w *Waker) Wake() {
 		close(w.ch)
 		w.ch = nil
 	}
+}
+
+// ValidateName checks a saga or step name as saga.Define does: not empty
+// and a single topic token (see [broker.ValidateTopic]): no '.', '/',
+// '*', '>' or white space. Errors match [nova.ErrInvalid].
+func ValidateName(name string) error {
+	if name == "" {
+		return nova.Invalidf("saga", "empty name")
+	}
+	if strings.ContainsAny(name, ".*> \t\r\n/") {
+		return nova.Invalidf("saga", "name %q must be one topic token, without '.', '*', '>', '/' or spaces", name)
+	}
+	if err := broker.ValidateTopic("saga." + name + ".x"); err != nil {
+		return nova.Invalidf("saga", "name %q: %v", name, err)
+	}
+	return nil
 }

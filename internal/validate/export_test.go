@@ -1,4 +1,4 @@
-package nova
+package validate
 
 // MaxMetaLen exposes the metadata string limit to the external tests.
 const MaxMetaLen = maxMetaLen
