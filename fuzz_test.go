@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"testing"
 
 	"github.com/nova-go/nova"
 )
-
-var uuidCanonical = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // FuzzParsePosition checks that ParsePosition never panics, fails only
 // with ErrInvalid, and that what it accepts survives String and a second

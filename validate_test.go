@@ -14,17 +14,6 @@ const (
 	id2 = "0190a0b0-0000-7000-8000-000000000002"
 )
 
-func validEvent() nova.EventData {
-	return nova.EventData{
-		Type: "order.placed",
-		Data: []byte(`{"id":42}`),
-		Metadata: nova.Metadata{
-			CorrelationID: "corr", CausationID: "cause", Schema: 2,
-			Extra: map[string]string{"tenant": "acme"},
-		},
-	}
-}
-
 func TestValidateStream(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
