@@ -366,17 +366,7 @@ func TestForeignTransactionsHoldNothing(t *testing.T) {
 		}
 	}
 
-	sub := make(chan nova.Event, 4)
-	done := make(chan error, 1)
-	go func() {
-		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: first.Position}) {
-			if err != nil {
-				done <- err
-				return
-			}
-			sub <- e
-		}
-	}()
+	sub, done := follow(ctx, s, first.Position)
 	novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
 	if got := novatest.MustReadAll(t, s); len(got) != 3 {
 		t.Fatalf("ReadAll beside the foreign transactions returned %d events, want all 3", len(got))
@@ -398,6 +388,22 @@ func TestForeignTransactionsHoldNothing(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// follow subscribes to s from pos in a goroutine that hands over each
+// event on sub and the error that ends it on done; it ends with ctx.
+func follow(ctx context.Context, s *novapg.Store, pos nova.Position) (sub chan nova.Event, done chan error) {
+	sub, done = make(chan nova.Event, 4), make(chan error, 1)
+	go func() {
+		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: pos}) {
+			if err != nil {
+				done <- err
+				return
+			}
+			sub <- e
+		}
+	}()
+	return sub, done
 }
 
 // TestOpenAppendHoldsReadersAndLosesNothing leaves an AppendTx's
@@ -435,17 +441,7 @@ func TestOpenAppendHoldsReadersAndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sub := make(chan nova.Event, 4)
-	done := make(chan error, 1)
-	go func() {
-		for e, err := range s.Subscribe(ctx, nova.SubscribeOptions{From: first.Position}) {
-			if err != nil {
-				done <- err
-				return
-			}
-			sub <- e
-		}
-	}()
+	sub, done := follow(ctx, s, first.Position)
 	novatest.MustAppend(t, s, "s", nova.Exact(1), novatest.Events("after", 2)...)
 	if got := novatest.MustReadAll(t, s); len(got) != 1 {
 		t.Fatalf("ReadAll while an append is open returned %d events, want the 1 before it", len(got))

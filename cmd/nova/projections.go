@@ -72,7 +72,7 @@ type projectionJSON struct {
 	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	// HeldBy names the append that holds every reader of the store back,
-	// when one has been running for heldFor or more.
+	// when one has been running for projection.HeldFor or more.
 	HeldBy *holderJSON `json:"held_by,omitempty"`
 }
 
@@ -84,20 +84,15 @@ type holderJSON struct {
 	State       string    `json:"state"`
 }
 
-// heldFor is how long an append must have been running for the
-// projections listing to name it: every append holds readers for the
-// moment it takes to commit.
-const heldFor = time.Second
-
 // holder returns the append of store that holds readers back, when the
-// store can tell and one has been running for heldFor or more.
+// store can tell and one has been running for projection.HeldFor or more.
 func holder(ctx context.Context, store nova.Store, now time.Time) (*holderJSON, error) {
 	pg, ok := store.(*novapg.Store)
 	if !ok {
 		return nil, nil
 	}
 	h, ok, err := pg.Holder(ctx)
-	if err != nil || !ok || h.Since.IsZero() || now.Sub(h.Since) < heldFor {
+	if err != nil || !ok || h.Since.IsZero() || now.Sub(h.Since) < projection.HeldFor {
 		return nil, err
 	}
 	return &holderJSON{PID: h.PID, Application: h.Application, Since: h.Since, State: h.State}, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
+	"github.com/nova-go/nova/projection"
 )
 
 // TestDemoOnServers runs the demo twice, then streams and migrate, on each
@@ -326,7 +327,7 @@ func TestProjectionsNameTheAppendThatHoldsReaders(t *testing.T) {
 	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(heldFor + 100*time.Millisecond)
+	time.Sleep(projection.HeldFor + 100*time.Millisecond)
 
 	code, stdout, stderr := runNova(t, "projections", "--store", spec)
 	if code != 0 {
