@@ -12,7 +12,8 @@ import (
 // returns ctx's error and changes nothing.
 type Broker interface {
 	// Publish sends e to its topic: to the topic's poll queue and to
-	// every subscription whose pattern matches. An envelope whose ID was
+	// every subscription whose pattern matches. On a backend that
+	// deduplicates ([Guarantees].Dedup), an envelope whose ID was
 	// published to the same topic within the deduplication window is
 	// dropped and Publish reports success (see the package documentation
 	// for other topics). A zero Timestamp is set to the time of Publish.
@@ -116,4 +117,59 @@ func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
 		}
 	}
 	return nil
+}
+
+// GroupSubscriber is an optional capability of a [Broker]: durable
+// consumer groups, the way several processes share one stream of work.
+// A backend implements it when its server keeps a group's messages and
+// acknowledgements (JetStream durable consumers, RabbitMQ queues, Kafka
+// consumer groups).
+type GroupSubscriber interface {
+	// SubscribeGroup joins the durable consumer group named group. The
+	// group receives every envelope whose topic matches pattern that was
+	// published since the group was first created, including while no
+	// member runs. Each envelope goes to one member at a time, and h
+	// returning nil acknowledges it for the whole group. An envelope a
+	// member does not acknowledge — its handler failed or panicked, its
+	// process died, its connection dropped — is delivered again, to that
+	// member or another, with Attempts one higher, until the broker's
+	// attempt limit, and is then dead-lettered under its topic with the
+	// last error as the reason. Every member of a group must give the same
+	// pattern. The subscription ends as [Broker.Subscribe]'s does; the
+	// group and its unacknowledged envelopes outlive it.
+	SubscribeGroup(ctx context.Context, group, pattern string, h Handler) (Subscription, error)
+}
+
+// Guarantees says what a backend promises beyond the [Broker] contract,
+// so that callers and the conformance suite can tell. The zero value
+// promises nothing more.
+type Guarantees struct {
+	// Dedup: an envelope whose ID was published within the
+	// deduplication window is dropped (see the package documentation).
+	// Without it, a relay's retry after a timeout reaches subscribers
+	// twice, and handlers must drop repeats by envelope ID.
+	Dedup bool
+	// KeyOrder: a subscription, and a consumer group across all its
+	// members, hands the envelopes of one key to its handler in publish
+	// order, one at a time, redeliveries included.
+	KeyOrder bool
+	// Durable: published envelopes survive a restart of the broker's
+	// server, and so do consumer groups with what they have not yet
+	// acknowledged.
+	Durable bool
+}
+
+// Guarantor is an optional capability of a [Broker]: reporting its
+// [Guarantees].
+type Guarantor interface {
+	Guarantees() Guarantees
+}
+
+// GuaranteesOf returns b's guarantees, or the zero value when b does not
+// report any.
+func GuaranteesOf(b Broker) Guarantees {
+	if g, ok := b.(Guarantor); ok {
+		return g.Guarantees()
+	}
+	return Guarantees{}
 }

@@ -45,20 +45,22 @@
 //
 // # Deduplication
 //
-// Publishing an envelope whose ID was already published within the
-// broker's deduplication window is a no-op that reports success: nothing is
-// queued and no subscriber sees it again. The key is the ID; the content of
-// the second envelope is not compared. Every backend drops an ID published
-// again to the same topic; whether it also drops it on another topic
-// depends on the backend ([Memory] does; a NATS JetStream adapter will
-// within one stream), so envelope IDs should be unique across topics, as
-// the saga's "{saga}-{step}-{status}" IDs are. This is what makes an
-// at-least-once relay safe: the saga outbox writes each lifecycle
-// envelope in the transaction of the saga transition that caused it, and
-// the [Relay] that reads the outbox and publishes here may publish an
-// envelope again after a crash or a timeout without a subscriber seeing it
-// twice, as long as it does so within the window. Dead letters are not
-// deduplicated.
+// A backend whose [Guarantees] include Dedup drops an envelope whose ID
+// was already published within its deduplication window, and reports
+// success: nothing is queued and no subscriber sees it again. The key is
+// the ID; the content of the second envelope is not compared. Every such
+// backend drops an ID published again to the same topic; whether it also
+// drops it on another topic depends on the backend ([Memory] does;
+// JetStream does within one stream), so envelope IDs should be unique
+// across topics, as the saga's "{saga}-{step}-{status}" IDs are. This is
+// what makes an at-least-once relay quiet: the saga outbox writes each
+// lifecycle envelope in the transaction of the saga transition that
+// caused it, and the [Relay] that reads the outbox and publishes here may
+// publish an envelope again after a crash or a timeout without a
+// subscriber seeing it twice, as long as it does so within the window. On
+// a backend without Dedup the repeat reaches subscribers, which is why
+// handlers must be idempotent, keyed by the envelope ID. Dead letters are
+// not deduplicated.
 //
 // # Where this sits
 //
@@ -71,10 +73,9 @@
 // loses nothing meanwhile.
 //
 // This package holds the contract and [Memory], an in-process broker for
-// tests, demos and single-process deployments. Adapters for NATS
-// JetStream and RabbitMQ come later, each in its own package; every
-// adapter must pass the conformance suite in package brokertest, as Memory
-// does.
+// tests, demos and single-process deployments. Adapters for servers live
+// in packages of their own, each passing the conformance suite in package
+// brokertest, as Memory does.
 //
 // # Capabilities
 //
@@ -83,4 +84,7 @@
 // database/sql/driver does: a backend that can publish many envelopes in
 // one round trip implements [BatchPublisher], and [PublishAll] uses it
 // when it is there and falls back to one Publish per envelope otherwise.
+// Durable consumer groups, shared by processes, are [GroupSubscriber];
+// what a backend promises beyond the contract (deduplication, order per
+// key, durability) it reports as [Guarantees] through [Guarantor].
 package broker

@@ -565,3 +565,8 @@ func (q *queue[T]) pop() T {
 	}
 	return v
 }
+
+// Guarantees reports that Memory deduplicates by envelope ID across
+// topics. It keeps nothing across a restart of the process, and a
+// redelivery may come after envelopes published later.
+func (b *Memory) Guarantees() Guarantees { return Guarantees{Dedup: true} }
