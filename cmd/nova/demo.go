@@ -38,8 +38,9 @@ func demoCommand() *command {
 	return &command{
 		name:     "demo",
 		summary:  "run the order domain on the store: place orders, drive them through their lifecycle, report",
-		usage:    "[--store PATH|URL] [--orders N] [--reset] [--json]",
+		usage:    "[--store PATH|URL] [--orders N] [--reset] [--broker URL] [--json]",
 		jsonHelp: "print the report as one JSON object",
+		broker:   "relay the sagas' lifecycle events to this broker instead of one in the process: " + brokerHelp,
 		flags: func(fs *flag.FlagSet, e *env) {
 			fs.IntVar(&n, "orders", 16, "orders to place in this run")
 			fs.BoolVar(&reset, "reset", false, "delete the store's file first and start over (only a file that is a Nova store)")
@@ -50,6 +51,11 @@ func demoCommand() *command {
 			}
 			if n < 1 || n > 100_000 {
 				return usagef("--orders must be between 1 and 100000, got %d", n)
+			}
+			if e.broker != "" {
+				if _, err := brokerOpener(e.broker); err != nil {
+					return err
+				}
 			}
 			if reset {
 				if err := resetStore(ctx, e.store); err != nil {
@@ -260,6 +266,7 @@ type demoJSON struct {
 	StockLeft    map[string]int `json:"stock_left"`
 	Sagas        map[string]int `json:"sagas,omitempty"`
 	Relayed      int            `json:"lifecycle_events_relayed,omitempty"`
+	Broker       string         `json:"broker,omitempty"`
 	Resumed      map[string]int `json:"resumed,omitempty"`
 	Stuck        []string       `json:"stuck,omitempty"`
 	Written      int            `json:"events_written"`
@@ -384,6 +391,7 @@ func writeDemoJSON(e *env, b *backend, r demoReport, byOutcome map[string]int, f
 	}
 	if s := r.sagas; s != nil {
 		j.Sagas, j.Relayed, j.Resumed = map[string]int{}, s.relayed, map[string]int{}
+		j.Broker = s.broker
 		for st, c := range s.statuses {
 			j.Sagas[string(st)] = c
 		}

@@ -37,6 +37,9 @@ type sagaDemo struct {
 	// relayed is how many lifecycle envelopes the broker accepted from
 	// the outbox, which the demo empties before it reports.
 	relayed int
+	// broker names where they went: the --broker URL (its password
+	// hidden), or empty for the demo's in-process broker.
+	broker string
 	summary *orders.Summary // the first order's summary, read by a query
 	proj    projection.Status
 	lag     projection.Lag
@@ -148,12 +151,17 @@ func runOrderSagas(ctx context.Context, e *env, store nova.Store, svcs *services
 	if err != nil {
 		return nil, nil, err
 	}
-	mem, err := broker.NewMemory(broker.MemoryConfig{})
+	var out broker.Broker
+	if e.broker != "" {
+		out, err = openBroker(ctx, e.broker)
+	} else {
+		out, err = broker.NewMemory(broker.MemoryConfig{})
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	defer mem.Close()
-	bus := &countingBroker{Broker: mem, ids: make(map[string]struct{})}
+	defer out.Close()
+	bus := &countingBroker{Broker: out, ids: make(map[string]struct{})}
 
 	left, err := leftRuns(ctx, svcs.Runs)
 	if err != nil {
@@ -246,6 +254,9 @@ func runOrderSagas(ctx context.Context, e *env, store nova.Store, svcs *services
 	}
 
 	rep := &sagaDemo{statuses: make(map[saga.Status]int), resumed: make(map[saga.Status]int), relayed: bus.count()}
+	if e.broker != "" {
+		rep.broker = redact(e.broker)
+	}
 	for _, r := range left {
 		info, err := svcs.Runs.Get(ctx, r.Saga, r.RunID)
 		if err != nil {
@@ -335,8 +346,12 @@ func statusList(counts map[saga.Status]int) string {
 }
 
 func writeSagaReport(w io.Writer, s *sagaDemo, store string) {
-	fmt.Fprintf(w, "\nSagas: %s; %s relayed from the outbox to the broker, none left in the outbox\n",
-		statusList(s.statuses), plural(s.relayed, "lifecycle event", ""))
+	to := "the broker"
+	if s.broker != "" {
+		to = s.broker
+	}
+	fmt.Fprintf(w, "\nSagas: %s; %s relayed from the outbox to %s, none left in the outbox\n",
+		statusList(s.statuses), plural(s.relayed, "lifecycle event", ""), to)
 	if n := sum(s.resumed); n > 0 {
 		fmt.Fprintf(w, "Resumed %s found unfinished (not counted above): now %s\n", plural(n, "run", ""), statusList(s.resumed))
 	}

@@ -10,6 +10,8 @@
 //	nova projections  list projections with their checkpoint and lag
 //	nova projection   rebuild a projection's read model
 //	nova migrate      create or migrate a store's schema
+//	nova tail         print a broker's messages as they arrive
+//	nova dlq          list, drain or replay a topic's dead letters
 //	nova bench        measure the store beside its raw driver
 //
 // Every command takes --store: a SQLite file path (default ./nova-demo.db),
@@ -61,11 +63,18 @@ type command struct {
 	run func(ctx context.Context, env *env, args []string) error
 	// flags adds the command's own flags.
 	flags func(fs *flag.FlagSet, env *env)
+	// broker is the --broker flag's help; empty means the command has no
+	// --broker flag. brokerRequired makes it required.
+	broker         string
+	brokerRequired bool
+	// noStore leaves out --store: the command does not read a store.
+	noStore bool
 }
 
 // env is what a command runs with: the parsed common flags and the output.
 type env struct {
 	store  string
+	broker string
 	json   bool
 	stdout io.Writer
 	stderr io.Writer
@@ -83,7 +92,7 @@ func usagef(format string, args ...any) error {
 const defaultStore = "./nova-demo.db"
 
 func commands() []*command {
-	return []*command{demoCommand(), streamsCommand(), readCommand(), sagasCommand(), sagaCommand(), projectionsCommand(), projectionCommand(), migrateCommand(), benchCommand()}
+	return []*command{demoCommand(), streamsCommand(), readCommand(), sagasCommand(), sagaCommand(), projectionsCommand(), projectionCommand(), migrateCommand(), tailCommand(), dlqCommand(), benchCommand()}
 }
 
 // run executes nova with args and returns the exit status.
@@ -121,7 +130,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if storeDefault == "" {
 		storeDefault = defaultStore
 	}
-	fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, a server URL (postgres://, mysql://, nats://), or "+memorySpec+" for a store kept in memory")
+	if !cmd.noStore {
+		fs.StringVar(&e.store, "store", storeDefault, "where the events are: a SQLite file path, a server URL (postgres://, mysql://, nats://), or "+memorySpec+" for a store kept in memory")
+	}
+	if cmd.broker != "" {
+		fs.StringVar(&e.broker, "broker", "", cmd.broker)
+	}
 	fs.BoolVar(&e.json, "json", false, cmd.jsonHelp)
 	if cmd.flags != nil {
 		cmd.flags(fs, e)
@@ -145,9 +159,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	// Nothing printed from here on shows the store URL's password:
-	// drivers' errors and logs may quote it.
-	e.stdout, e.stderr = hidingSecrets(stdout, e.store), hidingSecrets(stderr, e.store)
+	if cmd.brokerRequired && e.broker == "" {
+		fmt.Fprintf(stderr, "nova %s: --broker is required\n\n", cmd.name)
+		usage(stderr)
+		return 2
+	}
+	// Nothing printed from here on shows the store's or the broker's
+	// password: drivers' errors and logs may quote them.
+	e.stdout = hidingSecrets(hidingSecrets(stdout, e.store), e.broker)
+	e.stderr = hidingSecrets(hidingSecrets(stderr, e.store), e.broker)
 	if err := cmd.run(ctx, e, rest); err != nil {
 		fmt.Fprintf(e.stderr, "nova %s: %v\n", cmd.name, err)
 		var ue *usageError
