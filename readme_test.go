@@ -15,7 +15,7 @@ var exampleMark = regexp.MustCompile(`^<!-- example: (\S+) -->$`)
 
 // minReadmeExamples is how many marked blocks the README has at least,
 // so that losing the marks fails this test rather than silently passing.
-const minReadmeExamples = 4
+const minReadmeExamples = 5
 
 // TestReadmeExamples checks that the README's marked Go blocks are the
 // code of example tests, which compile and check their output: each block
