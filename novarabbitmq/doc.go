@@ -1,0 +1,2 @@
+// Package novarabbitmq is a broker.Broker on RabbitMQ.
+package novarabbitmq

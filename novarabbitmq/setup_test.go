@@ -1,0 +1,147 @@
+package novarabbitmq
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/nova-go/nova/internal/testenv"
+)
+
+// serverURL returns the test server's URL, or skips t (fails it under
+// NOVA_REQUIRE_SERVICES) when nothing listens there.
+func serverURL(t testing.TB) string {
+	t.Helper()
+	return testenv.Need(t, testenv.RabbitMQ)
+}
+
+// opened lists, by namespace, the brokers a test opened, so that the
+// namespace's cleanup deletes every durable queue any of them declared.
+var opened = struct {
+	sync.Mutex
+	m map[string][]*Broker
+}{m: make(map[string][]*Broker)}
+
+// newNamespace returns a fresh namespace on the test server whose
+// exchanges and durable queues are deleted when t ends, after the
+// brokers opened in it are closed.
+func newNamespace(t testing.TB) string {
+	t.Helper()
+	u := serverURL(t)
+	ns := "novatest-" + strings.ToLower(rand.Text()[:12])
+	t.Cleanup(func() { deleteNamespace(t, u, ns) })
+	return ns
+}
+
+// deleteNamespace deletes what the namespace's brokers declared:
+// durable queues by name, and the three exchanges. Queues of Subscribe
+// subscriptions are deleted by their brokers, or expire.
+func deleteNamespace(t testing.TB, serverURL, ns string, extraQueues ...string) {
+	opened.Lock()
+	brokers := opened.m[ns]
+	delete(opened.m, ns)
+	opened.Unlock()
+	queues := slices.Clone(extraQueues)
+	for _, b := range brokers {
+		queues = append(queues, b.durableQueues()...)
+	}
+	slices.Sort(queues)
+	queues = slices.Compact(queues)
+	conn, err := amqp.Dial(serverURL)
+	if err != nil {
+		t.Errorf("cleanup of namespace %s: %v", ns, err)
+		return
+	}
+	defer conn.Close()
+	n := names{ns}
+	var ch *amqp.Channel
+	do := func(f func(*amqp.Channel) error) {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				t.Errorf("cleanup of namespace %s: %v", ns, err)
+				return
+			}
+		}
+		if err := f(ch); err != nil && !isNotFound(err) {
+			t.Errorf("cleanup of namespace %s: %v", ns, err)
+		}
+	}
+	for _, q := range queues {
+		do(func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+	}
+	for _, x := range n.exchanges() {
+		do(func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })
+	}
+}
+
+// testConfig is the configuration of test brokers: short backoffs.
+func testConfig(serverURL, ns string) Config {
+	return Config{
+		URL:                 serverURL,
+		Namespace:           ns,
+		MinBackoff:          time.Millisecond,
+		MaxBackoff:          20 * time.Millisecond,
+		ReconnectMinBackoff: 10 * time.Millisecond,
+		ReconnectMaxBackoff: 200 * time.Millisecond,
+	}
+}
+
+// openBroker opens a broker in namespace ns (from newNamespace), closed
+// when t ends; f may change its configuration first. It has the shape
+// brokertest's open hook takes.
+func openBroker(t testing.TB, ns string, f ...func(*Config)) *Broker {
+	t.Helper()
+	return openURL(t, serverURL(t), ns, f...)
+}
+
+func openURL(t testing.TB, u, ns string, f ...func(*Config)) *Broker {
+	t.Helper()
+	cfg := testConfig(u, ns)
+	for _, f := range f {
+		f(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	opened.Lock()
+	opened.m[ns] = append(opened.m[ns], b)
+	opened.Unlock()
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return b
+}
+
+// openThroughProxy opens a broker in ns whose connection goes through a
+// proxy the test can cut (testenv.Proxy: Cut and Restore), the shape
+// brokertest's outage hook takes.
+func openThroughProxy(t testing.TB, ns string, f ...func(*Config)) (*Broker, *testenv.Proxy) {
+	t.Helper()
+	u := serverURL(t)
+	p := testenv.NewProxy(t, testenv.HostPort(u))
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.Host = p.Addr()
+	return openURL(t, pu.String(), ns, f...), p
+}
+
+// newBroker is brokertest's constructor: a broker in a namespace of its
+// own.
+func newBroker(t *testing.T) *Broker {
+	t.Helper()
+	return openBroker(t, newNamespace(t))
+}
