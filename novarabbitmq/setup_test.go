@@ -3,6 +3,8 @@ package novarabbitmq
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/testenv"
 )
 
@@ -144,4 +147,128 @@ func openThroughProxy(t testing.TB, ns string, f ...func(*Config)) (*Broker, *te
 func newBroker(t *testing.T) *Broker {
 	t.Helper()
 	return openBroker(t, newNamespace(t))
+}
+
+// recorder is a handler that sends each delivery on a channel.
+type recorder chan broker.Envelope
+
+func newRecorder() recorder { return make(recorder, 1024) }
+
+func (r recorder) handle(ctx context.Context, e broker.Envelope) error {
+	select {
+	case r <- e:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// receive waits for n deliveries.
+func (r recorder) receive(t testing.TB, n int) []broker.Envelope {
+	t.Helper()
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	var got []broker.Envelope
+	for len(got) < n {
+		select {
+		case e := <-r:
+			got = append(got, e)
+		case <-timer.C:
+			t.Fatalf("received %d envelopes, want %d: %v", len(got), n, envIDs(got))
+		}
+	}
+	return got
+}
+
+// quiet fails t when a delivery arrives within d.
+func (r recorder) quiet(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case e := <-r:
+		t.Fatalf("unexpected delivery of %s on %s (attempts %d)", e.ID, e.Topic, e.Attempts)
+	case <-time.After(d):
+	}
+}
+
+func envIDs(envs []broker.Envelope) []string {
+	out := make([]string, len(envs))
+	for i, e := range envs {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// envelope returns a valid envelope with payload {"id": id}.
+func envelope(id, topic string) broker.Envelope {
+	return broker.Envelope{
+		ID:        id,
+		Topic:     topic,
+		EventType: "test.event",
+		Payload:   json.RawMessage(fmt.Sprintf(`{"id":%q}`, id)),
+		Headers:   map[string]string{"h": id},
+		Timestamp: time.UnixMilli(1_700_000_000_123),
+	}
+}
+
+func mustPublish(t testing.TB, ctx context.Context, b broker.Broker, envs ...broker.Envelope) {
+	t.Helper()
+	for _, e := range envs {
+		if err := b.Publish(ctx, e); err != nil {
+			t.Fatalf("Publish %s to %s: %v", e.ID, e.Topic, err)
+		}
+	}
+}
+
+// subscribed returns a function that fails t on a subscribe error and
+// otherwise unsubscribes when t ends:
+// subscribed(t)(b.Subscribe(ctx, pattern, h)).
+func subscribed(t testing.TB) func(broker.Subscription, error) broker.Subscription {
+	return func(sub broker.Subscription, err error) broker.Subscription {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		t.Cleanup(func() { sub.Unsubscribe() })
+		return sub
+	}
+}
+
+// pollDLQ polls topic's dead letters until n have come.
+func pollDLQ(t testing.TB, ctx context.Context, b broker.Broker, topic string, n int) []broker.DeadLetter {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got []broker.DeadLetter
+	for {
+		dl, err := b.PollDLQ(ctx, topic, 100)
+		if err != nil {
+			t.Fatalf("PollDLQ %s: %v", topic, err)
+		}
+		got = append(got, dl...)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PollDLQ %s: %d dead letters, want %d", topic, len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testCtx returns a context that ends with t or after 30 seconds.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// rawConn returns a plain amqp091 connection to the test server, closed
+// when t ends.
+func rawConn(t testing.TB) *amqp.Connection {
+	t.Helper()
+	conn, err := amqp.Dial(serverURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
