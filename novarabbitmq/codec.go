@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -96,7 +97,7 @@ func fromDelivery(d *amqp.Delivery) message {
 }
 
 // errNotEnvelope is wrapped by decode's errors.
-var errNotEnvelope = errors.New("not a Nova envelope")
+var errNotEnvelope = errors.New(pkg + ": not a Nova envelope")
 
 // decode reads an envelope from m, with Attempts as published. An error
 // wraps errNotEnvelope and says what is wrong; the envelope returned with
@@ -192,7 +193,7 @@ func lenient(e broker.Envelope) broker.Envelope {
 	if len(e.Payload) > 0 && json.Valid(e.Payload) {
 		return e
 	}
-	var v any = e.Payload
+	var v any = []byte(e.Payload)
 	if utf8.Valid(e.Payload) {
 		v = string(e.Payload)
 	}
@@ -281,7 +282,7 @@ func readDeadLetter(m message, topic string, maxAttempts int) broker.DeadLetter 
 			d.At = deathTime(m.headers)
 		}
 	}
-	if err != nil {
+	if err != nil && !strings.Contains(d.Reason, err.Error()) {
 		d.Reason += "; " + err.Error()
 	}
 	if d.At.IsZero() {
