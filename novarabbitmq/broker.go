@@ -49,6 +49,7 @@ type Broker struct {
 	queues   map[string]bool  // durable queues declared by this broker, ever
 	subs     map[*subscription]struct{}
 
+	pubMu  sync.Mutex    // serializes opening the publishing channel
 	declMu sync.Mutex    // serializes declarations on declCh
 	declCh *amqp.Channel // reopened after a channel error
 	pollMu sync.Mutex    // serializes Poll and PollDLQ on pollCh
@@ -379,9 +380,18 @@ func (b *Broker) PublishBatch(ctx context.Context, envelopes []broker.Envelope) 
 		}
 	}
 	if err != nil {
+		if b.isClosed() {
+			return fmt.Errorf("%s: publish: %w (%v)", pkg, nova.ErrClosed, err)
+		}
 		return fmt.Errorf("%s: publish: %w", pkg, err)
 	}
 	return nil
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
 }
 
 // Poll implements [broker.Broker.Poll]: basic.get on the topic's poll
@@ -522,10 +532,7 @@ func (b *Broker) checkTake(ctx context.Context, what, topic string, max int) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %s %q: %w", pkg, what, topic, err)
 	}
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
+	if b.isClosed() {
 		return fmt.Errorf("%s: %s %q: %w", pkg, what, topic, nova.ErrClosed)
 	}
 	return nil

@@ -49,17 +49,17 @@ func (b *Broker) publisher() (*publisher, error) {
 	if p != nil && !p.ch.IsClosed() {
 		return p, nil
 	}
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	b.mu.Lock()
+	p = b.pub
+	b.mu.Unlock()
+	if p != nil && !p.ch.IsClosed() {
+		return p, nil
+	}
 	conn, err := b.connection()
 	if err != nil {
 		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.pub != nil && !b.pub.ch.IsClosed() {
-		return b.pub, nil
-	}
-	if b.closed {
-		return nil, nova.ErrClosed
 	}
 	ch, err := conn.Channel()
 	if err != nil {
@@ -78,6 +78,12 @@ func (b *Broker) publisher() (*publisher, error) {
 		hits:    make(map[string]int),
 	}
 	ch.NotifyReturn(p.returns)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		ch.Close()
+		return nil, nova.ErrClosed
+	}
 	b.wg.Go(p.returnLoop)
 	b.pub = p
 	return p, nil

@@ -1,8 +1,10 @@
 package novarabbitmq
 
 import (
+	"crypto/rand"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,9 +18,10 @@ import (
 func TestReconnect(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	ns := newNamespace(t)
-	b, proxy := openThroughProxy(t, ns)
-	other := openBroker(t, ns)
+	ns := "novatest-re-" + strings.ToLower(rand.Text()[:8])
+	nb, proxy := outageHook(t, ns)
+	b := nb.(*Broker)
+	other := openHook(t, ns)
 	sub, group := newRecorder(), newRecorder()
 	subscribed(t)(b.Subscribe(ctx, "re.>", sub.handle))
 	subscribed(t)(b.SubscribeGroup(ctx, "re", "re.>", group.handle))
@@ -28,6 +31,9 @@ func TestReconnect(t *testing.T) {
 	group.receive(t, 1)
 
 	proxy.Cut()
+	if _, err := b.Subscribe(ctx, "re.>", sub.handle); !nova.IsTransient(err) {
+		t.Fatalf("Subscribe while the connection is cut: %v, want an error matching nova.ErrTransient", err)
+	}
 	err := b.Publish(ctx, envelope("lost", "re.a"))
 	if err == nil || !nova.IsTransient(err) {
 		t.Fatalf("Publish while the connection is cut: %v, want an error matching nova.ErrTransient", err)
@@ -98,5 +104,28 @@ func TestCloseWhileDisconnected(t *testing.T) {
 	}
 	if err := b.Publish(ctx, envelope("x", "x.a")); !errors.Is(err, nova.ErrClosed) {
 		t.Fatalf("Publish after Close: %v, want nova.ErrClosed", err)
+	}
+}
+
+// Two brokers opened on one namespace see one server-side state: what
+// one publishes, the other polls, and a group one creates, the other
+// joins.
+func TestTwoOpensShareState(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	ns := "novatest-two-" + strings.ToLower(rand.Text()[:8])
+	b1, b2 := openHook(t, ns), openHook(t, ns)
+	rec := newRecorder()
+	subscribed(t)(b1.(*Broker).SubscribeGroup(ctx, "g", "two.>", rec.handle))
+	mustPublish(t, ctx, b2, envelope("one", "two.a"))
+	if got, err := b1.Poll(ctx, "two.a", 10); err != nil || !slices.Equal(envIDs(got), []string{"one"}) {
+		t.Fatalf("Poll through the other broker = %v, %v; want [one]", envIDs(got), err)
+	}
+	rec.receive(t, 1)
+	if err := b2.PublishDLQ(ctx, "two.a", envelope("dead", "two.a"), "why"); err != nil {
+		t.Fatal(err)
+	}
+	if d := pollDLQ(t, ctx, b1, "two.a", 1); d[0].Reason != "why" {
+		t.Fatalf("dead letter through the other broker = %+v", d[0])
 	}
 }

@@ -272,3 +272,36 @@ func rawConn(t testing.TB) *amqp.Connection {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// cleaned lists the namespaces whose deletion a test has registered.
+var cleaned sync.Map
+
+// openHook opens a broker in namespace ns, which need not come from
+// newNamespace: the first open of ns registers its deletion with t. Its
+// shape is the one brokertest's open hook takes.
+func openHook(t testing.TB, ns string) broker.Broker {
+	t.Helper()
+	claimNamespace(t, ns)
+	return openBroker(t, ns)
+}
+
+// outageHook opens a broker in ns through a proxy, and returns the proxy
+// to cut its connection with (Cut, Restore): the shape of brokertest's
+// outage hook.
+func outageHook(t testing.TB, ns string) (broker.Broker, *testenv.Proxy) {
+	t.Helper()
+	claimNamespace(t, ns)
+	return openThroughProxy(t, ns)
+}
+
+// claimNamespace registers the deletion of ns with t, unless a test did
+// already.
+func claimNamespace(t testing.TB, ns string) {
+	u := serverURL(t)
+	if _, loaded := cleaned.LoadOrStore(ns, true); !loaded {
+		t.Cleanup(func() {
+			deleteNamespace(t, u, ns)
+			cleaned.Delete(ns)
+		})
+	}
+}

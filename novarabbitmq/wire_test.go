@@ -314,7 +314,8 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("validation changed the config")
 		}
 	}
-	if _, err := New(nil, Config{}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck // a nil ctx is the bad input
+	var nilCtx context.Context
+	if _, err := New(nilCtx, Config{}); !errors.Is(err, nova.ErrInvalid) {
 		t.Errorf("New with a nil ctx: %v, want nova.ErrInvalid", err)
 	}
 	d := Config{}.withDefaults()
