@@ -90,7 +90,9 @@ func TestCloseWhileDisconnected(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	ns := newNamespace(t)
-	b, proxy := openThroughProxy(t, ns)
+	// The subscription's queue cannot be deleted without a connection:
+	// the server drops it a second after.
+	b, proxy := openThroughProxy(t, ns, func(c *Config) { c.SubscriptionExpiry = time.Second })
 	sub := subscribed(t)(b.Subscribe(ctx, "x.>", newRecorder().handle))
 	proxy.Cut()
 	time.Sleep(100 * time.Millisecond)
