@@ -20,10 +20,11 @@
 // time and dead-lettering with the reason once the backend's attempt limit
 // is reached (the suite learns the limit by watching, so it needs no
 // configuration, but the backend's redelivery backoff should be short in
-// tests); handler panics; deduplication by envelope ID on a topic; bad input
-// rejected with [nova.ErrInvalid] and nothing published; a cancelled ctx
-// ending a subscription; Close ending everything, with no goroutine left
-// behind (checked with goleak).
+// tests); handler panics; deduplication by envelope ID on a topic, for a
+// backend whose [broker.Guarantees] include Dedup; bad input rejected with
+// [nova.ErrInvalid] and nothing published; a cancelled ctx ending a
+// subscription; Close ending everything, with no goroutine left behind
+// (checked with goleak).
 //
 // Checking that something does not happen needs a wait: the suite waits
 // for a settle time (default 100ms, see [WithSettle]) before concluding

@@ -10,6 +10,7 @@
 //	NOVA_TEST_NATS_URL      nats://127.0.0.1:4222
 //	NOVA_TEST_MONGO_URI     mongodb://127.0.0.1:27017 (any server of the
 //	                        MongoDB API; CI runs FerretDB there)
+//	NOVA_TEST_AMQP_URL      amqp://guest:guest@127.0.0.1:5672/ (RabbitMQ)
 //
 // Tests that need a server of their own, to configure it or to cut its
 // connections, start it as a child process from a [Program] found the same
@@ -71,6 +72,7 @@ var (
 	Redis    = Server{"Redis", "NOVA_TEST_REDIS_ADDR", "127.0.0.1:6379"}
 	NATS     = Server{"NATS", "NOVA_TEST_NATS_URL", "nats://127.0.0.1:4222"}
 	Mongo    = Server{"MongoDB", "NOVA_TEST_MONGO_URI", "mongodb://127.0.0.1:27017"}
+	RabbitMQ = Server{"RabbitMQ", "NOVA_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"}
 )
 
 // Address returns the server's address: the variable's value, or the
@@ -90,7 +92,7 @@ func Required() bool {
 
 // Servers lists every server the tests may need, in the order tools
 // report them.
-var Servers = []Server{Postgres, MySQL, Redis, NATS, Mongo}
+var Servers = []Server{Postgres, MySQL, Redis, NATS, Mongo, RabbitMQ}
 
 // Reachable reports, within 2 seconds, whether something accepts TCP
 // connections at the server's address: nil, or an error saying what
@@ -240,6 +242,10 @@ func defaultPort(scheme string) string {
 		return "4222"
 	case "mongodb":
 		return "27017"
+	case "amqp":
+		return "5672"
+	case "amqps":
+		return "5671"
 	}
 	return "0"
 }

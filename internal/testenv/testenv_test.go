@@ -18,6 +18,9 @@ func TestHostPort(t *testing.T) {
 		{"nats://127.0.0.1:4222", "127.0.0.1:4222"},
 		{"nats://a:4223,b:4224", "a:4223"},
 		{"nats://localhost", "localhost:4222"},
+		{"amqp://guest:guest@127.0.0.1:5672/", "127.0.0.1:5672"},
+		{"amqp://guest:guest@rabbit/vhost", "rabbit:5672"},
+		{"amqps://u:p@rabbit/", "rabbit:5671"},
 	}
 	for _, tt := range tests {
 		if got := HostPort(tt.in); got != tt.want {
