@@ -6,14 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/novarabbitmq"
 )
 
-const brokerHelp = "the broker: nats://host:4222 (JetStream), amqp://user:pass@host:5672/vhost (RabbitMQ) or kafka://host:9092[,host:9092…]"
+const brokerHelp = "the broker: nats://host:4222 (JetStream), amqp://user:pass@host:5672/vhost (RabbitMQ) or kafka://host:9092[,host:9092…]; ?namespace=NAME keeps its topics apart from other namespaces' (default: the adapter's)"
 
 // openBroker connects to the broker spec names. Its scheme picks the
 // adapter; the rest is the adapter's own URL.
@@ -44,7 +46,36 @@ func brokerOpener(spec string) (func(ctx context.Context, spec string) (broker.B
 }
 
 // brokerSchemes maps a --broker URL's scheme to the adapter that opens it.
-var brokerSchemes = map[string]func(ctx context.Context, spec string) (broker.Broker, error){}
+var brokerSchemes = map[string]func(ctx context.Context, spec string) (broker.Broker, error){
+	"amqp":  openRabbitMQ,
+	"amqps": openRabbitMQ,
+}
+
+// novaParams takes Nova's own query parameters (namespace) off a broker
+// URL, leaving the URL its client reads. An unknown parameter is left for
+// the client, which refuses what it does not know.
+func novaParams(spec string) (rest string, namespace string, err error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", "", usagef("--broker %q: %v", redact(spec), errors.Unwrap(err))
+	}
+	q := u.Query()
+	namespace = q.Get("namespace")
+	if q.Has("namespace") && namespace == "" {
+		return "", "", usagef("--broker %q: empty namespace", redact(spec))
+	}
+	q.Del("namespace")
+	u.RawQuery = q.Encode()
+	return u.String(), namespace, nil
+}
+
+func openRabbitMQ(ctx context.Context, spec string) (broker.Broker, error) {
+	rest, ns, err := novaParams(spec)
+	if err != nil {
+		return nil, err
+	}
+	return novarabbitmq.New(ctx, novarabbitmq.Config{URL: rest, Namespace: ns})
+}
 
 // tailPattern reads a tail pattern, taking RabbitMQ's and Kafka users'
 // "#" for Nova's ">" as the last token.

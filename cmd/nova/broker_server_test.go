@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/nova-go/nova/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tailing runs `nova tail` with args until the test ends or stop is
+// called, and returns its output buffers once it follows its pattern.
+func tailing(t *testing.T, args ...string) (out, errOut *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut = &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"tail"}, args...), out, errOut) }()
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(errOut.String(), "following") {
+		select {
+		case c := <-done:
+			done <- c
+			t.Fatalf("tail exited %d before following: %s", c, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tail did not start following: %s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return out, errOut, stop
+}
+
+// The demo relays every lifecycle event to a real broker, and tail shows
+// each of them.
+func TestDemoRelaysToRabbitMQAndTailShowsIt(t *testing.T) {
+	t.Parallel()
+	server := testenv.Need(t, testenv.RabbitMQ)
+	ns := strings.ToLower(scratchName("clitest-"))
+	spec := withQuery(t, server, "namespace", ns)
+	topics := map[string]bool{}
+	t.Cleanup(func() { deleteRabbitNamespace(t, server, ns, topics) })
+
+	out, _, stop := tailing(t, "saga.#", "--broker", spec, "--json")
+	db := t.TempDir() + "/demo.db"
+	code, report, stderr := runNova(t, "demo", "--store", db, "--orders", "4", "--broker", spec, "--json")
+	if code != 0 {
+		t.Fatalf("demo --broker: exit %d: %s", code, stderr)
+	}
+	var rep demoJSON
+	if err := json.Unmarshal([]byte(report), &rep); err != nil {
+		t.Fatalf("demo report: %v\n%s", err, report)
+	}
+	if rep.Relayed == 0 || !strings.Contains(rep.Broker, "amqp://") || strings.Contains(rep.Broker, ":guest@") {
+		t.Fatalf("demo report: %d relayed to %q; want some, to the amqp URL without its password", rep.Relayed, rep.Broker)
+	}
+
+	ids := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ids) < rep.Relayed {
+		if time.Now().After(deadline) {
+			t.Fatalf("tail showed %d distinct envelopes, the demo relayed %d:\n%s", len(ids), rep.Relayed, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		clear(ids)
+		for line := range strings.Lines(out.String()) {
+			var l envelopeLine
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("tail --json line %q: %v", line, err)
+			}
+			if !strings.HasPrefix(l.Topic, "saga.") || l.EventType != "saga.event" {
+				t.Fatalf("tail showed %s %s, want saga lifecycle events only", l.Topic, l.EventType)
+			}
+			ids[l.ID] = true
+			topics[l.Topic] = true
+		}
+	}
+	if len(ids) != rep.Relayed {
+		t.Fatalf("tail showed %d distinct envelopes, the demo relayed %d", len(ids), rep.Relayed)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("tail ended with exit %d on Ctrl-C, want 0", code)
+	}
+
+	// Nothing was dead-lettered; dlq says so and changes nothing.
+	code, dl, stderr := runNova(t, "dlq", "saga.fulfil.saga.completed", "--broker", spec)
+	if code != 0 || dl != "" || !strings.Contains(stderr, "listed 0 dead letters") {
+		t.Fatalf("dlq: exit %d, stdout %q, stderr %q", code, dl, stderr)
+	}
+	topics["saga.fulfil.saga.completed"] = true
+}
+
+// deleteRabbitNamespace deletes the durable queues and exchanges the
+// demo's broker declared in ns: the poll and dead-letter queues of each
+// topic it saw.
+func deleteRabbitNamespace(t *testing.T, server, ns string, topics map[string]bool) {
+	conn, err := amqp.Dial(server)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer ch.Close()
+	for topic := range topics {
+		for _, q := range []string{ns + ".poll." + topic, ns + ".dlq." + topic} {
+			if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+				t.Errorf("cleanup: delete queue %s: %v", q, err)
+				return
+			}
+		}
+	}
+	for _, x := range []string{ns + ".topics", ns + ".poll", ns + ".dlx"} {
+		if err := ch.ExchangeDelete(x, false, false); err != nil {
+			t.Errorf("cleanup: delete exchange %s: %v", x, err)
+			return
+		}
+	}
+}
