@@ -17,7 +17,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -43,14 +42,11 @@ type QueryStore struct {
 
 // NewQueryStore returns a query store on collection ("" means
 // [DefaultCollection]) of db, whose client the caller owns. The
-// collection is created by the server with its first document. A nil db
-// or a bad collection name (empty after the default, longer than 120
+// collection is created by the server with its first document. A bad
+// collection name (empty after the default, longer than 120
 // bytes, not UTF-8, holding '$' or NUL, or starting with "system.")
 // fails with an error matching nova.ErrInvalid.
 func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
-	if db == nil {
-		return nil, nova.Invalidf("novamongo", "new query store: nil database")
-	}
 	if collection == "" {
 		collection = DefaultCollection
 	}
@@ -71,9 +67,6 @@ func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
 // collection fails with an error matching nova.ErrInvalid. ctx bounds the
 // connection check only.
 func Open(ctx context.Context, uri, database, collection string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if msg := badName(database, 63, "/\\. \"$\x00"); msg != "" {
 		return nil, nova.Invalidf("novamongo", "database name %q: %s", database, msg)
 	}
@@ -136,10 +129,7 @@ func (q *QueryStore) Close() error {
 
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novamongo", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novamongo: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -168,10 +158,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 
 // UpsertRaw implements [cqrs.QueryStore].
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novamongo", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novamongo: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
@@ -35,12 +34,8 @@ type QueryStore struct {
 
 // NewQueryStore returns a query store on client, which the caller owns
 // and closes, under prefix ("" means [DefaultPrefix]). A prefix follows
-// the rules of a projection key ([cqrs.QueryStore]). A nil client or a
-// bad prefix fails with an error matching nova.ErrInvalid.
+// the rules of a projection key ([cqrs.QueryStore]). A bad prefix fails with an error matching nova.ErrInvalid.
 func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, error) {
-	if client == nil {
-		return nil, nova.Invalidf("novaredis", "new query store: nil client")
-	}
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
@@ -57,9 +52,6 @@ func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, er
 // [QueryStore.Close] closes it. A bad addr or prefix fails with an error
 // matching nova.ErrInvalid.
 func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	opts := &redis.Options{Addr: addr}
 	if strings.Contains(addr, "://") {
 		var err error
@@ -106,10 +98,7 @@ func (q *QueryStore) Close() error {
 
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novaredis", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novaredis: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -128,10 +117,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore]. It replaces the Redis key's
 // value and drops any expiry set on it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novaredis", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novaredis: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
