@@ -77,8 +77,8 @@ func TestInvalidInputAcrossPackages(t *testing.T) {
 			_, err := saga.NewWorker(nil, saga.WorkerConfig{PollInterval: -1})
 			return err
 		}},
-		{"novaredis open of an empty address", "novaredis", func() error {
-			_, err := novaredis.Open(ctx, "", "")
+		{"novaredis Config.Prefix", "novaredis", func() error {
+			_, err := novaredis.Open(ctx, novaredis.Config{URL: "127.0.0.1:1", Prefix: "a\nb"})
 			return err
 		}},
 		{"cqrs upsert of a value that is not JSON", "cqrs", func() error {

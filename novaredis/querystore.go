@@ -15,12 +15,62 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
+	"github.com/nova-go/nova/internal/validate"
 )
 
 var _ cqrs.QueryStore = (*QueryStore)(nil)
 
 // DefaultPrefix is the key prefix of a store given none.
 const DefaultPrefix = "projection"
+
+// Config configures [Open]. Exactly one of URL and Client is required;
+// the zero value of Prefix means its default.
+type Config struct {
+	// URL is the Redis server's address: a redis:// or rediss:// URL, as
+	// redis.ParseURL reads it ("redis://user:password@host:6379/0"), or a
+	// plain host:port. The store connects to it and closes the connection
+	// on Close.
+	URL string
+
+	// Client is a client the caller owns, used instead of URL: a single
+	// server, Sentinel or Cluster. The store never closes it.
+	Client redis.UniversalClient
+
+	// Prefix starts the Redis key of every projection: the projection
+	// under key is the string value of Prefix + ":" + key. It follows the
+	// rules of a projection key ([cqrs.QueryStore]). Default
+	// [DefaultPrefix].
+	Prefix string
+}
+
+// validate checks the fields, naming the wrong one; it changes nothing.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "" && c.Client == nil:
+		return validate.InvalidFieldf("novaredis", "Config.URL", "one of URL and Client is required")
+	case c.URL != "" && c.Client != nil:
+		return validate.InvalidFieldf("novaredis", "Config.URL", "set either URL or Client, not both")
+	}
+	if strings.Contains(c.URL, "://") {
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			return validate.InvalidFieldf("novaredis", "Config.URL", "%v", err)
+		}
+	}
+	if c.Prefix != "" {
+		if err := querystore.ValidateKey(c.Prefix); err != nil {
+			return validate.InvalidFieldf("novaredis", "Config.Prefix", "%v", err)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	return c
+}
 
 // QueryStore is a [cqrs.QueryStore] in Redis: the projection under key is
 // the string value of the Redis key prefix + ":" + key. It is safe for
@@ -32,48 +82,26 @@ type QueryStore struct {
 	owned  bool // Close closes client
 }
 
-// NewQueryStore returns a query store on client, which the caller owns
-// and closes, under prefix ("" means [DefaultPrefix]). A prefix follows
-// the rules of a projection key ([cqrs.QueryStore]). A bad prefix fails with an error matching nova.ErrInvalid.
-func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, error) {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	if err := querystore.ValidateKey(prefix); err != nil {
-		return nil, fmt.Errorf("novaredis: new query store: prefix: %w", err)
-	}
-	return &QueryStore{client: client, prefix: prefix}, nil
-}
-
-// Open connects to the Redis server at addr, a redis:// or rediss:// URL
-// (as redis.ParseURL reads it: "redis://user:password@host:6379/0") or a
-// plain host:port, checks that it answers, and returns a query store
-// under prefix ("" means [DefaultPrefix]) that owns the connection:
-// [QueryStore.Close] closes it. A bad addr or prefix fails with an error
-// matching nova.ErrInvalid.
-func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
-	opts := &redis.Options{Addr: addr}
-	if strings.Contains(addr, "://") {
-		var err error
-		if opts, err = redis.ParseURL(addr); err != nil {
-			return nil, nova.Invalidf("novaredis", "open: %v", err)
-		}
-	} else if addr == "" {
-		return nil, nova.Invalidf("novaredis", "open: empty address")
-	}
-	client := redis.NewClient(opts)
-	q, err := NewQueryStore(client, prefix)
-	if err == nil {
-		err = client.Ping(ctx).Err()
-		if err != nil {
-			err = fmt.Errorf("novaredis: open %s: %w", opts.Addr, err)
-		}
-	}
-	if err != nil {
-		client.Close()
+// Open returns a query store on the server of cfg.URL or on cfg.Client,
+// once the server has answered; ctx bounds that check only. A bad cfg
+// fails with an error matching nova.ErrInvalid that names the field.
+func Open(ctx context.Context, cfg Config) (*QueryStore, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	q.owned = true
+	cfg = cfg.withDefaults()
+	q := &QueryStore{client: cfg.Client, prefix: cfg.Prefix}
+	if cfg.URL != "" {
+		opts := &redis.Options{Addr: cfg.URL}
+		if strings.Contains(cfg.URL, "://") {
+			opts, _ = redis.ParseURL(cfg.URL) // checked by validate
+		}
+		q.client, q.owned = redis.NewClient(opts), true
+	}
+	if err := q.client.Ping(ctx).Err(); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("novaredis: open: %w", err)
+	}
 	return q, nil
 }
 
@@ -83,11 +111,11 @@ func (q *QueryStore) Prefix() string { return q.prefix }
 // Key returns the Redis key holding the projection under key.
 func (q *QueryStore) Key(key string) string { return q.prefix + ":" + key }
 
-// Close closes the connection of a store from [Open]; later calls fail
-// with nova.ErrClosed. It leaves alone the client given to
-// [NewQueryStore], which its owner closes.
+// Close closes the connection the store made to [Config.URL]; later calls
+// fail with nova.ErrClosed. It leaves alone a [Config.Client], which its
+// owner closes.
 func (q *QueryStore) Close() error {
-	if q == nil || !q.owned {
+	if !q.owned {
 		return nil
 	}
 	if err := q.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
