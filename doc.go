@@ -63,7 +63,7 @@
 // is an [*InvalidError]: errors.As finds it, with the package that
 // refused the input (Pkg), the field when there is one (Field) and what
 // is wrong (Msg), and its message names the package once
-// ("novapg: Config.Schema: ...", "saga: nil coordinator").
+// ("novapg: Config.Schema: ...", "saga: empty run ID").
 //
 // # Reading
 //

@@ -17,7 +17,7 @@ var (
 	ErrDuplicateEvent = errors.New("nova: event ID already used")
 
 	// ErrInvalid is matched by every error about bad input: an empty stream
-	// ID, an empty event type, invalid UTF-8, a nil context, bad options.
+	// ID, an empty event type, invalid UTF-8, bad options or Config fields.
 	ErrInvalid = errors.New("nova: invalid argument")
 
 	// ErrNotFound is matched when a stream, snapshot or other named thing
@@ -106,15 +106,15 @@ func (e *EventTooNewError) Error() string {
 // Is makes errors.Is(err, ErrEventTooNew) true.
 func (e *EventTooNewError) Is(target error) bool { return target == ErrEventTooNew }
 
-// InvalidError reports bad input: a nil or malformed argument, bad
-// options, a bad Config field. Every package of Nova reports bad input
+// InvalidError reports bad input: a malformed argument, bad options, a
+// bad Config field. Every package of Nova reports bad input
 // with it, so errors.As finds one *InvalidError wherever the input was
 // rejected, and it matches [ErrInvalid]. Its message names the package
 // once, then the field when there is one, then what is wrong, as
 // [os.PathError] names the operation and then the path:
 //
 //	novapg: Config.Schema: "pg_x" is reserved by PostgreSQL
-//	saga: nil coordinator
+//	saga: empty run ID
 //
 // Build one with [Invalidf]; for an error about one field, set Field
 // on the result.

@@ -107,9 +107,6 @@ func NewRegistry(opts RegistryOptions) *Registry {
 // pointer or interface type; values of T and *T both encode as name. Each
 // name and each type may be registered once.
 func Register[T any](r *Registry, name string) error {
-	if r == nil {
-		return invalidf("nil registry")
-	}
 	t := reflect.TypeFor[T]()
 	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
 		return invalidf("register %q: type %s must not be a pointer or interface", name, t)
@@ -141,12 +138,6 @@ func MustRegister[T any](r *Registry, name string) {
 // Upcast registers fn to turn shape from of event type name into shape
 // from+1. Upcasters of one type must be registered in order: 1, 2, ...
 func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
-	if r == nil {
-		return invalidf("nil registry")
-	}
-	if fn == nil {
-		return invalidf("upcast %q from %d: nil upcaster", name, from)
-	}
 	if err := validateType(name); err != nil {
 		return invalidf("upcast %q from %d: %v", name, from, err)
 	}
@@ -165,11 +156,8 @@ func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
 }
 
 // SchemaVersion returns the current shape version of an event type: one
-// past its last upcaster, 1 when it has none (or r is nil).
+// past its last upcaster, 1 when it has none.
 func (r *Registry) SchemaVersion(name string) int {
-	if r == nil {
-		return 1
-	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if v := r.current[name]; v > 0 {
@@ -180,9 +168,6 @@ func (r *Registry) SchemaVersion(name string) int {
 
 // TypeName returns the registered name of v's type (v may be a pointer).
 func (r *Registry) TypeName(v any) (string, error) {
-	if r == nil {
-		return "", invalidf("nil registry")
-	}
 	t := reflect.TypeOf(v)
 	if t == nil {
 		return "", invalidf("nil event value")
@@ -239,9 +224,6 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 // is; so is an event of a type the registry knows nothing of (no Go type,
 // no upcaster), whose newest shape it cannot tell.
 func (r *Registry) Upcasted(e Event) (Event, error) {
-	if r == nil {
-		return Event{}, invalidf("nil registry")
-	}
 	if err := r.checkNewer(e); err != nil {
 		return Event{}, err
 	}
@@ -294,9 +276,6 @@ func (r *Registry) checkNewer(e Event) error {
 // event of a newer shape than the type's current one fails with an
 // [*EventTooNewError] (see [RegistryOptions.AllowNewer]).
 func (r *Registry) Decode(e Event) (any, error) {
-	if r == nil {
-		return nil, invalidf("nil registry")
-	}
 	e, err := r.Upcasted(e)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ var _ nova.Store = (*memStore)(nil)
 func newMemStore() *memStore { return &memStore{streams: make(map[string][]nova.Event)} }
 
 func (s *memStore) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -149,9 +149,6 @@ func newMemSnapshots() *memSnapshots {
 }
 
 func (m *memSnapshots) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
-	if err := validate.Context(ctx); err != nil {
-		return aggregate.Snapshot{}, err
-	}
 	if err := nova.ValidateStream(stream); err != nil {
 		return aggregate.Snapshot{}, err
 	}
@@ -169,9 +166,6 @@ func (m *memSnapshots) LoadSnapshot(ctx context.Context, stream string) (aggrega
 }
 
 func (m *memSnapshots) SaveSnapshot(ctx context.Context, s aggregate.Snapshot) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := nova.ValidateStream(s.Stream); err != nil {
 		return err
 	}

@@ -48,10 +48,6 @@ func Given[T any, PT StatePtr[T]](tb testing.TB, events ...any) *Fixture[T] {
 // returns or its error, for Then or ThenError to check.
 func (f *Fixture[T]) When(decide func(state *T) ([]any, error)) *Fixture[T] {
 	f.tb.Helper()
-	if decide == nil {
-		f.tb.Fatalf("aggregate: when: nil decide func")
-		return f
-	}
 	if f.ran {
 		f.tb.Fatalf("aggregate: when called twice on one fixture")
 		return f
@@ -110,10 +106,6 @@ func (f *Fixture[T]) ThenError(want error) {
 // a passing [Fixture.Then], the produced ones.
 func (f *Fixture[T]) ThenState(check func(state *T)) {
 	f.tb.Helper()
-	if check == nil {
-		f.tb.Fatalf("aggregate: then state: nil check func")
-		return
-	}
 	check(f.state)
 }
 

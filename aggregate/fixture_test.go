@@ -107,9 +107,6 @@ func TestFixtureFailures(t *testing.T) {
 		{"given event refused", func(tb testing.TB) {
 			aggregate.Given[Account](tb, Poison{})
 		}, true, "given event 1"},
-		{"nil decide", func(tb testing.TB) {
-			aggregate.Given[Account](tb).When(nil)
-		}, true, "nil decide"},
 		{"when twice", func(tb testing.TB) {
 			aggregate.Given[Account](tb).When(withdraw(1)).When(withdraw(1))
 		}, true, "twice"},
@@ -119,9 +116,6 @@ func TestFixtureFailures(t *testing.T) {
 		{"then error before when", func(tb testing.TB) {
 			aggregate.Given[Account](tb).ThenError(errInsufficient)
 		}, true, "before when"},
-		{"nil state check", func(tb testing.TB) {
-			aggregate.Given[Account](tb).ThenState(nil)
-		}, true, "nil check"},
 		{"produced event refused", func(tb testing.TB) {
 			aggregate.Given[Account](tb).When(func(*Account) ([]any, error) { return []any{Poison{}}, nil }).Then(Poison{})
 		}, false, "apply"},

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // Applier is implemented by a state type's pointer: Apply folds one event
@@ -198,12 +197,8 @@ type SaveOptions struct {
 	Metadata nova.Metadata
 }
 
-// StreamID returns the stream ID that holds aggregate id's events ("" for
-// a nil repository).
+// StreamID returns the stream ID that holds aggregate id's events.
 func (r *Repository[T]) StreamID(id string) string {
-	if r == nil {
-		return ""
-	}
 	s, _ := r.streamOf(id)
 	return s
 }
@@ -229,22 +224,9 @@ func (r *Repository[T]) stream(id string) (string, error) {
 	return s, nil
 }
 
-func (r *Repository[T]) check(ctx context.Context, id string) (string, error) {
-	if r == nil {
-		return "", invalidf("nil repository")
-	}
-	if err := validate.Context(ctx); err != nil {
-		return "", err
-	}
-	return r.stream(id)
-}
-
 // New returns a root for an aggregate that has no events yet: a fresh
 // state at version 0. Saving it expects the stream not to exist.
 func (r *Repository[T]) New(id string) (*Root[T], error) {
-	if r == nil {
-		return nil, invalidf("nil repository")
-	}
 	if _, err := r.stream(id); err != nil {
 		return nil, err
 	}
@@ -256,7 +238,7 @@ func (r *Repository[T]) New(id string) (*Root[T], error) {
 // registry. A stream with no events fails with an error matching
 // [nova.ErrNotFound].
 func (r *Repository[T]) Load(ctx context.Context, id string) (*Root[T], error) {
-	stream, err := r.check(ctx, id)
+	stream, err := r.stream(id)
 	if err != nil {
 		return nil, err
 	}
@@ -344,15 +326,9 @@ func (r *Repository[T]) applyEvent(root *Root[T], ev nova.Event) error {
 //
 // opts may be nil.
 func (r *Repository[T]) Save(ctx context.Context, root *Root[T], events []any, opts *SaveOptions) (nova.AppendResult, error) {
-	if root == nil {
-		return nova.AppendResult{}, invalidf("save: nil root")
-	}
-	stream, err := r.check(ctx, root.ID)
+	stream, err := r.stream(root.ID)
 	if err != nil {
 		return nova.AppendResult{}, err
-	}
-	if root.State == nil {
-		return nova.AppendResult{}, invalidf("save %q: nil state", root.ID)
 	}
 	if root.broken != nil {
 		return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: the root no longer matches its stream, load it again: %w", root.ID, root.broken)

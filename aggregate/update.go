@@ -20,11 +20,8 @@ import (
 // returns as is, having written nothing. Update returns the root after the
 // save (or as loaded, when decide returned no events). opts may be nil.
 func (r *Repository[T]) Update(ctx context.Context, id string, decide func(state *T) ([]any, error), opts *SaveOptions) (*Root[T], error) {
-	if _, err := r.check(ctx, id); err != nil {
+	if _, err := r.stream(id); err != nil {
 		return nil, err
-	}
-	if decide == nil {
-		return nil, invalidf("update %q: nil decide func", id)
 	}
 	for attempt := 1; ; attempt++ {
 		root, err := r.Load(ctx, id)

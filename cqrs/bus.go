@@ -48,9 +48,6 @@ type kindKey struct{}
 // KindFrom returns the kind of message being handled in ctx, as set by
 // the bus for its middleware, and "" outside a bus.
 func KindFrom(ctx context.Context) Kind {
-	if ctx == nil {
-		return ""
-	}
 	k, _ := ctx.Value(kindKey{}).(Kind)
 	return k
 }
@@ -68,16 +65,10 @@ type handler struct {
 	result reflect.Type // nil when the handler returns no result
 }
 
-func (r *registry) use(kind Kind, mw []Middleware) error {
-	for i, m := range mw {
-		if m == nil {
-			return invalidf("%s bus: middleware %d is nil", kind, i)
-		}
-	}
+func (r *registry) use(mw []Middleware) {
 	r.mu.Lock()
 	r.mw = append(r.mw, mw...)
 	r.mu.Unlock()
-	return nil
 }
 
 // register adds h for messages of type t.
@@ -101,9 +92,6 @@ func (r *registry) register(kind Kind, t reflect.Type, h handler) error {
 // in the middleware chain. want is the result type the caller needs, nil
 // for any.
 func (r *registry) lookup(ctx context.Context, kind Kind, msg any, want reflect.Type) (HandlerFunc, error) {
-	if ctx == nil {
-		return nil, invalidf("%s bus: nil context", kind)
-	}
 	if msg == nil {
 		return nil, invalidf("%s bus: nil %s", kind, kind)
 	}
@@ -131,9 +119,6 @@ func (r *registry) lookup(ctx context.Context, kind Kind, msg any, want reflect.
 		next, err := wrap(m, fn)
 		if err != nil {
 			return nil, fmt.Errorf("cqrs: %s bus: middleware %d: %w", kind, i, err)
-		}
-		if next == nil {
-			return nil, invalidf("%s bus: a middleware returned a nil handler", kind)
 		}
 		fn = guard(next)
 	}
@@ -215,22 +200,15 @@ type CommandBus struct {
 
 // NewCommandBus returns a bus with the given middleware (see
 // [CommandBus.Use]).
-func NewCommandBus(mw ...Middleware) (*CommandBus, error) {
+func NewCommandBus(mw ...Middleware) *CommandBus {
 	b := &CommandBus{}
-	if err := b.Use(mw...); err != nil {
-		return nil, err
-	}
-	return b, nil
+	b.Use(mw...)
+	return b
 }
 
 // Use appends middleware to the chain; the first given is outermost.
 // It applies to every later dispatch.
-func (b *CommandBus) Use(mw ...Middleware) error {
-	if b == nil {
-		return invalidf("command bus: nil bus")
-	}
-	return b.r.use(KindCommand, mw)
-}
+func (b *CommandBus) Use(mw ...Middleware) { b.r.use(mw) }
 
 // Handle registers h as the handler of commands of type C; C is
 // inferred from h:
@@ -242,12 +220,6 @@ func (b *CommandBus) Use(mw ...Middleware) error {
 // type. A second handler for C, with or without a result, fails with an
 // error matching [ErrHandlerExists].
 func Handle[C any](b *CommandBus, h func(ctx context.Context, cmd C) error) error {
-	if b == nil {
-		return invalidf("command bus: nil bus")
-	}
-	if h == nil {
-		return invalidf("command bus: nil handler for %v", reflect.TypeFor[C]())
-	}
 	fn := typed(KindCommand, func(ctx context.Context, cmd C) (any, error) {
 		return nil, h(ctx, cmd)
 	})
@@ -258,23 +230,14 @@ func Handle[C any](b *CommandBus, h func(ctx context.Context, cmd C) error) erro
 // result of type R that [DispatchResult] returns, for example the ID of
 // what the command created. C and R are inferred from h.
 func HandleResult[C, R any](b *CommandBus, h func(ctx context.Context, cmd C) (R, error)) error {
-	if b == nil {
-		return invalidf("command bus: nil bus")
-	}
-	if h == nil {
-		return invalidf("command bus: nil handler for %v", reflect.TypeFor[C]())
-	}
 	return b.r.register(KindCommand, reflect.TypeFor[C](), handler{fn: typed(KindCommand, h), result: reflect.TypeFor[R]()})
 }
 
 // Dispatch runs cmd's handler through the middleware chain and returns
 // its error; a result, if the handler has one, is dropped. A command
 // type without a handler fails with an error matching [ErrNoHandler]; a
-// nil ctx or command with one matching [nova.ErrInvalid].
+// nil command with one matching [nova.ErrInvalid].
 func (b *CommandBus) Dispatch(ctx context.Context, cmd any) error {
-	if b == nil {
-		return invalidf("command bus: nil bus")
-	}
 	_, err := b.r.dispatch(ctx, KindCommand, cmd, nil)
 	return err
 }
@@ -286,10 +249,6 @@ func (b *CommandBus) Dispatch(ctx context.Context, cmd any) error {
 // matching [ErrResultType] before running anything. A command skipped by
 // [Idempotency] as already handled yields R's zero value.
 func DispatchResult[R any](ctx context.Context, b *CommandBus, cmd any) (R, error) {
-	if b == nil {
-		var zero R
-		return zero, invalidf("command bus: nil bus")
-	}
 	res, err := b.r.dispatch(ctx, KindCommand, cmd, reflect.TypeFor[R]())
 	if err != nil {
 		var zero R

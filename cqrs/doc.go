@@ -110,8 +110,8 @@
 // decide differently the second time; such handlers should key their
 // outside effects by the command's ID as well.
 //
-// Every entry point validates its input: a nil bus, handler, context or
-// message fails with an error matching [nova.ErrInvalid], an unknown
+// Every entry point validates its input: a nil message fails with an
+// error matching [nova.ErrInvalid], an unknown
 // message type with one matching [ErrNoHandler], a second registration
 // with [ErrHandlerExists], a request for the wrong result type with
 // [ErrResultType].

@@ -62,10 +62,7 @@ func ExampleRetry() {
 	if err != nil {
 		panic(err)
 	}
-	bus, err := cqrs.NewCommandBus(retry)
-	if err != nil {
-		panic(err)
-	}
+	bus := cqrs.NewCommandBus(retry)
 	attempts := 0
 	if err := cqrs.Handle(bus, func(ctx context.Context, cmd RenameCustomer) error {
 		attempts++

@@ -76,18 +76,12 @@ func Example() {
 	// One in-memory value that is both a command store and a query store.
 	store := novamem.NewCQRSStore(events, nil)
 
-	idem, err := cqrs.Idempotency(new(cqrs.MemoryHandled))
-	if err != nil {
-		panic(err)
-	}
+	idem := cqrs.Idempotency(new(cqrs.MemoryHandled))
 	retry, err := cqrs.Retry(cqrs.RetryConfig{}) // on nova.ErrConcurrency, with defaults
 	if err != nil {
 		panic(err)
 	}
-	bus, err := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation(), idem, retry)
-	if err != nil {
-		panic(err)
-	}
+	bus := cqrs.NewCommandBus(cqrs.Validation(), cqrs.Correlation(), idem, retry)
 	// PlaceOrder's Execute is its handler on the bus, inside the bus's
 	// middleware.
 	if err := cqrs.RegisterCommand[PlaceOrder](bus, store); err != nil {

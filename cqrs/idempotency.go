@@ -83,7 +83,7 @@ type MemoryHandled struct {
 
 // Handled implements [HandledStore].
 func (m *MemoryHandled) Handled(ctx context.Context, cmd CommandKey) (bool, error) {
-	if err := checkHandled(m, ctx, cmd); err != nil {
+	if err := checkHandled(ctx, cmd); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
@@ -94,7 +94,7 @@ func (m *MemoryHandled) Handled(ctx context.Context, cmd CommandKey) (bool, erro
 
 // MarkHandled implements [HandledStore].
 func (m *MemoryHandled) MarkHandled(ctx context.Context, cmd CommandKey) error {
-	if err := checkHandled(m, ctx, cmd); err != nil {
+	if err := checkHandled(ctx, cmd); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -106,12 +106,8 @@ func (m *MemoryHandled) MarkHandled(ctx context.Context, cmd CommandKey) error {
 	return nil
 }
 
-func checkHandled(m *MemoryHandled, ctx context.Context, cmd CommandKey) error {
+func checkHandled(ctx context.Context, cmd CommandKey) error {
 	switch {
-	case m == nil:
-		return invalidf("handled commands: nil store")
-	case ctx == nil:
-		return invalidf("handled commands: nil context")
 	case cmd.Type == "":
 		return invalidf("handled commands: empty command type")
 	case cmd.ID == "":
@@ -134,10 +130,7 @@ func checkHandled(m *MemoryHandled, ctx context.Context, cmd CommandKey) error {
 // If the handler succeeds but the command cannot be recorded, the
 // dispatch fails with the recording error: the events are saved, and a
 // resend would run the command again.
-func Idempotency(store HandledStore) (Middleware, error) {
-	if store == nil {
-		return nil, invalidf("idempotency: nil handled store")
-	}
+func Idempotency(store HandledStore) Middleware {
 	var locks keyedLock
 	return func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, msg any) (any, error) {
@@ -166,7 +159,7 @@ func Idempotency(store HandledStore) (Middleware, error) {
 			}
 			return res, nil
 		}
-	}, nil
+	}
 }
 
 // keyedLock is a set of mutexes by key, each waited for with a context.

@@ -26,12 +26,8 @@ func idOf(msg any) string {
 type metadataKey struct{}
 
 // WithMetadata returns a context carrying md, the metadata that events
-// caused by the work in ctx should bear. A nil ctx is returned as is, and
-// every entry point given it rejects it.
+// caused by the work in ctx should bear.
 func WithMetadata(ctx context.Context, md nova.Metadata) context.Context {
-	if ctx == nil {
-		return nil
-	}
 	md.Extra = maps.Clone(md.Extra)
 	return context.WithValue(ctx, metadataKey{}, md)
 }
@@ -39,9 +35,6 @@ func WithMetadata(ctx context.Context, md nova.Metadata) context.Context {
 // MetadataFrom returns the metadata ctx carries (see [WithMetadata]),
 // the zero value when none. The result is a copy the caller may modify.
 func MetadataFrom(ctx context.Context) nova.Metadata {
-	if ctx == nil {
-		return nova.Metadata{}
-	}
 	md, _ := ctx.Value(metadataKey{}).(nova.Metadata)
 	md.Extra = maps.Clone(md.Extra)
 	return md

@@ -15,22 +15,15 @@ type QueryBus struct {
 
 // NewQueryBus returns a bus with the given middleware (see
 // [QueryBus.Use]).
-func NewQueryBus(mw ...Middleware) (*QueryBus, error) {
+func NewQueryBus(mw ...Middleware) *QueryBus {
 	b := &QueryBus{}
-	if err := b.Use(mw...); err != nil {
-		return nil, err
-	}
-	return b, nil
+	b.Use(mw...)
+	return b
 }
 
 // Use appends middleware to the chain; the first given is outermost.
 // It applies to every later query.
-func (b *QueryBus) Use(mw ...Middleware) error {
-	if b == nil {
-		return invalidf("query bus: nil bus")
-	}
-	return b.r.use(KindQuery, mw)
-}
+func (b *QueryBus) Use(mw ...Middleware) { b.r.use(mw) }
 
 // HandleQuery registers h as the handler of queries of type Q, answering
 // with an R; both are inferred from h:
@@ -41,12 +34,6 @@ func (b *QueryBus) Use(mw ...Middleware) error {
 // type. A second handler for Q fails with an error matching
 // [ErrHandlerExists].
 func HandleQuery[Q, R any](b *QueryBus, h func(ctx context.Context, q Q) (R, error)) error {
-	if b == nil {
-		return invalidf("query bus: nil bus")
-	}
-	if h == nil {
-		return invalidf("query bus: nil handler for %v", reflect.TypeFor[Q]())
-	}
 	return b.r.register(KindQuery, reflect.TypeFor[Q](), handler{fn: typed(KindQuery, h), result: reflect.TypeFor[R]()})
 }
 
@@ -55,12 +42,9 @@ func HandleQuery[Q, R any](b *QueryBus, h func(ctx context.Context, q Q) (R, err
 // cqrs.Ask[OrderView](ctx, qbus, GetOrder{ID: id}). A query type without
 // a handler fails with an error matching [ErrNoHandler]; a handler whose
 // result is not assignable to R with one matching [ErrResultType],
-// before it runs; a nil ctx or query with one matching [nova.ErrInvalid].
+// before it runs; a nil query with one matching [nova.ErrInvalid].
 func Ask[R any](ctx context.Context, b *QueryBus, q any) (R, error) {
 	var zero R
-	if b == nil {
-		return zero, invalidf("query bus: nil bus")
-	}
 	res, err := b.r.dispatch(ctx, KindQuery, q, reflect.TypeFor[R]())
 	if err != nil {
 		return zero, err
@@ -71,8 +55,5 @@ func Ask[R any](ctx context.Context, b *QueryBus, q any) (R, error) {
 // Dispatch runs q's handler and returns its result untyped, for code
 // that routes queries it does not know, such as an HTTP gateway.
 func (b *QueryBus) Dispatch(ctx context.Context, q any) (any, error) {
-	if b == nil {
-		return nil, invalidf("query bus: nil bus")
-	}
 	return b.r.dispatch(ctx, KindQuery, q, nil)
 }

@@ -34,8 +34,8 @@ type QueryStore interface {
 	// another meaning.
 	GetRaw(ctx context.Context, key string) (json.RawMessage, error)
 	// UpsertRaw stores value under key, replacing what was there. A value
-	// that is not valid JSON, a bad key or a nil context fails with an
-	// error matching [nova.ErrInvalid] and writes nothing. Concurrent
+	// that is not valid JSON or a bad key fails with an error matching
+	// [nova.ErrInvalid] and writes nothing. Concurrent
 	// upserts of one key leave one of the values whole: the last to
 	// commit wins.
 	UpsertRaw(ctx context.Context, key string, value json.RawMessage) error
@@ -46,9 +46,6 @@ type QueryStore interface {
 // decode into T fails with the decoder's error, wrapped.
 func GetProjection[T any](ctx context.Context, qs QueryStore, key string) (T, error) {
 	var v T
-	if qs == nil {
-		return v, invalidf("get projection %q: nil query store", key)
-	}
 	raw, err := qs.GetRaw(ctx, key)
 	if err != nil {
 		return v, err
@@ -63,9 +60,6 @@ func GetProjection[T any](ctx context.Context, qs QueryStore, key string) (T, er
 // not encode fails with an error matching [nova.ErrInvalid] and writes
 // nothing.
 func UpsertProjection[T any](ctx context.Context, qs QueryStore, key string, v T) error {
-	if qs == nil {
-		return invalidf("upsert projection %q: nil query store", key)
-	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return invalidf("encode projection %q from %T: %w", key, v, err)

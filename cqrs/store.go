@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"reflect"
 
 	"github.com/nova-go/nova"
 )
@@ -83,12 +82,6 @@ func NewEventCommandStore(store nova.Store, reg *nova.Registry) *EventCommandSto
 // (see [StampMetadata]), and an event that names no shape is stamped with
 // its type's current one (see [NewEventCommandStore]).
 func (s *EventCommandStore) SaveEvent(ctx context.Context, aggregateID string, expected nova.ExpectedVersion, event nova.EventData) (nova.AppendResult, error) {
-	if s == nil || s.store == nil {
-		return nova.AppendResult{}, invalidf("save event: nil event store")
-	}
-	if ctx == nil {
-		return nova.AppendResult{}, invalidf("save event: nil context")
-	}
 	if aggregateID == "" {
 		return nova.AppendResult{}, invalidf("save event: empty aggregate ID")
 	}
@@ -107,12 +100,6 @@ func (s *EventCommandStore) SaveEvent(ctx context.Context, aggregateID string, e
 func (s *EventCommandStore) Events(ctx context.Context, aggregateID string) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
 		switch {
-		case s == nil || s.store == nil:
-			yield(nova.Event{}, invalidf("events: nil event store"))
-			return
-		case ctx == nil:
-			yield(nova.Event{}, invalidf("events: nil context"))
-			return
 		case aggregateID == "":
 			yield(nova.Event{}, invalidf("events: empty aggregate ID"))
 			return
@@ -137,9 +124,6 @@ func (s *EventCommandStore) Events(ctx context.Context, aggregateID string) iter
 //
 //	err := cqrs.RegisterCommand[PlaceOrder](bus, store)
 func RegisterCommand[C Command](b *CommandBus, store CommandStore) error {
-	if store == nil {
-		return invalidf("command bus: register %v: nil command store", reflect.TypeFor[C]())
-	}
 	return HandleResult(b, func(ctx context.Context, cmd C) (string, error) {
 		return cmd.Execute(ctx, store)
 	})
@@ -151,9 +135,6 @@ func RegisterCommand[C Command](b *CommandBus, store CommandStore) error {
 //
 //	err := cqrs.RegisterQuery[GetOrder](qbus, store)
 func RegisterQuery[Q Query[R], R any](b *QueryBus, store QueryStore) error {
-	if store == nil {
-		return invalidf("query bus: register %v: nil query store", reflect.TypeFor[Q]())
-	}
 	return HandleQuery(b, func(ctx context.Context, q Q) (R, error) {
 		return q.Execute(ctx, store)
 	})

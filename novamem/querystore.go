@@ -31,10 +31,7 @@ func NewQueryStore() *QueryStore { return &QueryStore{} }
 
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novamem", "nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novamem: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -51,10 +48,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 
 // UpsertRaw implements [cqrs.QueryStore].
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novamem", "nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novamem: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -53,32 +52,18 @@ type outbox struct {
 }
 
 // NewRunStore returns an empty run store whose runs' streams live in s.
-// It does not own s: closing s ends the run store too. A nil s returns an
-// error matching [nova.ErrInvalid].
-func NewRunStore(s *Store) (*RunStore, error) {
-	if s == nil {
-		return nil, nova.Invalidf("novamem", "run store: nil store")
-	}
+// It does not own s: closing s ends the run store too.
+func NewRunStore(s *Store) *RunStore {
 	r := &RunStore{s: s, runs: make(map[runKey]saga.RunInfo), due: make(map[runKey]struct{})}
 	r.box = outbox{r: r}
-	return r, nil
+	return r
 }
 
 // Events returns the event store holding the runs' streams.
-func (r *RunStore) Events() nova.Store {
-	if r == nil {
-		return nil
-	}
-	return r.s
-}
+func (r *RunStore) Events() nova.Store { return r.s }
 
 // Outbox returns where Record puts lifecycle envelopes.
-func (r *RunStore) Outbox() broker.Outbox {
-	if r == nil {
-		return (*outbox)(nil)
-	}
-	return &r.box
-}
+func (r *RunStore) Outbox() broker.Outbox { return &r.box }
 
 // Now returns the store's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
@@ -100,14 +85,8 @@ func (r *RunStore) put(key runKey, row saga.RunInfo) {
 	}
 }
 
-// check reports a nil run store or ctx, a done ctx and a closed store.
+// check reports a done ctx and a closed store.
 func (r *RunStore) check(ctx context.Context) error {
-	if r == nil || r.s == nil {
-		return nova.Invalidf("novamem", "nil run store")
-	}
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -123,10 +102,7 @@ func (r *RunStore) check(ctx context.Context) error {
 // transition already recorded (the same events at the same place) writes
 // nothing and returns the run's row.
 func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
-	if r == nil || r.s == nil {
-		return saga.RunInfo{}, nova.Invalidf("novamem", "record: nil run store")
-	}
-	if err := sagarun.CheckTransition(ctx, &t); err != nil {
+	if err := sagarun.CheckTransition(&t); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamem: record: %w", err)
 	}
 	if err := r.check(ctx); err != nil {
@@ -191,7 +167,7 @@ func (s *Store) appendWrites(stream string, expected nova.ExpectedVersion, event
 // Claim leases due runs; see [saga.RunStore.Claim]. Runs due at the same
 // time are taken in (saga, run ID) order.
 func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.RunInfo, error) {
-	if err := sagarun.CheckClaim(ctx, req); err != nil {
+	if err := sagarun.CheckClaim(req); err != nil {
 		return nil, fmt.Errorf("novamem: claim: %w", err)
 	}
 	if err := r.check(ctx); err != nil {
@@ -216,7 +192,7 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 
 // Renew extends owner's lease; see [saga.RunStore.Renew].
 func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
-	if err := sagarun.CheckRenew(ctx, sagaName, runID, owner, lease); err != nil {
+	if err := sagarun.CheckRenew(sagaName, runID, owner, lease); err != nil {
 		return fmt.Errorf("novamem: renew: %w", err)
 	}
 	if err := r.check(ctx); err != nil {
@@ -238,7 +214,7 @@ func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lea
 // Release frees owner's lease; see [saga.RunStore.Release]. A missing run
 // is not an error.
 func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) error {
-	if err := sagarun.CheckRelease(ctx, sagaName, runID, owner); err != nil {
+	if err := sagarun.CheckRelease(sagaName, runID, owner); err != nil {
 		return fmt.Errorf("novamem: release: %w", err)
 	}
 	if err := r.check(ctx); err != nil {
@@ -256,7 +232,7 @@ func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) e
 
 // Get returns a run's row, or an error matching [nova.ErrNotFound].
 func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInfo, error) {
-	if err := sagarun.CheckKey(ctx, sagaName, runID); err != nil {
+	if err := sagarun.CheckKey(sagaName, runID); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamem: get run: %w", err)
 	}
 	if err := r.check(ctx); err != nil {
@@ -273,7 +249,7 @@ func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInf
 
 // List returns runs ordered by (saga, run ID); see [saga.RunStore.List].
 func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, error) {
-	limit, err := sagarun.ListLimit(ctx, f)
+	limit, err := sagarun.ListLimit(f)
 	if err != nil {
 		return nil, fmt.Errorf("novamem: list runs: %w", err)
 	}
@@ -313,7 +289,7 @@ func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]
 
 // Pending returns up to limit messages, lowest Seq first.
 func (o *outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage, error) {
-	if err := sagarun.CheckPending(ctx, limit); err != nil {
+	if err := sagarun.CheckPending(limit); err != nil {
 		return nil, fmt.Errorf("novamem: outbox: %w", err)
 	}
 	if err := o.check(ctx); err != nil {
@@ -344,16 +320,10 @@ func (o *outbox) MarkSent(ctx context.Context, seqs []int64) error {
 }
 
 func (o *outbox) check(ctx context.Context) error {
-	if o == nil {
-		return nova.Invalidf("novamem", "nil run store")
-	}
 	return o.r.check(ctx)
 }
 
 // Wake returns a channel closed when the next Record writes messages.
 func (o *outbox) Wake() <-chan struct{} {
-	if o == nil {
-		return nil
-	}
 	return o.wake.C()
 }

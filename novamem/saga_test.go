@@ -22,18 +22,8 @@ func TestRunStore(t *testing.T) {
 // newRunStore returns a run store on s.
 func newRunStore(t *testing.T, s *novamem.Store) *novamem.RunStore {
 	t.Helper()
-	rs, err := novamem.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := novamem.NewRunStore(s)
 	return rs
-}
-
-func TestNewRunStoreNil(t *testing.T) {
-	rs, err := novamem.NewRunStore(nil)
-	if !errors.Is(err, nova.ErrInvalid) || rs != nil {
-		t.Fatalf("NewRunStore(nil) = %v, %v; want nil and an error matching nova.ErrInvalid", rs, err)
-	}
 }
 
 // clock is a test clock moved by hand.
@@ -158,9 +148,6 @@ func TestRunStoreClosed(t *testing.T) {
 		if err := call(rs); !errors.Is(err, nova.ErrClosed) {
 			t.Errorf("%s on a closed store: %v, want nova.ErrClosed", name, err)
 		}
-		if err := call(nil); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("%s on a nil run store: %v, want nova.ErrInvalid", name, err)
-		}
 	}
 }
 
@@ -169,7 +156,7 @@ func TestRunStoreClosed(t *testing.T) {
 func ExampleNewRunStore() {
 	s, _ := novamem.New(novamem.Config{})
 	defer s.Close()
-	runs, _ := novamem.NewRunStore(s)
+	runs := novamem.NewRunStore(s)
 	ctx := context.Background()
 
 	now, _ := runs.Now(ctx)

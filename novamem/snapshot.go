@@ -6,15 +6,11 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // LoadSnapshot returns the stream's latest snapshot, or an error matching
 // [nova.ErrNotFound] when it has none; see [aggregate.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
-	if err := validate.Context(ctx); err != nil {
-		return aggregate.Snapshot{}, nova.Invalidf("novamem", "load snapshot: %w", err)
-	}
 	if err := nova.ValidateStream(stream); err != nil {
 		return aggregate.Snapshot{}, nova.Invalidf("novamem", "load snapshot: %w", err)
 	}
@@ -39,7 +35,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snap
 // RecordedAt. A snapshot that [aggregate.Snapshot.Validate] rejects is not
 // saved.
 func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
-	if err := validateSnapshot(ctx, snap); err != nil {
+	if err := snap.Validate(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -57,11 +53,4 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error
 	}
 	s.snaps[snap.Stream] = snap
 	return nil
-}
-
-func validateSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
-	return snap.Validate()
 }

@@ -89,7 +89,7 @@ func New(cfg Config) (*Store, error) {
 // Append adds events to the end of stream, all or none; see
 // [nova.Store.Append].
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	events, err := validate.Append(ctx, stream, events)
+	events, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, nova.Invalidf("novamem", "append: %w", err)
 	}
@@ -172,7 +172,7 @@ func (s *Store) wakeLocked() {
 // [nova.Store.ReadStream]. Stopping the loop early holds nothing.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.Event{}, nova.Invalidf("novamem", "read stream: %w", err))
 			return
 		}
@@ -262,7 +262,7 @@ func (s *Store) pageFor(left int) int {
 // [nova.Store.ReadAll]. Stopping the loop early holds nothing.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.Event{}, nova.Invalidf("novamem", "read all: %w", err))
 			return
 		}
@@ -329,10 +329,6 @@ func (s *Store) logPage(ctx context.Context, after nova.Position, n int) ([]nova
 // closed. Stopping the loop early holds nothing.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := validate.Context(ctx); err != nil {
-			yield(nova.Event{}, nova.Invalidf("novamem", "subscribe: %w", err))
-			return
-		}
 		after := opts.From
 		for {
 			page, wait, err := s.logPage(ctx, after, s.pageSize)
@@ -366,7 +362,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams lists streams by name after opts.After; see [nova.Store.Streams].
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := validateRead(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.StreamInfo{}, nova.Invalidf("novamem", "streams: %w", err))
 			return
 		}
@@ -435,15 +431,6 @@ func (s *Store) Close() error {
 	s.log, s.streams, s.names, s.ids, s.snaps = nil, nil, nil, nil, nil
 	s.wakeLocked()
 	return nil
-}
-
-// validateRead checks a read's context and the error its options' Validate
-// returned.
-func validateRead(ctx context.Context, optsErr error) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
-	return optsErr
 }
 
 func cloneEvent(e nova.Event) nova.Event {

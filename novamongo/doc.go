@@ -4,7 +4,7 @@
 // holding one document per key in a collection ("projections" unless
 // another is given).
 //
-//	qs, err := novamongo.Open(ctx, "mongodb://127.0.0.1:27017", "shop", "")
+//	qs, err := novamongo.Open(ctx, novamongo.Config{URL: "mongodb://127.0.0.1:27017", Database: "shop"})
 //	if err != nil { ... }
 //	defer qs.Close()
 //	err = cqrs.UpsertProjection(ctx, qs, "order-1", summary)

@@ -22,7 +22,7 @@ type OrderSummary struct {
 // server, so it is compiled, not run.)
 func Example() {
 	ctx := context.Background()
-	qs, err := novamongo.Open(ctx, "mongodb://127.0.0.1:27017", "shop", "order_summaries")
+	qs, err := novamongo.Open(ctx, novamongo.Config{URL: "mongodb://127.0.0.1:27017", Database: "shop", Collection: "order_summaries"})
 	if err != nil {
 		log.Fatal(err)
 	}

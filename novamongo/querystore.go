@@ -32,70 +32,103 @@ const maxDocument = 16<<20 - 64<<10
 // closeTimeout bounds the disconnection of a store's own client.
 const closeTimeout = 10 * time.Second
 
+// Config configures [Open]. Exactly one of URL and Client is required,
+// and Database; the zero value of Collection means its default.
+type Config struct {
+	// URL is a MongoDB connection string
+	// ("mongodb://user:password@host:27017/?replicaSet=rs0", as the
+	// driver's ApplyURI reads it). The store connects with it and
+	// disconnects on Close.
+	URL string
+
+	// Client is a client the caller owns, used instead of URL. The store
+	// never disconnects it.
+	Client *mongo.Client
+
+	// Database names the database holding the collection: at most 63
+	// bytes of UTF-8, without '/', '\', '.', ' ', '"', '$' or NUL.
+	// Required.
+	Database string
+
+	// Collection names the collection holding the store's documents,
+	// created by the server with its first document: at most 120 bytes
+	// of UTF-8, without '$' or NUL, not starting with '.' or "system.".
+	// Default [DefaultCollection].
+	Collection string
+}
+
+// validate checks the fields, naming the wrong one; it changes nothing.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "" && c.Client == nil:
+		return validate.InvalidFieldf("novamongo", "Config.URL", "one of URL and Client is required")
+	case c.URL != "" && c.Client != nil:
+		return validate.InvalidFieldf("novamongo", "Config.URL", "set either URL or Client, not both")
+	}
+	if c.URL != "" {
+		if err := options.Client().ApplyURI(c.URL).Validate(); err != nil {
+			return validate.InvalidFieldf("novamongo", "Config.URL", "%v", err)
+		}
+	}
+	if msg := badName(c.Database, 63, "/\\. \"$\x00"); msg != "" {
+		return validate.InvalidFieldf("novamongo", "Config.Database", "%q: %s", c.Database, msg)
+	}
+	if c.Collection != "" {
+		msg := badName(c.Collection, 120, "$\x00")
+		if msg == "" && (strings.HasPrefix(c.Collection, "system.") || strings.HasPrefix(c.Collection, ".")) {
+			msg = "reserved by the server"
+		}
+		if msg != "" {
+			return validate.InvalidFieldf("novamongo", "Config.Collection", "%q: %s", c.Collection, msg)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Collection == "" {
+		c.Collection = DefaultCollection
+	}
+	return c
+}
+
 // QueryStore is a [cqrs.QueryStore] in a collection of a database
 // speaking the MongoDB API: one document per key (see the package
 // documentation for its fields). It is safe for concurrent use; of
 // concurrent upserts of one key the last to arrive wins, whole.
 type QueryStore struct {
 	coll   *mongo.Collection
-	client *mongo.Client // the client Open connected, closed by Close
+	client *mongo.Client // the client Open connected to Config.URL, disconnected by Close
 }
 
-// NewQueryStore returns a query store on collection ("" means
-// [DefaultCollection]) of db, whose client the caller owns. The
-// collection is created by the server with its first document. A nil db
-// or a bad collection name (empty after the default, longer than 120
-// bytes, not UTF-8, holding '$' or NUL, or starting with "system.")
-// fails with an error matching nova.ErrInvalid.
-func NewQueryStore(db *mongo.Database, collection string) (*QueryStore, error) {
-	if db == nil {
-		return nil, nova.Invalidf("novamongo", "new query store: nil database")
-	}
-	if collection == "" {
-		collection = DefaultCollection
-	}
-	if msg := badName(collection, 120, "$\x00"); msg != "" || strings.HasPrefix(collection, "system.") || strings.HasPrefix(collection, ".") {
-		if msg == "" {
-			msg = "reserved by the server"
-		}
-		return nil, nova.Invalidf("novamongo", "collection name %q: %s", collection, msg)
-	}
-	return &QueryStore{coll: db.Collection(collection)}, nil
-}
-
-// Open connects to the server at uri, a MongoDB connection string
-// ("mongodb://user:password@host:27017/?replicaSet=rs0", as the driver's
-// ApplyURI reads it), checks that it answers, and returns a query store
-// on collection ("" means [DefaultCollection]) of database that owns the
-// connection: [QueryStore.Close] closes it. A bad uri, database or
-// collection fails with an error matching nova.ErrInvalid. ctx bounds the
-// connection check only.
-func Open(ctx context.Context, uri, database, collection string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
+// Open returns a query store on cfg.Collection of cfg.Database, through a
+// client of cfg.URL or cfg.Client, once the server has answered; ctx
+// bounds that check only. A bad cfg fails with an error matching
+// nova.ErrInvalid that names the field.
+func Open(ctx context.Context, cfg Config) (*QueryStore, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if msg := badName(database, 63, "/\\. \"$\x00"); msg != "" {
-		return nil, nova.Invalidf("novamongo", "database name %q: %s", database, msg)
-	}
-	opts := options.Client().ApplyURI(uri)
-	if err := opts.Validate(); err != nil {
-		return nil, nova.Invalidf("novamongo", "connection string: %v", err)
-	}
-	client, err := mongo.Connect(opts)
-	if err != nil {
-		return nil, nova.Invalidf("novamongo", "connection string: %v", err)
-	}
-	q, err := NewQueryStore(client.Database(database), collection)
-	if err == nil {
-		if err = client.Ping(ctx, nil); err != nil {
-			err = fmt.Errorf("novamongo: open: %w", err)
+	cfg = cfg.withDefaults()
+	client, owned := cfg.Client, false
+	if cfg.URL != "" {
+		var err error
+		if client, err = mongo.Connect(options.Client().ApplyURI(cfg.URL)); err != nil {
+			return nil, validate.InvalidFieldf("novamongo", "Config.URL", "%v", err)
 		}
+		owned = true
 	}
-	if err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, err
+	if err := client.Ping(ctx, nil); err != nil {
+		if owned {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("novamongo: open: %w", err)
 	}
-	q.client = client
+	q := &QueryStore{coll: client.Database(cfg.Database).Collection(cfg.Collection)}
+	if owned {
+		q.client = client
+	}
 	return q, nil
 }
 
@@ -118,12 +151,12 @@ func badName(name string, maxLen int, forbidden string) string {
 // Collection returns the collection holding the store's documents.
 func (q *QueryStore) Collection() *mongo.Collection { return q.coll }
 
-// Close disconnects the client of a store from [Open], waiting up to 10
-// seconds for operations in flight; later calls fail with
-// nova.ErrClosed. It leaves alone the client of a store from
-// [NewQueryStore], which its owner disconnects.
+// Close disconnects the client the store made for [Config.URL], waiting
+// up to 10 seconds for operations in flight; later calls fail with
+// nova.ErrClosed. It leaves alone a [Config.Client], which its owner
+// disconnects.
 func (q *QueryStore) Close() error {
-	if q == nil || q.client == nil {
+	if q.client == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -136,10 +169,7 @@ func (q *QueryStore) Close() error {
 
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novamongo", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novamongo: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -168,10 +198,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 
 // UpsertRaw implements [cqrs.QueryStore].
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novamongo", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novamongo: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -62,9 +62,9 @@ func scratchDB(t *testing.T) *mongo.Database {
 
 func newQueryStore(t *testing.T, db *mongo.Database, collection string) *novamongo.QueryStore {
 	t.Helper()
-	qs, err := novamongo.NewQueryStore(db, collection)
+	qs, err := novamongo.Open(context.Background(), novamongo.Config{Client: db.Client(), Database: db.Name(), Collection: collection})
 	if err != nil {
-		t.Fatalf("NewQueryStore(%q): %v", collection, err)
+		t.Fatalf("Open(Collection %q): %v", collection, err)
 	}
 	return qs
 }
@@ -163,50 +163,43 @@ func jsonEqual(a, b []byte) bool {
 	return fmt.Sprint(va) == fmt.Sprint(vb)
 }
 
-func TestNewQueryStoreBadInput(t *testing.T) {
+func TestOpenBadConfig(t *testing.T) {
 	t.Parallel()
-	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1"))
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never dialled
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Disconnect(context.Background())
-	db := client.Database("x")
-	for _, name := range []string{"a$b", "a\x00b", "system.views", ".a", "\xff", strings.Repeat("c", 121)} {
-		if _, err := novamongo.NewQueryStore(db, name); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("NewQueryStore(%q) = %v, want nova.ErrInvalid", name, err)
-		}
-	}
-	if _, err := novamongo.NewQueryStore(nil, ""); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("NewQueryStore(nil) = %v, want nova.ErrInvalid", err)
-	}
-	if qs, err := novamongo.NewQueryStore(db, ""); err != nil || qs.Collection().Name() != novamongo.DefaultCollection {
-		t.Errorf("NewQueryStore(db, \"\") = %v, collection %q; want %q", err, qs.Collection().Name(), novamongo.DefaultCollection)
-	}
-	var nilCtx context.Context
-	for _, tt := range []struct {
-		ctx           context.Context
-		uri, database string
-		collection    string
+	const url = "mongodb://127.0.0.1:1"
+	tests := []struct {
+		name  string
+		cfg   novamongo.Config
+		field string
 	}{
-		{nilCtx, "mongodb://127.0.0.1:1", "db", ""},
-		{context.Background(), "http://127.0.0.1:1", "db", ""},
-		{context.Background(), "mongodb://127.0.0.1:1/?connectTimeoutMS=x", "db", ""},
-		{context.Background(), "mongodb://127.0.0.1:1", "", ""},
-		{context.Background(), "mongodb://127.0.0.1:1", "a.b", ""},
-		{context.Background(), "mongodb://127.0.0.1:1", "a/b", ""},
-		{context.Background(), "mongodb://127.0.0.1:1", "db", "a$b"},
-	} {
-		if qs, err := novamongo.Open(tt.ctx, tt.uri, tt.database, tt.collection); !errors.Is(err, nova.ErrInvalid) {
-			qs.Close()
-			t.Errorf("Open(%q, %q, %q) = %v, want nova.ErrInvalid", tt.uri, tt.database, tt.collection, err)
+		{"no URL nor client", novamongo.Config{Database: "db"}, "Config.URL"},
+		{"URL and client", novamongo.Config{URL: url, Client: client, Database: "db"}, "Config.URL"},
+		{"URL of another scheme", novamongo.Config{URL: "http://127.0.0.1:1", Database: "db"}, "Config.URL"},
+		{"URL with a bad option", novamongo.Config{URL: url + "/?connectTimeoutMS=x", Database: "db"}, "Config.URL"},
+		{"no database", novamongo.Config{URL: url}, "Config.Database"},
+		{"database with a dot", novamongo.Config{Client: client, Database: "a.b"}, "Config.Database"},
+		{"database with a slash", novamongo.Config{URL: url, Database: "a/b"}, "Config.Database"},
+	}
+	for _, name := range []string{"a$b", "a\x00b", "system.views", ".a", "\xff", strings.Repeat("c", 121)} {
+		tests = append(tests, struct {
+			name  string
+			cfg   novamongo.Config
+			field string
+		}{"collection " + name, novamongo.Config{Client: client, Database: "db", Collection: name}, "Config.Collection"})
+	}
+	for _, tt := range tests {
+		qs, err := novamongo.Open(context.Background(), tt.cfg)
+		var ie *nova.InvalidError
+		if !errors.As(err, &ie) || ie.Field != tt.field {
+			if qs != nil {
+				qs.Close()
+			}
+			t.Errorf("%s: Open = %v, want an *nova.InvalidError naming %s", tt.name, err, tt.field)
 		}
-	}
-	var nilQS *novamongo.QueryStore
-	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
-	}
-	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
 	}
 }
 
@@ -214,7 +207,7 @@ func TestOpen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := scratchDB(t)
-	qs, err := novamongo.Open(ctx, serverURI(t), db.Name(), "views")
+	qs, err := novamongo.Open(ctx, novamongo.Config{URL: serverURI(t), Database: db.Name(), Collection: "views"})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -233,7 +226,11 @@ func TestOpen(t *testing.T) {
 	if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrClosed) {
 		t.Errorf("UpsertRaw after Close = %v, want nova.ErrClosed", err)
 	}
-	// The store from NewQueryStore leaves the caller's client connected.
+	// A store on Config.Client leaves the caller's client connected; one
+	// given no Collection uses DefaultCollection.
+	if def := newQueryStore(t, db, ""); def.Collection().Name() != novamongo.DefaultCollection {
+		t.Errorf("collection %q, want %q", def.Collection().Name(), novamongo.DefaultCollection)
+	}
 	qs = newQueryStore(t, db, "views")
 	if err := qs.Close(); err != nil {
 		t.Fatal(err)
@@ -244,7 +241,7 @@ func TestOpen(t *testing.T) {
 	// No server: Open fails within ctx and leaves nothing running.
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if qs, err := novamongo.Open(short, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", "db", ""); err == nil {
+	if qs, err := novamongo.Open(short, novamongo.Config{URL: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", Database: "db"}); err == nil {
 		qs.Close()
 		t.Fatal("Open of a closed port succeeded")
 	}

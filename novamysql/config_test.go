@@ -54,10 +54,6 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	//lint:ignore SA1012 a nil context is the bad input under test
-	if _, err := novamysql.Open(nil, novamysql.Config{DSN: dsn}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
-		t.Errorf("Open(nil ctx): %v, want nova.ErrInvalid", err)
-	}
 }
 
 func TestParseURL(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -61,15 +60,8 @@ type QueryStore struct {
 // table prefix followed by "projections" ("nova_projections" by
 // default); any other table is used as named, a lower-case SQL
 // identifier (a-z or _, then a-z, 0-9 or _) of at most 54 bytes. A bad
-// name, a nil s or a nil ctx fails with an error matching
-// nova.ErrInvalid.
+// name fails with an error matching nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, nova.Invalidf("novamysql", "new query store: nil store")
-	}
 	if table == "" {
 		table = s.cfg.TablePrefix + readmodel.DefaultTable
 	} else if _, err := readmodel.CheckTable("novamysql", table); err != nil {
@@ -114,10 +106,7 @@ func (q *QueryStore) onPool(ctx context.Context, op func() error) error {
 // GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
 // [QueryStore]) it reads in it.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novamysql", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novamysql: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -149,10 +138,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
 // [QueryStore]) it writes in it and commits with it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novamysql", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novamysql: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -80,15 +80,12 @@ func TestNewQueryStoreBadInput(t *testing.T) {
 	t.Parallel()
 	s := open(t, novamysql.Config{})
 	before := countTables(t, s)
-	var nilCtx context.Context
 	tests := []struct {
 		name  string
 		ctx   context.Context
 		s     *novamysql.Store
 		table string
 	}{
-		{"nil context", nilCtx, s, ""},
-		{"nil store", context.Background(), nil, ""},
 		{"upper case", context.Background(), s, "Views"},
 		{"backtick", context.Background(), s, "a`b"},
 		{"dot", context.Background(), s, "mysql.x"},
@@ -104,13 +101,6 @@ func TestNewQueryStoreBadInput(t *testing.T) {
 		t.Errorf("bad input created %d tables", after-before)
 	}
 	newQueryStore(t, s, strings.Repeat("x", 54)) // the longest name is fine
-	var nilQS *novamysql.QueryStore
-	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
-	}
-	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
-	}
 }
 
 // Values the server's JSON_VALID refuses are bad input and leave the

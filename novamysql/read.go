@@ -148,7 +148,7 @@ func (s *Store) queryError(ctx context.Context, err error) error {
 // yielded once and ends the loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -198,7 +198,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // order, up to the last event committed when it started.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -261,10 +261,6 @@ func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, u
 // nova.ErrClosed when the store closes, and any other error once.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx); err != nil {
-			yield(nova.Event{}, err)
-			return
-		}
 		after := opts.From.Commit
 		timer := time.NewTimer(time.Hour)
 		timer.Stop()
@@ -320,7 +316,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name in byte order.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}

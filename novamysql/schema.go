@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // SchemaVersion is the version of the table layout this package writes and
@@ -81,9 +79,6 @@ func tables(prefix, q string) string {
 // matching [ErrSchemaTooNew] and are left alone. Concurrent calls, from
 // any process, take turns on a named lock. cfg.SkipMigrate is ignored.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
-	if err := validate.Context(ctx); err != nil {
-		return 0, err
-	}
 	if err := cfg.validate(); err != nil {
 		return 0, err
 	}

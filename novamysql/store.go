@@ -109,9 +109,6 @@ func newQueries(p string) queries {
 // [ErrSchemaTooNew]. ctx bounds the opening only; the store lives until
 // Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

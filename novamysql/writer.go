@@ -29,7 +29,7 @@ type request struct {
 // Append implements nova.Store. The append joins the next group commit;
 // see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -66,15 +66,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // events at their next poll, or at once if the caller calls
 // [Store.Notify] after committing.
 func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
 	if err := s.checkSizes(stream, evs); err != nil {
 		return nova.AppendResult{}, err
-	}
-	if tx == nil {
-		return nova.AppendResult{}, nova.Invalidf("novamysql", "AppendTx with a nil transaction")
 	}
 	if s.closed.Load() {
 		return nova.AppendResult{}, nova.ErrClosed

@@ -67,7 +67,7 @@ type tip struct {
 // StreamExists, tries again (a stream never shrinks, so one that existed
 // still does); for NoStream and exact versions the new tip decides.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

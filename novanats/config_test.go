@@ -58,10 +58,6 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	//lint:ignore SA1012 a nil context is the bad input under test
-	if _, err := novanats.Open(nil, novanats.Config{URL: url}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
-		t.Errorf("Open(nil ctx): %v, want nova.ErrInvalid", err)
-	}
 }
 
 func TestParseURL(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // smallRead is the most events a read fetches one direct get at a time;
@@ -29,7 +28,7 @@ const smallRead = 16
 // backwards read holds one page in memory.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := s.readable(ctx, nova.ValidateStream(stream), opts.Validate()); err != nil {
+		if err := s.readable(nova.ValidateStream(stream), opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -316,7 +315,7 @@ func (s *Store) deleteConsumer(ctx context.Context, info *jetstream.ConsumerInfo
 // through an ordered consumer.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := s.readable(ctx, opts.Validate()); err != nil {
+		if err := s.readable(opts.Validate()); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -364,7 +363,7 @@ func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
 // no gaps.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := s.readable(ctx); err != nil {
+		if err := s.readable(); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -390,7 +389,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // version in memory (not its events) to sort them.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := s.readable(ctx, opts.Validate()); err != nil {
+		if err := s.readable(opts.Validate()); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}
@@ -426,12 +425,9 @@ func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2
 	}
 }
 
-// readable checks a read's context and inputs (the errors of their
-// validation, in order) and that the store is open.
-func (s *Store) readable(ctx context.Context, inputs ...error) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
+// readable checks a read's inputs (the errors of their validation, in
+// order) and that the store is open.
+func (s *Store) readable(inputs ...error) error {
 	for _, err := range inputs {
 		if err != nil {
 			return fmt.Errorf("novanats: %w", err)

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // FormatVersion is the version of the layout this package writes (subject
@@ -81,9 +80,6 @@ func formatOf(desc string) int {
 // stream is missing or of an older format. Bad configuration fails with an error matching
 // nova.ErrInvalid before any connection is made.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

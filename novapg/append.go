@@ -35,7 +35,7 @@ type querier interface {
 // a few times: if the first attempt had committed, the retry finds the
 // events stored and returns the original result with Duplicate set.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -85,12 +85,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 // commit: call [Store.Notify] after committing, or they find the events
 // when they next poll ([Config.PollInterval]).
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
-	}
-	if tx == nil {
-		return nova.AppendResult{}, nova.Invalidf("novapg", "nil transaction")
 	}
 	if err := s.checkOpen(); err != nil {
 		return nova.AppendResult{}, err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/projectiondriver"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -42,17 +41,11 @@ var (
 )
 
 // NewCheckpoints returns the checkpoint store of s.
-func NewCheckpoints(s *Store) (*Checkpoints, error) {
-	if s == nil {
-		return nil, nova.Invalidf("novapg", "checkpoints: nil store")
-	}
-	return &Checkpoints{s: s, table: quoteIdent(s.Schema()) + ".checkpoints"}, nil
+func NewCheckpoints(s *Store) *Checkpoints {
+	return &Checkpoints{s: s, table: quoteIdent(s.Schema()) + ".checkpoints"}
 }
 
-func checkName(ctx context.Context, what, name string) error {
-	if err := validate.Context(ctx); err != nil {
-		return nova.Invalidf("novapg", "%s: nil context", what)
-	}
+func checkName(what, name string) error {
 	if err := nova.ValidateStream(name); err != nil {
 		return nova.Invalidf("novapg", "%s: projection name: %v", what, err)
 	}
@@ -68,7 +61,7 @@ func checkPosition(what string, p nova.Position) error {
 
 // Load returns name's checkpoint, or [nova.Start] when none is stored.
 func (cp *Checkpoints) Load(ctx context.Context, name string) (nova.Position, error) {
-	if err := checkName(ctx, "load checkpoint", name); err != nil {
+	if err := checkName("load checkpoint", name); err != nil {
 		return nova.Start, err
 	}
 	var c, p int64
@@ -89,7 +82,7 @@ func (cp *Checkpoints) Load(ctx context.Context, name string) (nova.Position, er
 // Save sets name's checkpoint, whatever it was and whoever holds its
 // lease.
 func (cp *Checkpoints) Save(ctx context.Context, name string, pos nova.Position) error {
-	if err := checkName(ctx, "save checkpoint", name); err != nil {
+	if err := checkName("save checkpoint", name); err != nil {
 		return err
 	}
 	if err := checkPosition("save checkpoint", pos); err != nil {
@@ -116,7 +109,7 @@ func (cp *Checkpoints) setPosition() string {
 // transaction with [TxFromContext]. The checkpoint's row stays locked
 // until the commit, so concurrent commits of one projection take turns.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
-	if err := projectiondriver.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
+	if err := projectiondriver.ValidateCommit(name, owner, from, to); err != nil {
 		return err
 	}
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
@@ -154,7 +147,7 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 // Acquire takes name's lease for owner, or renews it, until ttl from now
 // by the database's clock; see [projection.Leaser].
 func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := projectiondriver.ValidateLease(ctx, name, owner, &ttl); err != nil {
+	if err := projectiondriver.ValidateLease(name, owner, &ttl); err != nil {
 		return false, err
 	}
 	var held bool
@@ -175,7 +168,7 @@ func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time
 
 // Release gives up owner's lease on name.
 func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
-	if err := projectiondriver.ValidateLease(ctx, name, owner, nil); err != nil {
+	if err := projectiondriver.ValidateLease(name, owner, nil); err != nil {
 		return err
 	}
 	err := cp.s.retry(ctx, func() error {
@@ -190,9 +183,6 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, nova.Invalidf("novapg", "list checkpoints: nil context")
-	}
 	var list []projection.CheckpointInfo
 	err := cp.s.retry(ctx, func() error {
 		rows, err := cp.s.pool.Query(ctx, `SELECT name, commit_pos, prepare_pos, lease_owner, lease_until, updated_at FROM `+cp.table+` ORDER BY name`)
@@ -229,7 +219,7 @@ func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, e
 // indexes. Triggers and foreign keys pointing at the table are not
 // copied.
 func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
-	if err := projectiondriver.ValidateTables(ctx, tables); err != nil {
+	if err := projectiondriver.ValidateTables(tables); err != nil {
 		return err
 	}
 	rctx := projectiondriver.WithRebuild(ctx)
@@ -272,7 +262,7 @@ func (cp *Checkpoints) exists(ctx context.Context, tx pgx.Tx, t string) error {
 // Readers of the live tables wait for the swap's commit (it locks them)
 // and then see the new ones.
 func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := projectiondriver.ValidateSwap(ctx, name, shadow, tables); err != nil {
+	if err := projectiondriver.ValidateSwap(name, shadow, tables); err != nil {
 		return err
 	}
 	rctx := projectiondriver.WithRebuild(ctx)

@@ -23,10 +23,7 @@ func newCheckpoints(t *testing.T) (*novapg.Store, *novapg.Checkpoints, scratch) 
 	t.Helper()
 	sc := newScratch(t)
 	s := open(t, sc.config())
-	cps, err := novapg.NewCheckpoints(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cps := novapg.NewCheckpoints(s)
 	return s, cps, sc
 }
 
@@ -83,10 +80,7 @@ func TestCheckpoints(t *testing.T) {
 		u.RawQuery = q.Encode()
 		cfg := sc.config()
 		cfg.URL = u.String()
-		cps, err := novapg.NewCheckpoints(open(t, cfg))
-		if err != nil {
-			t.Fatal(err)
-		}
+		cps := novapg.NewCheckpoints(open(t, cfg))
 		return cps
 	}, novatest.WithReadModel(pgReadModel), novatest.WithPrepare(),
 		novatest.WithRefusedPositions(nova.Position{Commit: 1 << 63}, nova.Position{Commit: 1, Prepare: math.MaxUint64}))
@@ -131,13 +125,6 @@ func TestCheckpointsSchemaTables(t *testing.T) {
 	}
 	if err := cps.Prepare(rctx, []string{sc.schema + ".missing"}); !errors.Is(err, nova.ErrInvalid) {
 		t.Fatalf("prepare of a missing table: %v, want ErrInvalid", err)
-	}
-}
-
-func TestNewCheckpointsNilStore(t *testing.T) {
-	t.Parallel()
-	if _, err := novapg.NewCheckpoints(nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("NewCheckpoints(nil) = %v, want ErrInvalid", err)
 	}
 }
 

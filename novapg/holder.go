@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -41,9 +40,6 @@ type Holder struct {
 // once is normal (every append holds readers while it commits); one that
 // stays, with an old Since, is a transaction to look at.
 func (s *Store) Holder(ctx context.Context) (Holder, bool, error) {
-	if err := validate.Context(ctx); err != nil {
-		return Holder{}, false, err
-	}
 	if err := s.checkOpen(); err != nil {
 		return Holder{}, false, err
 	}

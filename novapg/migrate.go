@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 //go:embed migrations/*.sql
@@ -68,9 +67,6 @@ var SchemaVersion = len(migrations())
 // it is. cfg.URL or cfg.Pool says where; the other fields but Schema are
 // ignored.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
-	if err := validate.Context(ctx); err != nil {
-		return 0, err
-	}
 	if err := cfg.validate(); err != nil {
 		return 0, err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -60,15 +59,8 @@ type QueryStore struct {
 // ("" means "projections") of s's schema, created if it does not exist
 // (processes creating it at once take turns). A table name is a
 // lower-case SQL identifier (a-z or _, then a-z, 0-9 or _) of at most 54
-// bytes; a bad name, a nil s or a nil ctx fails with an error matching
-// nova.ErrInvalid.
+// bytes; a bad name fails with an error matching nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, nova.Invalidf("novapg", "new query store: nil store")
-	}
 	table, err := readmodel.CheckTable("novapg", table)
 	if err != nil {
 		return nil, err
@@ -128,10 +120,7 @@ func (q *QueryStore) run(ctx context.Context, op func(execQuerier) error) error 
 // GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
 // [QueryStore]) it reads in it.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novapg", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novapg: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -152,10 +141,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
 // [QueryStore]) it writes in it and commits with it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novapg", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novapg: upsert projection: %w", err)
 	}
 	// Checked before the statement, so that a refused value does not

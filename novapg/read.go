@@ -32,7 +32,7 @@ func (s *Store) pageLimit(want int) int {
 // loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -100,7 +100,7 @@ func after(p nova.Position) (label, seq int64, ok bool) {
 // comes with the next read.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -196,10 +196,6 @@ const maxHeldBack = 200 * time.Millisecond
 // nova.ErrClosed when the store closes.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx); err != nil {
-			yield(nova.Event{}, err)
-			return
-		}
 		label, seq, ok := after(opts.From)
 		if !ok {
 			select {
@@ -272,7 +268,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name in byte order.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}

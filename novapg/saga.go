@@ -120,13 +120,10 @@ func prefixed(p, columns string) string {
 }
 
 // NewRunStore returns the run store of s, on s's pool and schema.
-func NewRunStore(s *Store) (*RunStore, error) {
-	if s == nil {
-		return nil, nova.Invalidf("novapg", "run store: nil store")
-	}
+func NewRunStore(s *Store) *RunStore {
 	r := &RunStore{s: s, sql: newSagaStatements(quoteIdent(s.cfg.Schema))}
 	r.box = &Outbox{s: s, sql: &r.sql}
-	return r, nil
+	return r
 }
 
 // Events returns the event store holding the runs' streams.
@@ -137,9 +134,6 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 
 // Now returns the database's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
-	if err := validate.Context(ctx); err != nil {
-		return time.Time{}, nova.Invalidf("novapg", "now: %w", err)
-	}
 	var now time.Time
 	err := r.s.retry(ctx, func() error {
 		if err := r.s.checkOpen(); err != nil {
@@ -160,7 +154,7 @@ var errDuplicate = errors.New("novapg: transition already recorded")
 // retry of a transition already recorded (its events stored at their
 // place) writes nothing and returns the run's row.
 func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
-	if err := sagarun.CheckTransition(ctx, &t); err != nil {
+	if err := sagarun.CheckTransition(&t); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novapg: record: %w", err)
 	}
 	outbox, err := outboxArgs(t.Outbox)
@@ -220,7 +214,7 @@ func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []
 	if !ok {
 		return false, nil
 	}
-	evs, err := validate.Append(ctx, t.Stream, t.Events)
+	evs, err := validate.Append(t.Stream, t.Events)
 	if err != nil {
 		return false, err
 	}
@@ -334,7 +328,7 @@ func outboxArgs(envs []broker.Envelope) ([]any, error) {
 // Claim leases due runs in one statement; see [saga.RunStore.Claim]. Runs
 // due at the same time are taken in (saga, run ID) order.
 func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.RunInfo, error) {
-	if err := sagarun.CheckClaim(ctx, req); err != nil {
+	if err := sagarun.CheckClaim(req); err != nil {
 		return nil, fmt.Errorf("novapg: claim: %w", err)
 	}
 	out, err := r.query(ctx, r.sql.claim, req.Sagas, req.Limit, req.Owner, micros(req.Lease))
@@ -347,7 +341,7 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 
 // Renew extends owner's lease; see [saga.RunStore.Renew].
 func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
-	if err := sagarun.CheckRenew(ctx, sagaName, runID, owner, lease); err != nil {
+	if err := sagarun.CheckRenew(sagaName, runID, owner, lease); err != nil {
 		return fmt.Errorf("novapg: renew: %w", err)
 	}
 	n, err := r.exec(ctx, r.sql.renew, sagaName, runID, owner, micros(lease))
@@ -367,7 +361,7 @@ func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lea
 // Release frees owner's lease; see [saga.RunStore.Release]. A missing run
 // is not an error.
 func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) error {
-	if err := sagarun.CheckRelease(ctx, sagaName, runID, owner); err != nil {
+	if err := sagarun.CheckRelease(sagaName, runID, owner); err != nil {
 		return fmt.Errorf("novapg: release: %w", err)
 	}
 	if _, err := r.exec(ctx, r.sql.release, sagaName, runID, owner); err != nil {
@@ -378,7 +372,7 @@ func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) e
 
 // Get returns a run's row, or an error matching [nova.ErrNotFound].
 func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInfo, error) {
-	if err := sagarun.CheckKey(ctx, sagaName, runID); err != nil {
+	if err := sagarun.CheckKey(sagaName, runID); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novapg: get run: %w", err)
 	}
 	rows, err := r.query(ctx, r.sql.get, sagaName, runID)
@@ -393,7 +387,7 @@ func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInf
 
 // List returns runs ordered by (saga, run ID); see [saga.RunStore.List].
 func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, error) {
-	limit, err := sagarun.ListLimit(ctx, f)
+	limit, err := sagarun.ListLimit(f)
 	if err != nil {
 		return nil, fmt.Errorf("novapg: list runs: %w", err)
 	}
@@ -407,9 +401,6 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // Count returns the number of runs of sagaName per status, of every saga
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, nova.Invalidf("novapg", "count runs: %w", err)
-	}
 	var out map[saga.Status]int
 	err := r.s.retry(ctx, func() error {
 		if err := r.s.checkOpen(); err != nil {
@@ -474,7 +465,7 @@ func (r *RunStore) exec(ctx context.Context, sql string, args ...any) (int64, er
 
 // Pending returns up to limit messages, lowest Seq first.
 func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage, error) {
-	if err := sagarun.CheckPending(ctx, limit); err != nil {
+	if err := sagarun.CheckPending(limit); err != nil {
 		return nil, fmt.Errorf("novapg: outbox: %w", err)
 	}
 	var out []broker.OutboxMessage
@@ -520,9 +511,6 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
-	if err := validate.Context(ctx); err != nil {
-		return nova.Invalidf("novapg", "outbox: %w", err)
-	}
 	if len(seqs) == 0 {
 		return nil
 	}

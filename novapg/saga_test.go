@@ -16,10 +16,7 @@ import (
 
 func newRunStore(t *testing.T, s *novapg.Store) *novapg.RunStore {
 	t.Helper()
-	rs, err := novapg.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := novapg.NewRunStore(s)
 	return rs
 }
 
@@ -28,12 +25,6 @@ func TestRunStore(t *testing.T) {
 	novatest.RunSagaStore(t, func(t *testing.T) saga.RunStore {
 		return newRunStore(t, open(t, newScratch(t).config()))
 	})
-}
-
-func TestNewRunStoreNil(t *testing.T) {
-	if _, err := novapg.NewRunStore(nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("NewRunStore(nil): %v, want nova.ErrInvalid", err)
-	}
 }
 
 // TestRunStoreClaimAcrossStores has workers on two stores (two pools, as

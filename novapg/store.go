@@ -56,9 +56,6 @@ type Store struct {
 // nova.ErrInvalid that names the field. ctx bounds the opening only; the
 // store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -189,8 +189,4 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	//lint:ignore SA1012 a nil context is the bad input under test
-	if _, err := novapg.Open(nil, novapg.Config{URL: "postgres://x"}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
-		t.Errorf("Open(nil ctx): %v, want nova.ErrInvalid", err)
-	}
 }

@@ -3,7 +3,7 @@
 // key "{prefix}:{key}" (prefix "projection" unless another is given), the
 // layout nova-boot-data-patterns' RedisQueryStore reads and writes.
 //
-//	qs, err := novaredis.Open(ctx, "redis://127.0.0.1:6379/0", "")
+//	qs, err := novaredis.Open(ctx, novaredis.Config{URL: "redis://127.0.0.1:6379/0"})
 //	if err != nil { ... }
 //	defer qs.Close()
 //	err = cqrs.UpsertProjection(ctx, qs, "order-1", summary)
@@ -27,7 +27,7 @@
 // It is the client Redis itself maintains for Go: every command takes a
 // context, it pools and re-dials connections, and one interface,
 // [redis.UniversalClient], covers a single server, Sentinel and Cluster,
-// so [NewQueryStore] works with whichever the application already runs.
+// so [Config.Client] takes whichever the application already runs.
 // A program importing this package compiles in, besides Nova, go-redis
 // and what it is built on (cespare/xxhash, go.uber.org/atomic,
 // golang.org/x/sys).

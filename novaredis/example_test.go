@@ -19,7 +19,7 @@ type OrderSummary struct {
 // Redis server, so it is compiled, not run.)
 func Example() {
 	ctx := context.Background()
-	qs, err := novaredis.Open(ctx, "redis://127.0.0.1:6379/0", "shop")
+	qs, err := novaredis.Open(ctx, novaredis.Config{URL: "redis://127.0.0.1:6379/0", Prefix: "shop"})
 	if err != nil {
 		log.Fatal(err)
 	}

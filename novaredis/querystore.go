@@ -23,6 +23,55 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // DefaultPrefix is the key prefix of a store given none.
 const DefaultPrefix = "projection"
 
+// Config configures [Open]. Exactly one of URL and Client is required;
+// the zero value of Prefix means its default.
+type Config struct {
+	// URL is the Redis server's address: a redis:// or rediss:// URL, as
+	// redis.ParseURL reads it ("redis://user:password@host:6379/0"), or a
+	// plain host:port. The store connects to it and closes the connection
+	// on Close.
+	URL string
+
+	// Client is a client the caller owns, used instead of URL: a single
+	// server, Sentinel or Cluster. The store never closes it.
+	Client redis.UniversalClient
+
+	// Prefix starts the Redis key of every projection: the projection
+	// under key is the string value of Prefix + ":" + key. It follows the
+	// rules of a projection key ([cqrs.QueryStore]). Default
+	// [DefaultPrefix].
+	Prefix string
+}
+
+// validate checks the fields, naming the wrong one; it changes nothing.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "" && c.Client == nil:
+		return validate.InvalidFieldf("novaredis", "Config.URL", "one of URL and Client is required")
+	case c.URL != "" && c.Client != nil:
+		return validate.InvalidFieldf("novaredis", "Config.URL", "set either URL or Client, not both")
+	}
+	if strings.Contains(c.URL, "://") {
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			return validate.InvalidFieldf("novaredis", "Config.URL", "%v", err)
+		}
+	}
+	if c.Prefix != "" {
+		if err := querystore.ValidateKey(c.Prefix); err != nil {
+			return validate.InvalidFieldf("novaredis", "Config.Prefix", "%v", err)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	return c
+}
+
 // QueryStore is a [cqrs.QueryStore] in Redis: the projection under key is
 // the string value of the Redis key prefix + ":" + key. It is safe for
 // concurrent use; Redis applies each upsert atomically, and of concurrent
@@ -33,55 +82,26 @@ type QueryStore struct {
 	owned  bool // Close closes client
 }
 
-// NewQueryStore returns a query store on client, which the caller owns
-// and closes, under prefix ("" means [DefaultPrefix]). A prefix follows
-// the rules of a projection key ([cqrs.QueryStore]). A nil client or a
-// bad prefix fails with an error matching nova.ErrInvalid.
-func NewQueryStore(client redis.UniversalClient, prefix string) (*QueryStore, error) {
-	if client == nil {
-		return nil, nova.Invalidf("novaredis", "new query store: nil client")
-	}
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	if err := querystore.ValidateKey(prefix); err != nil {
-		return nil, fmt.Errorf("novaredis: new query store: prefix: %w", err)
-	}
-	return &QueryStore{client: client, prefix: prefix}, nil
-}
-
-// Open connects to the Redis server at addr, a redis:// or rediss:// URL
-// (as redis.ParseURL reads it: "redis://user:password@host:6379/0") or a
-// plain host:port, checks that it answers, and returns a query store
-// under prefix ("" means [DefaultPrefix]) that owns the connection:
-// [QueryStore.Close] closes it. A bad addr or prefix fails with an error
-// matching nova.ErrInvalid.
-func Open(ctx context.Context, addr, prefix string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
+// Open returns a query store on the server of cfg.URL or on cfg.Client,
+// once the server has answered; ctx bounds that check only. A bad cfg
+// fails with an error matching nova.ErrInvalid that names the field.
+func Open(ctx context.Context, cfg Config) (*QueryStore, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	opts := &redis.Options{Addr: addr}
-	if strings.Contains(addr, "://") {
-		var err error
-		if opts, err = redis.ParseURL(addr); err != nil {
-			return nil, nova.Invalidf("novaredis", "open: %v", err)
+	cfg = cfg.withDefaults()
+	q := &QueryStore{client: cfg.Client, prefix: cfg.Prefix}
+	if cfg.URL != "" {
+		opts := &redis.Options{Addr: cfg.URL}
+		if strings.Contains(cfg.URL, "://") {
+			opts, _ = redis.ParseURL(cfg.URL) // checked by validate
 		}
-	} else if addr == "" {
-		return nil, nova.Invalidf("novaredis", "open: empty address")
+		q.client, q.owned = redis.NewClient(opts), true
 	}
-	client := redis.NewClient(opts)
-	q, err := NewQueryStore(client, prefix)
-	if err == nil {
-		err = client.Ping(ctx).Err()
-		if err != nil {
-			err = fmt.Errorf("novaredis: open %s: %w", opts.Addr, err)
-		}
+	if err := q.client.Ping(ctx).Err(); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("novaredis: open: %w", err)
 	}
-	if err != nil {
-		client.Close()
-		return nil, err
-	}
-	q.owned = true
 	return q, nil
 }
 
@@ -91,11 +111,11 @@ func (q *QueryStore) Prefix() string { return q.prefix }
 // Key returns the Redis key holding the projection under key.
 func (q *QueryStore) Key(key string) string { return q.prefix + ":" + key }
 
-// Close closes the connection of a store from [Open]; later calls fail
-// with nova.ErrClosed. It leaves alone the client given to
-// [NewQueryStore], which its owner closes.
+// Close closes the connection the store made to [Config.URL]; later calls
+// fail with nova.ErrClosed. It leaves alone a [Config.Client], which its
+// owner closes.
 func (q *QueryStore) Close() error {
-	if q == nil || !q.owned {
+	if !q.owned {
 		return nil
 	}
 	if err := q.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
@@ -106,10 +126,7 @@ func (q *QueryStore) Close() error {
 
 // GetRaw implements [cqrs.QueryStore].
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novaredis", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novaredis: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -128,10 +145,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // UpsertRaw implements [cqrs.QueryStore]. It replaces the Redis key's
 // value and drops any expiry set on it.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novaredis", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novaredis: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -75,9 +75,9 @@ func scratchPrefix(t *testing.T, c *redis.Client) string {
 
 func newQueryStore(t *testing.T, c *redis.Client, prefix string) *novaredis.QueryStore {
 	t.Helper()
-	qs, err := novaredis.NewQueryStore(c, prefix)
+	qs, err := novaredis.Open(context.Background(), novaredis.Config{Client: c, Prefix: prefix})
 	if err != nil {
-		t.Fatalf("NewQueryStore(%q): %v", prefix, err)
+		t.Fatalf("Open(Prefix %q): %v", prefix, err)
 	}
 	return qs
 }
@@ -125,40 +125,32 @@ func TestQueryStoreKeys(t *testing.T) {
 	}
 }
 
-func TestNewQueryStoreBadInput(t *testing.T) {
+func TestOpenBadConfig(t *testing.T) {
 	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	defer c.Close()
-	for _, prefix := range []string{"a\nb", "a\x00", "\xff", strings.Repeat("p", cqrs.MaxKeyLen+1)} {
-		if _, err := novaredis.NewQueryStore(c, prefix); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("NewQueryStore(prefix %q) = %v, want nova.ErrInvalid", prefix, err)
-		}
-	}
-	if _, err := novaredis.NewQueryStore(nil, ""); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("NewQueryStore(nil client) = %v, want nova.ErrInvalid", err)
-	}
-	var nilCtx context.Context
 	for _, tt := range []struct {
-		ctx          context.Context
-		addr, prefix string
+		name  string
+		cfg   novaredis.Config
+		field string
 	}{
-		{nilCtx, "127.0.0.1:6379", ""},
-		{context.Background(), "", ""},
-		{context.Background(), "redis://a b:c", ""},
-		{context.Background(), "http://127.0.0.1:6379", ""},
-		{context.Background(), "127.0.0.1:1", "a\nb"},
+		{"no URL nor client", novaredis.Config{}, "Config.URL"},
+		{"URL and client", novaredis.Config{URL: "127.0.0.1:1", Client: c}, "Config.URL"},
+		{"URL with a space", novaredis.Config{URL: "redis://a b:c"}, "Config.URL"},
+		{"URL of another scheme", novaredis.Config{URL: "http://127.0.0.1:6379"}, "Config.URL"},
+		{"prefix with a newline", novaredis.Config{URL: "127.0.0.1:1", Prefix: "a\nb"}, "Config.Prefix"},
+		{"prefix with NUL", novaredis.Config{Client: c, Prefix: "a\x00"}, "Config.Prefix"},
+		{"prefix not UTF-8", novaredis.Config{Client: c, Prefix: "\xff"}, "Config.Prefix"},
+		{"prefix too long", novaredis.Config{Client: c, Prefix: strings.Repeat("p", cqrs.MaxKeyLen+1)}, "Config.Prefix"},
 	} {
-		if qs, err := novaredis.Open(tt.ctx, tt.addr, tt.prefix); !errors.Is(err, nova.ErrInvalid) {
-			qs.Close()
-			t.Errorf("Open(%q, %q) = %v, want nova.ErrInvalid", tt.addr, tt.prefix, err)
+		qs, err := novaredis.Open(context.Background(), tt.cfg)
+		var ie *nova.InvalidError
+		if !errors.As(err, &ie) || ie.Field != tt.field {
+			if qs != nil {
+				qs.Close()
+			}
+			t.Errorf("%s: Open = %v, want an *nova.InvalidError naming %s", tt.name, err, tt.field)
 		}
-	}
-	var nilQS *novaredis.QueryStore
-	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
-	}
-	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
 	}
 }
 
@@ -172,7 +164,7 @@ func TestOpen(t *testing.T) {
 		addrs = append(addrs, raw) // host:port, as NOVA_TEST_REDIS_ADDR gives it
 	}
 	for _, addr := range addrs {
-		qs, err := novaredis.Open(ctx, addr, prefix)
+		qs, err := novaredis.Open(ctx, novaredis.Config{URL: addr, Prefix: prefix})
 		if err != nil {
 			t.Fatalf("Open(%q): %v", addr, err)
 		}
@@ -192,7 +184,7 @@ func TestOpen(t *testing.T) {
 			t.Errorf("UpsertRaw after Close = %v, want nova.ErrClosed", err)
 		}
 	}
-	// The store from NewQueryStore leaves the caller's client open.
+	// A store on Config.Client leaves the caller's client open.
 	qs := newQueryStore(t, c, prefix)
 	if err := qs.Close(); err != nil {
 		t.Fatal(err)
@@ -201,7 +193,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("GetRaw after closing a store on the caller's client = %s, %v", got, err)
 	}
 	// No server: Open fails and leaves nothing running (goleak checks).
-	if qs, err := novaredis.Open(ctx, "127.0.0.1:1", ""); err == nil {
+	if qs, err := novaredis.Open(ctx, novaredis.Config{URL: "127.0.0.1:1"}); err == nil {
 		qs.Close()
 		t.Fatal("Open of a closed port succeeded")
 	}

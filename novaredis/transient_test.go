@@ -26,7 +26,7 @@ func TestConnectionLossIsTransient(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: 1, DialTimeout: time.Second})
 	t.Cleanup(func() { c.Close() })
 	admin := newClient(t)
-	q, err := novaredis.NewQueryStore(c, scratchPrefix(t, admin))
+	q, err := novaredis.Open(ctx, novaredis.Config{Client: c, Prefix: scratchPrefix(t, admin)})
 	if err != nil {
 		t.Fatal(err)
 	}

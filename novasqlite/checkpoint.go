@@ -12,7 +12,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/projectiondriver"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -37,17 +36,11 @@ var (
 )
 
 // NewCheckpoints returns the checkpoint store of s.
-func NewCheckpoints(s *Store) (*Checkpoints, error) {
-	if s == nil {
-		return nil, nova.Invalidf("novasqlite", "checkpoints: nil store")
-	}
-	return &Checkpoints{s: s, now: time.Now}, nil
+func NewCheckpoints(s *Store) *Checkpoints {
+	return &Checkpoints{s: s, now: time.Now}
 }
 
-func checkCall(ctx context.Context, what, name string) error {
-	if err := validate.Context(ctx); err != nil {
-		return nova.Invalidf("novasqlite", "%s: nil context", what)
-	}
+func checkName(what, name string) error {
 	if err := nova.ValidateStream(name); err != nil {
 		return nova.Invalidf("novasqlite", "%s: projection name: %v", what, err)
 	}
@@ -63,7 +56,7 @@ func checkPosition(what string, p nova.Position) error {
 
 // Load returns name's checkpoint, or [nova.Start] when none is stored.
 func (cp *Checkpoints) Load(ctx context.Context, name string) (nova.Position, error) {
-	if err := checkCall(ctx, "load checkpoint", name); err != nil {
+	if err := checkName("load checkpoint", name); err != nil {
 		return nova.Start, err
 	}
 	var pos nova.Position
@@ -82,7 +75,7 @@ func (cp *Checkpoints) Load(ctx context.Context, name string) (nova.Position, er
 // Save sets name's checkpoint, whatever it was and whoever holds its
 // lease.
 func (cp *Checkpoints) Save(ctx context.Context, name string, pos nova.Position) error {
-	if err := checkCall(ctx, "save checkpoint", name); err != nil {
+	if err := checkName("save checkpoint", name); err != nil {
 		return err
 	}
 	if err := checkPosition("save checkpoint", pos); err != nil {
@@ -108,7 +101,7 @@ func setPosition(c *sqlite3.Conn, name string, pos nova.Position, now int64) err
 // the rules of a [TxFunc]: it may run more than once, and must not keep
 // the connection or block.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
-	if err := projectiondriver.ValidateCommit(ctx, name, owner, from, to, apply); err != nil {
+	if err := projectiondriver.ValidateCommit(name, owner, from, to); err != nil {
 		return err
 	}
 	if err := errors.Join(checkPosition("commit checkpoint", from), checkPosition("commit checkpoint", to)); err != nil {
@@ -143,7 +136,7 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 // Acquire takes name's lease for owner, or renews it, until ttl from now;
 // see [projection.Leaser].
 func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := projectiondriver.ValidateLease(ctx, name, owner, &ttl); err != nil {
+	if err := projectiondriver.ValidateLease(name, owner, &ttl); err != nil {
 		return false, err
 	}
 	now := cp.now()
@@ -165,7 +158,7 @@ func (cp *Checkpoints) Acquire(ctx context.Context, name, owner string, ttl time
 
 // Release gives up owner's lease on name.
 func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
-	if err := projectiondriver.ValidateLease(ctx, name, owner, nil); err != nil {
+	if err := projectiondriver.ValidateLease(name, owner, nil); err != nil {
 		return err
 	}
 	err := cp.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
@@ -179,9 +172,6 @@ func (cp *Checkpoints) Release(ctx context.Context, name, owner string) error {
 
 // List returns every stored checkpoint, by name.
 func (cp *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, nova.Invalidf("novasqlite", "list checkpoints: nil context")
-	}
 	var list []projection.CheckpointInfo
 	err := cp.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
 		list = list[:0]
@@ -255,7 +245,7 @@ func (cp *Checkpoints) Prepare(ctx context.Context, tables []string) error {
 // Swap replaces each live table by its shadow and moves shadow's
 // checkpoint to name, in one transaction; see [projection.Rebuilder].
 func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := projectiondriver.ValidateSwap(ctx, name, shadow, tables); err != nil {
+	if err := projectiondriver.ValidateSwap(name, shadow, tables); err != nil {
 		return err
 	}
 	if err := checkTables(ctx, "swap shadow tables", tables); err != nil {
@@ -306,7 +296,7 @@ func (cp *Checkpoints) Swap(ctx context.Context, name, shadow string, tables []s
 }
 
 func checkTables(ctx context.Context, what string, tables []string) error {
-	if err := projectiondriver.ValidateTables(ctx, tables); err != nil {
+	if err := projectiondriver.ValidateTables(tables); err != nil {
 		return err
 	}
 	for _, t := range tables {

@@ -18,10 +18,7 @@ import (
 func newCheckpoints(t *testing.T) (*novasqlite.Store, *novasqlite.Checkpoints) {
 	t.Helper()
 	s := open(t, novasqlite.Config{})
-	cps, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cps := novasqlite.NewCheckpoints(s)
 	return s, cps
 }
 
@@ -134,9 +131,6 @@ func TestCheckpointsInvalidInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, cps := newCheckpoints(t)
-	if _, err := novasqlite.NewCheckpoints(nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("NewCheckpoints(nil) = %v, want ErrInvalid", err)
-	}
 	// SQLite has no schemas: a qualified table name is refused.
 	if err := cps.Prepare(projectiondriver.WithRebuild(ctx), []string{"main.t"}); !errors.Is(err, nova.ErrInvalid) {
 		t.Errorf("Prepare of main.t = %v, want ErrInvalid", err)

@@ -57,10 +57,6 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a rejected config created the file: %v", err)
 	}
-	//lint:ignore SA1012 a nil context is the bad input under test
-	if _, err := novasqlite.Open(nil, novasqlite.Config{Path: path}); !errors.Is(err, nova.ErrInvalid) { //nolint:staticcheck
-		t.Errorf("Open(nil ctx): %v, want nova.ErrInvalid", err)
-	}
 }
 
 func TestPragmasAndDSN(t *testing.T) {

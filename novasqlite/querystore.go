@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
-	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
 
@@ -57,15 +55,9 @@ type QueryStore struct {
 // NewQueryStore returns a query store keeping its projections in table
 // ("" means "projections"), created in s's file if it does not exist. A
 // table name is a lower-case SQL identifier (a-z or _, then a-z, 0-9 or
-// _) of at most 54 bytes; a bad name, a nil s or a nil ctx fails with an
-// error matching nova.ErrInvalid.
+// _) of at most 54 bytes; a bad name fails with an error matching
+// nova.ErrInvalid.
 func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, nova.Invalidf("novasqlite", "new query store: nil store")
-	}
 	table, err := readmodel.CheckTable("novasqlite", table)
 	if err != nil {
 		return nil, err
@@ -107,10 +99,7 @@ func (q *QueryStore) sql(ctx context.Context) (table, get, upsert string) {
 // GetRaw implements [cqrs.QueryStore]. Inside a transaction (see
 // [QueryStore]) it reads on the transaction's connection.
 func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, error) {
-	if q == nil {
-		return nil, nova.Invalidf("novasqlite", "get projection: nil query store")
-	}
-	if err := querystore.ValidateGet(ctx, key); err != nil {
+	if err := querystore.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("novasqlite: get projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -157,10 +146,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 // with it; otherwise it commits a transaction of its own, which may
 // share a group commit with appends.
 func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMessage) error {
-	if q == nil {
-		return nova.Invalidf("novasqlite", "upsert projection: nil query store")
-	}
-	if err := querystore.ValidateUpsert(ctx, key, value); err != nil {
+	if err := querystore.ValidateUpsert(key, value); err != nil {
 		return fmt.Errorf("novasqlite: upsert projection: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -47,10 +47,7 @@ func TestSQLQueryStore(t *testing.T) {
 
 func checkpoints(t *testing.T, s *novasqlite.Store) *novasqlite.Checkpoints {
 	t.Helper()
-	cp, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := novasqlite.NewCheckpoints(s)
 	return cp
 }
 
@@ -121,15 +118,12 @@ func TestNewQueryStoreBadInput(t *testing.T) {
 	s := open(t, novasqlite.Config{})
 	const tables = "sqlite_master WHERE type = 'table'"
 	before := countRows(t, s, tables)
-	var nilCtx context.Context
 	tests := []struct {
 		name  string
 		ctx   context.Context
 		s     *novasqlite.Store
 		table string
 	}{
-		{"nil context", nilCtx, s, ""},
-		{"nil store", context.Background(), nil, ""},
 		{"upper case", context.Background(), s, "Views"},
 		{"quote", context.Background(), s, `a"b`},
 		{"space", context.Background(), s, "a b"},
@@ -148,13 +142,6 @@ func TestNewQueryStoreBadInput(t *testing.T) {
 	}
 	// The longest name is fine.
 	newQueryStore(t, s, strings.Repeat("x", 54))
-	var nilQS *novasqlite.QueryStore
-	if _, err := nilQS.GetRaw(context.Background(), "k"); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore GetRaw = %v, want nova.ErrInvalid", err)
-	}
-	if err := nilQS.UpsertRaw(context.Background(), "k", json.RawMessage(`1`)); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("nil QueryStore UpsertRaw = %v, want nova.ErrInvalid", err)
-	}
 }
 
 func TestQueryStoreClosed(t *testing.T) {

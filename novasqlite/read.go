@@ -27,7 +27,7 @@ func pageLimit(want int) int {
 // loop.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStreamOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate(), nova.ValidateStream(stream)); err != nil {
+		if err := paging.Check(opts.Validate(), nova.ValidateStream(stream)); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -75,7 +75,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts nova.ReadStr
 // order, up to the last event committed when it read its first page.
 func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.Event{}, err)
 			return
 		}
@@ -171,10 +171,6 @@ func readAllRows(r *reader, after, upto int64, n int, buf []nova.Event) ([]nova.
 // ctx.Err() when ctx is done and nova.ErrClosed when the store closes.
 func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		if err := paging.Check(ctx); err != nil {
-			yield(nova.Event{}, err)
-			return
-		}
 		after, ok := positionAfter(opts.From)
 		if !ok {
 			<-ctx.Done()
@@ -223,7 +219,7 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 // Streams implements nova.Store, paging by stream name.
 func (s *Store) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	return func(yield func(nova.StreamInfo, error) bool) {
-		if err := paging.Check(ctx, opts.Validate()); err != nil {
+		if err := opts.Validate(); err != nil {
 			yield(nova.StreamInfo{}, err)
 			return
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -49,12 +48,9 @@ type Outbox struct {
 }
 
 // NewRunStore returns the run store of s.
-func NewRunStore(s *Store) (*RunStore, error) {
-	if s == nil {
-		return nil, nova.Invalidf("novasqlite", "run store: nil store")
-	}
+func NewRunStore(s *Store) *RunStore {
 	p := &preparedStmts{}
-	return &RunStore{s: s, box: &Outbox{s: s, stmts: p}, now: time.Now, stmts: p}, nil
+	return &RunStore{s: s, box: &Outbox{s: s, stmts: p}, now: time.Now, stmts: p}
 }
 
 // Events returns the event store holding the runs' streams.
@@ -65,9 +61,6 @@ func (r *RunStore) Outbox() broker.Outbox { return r.box }
 
 // Now returns the store's clock.
 func (r *RunStore) Now(ctx context.Context) (time.Time, error) {
-	if err := validate.Context(ctx); err != nil {
-		return time.Time{}, nova.Invalidf("novasqlite", "now: %w", err)
-	}
 	return r.now().UTC(), nil
 }
 
@@ -79,7 +72,7 @@ const runColumns = `saga, run_id, status, version, step, attempt, error, due_at,
 // retry of a transition already recorded (its events stored at their
 // place) writes nothing and returns the run's row.
 func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo, error) {
-	if err := sagarun.CheckTransition(ctx, &t); err != nil {
+	if err := sagarun.CheckTransition(&t); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novasqlite: record: %w", err)
 	}
 	var row saga.RunInfo
@@ -205,7 +198,7 @@ func outboxInsert(n int) string {
 // [saga.RunStore.Claim]. Runs due at the same time are taken in (saga,
 // run ID) order.
 func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.RunInfo, error) {
-	if err := sagarun.CheckClaim(ctx, req); err != nil {
+	if err := sagarun.CheckClaim(req); err != nil {
 		return nil, fmt.Errorf("novasqlite: claim: %w", err)
 	}
 	sagas, err := json.Marshal(req.Sagas)
@@ -235,7 +228,7 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 
 // Renew extends owner's lease; see [saga.RunStore.Renew].
 func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
-	if err := sagarun.CheckRenew(ctx, sagaName, runID, owner, lease); err != nil {
+	if err := sagarun.CheckRenew(sagaName, runID, owner, lease); err != nil {
 		return fmt.Errorf("novasqlite: renew: %w", err)
 	}
 	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
@@ -260,7 +253,7 @@ func (r *RunStore) Renew(ctx context.Context, sagaName, runID, owner string, lea
 // Release frees owner's lease; see [saga.RunStore.Release]. A missing run
 // is not an error.
 func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) error {
-	if err := sagarun.CheckRelease(ctx, sagaName, runID, owner); err != nil {
+	if err := sagarun.CheckRelease(sagaName, runID, owner); err != nil {
 		return fmt.Errorf("novasqlite: release: %w", err)
 	}
 	err := r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
@@ -275,7 +268,7 @@ func (r *RunStore) Release(ctx context.Context, sagaName, runID, owner string) e
 
 // Get returns a run's row, or an error matching [nova.ErrNotFound].
 func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInfo, error) {
-	if err := sagarun.CheckKey(ctx, sagaName, runID); err != nil {
+	if err := sagarun.CheckKey(sagaName, runID); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novasqlite: get run: %w", err)
 	}
 	var (
@@ -298,7 +291,7 @@ func (r *RunStore) Get(ctx context.Context, sagaName, runID string) (saga.RunInf
 
 // List returns runs ordered by (saga, run ID); see [saga.RunStore.List].
 func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, error) {
-	limit, err := sagarun.ListLimit(ctx, f)
+	limit, err := sagarun.ListLimit(f)
 	if err != nil {
 		return nil, fmt.Errorf("novasqlite: list runs: %w", err)
 	}
@@ -319,9 +312,6 @@ func (r *RunStore) List(ctx context.Context, f saga.RunFilter) ([]saga.RunInfo, 
 // Count returns the number of runs of sagaName per status, of every saga
 // when sagaName is empty. Statuses with no run are left out.
 func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]int, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, nova.Invalidf("novasqlite", "count runs: %w", err)
-	}
 	out := make(map[saga.Status]int)
 	err := r.s.ReadTx(ctx, func(c *sqlite3.Conn) error {
 		return r.stmts.exec(c, `SELECT status, count(*) FROM saga_runs WHERE ?1 = '' OR saga = ?1 GROUP BY status`,
@@ -335,7 +325,7 @@ func (r *RunStore) Count(ctx context.Context, sagaName string) (map[saga.Status]
 
 // Pending returns up to limit messages, lowest Seq first.
 func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage, error) {
-	if err := sagarun.CheckPending(ctx, limit); err != nil {
+	if err := sagarun.CheckPending(limit); err != nil {
 		return nil, fmt.Errorf("novasqlite: outbox: %w", err)
 	}
 	var out []broker.OutboxMessage
@@ -371,9 +361,6 @@ func (o *Outbox) Pending(ctx context.Context, limit int) ([]broker.OutboxMessage
 
 // MarkSent removes the messages with these Seqs.
 func (o *Outbox) MarkSent(ctx context.Context, seqs []int64) error {
-	if err := validate.Context(ctx); err != nil {
-		return nova.Invalidf("novasqlite", "outbox: %w", err)
-	}
 	if len(seqs) == 0 {
 		return nil
 	}

@@ -17,22 +17,13 @@ import (
 
 func newRunStore(t *testing.T, s *novasqlite.Store) *novasqlite.RunStore {
 	t.Helper()
-	rs, err := novasqlite.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := novasqlite.NewRunStore(s)
 	return rs
 }
 
 func TestRunStore(t *testing.T) {
 	t.Parallel()
 	novatest.RunSagaStore(t, func(t *testing.T) saga.RunStore { return newRunStore(t, open(t, novasqlite.Config{})) })
-}
-
-func TestNewRunStoreNil(t *testing.T) {
-	if _, err := novasqlite.NewRunStore(nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("NewRunStore(nil): %v, want nova.ErrInvalid", err)
-	}
 }
 
 // TestRunStoreReopen shows that runs, leases and the outbox are in the

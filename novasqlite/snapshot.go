@@ -7,12 +7,11 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
-	"github.com/nova-go/nova/internal/paging"
 )
 
 // LoadSnapshot implements aggregate.SnapshotStore.
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snapshot, error) {
-	if err := paging.Check(ctx, nova.ValidateStream(stream)); err != nil {
+	if err := nova.ValidateStream(stream); err != nil {
 		return aggregate.Snapshot{}, err
 	}
 	snap := aggregate.Snapshot{Stream: stream}
@@ -45,7 +44,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (aggregate.Snap
 // lower version than the stored one is ignored; one at the same or a
 // higher version replaces it. RecordedAt is set by the store.
 func (s *Store) SaveSnapshot(ctx context.Context, snap aggregate.Snapshot) error {
-	if err := paging.Check(ctx, snap.Validate()); err != nil {
+	if err := snap.Validate(); err != nil {
 		return err
 	}
 	r := &request{kind: kindSnapshot, stream: snap.Stream, snap: snap}

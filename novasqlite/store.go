@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 var (
@@ -61,9 +60,6 @@ type Store struct {
 // bad cfg fails with an error matching nova.ErrInvalid that names the
 // field. ctx bounds the opening only; the store lives until Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -108,9 +104,6 @@ func Migrate(ctx context.Context, cfg Config) (int, error) {
 // database, another application's database and an empty one are not
 // stores (false and no error). Tools that delete a store check it first.
 func IsStore(ctx context.Context, path string) (bool, error) {
-	if err := validate.Context(ctx); err != nil {
-		return false, err
-	}
 	if err := (Config{Path: path}).validate(); err != nil {
 		return false, err
 	}

@@ -39,10 +39,7 @@ func (e *txError) Unwrap() error { return e.err }
 // Duplicate set and fn's writes undone: the earlier call that stored the
 // events is the one whose fn counted.
 func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.ExpectedVersion, events []nova.EventData, fn TxFunc) (nova.AppendResult, error) {
-	if fn == nil {
-		return nova.AppendResult{}, nova.Invalidf("novasqlite", "append to stream %q: nil TxFunc", stream)
-	}
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}
@@ -56,12 +53,6 @@ func (s *Store) AppendTx(ctx context.Context, stream string, expected nova.Expec
 // WriteTx runs fn in a write transaction of the store, with no append. It
 // may share a group commit with appends.
 func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
-	if fn == nil {
-		return nova.Invalidf("novasqlite", "write: nil TxFunc")
-	}
 	r := &request{kind: kindTx, fn: fn}
 	if err := s.do(ctx, r); err != nil {
 		return err
@@ -75,12 +66,6 @@ func (s *Store) WriteTx(ctx context.Context, fn TxFunc) error {
 // A panic in fn is its call's error, a *nova.PanicError; the connection
 // ends its transaction and goes back to the pool.
 func (s *Store) ReadTx(ctx context.Context, fn func(c *sqlite3.Conn) error) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
-	if fn == nil {
-		return nova.Invalidf("novasqlite", "read: nil function")
-	}
 	return s.query(ctx, func(r *reader) error {
 		if err := r.conn.Exec(`BEGIN`); err != nil {
 			return err

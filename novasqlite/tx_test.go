@@ -88,15 +88,12 @@ func TestAppendTx(t *testing.T) {
 	if got := countRows(t, s, "events"); got != 1 {
 		t.Fatalf("events = %d, want 1", got)
 	}
-	// Bad input changes nothing.
-	if _, err := s.AppendTx(ctx, "a", nova.Any, ev(), nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("nil fn: %v", err)
+	// Bad input runs nothing and changes nothing.
+	if _, err := s.AppendTx(ctx, "a\nb", nova.Any, ev(), insertRow("two")); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("bad stream name: %v", err)
 	}
-	if err := s.WriteTx(ctx, nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("nil WriteTx fn: %v", err)
-	}
-	if err := s.ReadTx(ctx, nil); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("nil ReadTx fn: %v", err)
+	if got := countRows(t, s, "side"); got != 1 {
+		t.Fatalf("side rows after bad input = %d, want 1", got)
 	}
 }
 

@@ -43,7 +43,7 @@ type request struct {
 // goroutine, or joins the group of the next commit when one is in
 // progress; see the package documentation.
 func (s *Store) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
-	evs, err := validate.Append(ctx, stream, events)
+	evs, err := validate.Append(stream, events)
 	if err != nil {
 		return nova.AppendResult{}, err
 	}

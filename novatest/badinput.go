@@ -17,7 +17,6 @@ func (s *suite) testBadInput(t *testing.T) {
 	MustAppend(t, st, "existing", nova.NoStream, Events("e", 2)...)
 	before := stateOf(t, st)
 	ctx := s.ctx(t)
-	var nilCtx context.Context
 
 	ev := func(f func(*nova.EventData)) []nova.EventData {
 		d := NewEventData("ok", `{}`)
@@ -36,8 +35,6 @@ func (s *suite) testBadInput(t *testing.T) {
 		stream string
 		events []nova.EventData
 	}{
-		{"nil context", nilCtx, "existing", Events("e", 1)},
-		{"nil context, new stream", nilCtx, "fresh", Events("e", 1)},
 		{"empty stream ID", ctx, "", Events("e", 1)},
 		{"oversize stream ID", ctx, strings.Repeat("s", nova.MaxStreamLen+1), Events("e", 1)},
 		{"invalid UTF-8 stream ID", ctx, "bad-\xff\xfe", Events("e", 1)},
@@ -97,7 +94,6 @@ func (s *suite) testBadInput(t *testing.T) {
 		name string
 		run  func() error
 	}{
-		{"ReadStream with nil context", func() error { return firstErr(st.ReadStream(nilCtx, "existing", nova.ReadStreamOptions{})) }},
 		{"ReadStream of an empty stream ID", func() error { return firstErr(st.ReadStream(ctx, "", nova.ReadStreamOptions{})) }},
 		{"ReadStream of an oversize stream ID", func() error {
 			return firstErr(st.ReadStream(ctx, strings.Repeat("s", nova.MaxStreamLen+1), nova.ReadStreamOptions{}))
@@ -112,11 +108,8 @@ func (s *suite) testBadInput(t *testing.T) {
 		{"ReadStream with an unknown direction", func() error {
 			return firstErr(st.ReadStream(ctx, "existing", nova.ReadStreamOptions{Direction: 7}))
 		}},
-		{"ReadAll with nil context", func() error { return firstErr(st.ReadAll(nilCtx, nova.ReadAllOptions{})) }},
 		{"ReadAll with a negative limit", func() error { return firstErr(st.ReadAll(ctx, nova.ReadAllOptions{Limit: -5})) }},
-		{"Streams with nil context", func() error { return firstErr(st.Streams(nilCtx, nova.StreamsOptions{})) }},
 		{"Streams with a negative limit", func() error { return firstErr(st.Streams(ctx, nova.StreamsOptions{Limit: -1})) }},
-		{"Subscribe with nil context", func() error { return firstErr(st.Subscribe(nilCtx, nova.SubscribeOptions{})) }},
 	}
 	for _, r := range reads {
 		if err := s.within(t, r.name, r.run); !errors.Is(err, nova.ErrInvalid) {

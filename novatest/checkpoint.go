@@ -78,9 +78,8 @@ func WithRefusedPositions(ps ...nova.Position) CheckpointOption {
 //     back as saved.
 //   - Names: names that differ in case, spaces, suffixes or quoting, and
 //     a name of nova.MaxStreamLen bytes, keep apart.
-//   - BadInput: a nil context, bad names, refused positions and, by the
-//     interfaces the store implements, a nil apply, a backward commit, an
-//     empty or bad owner, a ttl that is not positive, bad or no tables and
+//   - BadInput: bad names, refused positions and, by the interfaces the
+//     store implements, a backward commit, an empty or bad owner, a ttl that is not positive, bad or no tables and
 //     a swap onto itself fail with nova.ErrInvalid, run no apply and
 //     write nothing.
 //   - Cancel: every call with a cancelled context fails with an error
@@ -298,7 +297,6 @@ func (s *cpSuite) testNames(t *testing.T) {
 func (s *cpSuite) testBadInput(t *testing.T) {
 	cs, ctx := s.setup(t)
 	mustSave(t, ctx, cs, "kept", at(4))
-	var nilCtx context.Context
 	wantInvalid := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, nova.ErrInvalid) {
@@ -311,9 +309,6 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 		wantInvalid(fmt.Sprintf("Load(%q)", name), err)
 		wantInvalid(fmt.Sprintf("Save(%q)", name), cs.Save(ctx, name, at(1)))
 	}
-	_, err := cs.Load(nilCtx, "kept")
-	wantInvalid("Load(nil ctx)", err)
-	wantInvalid("Save(nil ctx)", cs.Save(nilCtx, "kept", at(9)))
 	for _, pos := range s.o.refused {
 		wantInvalid(fmt.Sprintf("Save(%s)", pos), cs.Save(ctx, "kept", pos))
 		wantInvalid(fmt.Sprintf("Save(%q, %s)", "new", pos), cs.Save(ctx, "new", pos))
@@ -323,9 +318,7 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 		ran := false
 		apply := func(context.Context) error { ran = true; return nil }
 		commits := map[string]error{
-			"nil apply":     tx.Commit(ctx, "new", "", nova.Start, at(1), nil),
 			"backwards":     tx.Commit(ctx, "kept", "", at(4), at(3), apply),
-			"nil ctx":       tx.Commit(nilCtx, "kept", "", at(4), at(5), apply),
 			"bad name":      tx.Commit(ctx, "", "", nova.Start, at(1), apply),
 			"control owner": tx.Commit(ctx, "kept", "a\nb", at(4), at(5), apply),
 			"long owner":    tx.Commit(ctx, "kept", strings.Repeat("o", nova.MaxStreamLen+1), at(4), at(5), apply),
@@ -348,13 +341,11 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 			"empty owner":   func() error { _, err := l.Acquire(ctx, "new", "", time.Minute); return err },
 			"control owner": func() error { _, err := l.Acquire(ctx, "new", "o\x00", time.Minute); return err },
 			"bad name":      func() error { _, err := l.Acquire(ctx, "\xff", "o", time.Minute); return err },
-			"nil ctx":       func() error { _, err := l.Acquire(nilCtx, "new", "o", time.Minute); return err },
 		} {
 			wantInvalid("Acquire with "+what, f())
 		}
 		wantInvalid("Release with an empty owner", l.Release(ctx, "kept", ""))
 		wantInvalid("Release with a bad name", l.Release(ctx, "", "o"))
-		wantInvalid("Release with a nil ctx", l.Release(nilCtx, "kept", "o"))
 	}
 	if rb, ok := cs.(projection.Rebuilder); ok {
 		rctx := projectiondriver.WithRebuild(ctx)
@@ -371,15 +362,9 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 			wantInvalid("Prepare with "+what, rb.Prepare(rctx, tables))
 			wantInvalid("Swap with "+what, rb.Swap(ctx, "kept", "kept"+projectiondriver.RebuildSuffix, tables))
 		}
-		wantInvalid("Prepare with a nil ctx", rb.Prepare(nilCtx, []string{"t"}))
-		wantInvalid("Swap with a nil ctx", rb.Swap(nilCtx, "kept", "kept@rebuild", []string{"t"}))
 		wantInvalid("Swap onto itself", rb.Swap(ctx, "kept", "kept", []string{"t"}))
 		wantInvalid("Swap with a bad name", rb.Swap(ctx, "", "kept@rebuild", []string{"t"}))
 		wantInvalid("Swap with a bad shadow", rb.Swap(ctx, "kept", "\x00", []string{"t"}))
-	}
-	if ls, ok := cs.(projection.CheckpointLister); ok {
-		_, err := ls.List(nilCtx)
-		wantInvalid("List(nil ctx)", err)
 	}
 	s.wantOnly(t, ctx, cs, "kept", at(4))
 }

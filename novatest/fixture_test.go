@@ -59,7 +59,7 @@ func TestCollect(t *testing.T) {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	evs := Events("t", 3)
-	if _, err := validate.Append(t.Context(), "s", evs); err != nil {
+	if _, err := validate.Append("s", evs); err != nil {
 		t.Fatalf("Events are not valid: %v", err)
 	}
 	if len(evs) != 3 || string(evs[2].Data) != `{"n":3}` || evs[0].ID == evs[1].ID {

@@ -2,7 +2,6 @@ package novatest
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -688,7 +687,6 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 	rs, ctx := s.setup(t)
 	record(t, ctx, rs, leased(due(transition("order", "r1", nova.NoStream, saga.Running, "a"), now(t, ctx, rs).Add(-time.Second)), "w1", longLease))
 	before := stateOfRuns(t, ctx, rs)
-	var nilCtx context.Context
 	good := leased(transition("order", "r1", nova.Exact(1), saga.Running, "b"), "w1", longLease)
 	claim := saga.ClaimRequest{Owner: "w2", Sagas: []string{"order"}, Lease: time.Minute, Limit: 1}
 	bad := func(f func(*saga.Transition)) saga.Transition {
@@ -702,7 +700,6 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"Record nil ctx", func() error { _, err := rs.Record(nilCtx, good); return err }},
 		{"Record empty saga", func() error {
 			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Run.Saga = ""; tr.Stream = saga.StreamName("", "r1") }))
 			return err
@@ -768,7 +765,6 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 			_, err := rs.Record(ctx, bad(func(tr *saga.Transition) { tr.Outbox[0].Topic = "" }))
 			return err
 		}},
-		{"Claim nil ctx", func() error { _, err := rs.Claim(nilCtx, claim); return err }},
 		{"Claim empty owner", func() error { c := claim; c.Owner = ""; _, err := rs.Claim(ctx, c); return err }},
 		{"Claim no sagas", func() error { c := claim; c.Sagas = nil; _, err := rs.Claim(ctx, c); return err }},
 		{"Claim empty saga", func() error { c := claim; c.Sagas = []string{"order", ""}; _, err := rs.Claim(ctx, c); return err }},
@@ -776,26 +772,18 @@ func (s *sagaSuite) testBadInput(t *testing.T) {
 		{"Claim negative lease", func() error { c := claim; c.Lease = -time.Second; _, err := rs.Claim(ctx, c); return err }},
 		{"Claim zero limit", func() error { c := claim; c.Limit = 0; _, err := rs.Claim(ctx, c); return err }},
 		{"Claim huge limit", func() error { c := claim; c.Limit = 1001; _, err := rs.Claim(ctx, c); return err }},
-		{"Renew nil ctx", func() error { return rs.Renew(nilCtx, "order", "r1", "w1", time.Minute) }},
 		{"Renew empty saga", func() error { return rs.Renew(ctx, "", "r1", "w1", time.Minute) }},
 		{"Renew empty run", func() error { return rs.Renew(ctx, "order", "", "w1", time.Minute) }},
 		{"Renew empty owner", func() error { return rs.Renew(ctx, "order", "r1", "", time.Minute) }},
 		{"Renew zero lease", func() error { return rs.Renew(ctx, "order", "r1", "w1", 0) }},
-		{"Release nil ctx", func() error { return rs.Release(nilCtx, "order", "r1", "w1") }},
 		{"Release empty run", func() error { return rs.Release(ctx, "order", "", "w1") }},
 		{"Release empty owner", func() error { return rs.Release(ctx, "order", "r1", "") }},
-		{"Get nil ctx", func() error { _, err := rs.Get(nilCtx, "order", "r1"); return err }},
 		{"Get empty saga", func() error { _, err := rs.Get(ctx, "", "r1"); return err }},
 		{"Get empty run", func() error { _, err := rs.Get(ctx, "order", ""); return err }},
-		{"List nil ctx", func() error { _, err := rs.List(nilCtx, saga.RunFilter{}); return err }},
 		{"List negative limit", func() error { _, err := rs.List(ctx, saga.RunFilter{Limit: -1}); return err }},
 		{"List huge limit", func() error { _, err := rs.List(ctx, saga.RunFilter{Limit: 1001}); return err }},
 		{"List bad status", func() error { _, err := rs.List(ctx, saga.RunFilter{Status: "nope"}); return err }},
-		{"Count nil ctx", func() error { _, err := rs.Count(nilCtx, ""); return err }},
-		{"Now nil ctx", func() error { _, err := rs.Now(nilCtx); return err }},
-		{"Pending nil ctx", func() error { _, err := rs.Outbox().Pending(nilCtx, 1); return err }},
 		{"Pending zero limit", func() error { _, err := rs.Outbox().Pending(ctx, 0); return err }},
-		{"MarkSent nil ctx", func() error { return rs.Outbox().MarkSent(nilCtx, []int64{1}) }},
 	}
 	for _, c := range cases {
 		err := s.within(t, c.name, c.call)

@@ -56,8 +56,7 @@ import (
 //     name "saga-{saga}-{run}" of a saga whose name holds '-' goes on in
 //     that stream (claimed, renewed, recorded, released); a transition
 //     that would create a run in a stream of that form is refused.
-//   - BadInput: a nil context, empty names, a bad status, bad limits, an
-//     empty claim, a non-positive lease, an empty owner and more fail with
+//   - BadInput: empty names, a bad status, bad limits, an empty claim, a non-positive lease, an empty owner and more fail with
 //     nova.ErrInvalid and write nothing.
 //
 // Lease expiry is waited for by polling the store's clock (leases of a few

@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // CheckpointStore keeps, per projection name, the position of the last
@@ -41,10 +40,10 @@ var _ CheckpointStore = (*MemoryCheckpoints)(nil)
 // NewMemoryCheckpoints returns an empty in-memory checkpoint store.
 func NewMemoryCheckpoints() *MemoryCheckpoints { return &MemoryCheckpoints{} }
 
-// Load returns name's checkpoint or [nova.Start]. A nil context or a bad
-// name fails with an error matching [nova.ErrInvalid].
+// Load returns name's checkpoint or [nova.Start]. A bad name fails with
+// an error matching [nova.ErrInvalid].
 func (c *MemoryCheckpoints) Load(ctx context.Context, name string) (nova.Position, error) {
-	if err := validateCall(ctx, name); err != nil {
+	if err := validateName(name); err != nil {
 		return nova.Start, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -55,10 +54,10 @@ func (c *MemoryCheckpoints) Load(ctx context.Context, name string) (nova.Positio
 	return c.m[name], nil
 }
 
-// Save records name's checkpoint. A nil context or a bad name fails with
-// an error matching [nova.ErrInvalid] and saves nothing.
+// Save records name's checkpoint. A bad name fails with an error matching
+// [nova.ErrInvalid] and saves nothing.
 func (c *MemoryCheckpoints) Save(ctx context.Context, name string, pos nova.Position) error {
-	if err := validateCall(ctx, name); err != nil {
+	if err := validateName(name); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -71,11 +70,4 @@ func (c *MemoryCheckpoints) Save(ctx context.Context, name string, pos nova.Posi
 	}
 	c.m[name] = pos
 	return nil
-}
-
-func validateCall(ctx context.Context, name string) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("nil context")
-	}
-	return validateName(name)
 }

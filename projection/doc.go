@@ -112,9 +112,9 @@
 // from a stored checkpoint without a runner, and a [CheckpointLister]
 // lists the stored checkpoints and leases: what `nova projections` shows.
 //
-// Every entry point validates its input: bad names, nil handlers or
-// contexts and wrong config fields fail with an error matching
-// [nova.ErrInvalid] that names what is wrong.
+// Every entry point validates its input: bad names, event types and
+// config fields fail with an error matching [nova.ErrInvalid] that names
+// what is wrong.
 //
 // # Testing
 //

@@ -44,7 +44,7 @@ func Example_summary() {
 		// ctx carries the batch's transaction: this write commits with the checkpoint.
 		return cqrs.UpsertProjection(ctx, summaries, "order:"+v.OrderID, Summary{Status: "placed"})
 	})
-	checkpoints, _ := novasqlite.NewCheckpoints(store)
+	checkpoints := novasqlite.NewCheckpoints(store)
 	r, _ := projection.NewRunner(projection.Config{
 		Store: store, Projection: p, Checkpoints: checkpoints,
 		Leaser: checkpoints, Tables: []string{"order_summary"}, // one instance at a time; rebuildable

@@ -31,7 +31,7 @@ func Example_sqlReadModel() {
 	})
 	reg := nova.NewRegistry(nova.RegistryOptions{})
 	nova.MustRegister[OrderPlaced](reg, "OrderPlaced")
-	checkpoints, _ := novasqlite.NewCheckpoints(store)
+	checkpoints := novasqlite.NewCheckpoints(store)
 
 	p, _ := projection.New("order-totals", reg)
 	_ = projection.On(p, func(ctx context.Context, e nova.Event, v OrderPlaced) error {

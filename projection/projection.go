@@ -25,14 +25,10 @@ type Projection struct {
 
 // New returns a projection called name that decodes events through reg.
 // The name keys its checkpoint, so it must stay the same across restarts.
-// A bad name or a nil registry fails with an error matching
-// [nova.ErrInvalid].
+// A bad name fails with an error matching [nova.ErrInvalid].
 func New(name string, reg *nova.Registry) (*Projection, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
-	}
-	if reg == nil {
-		return nil, invalidf("new %q: nil registry", name)
 	}
 	return &Projection{name: name, reg: reg, handlers: make(map[string]HandlerFunc)}, nil
 }
@@ -46,12 +42,6 @@ func (p *Projection) Name() string { return p.name }
 // at most one handler; otherwise On fails with an error matching
 // [nova.ErrInvalid].
 func On[T any](p *Projection, fn func(ctx context.Context, e nova.Event, v T) error) error {
-	if p == nil {
-		return invalidf("on: nil projection")
-	}
-	if fn == nil {
-		return invalidf("on: nil handler")
-	}
 	var zero T
 	name, err := p.reg.TypeName(zero)
 	if err != nil {
@@ -71,12 +61,6 @@ func On[T any](p *Projection, fn func(ctx context.Context, e nova.Event, v T) er
 // the registry knows a Go type for it. The event it gets is upcast. A
 // type has at most one handler.
 func OnType(p *Projection, typ string, fn HandlerFunc) error {
-	if p == nil {
-		return invalidf("on type: nil projection")
-	}
-	if fn == nil {
-		return invalidf("on type %q: nil handler", typ)
-	}
 	if typ == "" {
 		return invalidf("on type: empty event type")
 	}
@@ -93,12 +77,6 @@ func OnType(p *Projection, typ string, fn HandlerFunc) error {
 // OnAny registers a raw handler for every event no typed handler takes.
 // The event it gets is upcast. There is at most one such handler.
 func OnAny(p *Projection, fn HandlerFunc) error {
-	if p == nil {
-		return invalidf("on any: nil projection")
-	}
-	if fn == nil {
-		return invalidf("on any: nil handler")
-	}
 	reg := p.reg
 	return p.add("", func(ctx context.Context, e nova.Event) error {
 		e, err := reg.Upcasted(e)

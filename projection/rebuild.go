@@ -8,7 +8,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/backoff"
 	"github.com/nova-go/nova/internal/projectiondriver"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // ErrRebuilding is matched by the error [Runner.Rebuild] returns when a
@@ -42,9 +41,6 @@ var ErrRebuilding = errors.New("projection: already rebuilding")
 // to be set; otherwise it fails with an error matching [nova.ErrInvalid].
 // With Config.Leaser one rebuild runs at a time across processes.
 func (r *Runner) Rebuild(ctx context.Context, progress func(done, total int)) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("rebuild: nil context")
-	}
 	rb, ok := r.cfg.Checkpoints.(Rebuilder)
 	if !ok {
 		return invalidf("rebuild %q: checkpoint store %T cannot rebuild (it is not a projection.Rebuilder)", r.name, r.cfg.Checkpoints)

@@ -15,7 +15,6 @@ import (
 	"github.com/nova-go/nova/internal/backoff"
 	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/startstop"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // PoisonPolicy says what a runner does with an event whose handler still
@@ -337,9 +336,6 @@ func (r *Runner) notifyLocked() {
 // ([Runner.Stopped] is closed), stopped or failed, it may be started
 // again and resumes from its checkpoint.
 func (r *Runner) Start(ctx context.Context) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("start: nil context")
-	}
 	err := r.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
 		// With leases the runner is a standby until it holds the lease.
 		r.mu.Lock()
@@ -391,9 +387,6 @@ func (r *Runner) Start(ctx context.Context) error {
 // run, told to stop, still owns its goroutines: a later Stop waits for
 // them again. Stopping a runner that is not running does nothing.
 func (r *Runner) Stop(ctx context.Context) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("stop: nil context")
-	}
 	if err := r.life.Stop(ctx); err != nil {
 		return fmt.Errorf("projection: stop %q: %w", r.name, err)
 	}
@@ -449,9 +442,6 @@ func (r *Runner) Skipped() []Skipped {
 // events counted. Before the runner has loaded its checkpoint it reads
 // the stored one.
 func (r *Runner) Lag(ctx context.Context) (Lag, error) {
-	if err := validate.Context(ctx); err != nil {
-		return Lag{}, invalidf("lag: nil context")
-	}
 	r.mu.Lock()
 	cp, loaded := r.cp, r.loaded
 	r.mu.Unlock()
@@ -475,12 +465,6 @@ func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 // [nova.ErrInvalid].
 func StoredLag(ctx context.Context, store nova.Store, checkpoints CheckpointStore, name string, limit int) (Lag, error) {
 	switch {
-	case validate.Context(ctx) != nil:
-		return Lag{}, invalidf("stored lag: nil context")
-	case store == nil:
-		return Lag{}, invalidf("stored lag: nil store")
-	case checkpoints == nil:
-		return Lag{}, invalidf("stored lag: nil checkpoint store")
 	case limit < 0:
 		return Lag{}, invalidf("stored lag: negative limit %d", limit)
 	}
@@ -528,9 +512,6 @@ func lagAfter(ctx context.Context, store nova.Store, cp nova.Position, limit int
 // ctx ends first, the run's error when the runner fails, and
 // [ErrNotRunning] when the runner is stopped short of pos.
 func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("wait for: nil context")
-	}
 	for {
 		r.mu.Lock()
 		cp, loaded, state, runErr, ch := r.cp, r.loaded, r.state, r.err, r.changed
@@ -560,9 +541,6 @@ func (r *Runner) WaitFor(ctx context.Context, pos nova.Position) error {
 // leaves a read model that the rebuild overwrites, never a checkpoint
 // past an emptied model.
 func (r *Runner) Reset(ctx context.Context) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("reset: nil context")
-	}
 	r.mu.Lock()
 	running := active(r.state) || r.life.Running()
 	r.mu.Unlock()

@@ -581,14 +581,12 @@ func TestInvalidInput(t *testing.T) {
 	reg := newRegistry(t)
 	s := newStore(t, novamem.Config{})
 	p, _ := projection.New("ok", reg)
-	var nilCtx context.Context
 	cases := []struct {
 		name string
 		err  error
 	}{
 		{"empty name", func() error { _, err := projection.New("", reg); return err }()},
 		{"control name", func() error { _, err := projection.New("a\nb", reg); return err }()},
-		{"nil registry", func() error { _, err := projection.New("x", nil); return err }()},
 		{"zero config", func() error { _, err := projection.NewRunner(projection.Config{}); return err }()},
 		{"no store", func() error { _, err := projection.NewRunner(projection.Config{Projection: p}); return err }()},
 		{"no projection", func() error { _, err := projection.NewRunner(projection.Config{Store: s}); return err }()},
@@ -609,8 +607,6 @@ func TestInvalidInput(t *testing.T) {
 			return err
 		}()},
 		{"unregistered type", projection.On(p, func(context.Context, nova.Event, PlaceOrder) error { return nil })},
-		{"nil handler", projection.On[OrderPlaced](p, nil)},
-		{"nil projection", projection.OnAny(nil, func(context.Context, nova.Event) error { return nil })},
 		{"empty raw type", projection.OnType(p, "", func(context.Context, nova.Event) error { return nil })},
 		{"second handler", func() error {
 			h := func(context.Context, nova.Event, OrderPlaced) error { return nil }
@@ -619,7 +615,6 @@ func TestInvalidInput(t *testing.T) {
 			}
 			return projection.On(p, h)
 		}()},
-		{"checkpoint nil ctx", projection.NewMemoryCheckpoints().Save(nilCtx, "x", nova.Start)},
 		{"checkpoint bad name", func() error { _, err := projection.NewMemoryCheckpoints().Load(context.Background(), ""); return err }()},
 	}
 	for _, c := range cases {
@@ -627,25 +622,7 @@ func TestInvalidInput(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalid", c.name, c.err)
 		}
 	}
-	r, err := projection.NewRunner(projection.Config{Store: s, Projection: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, err := range map[string]error{
-		"start":    r.Start(nilCtx),
-		"stop":     r.Stop(nilCtx),
-		"wait for": r.WaitFor(nilCtx, nova.Start),
-		"reset":    r.Reset(nilCtx),
-		"lag":      func() error { _, err := r.Lag(nilCtx); return err }(),
-	} {
-		if !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("%s with nil ctx: err = %v, want ErrInvalid", name, err)
-		}
-	}
-	if st := r.Status(); st.State != projection.Stopped {
-		t.Fatalf("rejected Start changed the state to %s", st.State)
-	}
-	_, err = projection.NewRunner(projection.Config{Store: s, Projection: p, MaxBackoff: -1})
+	_, err := projection.NewRunner(projection.Config{Store: s, Projection: p, MaxBackoff: -1})
 	if err == nil || !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "MaxBackoff") {
 		t.Fatalf("err %v does not name MaxBackoff", err)
 	}

@@ -47,10 +47,7 @@ func newSQLModel(t *testing.T) *sqlModel {
 	if err := s.WriteTx(ctx, func(c *sqlite3.Conn) error { return c.Exec(modelDDL) }); err != nil {
 		t.Fatal(err)
 	}
-	cps, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cps := novasqlite.NewCheckpoints(s)
 	m := &sqlModel{s: s, cps: cps, reg: newRegistry(t)}
 	m.p, err = projection.New("orders", m.reg)
 	if err != nil {
@@ -473,7 +470,6 @@ func TestRebuildInvalid(t *testing.T) {
 	t.Parallel()
 	m := newSQLModel(t)
 	ctx := context.Background()
-	var nilCtx context.Context
 	r, err := projection.NewRunner(projection.Config{Store: m.s, Projection: m.p, Checkpoints: m.cps})
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +479,6 @@ func TestRebuildInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
-		"nil ctx":       r.Rebuild(nilCtx, nil),
 		"no tables":     r.Rebuild(ctx, nil),
 		"not rebuilder": mem.Rebuild(ctx, nil),
 	} {
@@ -524,13 +519,9 @@ func TestStoredLag(t *testing.T) {
 	if lag, err := r.Lag(ctx); err != nil || lag.Events != 0 {
 		t.Fatalf("Lag = %+v, %v", lag, err)
 	}
-	var nilCtx context.Context
 	for name, f := range map[string]func() error{
-		"nil ctx":   func() error { _, err := projection.StoredLag(nilCtx, m.s, m.cps, "orders", 0); return err },
-		"nil store": func() error { _, err := projection.StoredLag(ctx, nil, m.cps, "orders", 0); return err },
-		"nil cps":   func() error { _, err := projection.StoredLag(ctx, m.s, nil, "orders", 0); return err },
-		"bad name":  func() error { _, err := projection.StoredLag(ctx, m.s, m.cps, "", 0); return err },
-		"limit":     func() error { _, err := projection.StoredLag(ctx, m.s, m.cps, "orders", -1); return err },
+		"bad name": func() error { _, err := projection.StoredLag(ctx, m.s, m.cps, "", 0); return err },
+		"limit":    func() error { _, err := projection.StoredLag(ctx, m.s, m.cps, "orders", -1); return err },
 	} {
 		if err := f(); !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // DefaultLease is how long a claim on a run holds without renewal when
@@ -184,19 +183,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // maxRunIDLen keeps envelope IDs and stream names within their limits.
 const maxRunIDLen = 128
 
-func validateRun[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
-	if c == nil {
-		return nova.Invalidf("saga", "nil coordinator")
-	}
-	if def == nil {
-		return nova.Invalidf("saga", "nil definition")
-	}
-	return validateRunID(def.name, runID)
-}
-
 func validateRunID(saga, runID string) error {
 	if runID == "" {
 		return nova.Invalidf("saga", "empty run ID")
@@ -210,7 +196,7 @@ func validateRunID(saga, runID string) error {
 // Load rebuilds a run's [Execution] from its stream. A run that does not
 // exist returns an error matching [nova.ErrNotFound].
 func Load[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID string) (Execution[D], error) {
-	if err := validateRun(ctx, c, def, runID); err != nil {
+	if err := validateRunID(def.name, runID); err != nil {
 		return Execution[D]{}, err
 	}
 	return load[D](ctx, c.events, def.name, runID)
@@ -301,8 +287,8 @@ func (e *otherRunError) Unwrap() error { return nova.ErrConcurrency }
 // claims the run and drives it to its end. Starting a run whose stream
 // exists records nothing and returns its recorded [Execution].
 //
-// Bad input (nil ctx, coordinator or definition, empty or over-long run ID,
-// data that does not encode as JSON) returns an error matching
+// Bad input (an empty or over-long run ID, data that does not encode as
+// JSON) returns an error matching
 // [nova.ErrInvalid] and records nothing.
 func Start[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID string, data D) (Execution[D], error) {
 	r, err := begin(ctx, c, def, runID, data, false)
@@ -350,7 +336,7 @@ func Run[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID s
 // Owner when leased is set. A run that exists is loaded instead, with
 // existing set.
 func begin[D any](ctx context.Context, c *Coordinator, def *Definition[D], runID string, data D, leased bool) (*runner[D], error) {
-	if err := validateRun(ctx, c, def, runID); err != nil {
+	if err := validateRunID(def.name, runID); err != nil {
 		return &runner[D]{}, err
 	}
 	raw, err := marshal(data)

@@ -81,9 +81,6 @@ type Definition[D any] struct {
 // compensates. Compensation itself is not bounded. Zero means no timeout;
 // a negative timeout returns an error matching [nova.ErrInvalid].
 func (d *Definition[D]) WithTimeout(timeout time.Duration) (*Definition[D], error) {
-	if d == nil {
-		return nil, nova.Invalidf("saga", "nil definition")
-	}
 	if timeout < 0 {
 		return nil, nova.Invalidf("saga", "saga %q: negative timeout %s", d.name, timeout)
 	}

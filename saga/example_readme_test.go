@@ -62,7 +62,7 @@ func Example_trip() {
 		},
 	)
 
-	runs, _ := novasqlite.NewRunStore(store)        // or novapg.NewRunStore: runs table, outbox, leases
+	runs := novasqlite.NewRunStore(store)           // or novapg.NewRunStore: runs table, outbox, leases
 	b, _ := broker.NewMemory(broker.MemoryConfig{}) // any broker.Broker: lifecycle events go out through the outbox
 	defer b.Close()
 	ended := make(chan saga.RunInfo, 1)

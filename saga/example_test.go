@@ -28,7 +28,7 @@ func Example() {
 	defer store.Close()
 	b, _ := broker.NewMemory(broker.MemoryConfig{})
 	defer b.Close()
-	runs, _ := novamem.NewRunStore(store)
+	runs := novamem.NewRunStore(store)
 	c, _ := saga.NewCoordinator(saga.Config{Runs: runs, Broker: b})
 
 	def, err := saga.Define("order",
@@ -106,7 +106,7 @@ func ExampleWorker() {
 	ctx := context.Background()
 	store, _ := novamem.New(novamem.Config{})
 	defer store.Close()
-	runs, _ := novamem.NewRunStore(store)
+	runs := novamem.NewRunStore(store)
 	ended := make(chan saga.RunInfo, 10)
 	c, _ := saga.NewCoordinator(saga.Config{Runs: runs,
 		OnEndFunc: func(_ context.Context, r saga.RunInfo) { ended <- r }})

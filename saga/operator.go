@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // An operator acts on a run by saga name and run ID, without its typed
@@ -49,12 +48,6 @@ func AbandonRun(ctx context.Context, runs RunStore, saga, runID, actor, reason s
 // operate records an operator's event on a run. Bad input returns an error
 // matching [nova.ErrInvalid] and records nothing.
 func operate(ctx context.Context, runs RunStore, saga, runID, actor, reason string, needReason bool, typ string) (RunInfo, error) {
-	if err := validate.Context(ctx); err != nil {
-		return RunInfo{}, err
-	}
-	if runs == nil {
-		return RunInfo{}, nova.Invalidf("saga", "nil run store")
-	}
 	if err := validName("saga name", saga); err != nil {
 		return RunInfo{}, err
 	}
@@ -145,12 +138,6 @@ type Entry struct {
 // read (the CLI prints it). It needs no typed definition. A run that does
 // not exist returns an error matching [nova.ErrNotFound].
 func Timeline(ctx context.Context, runs RunStore, saga, runID string) ([]Entry, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
-	if runs == nil {
-		return nil, nova.Invalidf("saga", "nil run store")
-	}
 	if err := validName("saga name", saga); err != nil {
 		return nil, err
 	}

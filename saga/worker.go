@@ -11,7 +11,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/startstop"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // Defaults of [WorkerConfig].
@@ -104,9 +103,6 @@ type handler func(ctx context.Context, run RunInfo, claimed time.Time, group *sy
 // suffix unique to the worker, so two workers of one process fence each
 // other out as two processes do. Errors match [nova.ErrInvalid].
 func NewWorker(c *Coordinator, cfg WorkerConfig) (*Worker, error) {
-	if c == nil {
-		return nil, nova.Invalidf("saga", "nil coordinator")
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -126,12 +122,6 @@ func (w *Worker) Owner() string { return w.owner }
 // next Start. Registering a saga name twice, or while w runs, returns an
 // error matching [nova.ErrInvalid].
 func Register[D any](w *Worker, def *Definition[D]) error {
-	if w == nil {
-		return nova.Invalidf("saga", "nil worker")
-	}
-	if def == nil {
-		return nova.Invalidf("saga", "nil definition")
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.life.Running() {
@@ -166,9 +156,6 @@ func Register[D any](w *Worker, def *Definition[D]) error {
 // may be started again, with the sagas registered by then. Starting a
 // worker with no saga registered fails the same way.
 func (w *Worker) Start(ctx context.Context) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	err := w.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
 		w.mu.Lock()
 		handlers := maps.Clone(w.handlers)
@@ -204,9 +191,6 @@ func (w *Worker) Start(ctx context.Context) error {
 // fails until they have returned. Stopping a worker that is not running
 // returns nil.
 func (w *Worker) Stop(ctx context.Context) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	return w.life.Stop(ctx)
 }
 

@@ -42,10 +42,7 @@ func memBackend(t testing.TB, clk *clock) saga.RunStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	runs, err := novamem.NewRunStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novamem.NewRunStore(st)
 	return runs
 }
 
@@ -59,10 +56,7 @@ func openSQLite(t testing.TB, sync novasqlite.Synchronous) saga.RunStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	runs, err := novasqlite.NewRunStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novasqlite.NewRunStore(st)
 	return runs
 }
 
@@ -90,10 +84,7 @@ func pgBackend(t testing.TB, _ *clock) saga.RunStore {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	runs, err := novapg.NewRunStore(st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novapg.NewRunStore(st)
 	return runs
 }
 
@@ -588,11 +579,8 @@ func TestStuckRunsAndOperatorActions(t *testing.T) {
 				_, err := saga.AbandonRun(t.Context(), f.runs, "trip", "abandon", "carol", "")
 				return err
 			},
-			"nil runs":  func() error { _, err := saga.RetryRun(t.Context(), nil, "trip", "retry", "a", "x"); return err },
-			"bad saga":  func() error { _, err := saga.RetryRun(t.Context(), f.runs, "a.b", "retry", "a", "x"); return err },
-			"empty run": func() error { _, err := saga.RetryRun(t.Context(), f.runs, "trip", "", "a", "x"); return err },
-			//lint:ignore SA1012 a nil context is the bad input under test
-			"nil ctx":          func() error { _, err := saga.RetryRun(nil, f.runs, "trip", "retry", "a", "x"); return err },
+			"bad saga":         func() error { _, err := saga.RetryRun(t.Context(), f.runs, "a.b", "retry", "a", "x"); return err },
+			"empty run":        func() error { _, err := saga.RetryRun(t.Context(), f.runs, "trip", "", "a", "x"); return err },
 			"timeline no saga": func() error { _, err := saga.Timeline(t.Context(), f.runs, "", "retry"); return err },
 		}
 		for name, fn := range bad {
@@ -720,16 +708,12 @@ func TestWorkerBadInput(t *testing.T) {
 	def := tripSaga(t, sagatest.New(nil))
 	w, _ := saga.NewWorker(f.c, saga.WorkerConfig{})
 	cases := map[string]func() error{
-		"nil coordinator": func() error { _, err := saga.NewWorker(nil, saga.WorkerConfig{}); return err },
 		"neg concurrency": func() error { _, err := saga.NewWorker(f.c, saga.WorkerConfig{Concurrency: -1}); return err },
 		"neg poll":        func() error { _, err := saga.NewWorker(f.c, saga.WorkerConfig{PollInterval: -1}); return err },
-		"nil worker":      func() error { return saga.Register(nil, def) },
-		"nil def":         func() error { return saga.Register[trip](w, nil) },
 		"nothing registered": func() error {
 			return w.Start(t.Context())
 		},
-		"start nil def": func() error { _, err := saga.Start[trip](t.Context(), f.c, nil, "r1", trip{}); return err },
-		"start no run":  func() error { _, err := saga.Start(t.Context(), f.c, def, "", trip{}); return err },
+		"start no run": func() error { _, err := saga.Start(t.Context(), f.c, def, "", trip{}); return err },
 		"short lease": func() error {
 			_, err := saga.NewCoordinator(saga.Config{Runs: f.runs, Lease: time.Millisecond})
 			return err

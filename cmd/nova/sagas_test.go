@@ -22,10 +22,7 @@ func stuckRun(t *testing.T, db string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	runs, err := novasqlite.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novasqlite.NewRunStore(s)
 	type data struct{}
 	noop := func(context.Context, saga.StepContext, *data) error { return nil }
 	fail := func(context.Context, saga.StepContext, *data) error { return saga.Permanent(errors.New("refused")) }

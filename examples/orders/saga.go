@@ -35,9 +35,6 @@ type Fulfilment struct {
 // Unlike Fulfil, the run survives a crash: a worker resumes it from its
 // stream. Use the order ID as the run ID.
 func FulfilSaga(svc *Service) (*saga.Definition[Fulfilment], error) {
-	if svc == nil {
-		return nil, invalidf("fulfil saga: nil service")
-	}
 	return saga.Define(SagaName,
 		saga.Step[Fulfilment]{Name: "place", Execute: svc.sagaPlace, Compensate: svc.sagaCancel},
 		saga.Step[Fulfilment]{Name: "reserve", Execute: svc.sagaReserve, Compensate: svc.sagaRelease},

@@ -100,19 +100,9 @@ func NewService(cfg Config) (*Service, error) {
 // callers that need versions or their own decisions.
 func (s *Service) Repository() *aggregate.Repository[Order] { return s.repo }
 
-func (s *Service) check(ctx context.Context, orderID string) error {
-	if s == nil {
-		return invalidf("nil service")
-	}
-	if ctx == nil {
-		return invalidf("nil context")
-	}
-	return validateText("order ID", orderID)
-}
-
 // Get returns the order as it is now, or an error matching [ErrNotFound].
 func (s *Service) Get(ctx context.Context, orderID string) (*Order, error) {
-	if err := s.check(ctx, orderID); err != nil {
+	if err := validateText("order ID", orderID); err != nil {
 		return nil, err
 	}
 	root, err := s.repo.Load(ctx, orderID)
@@ -144,7 +134,7 @@ func (s *Service) update(ctx context.Context, orderID string, decide func(*Order
 // Place places a new order. A malformed command fails with an error
 // matching nova.ErrInvalid; an order ID already used with [ErrAlreadyPlaced].
 func (s *Service) Place(ctx context.Context, cmd PlaceOrder) (*Order, error) {
-	if err := s.check(ctx, cmd.OrderID); err != nil {
+	if err := validateText("order ID", cmd.OrderID); err != nil {
 		return nil, err
 	}
 	if err := cmd.Validate(); err != nil {
@@ -214,7 +204,7 @@ func (s *Service) Pay(ctx context.Context, orderID string, amount int64) (*Order
 
 // Ship ships a paid order.
 func (s *Service) Ship(ctx context.Context, orderID string) (*Order, error) {
-	if err := s.check(ctx, orderID); err != nil {
+	if err := validateText("order ID", orderID); err != nil {
 		return nil, err
 	}
 	return s.update(ctx, orderID, func(o *Order) ([]any, error) { return o.Ship("TRK-" + orderID) })
@@ -224,7 +214,7 @@ func (s *Service) Ship(ctx context.Context, orderID string) (*Order, error) {
 // and refunds its payment as the cancellation records. The reason is
 // required.
 func (s *Service) Cancel(ctx context.Context, orderID, reason string) (*Order, error) {
-	if err := s.check(ctx, orderID); err != nil {
+	if err := validateText("order ID", orderID); err != nil {
 		return nil, err
 	}
 	if err := validateText("cancellation reason", reason); err != nil {

@@ -41,9 +41,6 @@ func SummaryKey(orderID string) string { return "order:" + orderID }
 // SQL query store and transactional checkpoints each event is applied
 // exactly once anyway.
 func NewSummaryProjection(reg *nova.Registry, qs cqrs.QueryStore) (*projection.Projection, error) {
-	if qs == nil {
-		return nil, invalidf("summary projection: nil query store")
-	}
 	p, err := projection.New(SummaryProjection, reg)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // Raw is a baseline written directly against a backend's driver, doing the
@@ -177,9 +176,6 @@ type Result struct {
 // error matching [nova.ErrNotImplemented]) is skipped, with a line on
 // opts.Progress; Run fails only if it skipped every scenario.
 func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
 	if err := b.validate(); err != nil {
 		return nil, err
 	}

@@ -85,26 +85,24 @@ func TestRunRejectsBadInput(t *testing.T) {
 	badScale.Scale = -2
 	tests := []struct {
 		name    string
-		ctx     context.Context
 		backend bench.Backend
 		opts    bench.Options
 		msg     string
 	}{
-		{"unknown scenario", context.Background(), good, bench.Options{Scenarios: []string{"append-1", "append-2"}}, `unknown scenario "append-2", want one of append-1, append-1-8w, append-100, read-10k, readall`},
-		{"scenario twice", context.Background(), good, bench.Options{Scenarios: []string{"readall", "readall"}}, "named twice"},
-		{"negative runs", context.Background(), good, bench.Options{Runs: -1}, "Runs"},
-		{"negative scale", context.Background(), good, bench.Options{Scale: -1}, "Scale"},
-		{"NaN scale", context.Background(), good, bench.Options{Scale: math.NaN()}, "Scale"},
-		{"nil context", nil, good, bench.Options{}, "nil context"},
-		{"backend without name", context.Background(), noName, bench.Options{}, "Name"},
-		{"backend without NovaFunc", context.Background(), noNova, bench.Options{}, "NovaFunc"},
-		{"backend without RawFunc", context.Background(), noRaw, bench.Options{}, "RawFunc"},
-		{"backend with negative scale", context.Background(), badScale, bench.Options{}, "Scale"},
+		{"unknown scenario", good, bench.Options{Scenarios: []string{"append-1", "append-2"}}, `unknown scenario "append-2", want one of append-1, append-1-8w, append-100, read-10k, readall`},
+		{"scenario twice", good, bench.Options{Scenarios: []string{"readall", "readall"}}, "named twice"},
+		{"negative runs", good, bench.Options{Runs: -1}, "Runs"},
+		{"negative scale", good, bench.Options{Scale: -1}, "Scale"},
+		{"NaN scale", good, bench.Options{Scale: math.NaN()}, "Scale"},
+		{"backend without name", noName, bench.Options{}, "Name"},
+		{"backend without NovaFunc", noNova, bench.Options{}, "NovaFunc"},
+		{"backend without RawFunc", noRaw, bench.Options{}, "RawFunc"},
+		{"backend with negative scale", badScale, bench.Options{}, "Scale"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := bench.Run(tt.ctx, tt.backend, tt.opts)
+			res, err := bench.Run(context.Background(), tt.backend, tt.opts)
 			if !errors.Is(err, nova.ErrInvalid) {
 				t.Fatalf("err = %v, want one matching nova.ErrInvalid", err)
 			}
@@ -419,7 +417,7 @@ func TestWriteTable(t *testing.T) {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	evs := bench.Events(3)
-	if _, err := validate.Append(context.Background(), "s", evs); err != nil {
+	if _, err := validate.Append("s", evs); err != nil {
 		t.Fatalf("events do not validate: %v", err)
 	}
 	seen := map[string]bool{}

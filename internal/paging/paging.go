@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // Yield hands page to yield, in order, and reports whether the read should
@@ -37,12 +36,9 @@ func Yield[T any](page []T, short bool, left *int, yield func(T, error) bool) bo
 	return true
 }
 
-// Check reports a read's bad input: a nil ctx, else the first non-nil of
-// errs (the options' Validate results).
-func Check(ctx context.Context, errs ...error) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
+// Check returns the first non-nil of errs, the checks of a read's input
+// (the options' Validate results, the stream name's).
+func Check(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
 			return err

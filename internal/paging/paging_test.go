@@ -50,16 +50,12 @@ func TestYield(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	bad := errors.New("bad limit")
-	if err := Check(context.Background(), nil, nil); err != nil {
-		t.Errorf("Check(ctx, nil, nil) = %v, want nil", err)
+	bad, worse := errors.New("bad limit"), errors.New("bad stream")
+	if err := Check(nil, nil); err != nil {
+		t.Errorf("Check(nil, nil) = %v, want nil", err)
 	}
-	if err := Check(context.Background(), nil, bad); err != bad {
-		t.Errorf("Check(ctx, nil, bad) = %v, want bad", err)
-	}
-	//lint:ignore SA1012 a nil context is the bad input under test
-	if err := Check(nil, bad); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("Check(nil, bad) = %v, want nova.ErrInvalid first", err)
+	if err := Check(nil, bad, worse); err != bad {
+		t.Errorf("Check(nil, bad, worse) = %v, want bad", err)
 	}
 }
 

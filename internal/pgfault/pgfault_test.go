@@ -160,12 +160,8 @@ func open(t *testing.T, url, schema string, leased bool) *world {
 	w := &world{store: store, q: schema + ".", reg: nova.NewRegistry(nova.RegistryOptions{}), fx: &effects{keys: map[string]bool{}}}
 	t.Cleanup(w.close)
 	nova.MustRegister[Added](w.reg, "Added")
-	if w.cps, err = novapg.NewCheckpoints(store); err != nil {
-		t.Fatal(err)
-	}
-	if w.runs, err = novapg.NewRunStore(store); err != nil {
-		t.Fatal(err)
-	}
+	w.cps = novapg.NewCheckpoints(store)
+	w.runs = novapg.NewRunStore(store)
 	if _, err := store.Pool().Exec(ctx, fmt.Sprintf(`CREATE TABLE %[1]stotals (key TEXT PRIMARY KEY, n BIGINT NOT NULL, sum BIGINT NOT NULL);
 		CREATE TABLE %[1]sapplied (event_id TEXT PRIMARY KEY, key TEXT NOT NULL)`, w.q)); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // invalidf returns package projection's error for bad input.
@@ -31,13 +30,6 @@ func validateName(name string) error {
 		return invalidf("projection name: %v", err)
 	}
 	return nil
-}
-
-func validateCall(ctx context.Context, name string) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("nil context")
-	}
-	return validateName(name)
 }
 
 type rebuildKey struct{}
@@ -99,16 +91,14 @@ func WithRebuild(ctx context.Context) context.Context {
 }
 
 // ValidateCommit checks the arguments of a projection.TxCheckpoints Commit, for
-// the backends: a context, a projection name, an owner that is empty or
-// a valid name, to not before from, and an apply function. Anything else
-// fails with an error matching [nova.ErrInvalid].
-func ValidateCommit(ctx context.Context, name, owner string, from, to nova.Position, apply func(context.Context) error) error {
-	if err := validateCall(ctx, name); err != nil {
+// the backends: a projection name, an owner that is empty or a valid name,
+// and to not before from. Anything else fails with an error matching
+// [nova.ErrInvalid].
+func ValidateCommit(name, owner string, from, to nova.Position) error {
+	if err := validateName(name); err != nil {
 		return err
 	}
 	switch {
-	case apply == nil:
-		return invalidf("commit %q: nil apply function", name)
 	case owner != "" && nova.ValidateStream(owner) != nil:
 		return invalidf("commit %q: owner: %v", name, nova.ValidateStream(owner))
 	case to.Less(from):
@@ -118,11 +108,11 @@ func ValidateCommit(ctx context.Context, name, owner string, from, to nova.Posit
 }
 
 // ValidateLease checks the arguments of a projection.Leaser call, for the
-// backends: a context, a projection name and an owner's name. ttl is
-// checked when not nil: it must be positive. Anything else fails with an
-// error matching [nova.ErrInvalid].
-func ValidateLease(ctx context.Context, name, owner string, ttl *time.Duration) error {
-	if err := validateCall(ctx, name); err != nil {
+// backends: a projection name and an owner's name. ttl is checked when
+// not nil: it must be positive. Anything else fails with an error matching
+// [nova.ErrInvalid].
+func ValidateLease(name, owner string, ttl *time.Duration) error {
+	if err := validateName(name); err != nil {
 		return err
 	}
 	if err := nova.ValidateStream(owner); err != nil {
@@ -135,13 +125,9 @@ func ValidateLease(ctx context.Context, name, owner string, ttl *time.Duration) 
 }
 
 // ValidateTables checks the arguments of a projection.Rebuilder Prepare or Swap,
-// for the backends: a context and at least one table, each valid by
-// [ValidateTable]. Anything else fails with an error matching
-// [nova.ErrInvalid].
-func ValidateTables(ctx context.Context, tables []string) error {
-	if err := validate.Context(ctx); err != nil {
-		return invalidf("tables: nil context")
-	}
+// for the backends: at least one table, each valid by [ValidateTable].
+// Anything else fails with an error matching [nova.ErrInvalid].
+func ValidateTables(tables []string) error {
 	if len(tables) == 0 {
 		return invalidf("no tables")
 	}
@@ -155,8 +141,8 @@ func ValidateTables(ctx context.Context, tables []string) error {
 
 // ValidateSwap checks the arguments of a projection.Rebuilder Swap, for the
 // backends: those of ValidateTables, and two different projection names.
-func ValidateSwap(ctx context.Context, name, shadow string, tables []string) error {
-	if err := ValidateTables(ctx, tables); err != nil {
+func ValidateSwap(name, shadow string, tables []string) error {
+	if err := ValidateTables(tables); err != nil {
 		return err
 	}
 	if err := errors.Join(validateName(name), validateName(shadow)); err != nil {

@@ -33,9 +33,6 @@ func TestValidateTable(t *testing.T) {
 
 func TestValidateCalls(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	var nilCtx context.Context // a nil context is the input under test
-	apply := func(context.Context) error { return nil }
 	ttl, zero := time.Second, time.Duration(0)
 	p1, p2 := nova.Position{Commit: 1}, nova.Position{Commit: 2}
 	for _, tt := range []struct {
@@ -43,23 +40,20 @@ func TestValidateCalls(t *testing.T) {
 		err  error
 		ok   bool
 	}{
-		{"commit", projectiondriver.ValidateCommit(ctx, "p", "w", p1, p2, apply), true},
-		{"commit same position", projectiondriver.ValidateCommit(ctx, "p", "", p1, p1, apply), true},
-		{"commit backwards", projectiondriver.ValidateCommit(ctx, "p", "", p2, p1, apply), false},
-		{"commit nil apply", projectiondriver.ValidateCommit(ctx, "p", "", p1, p2, nil), false},
-		{"commit nil ctx", projectiondriver.ValidateCommit(nilCtx, "p", "", p1, p2, apply), false},
-		{"commit bad owner", projectiondriver.ValidateCommit(ctx, "p", "w\n", p1, p2, apply), false},
-		{"lease", projectiondriver.ValidateLease(ctx, "p", "w", &ttl), true},
-		{"lease no ttl", projectiondriver.ValidateLease(ctx, "p", "w", nil), true},
-		{"lease zero ttl", projectiondriver.ValidateLease(ctx, "p", "w", &zero), false},
-		{"lease empty owner", projectiondriver.ValidateLease(ctx, "p", "", nil), false},
-		{"lease empty name", projectiondriver.ValidateLease(ctx, "", "w", nil), false},
-		{"tables", projectiondriver.ValidateTables(ctx, []string{"a", "b"}), true},
-		{"no tables", projectiondriver.ValidateTables(ctx, nil), false},
-		{"tables nil ctx", projectiondriver.ValidateTables(nilCtx, []string{"a"}), false},
-		{"swap", projectiondriver.ValidateSwap(ctx, "p", "p@rebuild", []string{"a"}), true},
-		{"swap onto itself", projectiondriver.ValidateSwap(ctx, "p", "p", []string{"a"}), false},
-		{"swap bad table", projectiondriver.ValidateSwap(ctx, "p", "q", []string{"a-b"}), false},
+		{"commit", projectiondriver.ValidateCommit("p", "w", p1, p2), true},
+		{"commit same position", projectiondriver.ValidateCommit("p", "", p1, p1), true},
+		{"commit backwards", projectiondriver.ValidateCommit("p", "", p2, p1), false},
+		{"commit bad owner", projectiondriver.ValidateCommit("p", "w\n", p1, p2), false},
+		{"lease", projectiondriver.ValidateLease("p", "w", &ttl), true},
+		{"lease no ttl", projectiondriver.ValidateLease("p", "w", nil), true},
+		{"lease zero ttl", projectiondriver.ValidateLease("p", "w", &zero), false},
+		{"lease empty owner", projectiondriver.ValidateLease("p", "", nil), false},
+		{"lease empty name", projectiondriver.ValidateLease("", "w", nil), false},
+		{"tables", projectiondriver.ValidateTables([]string{"a", "b"}), true},
+		{"no tables", projectiondriver.ValidateTables(nil), false},
+		{"swap", projectiondriver.ValidateSwap("p", "p@rebuild", []string{"a"}), true},
+		{"swap onto itself", projectiondriver.ValidateSwap("p", "p", []string{"a"}), false},
+		{"swap bad table", projectiondriver.ValidateSwap("p", "q", []string{"a-b"}), false},
 	} {
 		if (tt.err == nil) != tt.ok || tt.err != nil && !errors.Is(tt.err, nova.ErrInvalid) {
 			t.Errorf("%s: %v, want ok %v", tt.name, tt.err, tt.ok)

@@ -7,7 +7,6 @@
 package querystore
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"unicode"
@@ -56,17 +55,10 @@ func ValidateValue(key string, value json.RawMessage) error {
 	return nil
 }
 
-// ValidateGet checks what [cqrs.QueryStore.GetRaw] receives.
-func ValidateGet(ctx context.Context, key string) error {
-	if ctx == nil {
-		return invalidf("nil context")
-	}
-	return ValidateKey(key)
-}
-
-// ValidateUpsert checks what [cqrs.QueryStore.UpsertRaw] receives.
-func ValidateUpsert(ctx context.Context, key string, value json.RawMessage) error {
-	if err := ValidateGet(ctx, key); err != nil {
+// ValidateUpsert checks what [cqrs.QueryStore.UpsertRaw] receives: the
+// key by [ValidateKey], the value by [ValidateValue].
+func ValidateUpsert(key string, value json.RawMessage) error {
+	if err := ValidateKey(key); err != nil {
 		return err
 	}
 	return ValidateValue(key, value)

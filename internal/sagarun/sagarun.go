@@ -6,7 +6,6 @@ package sagarun
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -54,14 +53,11 @@ func CheckStatus(s saga.Status) error {
 	return nil
 }
 
-// CheckKey reports bad input to a call naming one run: a nil ctx, an empty
-// saga or run ID, a saga name [saga.Define] refuses (the stream names of
+// CheckKey reports bad input to a call naming one run: an empty saga or
+// run ID, a saga name [saga.Define] refuses (the stream names of
 // runs are distinct only for valid saga names), or names that make no
 // valid stream.
-func CheckKey(ctx context.Context, sagaName, runID string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
+func CheckKey(sagaName, runID string) error {
 	switch {
 	case sagaName == "":
 		return nova.Invalidf("saga", "empty saga name")
@@ -115,10 +111,10 @@ func checkString(what, s string) error {
 // outbox envelope. It first cleans t.Run.Error with [CleanText]: an
 // error's text is whatever a step's error said, and a run must not get
 // stuck on it.
-func CheckTransition(ctx context.Context, t *saga.Transition) error {
+func CheckTransition(t *saga.Transition) error {
 	r := &t.Run
 	r.Error = CleanText(r.Error)
-	if err := CheckKey(ctx, r.Saga, r.RunID); err != nil {
+	if err := CheckKey(r.Saga, r.RunID); err != nil {
 		return err
 	}
 	if want := saga.StreamName(r.Saga, r.RunID); t.Stream != want {
@@ -158,7 +154,7 @@ func CheckTransition(ctx context.Context, t *saga.Transition) error {
 			return err
 		}
 	}
-	if _, err := validate.Append(ctx, t.Stream, t.Events); err != nil {
+	if _, err := validate.Append(t.Stream, t.Events); err != nil {
 		return err
 	}
 	for i, e := range t.Outbox {
@@ -229,10 +225,7 @@ func LeaseLost(sagaName, runID, owner string, row saga.RunInfo) error {
 }
 
 // CheckClaim reports bad input to Claim.
-func CheckClaim(ctx context.Context, r saga.ClaimRequest) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
+func CheckClaim(r saga.ClaimRequest) error {
 	if err := checkOwner(r.Owner, r.Lease); err != nil {
 		return err
 	}
@@ -264,26 +257,23 @@ func checkOwner(owner string, lease time.Duration) error {
 }
 
 // CheckRenew reports bad input to Renew.
-func CheckRenew(ctx context.Context, sagaName, runID, owner string, lease time.Duration) error {
-	if err := CheckKey(ctx, sagaName, runID); err != nil {
+func CheckRenew(sagaName, runID, owner string, lease time.Duration) error {
+	if err := CheckKey(sagaName, runID); err != nil {
 		return err
 	}
 	return checkOwner(owner, lease)
 }
 
 // CheckRelease reports bad input to Release.
-func CheckRelease(ctx context.Context, sagaName, runID, owner string) error {
-	if err := CheckKey(ctx, sagaName, runID); err != nil {
+func CheckRelease(sagaName, runID, owner string) error {
+	if err := CheckKey(sagaName, runID); err != nil {
 		return err
 	}
 	return checkOwner(owner, 1)
 }
 
 // ListLimit reports bad input to List and returns the limit it has.
-func ListLimit(ctx context.Context, f saga.RunFilter) (int, error) {
-	if err := validate.Context(ctx); err != nil {
-		return 0, err
-	}
+func ListLimit(f saga.RunFilter) (int, error) {
 	if f.Status != "" {
 		if err := CheckStatus(f.Status); err != nil {
 			return 0, err
@@ -313,10 +303,7 @@ func Match(f saga.RunFilter, row saga.RunInfo) bool {
 }
 
 // CheckPending reports bad input to an outbox's Pending.
-func CheckPending(ctx context.Context, limit int) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
+func CheckPending(limit int) error {
 	if limit < 1 || limit > MaxLimit {
 		return nova.Invalidf("saga", "outbox limit %d, want 1 to %d", limit, MaxLimit)
 	}

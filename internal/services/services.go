@@ -41,34 +41,19 @@ type Services struct {
 func For(store nova.Store) (Services, error) {
 	switch s := store.(type) {
 	case *novamem.Store:
-		runs, err := novamem.NewRunStore(s)
-		if err != nil {
-			return Services{}, err
-		}
+		runs := novamem.NewRunStore(s)
 		return Services{Runs: runs, Checkpoints: projection.NewMemoryCheckpoints(),
 			QueryStore: func(context.Context, string) (cqrs.QueryStore, error) { return novamem.NewQueryStore(), nil },
 			Table:      bare}, nil
 	case *novasqlite.Store:
-		runs, err := novasqlite.NewRunStore(s)
-		if err != nil {
-			return Services{}, err
-		}
-		cps, err := novasqlite.NewCheckpoints(s)
-		if err != nil {
-			return Services{}, err
-		}
+		runs := novasqlite.NewRunStore(s)
+		cps := novasqlite.NewCheckpoints(s)
 		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
 			return novasqlite.NewQueryStore(ctx, s, table)
 		}, Table: bare}, nil
 	case *novapg.Store:
-		runs, err := novapg.NewRunStore(s)
-		if err != nil {
-			return Services{}, err
-		}
-		cps, err := novapg.NewCheckpoints(s)
-		if err != nil {
-			return Services{}, err
-		}
+		runs := novapg.NewRunStore(s)
+		cps := novapg.NewCheckpoints(s)
 		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
 			return novapg.NewQueryStore(ctx, s, table)
 		}, Table: func(table string) string { return s.Schema() + "." + table }}, nil

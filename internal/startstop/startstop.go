@@ -31,10 +31,6 @@ import (
 // their own error.
 var ErrRunning = errors.New("startstop: already running")
 
-// errNilContext is returned for a nil ctx; components check ctx first and
-// return their own error.
-var errNilContext = errors.New("startstop: nil context")
-
 // closed is the Stopped channel of a component never started.
 var closed = func() chan struct{} {
 	c := make(chan struct{})
@@ -65,9 +61,6 @@ type Lifecycle struct {
 // may be started again. Otherwise Start returns nil and the run goes on
 // until its goroutines have returned.
 func (l *Lifecycle) Start(ctx context.Context, start func(ctx context.Context, group *sync.WaitGroup) error) (err error) {
-	if ctx == nil {
-		return errNilContext
-	}
 	l.mu.Lock()
 	if l.runningLocked() {
 		l.mu.Unlock()
@@ -105,9 +98,6 @@ func (l *Lifecycle) Start(ctx context.Context, start func(ctx context.Context, g
 // and still owns its goroutines: a later Stop waits for them again.
 // Stopping a component that is not running returns nil at once.
 func (l *Lifecycle) Stop(ctx context.Context) error {
-	if ctx == nil {
-		return errNilContext
-	}
 	l.mu.Lock()
 	cancel, stopped := l.cancel, l.stopped
 	l.mu.Unlock()

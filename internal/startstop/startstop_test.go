@@ -298,15 +298,3 @@ func TestConcurrentStartStop(t *testing.T) {
 		t.Fatalf("%d Starts succeeded, %d runs began", ok.Load(), c.starts.Load())
 	}
 }
-
-func TestNilContext(t *testing.T) {
-	t.Parallel()
-	var l startstop.Lifecycle
-	var nilCtx context.Context
-	if err := l.Start(nilCtx, func(context.Context, *sync.WaitGroup) error { return nil }); err == nil {
-		t.Fatal("Start with a nil ctx succeeded")
-	}
-	if err := l.Stop(nilCtx); err == nil {
-		t.Fatal("Stop with a nil ctx succeeded")
-	}
-}

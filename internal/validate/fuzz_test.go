@@ -1,7 +1,6 @@
 package validate_test
 
 import (
-	"context"
 	"errors"
 	"reflect"
 	"regexp"
@@ -37,7 +36,7 @@ func FuzzAppend(f *testing.F) {
 			{Type: typ, Data: data},
 		}
 		before := clone(in)
-		out, err := validate.Append(context.Background(), stream, in)
+		out, err := validate.Append(stream, in)
 		if !reflect.DeepEqual(in, before) {
 			t.Fatal("Append modified the caller's slice")
 		}
@@ -77,7 +76,7 @@ func FuzzAppend(f *testing.F) {
 		if out[0].ID == out[1].ID {
 			t.Fatalf("both events got ID %q", out[0].ID)
 		}
-		again, err := validate.Append(context.Background(), stream, out)
+		again, err := validate.Append(stream, out)
 		if err != nil {
 			t.Fatalf("accepted output does not validate again: %v", err)
 		}

@@ -1,6 +1,6 @@
 // Package validate holds the checks that every backend runs on its input
-// before any I/O: the arguments of Append, a nil context, a retried event,
-// a bad Config field. They live here, not in package nova, because
+// before any I/O: the arguments of Append, a retried event, a bad Config
+// field. They live here, not in package nova, because
 // applications never call them: nova's exported API lists what an
 // application calls, and the backends of this module share these helpers
 // as database/sql drivers share database/sql/driver. Every error they
@@ -9,7 +9,6 @@ package validate
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -35,14 +34,6 @@ func InvalidFieldf(pkg, field, format string, args ...any) error {
 // are nova's rules, whichever backend runs them.
 func invalidf(format string, args ...any) error { return nova.Invalidf("nova", format, args...) }
 
-// Context reports a nil context as an error matching [nova.ErrInvalid].
-func Context(ctx context.Context) error {
-	if ctx == nil {
-		return invalidf("nil context")
-	}
-	return nil
-}
-
 // SameContent reports whether a recorded event carries the content of d:
 // the same ID, type, data and metadata. Stores use it to tell an idempotent
 // retry from a reused ID.
@@ -55,10 +46,7 @@ func SameContent(e nova.Event, d nova.EventData) bool {
 // ([nova.NewEventID]) and every given ID is in canonical lower case. The
 // caller's slice is not modified. Errors match
 // [nova.ErrInvalid] and name the offending event by its index.
-func Append(ctx context.Context, stream string, events []nova.EventData) ([]nova.EventData, error) {
-	if err := Context(ctx); err != nil {
-		return nil, err
-	}
+func Append(stream string, events []nova.EventData) ([]nova.EventData, error) {
 	if err := nova.ValidateStream(stream); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package validate_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,20 +28,8 @@ func validEvent() nova.EventData {
 	}
 }
 
-func TestContext(t *testing.T) {
-	t.Parallel()
-	if err := validate.Context(context.Background()); err != nil {
-		t.Fatalf("Context(Background) = %v", err)
-	}
-	var nilCtx context.Context // a nil context is the input under test
-	if err := validate.Context(nilCtx); !errors.Is(err, nova.ErrInvalid) {
-		t.Fatalf("Context(nil) = %v, want ErrInvalid", err)
-	}
-}
-
 // appendArgs are the arguments of one Append call.
 type appendArgs struct {
-	ctx    context.Context
 	stream string
 	events []nova.EventData
 }
@@ -61,7 +48,6 @@ func TestAppendRejects(t *testing.T) {
 		edit  func(*appendArgs)
 		inMsg string
 	}{
-		{"nil ctx", func(a *appendArgs) { a.ctx = nil }, "context"},
 		{"empty stream", func(a *appendArgs) { a.stream = "" }, "stream"},
 		{"oversize stream", func(a *appendArgs) { a.stream = long(nova.MaxStreamLen + 1) }, "stream"},
 		{"invalid utf-8 stream", func(a *appendArgs) { a.stream = "s\xc3\x28" }, "UTF-8"},
@@ -113,12 +99,12 @@ func TestAppendRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a := appendArgs{ctx: context.Background(), stream: "order-42", events: []nova.EventData{validEvent(), validEvent()}}
+			a := appendArgs{stream: "order-42", events: []nova.EventData{validEvent(), validEvent()}}
 			a.events[0].ID = id1
 			tt.edit(&a)
 			perEvent := len(a.events) == 2
 			before := clone(a.events)
-			out, err := validate.Append(a.ctx, a.stream, a.events)
+			out, err := validate.Append(a.stream, a.events)
 			if !errors.Is(err, nova.ErrInvalid) {
 				t.Fatalf("Append = %v, want an error matching ErrInvalid", err)
 			}
@@ -132,7 +118,7 @@ func TestAppendRejects(t *testing.T) {
 			if !strings.Contains(msg, tt.inMsg) {
 				t.Errorf("message %q does not mention %q", msg, tt.inMsg)
 			}
-			if perEvent && a.stream == "order-42" && a.ctx != nil && !strings.Contains(msg, "event 1:") {
+			if perEvent && a.stream == "order-42" && !strings.Contains(msg, "event 1:") {
 				t.Errorf("message %q does not name event 1", msg)
 			}
 			if !reflect.DeepEqual(a.events, before) {
@@ -174,7 +160,7 @@ func TestAppendNamesIndex(t *testing.T) {
 		events[i] = validEvent()
 	}
 	events[11].Type = ""
-	_, err := validate.Append(context.Background(), "s", events)
+	_, err := validate.Append("s", events)
 	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 11:") {
 		t.Fatalf("Append = %v, want ErrInvalid naming event 11", err)
 	}
@@ -234,7 +220,7 @@ func TestAppendAccepts(t *testing.T) {
 			t.Parallel()
 			in := tt.events()
 			before := clone(in)
-			out, err := validate.Append(context.Background(), tt.stream, in)
+			out, err := validate.Append(tt.stream, in)
 			if err != nil {
 				t.Fatalf("Append: %v", err)
 			}
@@ -266,7 +252,7 @@ func TestAppendAccepts(t *testing.T) {
 				}
 			}
 			// The output validates again, unchanged.
-			again, err := validate.Append(context.Background(), tt.stream, out)
+			again, err := validate.Append(tt.stream, out)
 			if err != nil || !reflect.DeepEqual(again, out) {
 				t.Fatalf("revalidating the output: %v (changed: %v)", err, !reflect.DeepEqual(again, out))
 			}
@@ -300,7 +286,7 @@ func TestAppendLowersIDs(t *testing.T) {
 	t.Parallel()
 	upper := strings.ToUpper(id1)
 	in := []nova.EventData{{ID: upper, Type: "t"}}
-	out, err := validate.Append(context.Background(), "s", in)
+	out, err := validate.Append("s", in)
 	if err != nil {
 		t.Fatalf("Append: %v", err)
 	}
@@ -312,7 +298,7 @@ func TestAppendLowersIDs(t *testing.T) {
 	}
 
 	// The same UUID spelled in two cases is one ID, so twice in a batch.
-	_, err = validate.Append(context.Background(), "s", []nova.EventData{{ID: id1, Type: "t"}, {ID: upper, Type: "t"}})
+	_, err = validate.Append("s", []nova.EventData{{ID: id1, Type: "t"}, {ID: upper, Type: "t"}})
 	if !errors.Is(err, nova.ErrInvalid) || !strings.Contains(err.Error(), "event 1:") {
 		t.Fatalf("Append of %s and %s = %v, want ErrInvalid naming event 1", id1, upper, err)
 	}
@@ -322,7 +308,7 @@ func TestAppendLowersIDs(t *testing.T) {
 func TestTypeRuleMatchesRegister(t *testing.T) {
 	t.Parallel()
 	for _, typ := range []string{"order.placed", "", "t\x00", "t\n", "t\u0085", "t\xff", "日本", strings.Repeat("t", nova.MaxTypeLen), strings.Repeat("t", nova.MaxTypeLen+1)} {
-		_, appendErr := validate.Append(context.Background(), "s", []nova.EventData{{Type: typ}})
+		_, appendErr := validate.Append("s", []nova.EventData{{Type: typ}})
 		registerErr := nova.Register[struct{}](nova.NewRegistry(nova.RegistryOptions{}), typ)
 		if (appendErr == nil) != (registerErr == nil) {
 			t.Errorf("type %q: Append says %v, Register says %v", typ, appendErr, registerErr)

@@ -103,11 +103,7 @@ func openSQLite(ctx context.Context, tg target, child bool) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	cps, err := novasqlite.NewCheckpoints(s)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
+	cps := novasqlite.NewCheckpoints(s)
 	b := &backend{store: s, cps: cps, tables: []string{"totals", "applied"}, close: func() { s.Close() }}
 	b.exec = func(ctx context.Context, sql string, args ...any) error {
 		c, ok := novasqlite.TxFromContext(ctx)
@@ -181,11 +177,7 @@ func openPostgres(ctx context.Context, tg target) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	cps, err := novapg.NewCheckpoints(s)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
+	cps := novapg.NewCheckpoints(s)
 	q := tg.Schema + "."
 	b := &backend{store: s, cps: cps, tables: []string{q + "totals", q + "applied"}, cte: true, close: func() { s.Close() }}
 	b.exec = func(ctx context.Context, sql string, args ...any) error {

@@ -349,17 +349,15 @@ func openBackend(ctx context.Context, cfg setup) (saga.RunStore, effects, func()
 		var s *novasqlite.Store
 		if s, err = novasqlite.Open(ctx, novasqlite.Config{Path: cfg.SQLite}); err == nil {
 			events = s
-			if runs, err = novasqlite.NewRunStore(s); err == nil {
-				fx, err = openSQLiteEffects(cfg.Effects)
-			}
+			runs = novasqlite.NewRunStore(s)
+			fx, err = openSQLiteEffects(cfg.Effects)
 		}
 	} else {
 		var s *novapg.Store
 		if s, err = novapg.Open(ctx, novapg.Config{URL: cfg.PostgresURL, Schema: cfg.Schema}); err == nil {
 			events = s
-			if runs, err = novapg.NewRunStore(s); err == nil {
-				fx, err = openPGEffects(ctx, cfg.PostgresURL, cfg.Schema)
-			}
+			runs = novapg.NewRunStore(s)
+			fx, err = openPGEffects(ctx, cfg.PostgresURL, cfg.Schema)
 		}
 	}
 	if err != nil {
@@ -802,10 +800,7 @@ func TestKilledWorkersSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	runs, err := novasqlite.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novasqlite.NewRunStore(s)
 	fx, err := openSQLiteEffects(cfg.Effects)
 	if err != nil {
 		t.Fatal(err)
@@ -910,10 +905,7 @@ func openPG(t *testing.T, ctx context.Context, cfg setup) (saga.RunStore, effect
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	runs, err := novapg.NewRunStore(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := novapg.NewRunStore(s)
 	fx, err := openPGEffects(ctx, cfg.PostgresURL, cfg.Schema)
 	if err != nil {
 		t.Fatal(err)
