@@ -37,7 +37,7 @@ func Example_forwarderAndInbox() {
 
 	// In: each "shipping.requested" message runs ShipOrder once, keyed by
 	// the message's ID.
-	bus, _ := cqrs.NewCommandBus()
+	bus := cqrs.NewCommandBus()
 	shipped := make(chan string, 1)
 	_ = cqrs.Handle(bus, func(ctx context.Context, c ShipOrder) error {
 		shipped <- c.OrderID

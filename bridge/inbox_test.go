@@ -42,10 +42,7 @@ func decodeReserve(e broker.Envelope) (any, error) {
 // the message is then delivered again.
 func stockBus(t *testing.T, s nova.Store, runs *atomic.Int64, fail func() bool) *cqrs.CommandBus {
 	t.Helper()
-	idem, err := cqrs.Idempotency(&cqrs.MemoryHandled{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	idem := cqrs.Idempotency(&cqrs.MemoryHandled{})
 	lose := func(next cqrs.HandlerFunc) cqrs.HandlerFunc {
 		return func(ctx context.Context, msg any) (any, error) {
 			r, err := next(ctx, msg)
@@ -55,11 +52,8 @@ func stockBus(t *testing.T, s nova.Store, runs *atomic.Int64, fail func() bool) 
 			return r, err
 		}
 	}
-	bus, err := cqrs.NewCommandBus(lose, cqrs.Correlation(), idem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cqrs.Handle(bus, func(ctx context.Context, c ReserveStock) error {
+	bus := cqrs.NewCommandBus(lose, cqrs.Correlation(), idem)
+	err := cqrs.Handle(bus, func(ctx context.Context, c ReserveStock) error {
 		runs.Add(1)
 		key, _ := cqrs.KeyOf(c)
 		md := cqrs.StampMetadata(ctx, nova.Metadata{})
@@ -225,7 +219,7 @@ func TestInboxStartStop(t *testing.T) {
 
 func TestInboxConfigErrors(t *testing.T) {
 	b := newBroker(t)
-	bus, _ := cqrs.NewCommandBus()
+	bus := cqrs.NewCommandBus()
 	dec := func(broker.Envelope) (any, error) { return nil, nil }
 	noGroups := struct{ broker.Broker }{b}
 	for name, cfg := range map[string]bridge.InboxConfig{

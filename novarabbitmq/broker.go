@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/backoff"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // Broker is a [broker.Broker] on a RabbitMQ server, with durable consumer
@@ -73,9 +72,6 @@ var errNotConnected = errors.New("not connected to the server")
 // first connection (with [Config.DialTimeout]); a server that cannot be
 // reached returns an error matching [nova.ErrTransient].
 func New(ctx context.Context, cfg Config) (*Broker, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -336,9 +332,6 @@ func (b *Broker) Publish(ctx context.Context, e broker.Envelope) error {
 // does not deduplicate, so publishing the batch again delivers those
 // twice.
 func (b *Broker) PublishBatch(ctx context.Context, envelopes []broker.Envelope) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	for i, e := range envelopes {
 		err := e.Validate()
 		if err == nil {
@@ -427,9 +420,6 @@ func (b *Broker) Poll(ctx context.Context, topic string, max int) ([]broker.Enve
 // and so to topic's dead-letter queue, with the reason and the time in
 // its headers.
 func (b *Broker) PublishDLQ(ctx context.Context, topic string, e broker.Envelope, reason string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -517,9 +507,6 @@ func (b *Broker) PollDLQ(ctx context.Context, topic string, max int) ([]broker.D
 }
 
 func (b *Broker) checkTake(ctx context.Context, what, topic string, max int) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/backoff"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // subscription is one Subscribe or SubscribeGroup subscription: a queue
@@ -68,9 +67,6 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string, h broker.Handler
 // is passed, the server dead-letters it itself (see the package
 // documentation).
 func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h broker.Handler) (broker.Subscription, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := checkGroup(group); err != nil {
 		return nil, err
 	}
@@ -78,9 +74,6 @@ func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h br
 }
 
 func (b *Broker) subscribe(ctx context.Context, group, pattern string, h broker.Handler) (broker.Subscription, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := broker.ValidatePattern(pattern); err != nil {
 		return nil, err
 	}
