@@ -94,12 +94,6 @@ type BatchPublisher interface {
 // some may have been published; calling PublishAll again with the same
 // envelopes is safe within the deduplication window.
 func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
-	if b == nil {
-		return invalidf("nil broker")
-	}
 	for i, e := range envelopes {
 		if err := e.Validate(); err != nil {
 			return invalidf("envelope %d: %v", i, err)

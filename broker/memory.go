@@ -163,9 +163,6 @@ func (b *Memory) Publish(ctx context.Context, e Envelope) error {
 // first, so bad input publishes none, and then publishes them in order
 // under one lock.
 func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	for i, e := range envelopes {
 		if err := e.Validate(); err != nil {
 			if len(envelopes) == 1 {
@@ -251,9 +248,6 @@ func (b *Memory) Poll(ctx context.Context, topic string, max int) ([]Envelope, e
 
 // PublishDLQ implements [Broker.PublishDLQ].
 func (b *Memory) PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	if err := ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -316,9 +310,6 @@ func (b *Memory) PollDLQ(ctx context.Context, topic string, max int) ([]DeadLett
 }
 
 func checkPoll(ctx context.Context, topic string, max int) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	if err := ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -344,14 +335,8 @@ func (b *Memory) Dropped() uint64 {
 // handler that wants to stop returns and cancels the ctx it subscribed
 // with.
 func (b *Memory) Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error) {
-	if err := checkContext(ctx); err != nil {
-		return nil, err
-	}
 	if err := ValidatePattern(pattern); err != nil {
 		return nil, err
-	}
-	if h == nil {
-		return nil, invalidf("subscribe to %q: nil handler", pattern)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("broker: subscribe to %q: %w", pattern, err)
