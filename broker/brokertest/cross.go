@@ -23,7 +23,7 @@ func (s *suite) testNamespace(t *testing.T) {
 	if s.open == nil {
 		t.Skip("brokertest: pass WithOpen(func(t testing.TB, namespace string) broker.Broker) to check that brokers of one namespace share their server's state and others do not")
 	}
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 4)
 	ns := s.namespace()
 	one, two := s.open(t, ns), s.open(t, ns)
 	other := s.open(t, s.namespace())
@@ -89,7 +89,7 @@ func (s *suite) testKill(t *testing.T) {
 	if s.open == nil {
 		t.Skip("brokertest: pass WithOpen(func(t testing.TB, namespace string) broker.Broker) to check that a group member killed with SIGKILL loses nothing (the case runs a child process)")
 	}
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 4)
 	ns := s.namespace()
 	b := s.open(t, ns)
 	g := groups(t, b)
@@ -114,6 +114,7 @@ func (s *suite) testKill(t *testing.T) {
 		}
 	}
 	c.kill(t)
+	t.Logf("the child acknowledged %v and held %s when it was killed", slices.Sorted(maps.Keys(acked)), held)
 	after := numbered("after", 2)
 	publishIDs(t, ctx, b, "kill.t", after)
 
@@ -136,6 +137,7 @@ func (s *suite) testKill(t *testing.T) {
 			id := h.env.ID
 			switch {
 			case id == held:
+				t.Logf("%s, held by the killed child, delivered again with attempts %d", id, h.env.Attempts)
 				if limit == 1 && server {
 					t.Fatalf("held envelope %s delivered again (attempts %d) although the attempt limit is 1 and the server counts deliveries: want it dead-lettered", id, h.env.Attempts)
 				}

@@ -18,7 +18,7 @@ import (
 // the second handles everything published after.
 func (s *suite) testGroupShare(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 	g := groups(t, b)
 	tr := newTracker()
@@ -57,7 +57,7 @@ func (s *suite) testGroupShare(t *testing.T) {
 // and joins again: the new member receives what was published meanwhile.
 func (s *suite) testGroupDurable(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 	g := groups(t, b)
 	tr := newTracker()
@@ -89,7 +89,7 @@ func (s *suite) testGroupDurable(t *testing.T) {
 // before it was created.
 func (s *suite) testGroupCopies(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 	g := groups(t, b)
 	mustPublish(t, ctx, b, Envelope("early", "copy.t"))
@@ -119,7 +119,7 @@ func (s *suite) testGroupCopies(t *testing.T) {
 // deliveries; with an attempt limit of 1 it may be dead-lettered instead.
 func (s *suite) testGroupHandOver(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 	g := groups(t, b)
 	limit := s.maxAttempts(t)
@@ -137,7 +137,7 @@ func (s *suite) testGroupHandOver(t *testing.T) {
 		if e.ID != "h1" || e.Attempts != 0 {
 			t.Fatalf("holder received %s with attempts %d, want h1 with 0", e.ID, e.Attempts)
 		}
-	case <-ctx.Done():
+	case <-time.After(s.timeout):
 		t.Fatalf("holder not called within %v", s.timeout)
 	}
 	tr := newTracker()
@@ -188,7 +188,7 @@ func (s *suite) testGroupHandOver(t *testing.T) {
 // rejected once is delivered again with Attempts 1; others flow.
 func (s *suite) testGroupDeadLetter(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 	g := groups(t, b)
 	limit := s.maxAttempts(t)

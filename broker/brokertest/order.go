@@ -45,7 +45,7 @@ func (s *suite) testKeyOrder(t *testing.T) {
 // start starts with the handler it is given, and checks the order per
 // key.
 func (s *suite) keyOrder(t *testing.T, b broker.Broker, prefix string, start func(context.Context, broker.Handler)) {
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	limit := s.maxAttempts(t)
 	const keys, each = 4, 8
 	// Each key's envelopes alternate between two topics: the order is

@@ -24,7 +24,7 @@ const bigPayloadLen = 1_000_000
 // for byte.
 func (s *suite) testPayloads(t *testing.T) {
 	t.Parallel()
-	ctx := s.ctx(t)
+	ctx := s.ctxFor(t, 3)
 	b := s.newBroker(t)
 
 	small := Envelope("pay-headers", "pay.small")

@@ -153,7 +153,13 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker, opts ...Optio
 
 // ctx returns a context that ends with the test or after the timeout.
 func (s *suite) ctx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), s.timeout)
+	return s.ctxFor(t, 1)
+}
+
+// ctxFor returns a context that ends with the test or after n timeouts,
+// for a case that waits for several things in turn.
+func (s *suite) ctxFor(t testing.TB, n int) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Duration(n)*s.timeout)
 	t.Cleanup(cancel)
 	return ctx
 }
