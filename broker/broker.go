@@ -94,12 +94,6 @@ type BatchPublisher interface {
 // some may have been published; calling PublishAll again with the same
 // envelopes is safe within the deduplication window.
 func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
-	if b == nil {
-		return invalidf("nil broker")
-	}
 	for i, e := range envelopes {
 		if err := e.Validate(); err != nil {
 			return invalidf("envelope %d: %v", i, err)
@@ -125,18 +119,23 @@ func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
 // acknowledgements (JetStream durable consumers, RabbitMQ queues, Kafka
 // consumer groups).
 type GroupSubscriber interface {
-	// SubscribeGroup joins the durable consumer group named group. The
-	// group receives every envelope whose topic matches pattern that was
-	// published since the group was first created, including while no
-	// member runs. Each envelope goes to one member at a time, and h
-	// returning nil acknowledges it for the whole group. An envelope a
-	// member does not acknowledge — its handler failed or panicked, its
-	// process died, its connection dropped — is delivered again, to that
-	// member or another, with Attempts one higher, until the broker's
-	// attempt limit, and is then dead-lettered under its topic with the
-	// last error as the reason. Every member of a group must give the same
-	// pattern. The subscription ends as [Broker.Subscribe]'s does; the
-	// group and its unacknowledged envelopes outlive it.
+	// SubscribeGroup joins the durable consumer group named group (see
+	// [ValidateGroup]), creating it on the first call. The group receives
+	// every envelope whose topic matches pattern that was published since
+	// the group was created, including while no member runs; envelopes
+	// published before are not its own. Each envelope goes to one member
+	// at a time, and h returning nil acknowledges it for the whole group.
+	// An envelope a member does not acknowledge — its handler failed or
+	// panicked, its subscription ended, its process died, its connection
+	// dropped — is delivered again, to that member or another, with
+	// Attempts one higher, until the broker's attempt limit, and is then
+	// dead-lettered under its topic with the last error as the reason.
+	// (A delivery to a process that died counts only where the server
+	// counts deliveries, [Guarantees].ServerAttempts.) Every member of a
+	// group must give the same pattern. The subscription ends as
+	// [Broker.Subscribe]'s does; the group and its unacknowledged
+	// envelopes outlive it. A group lives as long as the broker's server
+	// keeps it: for [Memory], as long as the Memory.
 	SubscribeGroup(ctx context.Context, group, pattern string, h Handler) (Subscription, error)
 }
 
@@ -157,6 +156,13 @@ type Guarantees struct {
 	// server, and so do consumer groups with what they have not yet
 	// acknowledged.
 	Durable bool
+	// ServerAttempts: the server counts deliveries, so a delivery to a
+	// consumer whose process died or whose connection dropped before it
+	// answered counts in Attempts and towards the attempt limit, and an
+	// envelope that crashes every consumer it reaches is dead-lettered in
+	// the end. Without it the count lives in the consumer's process and
+	// starts again at 0 after a crash.
+	ServerAttempts bool
 }
 
 // Guarantor is an optional capability of a [Broker]: reporting its

@@ -19,11 +19,13 @@
 //
 // # Delivery
 //
-// A broker offers two ways to consume:
+// Every broker offers two ways to consume, and one that is a
+// [GroupSubscriber] a third (see Consumer groups below):
 //
 //   - Poll(ctx, topic, max), a pull consumer: each topic keeps the
 //     envelopes published to it, oldest first, and Poll removes and returns
-//     up to max of them. A test can run a saga and then poll
+//     up to max of them; pollers of one topic compete, each envelope
+//     going to one of them. A test can run a saga and then poll
 //     "saga.test-saga.a.started" for the event it expects.
 //   - Subscribe(ctx, pattern, handler): every subscription receives its
 //     own copy of each envelope whose topic matches, published after it
@@ -33,15 +35,54 @@
 //     with Attempts one higher, and when the broker's attempt limit is
 //     used up it is dead-lettered under its own topic with the last error
 //     as the reason. Envelopes published later do not wait for a
-//     redelivery and may overtake it. Delivery is at least once: handlers
-//     must be idempotent, keyed by the envelope ID.
+//     redelivery and may overtake it (unless the backend promises order
+//     per key, see Guarantees). Delivery is at least once: handlers must
+//     be idempotent, keyed by the envelope ID.
 //
-// The two are independent: an envelope goes to its topic's poll queue and
-// to every matching subscription, and polling takes nothing from a
-// subscriber.
+// They are independent: an envelope goes to its topic's poll queue, to
+// every matching subscription and to every matching consumer group, and
+// polling takes nothing from a subscriber.
 //
 // Dead letters are read with PollDLQ; PublishDLQ dead-letters an envelope
 // by hand, with a reason.
+//
+// # Consumer groups
+//
+// A subscription is fan-out and lives with its process: what is published
+// while it is not running is not its own. Work shared by several
+// processes, which must survive their crashes, goes to a consumer group
+// instead, on a backend that is a [GroupSubscriber]:
+// SubscribeGroup(ctx, group, pattern, handler) joins the group named group
+// ([ValidateGroup]). The group is created by its first member and receives
+// every matching envelope published from then on, including while no
+// member runs; each envelope goes to one member at a time, and the
+// member's acknowledgement is the group's. An envelope a member does not
+// acknowledge — its handler failed or panicked, its subscription ended,
+// its process was killed, its connection dropped — goes to a member again
+// (the same or another) with Attempts one higher, and is dead-lettered
+// after the attempt limit as with Subscribe. Two groups on one pattern
+// each get their own copy. [Memory]'s groups live as long as the Memory;
+// a server's live as long as the server keeps them.
+//
+// # Guarantees
+//
+// Beyond the contract, a backend states what it promises in
+// [Guarantees], read with [GuaranteesOf]:
+//
+//   - Dedup: a repeated envelope ID is dropped (next section).
+//   - KeyOrder: a subscription, and a group across all its members, hands
+//     one key's envelopes over in publish order, one at a time,
+//     redeliveries included. Without it, a redelivery may be overtaken by
+//     envelopes published later, and two members may handle envelopes of
+//     one key at once.
+//   - Durable: envelopes and groups survive a restart of the server.
+//   - ServerAttempts: the server counts deliveries, so a delivery to a
+//     process that died counts in Attempts and towards the limit, and an
+//     envelope that crashes every consumer ends as a dead letter instead
+//     of coming back for ever.
+//
+// The conformance suite checks each promise a backend makes, and skips
+// the checks of those it does not.
 //
 // # Deduplication
 //
@@ -86,5 +127,17 @@
 // when it is there and falls back to one Publish per envelope otherwise.
 // Durable consumer groups, shared by processes, are [GroupSubscriber];
 // what a backend promises beyond the contract (deduplication, order per
-// key, durability) it reports as [Guarantees] through [Guarantor].
+// key, durability, delivery counts kept by the server) it reports as
+// [Guarantees] through [Guarantor]. Memory implements all three, with
+// the guarantees Dedup and ServerAttempts.
+//
+// # Bad input
+//
+// Every method validates its input — envelopes ([Envelope.Validate]),
+// topics, patterns, group names, sizes — before any I/O, so bad input
+// returns an error matching [nova.ErrInvalid] at once, even while the
+// server is unreachable, and changes nothing. A call whose ctx is already
+// done returns ctx's error and changes nothing. A nil context, broker,
+// handler or outbox is a programmer's bug, not input: it is not checked,
+// and panics as a nil value does.
 package broker

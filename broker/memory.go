@@ -41,8 +41,9 @@ type MemoryConfig struct {
 	// Default [DefaultDedupWindow], the default duplicate window of NATS
 	// JetStream.
 	DedupWindow time.Duration
-	// MaxQueue is the most envelopes kept per topic for Poll, and the most
-	// dead letters kept per topic for PollDLQ. When a queue is full the
+	// MaxQueue is the most envelopes kept per topic for Poll, the most
+	// dead letters kept per topic for PollDLQ, and the most envelopes a
+	// consumer group keeps waiting for a member. When a queue is full the
 	// oldest entry is discarded to make room, and counted in
 	// [Memory.Dropped]. Default [DefaultMaxQueue].
 	MaxQueue int
@@ -100,20 +101,29 @@ func (c MemoryConfig) withDefaults() MemoryConfig {
 // Publish never waits for a consumer. Each subscription has its own
 // unbounded queue, so a slow handler delays only its own subscription and
 // no envelope is lost to it; the price is memory, which grows with the
-// backlog of the slowest subscription. Poll queues and dead letters are
-// bounded per topic by [MemoryConfig.MaxQueue], dropping the oldest, so a
-// topic nobody polls — the common case once consumers subscribe — cannot
-// grow without bound. The deduplication window keeps every ID published
+// backlog of the slowest subscription. Poll queues, dead letters and
+// consumer groups' backlogs are bounded by [MemoryConfig.MaxQueue],
+// dropping the oldest, so a topic nobody polls — the common case once
+// consumers subscribe — or a group whose members are gone cannot grow
+// without bound. The deduplication window keeps every ID published
 // within it.
 //
 // The key of deduplication is the ID alone: an ID published within the
 // window is dropped whatever its topic.
 //
+// Memory is a [GroupSubscriber]: a consumer group is created by its first
+// SubscribeGroup and lives as long as the Memory, keeping what is
+// published to it while no member runs. A member whose subscription ends
+// while its handler holds an envelope it has not acknowledged hands the
+// envelope back, counted as a failed delivery, to the next member. A
+// SubscribeGroup whose pattern is not the group's returns an error
+// matching [nova.ErrInvalid].
+//
 // The zero Memory is not usable; create one with [NewMemory].
 //
-// Each subscription runs one goroutine, which the broker owns: it stops
-// when the subscription's ctx is done, on Unsubscribe and on Close, and
-// Close waits for all of them.
+// Each subscription and each group member runs one goroutine, which the
+// broker owns: it stops when the subscription's ctx is done, on
+// Unsubscribe and on Close, and Close waits for all of them.
 type Memory struct {
 	cfg MemoryConfig
 
@@ -123,7 +133,8 @@ type Memory struct {
 	dlq     map[string]*queue[DeadLetter]
 	seen    map[string]time.Time // ID → when published
 	seenLog queue[seenEntry]     // the same, oldest first, for pruning
-	subs    map[*memSub]struct{}
+	subs    map[*memSub]struct{} // subscriptions and group members
+	groups  map[string]*memGroup // by name
 	dropped uint64
 	wg      sync.WaitGroup // one per running subscription
 }
@@ -134,8 +145,10 @@ type seenEntry struct {
 }
 
 var (
-	_ Broker         = (*Memory)(nil)
-	_ BatchPublisher = (*Memory)(nil)
+	_ Broker          = (*Memory)(nil)
+	_ BatchPublisher  = (*Memory)(nil)
+	_ GroupSubscriber = (*Memory)(nil)
+	_ Guarantor       = (*Memory)(nil)
 )
 
 // NewMemory returns an empty in-memory broker. The zero cfg means the
@@ -151,6 +164,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		dlq:    make(map[string]*queue[DeadLetter]),
 		seen:   make(map[string]time.Time),
 		subs:   make(map[*memSub]struct{}),
+		groups: make(map[string]*memGroup),
 	}, nil
 }
 
@@ -163,9 +177,6 @@ func (b *Memory) Publish(ctx context.Context, e Envelope) error {
 // first, so bad input publishes none, and then publishes them in order
 // under one lock.
 func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	for i, e := range envelopes {
 		if err := e.Validate(); err != nil {
 			if len(envelopes) == 1 {
@@ -205,8 +216,13 @@ func (b *Memory) PublishBatch(ctx context.Context, envelopes []Envelope) error {
 		}
 		q.push(e)
 		for s := range b.subs {
-			if Match(s.pattern, e.Topic) {
-				s.enqueue(e)
+			if s.group == nil && Match(s.pattern, e.Topic) {
+				s.q.push(e)
+			}
+		}
+		for _, g := range b.groups {
+			if Match(g.pattern, e.Topic) && g.q.push(e) {
+				b.dropped++
 			}
 		}
 	}
@@ -251,9 +267,6 @@ func (b *Memory) Poll(ctx context.Context, topic string, max int) ([]Envelope, e
 
 // PublishDLQ implements [Broker.PublishDLQ].
 func (b *Memory) PublishDLQ(ctx context.Context, topic string, e Envelope, reason string) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	if err := ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -316,9 +329,6 @@ func (b *Memory) PollDLQ(ctx context.Context, topic string, max int) ([]DeadLett
 }
 
 func checkPoll(ctx context.Context, topic string, max int) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	if err := ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -344,14 +354,8 @@ func (b *Memory) Dropped() uint64 {
 // handler that wants to stop returns and cancels the ctx it subscribed
 // with.
 func (b *Memory) Subscribe(ctx context.Context, pattern string, h Handler) (Subscription, error) {
-	if err := checkContext(ctx); err != nil {
-		return nil, err
-	}
 	if err := ValidatePattern(pattern); err != nil {
 		return nil, err
-	}
-	if h == nil {
-		return nil, invalidf("subscribe to %q: nil handler", pattern)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("broker: subscribe to %q: %w", pattern, err)
@@ -361,20 +365,56 @@ func (b *Memory) Subscribe(ctx context.Context, pattern string, h Handler) (Subs
 	if b.closed {
 		return nil, fmt.Errorf("broker: subscribe to %q: %w", pattern, nova.ErrClosed)
 	}
+	return b.start(ctx, pattern, nil, &memQueue{}, h), nil
+}
+
+// SubscribeGroup implements [GroupSubscriber]. As with Subscribe,
+// Unsubscribe must not be called from the member's own handler.
+func (b *Memory) SubscribeGroup(ctx context.Context, group, pattern string, h Handler) (Subscription, error) {
+	if err := ValidateGroup(group); err != nil {
+		return nil, err
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("broker: join group %q: %w", group, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("broker: join group %q: %w", group, nova.ErrClosed)
+	}
+	g := b.groups[group]
+	if g == nil {
+		g = &memGroup{name: group, pattern: pattern, q: &memQueue{limit: b.cfg.MaxQueue}}
+		b.groups[group] = g
+	} else if g.pattern != pattern {
+		return nil, invalidf("join group %q with pattern %q: the group's pattern is %q", group, pattern, g.pattern)
+	}
+	return b.start(ctx, pattern, g, g.q, h), nil
+}
+
+// start runs a subscription, or a member of group g, taking its
+// deliveries from q. b.mu is held.
+func (b *Memory) start(ctx context.Context, pattern string, g *memGroup, q *memQueue, h Handler) *memSub {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &memSub{
 		b:       b,
 		pattern: pattern,
+		group:   g,
+		q:       q,
 		h:       h,
 		ctx:     sctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
+	q.join(s.wake)
 	b.subs[s] = struct{}{}
 	b.wg.Add(1)
 	go s.run()
-	return s, nil
+	return s
 }
 
 // Close implements [Broker.Close]. It returns once every subscription's
@@ -386,7 +426,7 @@ func (b *Memory) Close() error {
 		for s := range b.subs {
 			s.cancel()
 		}
-		b.topics, b.dlq, b.seen = nil, nil, nil
+		b.topics, b.dlq, b.seen, b.groups = nil, nil, nil, nil
 		b.seenLog = queue[seenEntry]{}
 	}
 	b.mu.Unlock()
@@ -394,27 +434,133 @@ func (b *Memory) Close() error {
 	return nil
 }
 
-// memSub is one subscription of a Memory broker.
+// memGroup is a consumer group of a Memory broker: its members share
+// one queue.
+type memGroup struct {
+	name    string
+	pattern string
+	q       *memQueue
+}
+
+// memQueue holds the deliveries waiting for a subscription, or for the
+// members of a group.
+type memQueue struct {
+	limit int // most first deliveries kept; 0: no limit
+
+	mu      sync.Mutex
+	ready   queue[delivery] // first deliveries, in publish order
+	retry   []delivery      // redeliveries, by due time
+	waiters map[chan struct{}]struct{}
+}
+
+// delivery is an envelope waiting for a subscription or a group, with
+// the failures it has had there.
+type delivery struct {
+	env      Envelope
+	failures int
+	due      time.Time // zero for a first delivery
+}
+
+// join registers a consumer's wake channel; leave removes it.
+func (q *memQueue) join(wake chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiters == nil {
+		q.waiters = make(map[chan struct{}]struct{})
+	}
+	q.waiters[wake] = struct{}{}
+}
+
+func (q *memQueue) leave(wake chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.waiters, wake)
+}
+
+// wakeAll tells every consumer that something was queued. q.mu is held.
+func (q *memQueue) wakeAll() {
+	for w := range q.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// push queues e for a first delivery and reports whether the oldest
+// waiting one was discarded to make room.
+func (q *memQueue) push(e Envelope) (dropped bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.limit > 0 && q.ready.len() >= q.limit {
+		q.ready.pop()
+		dropped = true
+	}
+	q.ready.push(delivery{env: e})
+	q.wakeAll()
+	return dropped
+}
+
+// next returns the delivery to make now, or how long until a redelivery
+// is due (0: nothing is waiting).
+func (q *memQueue) next() (delivery, time.Duration, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if len(q.retry) > 0 && !q.retry[0].due.After(now) {
+		d := q.retry[0]
+		q.retry = q.retry[1:]
+		return d, 0, true
+	}
+	if q.ready.len() > 0 {
+		return q.ready.pop(), 0, true
+	}
+	if len(q.retry) > 0 {
+		return delivery{}, max(q.retry[0].due.Sub(now), time.Nanosecond), false
+	}
+	return delivery{}, 0, false
+}
+
+// putBack returns a delivery taken with next and not made: a first
+// delivery goes back to the head of the line, a redelivery among the
+// others by due time.
+func (q *memQueue) putBack(d delivery) {
+	if d.due.IsZero() {
+		q.mu.Lock()
+		q.ready.pushFront(d)
+		q.wakeAll()
+		q.mu.Unlock()
+		return
+	}
+	q.redeliver(d)
+}
+
+// redeliver queues d for a redelivery at d.due.
+func (q *memQueue) redeliver(d delivery) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := len(q.retry)
+	for i > 0 && q.retry[i-1].due.After(d.due) {
+		i--
+	}
+	q.retry = append(q.retry, delivery{})
+	copy(q.retry[i+1:], q.retry[i:])
+	q.retry[i] = d
+	q.wakeAll()
+}
+
+// memSub is one subscription, or one member of a group, of a Memory
+// broker.
 type memSub struct {
 	b       *Memory
 	pattern string
+	group   *memGroup // nil for a subscription
+	q       *memQueue // its own, or the group's
 	h       Handler
 	ctx     context.Context // cancelled when the subscription ends
 	cancel  context.CancelFunc
 	done    chan struct{}
 	wake    chan struct{} // capacity 1: something was queued
-
-	mu    sync.Mutex
-	ready queue[delivery] // first deliveries, in publish order
-	retry []delivery      // redeliveries, by due time
-}
-
-// delivery is an envelope waiting for a subscription, with the failures
-// it has had there.
-type delivery struct {
-	env      Envelope
-	failures int
-	due      time.Time
 }
 
 func (s *memSub) Done() <-chan struct{} { return s.done }
@@ -425,21 +571,11 @@ func (s *memSub) Unsubscribe() error {
 	return nil
 }
 
-// enqueue queues e for a first delivery. The broker's lock is held.
-func (s *memSub) enqueue(e Envelope) {
-	s.mu.Lock()
-	s.ready.push(delivery{env: e})
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
 func (s *memSub) run() {
 	defer s.b.wg.Done()
 	defer close(s.done)
 	defer func() {
+		s.q.leave(s.wake)
 		s.b.mu.Lock()
 		delete(s.b.subs, s)
 		s.b.mu.Unlock()
@@ -452,7 +588,7 @@ func (s *memSub) run() {
 		}
 	}()
 	for {
-		d, wait, ok := s.next()
+		d, wait, ok := s.q.next()
 		if !ok {
 			var fire <-chan time.Time
 			if wait > 0 {
@@ -472,40 +608,30 @@ func (s *memSub) run() {
 			continue
 		}
 		if s.ctx.Err() != nil {
+			if s.group != nil {
+				s.q.putBack(d) // for another member
+			}
 			return
 		}
 		s.deliver(d)
 	}
 }
 
-// next returns the delivery to make now, or how long until a redelivery
-// is due (0: nothing is waiting).
-func (s *memSub) next() (delivery, time.Duration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if len(s.retry) > 0 && !s.retry[0].due.After(now) {
-		d := s.retry[0]
-		s.retry = s.retry[1:]
-		return d, 0, true
-	}
-	if s.ready.len() > 0 {
-		return s.ready.pop(), 0, true
-	}
-	if len(s.retry) > 0 {
-		return delivery{}, max(s.retry[0].due.Sub(now), time.Nanosecond), false
-	}
-	return delivery{}, 0, false
-}
-
 func (s *memSub) deliver(d delivery) {
 	env := d.env.Clone()
 	env.Attempts = d.env.Attempts + d.failures
 	err := s.call(env)
-	if err == nil || s.ctx.Err() != nil {
-		// Acknowledged, or the subscription ended under the handler:
-		// nobody is left to redeliver to.
+	if err == nil {
+		return // acknowledged
+	}
+	ended := s.ctx.Err() != nil
+	if ended && s.group == nil {
+		// The subscription ended under the handler: nobody is left to
+		// redeliver to.
 		return
+	}
+	if ended {
+		err = fmt.Errorf("broker: member of group %q ended without acknowledging envelope %q: %w", s.group.name, env.ID, err)
 	}
 	d.failures++
 	cfg := &s.b.cfg
@@ -518,16 +644,11 @@ func (s *memSub) deliver(d delivery) {
 		s.b.mu.Unlock()
 		return
 	}
-	d.due = time.Now().Add(backoff.Full(cfg.MinBackoff, cfg.MaxBackoff, d.failures))
-	s.mu.Lock()
-	i := len(s.retry)
-	for i > 0 && s.retry[i-1].due.After(d.due) {
-		i--
-	}
-	s.retry = append(s.retry, delivery{})
-	copy(s.retry[i+1:], s.retry[i:])
-	s.retry[i] = d
-	s.mu.Unlock()
+	d.due = time.Now()
+	if !ended {
+		d.due = d.due.Add(backoff.Full(cfg.MinBackoff, cfg.MaxBackoff, d.failures))
+	} // else: at once, for another member of the group
+	s.q.redeliver(d)
 }
 
 // call runs the handler, turning a panic into a rejection.
@@ -552,6 +673,18 @@ func (q *queue[T]) push(v T) { q.items = append(q.items, v) }
 
 func (q *queue[T]) peek() T { return q.items[q.head] }
 
+// pushFront puts v back at the head.
+func (q *queue[T]) pushFront(v T) {
+	if q.head > 0 {
+		q.head--
+		q.items[q.head] = v
+		return
+	}
+	q.items = append(q.items, v)
+	copy(q.items[1:], q.items)
+	q.items[0] = v
+}
+
 func (q *queue[T]) pop() T {
 	var zero T
 	v := q.items[q.head]
@@ -567,6 +700,8 @@ func (q *queue[T]) pop() T {
 }
 
 // Guarantees reports that Memory deduplicates by envelope ID across
-// topics. It keeps nothing across a restart of the process, and a
-// redelivery may come after envelopes published later.
-func (b *Memory) Guarantees() Guarantees { return Guarantees{Dedup: true} }
+// topics and counts deliveries itself (a group member that ends without
+// answering counts as a failed delivery). It keeps nothing across a
+// restart of the process, and a redelivery may come after envelopes
+// published later.
+func (b *Memory) Guarantees() Guarantees { return Guarantees{Dedup: true, ServerAttempts: true} }

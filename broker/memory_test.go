@@ -250,9 +250,6 @@ func TestPublishAll(t *testing.T) {
 			if err := broker.PublishAll(ctx, b, append(envs, bad)...); !errors.Is(err, nova.ErrInvalid) {
 				t.Fatalf("PublishAll with a bad envelope: %v, want nova.ErrInvalid", err)
 			}
-			if err := broker.PublishAll(ctx, nil, envs...); !errors.Is(err, nova.ErrInvalid) {
-				t.Fatalf("PublishAll to a nil broker: %v, want nova.ErrInvalid", err)
-			}
 			if err := broker.PublishAll(ctx, b); err != nil {
 				t.Fatalf("PublishAll of nothing: %v", err)
 			}
@@ -366,5 +363,65 @@ func TestMemoryDedupAcrossTopics(t *testing.T) {
 	other, _ := b.Poll(ctx, "x.b", 10)
 	if len(a) != 1 || len(other) != 0 {
 		t.Fatalf("Poll x.a = %d, x.b = %d envelopes; want 1 and 0", len(a), len(other))
+	}
+}
+
+// TestMemoryGroupPattern joins a group with another pattern than its
+// first member's: refused, and the group goes on with its own.
+func TestMemoryGroupPattern(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, broker.MemoryConfig{})
+	got := make(chan broker.Envelope, 10)
+	h := func(ctx context.Context, e broker.Envelope) error { got <- e; return nil }
+	if _, err := b.SubscribeGroup(ctx, "g", "a.>", h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SubscribeGroup(ctx, "g", "b.>", h); !errors.Is(err, nova.ErrInvalid) {
+		t.Fatalf("SubscribeGroup with another pattern: %v, want nova.ErrInvalid", err)
+	}
+	if _, err := b.SubscribeGroup(ctx, "g", "a.>", h); err != nil {
+		t.Fatalf("SubscribeGroup with the group's pattern: %v", err)
+	}
+	for _, topic := range []string{"b.x", "a.x"} {
+		if err := b.Publish(ctx, brokertest.Envelope(topic, topic)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e := <-got; e.ID != "a.x" {
+		t.Fatalf("group received %s, want a.x", e.ID)
+	}
+}
+
+// TestMemoryGroupMaxQueue fills the backlog of a group with no member
+// past MaxQueue: the oldest go and are counted.
+func TestMemoryGroupMaxQueue(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := newMemory(t, broker.MemoryConfig{MaxQueue: 3})
+	got := make(chan broker.Envelope, 10)
+	h := func(ctx context.Context, e broker.Envelope) error { got <- e; return nil }
+	sub, err := b.SubscribeGroup(ctx, "g", "q.>", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Unsubscribe()
+	for i := range 5 {
+		if err := b.Publish(ctx, brokertest.Envelope(fmt.Sprintf("q%d", i), "q.g")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.SubscribeGroup(ctx, "g", "q.>", h); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"q2", "q3", "q4"} {
+		if e := <-got; e.ID != want {
+			t.Fatalf("group received %s, want %s", e.ID, want)
+		}
+	}
+	// The poll queue of q.g is full too: 2 envelopes dropped there, 2 in
+	// the group.
+	if n := b.Dropped(); n != 4 {
+		t.Fatalf("Dropped = %d, want 4", n)
 	}
 }

@@ -99,14 +99,9 @@ type Relay struct {
 	mu     sync.Mutex // one flush at a time
 }
 
-// NewRelay returns a relay from o to b. Errors match [nova.ErrInvalid].
+// NewRelay returns a relay from o to b. An invalid cfg returns an error
+// matching [nova.ErrInvalid] that names the field.
 func NewRelay(o Outbox, b Broker, cfg RelayConfig) (*Relay, error) {
-	if o == nil {
-		return nil, invalidf("nil outbox")
-	}
-	if b == nil {
-		return nil, invalidf("nil broker")
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -119,9 +114,6 @@ func NewRelay(o Outbox, b Broker, cfg RelayConfig) (*Relay, error) {
 // An envelope that can never be published (it fails validation) is logged
 // as an error and removed, so that it does not block the ones after it.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
-	if err := checkContext(ctx); err != nil {
-		return 0, err
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sent := 0
@@ -180,9 +172,6 @@ func (r *Relay) log(ctx context.Context, level slog.Level, msg string, args ...a
 // logger's handler loses only its record. The caller owns the
 // goroutine Run blocks: it ends when ctx is done.
 func (r *Relay) Run(ctx context.Context) error {
-	if err := checkContext(ctx); err != nil {
-		return err
-	}
 	failures := 0
 	for {
 		wake := r.outbox.Wake()

@@ -9,6 +9,32 @@ import (
 // MaxTopicLen is the longest topic or pattern, in bytes.
 const MaxTopicLen = 256
 
+// MaxGroupLen is the longest consumer group name, in bytes.
+const MaxGroupLen = 128
+
+// ValidateGroup checks the name of a consumer group
+// ([GroupSubscriber]): 1 to [MaxGroupLen] ASCII letters, digits, '-' and
+// '_'. Every server takes such a name as it is (a JetStream durable
+// consumer's name, part of a RabbitMQ queue's name, a Kafka group ID), so
+// a group accepted by one backend is accepted by all. Errors match
+// [nova.ErrInvalid].
+func ValidateGroup(group string) error {
+	switch {
+	case group == "":
+		return invalidf("empty group name")
+	case len(group) > MaxGroupLen:
+		return invalidf("group name of %d bytes is longer than the limit of %d", len(group), MaxGroupLen)
+	}
+	for i := 0; i < len(group); i++ {
+		switch c := group[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return invalidf("group name %q: want only ASCII letters, digits, '-' and '_'", group)
+		}
+	}
+	return nil
+}
+
 // ValidateTopic checks a topic a message is published to: non-empty, at
 // most [MaxTopicLen] bytes, valid UTF-8, tokens separated by single dots
 // with no empty token, and no white space, control characters or wildcard

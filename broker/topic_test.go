@@ -136,3 +136,35 @@ func matchTokens(p, s []string) bool {
 	}
 	return false
 }
+
+func TestValidateGroup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		group string
+		ok    bool
+	}{
+		{"orders", true},
+		{"Orders_v2-eu", true},
+		{"0", true},
+		{strings.Repeat("g", broker.MaxGroupLen), true},
+		{"", false},
+		{strings.Repeat("g", broker.MaxGroupLen+1), false},
+		{"a.b", false},
+		{"a b", false},
+		{"a*", false},
+		{"a>", false},
+		{"a/b", false},
+		{"é", false},
+		{"a\x00", false},
+		{"\xff", false},
+	}
+	for _, tt := range tests {
+		err := broker.ValidateGroup(tt.group)
+		if tt.ok && err != nil {
+			t.Errorf("ValidateGroup(%q) = %v, want nil", tt.group, err)
+		}
+		if !tt.ok && !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("ValidateGroup(%q) = %v, want an error matching nova.ErrInvalid", tt.group, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,10 +21,28 @@ func (s *suite) testBadInput(t *testing.T) {
 	b := s.newBroker(t)
 	rec := newRecorder()
 	s.subscribe(t, ctx, b, ">", rec.handle)
+	for _, c := range badCalls(b) {
+		if err := c.call(ctx); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("%s: %v, want an error matching nova.ErrInvalid", c.name, err)
+		}
+	}
+	s.checkNothingPublished(t, ctx, b, rec)
+}
 
-	const topic = "bad.topic"
+// badTopic is the topic of the bad envelopes of badCalls.
+const badTopic = "bad.topic"
+
+// badCall is a call with bad input.
+type badCall struct {
+	name string
+	call func(ctx context.Context) error
+}
+
+// badCalls returns a call of every method of b with every kind of bad
+// input.
+func badCalls(b broker.Broker) []badCall {
 	mutate := func(f func(*broker.Envelope)) broker.Envelope {
-		e := Envelope("bad-1", topic)
+		e := Envelope("bad-1", badTopic)
 		f(&e)
 		return e
 	}
@@ -33,6 +52,7 @@ func (s *suite) testBadInput(t *testing.T) {
 	}{
 		{"empty ID", mutate(func(e *broker.Envelope) { e.ID = "" })},
 		{"ID not UTF-8", mutate(func(e *broker.Envelope) { e.ID = "\xff" })},
+		{"ID with NUL", mutate(func(e *broker.Envelope) { e.ID = "a\x00b" })},
 		{"ID too long", mutate(func(e *broker.Envelope) { e.ID = strings.Repeat("i", broker.MaxIDLen+1) })},
 		{"empty topic", mutate(func(e *broker.Envelope) { e.Topic = "" })},
 		{"empty token", mutate(func(e *broker.Envelope) { e.Topic = "bad..topic" })},
@@ -48,66 +68,68 @@ func (s *suite) testBadInput(t *testing.T) {
 		{"payload not JSON", mutate(func(e *broker.Envelope) { e.Payload = json.RawMessage(`{"id":`) })},
 		{"empty payload", mutate(func(e *broker.Envelope) { e.Payload = nil })},
 		{"two JSON values", mutate(func(e *broker.Envelope) { e.Payload = json.RawMessage(`1 2`) })},
+		{"payload too large", mutate(func(e *broker.Envelope) { e.Payload = bigPayload(broker.MaxPayloadLen + 1) })},
 		{"event type not UTF-8", mutate(func(e *broker.Envelope) { e.EventType = "\xc3" })},
 		{"key not UTF-8", mutate(func(e *broker.Envelope) { e.Key = "\xc3" })},
 		{"empty header key", mutate(func(e *broker.Envelope) { e.Headers = map[string]string{"": "v"} })},
 		{"header value not UTF-8", mutate(func(e *broker.Envelope) { e.Headers = map[string]string{"h": "\xff"} })},
 		{"negative attempts", mutate(func(e *broker.Envelope) { e.Attempts = -1 })},
 	}
+	var calls []badCall
+	add := func(name string, call func(ctx context.Context) error) {
+		calls = append(calls, badCall{name, call})
+	}
 	for _, tt := range envelopes {
-		if err := b.Publish(ctx, tt.env); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("Publish with %s: %v, want an error matching nova.ErrInvalid", tt.name, err)
-		}
-		if err := broker.PublishAll(ctx, b, Envelope("bad-ok", topic), tt.env); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("PublishAll with %s: %v, want an error matching nova.ErrInvalid", tt.name, err)
-		}
-		if err := b.PublishDLQ(ctx, "bad.dlq", tt.env, "reason"); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("PublishDLQ with %s: %v, want an error matching nova.ErrInvalid", tt.name, err)
-		}
+		add("Publish with "+tt.name, func(ctx context.Context) error { return b.Publish(ctx, tt.env) })
+		add("PublishAll with "+tt.name, func(ctx context.Context) error {
+			return broker.PublishAll(ctx, b, Envelope("bad-ok", badTopic), tt.env)
+		})
+		add("PublishDLQ with "+tt.name, func(ctx context.Context) error { return b.PublishDLQ(ctx, "bad.dlq", tt.env, "reason") })
 	}
-
-	var nilCtx context.Context
-	good := Envelope("bad-good", topic)
-	calls := []struct {
-		name string
-		call func() error
-	}{
-		{"Publish with a nil ctx", func() error { return b.Publish(nilCtx, good) }},
-		{"PublishAll with a nil ctx", func() error { return broker.PublishAll(nilCtx, b, good) }},
-		{"PublishDLQ with a nil ctx", func() error { return b.PublishDLQ(nilCtx, "bad.dlq", good, "why") }},
-		{"PublishDLQ to an empty topic", func() error { return b.PublishDLQ(ctx, "", good, "why") }},
-		{"PublishDLQ to a pattern", func() error { return b.PublishDLQ(ctx, "bad.>", good, "why") }},
-		{"PublishDLQ with an empty reason", func() error { return b.PublishDLQ(ctx, "bad.dlq", good, "") }},
-		{"PublishDLQ with a reason not UTF-8", func() error { return b.PublishDLQ(ctx, "bad.dlq", good, "\xff") }},
-		{"Poll with a nil ctx", func() error { _, err := b.Poll(nilCtx, topic, 1); return err }},
-		{"Poll of an empty topic", func() error { _, err := b.Poll(ctx, "", 1); return err }},
-		{"Poll of a pattern", func() error { _, err := b.Poll(ctx, "bad.*", 1); return err }},
-		{"Poll of max 0", func() error { _, err := b.Poll(ctx, topic, 0); return err }},
-		{"Poll of max -1", func() error { _, err := b.Poll(ctx, topic, -1); return err }},
-		{"PollDLQ with a nil ctx", func() error { _, err := b.PollDLQ(nilCtx, "bad.dlq", 1); return err }},
-		{"PollDLQ of a bad topic", func() error { _, err := b.PollDLQ(ctx, "bad..dlq", 1); return err }},
-		{"PollDLQ of max 0", func() error { _, err := b.PollDLQ(ctx, "bad.dlq", 0); return err }},
-		{"Subscribe with a nil ctx", func() error { _, err := b.Subscribe(nilCtx, ">", rec.handle); return err }},
-		{"Subscribe with a nil handler", func() error { _, err := b.Subscribe(ctx, ">", nil); return err }},
+	good := Envelope("bad-good", badTopic)
+	h := func(context.Context, broker.Envelope) error { return nil }
+	subscribe := func(sub broker.Subscription, err error) error {
+		if err == nil {
+			sub.Unsubscribe()
+		}
+		return err
 	}
+	add("PublishDLQ to an empty topic", func(ctx context.Context) error { return b.PublishDLQ(ctx, "", good, "why") })
+	add("PublishDLQ to a pattern", func(ctx context.Context) error { return b.PublishDLQ(ctx, "bad.>", good, "why") })
+	add("PublishDLQ with an empty reason", func(ctx context.Context) error { return b.PublishDLQ(ctx, "bad.dlq", good, "") })
+	add("PublishDLQ with a reason not UTF-8", func(ctx context.Context) error { return b.PublishDLQ(ctx, "bad.dlq", good, "\xff") })
+	add("Poll of an empty topic", func(ctx context.Context) error { _, err := b.Poll(ctx, "", 1); return err })
+	add("Poll of a pattern", func(ctx context.Context) error { _, err := b.Poll(ctx, "bad.*", 1); return err })
+	add("Poll of max 0", func(ctx context.Context) error { _, err := b.Poll(ctx, badTopic, 0); return err })
+	add("Poll of max -1", func(ctx context.Context) error { _, err := b.Poll(ctx, badTopic, -1); return err })
+	add("PollDLQ of a bad topic", func(ctx context.Context) error { _, err := b.PollDLQ(ctx, "bad..dlq", 1); return err })
+	add("PollDLQ of a pattern", func(ctx context.Context) error { _, err := b.PollDLQ(ctx, "bad.>", 1); return err })
+	add("PollDLQ of max 0", func(ctx context.Context) error { _, err := b.PollDLQ(ctx, "bad.dlq", 0); return err })
+	g, groups := b.(broker.GroupSubscriber)
 	for _, pattern := range []string{"", "a..b", ".a", "a.", "a.>.b", ">.a", "a*", "a.b*", "a.>x", "a b", "a.\xff"} {
-		calls = append(calls, struct {
-			name string
-			call func() error
-		}{"Subscribe to " + pattern, func() error {
-			sub, err := b.Subscribe(ctx, pattern, rec.handle)
-			if err == nil {
-				sub.Unsubscribe()
-			}
-			return err
-		}})
-	}
-	for _, c := range calls {
-		if err := c.call(); !errors.Is(err, nova.ErrInvalid) {
-			t.Errorf("%s: %v, want an error matching nova.ErrInvalid", c.name, err)
+		add("Subscribe to "+pattern, func(ctx context.Context) error { return subscribe(b.Subscribe(ctx, pattern, h)) })
+		if groups {
+			add("SubscribeGroup to "+pattern, func(ctx context.Context) error { return subscribe(g.SubscribeGroup(ctx, "bad", pattern, h)) })
 		}
 	}
+	if groups {
+		for _, group := range []string{"", "a.b", "a b", "a*", "a>", "a/b", "é", "a\x00", strings.Repeat("g", broker.MaxGroupLen+1)} {
+			add(fmt.Sprintf("SubscribeGroup of group %q", group), func(ctx context.Context) error {
+				return subscribe(g.SubscribeGroup(ctx, group, "bad.>", h))
+			})
+		}
+	}
+	return calls
+}
 
+// checkNothingPublished checks that the bad calls published, dead-lettered
+// and subscribed nothing: rec, subscribed to ">", sees a marker first,
+// the poll and dead-letter queues are empty, and the IDs in rejected
+// envelopes were not used up.
+func (s *suite) checkNothingPublished(t *testing.T, ctx context.Context, b broker.Broker, rec *recorder) {
+	t.Helper()
+	topic := badTopic
+	good := Envelope("bad-good", badTopic)
 	// Nothing was published: the first delivery is the marker, and no
 	// poll queue or dead-letter queue holds anything.
 	mustPublish(t, ctx, b, Envelope("bad-marker", "bad.marker"))

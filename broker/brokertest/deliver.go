@@ -67,6 +67,120 @@ func (s *suite) testPublishPoll(t *testing.T) {
 	}
 }
 
+// testPollCompete polls one topic from several goroutines at once: every
+// envelope is returned to exactly one of them.
+func (s *suite) testPollCompete(t *testing.T) {
+	t.Parallel()
+	ctx := s.ctx(t)
+	b := s.newBroker(t)
+	want := numbered("compete", 60)
+	publishIDs(t, ctx, b, "compete.t", want)
+	const pollers = 4
+	got := make(chan []broker.Envelope, pollers)
+	errs := make(chan error, pollers)
+	var wg sync.WaitGroup
+	for range pollers {
+		wg.Go(func() {
+			var mine []broker.Envelope
+			defer func() { got <- mine }()
+			for {
+				envs, err := b.Poll(ctx, "compete.t", 3)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(envs) == 0 {
+					return
+				}
+				mine = append(mine, envs...)
+			}
+		})
+	}
+	wg.Wait()
+	close(got)
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Poll: %v", err)
+	}
+	count := map[string]int{}
+	for mine := range got {
+		for i, e := range mine {
+			count[e.ID]++
+			if i > 0 && e.ID < mine[i-1].ID {
+				t.Fatalf("one poller received %s after %s: out of publish order", e.ID, mine[i-1].ID)
+			}
+		}
+	}
+	for _, id := range want {
+		if count[id] != 1 {
+			t.Fatalf("%s returned %d times by the pollers together, want once", id, count[id])
+		}
+	}
+	if len(count) != len(want) {
+		t.Fatalf("pollers returned %d distinct envelopes, want %d", len(count), len(want))
+	}
+}
+
+// testFanout checks the two ways to consume side by side: two
+// subscriptions of overlapping patterns each receive their own copy of
+// every matching envelope, one at a time, none published before they
+// started, and polling takes nothing from them nor they from the poll
+// queue.
+func (s *suite) testFanout(t *testing.T) {
+	t.Parallel()
+	ctx := s.ctx(t)
+	b := s.newBroker(t)
+	mustPublish(t, ctx, b, Envelope("fan-early", "fan.a"))
+
+	var mu sync.Mutex
+	running := map[string]int{}
+	var overlaps []string
+	oneAtATime := func(name string, rec *recorder) broker.Handler {
+		return func(ctx context.Context, e broker.Envelope) error {
+			mu.Lock()
+			running[name]++
+			if running[name] > 1 {
+				overlaps = append(overlaps, name+":"+e.ID)
+			}
+			mu.Unlock()
+			time.Sleep(100 * time.Microsecond)
+			mu.Lock()
+			running[name]--
+			mu.Unlock()
+			return rec.handle(ctx, e)
+		}
+	}
+	all, onlyA := newRecorder(), newRecorder()
+	s.subscribe(t, ctx, b, "fan.>", oneAtATime("all", all))
+	s.subscribe(t, ctx, b, "fan.a", oneAtATime("onlyA", onlyA))
+	var want, wantA []string
+	for i := range 20 {
+		topic := []string{"fan.a", "fan.b"}[i%2]
+		id := fmt.Sprintf("fan-%02d", i)
+		mustPublish(t, ctx, b, Envelope(id, topic))
+		want = append(want, id)
+		if topic == "fan.a" {
+			wantA = append(wantA, id)
+		}
+	}
+	if got := ids(s.receive(t, all.ch, len(want))); !slices.Equal(got, want) {
+		t.Fatalf("subscription to fan.> received %v, want %v", got, want)
+	}
+	if got := ids(s.receive(t, onlyA.ch, len(wantA))); !slices.Equal(got, wantA) {
+		t.Fatalf("subscription to fan.a received %v, want %v", got, wantA)
+	}
+	if got := ids(poll(t, ctx, b, "fan.a", 100)); !slices.Equal(got, append([]string{"fan-early"}, wantA...)) {
+		t.Fatalf("Poll fan.a = %v, want fan-early then %v", got, wantA)
+	}
+	s.quiet(t, all.ch)
+	s.quiet(t, onlyA.ch)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(overlaps) > 0 {
+		t.Fatalf("a subscription's handler ran twice at once: %v", overlaps)
+	}
+}
+
 // testWildcards subscribes patterns with "*" and ">" and checks each
 // receives exactly the topics it matches, in publish order.
 func (s *suite) testWildcards(t *testing.T) {
@@ -180,6 +294,9 @@ func (s *suite) testNack(t *testing.T) {
 	if len(dl) != 1 || d.Envelope.ID != "always" || d.Topic != "nack.a" || d.Envelope.Topic != "nack.a" {
 		t.Fatalf("dead letters = %+v, want envelope always under nack.a", dl)
 	}
+	if s.options.maxAttempts > 0 && limit != s.options.maxAttempts {
+		t.Fatalf("envelope dead-lettered after %d deliveries, want WithMaxAttempts(%d)", limit, s.options.maxAttempts)
+	}
 	if d.Envelope.Attempts != limit {
 		t.Fatalf("dead letter attempts = %d, want %d (one per failed delivery)", d.Envelope.Attempts, limit)
 	}
@@ -290,16 +407,17 @@ func (s *suite) testPublishDLQ(t *testing.T) {
 	}
 }
 
-// testDedup publishes IDs again to the same topic, with the same and with
-// other content: each is a success that publishes nothing. (Whether an ID
-// is also dropped on another topic is up to the backend.) It is skipped
-// for a backend whose Guarantees do not include Dedup.
+// testDedup runs only on a backend that deduplicates
+// ([broker.Guarantees].Dedup). It publishes IDs again to the same topic,
+// with the same and with other content: each is a success that publishes
+// nothing. (Whether an ID is also dropped on another topic is up to the
+// backend.)
 func (s *suite) testDedup(t *testing.T) {
 	t.Parallel()
 	ctx := s.ctx(t)
 	b := s.newBroker(t)
 	if !broker.GuaranteesOf(b).Dedup {
-		t.Skip("the backend does not deduplicate (Guarantees.Dedup is false)")
+		t.Skipf("brokertest: %T does not deduplicate (broker.Guarantees.Dedup)", b)
 	}
 	rec := newRecorder()
 	s.subscribe(t, ctx, b, "dedup.>", rec.handle)

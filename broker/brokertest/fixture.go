@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +166,150 @@ func sameEnvelope(t *testing.T, got, want broker.Envelope) {
 		if got.Headers[k] != v {
 			t.Fatalf("envelope %s: headers %v, want %v", got.ID, got.Headers, want.Headers)
 		}
+	}
+}
+
+// join joins group with h and fails t on an error; the member leaves
+// with the test.
+func (s *suite) join(t *testing.T, ctx context.Context, g broker.GroupSubscriber, group, pattern string, h broker.Handler) broker.Subscription {
+	t.Helper()
+	sub, err := g.SubscribeGroup(ctx, group, pattern, h)
+	if err != nil {
+		t.Fatalf("SubscribeGroup %q %q: %v", group, pattern, err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	return sub
+}
+
+// handled is one acknowledged delivery to a tracker's handler.
+type handled struct {
+	member string
+	env    broker.Envelope
+}
+
+// tracker records the deliveries its handlers acknowledge, and every
+// delivery of an envelope that another handler still held.
+type tracker struct {
+	ch chan handled
+
+	mu       sync.Mutex
+	inflight map[string]string // envelope ID → member handling it
+	overlaps []string
+}
+
+func newTracker() *tracker {
+	return &tracker{ch: make(chan handled, 4096), inflight: make(map[string]string)}
+}
+
+// handler returns a handler, named member, that acknowledges everything.
+func (tr *tracker) handler(member string) broker.Handler {
+	return func(ctx context.Context, e broker.Envelope) error {
+		tr.mu.Lock()
+		if other, ok := tr.inflight[e.ID]; ok {
+			tr.overlaps = append(tr.overlaps, fmt.Sprintf("%s delivered to %s while %s held it", e.ID, member, other))
+		} else {
+			tr.inflight[e.ID] = member
+			defer func() {
+				tr.mu.Lock()
+				delete(tr.inflight, e.ID)
+				tr.mu.Unlock()
+			}()
+		}
+		tr.mu.Unlock()
+		select {
+		case tr.ch <- handled{member, e}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// checkOverlaps fails t if an envelope was handed to two handlers at once.
+func (tr *tracker) checkOverlaps(t *testing.T) {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.overlaps) > 0 {
+		t.Fatalf("an envelope went to two members at once: %v", tr.overlaps)
+	}
+}
+
+// handledAll receives from tr until every one of ids was handled, and
+// returns all it received.
+func (s *suite) handledAll(t *testing.T, tr *tracker, ids []string) []handled {
+	t.Helper()
+	missing := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		missing[id] = true
+	}
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	var got []handled
+	for len(missing) > 0 {
+		select {
+		case h := <-tr.ch:
+			got = append(got, h)
+			delete(missing, h.env.ID)
+		case <-timer.C:
+			t.Fatalf("after %v, %d envelopes not received: %v (received %v)", s.timeout, len(missing), slices.Sorted(maps.Keys(missing)), handledIDs(got))
+		}
+	}
+	return got
+}
+
+// quietHandled fails t if tr's handlers acknowledge anything within the
+// settle time.
+func (s *suite) quietHandled(t *testing.T, tr *tracker) {
+	t.Helper()
+	select {
+	case h := <-tr.ch:
+		t.Fatalf("unexpected delivery of %s to %s (attempts %d)", h.env.ID, h.member, h.env.Attempts)
+	case <-time.After(s.settle):
+	}
+}
+
+// checkOnce fails t unless got holds each of ids exactly once and
+// nothing else.
+func checkOnce(t *testing.T, got []handled, ids []string) {
+	t.Helper()
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	seen := make(map[string]int)
+	for _, h := range got {
+		if !want[h.env.ID] {
+			t.Fatalf("received %s, which was not for it (received %v)", h.env.ID, handledIDs(got))
+		}
+		seen[h.env.ID]++
+		if seen[h.env.ID] > 1 {
+			t.Fatalf("received %s twice although every delivery was acknowledged (received %v)", h.env.ID, handledIDs(got))
+		}
+	}
+}
+
+func handledIDs(hs []handled) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.member + ":" + h.env.ID
+	}
+	return out
+}
+
+// numbered returns n envelope IDs prefix-00, prefix-01, …
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%02d", prefix, i)
+	}
+	return out
+}
+
+// publishIDs publishes an envelope with each ID to topic.
+func publishIDs(t *testing.T, ctx context.Context, b broker.Broker, topic string, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		mustPublish(t, ctx, b, Envelope(id, topic))
 	}
 }

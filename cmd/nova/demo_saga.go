@@ -39,7 +39,7 @@ type sagaDemo struct {
 	relayed int
 	// broker names where they went: the --broker URL (its password
 	// hidden), or empty for the demo's in-process broker.
-	broker string
+	broker  string
 	summary *orders.Summary // the first order's summary, read by a query
 	proj    projection.Status
 	lag     projection.Lag
