@@ -10,5 +10,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T) broker.Broker { return newBroker(t) },
-		brokertest.WithSettle(300*time.Millisecond), brokertest.WithTimeout(20*time.Second))
+		brokertest.WithSettle(300*time.Millisecond), brokertest.WithTimeout(20*time.Second),
+		brokertest.WithOpen(openHook),
+		brokertest.WithOutage(func(t testing.TB, ns string) (broker.Broker, brokertest.Outage) { return outageHook(t, ns) }))
 }

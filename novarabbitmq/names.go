@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/nova-go/nova"
@@ -19,7 +18,7 @@ const pkg = "novarabbitmq"
 const maxShortString = 255
 
 // MaxGroupLen is the longest consumer group name, in bytes.
-const MaxGroupLen = 128
+const MaxGroupLen = broker.MaxGroupLen
 
 // names builds the names of a namespace's exchanges and queues.
 type names struct{ ns string }
@@ -107,24 +106,11 @@ func bindingKey(pattern string) (string, error) {
 	return key, nil
 }
 
-// checkGroup validates a consumer group name: non-empty, valid UTF-8, at
-// most MaxGroupLen bytes, without white space, control characters or
-// wildcards.
+// checkGroup validates a consumer group name by the rule every broker
+// backend shares ([broker.ValidateGroup]).
 func checkGroup(group string) error {
-	switch {
-	case group == "":
-		return nova.Invalidf(pkg, "empty consumer group name")
-	case len(group) > MaxGroupLen:
-		return nova.Invalidf(pkg, "consumer group name of %d bytes is longer than the limit of %d", len(group), MaxGroupLen)
-	case !utf8.ValidString(group):
-		return nova.Invalidf(pkg, "consumer group name %q is not valid UTF-8", group)
-	case strings.ContainsAny(group, "*>#"):
-		return nova.Invalidf(pkg, "consumer group name %q contains a wildcard", group)
-	}
-	for _, r := range group {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return nova.Invalidf(pkg, "consumer group name %q contains white space or a control character", group)
-		}
+	if err := broker.ValidateGroup(group); err != nil {
+		return nova.Invalidf(pkg, "%w", err)
 	}
 	return nil
 }

@@ -81,9 +81,6 @@ func (b *Broker) subscribe(ctx context.Context, group, pattern string, h broker.
 	if err != nil {
 		return nil, err
 	}
-	if h == nil {
-		return nil, nova.Invalidf(pkg, "subscribe to %q: nil handler", pattern)
-	}
 	what := fmt.Sprintf("subscribe to %q", pattern)
 	if group != "" {
 		what = fmt.Sprintf("join group %q on %q", group, pattern)

@@ -314,10 +314,6 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("validation changed the config")
 		}
 	}
-	var nilCtx context.Context
-	if _, err := New(nilCtx, Config{}); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("New with a nil ctx: %v, want nova.ErrInvalid", err)
-	}
 	d := Config{}.withDefaults()
 	if d.URL != DefaultURL || d.Namespace != DefaultNamespace || d.MaxAttempts != broker.DefaultMaxAttempts ||
 		d.Prefetch != DefaultPrefetch || d.SubscriptionExpiry != DefaultSubscriptionExpiry || d.Logger == nil {
