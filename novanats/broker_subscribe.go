@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -40,7 +37,7 @@ const (
 	// ends.
 	cleanupTimeout = 2 * time.Second
 	// maxGroupLen is the longest group name, in bytes.
-	maxGroupLen = 256
+	maxGroupLen = 128
 )
 
 // Subscribe implements [broker.Broker.Subscribe] with a consumer of its
@@ -77,18 +74,21 @@ func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h br
 	return b.subscribe(ctx, group, pattern, h)
 }
 
-// validGroup checks a group's name: non-empty, at most 256 bytes of
-// UTF-8 without control characters.
+// validGroup checks a group's name: 1 to 128 ASCII letters, digits, '-'
+// and '_', the names every Nova broker accepts.
 func validGroup(group string) error {
 	switch {
 	case group == "":
 		return invalidf("empty group name")
 	case len(group) > maxGroupLen:
 		return invalidf("group name of %d bytes is longer than the limit of %d", len(group), maxGroupLen)
-	case !utf8.ValidString(group):
-		return invalidf("group name %q is not valid UTF-8", group)
-	case strings.ContainsFunc(group, unicode.IsControl):
-		return invalidf("group name %q contains a control character", group)
+	}
+	for i := 0; i < len(group); i++ {
+		switch c := group[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return invalidf("group name %q: want only ASCII letters, digits, '-' and '_'", group)
+		}
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func (s *brokerSub) joinGroup(ctx context.Context, filter string) error {
 		}
 		cons, createErr = b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       name,
-			Description:   "nova broker: group " + truncateReason(s.group, 200),
+			Description:   "nova broker: group " + s.group,
 			FilterSubject: filter,
 			DeliverPolicy: jetstream.DeliverNewPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,

@@ -39,14 +39,27 @@ func testBrokerConfig(url, ns string) novanats.BrokerConfig {
 
 var namespaces atomic.Int64
 
-// newNamespace returns a namespace no other test uses on the server at
-// url, and deletes its stream when t ends (after the brokers opened on
-// it, whose cleanups run first).
+// newNamespace returns a namespace no other test uses.
 func newNamespace(t testing.TB, url string) string {
 	t.Helper()
 	ns := fmt.Sprintf("nb%d_%d", time.Now().UnixNano()%1e9, namespaces.Add(1))
-	t.Cleanup(func() { deleteStream(t, url, "NOVA_BROKER_"+ns) })
+	cleanNamespace(t, url, ns)
 	return ns
+}
+
+// cleaned holds the namespaces whose stream is deleted when their test
+// ends.
+var cleaned sync.Map
+
+// cleanNamespace deletes ns's stream on the server at url when t ends,
+// after the brokers opened on it (whose cleanups are registered later
+// and run first). Calling it again for ns does nothing.
+func cleanNamespace(t testing.TB, url, ns string) {
+	t.Helper()
+	if _, dup := cleaned.LoadOrStore(ns, true); dup {
+		return
+	}
+	t.Cleanup(func() { deleteStream(t, url, "NOVA_BROKER_"+ns) })
 }
 
 // openBroker opens a broker in namespace ns of the server at url, edited
@@ -54,6 +67,7 @@ func newNamespace(t testing.TB, url string) string {
 // of brokertest's open hooks: func(t, ns) broker.Broker.
 func openBroker(t testing.TB, url, ns string, edit func(*novanats.BrokerConfig)) *novanats.Broker {
 	t.Helper()
+	cleanNamespace(t, url, ns)
 	cfg := testBrokerConfig(url, ns)
 	if edit != nil {
 		edit(&cfg)
@@ -64,6 +78,15 @@ func openBroker(t testing.TB, url, ns string, edit func(*novanats.BrokerConfig))
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// outageBroker opens a broker on namespace ns of the server at url
+// through a proxy that cuts its connection on demand.
+func outageBroker(t testing.TB, url, ns string) (*novanats.Broker, *testenv.Proxy) {
+	t.Helper()
+	proxy := testenv.NewProxy(t, testenv.HostPort(url))
+	cleanNamespace(t, url, ns)
+	return openBroker(t, "nats://"+proxy.Addr(), ns, nil), proxy
 }
 
 // freshBroker returns a broker in a namespace of its own on url.
@@ -82,15 +105,37 @@ var brokerServers = []struct {
 	{"private", func(t *testing.T) string { return startServer(t).url }},
 }
 
+// brokerURLEnv passes the server's address to the child processes
+// brokertest starts, which run the same test and must reach the same
+// server (a private one included) rather than start their own.
+const brokerURLEnv = "NOVANATS_TEST_BROKER_URL"
+
+// conformanceURL returns the server of a conformance run: the parent's,
+// in a child process. Brokers on a namespace the suite names come from
+// openBroker(t, url, ns, nil), and brokers it can cut off from
+// outageBroker(t, url, ns).
+func conformanceURL(t *testing.T, url func(t *testing.T) string) string {
+	if u := os.Getenv(brokerURLEnv); u != "" {
+		return u
+	}
+	u := url(t)
+	os.Setenv(brokerURLEnv, u) // read by children only; the test is not parallel
+	t.Cleanup(func() { os.Unsetenv(brokerURLEnv) })
+	return u
+}
+
 // TestBrokerConformance runs broker/brokertest against the machine's
 // server and a private current one.
 func TestBrokerConformance(t *testing.T) {
 	for _, srv := range brokerServers {
 		t.Run(srv.name, func(t *testing.T) {
-			url := srv.url(t)
+			url := conformanceURL(t, srv.url)
 			brokertest.Run(t, func(t *testing.T) broker.Broker {
 				return freshBroker(t, url)
-			}, brokertest.WithSettle(200*time.Millisecond), brokertest.WithTimeout(20*time.Second))
+			},
+				brokertest.WithSettle(200*time.Millisecond),
+				brokertest.WithTimeout(20*time.Second),
+			)
 		})
 	}
 }
@@ -225,6 +270,13 @@ func TestBrokerGroup(t *testing.T) {
 				t.Fatalf("SubscribeGroup with another pattern: %v, want nova.ErrInvalid", err)
 			}
 
+			// Group names are ASCII letters, digits, '-' and '_'.
+			for _, g := range []string{"", "a.b", "a b", "a>", "é", strings.Repeat("g", 129)} {
+				if _, err := b1.SubscribeGroup(t.Context(), g, "jobs.>", rec.handle); !errors.Is(err, nova.ErrInvalid) {
+					t.Errorf("SubscribeGroup of group %q: %v, want nova.ErrInvalid", g, err)
+				}
+			}
+
 			// Rejections: Attempts 0, 1, …, then a dead letter with the
 			// last error.
 			var mu sync.Mutex
@@ -321,7 +373,7 @@ func TestBrokerGroupKill(t *testing.T) {
 			t.Parallel()
 			url := srv.url(t)
 			ns := newNamespace(t, url)
-			spec, _ := json.Marshal(childSpec{URL: url, Namespace: ns, Group: "kill group", Pattern: "kill.>", AckWait: time.Second})
+			spec, _ := json.Marshal(childSpec{URL: url, Namespace: ns, Group: "kill-group", Pattern: "kill.>", AckWait: time.Second})
 			child := testenv.StartChild(t, []string{brokerChildEnv + "=" + string(spec)}, "ready")
 			defer child.Stop()
 
@@ -341,7 +393,7 @@ func TestBrokerGroupKill(t *testing.T) {
 			child.Kill(t, "group member")
 
 			rec := newRecorder()
-			join(t, b, "kill group", "kill.>", rec.handle)
+			join(t, b, "kill-group", "kill.>", rec.handle)
 			got := receive(t, rec.ch, 1, 20*time.Second)
 			if got[0].ID != "hold" || got[0].Attempts != 1 {
 				t.Fatalf("after the kill the group delivered %s with attempts %d, want hold with 1", got[0].ID, got[0].Attempts)
@@ -360,9 +412,7 @@ func TestBrokerReconnect(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
 			url := srv.url(t)
-			proxy := testenv.NewProxy(t, testenv.HostPort(url))
-			ns := newNamespace(t, url)
-			b := openBroker(t, "nats://"+proxy.Addr(), ns, nil)
+			b, proxy := outageBroker(t, url, newNamespace(t, url))
 			subRec, groupRec := newRecorder(), newRecorder()
 			subscribe(t, b, "rc.>", subRec.handle)
 			join(t, b, "rc", "rc.>", groupRec.handle)

@@ -182,9 +182,10 @@
 // '*' one token, a final '>' the rest), so a pattern is the consumer's
 // filter subject as it is and the server does the matching. Consumer
 // names keep a–z, 0–9 and '-' of the topic or group and escape every
-// other byte as '_' and two hex digits ("billing.Jobs" becomes
-// "group_billing_2e_4aobs"), which is injective; a name that would pass
-// 200 bytes is "H" and the SHA-256 of the topic or group instead.
+// other byte as '_' and two hex digits (topic "orders.Created" is polled
+// through "poll_orders_2e_43reated"), which is injective; a name that
+// would pass 200 bytes is "H" and the SHA-256 of the topic instead.
+// Group names are 1 to 128 ASCII letters, digits, '-' and '_'.
 //
 // An envelope's payload is the message body. Its other fields travel in
 // headers: Nats-Msg-Id (the ID), Nova-Event-Type, Nova-Key,
