@@ -37,12 +37,6 @@ func (s subjects) topicOf(subj string) (string, bool) {
 	return strings.CutPrefix(subj, s.ns+".t.")
 }
 
-// deadLetterTopicOf returns the topic a dead letter's subject keeps it
-// under.
-func (s subjects) deadLetterTopicOf(subj string) (string, bool) {
-	return strings.CutPrefix(subj, s.ns+".d.")
-}
-
 // consumerName returns the name of a consumer of the kind prefix ("poll",
 // "dlq", "group") for key (a topic or a group's name). It is injective:
 // letters a–z, digits and '-' stay, every other byte becomes '_' and two

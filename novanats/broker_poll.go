@@ -17,6 +17,11 @@ import (
 // returns up to max, and fewer is allowed.
 const maxPollBatch = 1000
 
+// noAnswer is how long an empty fetch took when the server did not
+// answer it: the client gives up on a request without waiting after a
+// second.
+const noAnswer = 900 * time.Millisecond
+
 // Poll implements [broker.Broker.Poll] with a durable pull consumer per
 // topic, "poll_<topic>", created on the first Poll that finds something
 // on the topic. It delivers every envelope the stream holds for the topic
@@ -109,8 +114,17 @@ func (b *Broker) poll(ctx context.Context, op, kind, topic, subj string, max int
 		if cons == nil {
 			return ctx, cancel, nil, nil
 		}
+		start := time.Now()
 		msgs, err := fetchNow(ctx, cons, min(max, maxPollBatch))
-		if errors.Is(err, jetstream.ErrConsumerNotFound) && try == 0 {
+		if err == nil && len(msgs) == 0 && time.Since(start) >= noAnswer {
+			// A consumer answers a request without waiting at once, if
+			// only to say it has nothing; silence until the client
+			// gives up means it may be gone.
+			if _, ierr := cons.Info(ctx); ierr != nil {
+				err = ierr
+			}
+		}
+		if try == 0 && (errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders)) {
 			// Deleted behind the broker's back (or lost with a server's
 			// memory): make it again.
 			b.forgetPoller(name)

@@ -93,10 +93,10 @@ func validGroup(group string) error {
 	return nil
 }
 
-// DeleteGroup deletes a consumer group and what it has not acknowledged;
-// running members of it end their pulls with errors they retry, and
-// their next SubscribeGroup makes it again. Deleting a group that does
-// not exist is not an error.
+// DeleteGroup deletes a consumer group and what it has not acknowledged.
+// Members of it that still run find it gone and make it again, receiving
+// what is published from then on. Deleting a group that does not exist
+// is not an error.
 func (b *Broker) DeleteGroup(ctx context.Context, group string) error {
 	if err := validate.Context(ctx); err != nil {
 		return err
@@ -383,6 +383,7 @@ func (s *brokerSub) pullOwn() error {
 // that a member holds only the message it handles and the others go to
 // the members that are free.
 func (s *brokerSub) pullGroup() error {
+	silent := 0
 	for s.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(s.ctx, groupPullWait)
 		batch, err := s.cons.Fetch(1, jetstream.FetchContext(ctx))
@@ -394,11 +395,22 @@ func (s *brokerSub) pullGroup() error {
 		cancel()
 		if m == nil {
 			err := batch.Error()
-			if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				continue // nothing came within the wait, or the subscription ends
+			switch {
+			case err == nil || errors.Is(err, context.Canceled):
+				// Nothing came within the wait (the server said so), or
+				// the subscription ends.
+				silent = 0
+				continue
+			case errors.Is(err, context.DeadlineExceeded):
+				// The server did not answer before the request expired:
+				// the connection is down or the consumer is gone.
+				if silent++; silent < 2 {
+					continue
+				}
 			}
 			return err
 		}
+		silent = 0
 		s.handle(m)
 	}
 	return nil

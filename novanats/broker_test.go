@@ -260,14 +260,26 @@ func TestBrokerGroup(t *testing.T) {
 			m1.Unsubscribe()
 			b2.Close()
 			mustPublish(t, b1, brokertest.Envelope("while-away", "jobs.x"))
-			join(t, b1, "workers", "jobs.>", rec.handle)
+			m3 := join(t, b1, "workers", "jobs.>", rec.handle)
 			if got := receive(t, rec.ch, 1, 10*time.Second); got[0].ID != "while-away" {
 				t.Fatalf("after rejoining: %v, want while-away", envIDs(got))
 			}
 
-			// Another pattern for the same group is refused.
+			// Another pattern for the same group is refused, until the
+			// group is deleted.
 			if _, err := b1.SubscribeGroup(t.Context(), "workers", "other.>", rec.handle); !errors.Is(err, nova.ErrInvalid) {
 				t.Fatalf("SubscribeGroup with another pattern: %v, want nova.ErrInvalid", err)
+			}
+			m3.Unsubscribe()
+			for range 2 { // deleting a deleted group is no error
+				if err := b1.DeleteGroup(t.Context(), "workers"); err != nil {
+					t.Fatalf("DeleteGroup: %v", err)
+				}
+			}
+			join(t, b1, "workers", "other.>", rec.handle)
+			mustPublish(t, b1, brokertest.Envelope("old", "jobs.x"), brokertest.Envelope("new", "other.x"))
+			if got := receive(t, rec.ch, 1, 10*time.Second); got[0].ID != "new" {
+				t.Fatalf("the group made again received %v, want new", envIDs(got))
 			}
 
 			// Group names are ASCII letters, digits, '-' and '_'.
@@ -298,6 +310,32 @@ func TestBrokerGroup(t *testing.T) {
 				t.Fatalf("dead letter = %+v, want f1 with 5 attempts and reason %q", d, "no 4")
 			}
 		})
+	}
+}
+
+// TestBrokerGroupDeleted: a member whose group is deleted on the server
+// while it runs makes the group again and receives what is published
+// from then on, without a new SubscribeGroup.
+func TestBrokerGroupDeleted(t *testing.T) {
+	t.Parallel()
+	url := testenv.Need(t, testenv.NATS)
+	b := freshBroker(t, url)
+	rec := newRecorder()
+	join(t, b, "phoenix", "ph.>", rec.handle)
+	if err := b.DeleteGroup(t.Context(), "phoenix"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; ; i++ {
+		mustPublish(t, b, brokertest.Envelope(fmt.Sprintf("p%d", i), "ph.a"))
+		select {
+		case <-rec.ch:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the member received nothing within a minute of its group's deletion")
+		}
 	}
 }
 
@@ -615,7 +653,8 @@ func TestBrokerDeadLetters(t *testing.T) {
 
 // TestBrokerPollLeavesNothing: polling a topic never published to creates
 // no consumer on the server; the first Poll after a publish creates one
-// and sees what was published before it.
+// and sees what was published before it; a Poll consumer deleted on the
+// server is made again.
 func TestBrokerPollLeavesNothing(t *testing.T) {
 	t.Parallel()
 	url := testenv.Need(t, testenv.NATS)
@@ -650,6 +689,16 @@ func TestBrokerPollLeavesNothing(t *testing.T) {
 	}
 	if n := countConsumers(); n != 1 {
 		t.Fatalf("%d consumers after polling a topic, want 1", n)
+	}
+
+	// A consumer deleted behind the broker's back is made again, from
+	// the oldest envelope the stream holds.
+	if err := st.DeleteConsumer(t.Context(), novanats.ConsumerName("poll", "empty.topic")); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, b, brokertest.Envelope("y", "empty.topic"))
+	if got, err := b.Poll(t.Context(), "empty.topic", 10); err != nil || len(got) != 2 || got[0].ID != "x" || got[1].ID != "y" {
+		t.Fatalf("Poll after the consumer was deleted = %v, %v; want x y", envIDs(got), err)
 	}
 }
 

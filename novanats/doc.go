@@ -242,7 +242,8 @@
 //     broker tells the server every AckWait/3 that it is in progress, so
 //     handlers may run longer than AckWait. Every member must give the
 //     same pattern; another fails with nova.ErrInvalid. The group outlives
-//     its members ([Broker.DeleteGroup] removes it).
+//     its members ([Broker.DeleteGroup] removes it); a member that finds
+//     its group deleted on the server makes it again.
 //
 // Delivery is at least once everywhere: an acknowledgement lost with a
 // connection makes the server deliver the envelope again after AckWait.
