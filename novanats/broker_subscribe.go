@@ -184,7 +184,7 @@ type brokerSub struct {
 
 	// Owned by run.
 	cons    jetstream.Consumer
-	lastSeq uint64 // the stream sequence handled last (a subscription's)
+	lastSeq uint64 // the stream sequence settled last (a subscription's)
 
 	mu    sync.Mutex
 	cur   jetstream.Msg // the message whose handler runs
@@ -427,8 +427,13 @@ func (s *brokerSub) handle(m jetstream.Msg) {
 		return
 	}
 	delivered := int(md.NumDelivered)
-	if s.group == "" {
-		s.lastSeq = md.Sequence.Stream
+	// settled records that m will not come again: a consumer made again
+	// after it was lost starts after it. A message given back (nak)
+	// holds back the later ones, so it stays the next.
+	settled := func() {
+		if s.group == "" {
+			s.lastSeq = md.Sequence.Stream
+		}
 	}
 	topic, _ := b.names.topicOf(m.Subject())
 	e, err := decodeEnvelope(topic, m.Headers(), m.Data(), hdrMsgID)
@@ -439,6 +444,7 @@ func (s *brokerSub) handle(m jetstream.Msg) {
 			return
 		}
 		_ = m.Term()
+		settled()
 		return
 	}
 	base := e.Attempts
@@ -447,6 +453,7 @@ func (s *brokerSub) handle(m jetstream.Msg) {
 	switch {
 	case herr == nil:
 		_ = m.Ack()
+		settled()
 		return
 	case s.ctx.Err() != nil:
 		// The subscription ended under the handler: give the message
@@ -470,6 +477,7 @@ func (s *brokerSub) handle(m jetstream.Msg) {
 		return
 	}
 	_ = m.Term()
+	settled()
 }
 
 // call runs the handler on e, turning a panic into an error, while

@@ -339,6 +339,47 @@ func TestBrokerGroupDeleted(t *testing.T) {
 	}
 }
 
+// TestBrokerSubscriptionConsumerLost: a subscription whose consumer is
+// deleted on the server makes it again from the message after the last
+// one it settled, so what was published meanwhile still arrives, once.
+func TestBrokerSubscriptionConsumerLost(t *testing.T) {
+	t.Parallel()
+	url := testenv.Need(t, testenv.NATS)
+	ns := newNamespace(t, url)
+	b := openBroker(t, url, ns, nil)
+	rec := newRecorder()
+	subscribe(t, b, "lost.>", rec.handle)
+	mustPublish(t, b, brokertest.Envelope("l1", "lost.a"))
+	receive(t, rec.ch, 1, 10*time.Second)
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(t.Context(), "NOVA_BROKER_"+ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range st.ConsumerNames(t.Context()).Name() {
+		names = append(names, name)
+	}
+	if len(names) != 1 || !strings.HasPrefix(names[0], "sub_") {
+		t.Fatalf("consumers %v, want the subscription's", names)
+	}
+	if err := st.DeleteConsumer(t.Context(), names[0]); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, b, brokertest.Envelope("l2", "lost.a"), brokertest.Envelope("l3", "lost.b"))
+	got := receive(t, rec.ch, 2, 40*time.Second)
+	if got[0].ID != "l2" || got[1].ID != "l3" {
+		t.Fatalf("after the consumer was lost: %v, want l2 l3", envIDs(got))
+	}
+	quiet(t, rec.ch, 300*time.Millisecond)
+}
+
 // pollDLQ polls topic's dead letters until n have come.
 func pollDLQ(t testing.TB, b broker.Broker, topic string, n int) []broker.DeadLetter {
 	t.Helper()
