@@ -1,4 +1,5 @@
-// Package novanats is a Nova event store on a NATS JetStream stream.
+// Package novanats is a Nova event store on a NATS JetStream stream, and
+// a [broker.Broker] on JetStream ([Broker], see "Broker" below).
 //
 // # The idea
 //
@@ -157,11 +158,158 @@
 // nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
 // a new stream subjects other than nova.<stream>.
 //
+// # Broker
+//
+// [NewBroker] returns a [broker.Broker] that also implements
+// [broker.BatchPublisher], [broker.GroupSubscriber] and
+// [broker.Guarantor]. It is independent of the event store: its own
+// stream, its own connection (or the caller's).
+//
+// What maps to what, for a broker of namespace ns
+// ([BrokerConfig].Namespace, one token, default "nova-broker"):
+//
+//	topic space         stream NOVA_BROKER_<ns>, subjects "<ns>.t.>" and "<ns>.d.>"
+//	envelope on topic T message on "<ns>.t.T": body = payload, fields in headers
+//	envelope ID         Nats-Msg-Id (the stream's duplicate window drops repeats)
+//	Poll(T)             durable pull consumer "poll_<T>", filter "<ns>.t.T", deliver all
+//	Subscribe(P)        ephemeral pull consumer, filter "<ns>.t.P", deliver new,
+//	                    MaxAckPending 1, deleted when the subscription ends
+//	SubscribeGroup(G,P) durable pull consumer "group_<G>", filter "<ns>.t.P",
+//	                    deliver new from the group's creation, shared by members
+//	dead letter under T message on "<ns>.d.T"; PollDLQ(T): consumer "dlq_<T>"
+//
+// Topics and patterns are NATS subjects already (dot-separated tokens,
+// '*' one token, a final '>' the rest), so a pattern is the consumer's
+// filter subject as it is and the server does the matching. Consumer
+// names keep a–z, 0–9 and '-' of the topic or group and escape every
+// other byte as '_' and two hex digits (topic "orders.Created" is polled
+// through "poll_orders_2e_43reated"), which is injective; a name that
+// would pass 200 bytes is "H" and the SHA-256 of the topic instead.
+// Group names are 1 to 128 ASCII letters, digits, '-' and '_'.
+//
+// An envelope's payload is the message body. Its other fields travel in
+// headers: Nats-Msg-Id (the ID), Nova-Event-Type, Nova-Key,
+// Nova-Headers (the headers as a JSON object), Nova-Attempts and
+// Nova-Time (milliseconds since the Unix epoch); the topic is the
+// subject. Values that are not plain printable ASCII are quoted as Go
+// string literals, so any valid envelope reads back unchanged. A dead
+// letter carries the same headers with the ID in Nova-Id (dead letters
+// are not deduplicated), plus Nova-Topic and Nova-Reason; its At is the
+// server's timestamp of the message. A message on an envelope subject
+// that holds no valid envelope (published there by another client) is
+// dead-lettered under its topic with the reason, by Poll and by
+// subscriptions alike: it is never handed to a handler, never panics
+// and never loops; its body is kept, as a JSON string when it is not
+// JSON.
+//
+// Delivery:
+//
+//   - Publish waits for the server's acknowledgement: the envelope is
+//     stored (file storage by default) or was a duplicate. PublishBatch
+//     publishes asynchronously, up to 512 at a time, then waits for every
+//     acknowledgement.
+//   - Poll takes what the topic's consumer has, without waiting, and
+//     acknowledges it before returning (the last acknowledgement waited
+//     for; the server handles one connection's acknowledgements in
+//     order). The consumer delivers everything the stream holds for the
+//     topic, so envelopes published before the first Poll are seen.
+//     Pollers of several processes compete on the one consumer. Polling a
+//     topic that never had a message creates nothing. Each polled topic
+//     keeps its durable consumer on the server.
+//   - Subscribe's consumer lets one message be unacknowledged at a time,
+//     so the handler sees the pattern's envelopes in stream order, one at
+//     a time. A rejected (or panicking) envelope is negatively
+//     acknowledged with a delay drawn from the backoff
+//     ([BrokerConfig].MinBackoff, MaxBackoff); the server keeps it pending
+//     meanwhile, so it holds back the subscription's later envelopes and
+//     order holds across redeliveries. Attempts is the server's delivery
+//     count less one (plus the Attempts the envelope was published with),
+//     so it survives a consumer crash and reconnects. When a delivery
+//     that is attempt MaxAttempts fails, the envelope is published to
+//     "<ns>.d.<topic>" with the reason and the attempt count, and then
+//     terminated (+TERM). The server's MaxDeliver is not used: the broker
+//     counts, so that a dead letter that could not be published (the
+//     connection down) is tried again on the next delivery instead of
+//     being dropped by the server. The broker writes the dead letters
+//     itself: JetStream has no dead-letter stream of its own, only the
+//     advisory a MaxDeliver raises.
+//   - A consumer group's members pull one message per request, so a
+//     member holds only the envelope it is handling. An envelope not
+//     acknowledged within [BrokerConfig].AckWait (default 30 s) goes to
+//     another member: that is how the envelope of a member killed with
+//     SIGKILL is handled elsewhere, with Attempts one higher, and nothing
+//     a member acknowledged is delivered again. While a handler runs, the
+//     broker tells the server every AckWait/3 that it is in progress, so
+//     handlers may run longer than AckWait. Every member must give the
+//     same pattern; another fails with nova.ErrInvalid. The group outlives
+//     its members ([Broker.DeleteGroup] removes it); a member that finds
+//     its group deleted on the server makes it again.
+//
+// Delivery is at least once everywhere: an acknowledgement lost with a
+// connection makes the server deliver the envelope again after AckWait.
+//
+// Guarantees: Dedup is true: the server drops an envelope whose ID was
+// published within the stream's duplicate window
+// ([BrokerConfig].DedupWindow, default 2 minutes), on any topic of the
+// namespace, since the window is the stream's. Durable is true with file
+// storage: envelopes, dead letters and consumer groups with what they
+// have not acknowledged survive a server restart. KeyOrder is false: a
+// group's members pull from one consumer, and two envelopes of one key
+// may be handled by two members at once. The stream keeps envelopes for
+// [BrokerConfig].MaxAge (default 7 days) whether polled or not, as the
+// log that new Poll consumers and groups read; it is not a queue that
+// empties.
+//
+// Connection loss: a connection the broker opened reconnects without
+// limit and buffers nothing while reconnecting, so a Publish then fails
+// at once with a transient error (nova.IsTransient) and never goes out
+// late after its caller gave up; a Publish whose acknowledgement was lost
+// may still have been stored, and publishing it again within the window
+// is harmless. Subscriptions and group members keep running through an
+// outage: their pulls fail, are logged ([BrokerConfig].Logger) and
+// retried with backoff, and resume without a new Subscribe once the
+// connection is back. A subscription whose consumer the server dropped
+// (inactive for 5 minutes, or a server restarted without a memory-stored
+// stream) makes it again from the message after the last one it handled.
+//
+// Limits: the server's max_payload (1 MiB by default, read from the INFO
+// the server sends on connecting) bounds a message's body and headers
+// together, so a payload of 1,000,000 bytes fits with room for the
+// headers; a larger one, up to Nova's [broker.MaxPayloadLen] (8 MiB),
+// needs max_payload raised. An envelope that does not fit is refused
+// before anything is sent, with an error matching nova.ErrInvalid that
+// names max_payload. Headers are limited to the 64 KiB JetStream stores
+// with a message.
+//
+// Servers: everything above works on nats-server 2.9 (2.9.10 is tested)
+// and on current servers (2.15 is tested). It uses one filter subject per
+// consumer, named ephemeral consumers with an inactive threshold and
+// negative acknowledgements with a delay, all of which 2.9 has; it uses
+// none of what came later (several filter subjects per consumer, 2.10;
+// +TERM with a reason, 2.10.4; per-message TTLs and atomic batches,
+// 2.11 and 2.12).
+//
+// The broker's tests run broker/brokertest and their own cases (consumer
+// groups, a member killed with SIGKILL in a child process, reconnection
+// through a proxy that cuts the connection, 1,000,000-byte payloads, dead
+// letters) against the shared server and a private current one.
+// BenchmarkBrokerPublish and BenchmarkBrokerConsume run the broker beside
+// nats.go's jetstream package doing the same by hand (the same messages,
+// consumer settings and pulls) on a private server with file storage.
+// One confirmed publish, and one-at-a-time consumption through a
+// subscription or a group, cost what the raw client's do: both wait for
+// the server at every step. A batch costs more per envelope than raw
+// asynchronous publishing (1.3 to 2 times, on a shared two-core machine),
+// because PublishBatch checks every envelope, its JSON payload included,
+// before it sends the first, so that bad input publishes nothing, and
+// that work does not overlap the server's.
+//
 // # Why github.com/nats-io/nats.go
 //
 // It is the client NATS maintains for Go, with the jetstream package
-// (streams, direct gets, ordered consumers) this store is built on; its
-// companion nuid names atomic batches. A program importing this package
+// (streams, direct gets, ordered consumers, pull consumers) this store and
+// the broker are built on; its companion nuid names atomic batches and
+// subscriptions' consumers. A program importing this package
 // compiles in, besides Nova, those and what nats.go is built on
 // (klauspost/compress, nats-io/nkeys, golang.org/x/crypto and sys).
 //

@@ -19,3 +19,6 @@ var (
 
 // SubjectPrefix returns the prefix of the store's subjects.
 func SubjectPrefix(s *Store) string { return s.cfg.SubjectPrefix }
+
+// ConsumerName exposes the broker's consumer naming to tests.
+var ConsumerName = consumerName
