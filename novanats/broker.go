@@ -248,9 +248,6 @@ var (
 // cfg's settings, and returns the broker. Bad configuration fails with an
 // error matching nova.ErrInvalid before any connection is made.
 func NewBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -361,7 +358,7 @@ func (b *Broker) ensureStream(ctx context.Context) error {
 // which does not hand one key's envelopes to one member in order, so
 // KeyOrder is false.
 func (b *Broker) Guarantees() broker.Guarantees {
-	return broker.Guarantees{Dedup: true, Durable: b.cfg.Storage == FileStorage}
+	return broker.Guarantees{Dedup: true, Durable: b.cfg.Storage == FileStorage, ServerAttempts: true}
 }
 
 // Close ends every subscription, waits for their handlers to return,

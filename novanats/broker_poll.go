@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // maxPollBatch caps the envelopes one Poll asks the server for: Poll
@@ -87,9 +86,6 @@ func (b *Broker) PollDLQ(ctx context.Context, topic string, max int) ([]broker.D
 // kind_<topic>. It returns the call's context, to acknowledge them with,
 // and its cancel function, unless it fails.
 func (b *Broker) poll(ctx context.Context, op, kind, topic, subj string, max int) (context.Context, context.CancelFunc, []jetstream.Msg, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, nil, nil, err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return nil, nil, nil, err
 	}

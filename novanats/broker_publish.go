@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // maxInFlight is how many asynchronous publishes of a batch wait for
@@ -23,9 +22,6 @@ const maxInFlight = 512
 // anything is sent. A publish while the connection is down fails with a
 // transient error (nova.IsTransient).
 func (b *Broker) Publish(ctx context.Context, e broker.Envelope) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	m, err := b.envelopeMsg(e, time.Now())
 	if err != nil {
 		return err
@@ -64,9 +60,6 @@ func (b *Broker) envelopeMsg(e broker.Envelope, now time.Time) (*nats.Msg, error
 // stored; publishing the batch again within the duplicate window stores
 // each envelope once.
 func (b *Broker) PublishBatch(ctx context.Context, envelopes []broker.Envelope) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	now := time.Now()
 	msgs := make([]*nats.Msg, len(envelopes))
 	for i, e := range envelopes {
@@ -132,9 +125,6 @@ func (b *Broker) publishAsync(ctx context.Context, msgs []*nats.Msg) error {
 // PublishDLQ implements [broker.Broker.PublishDLQ]. Dead letters are not
 // deduplicated.
 func (b *Broker) PublishDLQ(ctx context.Context, topic string, e broker.Envelope, reason string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/backoff"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 const (
@@ -36,8 +35,6 @@ const (
 	// cleanupTimeout bounds deleting a subscription's consumer when it
 	// ends.
 	cleanupTimeout = 2 * time.Second
-	// maxGroupLen is the longest group name, in bytes.
-	maxGroupLen = 128
 )
 
 // Subscribe implements [broker.Broker.Subscribe] with a consumer of its
@@ -65,9 +62,6 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string, h broker.Handler
 // with Attempts one higher. The group stays on the server when its
 // members end; delete it with [Broker.DeleteGroup].
 func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h broker.Handler) (broker.Subscription, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := validGroup(group); err != nil {
 		return nil, err
 	}
@@ -77,18 +71,8 @@ func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h br
 // validGroup checks a group's name: 1 to 128 ASCII letters, digits, '-'
 // and '_', the names every Nova broker accepts.
 func validGroup(group string) error {
-	switch {
-	case group == "":
-		return invalidf("empty group name")
-	case len(group) > maxGroupLen:
-		return invalidf("group name of %d bytes is longer than the limit of %d", len(group), maxGroupLen)
-	}
-	for i := 0; i < len(group); i++ {
-		switch c := group[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return invalidf("group name %q: want only ASCII letters, digits, '-' and '_'", group)
-		}
+	if err := broker.ValidateGroup(group); err != nil {
+		return invalidf("%w", err)
 	}
 	return nil
 }
@@ -98,9 +82,6 @@ func validGroup(group string) error {
 // what is published from then on. Deleting a group that does not exist
 // is not an error.
 func (b *Broker) DeleteGroup(ctx context.Context, group string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := validGroup(group); err != nil {
 		return err
 	}
@@ -118,18 +99,12 @@ func (b *Broker) DeleteGroup(ctx context.Context, group string) error {
 }
 
 func (b *Broker) subscribe(ctx context.Context, group, pattern string, h broker.Handler) (broker.Subscription, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := broker.ValidatePattern(pattern); err != nil {
 		return nil, err
 	}
 	op := fmt.Sprintf("subscribe to %q", pattern)
 	if group != "" {
 		op = fmt.Sprintf("join group %q on %q", group, pattern)
-	}
-	if h == nil {
-		return nil, invalidf("%s: nil handler", op)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("novanats: %s: %w", op, err)

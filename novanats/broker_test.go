@@ -135,6 +135,8 @@ func TestBrokerConformance(t *testing.T) {
 			},
 				brokertest.WithSettle(200*time.Millisecond),
 				brokertest.WithTimeout(20*time.Second),
+				brokertest.WithOpen(func(t testing.TB, ns string) broker.Broker { return openBroker(t, url, ns, nil) }),
+				brokertest.WithOutage(func(t testing.TB, ns string) (broker.Broker, brokertest.Outage) { return outageBroker(t, url, ns) }),
 			)
 		})
 	}
