@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/nova-go/nova/bridge"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
 	"github.com/nova-go/nova/novasqlite"
 )
@@ -53,6 +56,8 @@ func openBroker(ctx context.Context, s setup) (broker.Broker, error) {
 	switch s.Kind {
 	case "amqp":
 		return novarabbitmq.New(ctx, novarabbitmq.Config{URL: s.URL, Namespace: s.Namespace})
+	case "nats":
+		return novanats.NewBroker(ctx, novanats.BrokerConfig{URL: s.URL, Namespace: s.Namespace, Storage: novanats.MemoryStorage, AckWait: time.Second})
 	}
 	return nil, fmt.Errorf("unknown broker kind %q", s.Kind)
 }
@@ -135,6 +140,13 @@ func TestKilledForwarderRabbitMQ(t *testing.T) {
 	ns := "bridgecrash-" + strconv.FormatUint(rand.Uint64(), 36)
 	t.Cleanup(func() { deleteRabbitNamespace(t, server, ns) })
 	killedForwarder(t, setup{Kind: "amqp", URL: server, Namespace: ns}, false)
+}
+
+func TestKilledForwarderJetStream(t *testing.T) {
+	server := testenv.Need(t, testenv.NATS)
+	ns := "bridgecrash-" + strconv.FormatUint(rand.Uint64(), 36)
+	t.Cleanup(func() { deleteJetStreamNamespace(t, server, ns) })
+	killedForwarder(t, setup{Kind: "nats", URL: server, Namespace: ns}, true)
 }
 
 // killedForwarder appends events while a forwarder process is killed and
@@ -262,6 +274,27 @@ func killedForwarder(t *testing.T, s setup, dedup bool) {
 	}
 	if cut == 0 {
 		t.Errorf("no kill came while the forwarder was behind the log: the test proved nothing")
+	}
+}
+
+// deleteJetStreamNamespace deletes the stream of the test's brokers, and
+// with it their consumers.
+func deleteJetStreamNamespace(t *testing.T, server, ns string) {
+	nc, err := nats.Connect(server)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "NOVA_BROKER_"+ns); err != nil {
+		t.Errorf("cleanup: delete stream: %v", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/nova-go/nova/internal/testenv"
@@ -63,15 +65,44 @@ func tailing(t *testing.T, args ...string) (out, errOut *syncBuffer, stop func()
 	return out, errOut, stop
 }
 
-// The demo relays every lifecycle event to a real broker, and tail shows
-// each of them.
 func TestDemoRelaysToRabbitMQAndTailShowsIt(t *testing.T) {
 	t.Parallel()
 	server := testenv.Need(t, testenv.RabbitMQ)
 	ns := strings.ToLower(scratchName("clitest-"))
-	spec := withQuery(t, server, "namespace", ns)
 	topics := map[string]bool{}
 	t.Cleanup(func() { deleteRabbitNamespace(t, server, ns, topics) })
+	demoRelaysAndTailShows(t, withQuery(t, server, "namespace", ns), topics)
+}
+
+func TestDemoRelaysToJetStreamAndTailShowsIt(t *testing.T) {
+	t.Parallel()
+	server := testenv.Need(t, testenv.NATS)
+	ns := strings.ToLower(scratchName("clitest-"))
+	t.Cleanup(func() {
+		nc, err := nats.Connect(server)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		if err := js.DeleteStream(context.Background(), "NOVA_BROKER_"+ns); err != nil {
+			t.Errorf("cleanup: delete stream: %v", err)
+		}
+	})
+	demoRelaysAndTailShows(t, withQuery(t, server, "namespace", ns), map[string]bool{})
+}
+
+// demoRelaysAndTailShows runs the demo with --broker spec while tail
+// follows its lifecycle events: tail must show every event the demo
+// relayed, and dlq must find no dead letter. It records the topics it
+// saw in topics.
+func demoRelaysAndTailShows(t *testing.T, spec string, topics map[string]bool) {
+	scheme, _, _ := strings.Cut(spec, "://")
 
 	out, _, stop := tailing(t, "saga.#", "--broker", spec, "--json")
 	db := t.TempDir() + "/demo.db"
@@ -83,8 +114,8 @@ func TestDemoRelaysToRabbitMQAndTailShowsIt(t *testing.T) {
 	if err := json.Unmarshal([]byte(report), &rep); err != nil {
 		t.Fatalf("demo report: %v\n%s", err, report)
 	}
-	if rep.Relayed == 0 || !strings.Contains(rep.Broker, "amqp://") || strings.Contains(rep.Broker, ":guest@") {
-		t.Fatalf("demo report: %d relayed to %q; want some, to the amqp URL without its password", rep.Relayed, rep.Broker)
+	if rep.Relayed == 0 || !strings.HasPrefix(rep.Broker, scheme+"://") || strings.Contains(rep.Broker, ":guest@") {
+		t.Fatalf("demo report: %d relayed to %q; want some, to the %s URL without its password", rep.Relayed, rep.Broker, scheme)
 	}
 
 	ids := map[string]bool{}

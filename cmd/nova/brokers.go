@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
 )
 
@@ -40,7 +41,7 @@ func brokerOpener(spec string) (func(ctx context.Context, spec string) (broker.B
 	}
 	open, ok := brokerSchemes[strings.ToLower(scheme)]
 	if !ok {
-		return nil, usagef("--broker %q: unknown scheme %q: want nats, amqp, amqps or kafka", redact(spec), scheme)
+		return nil, usagef("--broker %q: unknown scheme %q: want nats, tls, amqp, amqps or kafka", redact(spec), scheme)
 	}
 	return open, nil
 }
@@ -49,6 +50,8 @@ func brokerOpener(spec string) (func(ctx context.Context, spec string) (broker.B
 var brokerSchemes = map[string]func(ctx context.Context, spec string) (broker.Broker, error){
 	"amqp":  openRabbitMQ,
 	"amqps": openRabbitMQ,
+	"nats":  openJetStream,
+	"tls":   openJetStream,
 }
 
 // novaParams takes Nova's own query parameters (namespace) off a broker
@@ -67,6 +70,14 @@ func novaParams(spec string) (rest string, namespace string, err error) {
 	q.Del("namespace")
 	u.RawQuery = q.Encode()
 	return u.String(), namespace, nil
+}
+
+func openJetStream(ctx context.Context, spec string) (broker.Broker, error) {
+	rest, ns, err := novaParams(spec)
+	if err != nil {
+		return nil, err
+	}
+	return novanats.NewBroker(ctx, novanats.BrokerConfig{URL: rest, Namespace: ns})
 }
 
 func openRabbitMQ(ctx context.Context, spec string) (broker.Broker, error) {
