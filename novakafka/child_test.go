@@ -1,0 +1,5 @@
+package novakafka_test
+
+const childEnv = "NOVAKAFKA_CHILD"
+
+func runChild() {}

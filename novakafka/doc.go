@@ -1,0 +1,2 @@
+// Package novakafka is Nova's [broker.Broker] on Apache Kafka.
+package novakafka
