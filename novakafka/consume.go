@@ -2,6 +2,7 @@ package novakafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/nova-go/nova"
@@ -117,6 +119,9 @@ func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h br
 // commit, which is then not needed.
 func (b *Broker) createGroup(ctx context.Context, gid string) error {
 	have, err := b.adm.FetchOffsets(ctx, gid)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		have, err = nil, nil
+	}
 	if err != nil {
 		return fmt.Errorf("offsets of group %s: %w", gid, err)
 	}

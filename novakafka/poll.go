@@ -362,6 +362,9 @@ func (p *poller) resolve(ctx context.Context) error {
 		return nil
 	}
 	committed, err := p.b.adm.FetchOffsets(ctx, p.group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil
+	}
 	if err == nil {
 		err = committed.Error()
 	}
