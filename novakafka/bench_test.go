@@ -45,7 +45,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.Run("kgo", func(b *testing.B) {
 		ns := namespace()
 		open(b, ns) // creates the topics
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds()...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func BenchmarkConsume(b *testing.B) {
 			}
 		}
 		// The group starts at the first record, not at the end.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds()...))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func BenchmarkConsume(b *testing.B) {
 		b.SetBytes(1024)
 		b.ReportAllocs()
 		b.ResetTimer()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds()...),
 			kgo.ConsumerGroup(ns+".raw"), kgo.ConsumeTopics(ns+".events"),
 			kgo.AutoCommitMarks(), kgo.AutoCommitInterval(100*time.Millisecond))
 		if err != nil {

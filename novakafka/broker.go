@@ -17,7 +17,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // maxReasonLen bounds a dead-letter reason given to PublishDLQ, as every
@@ -54,9 +53,6 @@ var (
 // connection and the creation. An invalid cfg returns an error matching
 // [nova.ErrInvalid] that names the field.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
-	if err := validate.Context(ctx); err != nil {
-		return nil, err
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -109,7 +105,9 @@ func (b *Broker) createTopics(ctx context.Context) error {
 	if rf == 0 {
 		rf = -1
 	}
-	resp, err := b.adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, configs, b.events, b.dlq)
+	resp, err := again(ctx, func() (kadm.CreateTopicResponses, error) {
+		return b.adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, configs, b.events, b.dlq)
+	})
 	if err != nil {
 		return fmt.Errorf("novakafka: create topics %s and %s: %w", b.events, b.dlq, err)
 	}
@@ -133,9 +131,6 @@ func (b *Broker) Publish(ctx context.Context, e broker.Envelope) error {
 // producer at once and then waits for all of them. Records of one
 // partition are written in order.
 func (b *Broker) PublishBatch(ctx context.Context, envelopes []broker.Envelope) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	now := time.UnixMilli(time.Now().UnixMilli())
 	records := make([]*kgo.Record, len(envelopes))
 	for i, e := range envelopes {
@@ -205,9 +200,6 @@ func (b *Broker) produce(ctx context.Context, records []*kgo.Record) error {
 // PublishDLQ implements [broker.Broker.PublishDLQ]: it produces a record
 // to the dead-letter topic with the reason and the time in its headers.
 func (b *Broker) PublishDLQ(ctx context.Context, topic string, e broker.Envelope, reason string) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return err
 	}

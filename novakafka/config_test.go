@@ -50,10 +50,6 @@ func TestConfigRejects(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want an error matching nova.ErrInvalid naming %s", tt.cfg, err, tt.field)
 		}
 	}
-	var nilCtx context.Context
-	if _, err := novakafka.New(nilCtx, novakafka.Config{Seeds: seeds}); !errors.Is(err, nova.ErrInvalid) {
-		t.Errorf("New with a nil ctx = %v, want nova.ErrInvalid", err)
-	}
 }
 
 // TestNewUnreachable gives New a cluster that is not there: it fails

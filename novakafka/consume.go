@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,11 +14,8 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/backoff"
-	"github.com/nova-go/nova/internal/validate"
 )
 
-// maxGroupLen bounds a group name given to SubscribeGroup.
-const maxGroupLen = 200
 
 // leaveTimeout bounds the commit and the leave of a group member that
 // stops, so Close returns when the cluster is gone.
@@ -45,7 +39,7 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string, h broker.Handler
 	if b.isClosed() {
 		return nil, fmt.Errorf("novakafka: subscribe to %q: %w", pattern, nova.ErrClosed)
 	}
-	ends, err := b.adm.ListEndOffsets(ctx, b.events)
+	ends, err := again(ctx, func() (kadm.ListedOffsets, error) { return b.adm.ListEndOffsets(ctx, b.events) })
 	if err == nil {
 		err = ends.Error()
 	}
@@ -118,7 +112,7 @@ func (b *Broker) SubscribeGroup(ctx context.Context, group, pattern string, h br
 // that has no offsets yet. A group whose members already run refuses the
 // commit, which is then not needed.
 func (b *Broker) createGroup(ctx context.Context, gid string) error {
-	have, err := b.adm.FetchOffsets(ctx, gid)
+	have, err := again(ctx, func() (kadm.OffsetResponses, error) { return b.adm.FetchOffsets(ctx, gid) })
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		have, err = nil, nil
 	}
@@ -128,14 +122,14 @@ func (b *Broker) createGroup(ctx context.Context, gid string) error {
 	if len(have[b.events]) > 0 {
 		return nil
 	}
-	ends, err := b.adm.ListEndOffsets(ctx, b.events)
+	ends, err := again(ctx, func() (kadm.ListedOffsets, error) { return b.adm.ListEndOffsets(ctx, b.events) })
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
 		return fmt.Errorf("end offsets of %s: %w", b.events, err)
 	}
-	resp, err := b.adm.CommitOffsets(ctx, gid, ends.Offsets())
+	resp, err := again(ctx, func() (kadm.OffsetResponses, error) { return b.adm.CommitOffsets(ctx, gid, ends.Offsets()) })
 	if err == nil {
 		err = resp.Error()
 	}
@@ -146,30 +140,17 @@ func (b *Broker) createGroup(ctx context.Context, gid string) error {
 }
 
 func checkSubscribe(ctx context.Context, pattern string, h broker.Handler) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidatePattern(pattern); err != nil {
 		return err
-	}
-	if h == nil {
-		return nova.Invalidf("novakafka", "subscribe to %q: nil handler", pattern)
 	}
 	return nil
 }
 
-// checkGroup accepts a non-empty group name of at most maxGroupLen bytes
-// of UTF-8 without white space or control characters.
+// checkGroup accepts the group names every broker backend does
+// ([broker.ValidateGroup]).
 func checkGroup(group string) error {
-	switch {
-	case group == "":
-		return nova.Invalidf("novakafka", "empty group name")
-	case len(group) > maxGroupLen:
-		return nova.Invalidf("novakafka", "group name of %d bytes is longer than the limit of %d", len(group), maxGroupLen)
-	case !utf8.ValidString(group):
-		return nova.Invalidf("novakafka", "group name %q is not valid UTF-8", group)
-	case strings.IndexFunc(group, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return nova.Invalidf("novakafka", "group name %q contains white space or a control character", group)
+	if err := broker.ValidateGroup(group); err != nil {
+		return nova.Invalidf("novakafka", "%w", err)
 	}
 	return nil
 }

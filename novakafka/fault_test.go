@@ -26,7 +26,7 @@ func TestKillRedelivers(t *testing.T) {
 	ns := namespace()
 	child := testenv.StartChild(t, []string{
 		childEnv + "=1",
-		childSeedsEnv + "=" + strings.Join(cluster.ListenAddrs(), ","),
+		childSeedsEnv + "=" + strings.Join(seeds(), ","),
 		childNSEnv + "=" + ns,
 	}, "ready")
 	t.Cleanup(child.Stop)

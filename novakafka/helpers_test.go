@@ -52,7 +52,7 @@ func testConfig(seeds []string, ns string) novakafka.Config {
 // its namespace deleted when the test ends. Two opens of one namespace
 // share its topics and groups. It has the shape of brokertest's WithOpen.
 func open(t testing.TB, ns string) broker.Broker {
-	return openConfig(t, testConfig(cluster.ListenAddrs(), ns))
+	return openConfig(t, testConfig(seeds(), ns))
 }
 
 // openConfig opens a broker with cfg and registers its Close and the

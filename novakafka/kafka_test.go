@@ -81,7 +81,7 @@ func TestGroupSharesPartitions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ns := namespace()
-	cfg := testConfig(cluster.ListenAddrs(), ns)
+	cfg := testConfig(seeds(), ns)
 	cfg.Partitions = 4
 	pub := openConfig(t, cfg)
 	col := newCollector()
@@ -154,7 +154,7 @@ func TestKeyOrderWithFailures(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := testConfig(cluster.ListenAddrs(), namespace())
+	cfg := testConfig(seeds(), namespace())
 	cfg.Partitions = 4
 	b := openConfig(t, cfg)
 	col := newCollector()
@@ -229,7 +229,7 @@ func TestDeadLetterAttempts(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := testConfig(cluster.ListenAddrs(), namespace())
+	cfg := testConfig(seeds(), namespace())
 	cfg.MaxAttempts = 3
 	b := openConfig(t, cfg)
 	col := newCollector()
@@ -350,7 +350,7 @@ func TestForeignRecord(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ns := namespace()
-	b := openConfig(t, testConfig(cluster.ListenAddrs(), ns))
+	b := openConfig(t, testConfig(seeds(), ns))
 	col := newCollector()
 	sub, err := b.SubscribeGroup(ctx, "g", ">", func(ctx context.Context, e broker.Envelope) error {
 		col.add("g", e)
@@ -360,7 +360,7 @@ func TestForeignRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds()...))
 	if err != nil {
 		t.Fatal(err)
 	}

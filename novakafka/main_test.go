@@ -1,9 +1,9 @@
 package novakafka_test
 
 import (
-	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -19,14 +19,20 @@ func TestMain(m *testing.M) {
 		runChild()
 		return
 	}
-	flag.Parse()
-	// brokertest's Dedup case expects a deduplicating backend; Kafka does
-	// not deduplicate (Guarantees.Dedup is false), so it is skipped until
-	// the suite asks the backend's Guarantees.
-	if f := flag.Lookup("test.skip"); f != nil && f.Value.String() == "" {
-		_ = f.Value.Set("^TestConformance$/^Dedup$")
-	}
 	goleak.VerifyTestMain(clusterRun{m})
+}
+
+// clusterSeedsEnv carries the shared cluster's addresses to the child
+// processes the conformance suite starts (its Kill case), so that they
+// open brokers on the parent's cluster rather than on one of their own.
+const clusterSeedsEnv = "NOVAKAFKA_TEST_CLUSTER"
+
+// seeds returns the addresses of the shared cluster.
+func seeds() []string {
+	if s := os.Getenv(clusterSeedsEnv); s != "" {
+		return strings.Split(s, ",")
+	}
+	return cluster.ListenAddrs()
 }
 
 // clusterRun starts the shared cluster around the tests and closes it
@@ -34,12 +40,16 @@ func TestMain(m *testing.M) {
 type clusterRun struct{ m *testing.M }
 
 func (r clusterRun) Run() int {
+	if os.Getenv(clusterSeedsEnv) != "" {
+		return r.m.Run() // a child of the suite: the parent's cluster
+	}
 	c, err := newCluster()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "novakafka tests: start the in-process cluster:", err)
 		return 1
 	}
 	cluster = c
+	os.Setenv(clusterSeedsEnv, strings.Join(c.ListenAddrs(), ","))
 	code := r.m.Run()
 	c.Close()
 	return code

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
-	"github.com/nova-go/nova/internal/validate"
 )
 
 // pollKey names a poller: the Kafka topic it reads and the Nova topic it
@@ -85,9 +84,6 @@ func (b *Broker) PollDLQ(ctx context.Context, topic string, max int) ([]broker.D
 }
 
 func checkPoll(ctx context.Context, topic string, max int) error {
-	if err := validate.Context(ctx); err != nil {
-		return err
-	}
 	if err := broker.ValidateTopic(topic); err != nil {
 		return err
 	}
@@ -201,7 +197,7 @@ func (p *poller) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Of
 	if len(parts) == 0 {
 		return offsets, nil
 	}
-	starts, err := p.b.adm.ListStartOffsets(ctx, p.kt)
+	starts, err := again(ctx, func() (kadm.ListedOffsets, error) { return p.b.adm.ListStartOffsets(ctx, p.kt) })
 	if err == nil {
 		err = starts.Error()
 	}
@@ -254,7 +250,7 @@ func (p *poller) poll(ctx context.Context, take func(*kgo.Record) (bool, error),
 	case <-wctx.Done():
 		return p.timeout(ctx, wctx, "joining the consumer group")
 	}
-	ends, err := p.b.adm.ListEndOffsets(wctx, p.kt)
+	ends, err := again(wctx, func() (kadm.ListedOffsets, error) { return p.b.adm.ListEndOffsets(wctx, p.kt) })
 	if err == nil {
 		err = ends.Error()
 	}
@@ -361,7 +357,7 @@ func (p *poller) resolve(ctx context.Context) error {
 	if len(unknown) == 0 {
 		return nil
 	}
-	committed, err := p.b.adm.FetchOffsets(ctx, p.group)
+	committed, err := again(ctx, func() (kadm.OffsetResponses, error) { return p.b.adm.FetchOffsets(ctx, p.group) })
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		committed, err = nil, nil
 	}
@@ -371,7 +367,7 @@ func (p *poller) resolve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("offsets of group %s: %w", p.group, err)
 	}
-	starts, err := p.b.adm.ListStartOffsets(ctx, p.kt)
+	starts, err := again(ctx, func() (kadm.ListedOffsets, error) { return p.b.adm.ListStartOffsets(ctx, p.kt) })
 	if err == nil {
 		err = starts.Error()
 	}
