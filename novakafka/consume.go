@@ -16,7 +16,6 @@ import (
 	"github.com/nova-go/nova/internal/backoff"
 )
 
-
 // leaveTimeout bounds the commit and the leave of a group member that
 // stops, so Close returns when the cluster is gone.
 const leaveTimeout = 5 * time.Second
