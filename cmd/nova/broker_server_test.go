@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/nova-go/nova/internal/testenv"
 )
@@ -95,6 +96,17 @@ func TestDemoRelaysToJetStreamAndTailShowsIt(t *testing.T) {
 		}
 	})
 	demoRelaysAndTailShows(t, withQuery(t, server, "namespace", ns), map[string]bool{})
+}
+
+func TestDemoRelaysToKafkaAndTailShowsIt(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	spec := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "?namespace=clitest"
+	demoRelaysAndTailShows(t, spec, map[string]bool{})
 }
 
 // demoRelaysAndTailShows runs the demo with --broker spec while tail

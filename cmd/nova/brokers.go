@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/novakafka"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
 )
@@ -52,6 +53,7 @@ var brokerSchemes = map[string]func(ctx context.Context, spec string) (broker.Br
 	"amqps": openRabbitMQ,
 	"nats":  openJetStream,
 	"tls":   openJetStream,
+	"kafka": openKafka,
 }
 
 // novaParams takes Nova's own query parameters (namespace) off a broker
@@ -78,6 +80,25 @@ func openJetStream(ctx context.Context, spec string) (broker.Broker, error) {
 		return nil, err
 	}
 	return novanats.NewBroker(ctx, novanats.BrokerConfig{URL: rest, Namespace: ns})
+}
+
+// openKafka opens kafka://host:port[,host:port…][?namespace=NAME]: the
+// seed brokers are the URL's host, split at commas.
+func openKafka(ctx context.Context, spec string) (broker.Broker, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return nil, usagef("--broker %q: %v", redact(spec), errors.Unwrap(err))
+	}
+	q := u.Query()
+	ns := q.Get("namespace")
+	q.Del("namespace")
+	switch {
+	case u.Host == "":
+		return nil, usagef("--broker %q: no seed broker (want kafka://host:port)", redact(spec))
+	case u.User != nil || (u.Path != "" && u.Path != "/") || len(q) > 0 || u.Fragment != "":
+		return nil, usagef("--broker %q: want kafka://host:port[,host:port…][?namespace=NAME], nothing else", redact(spec))
+	}
+	return novakafka.New(ctx, novakafka.Config{Seeds: strings.Split(u.Host, ","), Namespace: ns})
 }
 
 func openRabbitMQ(ctx context.Context, spec string) (broker.Broker, error) {
