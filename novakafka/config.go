@@ -147,11 +147,11 @@ type Config struct {
 // validate reports the first bad field; it changes nothing.
 func (c Config) validate() error {
 	if len(c.Seeds) == 0 {
-		return validate.InvalidFieldf("novakafka", "Config.Seeds", "no seed brokers")
+		return validate.InvalidFieldf("novakafka", "Config.Seeds", "no bootstrap brokers")
 	}
 	for i, s := range c.Seeds {
 		if strings.TrimSpace(s) == "" {
-			return validate.InvalidFieldf("novakafka", "Config.Seeds", "seed %d is empty", i)
+			return validate.InvalidFieldf("novakafka", "Config.Seeds", "Seeds[%d] is empty", i)
 		}
 	}
 	if c.Namespace != "" {

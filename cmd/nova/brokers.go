@@ -83,7 +83,7 @@ func openJetStream(ctx context.Context, spec string) (broker.Broker, error) {
 }
 
 // openKafka opens kafka://host:port[,host:port…][?namespace=NAME]: the
-// seed brokers are the URL's host, split at commas.
+// bootstrap brokers are the URL's host, split at commas.
 func openKafka(ctx context.Context, spec string) (broker.Broker, error) {
 	u, err := url.Parse(spec)
 	if err != nil {
@@ -94,7 +94,7 @@ func openKafka(ctx context.Context, spec string) (broker.Broker, error) {
 	q.Del("namespace")
 	switch {
 	case u.Host == "":
-		return nil, usagef("--broker %q: no seed broker (want kafka://host:port)", redact(spec))
+		return nil, usagef("--broker %q: no broker address (want kafka://host:port)", redact(spec))
 	case u.User != nil || (u.Path != "" && u.Path != "/") || len(q) > 0 || u.Fragment != "":
 		return nil, usagef("--broker %q: want kafka://host:port[,host:port…][?namespace=NAME], nothing else", redact(spec))
 	}

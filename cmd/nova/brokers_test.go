@@ -25,7 +25,7 @@ func TestBrokerCommandsBadInput(t *testing.T) {
 		{[]string{"dlq", "a", "--broker", "nats://127.0.0.1:4222", "--max", "0"}, "--max 0"},
 		{[]string{"dlq", "a", "--broker", "nats://127.0.0.1:4222", "--drain", "--replay"}, "choose one"},
 		{[]string{"demo", "--store", "memory:", "--broker", "ftp://u:hunter2@h/"}, `unknown scheme "ftp"`},
-		{[]string{"tail", "a", "--broker", "kafka:///"}, "no seed broker"},
+		{[]string{"tail", "a", "--broker", "kafka:///"}, "no broker address"},
 		{[]string{"tail", "a", "--broker", "kafka://u:hunter2@h:9092"}, "nothing else"},
 		{[]string{"tail", "a", "--broker", "kafka://h:9092?acks=1"}, "nothing else"},
 	} {
