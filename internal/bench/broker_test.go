@@ -21,6 +21,7 @@ import (
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
+	"github.com/nova-go/nova/novasqlite"
 )
 
 // brokerCase is a broker backend on the machine's server, and a way to
@@ -290,5 +291,23 @@ func BenchmarkBroker(b *testing.B) {
 				b.Run(name, func(b *testing.B) { bench.BenchmarkBroker(b, be, name) })
 			}
 		})
+	}
+}
+
+// The relay scenario counts an outbox larger than one read of Pending
+// (at most 1,000 envelopes).
+func TestRelayBeyondOnePage(t *testing.T) {
+	t.Parallel()
+	be, err := brokerCases[0].open(testenv.Need(t, testenv.NATS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.Outbox = novasqlite.Config{Synchronous: novasqlite.SyncNormal}
+	res, err := bench.RunBroker(t.Context(), be, bench.Options{Scenarios: []string{"relay"}, Runs: 1, Warmup: -1, Scale: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || !(res[0].NovaPerSec > 0) {
+		t.Fatalf("results %+v", res)
 	}
 }

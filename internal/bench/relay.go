@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
@@ -46,28 +48,19 @@ func (r *brokerRun) relayJob(ctx context.Context, cfg novasqlite.Config, n int) 
 	if err := runSagas(ctx, runs, sagas); err != nil {
 		return job{}, fmt.Errorf("fill the outbox: %w", err)
 	}
-	outbox := runs.Outbox()
-	// All of it, with room to spare should a saga leave more than
-	// envelopesPerSaga.
-	pending, err := outbox.Pending(ctx, 2*sagas*envelopesPerSaga)
+	want, topics, err := outboxTopics(ctx, cfg.Path)
 	if err != nil {
-		return job{}, fmt.Errorf("read the outbox: %w", err)
+		return job{}, err
 	}
-	if len(pending) == 0 {
+	if want == 0 {
 		return job{}, errors.New("the sagas left no envelope in the outbox")
 	}
-	topics := map[string]bool{}
-	for _, m := range pending {
-		if !topics[m.Envelope.Topic] {
-			topics[m.Envelope.Topic] = true
-			r.topics = append(r.topics, m.Envelope.Topic)
-		}
-	}
+	r.topics = append(r.topics, topics...)
+	outbox := runs.Outbox()
 	relay, err := broker.NewRelay(outbox, r.nb, broker.RelayConfig{Logger: quiet})
 	if err != nil {
 		return job{}, err
 	}
-	want := len(pending)
 	return job{
 		slices: 1,
 		slice: func(ctx context.Context, _ int) (int, error) {
@@ -88,7 +81,7 @@ func (r *brokerRun) relayJob(ctx context.Context, cfg novasqlite.Config, n int) 
 			if len(left) > 0 {
 				return fmt.Errorf("envelope %s is still in the outbox", left[0].Envelope.ID)
 			}
-			return r.checkHeld(ctx, r.topics, want)
+			return r.checkHeld(ctx, topics, want)
 		},
 	}, nil
 }
@@ -122,4 +115,30 @@ func runSagas(ctx context.Context, runs saga.RunStore, count int) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// outboxTopics returns how many envelopes the outbox of the SQLite
+// database at path holds, and their topics, read with SQL on a read-only
+// connection of its own: the outbox's Pending reads at most 1,000.
+func outboxTopics(ctx context.Context, path string) (int, []string, error) {
+	c, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	defer c.Close()
+	st, _, err := c.PrepareFlags(`SELECT topic, count(*) FROM outbox GROUP BY topic ORDER BY topic`, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	defer st.Close()
+	n := 0
+	var topics []string
+	for st.Step() {
+		topics = append(topics, st.ColumnText(0))
+		n += st.ColumnInt(1)
+	}
+	if err := st.Err(); err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	return n, topics, ctx.Err()
 }
