@@ -151,7 +151,7 @@ func (o Options) warmups() int {
 }
 
 // Result is one scenario's outcome on one backend. Rates are medians over
-// the measured runs, in events per second.
+// the measured runs, per second of what [Result.Unit] names.
 type Result struct {
 	// Scenario is the scenario's name, for example "append-1".
 	Scenario string `json:"scenario"`
@@ -160,7 +160,8 @@ type Result struct {
 	// NovaPerSec is the median rate through Nova.
 	NovaPerSec float64 `json:"nova_per_sec"`
 	// RawPerSec is the median rate of the raw baseline; zero, and left
-	// out of the JSON with Ratio, for a scenario without one (sagas).
+	// out of the JSON with Ratio, for a scenario without one (the sagas,
+	// the relay).
 	RawPerSec float64 `json:"raw_per_sec,omitempty"`
 	// Ratio is the median over the measured runs of each run's nova rate
 	// divided by its raw rate: above 1, Nova is faster. The two sides of a
@@ -169,7 +170,7 @@ type Result struct {
 	// (taken from different runs) is not; the two are close when the
 	// machine is steady.
 	Ratio float64 `json:"ratio,omitempty"`
-	// Unit is what the rates count: "events" or "sagas".
+	// Unit is what the rates count: "events", "sagas" or "envelopes".
 	Unit string `json:"unit"`
 	// Runs is how many measured runs each side had.
 	Runs int `json:"runs"`
