@@ -11,8 +11,15 @@ import (
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novapg"
+	"github.com/nova-go/nova/novarabbitmq"
 	"github.com/nova-go/nova/novasqlite"
 )
+
+const benchStoreDefault = "./nova-bench.db"
+
+const benchBrokerHelp = "measure the broker scenarios on this broker instead of a store: nats://host:4222 (JetStream) or " +
+	"amqp://user:pass@host:5672/vhost (RabbitMQ); every run works in a fresh namespace, deleted afterwards, " +
+	"named PREFIX-<random> (?namespace=PREFIX, default " + bench.DefaultBrokerPrefix + ")"
 
 func benchCommand() *command {
 	var scenarios string
@@ -21,18 +28,21 @@ func benchCommand() *command {
 	var sync string
 	return &command{
 		name:         "bench",
-		summary:      "measure the store's backend beside its raw driver (medians of alternating runs, events/s)",
-		usage:        "[--store PATH] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
+		summary:      "measure the store's backend, or a broker's adapter, beside its raw driver (medians of alternating runs, events/s)",
+		usage:        "[--store PATH | --broker URL] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
 		jsonHelp:     "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, unit, runs}",
-		storeDefault: "./nova-bench.db",
+		storeDefault: benchStoreDefault,
+		broker:       benchBrokerHelp,
 		flags: func(fs *flag.FlagSet, e *env) {
 			fs.StringVar(&scenarios, "scenario", "", "scenarios to run, comma-separated (default "+strings.Join(bench.DefaultScenarioNames(), ", ")+
-				"); also "+strings.Join(optInScenarios(), ", ")+", and saga for both saga scenarios")
+				"); also "+strings.Join(optInScenarios(), ", ")+", and saga for both saga scenarios; with --broker: "+
+				strings.Join(bench.BrokerScenarioNames(), ", ")+" (default all of them, also named broker)")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
-			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (novasqlite.SyncFull, flush per commit) or normal (novasqlite.SyncNormal)")
-			// Server backends measure in a scratch schema, database or
-			// JetStream stream of their own and drop it afterwards.
+			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (novasqlite.SyncFull, flush per commit) or normal (novasqlite.SyncNormal); with --broker, the relay scenario's outbox's")
+			// Server backends measure in a scratch schema, database,
+			// JetStream stream or broker namespace of their own and drop it
+			// afterwards.
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -53,16 +63,29 @@ func benchCommand() *command {
 					}
 				}
 			}
+			if err := checkBenchTarget(e, opts.Scenarios); err != nil {
+				return err
+			}
 			// Progress, and scenarios the backend cannot run, go to stderr;
 			// the table or the JSON goes to stdout.
 			opts.Progress = e.stderr
-			backend, err := benchBackend(e.store, sync)
-			if err != nil {
-				return err
-			}
-			results, runErr := bench.Run(ctx, backend, opts)
-			if err := backend.Close(); err != nil && runErr == nil {
-				runErr = err
+			var results []bench.Result
+			var runErr error
+			if e.broker != "" {
+				backend, err := benchBrokerBackend(e.broker, sync)
+				if err != nil {
+					return err
+				}
+				results, runErr = bench.RunBroker(ctx, backend, opts)
+			} else {
+				backend, err := benchBackend(e.store, sync)
+				if err != nil {
+					return err
+				}
+				results, runErr = bench.Run(ctx, backend, opts)
+				if err := backend.Close(); err != nil && runErr == nil {
+					runErr = err
+				}
 			}
 			if runErr != nil {
 				return runErr
@@ -75,8 +98,97 @@ func benchCommand() *command {
 	}
 }
 
+// checkBenchTarget refuses scenarios that need what the command line does
+// not give: a broker scenario without --broker, a store scenario with it,
+// or --store beside --broker. Unknown names are left to the runner.
+func checkBenchTarget(e *env, scenarios []string) error {
+	var store, brokers []string
+	for _, name := range scenarios {
+		switch {
+		case slices.Contains(bench.BrokerScenarioNames(), name):
+			brokers = append(brokers, name)
+		case slices.Contains(bench.ScenarioNames(), name):
+			store = append(store, name)
+		}
+	}
+	switch {
+	case e.broker == "" && len(brokers) > 0:
+		return usagef("--scenario %s measures a broker: give it with --broker URL (nats://host:4222 or amqp://user:pass@host:5672/)", strings.Join(brokers, ","))
+	case e.broker != "" && len(store) > 0:
+		return usagef("--scenario %s measures a store, and --broker runs only the broker scenarios (%s): run the store's without --broker", strings.Join(store, ","), strings.Join(bench.BrokerScenarioNames(), ", "))
+	case e.broker != "" && e.store != benchStoreDefault:
+		return usagef("--store and --broker: the broker scenarios use no store (the relay's outbox is a scratch SQLite file); give one or the other")
+	}
+	return nil
+}
+
+// benchBrokers maps a --broker URL's scheme to the benchmark backend of
+// its adapter, given the URL without Nova's parameters and the prefix of
+// the runs' namespaces. A scheme of brokerSchemes missing here has no
+// benchmark.
+var benchBrokers = map[string]func(url, prefix string) (bench.BrokerBackend, error){
+	"nats":  benchJetStream,
+	"tls":   benchJetStream,
+	"amqp":  benchRabbitMQ,
+	"amqps": benchRabbitMQ,
+}
+
+func benchJetStream(url, prefix string) (bench.BrokerBackend, error) {
+	return bench.NATSBroker(url, novanats.BrokerConfig{Namespace: prefix})
+}
+
+func benchRabbitMQ(url, prefix string) (bench.BrokerBackend, error) {
+	return bench.RabbitMQ(url, novarabbitmq.Config{Namespace: prefix})
+}
+
+// benchBrokerBackend returns the benchmark backend of the broker spec
+// names, reading it as openBroker does; ?namespace= is the prefix of the
+// runs' namespaces.
+func benchBrokerBackend(spec, sync string) (bench.BrokerBackend, error) {
+	scheme, err := brokerScheme(spec)
+	if err != nil {
+		return bench.BrokerBackend{}, err
+	}
+	newBackend, ok := benchBrokers[scheme]
+	if !ok {
+		return bench.BrokerBackend{}, usagef("--broker %q: the %s adapter has no benchmark", redact(spec), scheme)
+	}
+	rest, prefix, err := novaParams(spec)
+	if err != nil {
+		return bench.BrokerBackend{}, err
+	}
+	if !validPrefix(prefix) {
+		return bench.BrokerBackend{}, usagef("--broker %q: namespace %q: bench takes a prefix of at most %d letters, digits, '-' or '_' for its runs' namespaces", redact(spec), prefix, bench.MaxBrokerPrefixLen)
+	}
+	syncMode, ok := syncModes[sync]
+	if !ok {
+		return bench.BrokerBackend{}, usagef("--sync must be full or normal, got %q", sync)
+	}
+	be, err := newBackend(rest, prefix)
+	if err != nil {
+		return bench.BrokerBackend{}, fmt.Errorf("bench on %s: %w", redact(spec), err)
+	}
+	be.Outbox = novasqlite.Config{Synchronous: syncMode}
+	return be, nil
+}
+
+// validPrefix reports whether p can start the namespaces of bench's runs
+// (bench.BrokerBackend.Prefix): at most bench.MaxBrokerPrefixLen letters,
+// digits, '-' and '_'.
+func validPrefix(p string) bool {
+	if len(p) > bench.MaxBrokerPrefixLen {
+		return false
+	}
+	for _, c := range []byte(p) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // scenarioGroups are names that stand for several scenarios.
-var scenarioGroups = map[string][]string{"saga": {"saga-3step", "saga-3step-8"}}
+var scenarioGroups = map[string][]string{"saga": {"saga-3step", "saga-3step-8"}, "broker": bench.BrokerScenarioNames()}
 
 // optInScenarios are the scenarios that run only when named.
 func optInScenarios() []string {

@@ -36,15 +36,24 @@ func openBroker(ctx context.Context, spec string) (broker.Broker, error) {
 // brokerOpener returns the function that opens spec, or a usage error
 // when its scheme is not one of a broker.
 func brokerOpener(spec string) (func(ctx context.Context, spec string) (broker.Broker, error), error) {
+	scheme, err := brokerScheme(spec)
+	if err != nil {
+		return nil, err
+	}
+	return brokerSchemes[scheme], nil
+}
+
+// brokerScheme returns the scheme of a --broker URL in lower case, or a
+// usage error when it is not one of [brokerSchemes].
+func brokerScheme(spec string) (string, error) {
 	scheme, _, ok := strings.Cut(spec, "://")
 	if !ok {
-		return nil, usagef("--broker %q: want a URL, nats://, amqp://, amqps:// or kafka://", redact(spec))
+		return "", usagef("--broker %q: want a URL, nats://, amqp://, amqps:// or kafka://", redact(spec))
 	}
-	open, ok := brokerSchemes[strings.ToLower(scheme)]
-	if !ok {
-		return nil, usagef("--broker %q: unknown scheme %q: want nats, tls, amqp, amqps or kafka", redact(spec), scheme)
+	if _, ok := brokerSchemes[strings.ToLower(scheme)]; !ok {
+		return "", usagef("--broker %q: unknown scheme %q: want nats, tls, amqp, amqps or kafka", redact(spec), scheme)
 	}
-	return open, nil
+	return strings.ToLower(scheme), nil
 }
 
 // brokerSchemes maps a --broker URL's scheme to the adapter that opens it.

@@ -12,7 +12,7 @@
 //	nova migrate      create or migrate a store's schema
 //	nova tail         print a broker's messages as they arrive
 //	nova dlq          list, drain or replay a topic's dead letters
-//	nova bench        measure the store beside its raw driver
+//	nova bench        measure a store, or a broker adapter, beside its raw driver
 //
 // Every command takes --store: a SQLite file path (default ./nova-demo.db),
 // a server URL (postgres://, mysql://, nats://), or memory: for a store

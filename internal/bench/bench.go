@@ -103,7 +103,9 @@ type Options struct {
 // is zero.
 const DefaultRuns = 5
 
-func (o Options) validate() error {
+// validate checks the options against the scenarios known to the runner
+// they are given to.
+func (o Options) validate(known []string) error {
 	switch {
 	case o.Runs < 0:
 		return nova.Invalidf("bench", "Options.Runs is %d, want a positive number or 0 for %d", o.Runs, DefaultRuns)
@@ -112,8 +114,8 @@ func (o Options) validate() error {
 	}
 	seen := make(map[string]bool, len(o.Scenarios))
 	for _, name := range o.Scenarios {
-		if _, ok := lookup(name); !ok {
-			return nova.Invalidf("bench", "unknown scenario %q, want one of %s", name, strings.Join(ScenarioNames(), ", "))
+		if !slices.Contains(known, name) {
+			return nova.Invalidf("bench", "unknown scenario %q, want one of %s", name, strings.Join(known, ", "))
 		}
 		if seen[name] {
 			return nova.Invalidf("bench", "scenario %q named twice", name)
@@ -121,6 +123,14 @@ func (o Options) validate() error {
 		seen[name] = true
 	}
 	return nil
+}
+
+// scale returns the data scale of the options: Scale, or 1 for 0.
+func (o Options) scale() float64 {
+	if o.Scale == 0 {
+		return 1
+	}
+	return o.Scale
 }
 
 func (o Options) runs() int {
@@ -141,7 +151,7 @@ func (o Options) warmups() int {
 }
 
 // Result is one scenario's outcome on one backend. Rates are medians over
-// the measured runs, in events per second.
+// the measured runs, per second of what [Result.Unit] names.
 type Result struct {
 	// Scenario is the scenario's name, for example "append-1".
 	Scenario string `json:"scenario"`
@@ -150,7 +160,8 @@ type Result struct {
 	// NovaPerSec is the median rate through Nova.
 	NovaPerSec float64 `json:"nova_per_sec"`
 	// RawPerSec is the median rate of the raw baseline; zero, and left
-	// out of the JSON with Ratio, for a scenario without one (sagas).
+	// out of the JSON with Ratio, for a scenario without one (the sagas,
+	// the relay).
 	RawPerSec float64 `json:"raw_per_sec,omitempty"`
 	// Ratio is the median over the measured runs of each run's nova rate
 	// divided by its raw rate: above 1, Nova is faster. The two sides of a
@@ -159,7 +170,7 @@ type Result struct {
 	// (taken from different runs) is not; the two are close when the
 	// machine is steady.
 	Ratio float64 `json:"ratio,omitempty"`
-	// Unit is what the rates count: "events" or "sagas".
+	// Unit is what the rates count: "events", "sagas" or "envelopes".
 	Unit string `json:"unit"`
 	// Runs is how many measured runs each side had.
 	Runs int `json:"runs"`
@@ -179,26 +190,55 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
-	if err := opts.validate(); err != nil {
+	if err := opts.validate(ScenarioNames()); err != nil {
 		return nil, err
 	}
 	names := opts.Scenarios
 	if len(names) == 0 {
 		names = DefaultScenarioNames()
 	}
-	dataScale, workScale := opts.Scale, b.Scale
-	if dataScale == 0 {
-		dataScale = 1
-	}
+	workScale := b.Scale
 	if workScale == 0 {
 		workScale = 1
 	}
+	return runAll(ctx, names, opts, func(name string) measurement {
+		sc, _ := lookup(name)
+		sz := sc.sized(opts.scale(), workScale)
+		return measurement{
+			scenario: sc.name,
+			backend:  b.Name,
+			unit:     sc.unit(),
+			open: func(ctx context.Context, s side) (job, func() error, error) {
+				t, cleanup, err := open(ctx, b, s)
+				if err != nil {
+					return job{}, nil, err
+				}
+				j, err := sc.prepare(ctx, b, t, sz)
+				if err != nil {
+					err = fmt.Errorf("%s: %w", s, err)
+				}
+				return j, cleanup, err
+			},
+		}
+	})
+}
+
+// measurement is what the runner needs of one scenario on one backend.
+type measurement struct {
+	scenario, backend, unit string
+	// open returns the timed part of one run on a fresh target of side
+	// s, with the cleanup of that target (which may be non-nil on an
+	// error too: the runner calls it whenever it is).
+	open func(ctx context.Context, s side) (job, func() error, error)
+}
+
+// runAll measures the named scenarios in order, skipping those that fail
+// with [nova.ErrNotImplemented] (see [Run]).
+func runAll(ctx context.Context, names []string, opts Options, measure func(name string) measurement) ([]Result, error) {
 	results := make([]Result, 0, len(names))
 	var skipped []error
 	for _, name := range names {
-		sc, _ := lookup(name)
-		sz := sc.sized(dataScale, workScale)
-		r, err := runScenario(ctx, b, sc, sz, opts)
+		r, err := runScenario(ctx, measure(name), opts)
 		if errors.Is(err, nova.ErrNotImplemented) && ctx.Err() == nil {
 			// The backend lacks what the scenario needs (a JetStream server
 			// without atomic batches cannot pre-fill a stream): say so and
@@ -235,17 +275,17 @@ func (s side) String() string {
 	return "raw"
 }
 
-func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Options) (Result, error) {
+func runScenario(ctx context.Context, m measurement, opts Options) (Result, error) {
 	n := opts.runs()
 	warm := opts.warmups()
 	var novaRates, rawRates, ratios []float64
 	for i := range warm + n {
 		if err := ctx.Err(); err != nil {
-			return Result{}, fmt.Errorf("bench: %s: %w", sc.name, err)
+			return Result{}, fmt.Errorf("bench: %s: %w", m.scenario, err)
 		}
-		rates, err := runPair(ctx, b, sc, sz)
+		rates, err := runPair(ctx, m)
 		if err != nil {
-			return Result{}, fmt.Errorf("bench: %s on %s, run %d: %w", sc.name, b.Name, i+1, err)
+			return Result{}, fmt.Errorf("bench: %s on %s, run %d: %w", m.scenario, m.backend, i+1, err)
 		}
 		label := fmt.Sprintf("run %d/%d", i-warm+1, n)
 		if i < warm {
@@ -258,39 +298,39 @@ func runScenario(ctx context.Context, b Backend, sc scenario, sz sizes, opts Opt
 			}
 		}
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f %s/s\n", b.Name, sc.name, label, rates[sideNova], rates[sideRaw], sc.unit())
+			fmt.Fprintf(opts.Progress, "%s %s %s: nova %.0f, raw %.0f %s/s\n", m.backend, m.scenario, label, rates[sideNova], rates[sideRaw], m.unit)
 		}
 	}
 	return Result{
-		Scenario:   sc.name,
-		Backend:    b.Name,
+		Scenario:   m.scenario,
+		Backend:    m.backend,
 		NovaPerSec: Median(novaRates),
 		RawPerSec:  Median(rawRates),
 		Ratio:      Median(ratios),
 		Runs:       n,
-		Unit:       sc.unit(),
+		Unit:       m.unit,
 	}, nil
 }
 
-// runPair measures one run of sc on a fresh nova target and a fresh raw
+// runPair measures one run of m on a fresh nova target and a fresh raw
 // target, alternating between them slice by slice (nova first in even
-// slices, raw first in odd ones), and returns each side's rate in events
-// per second.
-func runPair(ctx context.Context, b Backend, sc scenario, sz sizes) (rates [2]float64, err error) {
+// slices, raw first in odd ones), then runs each side's check, untimed,
+// and returns each side's rate per second.
+func runPair(ctx context.Context, m measurement) (rates [2]float64, err error) {
 	var jobs [2]job
 	for _, s := range []side{sideNova, sideRaw} {
-		t, cleanup, err := open(ctx, b, s)
+		j, cleanup, err := m.open(ctx, s)
+		if cleanup != nil {
+			defer func() {
+				if cerr := cleanup(); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("clean up %s: %w", s, cerr))
+				}
+			}()
+		}
 		if err != nil {
 			return rates, err
 		}
-		defer func() {
-			if cerr := cleanup(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("clean up %s: %w", s, cerr))
-			}
-		}()
-		if jobs[s], err = sc.prepare(ctx, b, t, sz); err != nil {
-			return rates, fmt.Errorf("%s: %w", s, err)
-		}
+		jobs[s] = j
 	}
 	var events [2]int
 	var elapsed [2]time.Duration
@@ -310,6 +350,14 @@ func runPair(ctx context.Context, b Backend, sc scenario, sz sizes) (rates [2]fl
 				return rates, fmt.Errorf("%s: %w", s, err)
 			}
 			events[s] += n
+		}
+	}
+	for _, s := range []side{sideNova, sideRaw} {
+		if jobs[s].check == nil {
+			continue
+		}
+		if err := jobs[s].check(ctx); err != nil {
+			return rates, fmt.Errorf("%s: %w", s, err)
 		}
 	}
 	for s := range rates {

@@ -148,3 +148,65 @@ func reportRate(b *testing.B, events int) {
 		b.ReportMetric(float64(events)/s, "events/s")
 	}
 }
+
+// BenchmarkBroker runs the named broker scenario ([BrokerScenarioNames])
+// as two sub-benchmarks of b, "target=nova" and "target=raw" (the relay
+// has no raw one), each in a fresh namespace of be, and reports
+// envelopes/s. An operation is one envelope: b.N of them, rounded up to
+// whole batches, are published, consumed or relayed after the untimed
+// preparation (the group filled, the outbox filled by sagas), and the
+// run's check follows, untimed, failing the benchmark when work was left
+// undone:
+//
+//	func BenchmarkBrokerPublish(b *testing.B) { bench.BenchmarkBroker(b, backend(b), "broker-publish") }
+func BenchmarkBroker(b *testing.B, be BrokerBackend, scenario string) {
+	b.Helper()
+	sc, ok := lookupBroker(scenario)
+	if !ok {
+		b.Fatalf("bench: unknown broker scenario %q, want one of %v", scenario, BrokerScenarioNames())
+	}
+	if err := be.validate(); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []side{sideNova, sideRaw} {
+		b.Run("target="+s.String(), func(b *testing.B) {
+			if sc.kind == brokerRelay && s == sideRaw {
+				b.Skip("the relay has no raw baseline")
+			}
+			ctx := b.Context()
+			n := (b.N + sc.batch - 1) / sc.batch * sc.batch
+			j, cleanup, err := be.open(ctx, sc, s, n)
+			if cleanup != nil {
+				b.Cleanup(func() {
+					if err := cleanup(); err != nil {
+						b.Errorf("bench: clean up %s: %v", s, err)
+					}
+				})
+			}
+			if errors.Is(err, nova.ErrNotImplemented) {
+				b.Skip(err)
+			}
+			if err != nil {
+				b.Fatalf("bench: %v", err)
+			}
+			b.ResetTimer()
+			done := 0
+			for i := range j.slices {
+				k, err := j.slice(ctx, i)
+				if err != nil {
+					b.Fatalf("bench: %v", err)
+				}
+				done += k
+			}
+			b.StopTimer()
+			if j.check != nil {
+				if err := j.check(ctx); err != nil {
+					b.Fatalf("bench: %v", err)
+				}
+			}
+			if s := b.Elapsed().Seconds(); s > 0 {
+				b.ReportMetric(float64(done)/s, "envelopes/s")
+			}
+		})
+	}
+}

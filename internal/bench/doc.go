@@ -1,7 +1,7 @@
-// Package bench measures Nova's event stores beside the raw driver they
-// are built on. It holds the scenarios shared by `nova bench` and by the
-// `go test -bench` benchmarks of each backend, and the runner that reports
-// medians and ratios.
+// Package bench measures Nova's event stores and broker adapters beside
+// the raw driver or client they are built on. It holds the scenarios
+// shared by `nova bench` and by the `go test -bench` benchmarks, and the
+// runner that reports medians and ratios.
 //
 // # The idea
 //
@@ -75,6 +75,35 @@
 // the same bookkeeping as an in-memory store: version check, stream index,
 // global log, copies of the events.
 //
+// # Brokers
+//
+// [RunBroker] measures a message broker adapter the same way, beside a
+// [RawBroker] written on the client the adapter uses, on a
+// [BrokerBackend] ([NATSBroker], [RabbitMQ]):
+//
+//   - broker-publish: 2,000 envelopes of 1 KB, each Publish confirmed by
+//     the server before the next (slices of 20).
+//   - broker-publish-batch: 20,000 envelopes in batches of 100, through
+//     [broker.PublishAll] (the adapter's BatchPublisher) against the raw
+//     client's asynchronous publishing and a wait for every confirmation
+//     (slices of 2 batches).
+//   - broker-consume: 5,000 envelopes waiting for a consumer group,
+//     consumed one at a time and acknowledged, through SubscribeGroup
+//     against a durable consumer (JetStream) or quorum queue (RabbitMQ) of
+//     the same settings with manual acknowledgements (slices of 50).
+//   - relay: the saga outbox relayed to the broker: about 7,000 lifecycle
+//     envelopes left in a SQLite outbox by 1,000 durable sagas run with no
+//     broker, flushed by a [broker.Relay] (reading 100, publishing them with
+//     PublishAll, marking them sent). No raw side.
+//
+// Every run of a side gets a namespace of its own, made fresh and deleted
+// after the run (a JetStream stream, RabbitMQ exchanges and queues). The
+// baseline publishes into the layout the adapter declared (the same stream
+// or queues) and sends the same payloads, so the server does the same work
+// for both; what differs is the client's. Every run checks its work,
+// untimed: the server holds every envelope published, a consumer saw each
+// envelope once, the outbox is empty.
+//
 // # Using it
 //
 // The CLI builds a [Backend] (for example with [SQLite]), calls [Run], then
@@ -82,7 +111,7 @@
 // [Benchmark] from their bench_test.go so `go test -bench` measures the same
 // scenarios with Nova and raw sub-benchmarks that benchstat can compare.
 //
-// The package imports the backends it measures (novamem, novasqlite and the
-// server backends beside them); only cmd/nova and tests import it, so no
-// library code depends on a backend through it.
+// The package imports the backends it measures (novamem, novasqlite, the
+// server backends and the broker adapters beside them); only cmd/nova and
+// tests import it, so no library code depends on a backend through it.
 package bench

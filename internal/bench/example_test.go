@@ -25,6 +25,17 @@ func ExampleScenarioNames() {
 	// projection: projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll
 }
 
+func ExampleBrokerScenarioNames() {
+	for _, name := range bench.BrokerScenarioNames() {
+		fmt.Printf("%s: %s\n", name, bench.ScenarioDoc(name))
+	}
+	// Output:
+	// broker-publish: 1 KB envelopes, each Publish confirmed by the server before the next
+	// broker-publish-batch: 1 KB envelopes in batches of 100 (PublishAll), every confirmation awaited
+	// broker-consume: 1 KB envelopes waiting for a consumer group, consumed and acknowledged one at a time
+	// relay: saga lifecycle envelopes relayed from a SQLite outbox to the broker (envelopes/s; no raw side)
+}
+
 // Measure two scenarios on SQLite beside the raw driver and print a table.
 // The rates depend on the machine; the ratios are what to compare.
 func ExampleRun() {

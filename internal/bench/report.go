@@ -10,8 +10,8 @@ import (
 
 // WriteTable writes results as an aligned table with a header: scenario,
 // backend, the nova and raw medians per second, their ratio, the number of
-// runs and what the rates count (events or sagas). A scenario without a
-// raw side shows "-" for it and its ratio.
+// runs and what the rates count (events, sagas or envelopes). A scenario
+// without a raw side shows "-" for it and its ratio.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tbackend\tnova/s\traw/s\tratio\truns\tunit\t")

@@ -113,10 +113,14 @@ func DefaultScenarioNames() []string {
 	return out
 }
 
-// ScenarioDoc returns a one-line description of the named scenario, or ""
-// for an unknown name.
+// ScenarioDoc returns a one-line description of the named scenario, a
+// store's or a broker's ([BrokerScenarioNames]), or "" for an unknown
+// name.
 func ScenarioDoc(name string) string {
-	s, _ := lookup(name)
+	if s, ok := lookup(name); ok {
+		return s.doc
+	}
+	s, _ := lookupBroker(name)
 	return s.doc
 }
 
@@ -163,6 +167,10 @@ type job struct {
 	// slice runs slice i, 0 <= i < slices, and returns the number of events
 	// it appended or read.
 	slice func(ctx context.Context, i int) (int, error)
+	// check, when set, runs after the last slice, untimed, and fails the
+	// run when the side did not do all its work (an envelope the server
+	// does not hold, one never delivered).
+	check func(ctx context.Context) error
 }
 
 // prepare does the untimed part of a run on t (pre-filling, generating
