@@ -81,9 +81,12 @@ type DeadLetter struct {
 
 // BatchPublisher is an optional capability of a [Broker]: publishing many
 // envelopes in one call, with the same meaning as one Publish each, in
-// order. A backend implements it when that saves round trips. On an error
-// some envelopes may have been published; publishing the whole batch
-// again is safe because of deduplication.
+// order. A backend implements it when that saves round trips.
+// PublishBatch validates every envelope before any I/O, so that bad input
+// publishes none of them ([PublishAll] relies on it rather than
+// validating twice). On another error some envelopes may have been
+// published; publishing the whole batch again is safe on a backend that
+// deduplicates, and delivers repeats on one that does not.
 type BatchPublisher interface {
 	PublishBatch(ctx context.Context, envelopes []Envelope) error
 }
@@ -92,18 +95,19 @@ type BatchPublisher interface {
 // is a [BatchPublisher] and one Publish each otherwise. Every envelope is
 // validated first, so bad input publishes none of them. On another error
 // some may have been published; calling PublishAll again with the same
-// envelopes is safe within the deduplication window.
+// envelopes is safe within the deduplication window of a backend that
+// deduplicates.
 func PublishAll(ctx context.Context, b Broker, envelopes ...Envelope) error {
-	for i, e := range envelopes {
-		if err := e.Validate(); err != nil {
-			return invalidf("envelope %d: %v", i, err)
-		}
-	}
 	if len(envelopes) == 0 {
 		return nil
 	}
 	if bp, ok := b.(BatchPublisher); ok {
-		return bp.PublishBatch(ctx, envelopes)
+		return bp.PublishBatch(ctx, envelopes) // it validates them all first
+	}
+	for i, e := range envelopes {
+		if err := e.Validate(); err != nil {
+			return invalidf("envelope %d: %v", i, err)
+		}
 	}
 	for _, e := range envelopes {
 		if err := b.Publish(ctx, e); err != nil {
