@@ -575,23 +575,30 @@ func (s *Store) queryPool(ctx context.Context, q string, args []any, row func(*s
 func (s *Store) execPool(ctx context.Context, q string, args ...any) (int64, error) {
 	var n int64
 	err := s.retry(ctx, func() error {
-		var res sql.Result
 		var err error
-		if strings.Contains(q, " IN (") {
-			res, err = s.db.ExecContext(ctx, q, args...)
-		} else {
-			var st *sql.Stmt
-			if st, err = s.stmt(ctx, q); err == nil {
-				res, err = st.ExecContext(ctx, args...)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = s.execRaw(ctx, q, args...)
 		return err
 	})
 	return n, err
+}
+
+// execRaw runs q on the pool (prepared once when it takes no list of
+// values) and returns the rows it changed.
+func (s *Store) execRaw(ctx context.Context, q string, args ...any) (int64, error) {
+	var res sql.Result
+	var err error
+	if strings.Contains(q, " IN (") {
+		res, err = s.db.ExecContext(ctx, q, args...)
+	} else {
+		var st *sql.Stmt
+		if st, err = s.stmt(ctx, q); err == nil {
+			res, err = st.ExecContext(ctx, args...)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // placeholders returns "(?, ?, ...)" with n marks.

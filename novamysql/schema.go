@@ -11,7 +11,7 @@ import (
 // SchemaVersion is the version of the table layout this package writes and
 // reads, kept in the table PREFIXschema. [Open] and [Migrate] bring older
 // tables forward and refuse newer ones with [ErrSchemaTooNew].
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrSchemaTooNew is matched by the error Open and Migrate return for
 // tables written by a newer version of novamysql, whose layout this version
@@ -108,6 +108,26 @@ var migrations = [][]string{
 			attempts   INT NOT NULL,
 			stamped_at BIGINT NULL,
 			created_at DATETIME(6) NOT NULL
+		) ENGINE=InnoDB`,
+	},
+	// Projection checkpoints and leases (see [Checkpoints]). Names and
+	// lease owners are binary, compared byte by byte. swap_* hold the
+	// intent of a rebuild's swap while its tables are renamed: the
+	// checkpoint it moves to, the rebuild's checkpoint it takes that
+	// from and the tables, so that a swap cut short is finished or
+	// undone by the next writer.
+	{
+		`CREATE TABLE IF NOT EXISTS {p}checkpoints (
+			name         VARBINARY(256) NOT NULL PRIMARY KEY,
+			commit_pos   BIGINT UNSIGNED NOT NULL,
+			prepare_pos  BIGINT UNSIGNED NOT NULL,
+			lease_owner  VARBINARY(256) NOT NULL,
+			lease_until  DATETIME(6) NULL,
+			updated_at   DATETIME(6) NOT NULL,
+			swap_commit  BIGINT UNSIGNED NULL,
+			swap_prepare BIGINT UNSIGNED NULL,
+			swap_shadow  VARBINARY(256) NULL,
+			swap_tables  TEXT CHARACTER SET ascii COLLATE ascii_bin NULL
 		) ENGINE=InnoDB`,
 	},
 }
