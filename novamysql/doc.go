@@ -1,5 +1,11 @@
 // Package novamysql is Nova's event store on MySQL 8 and MariaDB 10.11 (and
-// later), built on github.com/go-sql-driver/mysql.
+// later), built on github.com/go-sql-driver/mysql, with everything else
+// Nova keeps in a SQL database on the same connection: durable saga runs
+// and their outbox ([RunStore]), projection checkpoints and leases with
+// rebuilds ([Checkpoints]), and read models ([QueryStore]). Open refuses
+// servers older than MariaDB 10.6 and MySQL 8.0.1, which lack the SELECT
+// ... FOR UPDATE SKIP LOCKED that saga workers claim runs with
+// ([ErrServerTooOld]).
 //
 // # The idea
 //
@@ -126,6 +132,37 @@
 // last position it delivered, so it never ends, skips or repeats because of
 // a dropped connection.
 //
+// # Saga runs and the outbox
+//
+// [NewRunStore] returns the store's [saga.RunStore]: the runs' streams are
+// the store's events, and a transition is one transaction of the store's
+// database, the append ([Store.AppendTx], so it takes the counter lock as
+// every append does), the run's row in nova_saga_runs, read under its
+// lock to check the writer's lease and then written, and the lifecycle
+// envelopes in nova_outbox, or nothing of it. A worker whose lease ran
+// out or passed to another writes nothing: its Record fails with an error
+// matching saga.ErrLeaseLost, decided on the row it holds locked, and
+// rolls back the append with it. Workers claim due runs with SELECT ...
+// FOR UPDATE SKIP LOCKED in the order of the (due_at, saga, run_id)
+// index, so that claims on any number of connections and processes never
+// take one run twice nor wait for each other. Leases and due times are
+// the server's clock (UTC_TIMESTAMP(6)).
+//
+// # Projections
+//
+// [NewCheckpoints] returns the store's [projection.TxCheckpoints]: a
+// projection runner commits each batch's read-model writes (through a
+// [QueryStore], or the handlers' own SQL on [TxFromContext]'s
+// transaction) with the checkpoint in one transaction, so each event's
+// effect is applied once. It is also the [projection.Leaser] (one
+// running instance of a projection at a time) and the
+// [projection.Rebuilder]: a rebuild fills shadow tables (CREATE TABLE
+// ... LIKE) and swaps them in with one RENAME TABLE, which MySQL runs
+// atomically for every table it names. Because DDL commits at once, the
+// swap is recorded on the checkpoint's row before the rename and
+// finished after it, and a swap cut short in between is finished or
+// undone by the projection's next writer; see [Checkpoints].
+//
 // # Schema
 //
 // Open creates and migrates the tables itself unless [Config.SkipMigrate]
@@ -144,6 +181,16 @@
 //	                correlation_id, causation_id, recorded_at DATETIME(6),
 //	                UNIQUE (stream, version))
 //	nova_snapshots (stream PRIMARY KEY, version, schema_version, data, recorded_at)
+//	nova_saga_runs (saga, run_id VARBINARY(256), PRIMARY KEY (saga, run_id),
+//	                status, version, step, attempt, error, due_at, deadline_at,
+//	                lease_owner, lease_until, created_at, updated_at,
+//	                INDEX (due_at, saga, run_id), INDEX (status, saga, run_id))
+//	nova_outbox    (seq AUTO_INCREMENT PRIMARY KEY, id, topic, event_type,
+//	                payload LONGBLOB, key, headers (JSON), attempts,
+//	                stamped_at (Unix microseconds), created_at)
+//	nova_checkpoints (name VARBINARY(256) PRIMARY KEY, commit_pos, prepare_pos,
+//	                lease_owner, lease_until, updated_at,
+//	                swap_commit, swap_prepare, swap_shadow, swap_tables)
 //
 // Stream IDs are binary strings, so they compare byte by byte, with no
 // collation folding case or trailing spaces. recorded_at is UTC with

@@ -13,3 +13,6 @@ func Taken(s *Store) uint64 { return s.taken.Load() }
 // SetMaxPacket changes it, as a server with a smaller setting would have.
 func MaxPacket(s *Store) int64       { return s.maxPacket }
 func SetMaxPacket(s *Store, n int64) { s.maxPacket = n }
+
+// CheckVersionString is checkVersionString for tests.
+var CheckVersionString = checkVersionString

@@ -11,7 +11,7 @@ import (
 // SchemaVersion is the version of the table layout this package writes and
 // reads, kept in the table PREFIXschema. [Open] and [Migrate] bring older
 // tables forward and refuse newer ones with [ErrSchemaTooNew].
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // ErrSchemaTooNew is matched by the error Open and Migrate return for
 // tables written by a newer version of novamysql, whose layout this version
@@ -66,6 +66,70 @@ var migrations = [][]string{
 			recorded_at    DATETIME(6) NOT NULL
 		) ENGINE=InnoDB`,
 	},
+	// Saga runs and the outbox of their lifecycle events (see
+	// [RunStore]). A run's row is a projection of its stream, written in
+	// the transaction of each transition. Names compared or ordered
+	// (saga, run ID, lease owner) are binary, compared byte by byte with
+	// no collation's padding or folding; the texts only kept (step,
+	// error, topics) are utf8mb4. Times are UTC.
+	{
+		`CREATE TABLE IF NOT EXISTS {p}saga_runs (
+			saga        VARBINARY(256) NOT NULL,
+			run_id      VARBINARY(256) NOT NULL,
+			status      VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+			version     BIGINT UNSIGNED NOT NULL,
+			step        MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			attempt     INT NOT NULL,
+			error       MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			due_at      DATETIME(6) NULL,
+			deadline_at DATETIME(6) NULL,
+			lease_owner MEDIUMBLOB NOT NULL,
+			lease_until DATETIME(6) NULL,
+			created_at  DATETIME(6) NOT NULL,
+			updated_at  DATETIME(6) NOT NULL,
+			PRIMARY KEY (saga, run_id),
+			KEY {p}saga_runs_due (due_at, saga, run_id),
+			KEY {p}saga_runs_status (status, saga, run_id)
+		) ENGINE=InnoDB`,
+		// The outbox keeps each envelope field by field, so that it
+		// comes back exactly as written: the payload's bytes, the
+		// headers as JSON (NULL for none, apart from an empty object),
+		// stamped_at the envelope's timestamp in Unix microseconds (NULL
+		// for none). Seq orders it; concurrent transactions may commit
+		// their messages out of Seq order.
+		`CREATE TABLE IF NOT EXISTS {p}outbox (
+			seq        BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			id         VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			topic      TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			event_type TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			payload    LONGBLOB NOT NULL,
+			` + "`key`" + `      TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+			headers    MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+			attempts   INT NOT NULL,
+			stamped_at BIGINT NULL,
+			created_at DATETIME(6) NOT NULL
+		) ENGINE=InnoDB`,
+	},
+	// Projection checkpoints and leases (see [Checkpoints]). Names and
+	// lease owners are binary, compared byte by byte. swap_* hold the
+	// intent of a rebuild's swap while its tables are renamed: the
+	// checkpoint it moves to, the rebuild's checkpoint it takes that
+	// from and the tables, so that a swap cut short is finished or
+	// undone by the next writer.
+	{
+		`CREATE TABLE IF NOT EXISTS {p}checkpoints (
+			name         VARBINARY(256) NOT NULL PRIMARY KEY,
+			commit_pos   BIGINT UNSIGNED NOT NULL,
+			prepare_pos  BIGINT UNSIGNED NOT NULL,
+			lease_owner  VARBINARY(256) NOT NULL,
+			lease_until  DATETIME(6) NULL,
+			updated_at   DATETIME(6) NOT NULL,
+			swap_commit  BIGINT UNSIGNED NULL,
+			swap_prepare BIGINT UNSIGNED NULL,
+			swap_shadow  VARBINARY(256) NULL,
+			swap_tables  TEXT CHARACTER SET ascii COLLATE ascii_bin NULL
+		) ENGINE=InnoDB`,
+	},
 }
 
 // tables returns q with {p} replaced by the table prefix.
@@ -76,8 +140,10 @@ func tables(prefix, q string) string {
 // Migrate creates or migrates the tables of cfg (cfg.TablePrefix in the
 // database of cfg.DB or cfg.DSN) to [SchemaVersion] and returns the
 // version they are at. Tables of a newer version fail with an error
-// matching [ErrSchemaTooNew] and are left alone. Concurrent calls, from
-// any process, take turns on a named lock. cfg.SkipMigrate is ignored.
+// matching [ErrSchemaTooNew] and are left alone, as is a server older
+// than MariaDB 10.6 or MySQL 8.0.1 ([ErrServerTooOld]). Concurrent
+// calls, from any process, take turns on a named lock. cfg.SkipMigrate
+// is ignored.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
 	if err := cfg.validate(); err != nil {
 		return 0, err
@@ -89,6 +155,9 @@ func Migrate(ctx context.Context, cfg Config) (int, error) {
 	}
 	if owned {
 		defer db.Close()
+	}
+	if err := checkServer(ctx, db); err != nil {
+		return 0, err
 	}
 	return migrate(ctx, db, cfg.TablePrefix)
 }

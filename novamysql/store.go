@@ -106,7 +106,8 @@ func newQueries(p string) queries {
 // tables unless cfg.SkipMigrate is set (see [Migrate]), and starts the
 // writer. A bad cfg fails with an error matching nova.ErrInvalid that
 // names the field; tables of a newer schema with one matching
-// [ErrSchemaTooNew]. ctx bounds the opening only; the store lives until
+// [ErrSchemaTooNew]; a server older than MariaDB 10.6 or MySQL 8.0.1
+// with one matching [ErrServerTooOld]. ctx bounds the opening only; the store lives until
 // Close.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
@@ -129,6 +130,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	var maxPacket int64
 	if err := db.QueryRowContext(ctx, `SELECT @@max_allowed_packet`).Scan(&maxPacket); err != nil {
 		return fail(fmt.Errorf("novamysql: read max_allowed_packet: %w", err))
+	}
+	if err := checkServer(ctx, db); err != nil {
+		return fail(err)
 	}
 	if cfg.SkipMigrate {
 		err = checkVersion(ctx, db, cfg.TablePrefix)

@@ -56,6 +56,25 @@ func TestMigrate(t *testing.T) {
 	if got := novatest.MustReadAll(t, s); len(got) != 2 {
 		t.Errorf("after the refused opens the log has %d events, want 2", len(got))
 	}
+
+	// Tables of schema version 1 (events only) are brought forward: the
+	// saga tables are created, the events kept.
+	if _, err := db.Exec(`DROP TABLE m_saga_runs, m_outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := novamysql.Open(ctx, novamysql.Config{DSN: dsn, TablePrefix: "m_", SkipMigrate: true}); !errors.Is(err, novamysql.ErrSchemaOutdated) {
+		t.Fatalf("Open(SkipMigrate) of schema 1: %v, want ErrSchemaOutdated", err)
+	}
+	if v, err := novamysql.Migrate(ctx, cfg); err != nil || v != novamysql.SchemaVersion {
+		t.Fatalf("Migrate from schema 1 = %d, %v", v, err)
+	}
+	rs := novamysql.NewRunStore(s)
+	if n, err := rs.Count(ctx, ""); err != nil || len(n) != 0 {
+		t.Fatalf("runs after the migration: %v, %v", n, err)
+	}
+	if got := novatest.MustReadAll(t, s); len(got) != 2 {
+		t.Errorf("after the migration the log has %d events, want 2", len(got))
+	}
 }
 
 // TestPrefixesShareADatabase opens two stores in one database, on a pool

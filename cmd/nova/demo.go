@@ -212,7 +212,7 @@ func runDemo(ctx context.Context, e *env, n int) error {
 }
 
 // fulfilDirectly drives the orders with orders.Service.Fulfil, on stores
-// that keep no saga runs (MySQL, JetStream).
+// that keep no saga runs (JetStream).
 func fulfilDirectly(ctx context.Context, svc *orders.Service, before, n int) []demoOutcome {
 	outcomes := make([]demoOutcome, n)
 	jobs := make(chan int)

@@ -69,8 +69,9 @@ func TestDemoOnServers(t *testing.T) {
 			if code != 0 || orderStreams != 12 {
 				t.Errorf("streams: exit %d, %d order streams, want 12:\n%s", code, orderStreams, out)
 			}
-			if tt.name == "postgres" {
-				// PostgreSQL keeps saga runs and projections too.
+			if tt.name != "nats" {
+				// PostgreSQL and MySQL keep saga runs and projections
+				// too: the demo runs whole.
 				code, out, _ = runNova(t, "sagas", "--json", "--store", store)
 				if n := len(jsonLines(t, out)); code != 0 || n != 12 {
 					t.Errorf("sagas: exit %d, %d runs, want 12:\n%s", code, n, out)
@@ -78,6 +79,21 @@ func TestDemoOnServers(t *testing.T) {
 				code, out, _ = runNova(t, "projections", "--json", "--store", store)
 				if l := jsonLines(t, out); code != 0 || len(l) != 1 || l[0]["lag_events"] != float64(0) {
 					t.Errorf("projections: exit %d:\n%s", code, out)
+				}
+				// Each demo leaves one run stuck for an operator.
+				code, out, _ = runNova(t, "sagas", "--json", "--status", "stuck", "--store", store)
+				stuck := jsonLines(t, out)
+				if code != 0 || len(stuck) != 2 {
+					t.Fatalf("sagas --status stuck: exit %d, %d runs, want 2:\n%s", code, len(stuck), out)
+				}
+				ref := runRef(stuck[0]["saga"].(string), stuck[0]["run"].(string))
+				code, out, _ = runNova(t, "saga", ref, "--json", "--store", store)
+				if l := jsonLines(t, out); code != 0 || len(l) < 2 || l[len(l)-1]["status"] != "stuck" {
+					t.Errorf("saga %s: exit %d:\n%s", ref, code, out)
+				}
+				code, out, stderr = runNova(t, "saga", "skip", ref, "--reason", "released by hand", "--store", store)
+				if code != 0 {
+					t.Errorf("saga skip %s: exit %d: %s%s", ref, code, out, stderr)
 				}
 			}
 			code, out, _ = runNova(t, "read", "order-00001", "--json", "--store", store)
@@ -229,7 +245,7 @@ func TestRebuildOnEveryBackend(t *testing.T) {
 	}{
 		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "r.db") }, ""},
 		{"postgres", scratchPostgres, ""},
-		{"mysql", scratchMySQL, "events only"},
+		{"mysql", scratchMySQL, ""},
 		{"nats", scratchNATS, "events only"},
 		{"memory", func(*testing.T) string { return memorySpec }, "keeps nothing between commands"},
 	}

@@ -106,7 +106,8 @@ func MySQL(dsn string, cfg novamysql.Config) (Backend, error) {
 			}
 			return r, func() error { return errors.Join(r.Close(), drop()) }, nil
 		},
-		CloseFunc: admin.Close,
+		CloseFunc:    admin.Close,
+		ServicesFunc: storeServices,
 	}, nil
 }
 

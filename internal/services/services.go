@@ -13,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/projection"
@@ -20,8 +21,8 @@ import (
 )
 
 // ErrEventsOnly is matched by the error [For] returns for a store whose
-// backend keeps events only (MySQL, JetStream).
-var ErrEventsOnly = errors.New("the backend keeps events only: saga runs and checkpoints need a SQLite, PostgreSQL or in-memory store")
+// backend keeps events only (JetStream).
+var ErrEventsOnly = errors.New("the backend keeps events only: saga runs and checkpoints need a SQLite, PostgreSQL, MySQL or in-memory store")
 
 // Services are a store's saga runs, checkpoints and query stores.
 type Services struct {
@@ -32,7 +33,8 @@ type Services struct {
 	QueryStore func(ctx context.Context, table string) (cqrs.QueryStore, error)
 	// Table returns the name of the query store table as
 	// projection.Config.Tables takes it for a rebuild: qualified by the
-	// store's schema on PostgreSQL, as it is elsewhere.
+	// store's schema on PostgreSQL, as it is elsewhere (MySQL's is in the
+	// connection's database).
 	Table func(table string) string
 }
 
@@ -57,6 +59,12 @@ func For(store nova.Store) (Services, error) {
 		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
 			return novapg.NewQueryStore(ctx, s, table)
 		}, Table: func(table string) string { return s.Schema() + "." + table }}, nil
+	case *novamysql.Store:
+		runs := novamysql.NewRunStore(s)
+		cps := novamysql.NewCheckpoints(s)
+		return Services{Runs: runs, Checkpoints: cps, QueryStore: func(ctx context.Context, table string) (cqrs.QueryStore, error) {
+			return novamysql.NewQueryStore(ctx, s, table)
+		}, Table: bare}, nil
 	}
 	return Services{}, fmt.Errorf("%w (a %T)", ErrEventsOnly, store)
 }

@@ -2,19 +2,24 @@ package services_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/services"
+	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamem"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novasqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
 
 func TestFor(t *testing.T) {
 	ctx := context.Background()
@@ -57,3 +62,65 @@ func TestFor(t *testing.T) {
 
 // eventsOnly is a store of a backend that serves nothing else.
 type eventsOnly struct{ nova.Store }
+
+// On MySQL, saga runs, checkpoints and query stores are the store's, in
+// tables with its prefix.
+func TestForMySQL(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Need(t, testenv.MySQL)
+	var b [6]byte
+	rand.Read(b[:])
+	prefix := "svc_" + hex.EncodeToString(b[:]) + "_"
+	s, err := novamysql.Open(ctx, novamysql.Config{DSN: dsn, TablePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		defer s.Close()
+		rows, err := s.DB().QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND LEFT(TABLE_NAME, ?) = ?`, len(prefix), prefix)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Error(err)
+			}
+			names = append(names, "`"+n+"`")
+		}
+		rows.Close()
+		if len(names) > 0 {
+			if _, err := s.DB().ExecContext(ctx, "DROP TABLE "+strings.Join(names, ", ")); err != nil {
+				t.Errorf("drop the test's tables: %v", err)
+			}
+		}
+	}()
+	svc, err := services.For(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := svc.Runs.(*novamysql.RunStore); !ok {
+		t.Errorf("runs: %T, want *novamysql.RunStore", svc.Runs)
+	}
+	if _, ok := svc.Checkpoints.(*novamysql.Checkpoints); !ok {
+		t.Errorf("checkpoints: %T, want *novamysql.Checkpoints", svc.Checkpoints)
+	}
+	qs, err := svc.QueryStore(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.UpsertRaw(ctx, "k", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := svc.Runs.Count(ctx, ""); err != nil || len(c) != 0 {
+		t.Fatalf("count runs: %v, %v", c, err)
+	}
+	if err := svc.Checkpoints.Save(ctx, "p", nova.Position{Commit: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.Table("t"); got != "t" {
+		t.Errorf("Table(t) = %q, want t", got)
+	}
+}
