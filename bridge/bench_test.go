@@ -11,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/bridge"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/brokerns"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
@@ -55,7 +52,9 @@ func BenchmarkForwardLag(b *testing.B) {
 			}
 			b.Cleanup(func() {
 				br.Close()
-				dropJetStream(b, url, ns)
+				if err := brokerns.DropJetStream(context.Background(), url, ns); err != nil {
+					b.Errorf("cleanup: %v", err)
+				}
 			})
 			return br
 		}},
@@ -67,7 +66,9 @@ func BenchmarkForwardLag(b *testing.B) {
 			}
 			b.Cleanup(func() {
 				br.Close()
-				dropRabbit(b, url, ns, "lag", []string{"events.order.Placed"})
+				if err := brokerns.DropRabbitMQ(url, ns, []string{"events.order.Placed"}, []string{"lag"}); err != nil {
+					b.Errorf("cleanup: %v", err)
+				}
 			})
 			return br
 		}},
@@ -201,54 +202,4 @@ func forwardLag(b *testing.B, open func(b *testing.B, ns string) broker.Broker) 
 	b.ReportMetric(ms(lags, 0.5), "e2e-p50-ms")
 	b.ReportMetric(ms(lags, 0.99), "e2e-p99-ms")
 	b.ReportMetric(float64(b.N)/wrote.Seconds(), "appended/s")
-}
-
-// dropJetStream deletes the stream of a novanats broker's namespace.
-func dropJetStream(tb testing.TB, url, ns string) {
-	nc, err := nats.Connect(url)
-	if err != nil {
-		tb.Errorf("cleanup: %v", err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err == nil {
-		err = js.DeleteStream(context.Background(), "NOVA_BROKER_"+ns)
-	}
-	if err != nil {
-		tb.Errorf("cleanup: delete the stream of %s: %v", ns, err)
-	}
-}
-
-// dropRabbit deletes what a novarabbitmq broker declared in ns for one
-// consumer group and the given topics.
-func dropRabbit(tb testing.TB, url, ns, group string, topics []string) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		tb.Errorf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		tb.Errorf("cleanup: %v", err)
-		return
-	}
-	defer ch.Close()
-	queues := []string{ns + ".group." + group}
-	for _, topic := range topics {
-		queues = append(queues, ns+".poll."+topic, ns+".dlq."+topic)
-	}
-	for _, q := range queues {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			tb.Errorf("cleanup: delete queue %s: %v", q, err)
-			return
-		}
-	}
-	for _, x := range []string{ns + ".topics", ns + ".poll", ns + ".dlx"} {
-		if err := ch.ExchangeDelete(x, false, false); err != nil {
-			tb.Errorf("cleanup: delete exchange %s: %v", x, err)
-			return
-		}
-	}
 }

@@ -13,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/bridge"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/brokerns"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novarabbitmq"
@@ -138,14 +136,28 @@ func (c *collector) counts() (distinct, total int) {
 func TestKilledForwarderRabbitMQ(t *testing.T) {
 	server := testenv.Need(t, testenv.RabbitMQ)
 	ns := "bridgecrash-" + strconv.FormatUint(rand.Uint64(), 36)
-	t.Cleanup(func() { deleteRabbitNamespace(t, server, ns) })
+	t.Cleanup(func() {
+		var topics []string
+		for _, cat := range []string{"order", "payment"} {
+			for _, typ := range []string{"Placed", "Paid"} {
+				topics = append(topics, "events."+cat+"."+typ)
+			}
+		}
+		if err := brokerns.DropRabbitMQ(server, ns, topics, []string{group}); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	killedForwarder(t, setup{Kind: "amqp", URL: server, Namespace: ns}, false)
 }
 
 func TestKilledForwarderJetStream(t *testing.T) {
 	server := testenv.Need(t, testenv.NATS)
 	ns := "bridgecrash-" + strconv.FormatUint(rand.Uint64(), 36)
-	t.Cleanup(func() { deleteJetStreamNamespace(t, server, ns) })
+	t.Cleanup(func() {
+		if err := brokerns.DropJetStream(context.Background(), server, ns); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	killedForwarder(t, setup{Kind: "nats", URL: server, Namespace: ns}, true)
 }
 
@@ -274,62 +286,5 @@ func killedForwarder(t *testing.T, s setup, dedup bool) {
 	}
 	if cut == 0 {
 		t.Errorf("no kill came while the forwarder was behind the log: the test proved nothing")
-	}
-}
-
-// deleteJetStreamNamespace deletes the stream of the test's brokers, and
-// with it their consumers.
-func deleteJetStreamNamespace(t *testing.T, server, ns string) {
-	nc, err := nats.Connect(server)
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := js.DeleteStream(ctx, "NOVA_BROKER_"+ns); err != nil {
-		t.Errorf("cleanup: delete stream: %v", err)
-	}
-}
-
-// deleteRabbitNamespace deletes the durable queues and exchanges the
-// test's brokers declared in ns.
-func deleteRabbitNamespace(t *testing.T, server, ns string) {
-	conn, err := amqp.Dial(server)
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer ch.Close()
-	queues := []string{ns + ".group." + group}
-	for _, cat := range []string{"order", "payment"} {
-		for _, typ := range []string{"Placed", "Paid"} {
-			topic := "events." + cat + "." + typ
-			queues = append(queues, ns+".poll."+topic, ns+".dlq."+topic)
-		}
-	}
-	for _, q := range queues {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			t.Errorf("cleanup: delete queue %s: %v", q, err)
-			return
-		}
-	}
-	for _, x := range []string{ns + ".topics", ns + ".poll", ns + ".dlx"} {
-		if err := ch.ExchangeDelete(x, false, false); err != nil {
-			t.Errorf("cleanup: delete exchange %s: %v", x, err)
-			return
-		}
 	}
 }

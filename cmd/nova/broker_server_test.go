@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/nova-go/nova/internal/brokerns"
 	"github.com/nova-go/nova/internal/testenv"
 )
 
@@ -71,7 +71,11 @@ func TestDemoRelaysToRabbitMQAndTailShowsIt(t *testing.T) {
 	server := testenv.Need(t, testenv.RabbitMQ)
 	ns := strings.ToLower(scratchName("clitest-"))
 	topics := map[string]bool{}
-	t.Cleanup(func() { deleteRabbitNamespace(t, server, ns, topics) })
+	t.Cleanup(func() {
+		if err := brokerns.DropRabbitMQ(server, ns, slices.Sorted(maps.Keys(topics)), nil); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	demoRelaysAndTailShows(t, withQuery(t, server, "namespace", ns), topics)
 }
 
@@ -80,19 +84,8 @@ func TestDemoRelaysToJetStreamAndTailShowsIt(t *testing.T) {
 	server := testenv.Need(t, testenv.NATS)
 	ns := strings.ToLower(scratchName("clitest-"))
 	t.Cleanup(func() {
-		nc, err := nats.Connect(server)
-		if err != nil {
+		if err := brokerns.DropJetStream(context.Background(), server, ns); err != nil {
 			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		if err := js.DeleteStream(context.Background(), "NOVA_BROKER_"+ns); err != nil {
-			t.Errorf("cleanup: delete stream: %v", err)
 		}
 	})
 	demoRelaysAndTailShows(t, withQuery(t, server, "namespace", ns), map[string]bool{})
@@ -163,36 +156,4 @@ func demoRelaysAndTailShows(t *testing.T, spec string, topics map[string]bool) {
 		t.Fatalf("dlq: exit %d, stdout %q, stderr %q", code, dl, stderr)
 	}
 	topics["saga.fulfil.saga.completed"] = true
-}
-
-// deleteRabbitNamespace deletes the durable queues and exchanges the
-// demo's broker declared in ns: the poll and dead-letter queues of each
-// topic it saw.
-func deleteRabbitNamespace(t *testing.T, server, ns string, topics map[string]bool) {
-	conn, err := amqp.Dial(server)
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer ch.Close()
-	for topic := range topics {
-		for _, q := range []string{ns + ".poll." + topic, ns + ".dlq." + topic} {
-			if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-				t.Errorf("cleanup: delete queue %s: %v", q, err)
-				return
-			}
-		}
-	}
-	for _, x := range []string{ns + ".topics", ns + ".poll", ns + ".dlx"} {
-		if err := ch.ExchangeDelete(x, false, false); err != nil {
-			t.Errorf("cleanup: delete exchange %s: %v", x, err)
-			return
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/brokerns"
 	"github.com/nova-go/nova/novanats"
 )
 
@@ -77,7 +78,7 @@ func newNATSBrokerRaw(url, ns string, ackWait time.Duration) (*natsBrokerRaw, er
 		nc.Close()
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return &natsBrokerRaw{nc: nc, js: js, ns: ns, stream: "NOVA_BROKER_" + ns, ackWait: ackWait}, nil
+	return &natsBrokerRaw{nc: nc, js: js, ns: ns, stream: brokerns.JetStreamStream(ns), ackWait: ackWait}, nil
 }
 
 func (r *natsBrokerRaw) subject(topic string) string { return r.ns + ".t." + topic }

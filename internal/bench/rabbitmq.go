@@ -10,6 +10,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/brokerns"
 	"github.com/nova-go/nova/novarabbitmq"
 )
 
@@ -223,32 +224,17 @@ func (r *rabbitRaw) Held(_ context.Context, topic string) (int, error) {
 // queues have the plain names (see novarabbitmq's package documentation
 // for longer ones).
 func (r *rabbitRaw) Drop(_ context.Context, topics, groups []string) error {
-	var queues []string
-	for _, t := range topics {
-		queues = append(queues, r.ns+".poll."+t, r.ns+".dlq."+t)
-	}
-	for _, g := range groups {
-		queues = append(queues, r.ns+".group."+g)
-	}
 	var errs []error
-	for _, q := range queues {
-		errs = append(errs, notFoundOK(r.admin(func(ch *amqp.Channel) error {
+	for _, q := range brokerns.RabbitMQQueues(r.ns, topics, groups) {
+		errs = append(errs, brokerns.NotFoundOK(r.admin(func(ch *amqp.Channel) error {
 			_, err := ch.QueueDelete(q, false, false, false)
 			return err
 		})))
 	}
-	for _, x := range []string{r.ns + ".topics", r.ns + ".poll", r.ns + ".dlx"} {
-		errs = append(errs, notFoundOK(r.admin(func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })))
+	for _, x := range brokerns.RabbitMQExchanges(r.ns) {
+		errs = append(errs, brokerns.NotFoundOK(r.admin(func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })))
 	}
 	return errors.Join(errs...)
-}
-
-func notFoundOK(err error) error {
-	var ae *amqp.Error
-	if errors.As(err, &ae) && ae.Code == amqp.NotFound {
-		return nil
-	}
-	return err
 }
 
 func (r *rabbitRaw) Close() error { return r.conn.Close() }
