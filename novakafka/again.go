@@ -9,10 +9,17 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/nova-go/nova/internal/backoff"
 )
 
-// againTries is how many times again makes a request in all.
-const againTries = 5
+// How many times again makes a request in all, and the bounds of its
+// waits between them.
+const (
+	againTries      = 5
+	againMinBackoff = 40 * time.Millisecond
+	againMaxBackoff = 320 * time.Millisecond
+)
 
 // again makes an admin request until it succeeds, fails with an error a
 // retry cannot cure, or ctx ends. After the server dropped the
@@ -24,11 +31,7 @@ func again[T any](ctx context.Context, call func() (T, error)) (T, error) {
 		if err == nil || try == againTries || !retriable(err) || ctx.Err() != nil {
 			return v, err
 		}
-		t := time.NewTimer(time.Duration(20<<try) * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, backoff.Full(againMinBackoff, againMaxBackoff, try)) != nil {
 			return v, err
 		}
 	}
