@@ -284,7 +284,7 @@ func (b *Broker) ensureQueue(q string, args amqp.Table, exchange, key string) er
 		a[k] = v
 	}
 	if _, err := ch.QueueDeclare(q, true, false, false, false, a); err != nil {
-		return wrap("declare queue "+q, err)
+		return wrap("declare queue "+q+" (a queue of that name with other arguments, such as another PollRetention, is refused)", err)
 	}
 	if err := ch.QueueBind(q, key, exchange, false, nil); err != nil {
 		return wrap("bind queue "+q+" to "+exchange, err)
@@ -304,9 +304,14 @@ func (b *Broker) forget(q string) {
 	b.mu.Unlock()
 }
 
-// ensurePollQueue declares topic's poll queue.
+// ensurePollQueue declares topic's poll queue, with the message TTL of
+// [Config.PollRetention] when it is set.
 func (b *Broker) ensurePollQueue(topic string) error {
-	return b.ensureQueue(b.names.pollQueue(topic), nil, b.names.poll(), topic)
+	var args amqp.Table
+	if r := b.cfg.PollRetention; r > 0 {
+		args = amqp.Table{"x-message-ttl": r.Milliseconds()}
+	}
+	return b.ensureQueue(b.names.pollQueue(topic), args, b.names.poll(), topic)
 }
 
 // ensureDLQ declares topic's dead-letter queue.

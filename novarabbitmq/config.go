@@ -83,6 +83,17 @@ type Config struct {
 	// [DefaultSubscriptionExpiry]; at least one second.
 	SubscriptionExpiry time.Duration
 
+	// PollRetention is how long a topic's poll queue keeps an envelope
+	// that nobody polled (the queue's x-message-ttl): a service that
+	// consumes only with Subscribe and SubscribeGroup sets it so that the
+	// poll queues, which receive every envelope published, do not grow
+	// without bound. Zero, the default, keeps envelopes until they are
+	// polled, as [broker.Broker.Poll] promises. At least one millisecond
+	// otherwise. Like MaxAttempts it is part of a queue's declaration:
+	// every broker of a namespace must use the same value, and changing
+	// it means deleting the namespace's poll queues first.
+	PollRetention time.Duration
+
 	// DialTimeout bounds one attempt to connect, TCP and AMQP handshake.
 	// Default [DefaultDialTimeout].
 	DialTimeout time.Duration
@@ -122,6 +133,8 @@ func (c Config) validate() error {
 		return validate.InvalidFieldf(pkg, "Config.Prefetch", "%d, want 0 (default) to 65535", c.Prefetch)
 	case c.SubscriptionExpiry < 0 || (c.SubscriptionExpiry > 0 && c.SubscriptionExpiry < time.Second):
 		return validate.InvalidFieldf(pkg, "Config.SubscriptionExpiry", "%v, want 0 (default) or at least 1s", c.SubscriptionExpiry)
+	case c.PollRetention < 0 || (c.PollRetention > 0 && c.PollRetention < time.Millisecond):
+		return validate.InvalidFieldf(pkg, "Config.PollRetention", "%v, want 0 (keep until polled) or at least 1ms", c.PollRetention)
 	case c.DialTimeout < 0:
 		return validate.InvalidFieldf(pkg, "Config.DialTimeout", "%v, want 0 (default) or more", c.DialTimeout)
 	case c.ReconnectMinBackoff < 0:

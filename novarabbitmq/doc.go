@@ -167,7 +167,8 @@
 //     limit fails (PRECONDITION_FAILED).
 //   - Nothing deletes a namespace's durable queues: a topic's poll queue
 //     keeps what nobody polls, as the contract asks, until an operator
-//     purges or deletes it.
+//     purges or deletes it, or for [Config.PollRetention] when that is
+//     set (a service that never polls should set it).
 //
 // # Why amqp091-go
 //

@@ -296,6 +296,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Prefetch: -1}, "Config.Prefetch"},
 		{Config{Prefetch: 70000}, "Config.Prefetch"},
 		{Config{SubscriptionExpiry: time.Millisecond}, "Config.SubscriptionExpiry"},
+		{Config{PollRetention: -1}, "Config.PollRetention"},
+		{Config{PollRetention: time.Microsecond}, "Config.PollRetention"},
 		{Config{DialTimeout: -1}, "Config.DialTimeout"},
 		{Config{ReconnectMinBackoff: -1}, "Config.ReconnectMinBackoff"},
 		{Config{ReconnectMaxBackoff: -1}, "Config.ReconnectMaxBackoff"},

@@ -181,7 +181,7 @@ func tail(ctx context.Context, e *env, b broker.Broker, pattern, group string, c
 	defer cancel()
 	var mu sync.Mutex
 	seen := 0
-	print := func(_ context.Context, env broker.Envelope) error {
+	show := func(_ context.Context, env broker.Envelope) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if count > 0 && seen >= count {
@@ -212,9 +212,9 @@ func tail(ctx context.Context, e *env, b broker.Broker, pattern, group string, c
 		if !ok {
 			return usagef("--group: this broker has no consumer groups")
 		}
-		sub, err = gs.SubscribeGroup(ctx, group, pattern, print)
+		sub, err = gs.SubscribeGroup(ctx, group, pattern, show)
 	} else {
-		sub, err = b.Subscribe(ctx, pattern, print)
+		sub, err = b.Subscribe(ctx, pattern, show)
 	}
 	if err != nil {
 		return err
