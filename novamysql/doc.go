@@ -136,10 +136,12 @@
 //
 // [NewRunStore] returns the store's [saga.RunStore]: the runs' streams are
 // the store's events, and a transition is one transaction of the store's
-// database, the append ([Store.AppendTx], so it takes the counter lock as
-// every append does), the run's row in nova_saga_runs, read under its
-// lock to check the writer's lease and then written, and the lifecycle
-// envelopes in nova_outbox, or nothing of it. A worker whose lease ran
+// database, the run's row in nova_saga_runs, read under its lock to
+// check the writer's lease and then written, the lifecycle envelopes in
+// nova_outbox and the append, or nothing of it. Its statements are
+// prepared once per connection, and it takes the counter lock, which
+// every append waits for, only for its last three round trips (the
+// positions, the events and the commit). A worker whose lease ran
 // out or passed to another writes nothing: its Record fails with an error
 // matching saga.ErrLeaseLost, decided on the row it holds locked, and
 // rolls back the append with it. Workers claim due runs with SELECT ...

@@ -107,6 +107,44 @@ func (t txExec) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	return t.tx.QueryContext(ctx, query, args...)
 }
 
+// stmtTx runs statements in a transaction on the pool, those prepared on
+// the pool beforehand (see [Store.prepared]) as prepared statements, one
+// round trip each once database/sql has prepared them on the
+// transaction's connection; go-sql-driver otherwise prepares, runs and
+// closes a statement for every call with arguments. It never prepares a
+// statement itself: that takes a connection of the pool while the
+// transaction holds one, which would wait forever on a pool of one.
+type stmtTx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+// stmt returns query prepared in the transaction, or nil when it was not
+// prepared on the pool.
+func (t stmtTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := t.s.prepared(query)
+	if st == nil {
+		return nil
+	}
+	return t.tx.StmtContext(ctx, st)
+}
+
+func (t stmtTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st := t.stmt(ctx, query)
+	if st == nil {
+		return t.tx.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (t stmtTx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st := t.stmt(ctx, query)
+	if st == nil {
+		return t.tx.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // queryRow scans the first row of query into dest, returning
 // sql.ErrNoRows when there is none.
 func queryRow(ctx context.Context, ex execer, query string, args []any, dest ...any) error {

@@ -77,6 +77,14 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// prepared returns query prepared on the pool by [Store.stmt], or nil
+// when it was not.
+func (s *Store) prepared(query string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.stmts[query]
+}
+
 // closeStmts closes the statements prepared by stmt.
 func (s *Store) closeStmts() error {
 	s.stmtMu.Lock()

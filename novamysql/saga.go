@@ -11,6 +11,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
+	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -21,14 +22,15 @@ var (
 
 // RunStore keeps durable saga runs in the store's database: their
 // streams as events, the PREFIXsaga_runs table and the PREFIXoutbox
-// table. A transition is one transaction: the append ([Store.AppendTx]),
-// the run's row read under its lock and its lease checked, the row
-// written and the outbox rows inserted; a transition whose writer lost
-// its lease is rolled back whole and fails with an error matching
-// [saga.ErrLeaseLost]. A claim is one short transaction that picks due
-// runs with SELECT ... FOR UPDATE SKIP LOCKED and leases them, so that
-// workers on any number of connections and processes never claim one run
-// twice.
+// table. A transition is one transaction: the run's row read under its
+// lock and its lease checked, the stream's version checked and moved,
+// the row written, the outbox rows inserted, and last the events
+// appended at positions taken from the store's counter; a transition
+// whose writer lost its lease is rolled back whole and fails with an
+// error matching [saga.ErrLeaseLost]. A claim is one short transaction
+// that picks due runs with SELECT ... FOR UPDATE SKIP LOCKED and leases
+// them, so that workers on any number of connections and processes never
+// claim one run twice.
 //
 // Every time is the server's (UTC_TIMESTAMP(6), the time its statement
 // began), so every worker agrees on leases and due times whatever its own
@@ -39,9 +41,15 @@ var (
 // After that, and after a lock wait timeout, the error is one
 // [nova.IsTransient] reports, for the worker to wait out.
 //
-// Transitions take the store's position counter lock (as every append
-// does) and then the run's row lock; claims take run rows only, skipping
-// locked ones, so the two never wait on each other for long.
+// Transitions take the run's row lock, then the stream's row lock, and
+// the store's position counter lock (which every append waits for) only
+// for their last statements: reserving the positions, inserting the
+// events and committing. Claims take run rows only, skipping locked ones,
+// so the two never wait on each other for long. An [Store.Append] to a
+// run's stream while a transition writes it takes the two locks the
+// other way round: one of them may then lose a deadlock, a transient
+// error (the transition retries). The runs' streams are the run store's
+// to write.
 type RunStore struct {
 	s   *Store
 	box *Outbox
@@ -131,26 +139,25 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	if err := sagarun.CheckTransition(&t); err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamysql: record: %w", err)
 	}
+	// The events as an append writes them, their IDs given once: a
+	// retry after a commit lost with its connection finds them stored.
+	evs, err := validate.Append(t.Stream, t.Events)
+	if err == nil {
+		err = r.s.checkSizes(t.Stream, evs)
+	}
+	if err != nil {
+		return saga.RunInfo{}, fmt.Errorf("novamysql: record: %w", err)
+	}
+	t.Events = evs
 	outbox, err := r.box.rows(t.Outbox)
 	if err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novamysql: record run %q: %w", t.Run.RunID, err)
 	}
 	var row saga.RunInfo
 	err = r.s.retry(ctx, func() error {
-		return r.s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := r.s.AppendTx(ctx, tx, t.Stream, t.Expected, t.Events...)
-			if err != nil {
-				return err
-			}
-			if res.Duplicate {
-				return errDuplicate
-			}
-			row, err = r.write(ctx, tx, &t, res.LastVersion)
-			if err != nil {
-				return err
-			}
-			return r.box.insert(ctx, tx, outbox)
-		})
+		var err error
+		row, err = r.record(ctx, &t, outbox)
+		return err
 	})
 	switch {
 	case errors.Is(err, errDuplicate):
@@ -166,32 +173,149 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	return row, nil
 }
 
-// write writes the row of t in tx, after its append to version, and
-// returns it. It reads the row under its lock and decides the lease as
-// every backend does (sagarun.Lease); when the writer does not hold it,
-// write returns the error matching [saga.ErrLeaseLost] and the caller
-// rolls tx back.
-func (r *RunStore) write(ctx context.Context, tx *sql.Tx, t *saga.Transition, version uint64) (saga.RunInfo, error) {
+// record is one attempt at t's transaction, every statement prepared on
+// its connection (one round trip each). The position counter's lock,
+// which every append of the store waits for, is taken last: the run's
+// row is read under its lock and the lease decided, the stream's version
+// moved under its row's lock, the run's row and the outbox rows written,
+// and only then are positions reserved on the counter, the events
+// inserted and the transaction committed. No savepoint is needed: any
+// failure rolls the whole transaction back. An event ID already stored
+// is decided after the rollback: an exact retry is errDuplicate, anything
+// else a *nova.DuplicateEventError.
+func (r *RunStore) record(ctx context.Context, t *saga.Transition, outbox []outboxRow) (saga.RunInfo, error) {
+	if err := r.prepare(ctx, len(t.Events), outbox); err != nil {
+		return saga.RunInfo{}, err
+	}
+	tx, err := r.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return saga.RunInfo{}, err
+	}
+	ex := stmtTx{s: r.s, tx: tx}
+	row, err := func() (row saga.RunInfo, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				_ = tx.Rollback()
+				panic(v)
+			}
+		}()
+		// The run's row under its lock, and the lease's verdict, given
+		// once the append is known not to be a retry of a recorded
+		// transition (whose row may no longer carry the lease).
+		old, now, exists, err := r.lockRun(ctx, ex, &t.Run)
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+		owner, until, leaseErr := sagarun.Lease(t, exists, old, now)
+		// Positions are relative to 0 until the counter is locked.
+		a := r.s.newTxn(ex, 0)
+		res, err := a.append(ctx, t.Stream, t.Expected, t.Events)
+		switch {
+		case err != nil:
+			return saga.RunInfo{}, err
+		case res.Duplicate:
+			return saga.RunInfo{}, errDuplicate
+		case leaseErr != nil:
+			return saga.RunInfo{}, leaseErr
+		}
+		row, err = r.write(ctx, ex, t, res.LastVersion, exists, old, now, owner, until)
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+		if err := r.box.insert(ctx, ex, outbox); err != nil {
+			return saga.RunInfo{}, err
+		}
+		head, err := r.s.reserve(ctx, ex, len(t.Events))
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+		for i := range a.rows {
+			a.rows[i].position += head
+		}
+		return row, a.flush(ctx)
+	}()
+	if err != nil {
+		// A rollback that fails leaves the connection to database/sql,
+		// which discards a broken one.
+		_ = tx.Rollback()
+		if errors.Is(err, errUniqueID) {
+			return saga.RunInfo{}, r.settle(ctx, t)
+		}
+		return saga.RunInfo{}, err
+	}
+	return row, tx.Commit()
+}
+
+// maxPreparedRows bounds the rows of the multi-row inserts a transition
+// runs prepared, and so the statements the pool keeps prepared for them:
+// a transition has a few events and outbox envelopes.
+const maxPreparedRows = 8
+
+// prepare prepares on the pool, before the transaction takes a
+// connection, the statements of a transition of events events and these
+// outbox rows; after the first transition only their look-up is left.
+func (r *RunStore) prepare(ctx context.Context, events int, outbox []outboxRow) error {
+	qs := []string{r.q.lock, r.q.now, r.q.update, r.q.insert,
+		r.s.q.stream, r.s.q.insertStream, r.s.q.updateStream, r.s.q.lockAdd}
+	if events <= maxPreparedRows {
+		qs = append(qs, r.s.q.insertEvents+valuesFor(events))
+	}
+	if n := len(outbox); n > 0 && n <= maxPreparedRows {
+		qs = append(qs, r.box.insertQuery(n))
+	}
+	for _, q := range qs {
+		if r.s.prepared(q) == nil {
+			if _, err := r.s.stmt(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// settle decides a transition whose events' insert met a stored event
+// ID, after its transaction was rolled back: errDuplicate for a retry of
+// the transition, else the append's error.
+func (r *RunStore) settle(ctx context.Context, t *saga.Transition) error {
+	tx, err := r.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := r.s.settle(ctx, txExec{tx}, t.Stream, t.Expected, t.Events); err != nil {
+		return err
+	}
+	return errDuplicate
+}
+
+// lockRun reads w's row under its lock, held until the transition ends,
+// with the server's time; exists is false when the run has no row yet.
+func (r *RunStore) lockRun(ctx context.Context, ex execer, w *saga.RunInfo) (old saga.RunInfo, now time.Time, exists bool, err error) {
+	rows, err := ex.query(ctx, r.q.lock, w.Saga, w.RunID)
+	if err != nil {
+		return old, now, false, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := scanRun(rows, &old, &now); err != nil {
+			return old, now, false, err
+		}
+		return old, now, true, rows.Close()
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return old, now, false, err
+	}
+	var v timeValue
+	err = queryRow(ctx, ex, r.q.now, nil, &v)
+	return old, v.t, false, err
+}
+
+// write writes the row of t in ex, after its append to version, with the
+// lease decided on old (the row it replaces, if exists) at now, and
+// returns it.
+func (r *RunStore) write(ctx context.Context, ex execer, t *saga.Transition, version uint64, exists bool, old saga.RunInfo,
+	now time.Time, owner string, until time.Time) (saga.RunInfo, error) {
 	w := &t.Run
-	var (
-		old    saga.RunInfo
-		now    time.Time
-		exists = true
-	)
-	err := scanRun(tx.QueryRowContext(ctx, r.q.lock, w.Saga, w.RunID), &old, &now)
-	if errors.Is(err, sql.ErrNoRows) {
-		exists = false
-		var v timeValue
-		err = tx.QueryRowContext(ctx, r.q.now).Scan(&v)
-		now = v.t
-	}
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
-	owner, until, err := sagarun.Lease(t, exists, old, now)
-	if err != nil {
-		return saga.RunInfo{}, err
-	}
 	row := saga.RunInfo{
 		Saga: w.Saga, RunID: w.RunID, Status: w.Status, Version: version,
 		Step: w.Step, Attempt: w.Attempt, Error: w.Error,
@@ -199,13 +323,14 @@ func (r *RunStore) write(ctx context.Context, tx *sql.Tx, t *saga.Transition, ve
 		LeaseOwner: owner, LeaseUntil: micro(until),
 		CreatedAt: now, UpdatedAt: now,
 	}
+	var err error
 	if exists {
 		row.CreatedAt = old.CreatedAt
-		_, err = tx.ExecContext(ctx, r.q.update, string(row.Status), row.Version, row.Step, row.Attempt, row.Error,
+		_, err = ex.exec(ctx, r.q.update, string(row.Status), row.Version, row.Step, row.Attempt, row.Error,
 			sqlTime(row.DueAt), sqlTime(row.DeadlineAt), row.LeaseOwner, sqlTime(row.LeaseUntil), sqlTime(row.UpdatedAt),
 			row.Saga, row.RunID)
 	} else {
-		_, err = tx.ExecContext(ctx, r.q.insert, row.Saga, row.RunID, string(row.Status), row.Version, row.Step, row.Attempt, row.Error,
+		_, err = ex.exec(ctx, r.q.insert, row.Saga, row.RunID, string(row.Status), row.Version, row.Step, row.Attempt, row.Error,
 			sqlTime(row.DueAt), sqlTime(row.DeadlineAt), row.LeaseOwner, sqlTime(row.LeaseUntil), sqlTime(row.CreatedAt), sqlTime(row.UpdatedAt))
 	}
 	if err != nil {
@@ -497,7 +622,7 @@ func (o *Outbox) rows(envs []broker.Envelope) ([]outboxRow, error) {
 
 // insert inserts the outbox rows in tx, in order, in as few statements as
 // the limits of one INSERT allow.
-func (o *Outbox) insert(ctx context.Context, tx *sql.Tx, rows []outboxRow) error {
+func (o *Outbox) insert(ctx context.Context, ex execer, rows []outboxRow) error {
 	for len(rows) > 0 {
 		n, size := 0, 0
 		for n < len(rows) && n < maxInsertRows && (n == 0 || size+rows[n].size <= maxInsertBytes) {
@@ -508,13 +633,17 @@ func (o *Outbox) insert(ctx context.Context, tx *sql.Tx, rows []outboxRow) error
 		for _, r := range rows[:n] {
 			args = append(args, r.args...)
 		}
-		q := o.q.outbox + "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))" + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))", n-1)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := ex.exec(ctx, o.insertQuery(n), args...); err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// insertQuery is the INSERT of n outbox rows.
+func (o *Outbox) insertQuery(n int) string {
+	return o.q.outbox + "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))" + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))", n-1)
 }
 
 // scanRun reads a row of the server's time and runColumns.

@@ -116,6 +116,28 @@ func (s *Store) appendTx(ctx context.Context, ex execer, stream string, expected
 	return res, err
 }
 
+// reserve takes the position counter's lock in ex's transaction and
+// reserves n positions in one statement, as a group commit does, and
+// returns the position before them.
+func (s *Store) reserve(ctx context.Context, ex execer, n int) (uint64, error) {
+	res, err := ex.exec(ctx, s.q.lockAdd, n)
+	if err != nil {
+		return 0, fmt.Errorf("novamysql: lock the position counter: %w", err)
+	}
+	k, err := res.RowsAffected()
+	if err == nil && k != 1 {
+		err = fmt.Errorf("the position counter row of %scounter is missing", s.cfg.TablePrefix)
+	}
+	var v int64
+	if err == nil {
+		v, err = res.LastInsertId()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("novamysql: lock the position counter: %w", err)
+	}
+	return uint64(v) - uint64(n), nil
+}
+
 // writer is the state of one slot of the group commit: one connection of
 // the pool, kept between groups, with its prepared statements.
 type writer struct {

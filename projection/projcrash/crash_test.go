@@ -23,6 +23,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/projection"
@@ -58,11 +59,13 @@ func newRegistry() *nova.Registry {
 }
 
 // target is where a run keeps its events and its read model: a SQLite
-// file, or a PostgreSQL schema.
+// file, a PostgreSQL schema, or a MySQL/MariaDB database (a go-sql-driver
+// DSN).
 type target struct {
-	Path   string `json:",omitempty"`
-	URL    string `json:",omitempty"`
-	Schema string `json:",omitempty"`
+	Path     string `json:",omitempty"`
+	URL      string `json:",omitempty"`
+	Schema   string `json:",omitempty"`
+	MySQLDSN string `json:",omitempty"`
 }
 
 // backend is an open target: its store, checkpoints and SQL.
@@ -75,6 +78,8 @@ type backend struct {
 	// cte: the database takes an INSERT in a WITH clause, so a handler
 	// writes both tables in one round trip.
 	cte bool
+	// mysql: the statements are MySQL's (? arguments, ON DUPLICATE KEY).
+	mysql bool
 	// model reads the totals by key and the count of applied events.
 	model func(ctx context.Context) (map[string][2]int64, int, error)
 	// applied counts the applied events.
@@ -88,8 +93,11 @@ type checkpoints interface {
 }
 
 func (tg target) open(ctx context.Context, child bool) (*backend, error) {
-	if tg.Path != "" {
+	switch {
+	case tg.Path != "":
 		return openSQLite(ctx, tg, child)
+	case tg.MySQLDSN != "":
+		return openMySQL(ctx, tg, child)
 	}
 	return openPostgres(ctx, tg)
 }
@@ -234,6 +242,8 @@ CREATE INDEX applied_key ON %[2]s (key)`
 	case *novapg.Store:
 		_, err := s.Pool().Exec(ctx, ddl)
 		return err
+	case *novamysql.Store:
+		return createMySQLModel(ctx, s.DB(), b.tables)
 	}
 	return fmt.Errorf("unknown store %T", b.store)
 }
@@ -248,6 +258,13 @@ func (b *backend) newProjection(reg *nova.Registry) (*projection.Projection, err
 	}
 	err = projection.On(p, func(ctx context.Context, e nova.Event, v Added) error {
 		totals, applied := projection.Table(ctx, b.tables[0]), projection.Table(ctx, b.tables[1])
+		if b.mysql {
+			if err := b.exec(ctx, "INSERT INTO `"+applied+"` (event_id, `key`) VALUES (?, ?)", e.ID, v.Key); err != nil {
+				return fmt.Errorf("event %s applied twice? %w", e.ID, err)
+			}
+			return b.exec(ctx, "INSERT INTO `"+totals+"` (`key`, n, sum) VALUES (?, 1, ?) ON DUPLICATE KEY UPDATE n = n + 1, sum = sum + VALUES(sum)",
+				v.Key, v.Value)
+		}
 		if b.cte {
 			err := b.exec(ctx, `WITH a AS (INSERT INTO `+applied+` (event_id, key) VALUES ($1, $2) RETURNING key)
 				INSERT INTO `+totals+` AS t (key, n, sum) SELECT key, 1, $3 FROM a
@@ -374,8 +391,14 @@ func TestKilledRunnerOnPostgres(t *testing.T) {
 	crash(t, tg, defaultEvents)
 }
 
+// crash is the crash test on tg with NOVA_PROJCRASH_EVENTS events, by
+// default defaultEvents.
 func crash(t *testing.T, tg target, defaultEvents int) {
-	events := envInt(t, "NOVA_PROJCRASH_EVENTS", defaultEvents)
+	crashSized(t, tg, envInt(t, "NOVA_PROJCRASH_EVENTS", defaultEvents))
+}
+
+// crashSized is the crash test with events events.
+func crashSized(t *testing.T, tg target, events int) {
 	kills := envInt(t, "NOVA_PROJCRASH_KILLS", 20)
 	ctx := context.Background()
 	b, err := tg.open(ctx, false)

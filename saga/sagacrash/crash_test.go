@@ -1,8 +1,8 @@
 // Package sagacrash_test holds the saga engine's acceptance tests that
 // need processes of their own: workers killed with SIGKILL at random
-// points and restarted, on SQLite and on PostgreSQL, and two worker
-// processes sharing one PostgreSQL database. The test binary runs itself
-// as the worker process when childEnv is set (see child).
+// points and restarted, on SQLite, PostgreSQL and MySQL/MariaDB, and two
+// worker processes sharing one PostgreSQL database. The test binary runs
+// itself as the worker process when childEnv is set (see child).
 package sagacrash_test
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
@@ -54,8 +55,11 @@ type setup struct {
 	// SQLite is the store's file; Effects the side-effects file. Or:
 	SQLite, Effects string
 	// PostgresURL and Schema name the store's schema, which also holds
-	// the side-effects tables.
+	// the side-effects tables. Or:
 	PostgresURL, Schema string
+	// MySQLDSN is the store's scratch database (a go-sql-driver DSN),
+	// which also holds the side-effects tables.
+	MySQLDSN string
 	// Published is the file the test broker appends envelope IDs to.
 	Published string
 	// Drain, when set, makes the worker exit once every run has ended
@@ -351,6 +355,13 @@ func openBackend(ctx context.Context, cfg setup) (saga.RunStore, effects, func()
 			events = s
 			runs = novasqlite.NewRunStore(s)
 			fx, err = openSQLiteEffects(cfg.Effects)
+		}
+	} else if cfg.MySQLDSN != "" {
+		var s *novamysql.Store
+		if s, err = novamysql.Open(ctx, novamysql.Config{DSN: cfg.MySQLDSN}); err == nil {
+			events = s
+			runs = novamysql.NewRunStore(s)
+			fx, err = openMySQLEffects(cfg.MySQLDSN)
 		}
 	} else {
 		var s *novapg.Store
