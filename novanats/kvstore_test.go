@@ -133,9 +133,11 @@ func TestBucketsSkipMigrate(t *testing.T) {
 	url := testenv.Need(t, testenv.NATS)
 	ctx := t.Context()
 	cfg := scratchConfig(t, url)
-	if _, err := novanats.Open(ctx, cfg); err != nil { // the stream only
+	first, err := novanats.Open(ctx, cfg) // the stream only
+	if err != nil {
 		t.Fatal(err)
 	}
+	first.Close()
 	cfg.SkipMigrate = true
 	st, err := novanats.Open(ctx, cfg)
 	if err != nil {
