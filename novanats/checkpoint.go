@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -223,8 +225,8 @@ func (c *Checkpoints) Release(ctx context.Context, name, owner string) error {
 	})
 }
 
-// List returns every stored checkpoint with its lease, in no particular
-// order. LeaseUntil is by the clock of the lease's holder.
+// List returns every stored checkpoint with its lease, ordered by name.
+// LeaseUntil is by the clock of the lease's holder.
 func (c *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, error) {
 	ctx, cancel := c.s.opCtx(ctx)
 	defer cancel()
@@ -252,8 +254,9 @@ func (c *Checkpoints) List(ctx context.Context) ([]projection.CheckpointInfo, er
 			return nil, c.s.wrap(ctx, what, ctx.Err())
 		case e = <-w.Updates():
 		}
-		if e == nil {
-			return out, nil // the initial values are all in
+		if e == nil { // the initial values are all in
+			slices.SortFunc(out, func(a, b projection.CheckpointInfo) int { return strings.Compare(a.Name, b.Name) })
+			return out, nil
 		}
 		name, ok := kvName(e.Key())
 		if !ok {
