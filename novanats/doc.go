@@ -1,5 +1,8 @@
-// Package novanats is a Nova event store on a NATS JetStream stream, and
-// a [broker.Broker] on JetStream ([Broker], see "Broker" below).
+// Package novanats is a Nova event store on a NATS JetStream stream, with
+// aggregate snapshots ([Snapshots]) and projection checkpoints with leases
+// ([Checkpoints]) in JetStream key-value buckets beside it, and a
+// [broker.Broker] on JetStream ([Broker], see "Broker" below). It keeps
+// no saga runs and no read models: see "Saga runs" below for why.
 //
 // # The idea
 //
@@ -157,6 +160,88 @@
 // missing or of an older format. [ParseURL] reads the nova command's
 // nats://host:port?stream=…&prefix=… URLs; prefix= is needed only to give
 // a new stream subjects other than nova.<stream>.
+//
+// # Snapshots
+//
+// [Snapshots] keeps each stream's latest snapshot in the key-value bucket
+// "<StreamName>_snapshots" (one revision per key, the store's storage and
+// replicas). A stream's key is its ID in base64url without padding, as
+// its subject token: the alphabet is within what JetStream allows in a
+// key, so any valid stream ID (dots, wildcards, spaces, non-ASCII) has
+// exactly one key, and IDs differing only in case stay apart. The value
+// is a format byte, the version and schema as varints, then the data; the
+// entry's server timestamp is RecordedAt. A save reads the key and writes
+// with a compare-and-set on the revision read (kv.Create or kv.Update),
+// reading again when another save came first, so the highest version wins
+// whatever the order of racing saves. A snapshot's value must fit the
+// server's max_payload (1 MiB by default); a larger one is refused with
+// nova.ErrInvalid before anything is sent.
+//
+// # Checkpoints and leases
+//
+// [Checkpoints] keeps one entry per projection, keyed like a stream, in
+// the bucket "<StreamName>_checkpoints": the checkpoint (both parts of a
+// nova.Position), when it last moved, and the lease's owner and expiry.
+// Checkpoint and lease share the entry so that one compare-and-set on its
+// revision covers both: Acquire, Release, Save and SaveLeased read the
+// entry and write it with kv.Update on the revision read, and read again
+// when another writer came first. [Checkpoints.SaveLeased], which a
+// projection runner with these checkpoints as its Leaser uses, writes
+// only while the caller holds the lease, so a holder whose lease expired
+// or was taken over cannot move the checkpoint (projection.ErrLeaseLost):
+// the fence is the revision, not a clock.
+//
+// Whether a lease has expired is decided by clocks: the holder writes its
+// expiry as a time of its own clock (now + ttl), and a contender compares
+// it with its own. The processes that share a projection must have clocks
+// that agree (NTP) to well within the lease's TTL; a contender whose clock
+// runs ahead by d takes a lease d early, and for that while two instances
+// may run the projection's handlers (their saves stay fenced). A lease
+// cannot use the server's per-message TTL (nats-server 2.11 and later) to
+// expire by the server's clock: the lease shares its entry with the
+// checkpoint, which must not expire, and a lease in an entry of its own
+// could not be checked in the same compare-and-set as the save it fences.
+//
+// Checkpoints is not a projection.TxCheckpoints: nothing commits a read
+// model with a key-value entry. A projection on these checkpoints writes
+// its read model elsewhere (Redis, a document store, a search index)
+// and gets each event at least once: a crash, or a lease lost, between
+// the handlers' writes and the save makes the next holder handle those
+// events again, so handlers must be idempotent (an upsert of a value the
+// event determines is; an increment is not). Nor is it a
+// projection.Rebuilder: there are no tables to swap.
+//
+// Both buckets are created on the first write, or by [Migrate]; a store
+// opened with Config.SkipMigrate creates nothing: its reads find a missing
+// bucket empty and its writes fail with [ErrFormatOutdated].
+//
+// # Saga runs
+//
+// This package keeps no saga runs (saga.RunStore), because JetStream lacks
+// what a correct one needs:
+//
+//   - A claim of due runs. Workers take "runs of these sagas due by now,
+//     earliest first, not leased", atomically per run, so that two
+//     workers never get one run (SQL: an index on the due time and FOR
+//     UPDATE SKIP LOCKED). A key-value bucket is read by key or by a
+//     wildcard over keys, never by a range of values nor in their order:
+//     every poll of every worker would read every run, and each claim
+//     would be a compare-and-set race on rows all workers read.
+//   - One atomic write across the run's events, its runs row and its
+//     outbox. Record appends the transition's events (with the stream's
+//     version check), updates the row (status, due time, the lease it
+//     checks) and queues the lifecycle envelopes, all or nothing, so the
+//     broker never disagrees with the run's stream. An atomic batch
+//     (nats-server 2.12 and later) covers the subjects of one stream only,
+//     and a key-value bucket is a stream of its own; putting the rows and
+//     the outbox in the event stream would need deletes there (a relayed
+//     envelope, a row's old revisions), which the event stream denies so
+//     that a subject's message count is its stream's version. On the
+//     servers before 2.12 there are no multi-message atomic writes at all.
+//
+// Without them a saga would either run a step twice at once or lose a
+// lifecycle event after a crash. Keep saga runs (and the outbox) in a SQL
+// store beside a JetStream event store.
 //
 // # Broker
 //

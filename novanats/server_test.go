@@ -197,7 +197,12 @@ func scratchConfig(t testing.TB, url string) novanats.Config {
 		// this long; short, so the connection-drop case runs quickly.
 		Timeout: 4 * time.Second,
 	}
-	t.Cleanup(func() { deleteStream(t, url, cfg.StreamName) })
+	t.Cleanup(func() {
+		deleteStream(t, url, cfg.StreamName)
+		// The store's key-value buckets, when a test made them.
+		deleteStream(t, url, "KV_"+cfg.StreamName+"_snapshots")
+		deleteStream(t, url, "KV_"+cfg.StreamName+"_checkpoints")
+	})
 	return cfg
 }
 

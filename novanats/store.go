@@ -123,8 +123,9 @@ func OpenURL(ctx context.Context, raw string) (*Store, error) {
 	return Open(ctx, cfg)
 }
 
-// Migrate creates or updates the store's JetStream stream without keeping
-// the store open, and returns the format version the stream is at. It is
+// Migrate creates or updates the store's JetStream stream, and creates
+// its snapshot and checkpoint buckets when missing, without keeping the
+// store open, and returns the format version the stream is at. It is
 // what `nova migrate` runs. cfg.SkipMigrate is ignored.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
 	cfg.SkipMigrate = false
@@ -132,7 +133,8 @@ func Migrate(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return FormatVersion, s.Close()
+	err = s.migrateBuckets(ctx)
+	return FormatVersion, errors.Join(err, s.Close())
 }
 
 // serverAtLeast reports whether the connected server's version is at

@@ -107,6 +107,13 @@ func WithRefusedPositions(ps ...nova.Position) CheckpointOption {
 //   - LeaseExpiry: an expired lease goes to the next owner that asks and
 //     fences its old holder; a renewal pushes the expiry back.
 //
+// When it is a [projection.LeasedCheckpoints]:
+//
+//   - SaveLease: SaveLeased saves only for the live holder of the
+//     lease: a non-holder, a name never leased, a released lease and an
+//     expired lease taken over fail with projection.ErrLeaseLost and
+//     save nothing.
+//
 // When it is a [projection.Rebuilder]:
 //
 //   - PrepareSwap: Prepare makes empty shadows (dropping old ones) of
@@ -143,6 +150,7 @@ func RunCheckpointStore(t *testing.T, newStore func(t *testing.T) projection.Che
 		{"CommitLease", s.testCommitLease},
 		{"Lease", s.testLease},
 		{"LeaseExpiry", s.testLeaseExpiry},
+		{"SaveLease", s.testSaveLease},
 		{"PrepareSwap", s.testPrepareSwap},
 		{"SwapRefused", s.testSwapRefused},
 		{"List", s.testList},
@@ -347,6 +355,14 @@ func (s *cpSuite) testBadInput(t *testing.T) {
 		wantInvalid("Release with an empty owner", l.Release(ctx, "kept", ""))
 		wantInvalid("Release with a bad name", l.Release(ctx, "", "o"))
 	}
+	if lc, ok := cs.(projection.LeasedCheckpoints); ok {
+		wantInvalid("SaveLeased with an empty owner", lc.SaveLeased(ctx, "kept", "", at(5)))
+		wantInvalid("SaveLeased with a control owner", lc.SaveLeased(ctx, "kept", "o\x00", at(5)))
+		wantInvalid("SaveLeased with a bad name", lc.SaveLeased(ctx, "\xff", "o", at(5)))
+		for _, pos := range s.o.refused {
+			wantInvalid(fmt.Sprintf("SaveLeased(%s)", pos), lc.SaveLeased(ctx, "kept", "o", pos))
+		}
+	}
 	if rb, ok := cs.(projection.Rebuilder); ok {
 		rctx := projectiondriver.WithRebuild(ctx)
 		for what, tables := range map[string][]string{
@@ -399,6 +415,9 @@ func (s *cpSuite) testCancel(t *testing.T) {
 	if l, ok := cs.(projection.Leaser); ok {
 		_, calls["Acquire"] = l.Acquire(cancelled, "new", "o", time.Minute)
 		calls["Release"] = l.Release(cancelled, "kept", "o")
+	}
+	if lc, ok := cs.(projection.LeasedCheckpoints); ok {
+		calls["SaveLeased"] = lc.SaveLeased(cancelled, "kept", "o", at(5))
 	}
 	if rb, ok := cs.(projection.Rebuilder); ok {
 		calls["Prepare"] = rb.Prepare(projectiondriver.WithRebuild(cancelled), []string{"t"})
@@ -640,6 +659,47 @@ func (s *cpSuite) testLeaseExpiry(t *testing.T) {
 	mustAcquire(t, ctx, l, "x", "one", time.Hour, false)
 	mustAcquire(t, ctx, l, "r", "two", time.Hour, false) // renewed
 	mustAcquire(t, ctx, l, "r", "one", time.Hour, true)
+}
+
+func (s *cpSuite) testSaveLease(t *testing.T) {
+	cs, ctx := s.setup(t)
+	lc := as[projection.LeasedCheckpoints](t, cs)
+	wantLeaseLost(t, lc.SaveLeased(ctx, "p", "one", at(1)), "SaveLeased of a name never leased")
+	mustSave(t, ctx, lc, "p", at(1))
+	wantLeaseLost(t, lc.SaveLeased(ctx, "p", "one", at(2)), "SaveLeased of a saved name never leased")
+	mustAcquire(t, ctx, lc, "p", "one", time.Hour, true)
+	wantLeaseLost(t, lc.SaveLeased(ctx, "p", "two", at(2)), "SaveLeased by a non-holder")
+	wantCheckpoint(t, ctx, lc, "p", at(1))
+	if err := lc.SaveLeased(ctx, "p", "one", at(3)); err != nil {
+		t.Fatalf("SaveLeased by the holder: %v", err)
+	}
+	wantCheckpoint(t, ctx, lc, "p", at(3))
+	mustRelease(t, ctx, lc, "p", "one")
+	wantLeaseLost(t, lc.SaveLeased(ctx, "p", "one", at(4)), "SaveLeased after Release")
+	wantCheckpoint(t, ctx, lc, "p", at(3))
+
+	// An expired lease taken over fences its old holder.
+	mustAcquire(t, ctx, lc, "x", "one", cpShortLease, true)
+	for {
+		ok, err := lc.Acquire(ctx, "x", "two", time.Hour)
+		if err != nil {
+			t.Fatalf("Acquire of an expiring lease: %v", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("a lease of %s not expired after %s", cpShortLease, cpTimeout)
+		case <-time.After(cpShortLease / 10):
+		}
+	}
+	wantLeaseLost(t, lc.SaveLeased(ctx, "x", "one", at(1)), "SaveLeased by the holder of a lease taken over")
+	wantCheckpoint(t, ctx, lc, "x", nova.Start)
+	if err := lc.SaveLeased(ctx, "x", "two", at(2)); err != nil {
+		t.Fatalf("SaveLeased by the new holder: %v", err)
+	}
+	wantCheckpoint(t, ctx, lc, "x", at(2))
 }
 
 func (s *cpSuite) rebuilder(t *testing.T) (projection.Rebuilder, context.Context) {

@@ -89,7 +89,10 @@
 // [Runner.Status]) and one takes over when the holder stops (Stop
 // releases the lease) or dies (its lease runs out). An instance that lost
 // its lease goes back to waiting, and its commits in flight fail with
-// [ErrLeaseLost] and write nothing.
+// [ErrLeaseLost] and write nothing. A checkpoint store that commits no
+// read model but fences its saves by the lease ([LeasedCheckpoints],
+// novanats's) refuses the save of an instance that lost its lease the
+// same way; the handlers' writes before it stand (at least once).
 //
 // # Rebuild
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -93,7 +94,8 @@ type Config struct {
 	// standby while another instance holds it. Use the same store as
 	// Checkpoints (the SQL backends' checkpoint stores are Leasers), so
 	// that each Commit checks the lease too and an instance that lost it
-	// writes nothing.
+	// writes nothing; with a [LeasedCheckpoints] (novanats) each save
+	// checks it.
 	Leaser Leaser
 	// Owner names this instance in the lease. Default: host name, process
 	// ID and a random suffix.
@@ -813,7 +815,7 @@ func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
 		last := batch[done-1]
 		// Save even when ctx was cancelled mid-batch: the handled events'
 		// effects are in the read model already.
-		if err := r.cfg.Checkpoints.Save(context.WithoutCancel(ctx), r.name, last.Position); err != nil {
+		if err := r.save(context.WithoutCancel(ctx), last.Position); err != nil {
 			return fmt.Errorf("projection: %q: save checkpoint %s: %w", r.name, last.Position, err)
 		}
 		r.advance(last, done)
@@ -822,6 +824,21 @@ func (r *Runner) handleBatch(ctx context.Context, batch []nova.Event) error {
 		return nil // stopped while retrying: not the event's fault
 	}
 	return failed
+}
+
+// save records pos as the checkpoint: fenced by the lease when the
+// checkpoint store is the runner's Leaser and a [LeasedCheckpoints].
+func (r *Runner) save(ctx context.Context, pos nova.Position) error {
+	if lc, ok := r.cfg.Checkpoints.(LeasedCheckpoints); ok && r.cfg.Leaser != nil && sameStore(lc, r.cfg.Leaser) {
+		return lc.SaveLeased(ctx, r.name, r.cfg.Owner, pos)
+	}
+	return r.cfg.Checkpoints.Save(ctx, r.name, pos)
+}
+
+// sameStore reports whether a and b are one store: the same pointer.
+func sameStore(a, b any) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Kind() == reflect.Pointer && vb.Kind() == reflect.Pointer && va.Type() == vb.Type() && va.Pointer() == vb.Pointer()
 }
 
 // handle runs e's handler with retries; under [PoisonSkip] a poison event is

@@ -46,6 +46,23 @@ type Leaser interface {
 	Release(ctx context.Context, name, owner string) error
 }
 
+// LeasedCheckpoints is a [CheckpointStore] and [Leaser] that fences saves
+// by the lease: a store that cannot commit a read model with its
+// checkpoint (novanats, a key-value bucket) still refuses the checkpoint
+// of an instance that has lost its lease. A [Runner] whose Checkpoints
+// and Leaser are one such store saves through SaveLeased, and goes back
+// to standby when a save fails with [ErrLeaseLost]. Delivery stays at
+// least once: the handlers' writes before the refused save are not
+// undone.
+type LeasedCheckpoints interface {
+	CheckpointStore
+	Leaser
+	// SaveLeased records pos as name's checkpoint if owner holds name's
+	// lease; otherwise it fails with an error matching [ErrLeaseLost] and
+	// saves nothing.
+	SaveLeased(ctx context.Context, name, owner string, pos nova.Position) error
+}
+
 // Rebuilder is a [TxCheckpoints] that can rebuild a projection's SQL
 // read model beside the live one and swap it in atomically, so that
 // readers never see a half-built model.

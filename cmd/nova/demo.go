@@ -147,6 +147,16 @@ func runDemo(ctx context.Context, e *env, n int) error {
 		}
 		defer lock.release(context.WithoutCancel(ctx))
 	}
+	var skipped []string
+	if svcs != nil && (svcs.NeedRuns() != nil || svcs.NeedQueryStore() != nil) {
+		// JetStream keeps checkpoints and snapshots but no saga runs
+		// and no read models.
+		skipped = []string{
+			"the fulfilment sagas: " + svcs.NeedRuns().Error(),
+			"the order-summary projection: " + svcs.NeedQueryStore().Error(),
+		}
+		svcs = nil
+	}
 
 	before, err := countOrders(ctx, store)
 	if err != nil {
@@ -207,7 +217,7 @@ func runDemo(ctx context.Context, e *env, n int) error {
 	return writeDemoReport(e, demoReport{
 		before: before, outcomes: outcomes, elapsed: elapsed,
 		written: eventsAfter - eventsBefore, total: eventsAfter, last: last,
-		stock: stock, bank: bank, sagas: sagas,
+		stock: stock, bank: bank, sagas: sagas, skipped: skipped,
 	})
 }
 
@@ -250,6 +260,7 @@ type demoReport struct {
 	stock          *demoStock
 	bank           *orders.Bank
 	sagas          *sagaDemo // nil when the store keeps no saga runs
+	skipped        []string  // the parts of the demo the store cannot run, and why
 }
 
 // demoJSON is the report of `nova demo --json`.
@@ -273,6 +284,7 @@ type demoJSON struct {
 	Total        int            `json:"events_in_store"`
 	Position     string         `json:"last_position"`
 	Seconds      float64        `json:"seconds"`
+	Skipped      []string       `json:"skipped,omitempty"`
 }
 
 // outcomeKey names an order's outcome in the report.
@@ -339,6 +351,12 @@ func writeDemoReport(e *env, r demoReport) error {
 	for _, o := range failed {
 		fmt.Fprintf(w, "  order %s failed unexpectedly: %v\n", o.id, o.err)
 	}
+	if len(r.skipped) > 0 {
+		fmt.Fprintf(w, "\nSkipped on this store:\n")
+		for _, sk := range r.skipped {
+			fmt.Fprintf(w, "  %s\n", sk)
+		}
+	}
 
 	held, refunded := r.bank.Totals()
 	fmt.Fprintf(w, "\nPayments: %s charged and kept, %s refunded for cancelled orders\n", money(held), money(refunded))
@@ -382,6 +400,7 @@ func writeDemoJSON(e *env, b *backend, r demoReport, byOutcome map[string]int, f
 		First: r.outcomes[0].id, Last: r.outcomes[len(r.outcomes)-1].id, Outcomes: byOutcome,
 		Charged: held, Refunded: refunded, StockLeft: map[string]int{},
 		Written: r.written, Total: r.total, Position: r.last.String(), Seconds: r.elapsed.Seconds(),
+		Skipped: r.skipped,
 	}
 	for _, o := range failed {
 		j.Failed = append(j.Failed, fmt.Sprintf("%s: %v", o.id, o.err))

@@ -39,6 +39,9 @@ var projections = map[string]knownProjection{
 // where the store is SQL. No lease: two demos at once on one store are
 // kept apart by the checkpoint commit's fence.
 func summaryConfig(ctx context.Context, store nova.Store, svc *services.Services) (projection.Config, cqrs.QueryStore, error) {
+	if err := svc.NeedQueryStore(); err != nil {
+		return projection.Config{}, nil, fmt.Errorf("%s: %w", orders.SummaryProjection, err)
+	}
 	qs, err := svc.QueryStore(ctx, summaryTable)
 	if err != nil {
 		return projection.Config{}, nil, err

@@ -55,6 +55,10 @@ func openRuns(ctx context.Context, spec string) (saga.RunStore, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := svc.NeedRuns(); err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("sagas: %w", err)
+	}
 	return svc.Runs, func() { store.Close() }, nil
 }
 

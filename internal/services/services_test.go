@@ -9,14 +9,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novanats"
 	"github.com/nova-go/nova/novasqlite"
+	"github.com/nova-go/nova/projection"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.Main(m)) }
@@ -122,5 +127,54 @@ func TestForMySQL(t *testing.T) {
 	}
 	if got := svc.Table("t"); got != "t" {
 		t.Errorf("Table(t) = %q, want t", got)
+	}
+}
+
+// On JetStream, checkpoints (with leases) and snapshots are key-value
+// buckets of the store's; there are no saga runs and no query stores,
+// and the Need methods say so.
+func TestForNATS(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Need(t, testenv.NATS)
+	var b [6]byte
+	rand.Read(b[:])
+	stream := "SVC_" + strings.ToUpper(hex.EncodeToString(b[:]))
+	s, err := novanats.Open(ctx, novanats.Config{URL: url, StreamName: stream, Storage: novanats.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		s.Close()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		for _, name := range []string{stream, "KV_" + stream + "_checkpoints", "KV_" + stream + "_snapshots"} {
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("delete %s: %v", name, err)
+			}
+		}
+	}()
+	svc, err := services.For(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := svc.Checkpoints.(projection.LeasedCheckpoints); !ok {
+		t.Errorf("checkpoints: %T, want a projection.LeasedCheckpoints", svc.Checkpoints)
+	}
+	if err := svc.Checkpoints.Save(ctx, "p", nova.Position{Commit: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Snapshots.SaveSnapshot(ctx, aggregate.Snapshot{Stream: "s", Version: 1, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.NeedRuns(); !errors.Is(err, services.ErrNoRuns) || svc.Runs != nil {
+		t.Errorf("NeedRuns = %v with Runs %v, want ErrNoRuns and nil", err, svc.Runs)
+	}
+	if err := svc.NeedQueryStore(); !errors.Is(err, services.ErrNoQueryStore) {
+		t.Errorf("NeedQueryStore = %v, want ErrNoQueryStore", err)
 	}
 }
