@@ -42,7 +42,7 @@ func benchCommand() *command {
 				strings.Join(bench.BrokerScenarioNames(), ", ")+" (default all of them, also named broker)")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
-			fs.StringVar(&procs, "procs", "", "saga-procs: the numbers of worker processes to measure, comma-separated, each 1 to "+strconv.Itoa(bench.MaxProcs)+" (default "+joinInts(bench.DefaultProcs)+")")
+			fs.StringVar(&procs, "procs", "", "saga-procs: the numbers of worker processes to measure, comma-separated, each 1 to "+strconv.Itoa(bench.MaxProcs)+" (default "+joinInts(bench.DefaultProcs())+")")
 			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (novasqlite.SyncFull, flush per commit) or normal (novasqlite.SyncNormal); with --broker, the relay scenario's outbox's")
 			// Server backends measure in a scratch schema, database,
 			// JetStream stream or broker namespace of their own and drop it

@@ -34,9 +34,9 @@ import (
 // [ServeWorker] instead of doing its usual work.
 const WorkerEnv = "NOVA_BENCH_SAGA_WORKER"
 
-// DefaultProcs are the numbers of worker processes the saga-procs
-// scenario measures when [Options.Procs] is empty.
-var DefaultProcs = []int{1, 2, 3}
+// DefaultProcs returns the numbers of worker processes the saga-procs
+// scenario measures when [Options.Procs] is empty: 1, 2 and 3.
+func DefaultProcs() []int { return []int{1, 2, 3} }
 
 // MaxProcs is the most worker processes one saga-procs run starts.
 const MaxProcs = 16
@@ -199,7 +199,7 @@ func runProcs(ctx context.Context, b Backend, sz sizes, opts Options) ([]Result,
 	}
 	procs := opts.Procs
 	if len(procs) == 0 {
-		procs = DefaultProcs
+		procs = DefaultProcs()
 	}
 	one := slices.Index(procs, 1)
 	n, warm := opts.runs(), opts.warmups()
