@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nova-go/nova/internal/bench"
@@ -19,17 +21,18 @@ const benchStoreDefault = "./nova-bench.db"
 
 const benchBrokerHelp = "measure the broker scenarios on this broker instead of a store: nats://host:4222 (JetStream) or " +
 	"amqp://user:pass@host:5672/vhost (RabbitMQ); every run works in a fresh namespace, deleted afterwards, " +
-	"named PREFIX-<random> (?namespace=PREFIX, default " + bench.DefaultBrokerPrefix + ")"
+	"named PREFIX-<random> (?namespace=PREFIX, default " + bench.DefaultBrokerPrefix + "); --store postgres://… or mysql://… " +
+	"then holds the relay scenario's outbox, in a scratch schema or database per run (default a scratch SQLite file)"
 
 func benchCommand() *command {
 	var scenarios string
 	var runs int
 	var scale float64
-	var sync string
+	var sync, procs string
 	return &command{
 		name:         "bench",
 		summary:      "measure the store's backend, or a broker's adapter, beside its raw driver (medians of alternating runs, events/s)",
-		usage:        "[--store PATH | --broker URL] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal]",
+		usage:        "[--store PATH | --broker URL [--store URL]] [--json] [--scenario NAME[,NAME…]] [--runs N] [--scale F] [--sync full|normal] [--procs N[,N…]]",
 		jsonHelp:     "print one JSON object per scenario: {scenario, backend, nova_per_sec, raw_per_sec, ratio, unit, runs}",
 		storeDefault: benchStoreDefault,
 		broker:       benchBrokerHelp,
@@ -39,12 +42,17 @@ func benchCommand() *command {
 				strings.Join(bench.BrokerScenarioNames(), ", ")+" (default all of them, also named broker)")
 			fs.IntVar(&runs, "runs", bench.DefaultRuns, "measured runs per side and scenario")
 			fs.Float64Var(&scale, "scale", 1, "multiply every scenario's size")
+			fs.StringVar(&procs, "procs", "", "saga-procs: the numbers of worker processes to measure, comma-separated, each 1 to "+strconv.Itoa(bench.MaxProcs)+" (default "+joinInts(bench.DefaultProcs())+")")
 			fs.StringVar(&sync, "sync", "full", "SQLite durability: full (novasqlite.SyncFull, flush per commit) or normal (novasqlite.SyncNormal); with --broker, the relay scenario's outbox's")
 			// Server backends measure in a scratch schema, database,
 			// JetStream stream or broker namespace of their own and drop it
 			// afterwards.
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if os.Getenv(bench.WorkerEnv) == "1" {
+				// A worker process the saga-procs scenario started.
+				return bench.ServeWorker(ctx, os.Stdin, e.stdout, e.stderr)
+			}
 			if len(args) != 0 {
 				return usagef("bench takes no arguments, got %q", args)
 			}
@@ -66,6 +74,22 @@ func benchCommand() *command {
 			if err := checkBenchTarget(e, opts.Scenarios); err != nil {
 				return err
 			}
+			if procs != "" {
+				if !slices.Contains(opts.Scenarios, "saga-procs") {
+					return usagef("--procs sets the worker processes of the saga-procs scenario: add --scenario saga-procs")
+				}
+				var err error
+				if opts.Procs, err = parseProcs(procs); err != nil {
+					return err
+				}
+			}
+			if slices.Contains(opts.Scenarios, "saga-procs") {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("bench: saga-procs starts this program as its workers: %w", err)
+				}
+				opts.WorkerCommand = []string{exe, "bench"}
+			}
 			// Progress, and scenarios the backend cannot run, go to stderr;
 			// the table or the JSON goes to stdout.
 			opts.Progress = e.stderr
@@ -76,7 +100,13 @@ func benchCommand() *command {
 				if err != nil {
 					return err
 				}
+				if backend.OutboxStore, err = benchOutbox(e); err != nil {
+					return err
+				}
 				results, runErr = bench.RunBroker(ctx, backend, opts)
+				if err := backend.OutboxStore.Close(); err != nil && runErr == nil {
+					runErr = err
+				}
 			} else {
 				backend, err := benchBackend(e.store, sync)
 				if err != nil {
@@ -117,9 +147,28 @@ func checkBenchTarget(e *env, scenarios []string) error {
 	case e.broker != "" && len(store) > 0:
 		return usagef("--scenario %s measures a store, and --broker runs only the broker scenarios (%s): run the store's without --broker", strings.Join(store, ","), strings.Join(bench.BrokerScenarioNames(), ", "))
 	case e.broker != "" && e.store != benchStoreDefault:
-		return usagef("--store and --broker: the broker scenarios use no store (the relay's outbox is a scratch SQLite file); give one or the other")
+		b, err := parseStore(e.store)
+		if err != nil {
+			return err
+		}
+		if b != postgresBackend && b != mysqlBackend {
+			return usagef("--store and --broker: with --broker, --store holds the relay scenario's outbox and takes a postgres:// or mysql:// URL (without it, a scratch SQLite file); the other broker scenarios use no store")
+		}
+		if len(scenarios) > 0 && !slices.Contains(scenarios, "relay") {
+			return usagef("--store and --broker: --store holds the relay scenario's outbox, and --scenario %s has no relay", strings.Join(scenarios, ","))
+		}
 	}
 	return nil
+}
+
+// benchOutbox returns the backend of the relay scenario's outbox that
+// --store names beside --broker (checked by checkBenchTarget), or the
+// zero Backend for the default scratch SQLite file.
+func benchOutbox(e *env) (bench.Backend, error) {
+	if e.store == benchStoreDefault {
+		return bench.Backend{}, nil
+	}
+	return benchBackend(e.store, "full")
 }
 
 // benchBrokers maps a --broker URL's scheme to the benchmark backend of
@@ -185,6 +234,33 @@ func validPrefix(p string) bool {
 		}
 	}
 	return true
+}
+
+// parseProcs reads --procs: distinct whole numbers from 1 to
+// bench.MaxProcs, comma-separated.
+func parseProcs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		switch {
+		case err != nil:
+			return nil, usagef("--procs %q: %q is not a number of processes", s, f)
+		case n < 1 || n > bench.MaxProcs:
+			return nil, usagef("--procs %q: %d processes, want 1 to %d", s, n, bench.MaxProcs)
+		case slices.Contains(out, n):
+			return nil, usagef("--procs %q: %d is there twice", s, n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 // scenarioGroups are names that stand for several scenarios.

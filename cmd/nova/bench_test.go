@@ -1,13 +1,57 @@
 package main
 
 import (
+	"context"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nova-go/nova/internal/bench"
 	"github.com/nova-go/nova/internal/testenv"
 )
+
+// init serves the worker processes TestBenchSagaProcs makes the CLI
+// start: this test binary, run as `nova bench` with bench.WorkerEnv set,
+// runs the CLI as the nova binary would, and exits.
+func init() {
+	if os.Getenv(bench.WorkerEnv) != "1" {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// `nova bench --scenario saga-procs` starts its worker processes as
+// `nova bench` (here, this test binary: see init) on a PostgreSQL store,
+// and reports one result per number of processes, with the speed-up over
+// one; every run checks that all its sagas completed.
+func TestBenchSagaProcs(t *testing.T) {
+	t.Parallel()
+	url := testenv.Need(t, testenv.Postgres)
+	code, out, stderr := runNova(t, "bench", "--store", url, "--scenario", "saga-procs", "--procs", "1,2", "--runs", "1", "--scale", "0.01", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	lines := jsonLines(t, out)
+	if len(lines) != 2 {
+		t.Fatalf("%d results, want 2:\n%s", len(lines), out)
+	}
+	for i, l := range lines {
+		nps, _ := l["nova_per_sec"].(float64)
+		sp, _ := l["speedup"].(float64)
+		if l["scenario"] != "saga-procs" || l["backend"] != "postgres" || l["procs"] != float64(i+1) || l["unit"] != "sagas" || nps <= 0 || sp <= 0 || i == 0 && sp != 1 {
+			t.Errorf("result %v: want saga-procs on postgres with %d processes, a rate and a speed-up", l, i+1)
+		}
+	}
+	if !strings.Contains(stderr, "postgres saga-procs 2 processes run 1/1") {
+		t.Errorf("no progress line for 2 processes on stderr:\n%s", stderr)
+	}
+}
 
 // Broker scenarios need --broker, store scenarios refuse it, and a bad
 // --broker is refused: exit 2 with a clear message and the usage, before
@@ -26,6 +70,8 @@ func TestBenchBrokerUsage(t *testing.T) {
 		{[]string{"bench", "--broker", nats, "--scenario", "append-1"}, 2, "--scenario append-1 measures a store, and --broker runs only the broker scenarios"},
 		{[]string{"bench", "--broker", nats, "--scenario", "saga,relay"}, 2, "--scenario saga-3step,saga-3step-8 measures a store"},
 		{[]string{"bench", "--broker", nats, "--store", "memory:"}, 2, "--store and --broker"},
+		{[]string{"bench", "--broker", nats, "--store", "/tmp/outbox.db"}, 2, "takes a postgres:// or mysql:// URL"},
+		{[]string{"bench", "--broker", nats, "--store", "postgres://u:hunter2@h:1/db", "--scenario", "broker-publish"}, 2, "--scenario broker-publish has no relay"},
 		{[]string{"bench", "--broker", "127.0.0.1:4222"}, 2, "want a URL"},
 		{[]string{"bench", "--broker", "redis://u:hunter2@h:6379"}, 2, `unknown scheme "redis"`},
 		{[]string{"bench", "--broker", "amqp://u:hunter2@h:1/?namespace=a.b"}, 2, `namespace "a.b": bench takes a prefix`},
@@ -44,6 +90,33 @@ func TestBenchBrokerUsage(t *testing.T) {
 		}
 		if strings.Contains(stderr, "hunter2") {
 			t.Errorf("%q: stderr shows the broker's password:\n%s", tt.args, stderr)
+		}
+	}
+}
+
+// --procs takes distinct numbers of worker processes for saga-procs:
+// anything else is a usage error (exit 2), before connecting.
+func TestBenchProcsUsage(t *testing.T) {
+	t.Parallel()
+	const pg = "postgres://u:hunter2@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--procs", "1,2"}, "--procs sets the worker processes of the saga-procs scenario"},
+		{[]string{"--scenario", "saga-procs", "--procs", "1,two"}, `"two" is not a number of processes`},
+		{[]string{"--scenario", "saga-procs", "--procs", "0"}, "0 processes, want 1 to 16"},
+		{[]string{"--scenario", "saga-procs", "--procs", "1,17"}, "17 processes, want 1 to 16"},
+		{[]string{"--scenario", "saga-procs", "--procs", "2,1,2"}, "2 is there twice"},
+		{[]string{"--scenario", "saga-procs", "--procs", "1,,2"}, `"" is not a number`},
+	} {
+		args := append([]string{"bench", "--store", pg}, tt.args...)
+		code, out, stderr := runNova(t, args...)
+		if code != 2 || out != "" || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "usage: nova bench") {
+			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s\nwant exit 2, %q and the usage", args, code, out, stderr, tt.want)
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("%q: stderr shows the password:\n%s", args, stderr)
 		}
 	}
 }

@@ -54,6 +54,10 @@ type Backend struct {
 	// stores of a store NovaFunc made, for the saga and projection
 	// scenarios; without it those scenarios are skipped.
 	ServicesFunc func(ctx context.Context, s nova.Store) (Services, error)
+	// workerSpecFunc, set by the constructors of the server backends,
+	// says how a worker process of the saga-procs scenario opens a store
+	// NovaFunc made; without it that scenario is skipped.
+	workerSpecFunc func(ctx context.Context, s nova.Store) (workerSpec, error)
 }
 
 // Close releases what the backend owns (scratch files). It is safe to call
@@ -97,6 +101,15 @@ type Options struct {
 	Scale float64
 	// Progress, when set, receives one line per run as it ends.
 	Progress io.Writer
+	// Procs are the numbers of worker processes the saga-procs scenario
+	// measures, each from 1 to [MaxProcs], in the order given; nil or
+	// empty means [DefaultProcs].
+	Procs []int
+	// WorkerCommand starts a worker process of the saga-procs scenario:
+	// the program, then its arguments. The runner adds [WorkerEnv]=1 to
+	// its environment, and the program must then call [ServeWorker]. Nil
+	// or empty means this program (os.Executable) with no arguments.
+	WorkerCommand []string
 }
 
 // DefaultRuns is the number of measured runs per side when [Options.Runs]
@@ -111,6 +124,14 @@ func (o Options) validate(known []string) error {
 		return nova.Invalidf("bench", "Options.Runs is %d, want a positive number or 0 for %d", o.Runs, DefaultRuns)
 	case o.Scale < 0 || math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0):
 		return nova.Invalidf("bench", "Options.Scale is %v, want a positive number or 0 for 1", o.Scale)
+	}
+	for i, p := range o.Procs {
+		if p < 1 || p > MaxProcs {
+			return nova.Invalidf("bench", "Options.Procs has %d, want 1 to %d worker processes", p, MaxProcs)
+		}
+		if slices.Contains(o.Procs[:i], p) {
+			return nova.Invalidf("bench", "Options.Procs has %d twice", p)
+		}
 	}
 	seen := make(map[string]bool, len(o.Scenarios))
 	for _, name := range o.Scenarios {
@@ -174,6 +195,16 @@ type Result struct {
 	Unit string `json:"unit"`
 	// Runs is how many measured runs each side had.
 	Runs int `json:"runs"`
+	// Procs is, for the saga-procs scenario, how many worker processes
+	// drove the sagas; zero, and left out of the JSON, for the others.
+	Procs int `json:"procs,omitempty"`
+	// Speedup is, for the saga-procs scenario, the median over the
+	// measured rounds of this number of processes' rate divided by that
+	// of 1 process in the same round; zero when 1 was not measured.
+	Speedup float64 `json:"speedup,omitempty"`
+	// Outbox names, for the relay scenario, the backend of the outbox it
+	// drained: "sqlite", "postgres" or "mysql".
+	Outbox string `json:"outbox,omitempty"`
 }
 
 // Run measures the scenarios opts names on backend b and returns one
@@ -201,10 +232,13 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 	if workScale == 0 {
 		workScale = 1
 	}
-	return runAll(ctx, names, opts, func(name string) measurement {
+	return runAll(ctx, names, opts, func(ctx context.Context, name string) ([]Result, error) {
 		sc, _ := lookup(name)
 		sz := sc.sized(opts.scale(), workScale)
-		return measurement{
+		if sc.kind == kindSagaProcs {
+			return runProcs(ctx, b, sz, opts)
+		}
+		return runOne(ctx, opts, measurement{
 			scenario: sc.name,
 			backend:  b.Name,
 			unit:     sc.unit(),
@@ -219,8 +253,17 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 				}
 				return j, cleanup, err
 			},
-		}
+		})
 	})
+}
+
+// runOne measures m as runScenario does, as one result.
+func runOne(ctx context.Context, opts Options, m measurement) ([]Result, error) {
+	r, err := runScenario(ctx, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	return []Result{r}, nil
 }
 
 // measurement is what the runner needs of one scenario on one backend.
@@ -232,13 +275,13 @@ type measurement struct {
 	open func(ctx context.Context, s side) (job, func() error, error)
 }
 
-// runAll measures the named scenarios in order, skipping those that fail
-// with [nova.ErrNotImplemented] (see [Run]).
-func runAll(ctx context.Context, names []string, opts Options, measure func(name string) measurement) ([]Result, error) {
+// runAll measures the named scenarios in order with run, skipping those
+// that fail with [nova.ErrNotImplemented] (see [Run]).
+func runAll(ctx context.Context, names []string, opts Options, run func(ctx context.Context, name string) ([]Result, error)) ([]Result, error) {
 	results := make([]Result, 0, len(names))
 	var skipped []error
 	for _, name := range names {
-		r, err := runScenario(ctx, measure(name), opts)
+		r, err := run(ctx, name)
 		if errors.Is(err, nova.ErrNotImplemented) && ctx.Err() == nil {
 			// The backend lacks what the scenario needs (a JetStream server
 			// without atomic batches cannot pre-fill a stream): say so and
@@ -252,7 +295,7 @@ func runAll(ctx context.Context, names []string, opts Options, measure func(name
 		if err != nil {
 			return results, err
 		}
-		results = append(results, r)
+		results = append(results, r...)
 	}
 	if len(results) == 0 && len(skipped) > 0 {
 		return nil, errors.Join(skipped...)

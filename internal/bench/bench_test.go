@@ -6,10 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/nova-go/nova"
@@ -20,6 +24,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(bench.WorkerEnv) == "1" {
+		// A worker process of the saga-procs scenario (see procs_test.go).
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		err := bench.ServeWorker(ctx, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(testenv.Main(m))
 }
 

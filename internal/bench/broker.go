@@ -40,8 +40,22 @@ type BrokerBackend struct {
 	// scenario's saga runs and outbox; its Path is ignored (every run gets
 	// a fresh file in a scratch directory of the system's temporary
 	// directory, removed after the run). The zero value means
-	// novasqlite's defaults.
+	// novasqlite's defaults. It is not used when OutboxStore is set.
 	Outbox novasqlite.Config
+	// OutboxStore, when its NovaFunc is set, holds the relay scenario's
+	// saga runs and outbox instead of SQLite: every run takes a fresh
+	// store from its NovaFunc (a scratch schema for [Postgres]) and
+	// removes it afterwards. It must be a [Postgres] or [MySQL] backend;
+	// the caller closes it after the run.
+	OutboxStore Backend
+}
+
+// outboxName names the relay scenario's outbox in results.
+func (b BrokerBackend) outboxName() string {
+	if b.OutboxStore.NovaFunc != nil {
+		return b.OutboxStore.Name
+	}
+	return "sqlite"
 }
 
 // DefaultBrokerPrefix starts the namespaces of a [BrokerBackend] whose
@@ -160,7 +174,7 @@ var brokerScenarios = []brokerScenario{
 	{name: "broker-publish", doc: "1 KB envelopes, each Publish confirmed by the server before the next", kind: brokerPublish, batch: 1, events: 2000, slice: 20},
 	{name: "broker-publish-batch", doc: "1 KB envelopes in batches of 100 (PublishAll), every confirmation awaited", kind: brokerPublish, batch: 100, events: 20_000, slice: 200},
 	{name: "broker-consume", doc: "1 KB envelopes waiting for a consumer group, consumed and acknowledged one at a time", kind: brokerConsume, batch: 1, events: 5000, slice: 50},
-	{name: "relay", doc: "saga lifecycle envelopes relayed from a SQLite outbox to the broker (envelopes/s; no raw side)", kind: brokerRelay, batch: 1, events: 7000, slice: 7000},
+	{name: "relay", doc: "saga lifecycle envelopes relayed from an outbox (SQLite, or a PostgreSQL or MySQL store) to the broker (envelopes/s; no raw side)", kind: brokerRelay, batch: 1, events: 7000, slice: 7000},
 }
 
 // BrokerScenarioNames returns the names of the broker scenarios, in the
@@ -219,17 +233,23 @@ func RunBroker(ctx context.Context, b BrokerBackend, opts Options) ([]Result, er
 	if len(names) == 0 {
 		names = BrokerScenarioNames()
 	}
-	return runAll(ctx, names, opts, func(name string) measurement {
+	return runAll(ctx, names, opts, func(ctx context.Context, name string) ([]Result, error) {
 		sc, _ := lookupBroker(name)
 		n := sc.sized(opts.scale())
-		return measurement{
+		res, err := runOne(ctx, opts, measurement{
 			scenario: sc.name,
 			backend:  b.Name,
 			unit:     "envelopes",
 			open: func(ctx context.Context, s side) (job, func() error, error) {
 				return b.open(ctx, sc, s, n)
 			},
+		})
+		if sc.kind == brokerRelay {
+			for i := range res {
+				res[i].Outbox = b.outboxName()
+			}
 		}
+		return res, err
 	})
 }
 
@@ -267,7 +287,7 @@ func (b BrokerBackend) open(ctx context.Context, sc brokerScenario, s side, n in
 	case brokerConsume:
 		j, err = r.consumeJob(ctx, s, sc, n)
 	default:
-		j, err = r.relayJob(ctx, b.Outbox, n)
+		j, err = r.relayJob(ctx, b, n)
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", s, err)

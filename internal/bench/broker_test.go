@@ -19,7 +19,9 @@ import (
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/bench"
 	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novanats"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novarabbitmq"
 	"github.com/nova-go/nova/novasqlite"
 )
@@ -157,7 +159,10 @@ func TestBrokerScenarios(t *testing.T) {
 				}
 				want := []string{"backend", "nova_per_sec", "ratio", "raw_per_sec", "runs", "scenario", "unit"}
 				if obj["scenario"] == "relay" {
-					want = []string{"backend", "nova_per_sec", "runs", "scenario", "unit"}
+					want = []string{"backend", "nova_per_sec", "outbox", "runs", "scenario", "unit"}
+					if obj["outbox"] != "sqlite" {
+						t.Errorf("%s: want outbox sqlite", sc.Text())
+					}
 				}
 				keys := make([]string, 0, len(obj))
 				for k := range obj {
@@ -309,5 +314,44 @@ func TestRelayBeyondOnePage(t *testing.T) {
 	}
 	if len(res) != 1 || !(res[0].NovaPerSec > 0) {
 		t.Fatalf("results %+v", res)
+	}
+}
+
+// The relay scenario drains an outbox on a server store too: a fresh one
+// per run (the check after the run finds it empty and the broker holding
+// every envelope), named in the result, to both brokers.
+func TestRelayOnServerOutbox(t *testing.T) {
+	t.Parallel()
+	for _, oc := range []struct {
+		name string
+		open func(t *testing.T) (bench.Backend, error)
+	}{
+		{"postgres", func(t *testing.T) (bench.Backend, error) {
+			return bench.Postgres(testenv.Need(t, testenv.Postgres), novapg.Config{})
+		}},
+		{"mysql", func(t *testing.T) (bench.Backend, error) {
+			return bench.MySQL(testenv.Need(t, testenv.MySQL), novamysql.Config{})
+		}},
+	} {
+		for _, bc := range brokerCases {
+			t.Run(oc.name+"/"+bc.name, func(t *testing.T) {
+				t.Parallel()
+				be, err := bc.open(testenv.Need(t, bc.server))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if be.OutboxStore, err = oc.open(t); err != nil {
+					t.Fatal(err)
+				}
+				defer be.OutboxStore.Close()
+				res, err := bench.RunBroker(t.Context(), be, bench.Options{Scenarios: []string{"relay"}, Runs: 1, Warmup: -1, Scale: 0.2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res) != 1 || res[0].Outbox != oc.name || res[0].Backend != bc.name || !(res[0].NovaPerSec > 0) || res[0].RawPerSec != 0 {
+					t.Fatalf("results %+v, want one relay result from a %s outbox", res, oc.name)
+				}
+			})
+		}
 	}
 }

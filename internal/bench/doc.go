@@ -59,6 +59,24 @@
 // Reads are checked: a read that returns fewer or more events than were
 // written fails the run instead of producing a flattering figure.
 //
+// # Saga worker processes
+//
+// The saga-procs scenario (opt-in, no raw side) measures how durable sagas
+// scale out over worker processes of one service sharing one database
+// (PostgreSQL or MySQL). A run starts its sagas (2,000 3-step sagas of
+// no-op steps) with [saga.Start], untimed, then starts N worker processes
+// ([Options.Procs], default 1, 2 and 3): each is this program again
+// ([Options.WorkerCommand]) with [WorkerEnv] set, which calls
+// [ServeWorker]: it opens the run's store, runs a [saga.Worker] driving
+// [ProcsConcurrency] runs at once, and says it is ready. Once all are, the
+// runner tells them to go and times until the runs table holds no run
+// that is not terminal; the run fails unless every saga completed. The
+// workers are then told to stop (their standard input closes) and waited
+// for; one that does not stop is killed with its process group, and on
+// Linux the kernel kills a worker whose parent died. Each round measures
+// every N once, in turn, and a result's speed-up is the median over the
+// rounds of that N's rate over the rate of 1 process in the same round.
+//
 // # Fairness of the baselines
 //
 // The SQLite baseline ([SQLite]) creates its file by opening and closing a
@@ -92,9 +110,11 @@
 //     against a durable consumer (JetStream) or quorum queue (RabbitMQ) of
 //     the same settings with manual acknowledgements (slices of 50).
 //   - relay: the saga outbox relayed to the broker: about 7,000 lifecycle
-//     envelopes left in a SQLite outbox by 1,000 durable sagas run with no
+//     envelopes left in an outbox by 1,000 durable sagas run with no
 //     broker, flushed by a [broker.Relay] (reading 100, publishing them with
-//     PublishAll, marking them sent). No raw side.
+//     PublishAll, marking them sent). No raw side. The outbox is a scratch
+//     SQLite file, or a fresh store of [BrokerBackend.OutboxStore] (a
+//     PostgreSQL schema or MySQL database of its own).
 //
 // Every run of a side gets a namespace of its own, made fresh and deleted
 // after the run (a JetStream stream, RabbitMQ exchanges and queues). The

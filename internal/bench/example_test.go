@@ -22,6 +22,7 @@ func ExampleScenarioNames() {
 	// readall: ReadAll over 100,000 events
 	// saga-3step: durable 3-step sagas of no-op steps, 1 run at a time (sagas/s; no raw side)
 	// saga-3step-8: durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)
+	// saga-procs: durable 3-step sagas of no-op steps, all started first, driven by 1, 2, 3 worker processes of 8 runs at once each (sagas/s, speed-up; no raw side)
 	// projection: projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll
 }
 
@@ -33,7 +34,7 @@ func ExampleBrokerScenarioNames() {
 	// broker-publish: 1 KB envelopes, each Publish confirmed by the server before the next
 	// broker-publish-batch: 1 KB envelopes in batches of 100 (PublishAll), every confirmation awaited
 	// broker-consume: 1 KB envelopes waiting for a consumer group, consumed and acknowledged one at a time
-	// relay: saga lifecycle envelopes relayed from a SQLite outbox to the broker (envelopes/s; no raw side)
+	// relay: saga lifecycle envelopes relayed from an outbox (SQLite, or a PostgreSQL or MySQL store) to the broker (envelopes/s; no raw side)
 }
 
 // Measure two scenarios on SQLite beside the raw driver and print a table.

@@ -108,6 +108,14 @@ func MySQL(dsn string, cfg novamysql.Config) (Backend, error) {
 		},
 		CloseFunc:    admin.Close,
 		ServicesFunc: storeServices,
+		workerSpecFunc: func(ctx context.Context, s nova.Store) (workerSpec, error) {
+			ms := s.(*novamysql.Store)
+			c := base.Clone()
+			if err := ms.DB().QueryRowContext(ctx, `SELECT DATABASE()`).Scan(&c.DBName); err != nil {
+				return workerSpec{}, fmt.Errorf("bench: read the scratch database's name: %w", err)
+			}
+			return workerSpec{Backend: "mysql", URL: c.FormatDSN(), TablePrefix: ms.TablePrefix()}, nil
+		},
 	}, nil
 }
 

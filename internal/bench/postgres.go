@@ -105,6 +105,9 @@ func Postgres(url string, cfg novapg.Config) (Backend, error) {
 			return r, func() error { return errors.Join(r.Close(), drop()) }, nil
 		},
 		ServicesFunc: storeServices,
+		workerSpecFunc: func(_ context.Context, s nova.Store) (workerSpec, error) {
+			return workerSpec{Backend: "postgres", URL: url, Schema: s.(*novapg.Store).Schema()}, nil
+		},
 	}, nil
 }
 

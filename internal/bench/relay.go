@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ncruces/go-sqlite3"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/novamysql"
+	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/saga"
 )
@@ -24,31 +28,24 @@ const envelopesPerSaga = 7
 const relayWriters = 8
 
 // relayJob returns the timed part of the relay scenario. Before it, a
-// fresh SQLite database (cfg, in a scratch directory) runs enough durable
-// 3-step sagas of no-op steps, with no broker, to leave about n lifecycle
-// envelopes in its outbox, as a service whose relay is behind would have.
-// The one slice is a [broker.Relay]'s Flush of the whole outbox to the
-// broker, batch by batch (read, PublishAll, mark sent) as the relay always
+// fresh store (a SQLite database configured by b.Outbox in a scratch
+// directory, or one of b.OutboxStore) runs enough durable 3-step sagas of
+// no-op steps, with no broker, to leave about n lifecycle envelopes in
+// its outbox, as a service whose relay is behind would have. The one
+// slice is a [broker.Relay]'s Flush of the whole outbox to the broker,
+// batch by batch (read, PublishAll, mark sent) as the relay always
 // works. The check: the outbox is empty and the server holds every
 // envelope.
-func (r *brokerRun) relayJob(ctx context.Context, cfg novasqlite.Config, n int) (job, error) {
-	dir, err := os.MkdirTemp("", "nova-bench-relay-")
+func (r *brokerRun) relayJob(ctx context.Context, b BrokerBackend, n int) (job, error) {
+	runs, count, err := r.openOutbox(ctx, b)
 	if err != nil {
-		return job{}, fmt.Errorf("create scratch directory: %w", err)
+		return job{}, err
 	}
-	r.closers = append(r.closers, func() error { return os.RemoveAll(dir) })
-	cfg.Path = filepath.Join(dir, "outbox.db")
-	st, err := novasqlite.Open(ctx, cfg)
-	if err != nil {
-		return job{}, fmt.Errorf("open outbox: %w", err)
-	}
-	r.closers = append(r.closers, st.Close)
-	runs := novasqlite.NewRunStore(st)
 	sagas := (n + envelopesPerSaga - 1) / envelopesPerSaga
 	if err := runSagas(ctx, runs, sagas); err != nil {
 		return job{}, fmt.Errorf("fill the outbox: %w", err)
 	}
-	want, topics, err := outboxTopics(ctx, cfg.Path)
+	want, topics, err := count(ctx)
 	if err != nil {
 		return job{}, err
 	}
@@ -86,6 +83,38 @@ func (r *brokerRun) relayJob(ctx context.Context, cfg novasqlite.Config, n int) 
 	}, nil
 }
 
+// openOutbox opens the relay scenario's fresh store of b and returns its
+// runs and the function that counts its outbox by topic.
+func (r *brokerRun) openOutbox(ctx context.Context, b BrokerBackend) (saga.RunStore, func(context.Context) (int, []string, error), error) {
+	if ob := b.OutboxStore; ob.NovaFunc != nil {
+		st, cleanup, err := ob.NovaFunc(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open outbox: %w", err)
+		}
+		r.closers = append(r.closers, cleanup)
+		switch s := st.(type) {
+		case *novapg.Store:
+			return novapg.NewRunStore(s), func(ctx context.Context) (int, []string, error) { return pgOutboxTopics(ctx, s) }, nil
+		case *novamysql.Store:
+			return novamysql.NewRunStore(s), func(ctx context.Context) (int, []string, error) { return mysqlOutboxTopics(ctx, s) }, nil
+		}
+		return nil, nil, fmt.Errorf("an outbox on %s (a %T): %w", ob.Name, st, nova.ErrNotImplemented)
+	}
+	dir, err := os.MkdirTemp("", "nova-bench-relay-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("create scratch directory: %w", err)
+	}
+	r.closers = append(r.closers, func() error { return os.RemoveAll(dir) })
+	cfg := b.Outbox
+	cfg.Path = filepath.Join(dir, "outbox.db")
+	st, err := novasqlite.Open(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open outbox: %w", err)
+	}
+	r.closers = append(r.closers, st.Close)
+	return novasqlite.NewRunStore(st), func(ctx context.Context) (int, []string, error) { return outboxTopics(ctx, cfg.Path) }, nil
+}
+
 // runSagas runs count durable 3-step sagas of no-op steps to their end
 // on runs, relayWriters at a time, with no broker: their lifecycle
 // envelopes stay in the outbox.
@@ -115,6 +144,53 @@ func runSagas(ctx context.Context, runs saga.RunStore, count int) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// pgOutboxTopics returns how many envelopes the outbox of the PostgreSQL
+// store s holds, and their topics.
+func pgOutboxTopics(ctx context.Context, s *novapg.Store) (int, []string, error) {
+	rows, err := s.Pool().Query(ctx, `SELECT topic, count(*) FROM `+pgx.Identifier{s.Schema(), "outbox"}.Sanitize()+` GROUP BY topic ORDER BY topic`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	n := 0
+	var topics []string
+	var topic string
+	var k int
+	_, err = pgx.ForEachRow(rows, []any{&topic, &k}, func() error {
+		topics = append(topics, topic)
+		n += k
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	return n, topics, nil
+}
+
+// mysqlOutboxTopics returns how many envelopes the outbox of the MySQL
+// store s holds, and their topics.
+func mysqlOutboxTopics(ctx context.Context, s *novamysql.Store) (int, []string, error) {
+	rows, err := s.DB().QueryContext(ctx, "SELECT topic, COUNT(*) FROM `"+s.TablePrefix()+"outbox` GROUP BY topic ORDER BY topic")
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	var topics []string
+	for rows.Next() {
+		var topic string
+		var k int
+		if err := rows.Scan(&topic, &k); err != nil {
+			return 0, nil, fmt.Errorf("read the outbox: %w", err)
+		}
+		topics = append(topics, topic)
+		n += k
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
+	}
+	return n, topics, nil
 }
 
 // outboxTopics returns how many envelopes the outbox of the SQLite

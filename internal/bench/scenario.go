@@ -56,6 +56,7 @@ const (
 	kindReadAll
 	kindSaga
 	kindProjection
+	kindSagaProcs
 )
 
 // scenario is one workload. Sizes are the full-scale defaults.
@@ -88,6 +89,7 @@ var scenarios = []scenario{
 	{name: "readall", doc: "ReadAll over 100,000 events", kind: kindReadAll, events: 100_000, reads: 3},
 	{name: "saga-3step", doc: "durable 3-step sagas of no-op steps, 1 run at a time (sagas/s; no raw side)", kind: kindSaga, writers: 1, events: 1000, slice: 50, optIn: true},
 	{name: "saga-3step-8", doc: "durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)", kind: kindSaga, writers: 8, events: 2000, slice: 25, optIn: true},
+	{name: "saga-procs", doc: "durable 3-step sagas of no-op steps, all started first, driven by 1, 2, 3 worker processes of 8 runs at once each (sagas/s, speed-up; no raw side)", kind: kindSagaProcs, events: 2000, optIn: true},
 	{name: "projection", doc: "projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll", kind: kindProjection, events: 50_000, reads: 2, optIn: true},
 }
 
@@ -154,6 +156,8 @@ func (s scenario) sized(dataScale, workScale float64) sizes {
 		return sizes{events: scale(s.events, dataScale*workScale, s.writers*s.batch)}
 	case kindSaga:
 		return sizes{events: scale(s.events, dataScale*workScale, s.writers)}
+	case kindSagaProcs:
+		return sizes{events: scale(s.events, dataScale*workScale, 1)}
 	default:
 		return sizes{events: scale(s.events, dataScale, 1), reads: scale(s.reads, workScale, 1)}
 	}
@@ -337,7 +341,7 @@ func Events(n int) []nova.EventData {
 
 // unit is what the scenario's rates count.
 func (s scenario) unit() string {
-	if s.kind == kindSaga {
+	if s.kind == kindSaga || s.kind == kindSagaProcs {
 		return "sagas"
 	}
 	return "events"
