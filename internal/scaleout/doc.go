@@ -20,7 +20,9 @@
 //   - no step ran in two processes at once: every call of a step counts
 //     itself in and out of a row of its own in the same database
 //     (step_exec), and a call that finds another one in records an
-//     overlap; none may be recorded, and every row must end at zero;
+//     overlap; none may be recorded, and every row must end at zero but
+//     for a call of the killed process, which a later call may take over
+//     once the test has recorded that process as dead;
 //   - every batch of the projection committed while the checkpoint
 //     store's lease row named its process as holder, the read model
 //     holds each event once, agrees with the runs table, and equals a
