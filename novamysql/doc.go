@@ -25,6 +25,16 @@
 // rolled-back append rolls the counter back with it. An event's
 // nova.Position is {Commit: position}.
 //
+// Readers rely on density as well as on the order. InnoDB builds a
+// reader's snapshot by walking its table of active transactions while
+// commits go on, so on a busy server a snapshot can, rarely, miss one
+// commit and include the next (seen here on MariaDB 10.11 with three
+// writing processes). A page of ReadAll or Subscribe that finds a
+// position missing below one it can see is therefore cut before the
+// hole, and the read waits a moment and reads again from there: nothing
+// is ever skipped, and a hole that stays open (which only deleting rows
+// by hand could make) is logged every few seconds while the reader waits.
+//
 //	s, err := novamysql.Open(ctx, novamysql.Config{DSN: "mysql://nova:secret@db:3306/app"})
 //	if err != nil { ... }
 //	defer s.Close()

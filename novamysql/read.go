@@ -222,14 +222,32 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 		p := s.newPager()
 		buf := make([]nova.Event, 0, min(p.limit(left), 64))
 		var sc scanner
+		holes := holeWaiter{s: s}
 		for after < head {
 			n := p.limit(left)
+			var full, hole bool
 			var err error
-			var full bool
-			if buf, full, err = s.readAllPage(ctx, &sc, &p, after, head, n, buf[:0]); err != nil {
+			buf, full, hole, err = s.readAllPage(ctx, &sc, &p, after, head, n, buf[:0])
+			if err != nil {
 				yield(nova.Event{}, readError("read all", err))
 				return
 			}
+			if hole {
+				// Every position up to head is taken by a committed
+				// event, so the page ends at head unless cut by the hole.
+				if !paging.Yield(buf, false, &left, yield) {
+					return
+				}
+				if len(buf) > 0 {
+					after = buf[len(buf)-1].Position.Commit
+				}
+				if err := holes.wait(ctx, after); err != nil {
+					yield(nova.Event{}, err)
+					return
+				}
+				continue
+			}
+			holes.done()
 			if !paging.Yield(buf, len(buf) < n && !full, &left, yield) {
 				return
 			}
@@ -240,8 +258,17 @@ func (s *Store) ReadAll(ctx context.Context, opts nova.ReadAllOptions) iter.Seq2
 
 // readAllPage appends up to n events after position after and up to
 // position upto to buf. full reports a page cut short by its size.
-func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, upto uint64, n int, buf []nova.Event) (_ []nova.Event, full bool, _ error) {
-	size := 0
+//
+// Positions are dense (see the package documentation), so the page must
+// hold after+1, after+2, ... without a hole. A hole means an event that
+// has committed, and so holds the counter's lock no longer, is not yet in
+// the reader's snapshot while a later one is: InnoDB builds a read view
+// by walking its table of active transactions without stopping commits,
+// so on a busy server a view can miss one commit and include the next.
+// The page is cut before the hole and hole is true; the caller waits a
+// moment and reads again from there. Nothing is ever skipped.
+func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, upto uint64, n int, buf []nova.Event) (_ []nova.Event, full, hole bool, _ error) {
+	start, size := len(buf), 0
 	err := s.query(ctx, s.q.all, []any{after, upto, n}, func(rows *sql.Rows) error {
 		buf = append(buf, nova.Event{})
 		e := &buf[len(buf)-1]
@@ -253,16 +280,63 @@ func (s *Store) readAllPage(ctx context.Context, sc *scanner, p *pager, after, u
 		}
 		return nil
 	})
-	return buf, full, err
+	if err != nil {
+		return buf, full, false, err
+	}
+	for i := start; i < len(buf); i++ {
+		if buf[i].Position.Commit != after+uint64(i-start)+1 {
+			return buf[:i], false, true, nil
+		}
+	}
+	return buf, full, false, nil
 }
+
+// holeWaiter paces the re-reads of a reader that found a hole (see
+// readAllPage): a millisecond at first, doubling up to PollInterval, and
+// a warning while the same hole stays open for longer than holeWarnAfter,
+// which a correct store never shows.
+type holeWaiter struct {
+	s     *Store
+	at    uint64 // the position after which the hole is
+	since time.Time
+	pause time.Duration
+	timer *time.Timer
+}
+
+// holeWarnAfter is how long a hole stays open before a reader warns.
+const holeWarnAfter = 5 * time.Second
+
+// wait sleeps before the next read of a hole after position after.
+func (h *holeWaiter) wait(ctx context.Context, after uint64) error {
+	now := time.Now()
+	if h.since.IsZero() || h.at != after {
+		h.at, h.since, h.pause = after, now, 0
+	}
+	h.pause = min(max(2*h.pause, time.Millisecond), h.s.cfg.PollInterval)
+	if open := now.Sub(h.since); open > holeWarnAfter {
+		h.s.cfg.Logger.Warn("novamysql: a position after the last one read stays missing; waiting for it, skipping nothing", "after", after, "for", open.Round(time.Second))
+		h.since = now
+	}
+	if h.timer == nil {
+		h.timer = time.NewTimer(h.pause)
+	} else {
+		h.timer.Reset(h.pause)
+	}
+	defer h.timer.Stop()
+	return paging.Wait(ctx, h.timer, nil, h.s.closing)
+}
+
+// done resets h after a read that found no hole.
+func (h *holeWaiter) done() { h.since = time.Time{} }
 
 // Subscribe implements nova.Store. It reads pages from opts.From until it
 // has caught up, then waits for the writer's signal after a commit, or
 // PollInterval for appends of other processes, and reads again.
 //
-// Commit order is position order (see the package documentation), so
-// reading what is committed after the last position delivered never skips
-// an event. A query that fails because its connection broke or the server
+// Commit order is position order and positions are dense (see the
+// package documentation), so reading what is committed after the last
+// position delivered, and stopping at a position not yet visible, never
+// skips an event. A query that fails because its connection broke or the server
 // went away is retried, with a growing pause up to PollInterval, from the
 // last position delivered: the subscription outlives a dropped connection
 // or a restart of the server. It yields ctx.Err() when ctx is done,
@@ -281,13 +355,14 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 		buf := make([]nova.Event, 0, 64)
 		var sc scanner
 		p := s.newPager()
+		holes := holeWaiter{s: s}
 		backoff := time.Duration(0)
 		for {
 			wake := s.wakeup() // before reading, so no commit is missed
 			var err error
-			var full bool
+			var full, hole bool
 			n := p.limit(0)
-			buf, full, err = s.readAllPage(ctx, &sc, &p, after, math.MaxUint64, n, buf[:0])
+			buf, full, hole, err = s.readAllPage(ctx, &sc, &p, after, math.MaxUint64, n, buf[:0])
 			if err != nil && isConnError(err) && ctx.Err() == nil && !s.closed.Load() {
 				backoff = min(max(2*backoff, 10*time.Millisecond), s.cfg.PollInterval)
 				s.cfg.Logger.Warn("novamysql: subscription read failed, retrying", "after", after, "in", backoff, "err", err)
@@ -310,6 +385,14 @@ func (s *Store) Subscribe(ctx context.Context, opts nova.SubscribeOptions) iter.
 			if len(buf) > 0 {
 				after = buf[len(buf)-1].Position.Commit
 			}
+			if hole {
+				if err := holes.wait(ctx, after); err != nil {
+					yield(nova.Event{}, err)
+					return
+				}
+				continue
+			}
+			holes.done()
 			if len(buf) == n || full {
 				continue
 			}
