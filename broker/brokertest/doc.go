@@ -101,12 +101,12 @@
 //     the suite does not ask for it. Envelopes the child acknowledged may
 //     come again.
 //   - GroupKill (needs [WithOpen], or [WithOpenSpread]): a consumer group
-//     has two members in two processes, a child and the test's own, and
-//     envelopes are published over several topics and keys while both
-//     work; each member records what it handles before it answers (the
-//     child on its stdout). The child acknowledges a share slowly, then
+//     has two members in two processes, a child and the test's own (it
+//     joins once the child receives envelopes), and envelopes are
+//     published over several topics and keys; each member records what it handles before it answers (the
+//     child on its stdout). The child acknowledges a few slowly, then
 //     holds what comes without answering, and is killed with SIGKILL once
-//     each member has acknowledged a share. Every envelope is then
+//     the parent has acknowledged a quarter of the envelopes. Every envelope is then
 //     acknowledged by a member (with an attempt limit of 1 under
 //     ServerAttempts, the held ones may be dead-lettered instead), every
 //     envelope the child held is handled by the survivor (with Attempts 1
