@@ -9,6 +9,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/startstop"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -61,12 +62,16 @@ func (c InboxConfig) validate() error {
 }
 
 // Inbox dispatches the messages of a broker subscription as commands; see
-// the package documentation. Its methods are safe for concurrent use.
+// the package documentation. It starts and stops like the other
+// long-running components (internal/startstop): one run at a time, and a
+// run that has ended may be followed by another Start. Its methods are
+// safe for concurrent use.
 type Inbox struct {
-	cfg InboxConfig
+	cfg  InboxConfig
+	life startstop.Lifecycle // owns the goroutine that ends each run's subscription
 
-	mu  sync.Mutex
-	sub broker.Subscription
+	mu      sync.Mutex
+	stopErr error // what the last run's Unsubscribe returned, for Stop
 }
 
 // NewInbox returns an inbox that is not yet subscribed; [Inbox.Start]
@@ -79,56 +84,72 @@ func NewInbox(cfg InboxConfig) (*Inbox, error) {
 }
 
 // Start subscribes. The subscription runs until Stop, ctx's end or the
-// broker's Close. Starting a running inbox is an error; a stopped one may
-// be started again.
+// broker's Close. Starting an inbox that runs, or whose Stop is still
+// waiting for a command in progress, is an error; once [Inbox.Stopped] is
+// closed it may be started again.
 func (in *Inbox) Start(ctx context.Context) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.sub != nil {
-		select {
-		case <-in.sub.Done():
-		default:
-			return fmt.Errorf("bridge: inbox on %q: already started", in.cfg.Pattern)
+	err := in.life.Start(ctx, func(ctx context.Context, group *sync.WaitGroup) error {
+		var (
+			sub broker.Subscription
+			err error
+		)
+		if in.cfg.Group != "" {
+			sub, err = in.cfg.Broker.(broker.GroupSubscriber).SubscribeGroup(ctx, in.cfg.Group, in.cfg.Pattern, in.handle)
+		} else {
+			sub, err = in.cfg.Broker.Subscribe(ctx, in.cfg.Pattern, in.handle)
 		}
-	}
-	var (
-		sub broker.Subscription
-		err error
-	)
-	if in.cfg.Group != "" {
-		sub, err = in.cfg.Broker.(broker.GroupSubscriber).SubscribeGroup(ctx, in.cfg.Group, in.cfg.Pattern, in.handle)
-	} else {
-		sub, err = in.cfg.Broker.Subscribe(ctx, in.cfg.Pattern, in.handle)
-	}
-	if err != nil {
-		return err
-	}
-	in.sub = sub
-	return nil
-}
-
-// Stop ends the subscription and waits for a command in progress. A
-// message being handled and not yet acknowledged is delivered again.
-func (in *Inbox) Stop(context.Context) error {
-	in.mu.Lock()
-	sub := in.sub
-	in.mu.Unlock()
-	if sub == nil {
+		if err != nil {
+			return err
+		}
+		in.mu.Lock()
+		in.stopErr = nil
+		in.mu.Unlock()
+		group.Go(func() {
+			select {
+			case <-sub.Done(): // ended by the broker's Close
+			case <-ctx.Done(): // Stop, or Start's ctx
+				err := sub.Unsubscribe() // waits for a command in progress
+				in.mu.Lock()
+				in.stopErr = err
+				in.mu.Unlock()
+			}
+		})
 		return nil
+	})
+	if errors.Is(err, startstop.ErrRunning) {
+		return fmt.Errorf("bridge: inbox on %q: already started", in.cfg.Pattern)
 	}
-	return sub.Unsubscribe()
+	return err
 }
 
-// Done is closed when the inbox's subscription has ended; it is nil
-// before the first Start.
-func (in *Inbox) Done() <-chan struct{} {
+// Stop ends the subscription and waits for a command in progress, or for
+// ctx to be done, whichever comes first; then it returns ctx's error, and
+// the inbox, told to stop, is still winding down: a later Stop waits
+// again, and Start fails until [Inbox.Stopped] is closed. A message being
+// handled and not yet acknowledged is delivered again. Stopping an inbox
+// that is not running returns nil.
+func (in *Inbox) Stop(ctx context.Context) error {
+	if err := in.life.Stop(ctx); err != nil {
+		return fmt.Errorf("bridge: inbox on %q: stop: %w", in.cfg.Pattern, err)
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.sub == nil {
-		return nil
-	}
-	return in.sub.Done()
+	err := in.stopErr
+	in.stopErr = nil
+	return err
 }
+
+// Stopped returns a channel closed once the inbox is not running: when
+// the run the last Start began has ended (by Stop, Start's ctx or the
+// broker's Close, its command in progress returned), or at once for an
+// inbox not running.
+func (in *Inbox) Stopped() <-chan struct{} { return in.life.Stopped() }
+
+// Done is [Inbox.Stopped].
+//
+// Deprecated: use Stopped, which the other long-running components have
+// too. Done was nil before the first Start; Stopped is closed then.
+func (in *Inbox) Done() <-chan struct{} { return in.Stopped() }
 
 func (in *Inbox) handle(ctx context.Context, e broker.Envelope) (err error) {
 	defer nova.Recover(&err)

@@ -206,7 +206,7 @@ func TestInboxStartStop(t *testing.T) {
 	if err := in.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	<-in.Done()
+	<-in.Stopped()
 	if err := in.Start(t.Context()); err != nil {
 		t.Fatalf("Start after Stop: %v", err)
 	}
@@ -233,5 +233,60 @@ func TestInboxConfigErrors(t *testing.T) {
 		if _, err := bridge.NewInbox(cfg); !errors.Is(err, nova.ErrInvalid) {
 			t.Errorf("%s: NewInbox = %v, want an error matching nova.ErrInvalid", name, err)
 		}
+	}
+}
+
+// TestInboxStopped checks the inbox's life cycle as the other workers
+// have it: Stopped is closed before Start, open while it runs, closed
+// after Stop and after the broker's Close ends its subscription, and the
+// inbox starts again once it is closed.
+func TestInboxStopped(t *testing.T) {
+	s := newStore(t)
+	b := newBroker(t)
+	var runs atomic.Int64
+	in, err := bridge.NewInbox(bridge.InboxConfig{Broker: b, Pattern: "stock.>", Bus: stockBus(t, s, &runs, nil), Decode: decodeReserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := func(what string, want bool) {
+		t.Helper()
+		select {
+		case <-in.Stopped():
+			if !want {
+				t.Fatalf("%s: Stopped is closed, want it open", what)
+			}
+		case <-time.After(50 * time.Millisecond):
+			if want {
+				t.Fatalf("%s: Stopped is open, want it closed", what)
+			}
+		}
+	}
+	closed("before Start", true)
+	if err := in.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop before Start: %v", err)
+	}
+	if err := in.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closed("running", false)
+	if err := in.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closed("after Stop", true)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := in.Start(ctx); err != nil {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+	cancel()
+	closed("after Start's ctx ended", true)
+
+	if err := in.Start(t.Context()); err != nil {
+		t.Fatalf("Start after its ctx ended: %v", err)
+	}
+	b.Close()
+	closed("after the broker's Close", true)
+	if err := in.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop after the broker's Close: %v", err)
 	}
 }

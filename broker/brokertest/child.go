@@ -24,6 +24,11 @@ type child struct {
 	stderr strings.Builder
 }
 
+// childLines is how many stdout lines of a child are kept until the
+// parent reads them; later ones are dropped. GroupKill's child says at
+// most a few lines per envelope.
+const childLines = 8192
+
 // startChild starts the test binary as a child playing spec's part, and
 // waits for it to print "ready"; it fails t otherwise. The child is
 // killed, if still running, when t ends.
@@ -40,7 +45,7 @@ func (s *suite) startChild(t *testing.T, spec childSpec) *child {
 			"-test.run="+strings.Join(levels, "/"),
 			"-test.count=1",
 			"-test.timeout="+(2*s.childLife()).String()),
-		lines: make(chan string, 64),
+		lines: make(chan string, childLines),
 		done:  make(chan struct{}),
 	}
 	c.cmd.Env = append(os.Environ(), childEnv+"="+spec.encode())
@@ -162,6 +167,8 @@ func (s *suite) runChild(t *testing.T, raw string) {
 	switch spec.Role {
 	case "kill":
 		s.childKill(t, spec)
+	case "groupkill":
+		s.childGroupKill(t, spec)
 	default:
 		t.Fatalf("brokertest: unknown child role %q", spec.Role)
 	}

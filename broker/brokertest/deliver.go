@@ -268,8 +268,8 @@ func (s *suite) testNack(t *testing.T) {
 		mu.Lock()
 		attempts[e.ID] = append(attempts[e.ID], e.Attempts)
 		n := len(attempts[e.ID])
+		seen <- e // with the attempt, so that the drain below finds every one counted
 		mu.Unlock()
-		seen <- e
 		switch {
 		case e.ID == "always":
 			return fmt.Errorf("boom %d", e.Attempts)

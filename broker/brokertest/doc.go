@@ -100,6 +100,22 @@
 //     Attempts 1 or more; without it the count died with the process, and
 //     the suite does not ask for it. Envelopes the child acknowledged may
 //     come again.
+//   - GroupKill (needs [WithOpen], or [WithOpenSpread]): a consumer group
+//     has two members in two processes, a child and the test's own (it
+//     joins once the child receives envelopes), and envelopes are
+//     published over several topics and keys; each member records what it handles before it answers (the
+//     child on its stdout). The child acknowledges a few slowly, then
+//     holds what comes without answering, and is killed with SIGKILL once
+//     the parent has acknowledged a quarter of the envelopes. Every envelope is then
+//     acknowledged by a member (with an attempt limit of 1 under
+//     ServerAttempts, the held ones may be dead-lettered instead), every
+//     envelope the child held is handled by the survivor (with Attempts 1
+//     or more under ServerAttempts), none went to the parent while the
+//     child held it, the parent handles none twice, and one handled by
+//     both is one the child acknowledged as it died, handled again after
+//     the kill. It skips without WithOpen: an in-process broker such as
+//     [broker.Memory] cannot have members in two processes. Under the race
+//     detector it publishes 150 envelopes instead of 300.
 //   - BadInputOffline (needs [WithOutage]): with the connection cut, every
 //     call of BadInput still returns [nova.ErrInvalid], without waiting:
 //     input is validated before any I/O.
@@ -119,12 +135,13 @@
 //
 // # The child process
 //
-// The Kill case starts the test binary again, running only the test that
-// called Run, with the environment variable NOVA_BROKERTEST_CHILD naming
-// its part and the namespace. Run recognises it at its start, opens the
-// namespace with the function given to [WithOpen], plays the part and
-// waits to be killed; nothing else in the backend's test
-// needs to know, as long as what runs before Run in that test (finding
+// The Kill and GroupKill cases start the test binary again, running only
+// the test that called Run, with the environment variable
+// NOVA_BROKERTEST_CHILD naming its part and the namespace. Run recognises
+// it at its start, opens the namespace with the function given to
+// [WithOpen] (to [WithOpenSpread] for GroupKill, when given), plays the
+// part and waits to be killed; nothing else in the backend's test needs
+// to know, as long as what runs before Run in that test (finding
 // the server, say) works in the child too. A server or proxy the test
 // starts itself must be reachable from the child: start it in the parent
 // and hand its address down in an environment variable (t.Setenv before

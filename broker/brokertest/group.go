@@ -197,6 +197,7 @@ func (s *suite) testGroupDeadLetter(t *testing.T) {
 	attempts := map[string][]int{}
 	busy := map[string]bool{}
 	var overlaps []string
+	finished := 0 // deliveries whose handler returned
 	seen := make(chan string, 4096)
 	h := func(ctx context.Context, e broker.Envelope) error {
 		mu.Lock()
@@ -210,8 +211,9 @@ func (s *suite) testGroupDeadLetter(t *testing.T) {
 		defer func() {
 			mu.Lock()
 			busy[e.ID] = false
-			mu.Unlock()
+			finished++
 			seen <- e.ID
+			mu.Unlock()
 		}()
 		switch {
 		case e.ID == "poison":
@@ -267,6 +269,24 @@ func (s *suite) testGroupDeadLetter(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("after %v: attempts of once %v, deliveries of fine %d; want %v and 1", s.timeout, once, fine, wantOnce)
 		case <-seen:
+		}
+	}
+	// Let the deliveries counted above return before looking for more.
+	for {
+		mu.Lock()
+		started := 0
+		for _, a := range attempts {
+			started += len(a)
+		}
+		ended := finished
+		mu.Unlock()
+		if ended == started {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("after %v: %d deliveries began, %d returned", s.timeout, started, ended)
+		case <-time.After(time.Millisecond):
 		}
 	}
 	for len(seen) > 0 {

@@ -22,6 +22,7 @@ type options struct {
 	timeout     time.Duration
 	settle      time.Duration
 	open        func(t testing.TB, namespace string) broker.Broker
+	openSpread  func(t testing.TB, namespace string) broker.Broker
 	outage      func(t testing.TB, namespace string) (broker.Broker, Outage)
 	maxAttempts int
 }
@@ -51,10 +52,20 @@ func WithSettle(d time.Duration) Option {
 // letters and digits, at most 16 bytes) and from a child process with
 // the parent's namespace; it must register the broker's Close with
 // t.Cleanup, and may delete what the namespace holds on the server when
-// the test ends. The cases Namespace and Kill need it and skip without
-// it.
+// the test ends. The cases Namespace, Kill and GroupKill need it and skip
+// without it.
 func WithOpen(open func(t testing.TB, namespace string) broker.Broker) Option {
 	return func(o *options) { o.open = open }
+}
+
+// WithOpenSpread gives the GroupKill case its own way to open a broker on
+// a named namespace, with the same contract as [WithOpen], for a backend
+// whose consumer group spreads its work over several members only when
+// the namespace is made for it: a Kafka group gives each partition to one
+// member, so a namespace of one partition keeps one member idle. Without
+// it, GroupKill uses the function given to WithOpen.
+func WithOpenSpread(open func(t testing.TB, namespace string) broker.Broker) Option {
+	return func(o *options) { o.openSpread = open }
 }
 
 // Outage cuts a broker's connection to its server and restores it;
@@ -147,6 +158,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker, opts ...Optio
 	t.Run("KeyOrder", s.testKeyOrder)
 	t.Run("Namespace", s.testNamespace)
 	t.Run("Kill", s.testKill)
+	t.Run("GroupKill", s.testGroupKill)
 	t.Run("BadInputOffline", s.testBadInputOffline)
 	t.Run("Reconnect", s.testReconnect)
 }
@@ -169,6 +181,14 @@ func (s *suite) namespace() string {
 	b := make([]byte, 7)
 	_, _ = rand.Read(b)
 	return "bt" + hex.EncodeToString(b)
+}
+
+// spreadOpen returns the function that opens brokers for GroupKill.
+func (s *suite) spreadOpen() func(t testing.TB, namespace string) broker.Broker {
+	if s.openSpread != nil {
+		return s.openSpread
+	}
+	return s.open
 }
 
 // groups returns b as a GroupSubscriber, or skips t.
@@ -235,7 +255,8 @@ const childEnv = "NOVA_BROKERTEST_CHILD"
 type childSpec struct {
 	// Test is the name of the test that called Run in the parent.
 	Test string
-	// Role is the child's part: "kill" (see testKill).
+	// Role is the child's part: "kill" (see testKill) or "groupkill"
+	// (see testGroupKill).
 	Role string
 	// Namespace is the parent's namespace, for WithOpen.
 	Namespace string
