@@ -145,12 +145,6 @@ func (in *Inbox) Stop(ctx context.Context) error {
 // inbox not running.
 func (in *Inbox) Stopped() <-chan struct{} { return in.life.Stopped() }
 
-// Done is [Inbox.Stopped].
-//
-// Deprecated: use Stopped, which the other long-running components have
-// too. Done was nil before the first Start; Stopped is closed then.
-func (in *Inbox) Done() <-chan struct{} { return in.Stopped() }
-
 func (in *Inbox) handle(ctx context.Context, e broker.Envelope) (err error) {
 	defer nova.Recover(&err)
 	cmd, err := in.cfg.Decode(e)
