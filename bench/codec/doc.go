@@ -9,7 +9,9 @@
 //
 // The package's tests compare each candidate with encoding/json on a corpus
 // of values and raw inputs (TestCompat) and round-trip events through a
-// [nova.Registry] (TestRegistryRoundTrip); its benchmarks encode and decode
+// [nova.Registry] (TestRegistryRoundTrip), and decode every prefix of the
+// corpus inputs, which no candidate may panic on (TestTruncated); its
+// benchmarks encode and decode
 // events through a registry and load a 10,000-event aggregate from novamem,
 // and BenchmarkInterleaved gives each candidate's time as a ratio to
 // encoding/json's, measured in alternating slices so that a busy machine
