@@ -92,6 +92,10 @@ type typeEntry struct {
 	goType reflect.Type
 	// upcasters[i] turns shape i+1 into shape i+2.
 	upcasters []Upcaster
+	// plainJSON reports that the codec is the default JSON one and that
+	// goType's values decode back equal to what was encoded (see
+	// [Registry.EncodeDecoded]).
+	plainJSON bool
 }
 
 // current returns the type's current shape: one past its last upcaster, 1
@@ -149,7 +153,8 @@ func Register[T any](r *Registry, name string) error {
 		return invalidf("register %q: type %s already registered as %q", name, t, old)
 	}
 	r.update(func(tb *tables) {
-		e := typeEntry{goType: t}
+		_, std := r.codec.(jsonCodec)
+		e := typeEntry{goType: t, plainJSON: std && plainJSON(t)}
 		if old := tb.types[name]; old != nil {
 			e.upcasters = old.upcasters
 		}
