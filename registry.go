@@ -92,10 +92,10 @@ type typeEntry struct {
 	goType reflect.Type
 	// upcasters[i] turns shape i+1 into shape i+2.
 	upcasters []Upcaster
-	// plainJSON reports that the codec is the default JSON one and that
-	// goType's values decode back equal to what was encoded (see
+	// plainJSON, when set, says that the codec is the default JSON one
+	// and that goType's values decode back equal to what was encoded (see
 	// [Registry.EncodeDecoded]).
-	plainJSON bool
+	plainJSON *plainType
 }
 
 // current returns the type's current shape: one past its last upcaster, 1
@@ -153,8 +153,10 @@ func Register[T any](r *Registry, name string) error {
 		return invalidf("register %q: type %s already registered as %q", name, t, old)
 	}
 	r.update(func(tb *tables) {
-		_, std := r.codec.(jsonCodec)
-		e := typeEntry{goType: t, plainJSON: std && plainJSON(t)}
+		e := typeEntry{goType: t}
+		if _, std := r.codec.(jsonCodec); std {
+			e.plainJSON = plainJSON(t)
+		}
 		if old := tb.types[name]; old != nil {
 			e.upcasters = old.upcasters
 		}

@@ -1,12 +1,13 @@
 package nova
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // EncodeDecoded encodes v as [Registry.Encode] does and also returns what
@@ -19,8 +20,8 @@ import (
 // that decoding gives back a value equal to v: with the default [JSON]
 // codec, for a struct type of exported, non-embedded fields of booleans,
 // integers, floating-point numbers, strings and structs of the same,
-// without custom JSON or text marshalling, whose data holds no string the
-// codec had to repair (invalid UTF-8). The value returned is then v
+// without custom JSON or text marshalling, and whose strings are valid
+// UTF-8 (the codec replaces invalid bytes). The value returned is then v
 // itself, or a copy of *v for a pointer. Every other value is decoded.
 func (r *Registry) EncodeDecoded(v any, md Metadata) (EventData, any, error) {
 	tb := r.tables.Load()
@@ -34,15 +35,18 @@ func (r *Registry) EncodeDecoded(v any, md Metadata) (EventData, any, error) {
 	}
 	md.Schema = t.current()
 	d := EventData{ID: NewEventID(), Type: name, Data: data, Metadata: md}
-	if t.plainJSON && !bytes.Contains(data, []byte(`\ufffd`)) {
-		// JSON writes invalid UTF-8 in a string as \ufffd; a string that
-		// holds a backslash followed by "ufffd" lands here too, and is
-		// merely decoded.
+	if t.plainJSON != nil {
 		rv := reflect.ValueOf(v)
-		if rv.Kind() == reflect.Pointer {
-			return d, rv.Elem().Interface(), nil
+		ptr := rv.Kind() == reflect.Pointer
+		if ptr {
+			rv = rv.Elem()
 		}
-		return d, v, nil
+		if validStrings(rv, t.plainJSON.strings) {
+			if ptr {
+				return d, rv.Interface(), nil
+			}
+			return d, v, nil
+		}
 	}
 	p := reflect.New(t.goType)
 	if err := unmarshal(r.codec, data, p.Interface()); err != nil {
@@ -74,30 +78,57 @@ func customJSON(t reflect.Type) bool {
 	return false
 }
 
-// plainJSON reports whether every value of struct type t encodes with
-// encoding/json to data that decodes back to an equal value, provided no
-// string in it is invalid UTF-8. It errs on the side of no: a type it
-// does not recognise as plain is decoded.
-func plainJSON(t reflect.Type) bool {
-	return t.Kind() == reflect.Struct && plainJSONValue(t, false)
+// plainType describes a struct type whose values encoding/json turns into
+// data that decodes back to an equal value, provided no string in them is
+// invalid UTF-8 (encoding/json replaces invalid bytes).
+type plainType struct {
+	// strings are the field index paths of the type's string fields.
+	strings [][]int
 }
 
-// plainJSONValue is plainJSON for a field's type; omitEmpty reports the
-// field's omitempty option.
-func plainJSONValue(t reflect.Type, omitEmpty bool) bool {
+// plainJSON returns the description of struct type t if every value of t
+// round-trips through encoding/json, nil if not. It errs on the side of
+// no: a type it does not recognise as plain is decoded.
+func plainJSON(t reflect.Type) *plainType {
+	p := &plainType{}
+	if t.Kind() != reflect.Struct || !plainJSONValue(t, false, nil, p) {
+		return nil
+	}
+	return p
+}
+
+// validStrings reports whether every string field of v at the index
+// paths is valid UTF-8.
+func validStrings(v reflect.Value, paths [][]int) bool {
+	for _, p := range paths {
+		if !utf8.ValidString(v.FieldByIndex(p).String()) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainJSONValue reports whether t is plain for a field at index path
+// (nil for the top), adding the string fields to p; omits reports that
+// the field, or a struct it is in, has the omitempty or omitzero option.
+func plainJSONValue(t reflect.Type, omits bool, path []int, p *plainType) bool {
 	if customJSON(t) {
 		return false
 	}
 	switch t.Kind() {
-	case reflect.Bool, reflect.String,
+	case reflect.String:
+		p.strings = append(p.strings, slices.Clone(path))
+		return true
+	case reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return true
 	case reflect.Float32, reflect.Float64:
 		// Floating-point numbers are written in the shortest form that
-		// parses back to the same number; but omitempty drops -0, which
+		// parses back to the same number; but omitempty and omitzero
+		// take -0 for zero and drop it (or the struct holding it), and it
 		// decodes as +0.
-		return !omitEmpty
+		return !omits
 	case reflect.Struct:
 		names := make(map[string]bool, t.NumField())
 		for i := range t.NumField() {
@@ -109,13 +140,12 @@ func plainJSONValue(t reflect.Type, omitEmpty bool) bool {
 			if name == "-" && opts == "" {
 				return false // not encoded
 			}
-			fieldOmitEmpty := false
+			fieldOmits := omits
 			for opt := range strings.SplitSeq(opts, ",") {
 				switch opt {
 				case "":
-				case "omitempty":
-					fieldOmitEmpty = true
-				case "omitzero":
+				case "omitempty", "omitzero":
+					fieldOmits = true
 				default:
 					return false // ",string" and the like
 				}
@@ -127,7 +157,7 @@ func plainJSONValue(t reflect.Type, omitEmpty bool) bool {
 				return false // a name JSON may not use as is; a clash drops both
 			}
 			names[name] = true
-			if !plainJSONValue(f.Type, fieldOmitEmpty) {
+			if !plainJSONValue(f.Type, fieldOmits, append(slices.Clip(path), i), p) {
 				return false
 			}
 		}

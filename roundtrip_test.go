@@ -21,7 +21,7 @@ type rtPlain struct {
 	I     int64   `json:"i"`
 	U     uint64  `json:"u,omitempty"`
 	F     float64 `json:"f"`
-	F32   float32 `json:"f32,omitzero"`
+	F32   float32 `json:"f32"`
 	S     string  `json:"s,omitempty"`
 	Named rtName  `json:"named"`
 	In    rtInner `json:"in,omitempty"`
@@ -57,6 +57,14 @@ type rtString struct {
 
 type rtFloatOmitEmpty struct {
 	F float64 `json:"f,omitempty"`
+}
+
+type rtFloatOmitZero struct {
+	F float32 `json:"f,omitzero"`
+}
+
+type rtFloatIn struct {
+	In struct{ F float64 } `json:"in,omitzero"`
 }
 
 type rtTime struct {
@@ -96,16 +104,16 @@ func (rtZero) IsZero() bool { return true }
 func TestPlainJSON(t *testing.T) {
 	plain := []any{rtPlain{}, rtInner{}, struct{}{}}
 	for _, v := range plain {
-		if !plainJSON(reflect.TypeOf(v)) {
+		if plainJSON(reflect.TypeOf(v)) == nil {
 			t.Errorf("%T: not plain, want plain", v)
 		}
 	}
 	notPlain := []any{
-		rtUnexported{}, rtDropped{}, rtClash{}, rtEmbedded{}, rtString{}, rtFloatOmitEmpty{},
+		rtUnexported{}, rtDropped{}, rtClash{}, rtEmbedded{}, rtString{}, rtFloatOmitEmpty{}, rtFloatOmitZero{}, rtFloatIn{},
 		rtTime{}, rtSlice{}, rtPointer{}, rtMap{}, rtCustom{}, rtIsZero{}, 0, "",
 	}
 	for _, v := range notPlain {
-		if plainJSON(reflect.TypeOf(v)) {
+		if plainJSON(reflect.TypeOf(v)) != nil {
 			t.Errorf("%T: plain, want not", v)
 		}
 	}
@@ -120,6 +128,7 @@ func roundTripRegistry(t *testing.T, opts RegistryOptions) *Registry {
 		Register[rtUnexported](r, "rt.unexported"), Register[rtDropped](r, "rt.dropped"),
 		Register[rtClash](r, "rt.clash"), Register[rtEmbedded](r, "rt.embedded"),
 		Register[rtString](r, "rt.string"), Register[rtFloatOmitEmpty](r, "rt.float"),
+		Register[rtFloatOmitZero](r, "rt.float32"), Register[rtFloatIn](r, "rt.floatin"),
 		Register[rtTime](r, "rt.time"), Register[rtSlice](r, "rt.slice"),
 		Register[rtPointer](r, "rt.pointer"), Register[rtMap](r, "rt.map"),
 		Register[rtCustom](r, "rt.custom"), Register[rtIsZero](r, "rt.iszero"),
@@ -171,7 +180,8 @@ func TestEncodeDecodedMatchesDecode(t *testing.T) {
 		rtPlain{F: 1e21, S: "\ufffd valid replacement"},
 		rtPlain{In: rtInner{S: "bad \xc3"}},
 		rtUnexported{A: 1, b: 2}, rtDropped{A: 1, B: 2}, rtClash{A: 1, B: 2}, rtEmbedded{rtInner{N: 1}, 2},
-		rtString{N: 7}, rtFloatOmitEmpty{F: math.Copysign(0, -1)},
+		rtString{N: 7}, rtFloatOmitEmpty{F: math.Copysign(0, -1)}, rtFloatOmitZero{F: float32(math.Copysign(0, -1))},
+		rtFloatIn{In: struct{ F float64 }{math.Copysign(0, -1)}},
 		rtTime{At: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))},
 		rtSlice{}, rtSlice{P: []int{}}, rtSlice{P: []int{1}}, rtPointer{P: &one}, rtMap{M: map[string]int{"a": 1}},
 		rtCustom{U: "abc"}, rtIsZero{Z: rtZero{N: 3}},
