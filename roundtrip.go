@@ -64,8 +64,12 @@ var (
 )
 
 // customJSON reports whether t, or *t, marshals or unmarshals itself, or
-// has an IsZero method (which the omitzero option calls).
+// has an IsZero method (which the omitzero option calls), or is a type
+// encoding/json treats apart.
 func customJSON(t reflect.Type) bool {
+	if t == reflect.TypeFor[json.Number]() {
+		return true // written as a number, and "" as 0
+	}
 	for _, t := range []reflect.Type{t, reflect.PointerTo(t)} {
 		if t.Implements(jsonMarshalerType) || t.Implements(jsonUnmarshalerType) ||
 			t.Implements(textMarshalerType) || t.Implements(textUnmarshalerType) {

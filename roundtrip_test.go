@@ -67,6 +67,10 @@ type rtFloatIn struct {
 	In struct{ F float64 } `json:"in,omitzero"`
 }
 
+type rtNumber struct {
+	N json.Number
+}
+
 type rtTime struct {
 	At time.Time
 }
@@ -109,7 +113,7 @@ func TestPlainJSON(t *testing.T) {
 		}
 	}
 	notPlain := []any{
-		rtUnexported{}, rtDropped{}, rtClash{}, rtEmbedded{}, rtString{}, rtFloatOmitEmpty{}, rtFloatOmitZero{}, rtFloatIn{},
+		rtUnexported{}, rtDropped{}, rtClash{}, rtEmbedded{}, rtString{}, rtFloatOmitEmpty{}, rtFloatOmitZero{}, rtFloatIn{}, rtNumber{},
 		rtTime{}, rtSlice{}, rtPointer{}, rtMap{}, rtCustom{}, rtIsZero{}, 0, "",
 	}
 	for _, v := range notPlain {
@@ -129,7 +133,7 @@ func roundTripRegistry(t *testing.T, opts RegistryOptions) *Registry {
 		Register[rtClash](r, "rt.clash"), Register[rtEmbedded](r, "rt.embedded"),
 		Register[rtString](r, "rt.string"), Register[rtFloatOmitEmpty](r, "rt.float"),
 		Register[rtFloatOmitZero](r, "rt.float32"), Register[rtFloatIn](r, "rt.floatin"),
-		Register[rtTime](r, "rt.time"), Register[rtSlice](r, "rt.slice"),
+		Register[rtNumber](r, "rt.number"), Register[rtTime](r, "rt.time"), Register[rtSlice](r, "rt.slice"),
 		Register[rtPointer](r, "rt.pointer"), Register[rtMap](r, "rt.map"),
 		Register[rtCustom](r, "rt.custom"), Register[rtIsZero](r, "rt.iszero"),
 	} {
@@ -182,6 +186,7 @@ func TestEncodeDecodedMatchesDecode(t *testing.T) {
 		rtUnexported{A: 1, b: 2}, rtDropped{A: 1, B: 2}, rtClash{A: 1, B: 2}, rtEmbedded{rtInner{N: 1}, 2},
 		rtString{N: 7}, rtFloatOmitEmpty{F: math.Copysign(0, -1)}, rtFloatOmitZero{F: float32(math.Copysign(0, -1))},
 		rtFloatIn{In: struct{ F float64 }{math.Copysign(0, -1)}},
+		rtNumber{}, rtNumber{N: "1.50"},
 		rtTime{At: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))},
 		rtSlice{}, rtSlice{P: []int{}}, rtSlice{P: []int{1}}, rtPointer{P: &one}, rtMap{M: map[string]int{"a": 1}},
 		rtCustom{U: "abc"}, rtIsZero{Z: rtZero{N: 3}},
@@ -195,10 +200,19 @@ func TestEncodeDecodedMatchesDecode(t *testing.T) {
 		checkEncodeDecoded(t, r, rtPlain{
 			B: rnd.IntN(2) == 1, I: int64(rnd.Uint64()), U: rnd.Uint64() >> rnd.IntN(64),
 			F:   math.Float64frombits(rnd.Uint64()&^(0x7ff<<52)) * math.Pow(10, float64(rnd.IntN(600)-300)),
-			F32: math.Float32frombits(rnd.Uint32() &^ (0xff << 23)),
+			F32: finite32(math.Float32frombits(rnd.Uint32())),
 			S:   randString(rnd), Named: rtName(randString(rnd)), In: rtInner{N: int8(rnd.Uint32()), S: randString(rnd)},
 		})
 	}
+}
+
+// finite32 returns f, or 1 for an infinity or NaN, which JSON cannot
+// write.
+func finite32(f float32) float32 {
+	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return 1
+	}
+	return f
 }
 
 // randString returns a short string of arbitrary bytes, valid UTF-8 or
