@@ -199,7 +199,7 @@ func TestEncodeDecodedMatchesDecode(t *testing.T) {
 	for range 2000 {
 		checkEncodeDecoded(t, r, rtPlain{
 			B: rnd.IntN(2) == 1, I: int64(rnd.Uint64()), U: rnd.Uint64() >> rnd.IntN(64),
-			F:   math.Float64frombits(rnd.Uint64()&^(0x7ff<<52)) * math.Pow(10, float64(rnd.IntN(600)-300)),
+			F:   finite64(math.Float64frombits(rnd.Uint64())),
 			F32: finite32(math.Float32frombits(rnd.Uint32())),
 			S:   randString(rnd), Named: rtName(randString(rnd)), In: rtInner{N: int8(rnd.Uint32()), S: randString(rnd)},
 		})
@@ -210,6 +210,14 @@ func TestEncodeDecodedMatchesDecode(t *testing.T) {
 // write.
 func finite32(f float32) float32 {
 	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return 1
+	}
+	return f
+}
+
+// finite64 is finite32 for a float64.
+func finite64(f float64) float64 {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return 1
 	}
 	return f
