@@ -3,9 +3,11 @@ package nova
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Codec turns event values into bytes and back. The default is JSON.
@@ -68,16 +70,45 @@ type Registry struct {
 	allowUnknown bool
 	allowNewer   bool
 
-	mu        sync.RWMutex
-	byName    map[string]reflect.Type
-	byType    map[reflect.Type]string
-	upcasters map[upcastKey]Upcaster
-	current   map[string]int
+	// mu serialises registrations, which replace tables with an updated
+	// copy; reads load tables without locking, once per call.
+	mu     sync.Mutex
+	tables atomic.Pointer[tables]
 }
 
-type upcastKey struct {
-	typ  string
-	from int
+// tables is what the registry knows, never modified once published: a
+// registration publishes a new copy.
+type tables struct {
+	// types holds, by event type name, the Go type and upcasters.
+	types map[string]*typeEntry
+	// byType maps each registered Go type to its name.
+	byType map[reflect.Type]string
+}
+
+// typeEntry is what is known of one event type name. It is never modified
+// once published.
+type typeEntry struct {
+	// goType is the registered Go type, nil when only upcasters are.
+	goType reflect.Type
+	// upcasters[i] turns shape i+1 into shape i+2.
+	upcasters []Upcaster
+	// plainJSON, when set, says that the codec is the default JSON one
+	// and that goType's values decode back equal to what was encoded (see
+	// [Registry.EncodeDecoded]).
+	plainJSON *plainType
+}
+
+// current returns the type's current shape: one past its last upcaster, 1
+// when it has none.
+func (t *typeEntry) current() int { return len(t.upcasters) + 1 }
+
+// update publishes a copy of the tables with fn applied to it; fn may
+// replace entries but not modify them. The caller holds r.mu.
+func (r *Registry) update(fn func(*tables)) {
+	old := r.tables.Load()
+	tb := &tables{types: maps.Clone(old.types), byType: maps.Clone(old.byType)}
+	fn(tb)
+	r.tables.Store(tb)
 }
 
 // withDefaults returns o with each zero field set to its default.
@@ -92,15 +123,13 @@ func (o RegistryOptions) withDefaults() RegistryOptions {
 // defaults.
 func NewRegistry(opts RegistryOptions) *Registry {
 	opts = opts.withDefaults()
-	return &Registry{
+	r := &Registry{
 		codec:        opts.Codec,
 		allowUnknown: opts.AllowUnknown,
 		allowNewer:   opts.AllowNewer,
-		byName:       make(map[string]reflect.Type),
-		byType:       make(map[reflect.Type]string),
-		upcasters:    make(map[upcastKey]Upcaster),
-		current:      make(map[string]int),
 	}
+	r.tables.Store(&tables{types: make(map[string]*typeEntry), byType: make(map[reflect.Type]string)})
+	return r
 }
 
 // Register maps the event type name to the Go type T. T must not be a
@@ -116,14 +145,24 @@ func Register[T any](r *Registry, name string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.byName[name]; ok {
-		return invalidf("register %q: name already registered for %s", name, old)
+	tb := r.tables.Load()
+	if old := tb.types[name]; old != nil && old.goType != nil {
+		return invalidf("register %q: name already registered for %s", name, old.goType)
 	}
-	if old, ok := r.byType[t]; ok {
+	if old, ok := tb.byType[t]; ok {
 		return invalidf("register %q: type %s already registered as %q", name, t, old)
 	}
-	r.byName[name] = t
-	r.byType[t] = name
+	r.update(func(tb *tables) {
+		e := typeEntry{goType: t}
+		if _, std := r.codec.(jsonCodec); std {
+			e.plainJSON = plainJSON(t)
+		}
+		if old := tb.types[name]; old != nil {
+			e.upcasters = old.upcasters
+		}
+		tb.types[name] = &e
+		tb.byType[t] = name
+	})
 	return nil
 }
 
@@ -143,55 +182,58 @@ func (r *Registry) Upcast(name string, from int, fn Upcaster) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := r.current[name]
-	if cur == 0 {
-		cur = 1
+	var e typeEntry
+	if old := r.tables.Load().types[name]; old != nil {
+		e = *old
 	}
-	if from != cur {
+	if cur := e.current(); from != cur {
 		return invalidf("upcast %q from %d: the next upcaster must start from shape %d", name, from, cur)
 	}
-	r.upcasters[upcastKey{name, from}] = fn
-	r.current[name] = from + 1
+	// A fresh array, so that tables published before keep theirs.
+	e.upcasters = append(slices.Clip(e.upcasters), fn)
+	r.update(func(tb *tables) { tb.types[name] = &e })
 	return nil
 }
 
 // SchemaVersion returns the current shape version of an event type: one
 // past its last upcaster, 1 when it has none.
 func (r *Registry) SchemaVersion(name string) int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if v := r.current[name]; v > 0 {
-		return v
+	if e := r.tables.Load().types[name]; e != nil {
+		return e.current()
 	}
 	return 1
 }
 
 // TypeName returns the registered name of v's type (v may be a pointer).
 func (r *Registry) TypeName(v any) (string, error) {
+	name, _, err := r.typeName(r.tables.Load(), v)
+	return name, err
+}
+
+// typeName returns the registered name of v's type and its entry.
+func (r *Registry) typeName(tb *tables, v any) (string, *typeEntry, error) {
 	t := reflect.TypeOf(v)
 	if t == nil {
-		return "", invalidf("nil event value")
+		return "", nil, invalidf("nil event value")
 	}
 	if t.Kind() == reflect.Pointer {
 		if reflect.ValueOf(v).IsNil() {
-			return "", invalidf("nil %s event value", t)
+			return "", nil, invalidf("nil %s event value", t)
 		}
 		t = t.Elem()
 	}
-	r.mu.RLock()
-	name, ok := r.byType[t]
-	r.mu.RUnlock()
+	name, ok := tb.byType[t]
 	if !ok {
-		return "", fmt.Errorf("%w: Go type %s is not registered", ErrUnknownType, t)
+		return "", nil, fmt.Errorf("%w: Go type %s is not registered", ErrUnknownType, t)
 	}
-	return name, nil
+	return name, tb.types[name], nil
 }
 
 // Encode turns an event value into [EventData] with a fresh ID, the
 // registered type name, the encoded data, md and the type's current shape
 // version.
 func (r *Registry) Encode(v any, md Metadata) (EventData, error) {
-	name, err := r.TypeName(v)
+	name, e, err := r.typeName(r.tables.Load(), v)
 	if err != nil {
 		return EventData{}, err
 	}
@@ -199,7 +241,7 @@ func (r *Registry) Encode(v any, md Metadata) (EventData, error) {
 	if err != nil {
 		return EventData{}, fmt.Errorf("nova: encode %q: %w", name, err)
 	}
-	md.Schema = r.SchemaVersion(name)
+	md.Schema = e.current()
 	return EventData{ID: NewEventID(), Type: name, Data: data, Metadata: md}, nil
 }
 
@@ -224,49 +266,33 @@ func (r *Registry) EncodeAll(md Metadata, vs ...any) ([]EventData, error) {
 // is; so is an event of a type the registry knows nothing of (no Go type,
 // no upcaster), whose newest shape it cannot tell.
 func (r *Registry) Upcasted(e Event) (Event, error) {
-	if err := r.checkNewer(e); err != nil {
-		return Event{}, err
+	return r.upcasted(r.tables.Load().types[e.Type], e)
+}
+
+// upcasted is [Registry.Upcasted] with the entry of e's type, nil when
+// the registry knows nothing of it.
+func (r *Registry) upcasted(t *typeEntry, e Event) (Event, error) {
+	if t == nil {
+		return e, nil // nothing is known of the type
 	}
-	for v := e.Metadata.SchemaVersion(); ; v++ {
-		// The lock is not held while the upcaster runs: it may read the
-		// registry itself, and registrations must not wait for it.
-		r.mu.RLock()
-		up, ok := r.upcasters[upcastKey{e.Type, v}]
-		r.mu.RUnlock()
-		if !ok {
-			return e, nil
+	s := e.Metadata.SchemaVersion()
+	if newest := t.current(); s >= newest {
+		if s > newest && !r.allowNewer {
+			return Event{}, &EventTooNewError{ID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Schema: s, Newest: newest}
 		}
+		return e, nil
+	}
+	for v := s; v < t.current(); v++ {
 		// Clipped, so an upcaster that appends to its input copies it
 		// rather than writing past it into memory the caller owns.
-		data, err := callUpcaster(up, slices.Clip(e.Data))
+		data, err := callUpcaster(t.upcasters[v-1], slices.Clip(e.Data))
 		if err != nil {
 			return Event{}, fmt.Errorf("nova: upcast %q event %s from shape %d: %w", e.Type, e.ID, v, err)
 		}
 		e.Data = data
 		e.Metadata.Schema = v + 1
 	}
-}
-
-// checkNewer reports an event of a known type whose shape is newer than
-// the type's current one, unless the registry allows it.
-func (r *Registry) checkNewer(e Event) error {
-	if r.allowNewer {
-		return nil
-	}
-	r.mu.RLock()
-	_, registered := r.byName[e.Type]
-	newest := r.current[e.Type]
-	r.mu.RUnlock()
-	if newest == 0 {
-		if !registered {
-			return nil // nothing is known of the type
-		}
-		newest = 1
-	}
-	if s := e.Metadata.SchemaVersion(); s > newest {
-		return &EventTooNewError{ID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Schema: s, Newest: newest}
-	}
-	return nil
+	return e, nil
 }
 
 // Decode upcasts e and decodes its data into a new value of the registered
@@ -276,20 +302,18 @@ func (r *Registry) checkNewer(e Event) error {
 // event of a newer shape than the type's current one fails with an
 // [*EventTooNewError] (see [RegistryOptions.AllowNewer]).
 func (r *Registry) Decode(e Event) (any, error) {
-	e, err := r.Upcasted(e)
+	t := r.tables.Load().types[e.Type]
+	e, err := r.upcasted(t, e)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.RLock()
-	t, ok := r.byName[e.Type]
-	r.mu.RUnlock()
-	if !ok {
+	if t == nil || t.goType == nil {
 		if r.allowUnknown {
 			return e, nil
 		}
 		return nil, fmt.Errorf("%w: %q (event %s, stream %q version %d) has no registered Go type", ErrUnknownType, e.Type, e.ID, e.Stream, e.Version)
 	}
-	p := reflect.New(t)
+	p := reflect.New(t.goType)
 	if err := unmarshal(r.codec, e.Data, p.Interface()); err != nil {
 		return nil, fmt.Errorf("nova: decode %q event %s (stream %q version %d): %w", e.Type, e.ID, e.Stream, e.Version, err)
 	}

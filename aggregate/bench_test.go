@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/novamem"
 )
@@ -68,4 +69,58 @@ func BenchmarkUpdate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSave saves 100 events per iteration to a fresh aggregate, beside
+// a direct Append of the same values encoded by the same registry: the
+// work a caller does without a repository.
+func BenchmarkSave(b *testing.B) {
+	events := make([]any, 100)
+	events[0] = Opened{Owner: "ada"}
+	for i := 1; i < len(events); i++ {
+		events[i] = Deposited{Amount: int64(i)}
+	}
+	b.Run("repository", func(b *testing.B) {
+		store, err := novamem.New(novamem.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		repo, err := aggregate.NewRepository[Account](aggregate.Config{Store: store, Registry: newRegistry(b), Category: "account"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := b.Context()
+		n := 0
+		for b.Loop() {
+			n++
+			root, err := repo.New(fmt.Sprint(n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := repo.Save(ctx, root, events, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		store, err := novamem.New(novamem.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		reg := newRegistry(b)
+		ctx := b.Context()
+		n := 0
+		for b.Loop() {
+			n++
+			data, err := reg.EncodeAll(nova.Metadata{}, events...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := store.Append(ctx, "account-"+fmt.Sprint(n), nova.NoStream, data...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

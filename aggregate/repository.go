@@ -346,16 +346,13 @@ func (r *Repository[T]) Save(ctx context.Context, root *Root[T], events []any, o
 		if e == nil {
 			return nova.AppendResult{}, invalidf("save %q: event %d is nil", root.ID, i)
 		}
-		d, err := r.reg.Encode(e, md)
-		if err != nil {
-			return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: event %d: %w", root.ID, i, err)
-		}
 		// Decode what will be stored, so the state sees exactly what a
 		// load will see, and an event that does not round-trip fails here,
-		// before anything is written.
-		v, err := r.reg.Decode(nova.Event{ID: d.ID, Stream: stream, Type: d.Type, Version: root.Version + uint64(i) + 1, Data: d.Data, Metadata: d.Metadata})
+		// before anything is written. (The registry skips the decode
+		// where it can tell the value would come back equal.)
+		d, v, err := r.reg.EncodeDecoded(e, md)
 		if err != nil {
-			return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: event %d does not decode back: %w", root.ID, i, err)
+			return nova.AppendResult{}, fmt.Errorf("aggregate: save %q: event %d: %w", root.ID, i, err)
 		}
 		data[i], decoded[i] = d, v
 	}

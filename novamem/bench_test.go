@@ -19,3 +19,8 @@ func BenchmarkAppend1x8(b *testing.B) { bench.Benchmark(b, bench.Memory(), "appe
 func BenchmarkAppend100(b *testing.B) { bench.Benchmark(b, bench.Memory(), "append-100") }
 func BenchmarkRead10k(b *testing.B)   { bench.Benchmark(b, bench.Memory(), "read-10k") }
 func BenchmarkReadAll(b *testing.B)   { bench.Benchmark(b, bench.Memory(), "readall") }
+
+// The aggregate scenarios and append-1-64w (opt-in in nova bench).
+func BenchmarkAppend1x64(b *testing.B)  { bench.Benchmark(b, bench.Memory(), "append-1-64w") }
+func BenchmarkRepoSave100(b *testing.B) { bench.Benchmark(b, bench.Memory(), "repo-save-100") }
+func BenchmarkRepoLoad10k(b *testing.B) { bench.Benchmark(b, bench.Memory(), "repo-load-10k") }

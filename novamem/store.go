@@ -104,11 +104,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 			ID:         d.ID,
 			Stream:     stream,
 			Type:       d.Type,
-			Data:       cloneData(d.Data),
-			Metadata:   cloneMetadata(d.Metadata),
+			Data:       d.Data,
+			Metadata:   d.Metadata,
 			RecordedAt: now,
 		}
 	}
+	recs = clonePage(recs)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,16 +238,20 @@ func (s *Store) streamPage(ctx context.Context, stream string, back bool, from u
 		if from != 0 && from < hi {
 			hi = from
 		}
+		page = make([]nova.Event, 0, min(uint64(n), hi))
 		for v := hi; v >= 1 && len(page) < n; v-- {
-			page = append(page, cloneEvent(s.log[idx[v-1]]))
+			page = append(page, s.log[idx[v-1]])
 		}
-		return page, nil
+		return clonePage(page), nil
 	}
 	lo := max(from, 1)
-	for v := lo; v <= uint64(len(idx)) && len(page) < n; v++ {
-		page = append(page, cloneEvent(s.log[idx[v-1]]))
+	if lo <= uint64(len(idx)) {
+		page = make([]nova.Event, 0, min(uint64(n), uint64(len(idx))-lo+1))
 	}
-	return page, nil
+	for v := lo; v <= uint64(len(idx)) && len(page) < n; v++ {
+		page = append(page, s.log[idx[v-1]])
+	}
+	return clonePage(page), nil
 }
 
 // pageFor returns the page size for a read with left events still wanted
@@ -316,11 +321,7 @@ func (s *Store) logPage(ctx context.Context, after nova.Position, n int) ([]nova
 		return nil, s.changed, nil
 	}
 	end := min(start+uint64(n), uint64(len(s.log)))
-	page := make([]nova.Event, 0, end-start)
-	for _, e := range s.log[start:end] {
-		page = append(page, cloneEvent(e))
-	}
-	return page, nil, nil
+	return clonePage(slices.Clone(s.log[start:end])), nil, nil
 }
 
 // Subscribe reads the global log from just after opts.From, then follows new
@@ -433,10 +434,29 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func cloneEvent(e nova.Event) nova.Event {
-	e.Data = cloneData(e.Data)
-	e.Metadata = cloneMetadata(e.Metadata)
-	return e
+// clonePage gives the events of page, copied from the log or from an
+// append, data and metadata of their own, in place. The data of the whole
+// page is copied into one buffer, one allocation rather than one per
+// event: each event's Data is a clipped slice of that buffer, so writing to
+// it touches no other event's bytes and appending to it copies. (An event
+// kept after a read keeps its page's buffer alive: at most a page of
+// data.)
+func clonePage(page []nova.Event) []nova.Event {
+	n := 0
+	for _, e := range page {
+		n += len(e.Data)
+	}
+	buf := make([]byte, 0, n)
+	for i := range page {
+		e := &page[i]
+		if e.Data != nil {
+			start := len(buf)
+			buf = append(buf, e.Data...)
+			e.Data = buf[start:len(buf):len(buf)]
+		}
+		e.Metadata = cloneMetadata(e.Metadata)
+	}
+	return page
 }
 
 func cloneData(b []byte) []byte {

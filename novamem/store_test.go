@@ -110,3 +110,51 @@ func TestPositions(t *testing.T) {
 		t.Fatalf("ReadAll from 2/9: %d events starting at %v, error %v; want 3 starting at 3", len(evs), evs, err)
 	}
 }
+
+// TestReadEventsOwnTheirData checks that the events of a read do not share
+// bytes with the store, the appending caller or each other: the data of a
+// page is copied into one buffer, cut so that writing to one event's data,
+// or appending to it, changes nothing else.
+func TestReadEventsOwnTheirData(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	in := []nova.EventData{
+		{Type: "t", Data: []byte(`"a"`)},
+		{Type: "t"},
+		{Type: "t", Data: []byte{}},
+		{Type: "t", Data: []byte(`"c"`)},
+	}
+	if _, err := s.Append(ctx, "s-1", nova.NoStream, in...); err != nil {
+		t.Fatal(err)
+	}
+	in[0].Data[1] = 'X' // the caller reuses its buffer
+	read := func() []nova.Event {
+		var out []nova.Event
+		for e, err := range s.ReadStream(ctx, "s-1", nova.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	first := read()
+	first[0].Data[1] = 'Y'
+	first[0].Data = append(first[0].Data, '!')
+	first[2].Data = append(first[2].Data, '?')
+	for _, evs := range [][]nova.Event{first, read()} {
+		if got := string(evs[3].Data); got != `"c"` {
+			t.Errorf("event 4 data = %q, want %q", got, `"c"`)
+		}
+	}
+	again := read()
+	want := []string{`"a"`, "", "", `"c"`}
+	for i, e := range again {
+		if string(e.Data) != want[i] {
+			t.Errorf("event %d data = %q, want %q", i+1, e.Data, want[i])
+		}
+	}
+	if again[1].Data != nil || again[2].Data == nil {
+		t.Errorf("nil and empty data read as %v and %v, want nil and empty", again[1].Data, again[2].Data)
+	}
+}

@@ -35,3 +35,8 @@ func BenchmarkAppend1x8(b *testing.B) { bench.Benchmark(b, pgBackend(b), "append
 func BenchmarkAppend100(b *testing.B) { bench.Benchmark(b, pgBackend(b), "append-100") }
 func BenchmarkRead10k(b *testing.B)   { bench.Benchmark(b, pgBackend(b), "read-10k") }
 func BenchmarkReadAll(b *testing.B)   { bench.Benchmark(b, pgBackend(b), "readall") }
+
+// The aggregate scenarios and append-1-64w (opt-in in nova bench).
+func BenchmarkAppend1x64(b *testing.B)  { bench.Benchmark(b, pgBackend(b), "append-1-64w") }
+func BenchmarkRepoSave100(b *testing.B) { bench.Benchmark(b, pgBackend(b), "repo-save-100") }
+func BenchmarkRepoLoad10k(b *testing.B) { bench.Benchmark(b, pgBackend(b), "repo-load-10k") }

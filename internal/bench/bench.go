@@ -243,7 +243,7 @@ func Run(ctx context.Context, b Backend, opts Options) ([]Result, error) {
 			backend:  b.Name,
 			unit:     sc.unit(),
 			open: func(ctx context.Context, s side) (job, func() error, error) {
-				t, cleanup, err := open(ctx, b, s)
+				t, cleanup, err := openFor(ctx, b, sc, s)
 				if err != nil {
 					return job{}, nil, err
 				}

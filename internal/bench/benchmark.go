@@ -38,7 +38,7 @@ func Benchmark(b *testing.B, be Backend, scenario string) {
 			if sc.kind == kindSaga && s == sideRaw {
 				b.Skip("sagas have no raw baseline")
 			}
-			t := openTarget(b, be, s)
+			t := openTarget(b, be, sc, s)
 			switch {
 			case sc.kind == kindAppend && sc.writers > 1:
 				benchParallelAppend(b, t, sc)
@@ -52,10 +52,10 @@ func Benchmark(b *testing.B, be Backend, scenario string) {
 }
 
 // openTarget opens a fresh target of side s, closed when b ends.
-func openTarget(b *testing.B, be Backend, s side) target {
+func openTarget(b *testing.B, be Backend, sc scenario, s side) target {
 	b.Helper()
 	ctx := b.Context()
-	t, cleanup, err := open(ctx, be, s)
+	t, cleanup, err := openFor(ctx, be, sc, s)
 	if err != nil {
 		b.Fatalf("bench: open %s target: %v", s, err)
 	}

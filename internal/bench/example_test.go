@@ -24,6 +24,9 @@ func ExampleScenarioNames() {
 	// saga-3step-8: durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)
 	// saga-procs: durable 3-step sagas of no-op steps, all started first, driven by 1, 2, 3 worker processes of 8 runs at once each (sagas/s, speed-up; no raw side)
 	// projection: projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll
+	// append-1-64w: 1 event per append, 64 writers on their own streams
+	// repo-save-100: aggregate Repository.Save of 100 events, beside Append of the same values encoded by the registry
+	// repo-load-10k: aggregate Repository.Load of a 10,000-event aggregate, beside ReadStream and a registry Decode of each event
 }
 
 func ExampleBrokerScenarioNames() {

@@ -91,6 +91,9 @@ var scenarios = []scenario{
 	{name: "saga-3step-8", doc: "durable 3-step sagas of no-op steps, 8 runs at once (sagas/s; no raw side)", kind: kindSaga, writers: 8, events: 2000, slice: 25, optIn: true},
 	{name: "saga-procs", doc: "durable 3-step sagas of no-op steps, all started first, driven by 1, 2, 3 worker processes of 8 runs at once each (sagas/s, speed-up; no raw side)", kind: kindSagaProcs, events: 2000, optIn: true},
 	{name: "projection", doc: "projection catch-up over 50,000 events into a query-store read model, beside raw ReadAll", kind: kindProjection, events: 50_000, reads: 2, optIn: true},
+	{name: "append-1-64w", doc: "1 event per append, 64 writers on their own streams", kind: kindAppend, writers: 64, batch: 1, events: 6400, slice: 2, optIn: true},
+	{name: "repo-save-100", doc: "aggregate Repository.Save of 100 events, beside Append of the same values encoded by the registry", kind: kindRepoSave, writers: 1, batch: 100, events: 20_000, slice: 2, optIn: true},
+	{name: "repo-load-10k", doc: "aggregate Repository.Load of a 10,000-event aggregate, beside ReadStream and a registry Decode of each event", kind: kindRepoLoad, events: 10_000, reads: 10, optIn: true},
 }
 
 // ScenarioNames returns the names of every scenario.
@@ -152,7 +155,7 @@ func (s scenario) sized(dataScale, workScale float64) sizes {
 		return max(v, unit)
 	}
 	switch s.kind {
-	case kindAppend:
+	case kindAppend, kindRepoSave:
 		return sizes{events: scale(s.events, dataScale*workScale, s.writers*s.batch)}
 	case kindSaga:
 		return sizes{events: scale(s.events, dataScale*workScale, s.writers)}
@@ -187,6 +190,8 @@ func (s scenario) prepare(ctx context.Context, b Backend, t target, sz sizes) (j
 		return s.prepareSaga(ctx, b, t, sz)
 	case kindProjection:
 		return s.prepareProjection(ctx, b, t, sz)
+	case kindRepoSave, kindRepoLoad:
+		return s.prepareRepo(ctx, t, sz)
 	case kindReadStream:
 		if err := fill(ctx, t, readStream, sz.events); err != nil {
 			return job{}, err
