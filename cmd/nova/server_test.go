@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,8 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/mysqltest"
 	"github.com/nova-go/nova/internal/testenv"
-	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
 	"github.com/nova-go/nova/projection"
@@ -152,32 +151,7 @@ func scratchPostgres(t *testing.T) string {
 }
 
 func scratchMySQL(t *testing.T) string {
-	addr := testenv.Need(t, testenv.MySQL)
-	dsn := addr
-	if strings.HasPrefix(addr, "mysql://") {
-		var err error
-		if dsn, err = novamysql.ParseURL(addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	name := scratchName("nova_cli_")
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create scratch database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("drop scratch database: %v", err)
-		}
-	})
-	// The demo takes a URL: user@host:port from the DSN, the scratch database.
-	cfgDSN, _, _ := strings.Cut(dsn, "/")
-	user, hostport, _ := strings.Cut(cfgDSN, "@tcp(")
-	return fmt.Sprintf("mysql://%s@%s/%s", user, strings.TrimSuffix(hostport, ")"), name)
+	return mysqltest.URL(mysqltest.Scratch(t, "nova_cli_"))
 }
 
 func scratchNATS(t *testing.T) string {

@@ -3,7 +3,6 @@ package scaleout_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,12 +20,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/mysqltest"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
@@ -724,33 +723,8 @@ func TestThreeProcessesPostgres(t *testing.T) {
 // hundred.
 func TestThreeProcessesMySQL(t *testing.T) {
 	t.Parallel()
-	addr := testenv.Need(t, testenv.MySQL)
 	runs := size(t, "NOVA_SCALE_MYSQL_RUNS", 600, 200, 100)
-	mc, err := mysql.ParseDSN(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("mysql", mc.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := randomName("scaleout_")
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", mc.FormatDSN())
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer db.Close()
-		if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("drop scratch database %s: %v", name, err)
-		}
-	})
-	mc.DBName = name
+	mc := mysqltest.Scratch(t, "scaleout_")
 	scaleOut(t, setup{MySQL: true, URL: mc.FormatDSN(), Runs: runs})
 }
 

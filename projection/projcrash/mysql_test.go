@@ -2,17 +2,12 @@ package projcrash_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
-	"github.com/nova-go/nova/internal/testenv"
+	"github.com/nova-go/nova/internal/mysqltest"
 	"github.com/nova-go/nova/novamysql"
 )
 
@@ -24,40 +19,7 @@ import (
 // other halves at their acceptance size.
 func TestKilledRunnerOnMySQL(t *testing.T) {
 	t.Parallel()
-	addr := testenv.Need(t, testenv.MySQL)
-	dsn := addr
-	if strings.HasPrefix(addr, "mysql://") {
-		var err error
-		if dsn, err = novamysql.ParseURL(addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mc, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", testenv.MySQL.Env, err)
-	}
-	admin, err := sql.Open("mysql", mc.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "projcrash_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create scratch database: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("drop scratch database %s: %v", name, err)
-		}
-	})
-	mc.DBName = name
+	mc := mysqltest.Scratch(t, "projcrash_")
 	events := 2_500
 	if raceEnabled {
 		events = 1_000
