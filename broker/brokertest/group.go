@@ -80,6 +80,13 @@ func (s *suite) testGroupDurable(t *testing.T) {
 			t.Fatalf("%s went to %s after it left", h.env.ID, h.member)
 		}
 		want := Envelope(h.env.ID, h.env.Topic)
+		// A member that has just left may still have a request for
+		// work open on the server (a JetStream pull request lives until
+		// it expires): an envelope handed to it comes back after the ack
+		// wait, counted as one attempt. It must still come back.
+		if h.env.Attempts == 1 {
+			want.Attempts = 1
+		}
 		sameEnvelope(t, h.env, want)
 	}
 }
