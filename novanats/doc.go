@@ -323,7 +323,10 @@
 //     acknowledged within [BrokerConfig].AckWait (default 30 s) goes to
 //     another member: that is how the envelope of a member killed with
 //     SIGKILL is handled elsewhere, with Attempts one higher, and nothing
-//     a member acknowledged is delivered again. While a handler runs, the
+//     a member acknowledged is delivered again. A member that leaves may
+//     leave its last pull request open on the server for up to 5 s: an
+//     envelope handed to it then reaches another member after AckWait,
+//     with Attempts one higher. While a handler runs, the
 //     broker tells the server every AckWait/3 that it is in progress, so
 //     handlers may run longer than AckWait. Every member must give the
 //     same pattern; another fails with nova.ErrInvalid. The group outlives
