@@ -24,7 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/filebroker"
 	"github.com/nova-go/nova/internal/mysqltest"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamysql"
@@ -458,50 +458,6 @@ func (b *backend) tables() []string {
 	return []string{b.t("run_view"), b.t("applied")}
 }
 
-// fileBroker is a broker.Broker that appends the ID of every envelope
-// published to a file.
-type fileBroker struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-var _ broker.BatchPublisher = (*fileBroker)(nil)
-
-var errUnsupported = errors.New("scaleout: the test broker only publishes")
-
-func (fb *fileBroker) Publish(ctx context.Context, e broker.Envelope) error {
-	return fb.PublishBatch(ctx, []broker.Envelope{e})
-}
-
-func (fb *fileBroker) PublishBatch(_ context.Context, envs []broker.Envelope) error {
-	var sb strings.Builder
-	for _, e := range envs {
-		sb.WriteString(e.ID + "\n")
-	}
-	fb.mu.Lock()
-	defer fb.mu.Unlock()
-	_, err := fb.f.WriteString(sb.String())
-	return err
-}
-
-func (fb *fileBroker) Poll(context.Context, string, int) ([]broker.Envelope, error) {
-	return nil, errUnsupported
-}
-
-func (fb *fileBroker) Subscribe(context.Context, string, broker.Handler) (broker.Subscription, error) {
-	return nil, errUnsupported
-}
-
-func (fb *fileBroker) PublishDLQ(context.Context, string, broker.Envelope, string) error {
-	return errUnsupported
-}
-
-func (fb *fileBroker) PollDLQ(context.Context, string, int) ([]broker.DeadLetter, error) {
-	return nil, errUnsupported
-}
-
-func (fb *fileBroker) Close() error { return fb.f.Close() }
-
 // child is a process of the service: a saga worker and the projection's
 // runner, each under cfg.Owner. It prints "ready" once both have started
 // and works until it is killed or until every run has ended, the outbox is
@@ -522,11 +478,10 @@ func child(raw string) int {
 		return fail(err)
 	}
 	defer b.close()
-	f, err := os.OpenFile(cfg.Published, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	fb, err := filebroker.Open(cfg.Published)
 	if err != nil {
 		return fail(err)
 	}
-	fb := &fileBroker{f: f}
 	defer fb.Close()
 	var calls atomic.Int64
 	def, err := b.definition(cfg.Owner, &calls)

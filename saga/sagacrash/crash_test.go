@@ -31,7 +31,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/filebroker"
 	"github.com/nova-go/nova/internal/testenv"
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novapg"
@@ -184,53 +184,6 @@ func definition(fx effects, exclusive bool) (*saga.Definition[Order], error) {
 	)
 }
 
-// fileBroker is a broker.Broker that appends the ID of every envelope
-// published to a file, synced before Publish returns: what it has
-// acknowledged survives a SIGKILL.
-type fileBroker struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-var _ broker.BatchPublisher = (*fileBroker)(nil)
-
-var errUnsupported = errors.New("sagacrash: the test broker only publishes")
-
-func (b *fileBroker) Publish(ctx context.Context, e broker.Envelope) error {
-	return b.PublishBatch(ctx, []broker.Envelope{e})
-}
-
-func (b *fileBroker) PublishBatch(ctx context.Context, envs []broker.Envelope) error {
-	var sb strings.Builder
-	for _, e := range envs {
-		sb.WriteString(e.ID + "\n")
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, err := b.f.WriteString(sb.String()); err != nil {
-		return err
-	}
-	return b.f.Sync()
-}
-
-func (b *fileBroker) Poll(context.Context, string, int) ([]broker.Envelope, error) {
-	return nil, errUnsupported
-}
-
-func (b *fileBroker) Subscribe(context.Context, string, broker.Handler) (broker.Subscription, error) {
-	return nil, errUnsupported
-}
-
-func (b *fileBroker) PublishDLQ(context.Context, string, broker.Envelope, string) error {
-	return errUnsupported
-}
-
-func (b *fileBroker) PollDLQ(context.Context, string, int) ([]broker.DeadLetter, error) {
-	return nil, errUnsupported
-}
-
-func (b *fileBroker) Close() error { return b.f.Close() }
-
 // child is a worker process: it opens the store and the effects, runs a
 // worker on the saga, prints "ready", and works until it is killed or,
 // with Drain, until every run has ended and the outbox is empty. It
@@ -250,11 +203,10 @@ func child(raw string) int {
 		return fail(err)
 	}
 	defer closeAll()
-	f, err := os.OpenFile(cfg.Published, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	b, err := filebroker.Open(cfg.Published)
 	if err != nil {
 		return fail(err)
 	}
-	b := &fileBroker{f: f}
 	defer b.Close()
 	var calls int64
 	var callsMu sync.Mutex
