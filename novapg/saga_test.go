@@ -3,10 +3,7 @@ package novapg_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novapg"
@@ -32,59 +29,8 @@ func TestRunStore(t *testing.T) {
 // twice, and every run is claimed.
 func TestRunStoreClaimAcrossStores(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	sc := newScratch(t)
-	stores := []*novapg.RunStore{newRunStore(t, open(t, sc.config())), newRunStore(t, open(t, sc.config()))}
-	const runs = 200
-	now, err := stores[0].Now(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range runs {
-		_, err := stores[i%2].Record(ctx, saga.Transition{
-			Stream: saga.StreamName("order", fmt.Sprint(i)), Expected: nova.NoStream,
-			Events: novatest.Events("saga.test", 1),
-			Run:    saga.RunInfo{Saga: "order", RunID: fmt.Sprint(i), Status: saga.Running, DueAt: now.Add(-time.Second)},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	var (
-		mu   sync.Mutex
-		seen = map[string]string{}
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for w := range 12 {
-		rs, owner := stores[w%2], fmt.Sprintf("w%d", w)
-		wg.Go(func() {
-			for range runs {
-				got, err := rs.Claim(ctx, saga.ClaimRequest{Owner: owner, Sagas: []string{"order"}, Lease: time.Minute, Limit: 4})
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				}
-				for _, r := range got {
-					if prev, ok := seen[r.RunID]; ok {
-						errs = append(errs, fmt.Errorf("run %s claimed by %s and %s", r.RunID, prev, owner))
-					}
-					seen[r.RunID] = owner
-				}
-				mu.Unlock()
-				if err != nil || len(got) == 0 {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errors.Join(errs...))
-	}
-	if len(seen) != runs {
-		t.Fatalf("claimed %d runs, want %d", len(seen), runs)
-	}
+	novatest.RunSagaClaimsAcrossStores(t, newRunStore(t, open(t, sc.config())), newRunStore(t, open(t, sc.config())))
 }
 
 // TestRunStoreClosed shows that a closed store fails the run store's
