@@ -727,8 +727,7 @@ func scaleOut(t *testing.T, cfg setup) {
 	}
 
 	// Once half the runs have ended, kill the process that holds the
-	// projection's lease (the first, if none has held it yet) and start
-	// another.
+	// projection's lease and start another.
 	ended := func() int {
 		counts, err := b.runs.Count(ctx, sagaName)
 		if err != nil {
@@ -752,18 +751,39 @@ func scaleOut(t *testing.T, cfg setup) {
 		}
 		t.Fatalf("a process ended before the kill; stderr: %s%s%s", procs[0].Stderr(), procs[1].Stderr(), procs[2].Stderr())
 	}
-	victim := 0
-	infos, err := b.cps.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range infos {
-		if in.Name == viewName {
-			for i, p := range procs {
-				if in.LeaseOwner == p.owner { // the last holder, if its lease has run out meanwhile
-					victim = i
-				}
+	// The victim is the projection's active instance: the process the
+	// lease row names that also applied the latest event applied, so that
+	// the kill moves the projection to another process. A process that
+	// has just taken the lease over and committed nothing yet (on a loaded
+	// machine a renewal can come late) is waited for.
+	victim := -1
+	var infos []projection.CheckpointInfo
+	for deadline := time.Now().Add(30 * time.Second); victim < 0; {
+		if infos, err = b.cps.List(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var holder, last string
+		for _, in := range infos {
+			if in.Name == viewName {
+				holder = in.LeaseOwner
 			}
+		}
+		err := b.rows(ctx, `SELECT owner FROM `+b.t("applied")+` ORDER BY pos DESC LIMIT 1`, func(scan func(...any) error) error {
+			return scan(&last)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range procs {
+			if holder == p.owner && last == p.owner {
+				victim = i
+			}
+		}
+		if victim < 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no process both holds the projection's lease and applied its latest event: the lease row names %q, the latest event was applied by %q", holder, last)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	killedAt := ended()
