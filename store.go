@@ -30,6 +30,11 @@ type Store interface {
 
 	// ReadStream reads one stream's events in version order, forwards or
 	// backwards, fetching in pages. A stream with no events yields nothing.
+	//
+	// Every read (ReadStream, ReadAll, Subscribe) hands over events the
+	// caller owns: their Data and Metadata stay as they are after the loop
+	// moves on, and may be kept or passed to other goroutines (a load
+	// decodes them on several).
 	ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[Event, error]
 
 	// ReadAll reads the global log forwards from just after opts.From, in

@@ -2,12 +2,62 @@ package aggregate_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/novamem"
 )
+
+// BenchmarkLoadLong loads a 10,000-event aggregate of 1 KB events,
+// decoding on the caller's goroutine alone and ahead on GOMAXPROCS.
+func BenchmarkLoadLong(b *testing.B) {
+	store, err := novamem.New(novamem.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	reg := newRegistry(b)
+	ctx := b.Context()
+	note := strings.Repeat("x", 1000)
+	vs := make([]any, 10000)
+	for i := range vs {
+		vs[i] = Opened{Owner: note} // 1 KB of JSON
+	}
+	for chunk := range slices.Chunk(vs, 1000) {
+		evs, err := reg.EncodeAll(nova.Metadata{}, chunk...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.Append(ctx, "account-1", nova.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, decoders := range []int{1, 0} {
+		name := "decoders=1"
+		if decoders == 0 {
+			name = "decoders=gomaxprocs"
+		}
+		b.Run(name, func(b *testing.B) {
+			repo, err := aggregate.NewRepository[Account](aggregate.Config{Store: store, Registry: reg, Category: "account", LoadDecoders: decoders})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				root, err := repo.Load(ctx, "1")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if root.Version != 10000 {
+					b.Fatalf("version %d", root.Version)
+				}
+			}
+			b.ReportMetric(float64(b.N)*10000/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
 
 // BenchmarkLoad loads an aggregate of 1,000 events from novamem, replaying
 // them all or starting from a snapshot taken every 100 events.

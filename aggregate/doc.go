@@ -37,7 +37,10 @@
 //     aggregate.NewRepository[Order](cfg).
 //   - [Repository.Load] replays a stream into a [Root]: the ID, the version
 //     of the last event applied, and the state. An empty stream is an error
-//     matching [nova.ErrNotFound].
+//     matching [nova.ErrNotFound]. Apply sees the events one at a time, in
+//     stream order, on the caller's goroutine; on a long stream the
+//     decoding runs ahead of it on other goroutines
+//     ([Config.LoadDecoders]).
 //   - [Repository.Save] appends events to a root's stream at the root's
 //     version, then applies them to the root's state. Saving no events
 //     writes nothing.

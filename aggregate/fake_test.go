@@ -219,3 +219,18 @@ func (r *reports) list() []error {
 	defer r.mu.Unlock()
 	return append([]error(nil), r.errs...)
 }
+
+// setData replaces the data of the stream's i-th event.
+func (s *memStore) setData(stream string, i int, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams[stream][i].Data = data
+}
+
+// setType replaces the type and data of the stream's i-th event.
+func (s *memStore) setType(stream string, i int, typ string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams[stream][i].Type = typ
+	s.streams[stream][i].Data = data
+}

@@ -77,6 +77,13 @@ type Config struct {
 	// decides when saves keep failing with [nova.ErrConcurrency]. Default
 	// [DefaultMaxAttempts].
 	MaxAttempts int
+
+	// LoadDecoders is how many goroutines decode a long stream's events
+	// on load, ahead of applying them in order on the caller's goroutine
+	// (a stream shorter than 256 events is always decoded on the
+	// caller's). 1 decodes everything on the caller's goroutine. Default
+	// GOMAXPROCS.
+	LoadDecoders int
 }
 
 // validate reports the first bad field; it changes nothing.
@@ -92,6 +99,8 @@ func (c Config) validate() error {
 		return invalidf("config: negative SnapshotSchema %d", c.SnapshotSchema)
 	case c.MaxAttempts < 0:
 		return invalidf("config: negative MaxAttempts %d", c.MaxAttempts)
+	case c.LoadDecoders < 0:
+		return invalidf("config: negative LoadDecoders %d", c.LoadDecoders)
 	}
 	return nil
 }
@@ -139,6 +148,7 @@ type Repository[T any] struct {
 	codec    nova.Codec
 	report   func(context.Context, error)
 	attempts int
+	decoders int // 0: GOMAXPROCS at load time
 }
 
 // NewRepository returns a repository for state type T, whose pointer must
@@ -167,6 +177,7 @@ func NewRepository[T any, PT StatePtr[T]](cfg Config) (*Repository[T], error) {
 		codec:    cfg.Codec,
 		report:   cfg.ErrorFunc,
 		attempts: cfg.MaxAttempts,
+		decoders: cfg.LoadDecoders,
 	}
 	return r, nil
 }
@@ -259,20 +270,22 @@ func (r *Repository[T]) load(ctx context.Context, stream string, root *Root[T]) 
 		// Read from the snapshot's own version, to check the stream really
 		// has it: a snapshot ahead of its stream is not trusted.
 		confirmed := false
-		for ev, err := range r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{From: s.Version}) {
-			if err != nil {
-				return fmt.Errorf("aggregate: load %q: read stream %q: %w", root.ID, stream, err)
-			}
-			if !confirmed {
-				if ev.Version != s.Version {
-					break
+		after := func(yield func(nova.Event, error) bool) {
+			for ev, err := range r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{From: s.Version}) {
+				if err == nil && !confirmed {
+					if ev.Version != s.Version {
+						return
+					}
+					confirmed = true
+					continue
 				}
-				confirmed = true
-				continue
+				if !yield(ev, err) {
+					return
+				}
 			}
-			if err := r.applyEvent(root, ev); err != nil {
-				return err
-			}
+		}
+		if err := r.replay(root, stream, after); err != nil {
+			return err
 		}
 		if confirmed {
 			return nil
@@ -280,31 +293,41 @@ func (r *Repository[T]) load(ctx context.Context, stream string, root *Root[T]) 
 		r.report(ctx, fmt.Errorf("aggregate: snapshot of stream %q at version %d ignored: the stream has no event at that version", stream, s.Version))
 		root.State, root.Version = new(T), 0
 	}
-	for ev, err := range r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{}) {
-		if err != nil {
-			return fmt.Errorf("aggregate: load %q: read stream %q: %w", root.ID, stream, err)
-		}
-		if err := r.applyEvent(root, ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.replay(root, stream, r.store.ReadStream(ctx, stream, nova.ReadStreamOptions{}))
+}
+
+// readError is the error of a load whose read of root's stream failed.
+func (r *Repository[T]) readError(root *Root[T], stream string, err error) error {
+	return fmt.Errorf("aggregate: load %q: read stream %q: %w", root.ID, stream, err)
 }
 
 // applyEvent decodes a recorded event and applies it to root.
 func (r *Repository[T]) applyEvent(root *Root[T], ev nova.Event) error {
 	if ev.Version != root.Version+1 {
-		return fmt.Errorf("aggregate: load %q: stream %q jumps from version %d to %d", root.ID, ev.Stream, root.Version, ev.Version)
+		return r.jumpError(root, ev)
 	}
 	v, err := r.reg.Decode(ev)
-	if err != nil {
-		return fmt.Errorf("aggregate: load %q: %w", root.ID, err)
+	return r.applyDecoded(root, ev, v, err)
+}
+
+// applyDecoded applies ev, decoded as v (or failing to decode with
+// decodeErr), to root.
+func (r *Repository[T]) applyDecoded(root *Root[T], ev nova.Event, v any, decodeErr error) error {
+	if ev.Version != root.Version+1 {
+		return r.jumpError(root, ev)
+	}
+	if decodeErr != nil {
+		return fmt.Errorf("aggregate: load %q: %w", root.ID, decodeErr)
 	}
 	if err := r.apply(root.State, v); err != nil {
 		return fmt.Errorf("aggregate: load %q: apply %q event %s (stream %q version %d): %w", root.ID, ev.Type, ev.ID, ev.Stream, ev.Version, err)
 	}
 	root.Version = ev.Version
 	return nil
+}
+
+func (r *Repository[T]) jumpError(root *Root[T], ev nova.Event) error {
+	return fmt.Errorf("aggregate: load %q: stream %q jumps from version %d to %d", root.ID, ev.Stream, root.Version, ev.Version)
 }
 
 // Save appends events to root's stream, expecting the stream to be at

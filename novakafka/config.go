@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/redelivery"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -174,12 +174,6 @@ func (c Config) validate() error {
 		return validate.InvalidFieldf("novakafka", "Config.ReplicationFactor", "%d, want 0 (cluster default) to %d", c.ReplicationFactor, 1<<14)
 	case c.MaxMessageBytes != 0 && (c.MaxMessageBytes < minMaxMessageBytes || c.MaxMessageBytes > maxMaxMessageBytes):
 		return validate.InvalidFieldf("novakafka", "Config.MaxMessageBytes", "%d, want 0 (default) or %d to %d", c.MaxMessageBytes, minMaxMessageBytes, maxMaxMessageBytes)
-	case c.MaxAttempts < 0:
-		return validate.InvalidFieldf("novakafka", "Config.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
-	case c.MinBackoff < 0:
-		return validate.InvalidFieldf("novakafka", "Config.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
-	case c.MaxBackoff < 0:
-		return validate.InvalidFieldf("novakafka", "Config.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
 	case c.SessionTimeout < 0:
 		return validate.InvalidFieldf("novakafka", "Config.SessionTimeout", "%v, want 0 (default) or more", c.SessionTimeout)
 	case c.SessionTimeout > 0 && c.SessionTimeout < 100*time.Millisecond:
@@ -199,8 +193,8 @@ func (c Config) validate() error {
 			return validate.InvalidFieldf("novakafka", "Config.Options", "option %d is nil", i)
 		}
 	}
-	if d := c.withDefaults(); d.MaxBackoff < d.MinBackoff {
-		return validate.InvalidFieldf("novakafka", "Config.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
+	if err := redelivery.Check("novakafka", "Config.", c.MaxAttempts, c.MinBackoff, c.MaxBackoff); err != nil {
+		return err
 	}
 	return nil
 }
@@ -216,15 +210,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = broker.DefaultMaxAttempts
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = broker.DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(broker.DefaultMaxBackoff, c.MinBackoff)
-	}
+	c.MaxAttempts, c.MinBackoff, c.MaxBackoff = redelivery.Defaults(c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = DefaultSessionTimeout
 	}

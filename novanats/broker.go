@@ -15,6 +15,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/redelivery"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -129,20 +130,14 @@ func (c BrokerConfig) validate() error {
 		return validate.InvalidFieldf(pkg, "BrokerConfig.MaxAge", "%v, want 0 (default) or more", c.MaxAge)
 	case c.DedupWindow < 0:
 		return validate.InvalidFieldf(pkg, "BrokerConfig.DedupWindow", "%v, want 0 (default) or more", c.DedupWindow)
-	case c.MaxAttempts < 0:
-		return validate.InvalidFieldf(pkg, "BrokerConfig.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
-	case c.MinBackoff < 0:
-		return validate.InvalidFieldf(pkg, "BrokerConfig.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
-	case c.MaxBackoff < 0:
-		return validate.InvalidFieldf(pkg, "BrokerConfig.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
 	case c.AckWait < 0 || c.AckWait > 0 && c.AckWait < minAckWait:
 		return validate.InvalidFieldf(pkg, "BrokerConfig.AckWait", "%v, want 0 (default) or at least %v", c.AckWait, minAckWait)
 	case c.Timeout < 0:
 		return validate.InvalidFieldf(pkg, "BrokerConfig.Timeout", "%v, want 0 (default) or more", c.Timeout)
 	}
 	d := c.withDefaults()
-	if d.MaxBackoff < d.MinBackoff {
-		return validate.InvalidFieldf(pkg, "BrokerConfig.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
+	if err := redelivery.Check(pkg, "BrokerConfig.", c.MaxAttempts, c.MinBackoff, c.MaxBackoff); err != nil {
+		return err
 	}
 	if d.MaxAge < d.DedupWindow {
 		return validate.InvalidFieldf(pkg, "BrokerConfig.MaxAge", "%v is shorter than DedupWindow %v", d.MaxAge, d.DedupWindow)
@@ -177,15 +172,7 @@ func (c BrokerConfig) withDefaults() BrokerConfig {
 	if c.DedupWindow == 0 {
 		c.DedupWindow = broker.DefaultDedupWindow
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = broker.DefaultMaxAttempts
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = broker.DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(broker.DefaultMaxBackoff, c.MinBackoff)
-	}
+	c.MaxAttempts, c.MinBackoff, c.MaxBackoff = redelivery.Defaults(c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
 	}

@@ -9,7 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/redelivery"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -123,12 +123,6 @@ func (c Config) validate() error {
 		}
 	}
 	switch {
-	case c.MaxAttempts < 0:
-		return validate.InvalidFieldf(pkg, "Config.MaxAttempts", "%d, want 0 (default) or more", c.MaxAttempts)
-	case c.MinBackoff < 0:
-		return validate.InvalidFieldf(pkg, "Config.MinBackoff", "%v, want 0 (default) or more", c.MinBackoff)
-	case c.MaxBackoff < 0:
-		return validate.InvalidFieldf(pkg, "Config.MaxBackoff", "%v, want 0 (default) or more", c.MaxBackoff)
 	case c.Prefetch < 0 || c.Prefetch > 65535:
 		return validate.InvalidFieldf(pkg, "Config.Prefetch", "%d, want 0 (default) to 65535", c.Prefetch)
 	case c.SubscriptionExpiry < 0 || (c.SubscriptionExpiry > 0 && c.SubscriptionExpiry < time.Second):
@@ -143,8 +137,8 @@ func (c Config) validate() error {
 		return validate.InvalidFieldf(pkg, "Config.ReconnectMaxBackoff", "%v, want 0 (default) or more", c.ReconnectMaxBackoff)
 	}
 	d := c.withDefaults()
-	if d.MaxBackoff < d.MinBackoff {
-		return validate.InvalidFieldf(pkg, "Config.MaxBackoff", "%v is shorter than MinBackoff %v", d.MaxBackoff, d.MinBackoff)
+	if err := redelivery.Check(pkg, "Config.", c.MaxAttempts, c.MinBackoff, c.MaxBackoff); err != nil {
+		return err
 	}
 	if d.ReconnectMaxBackoff < d.ReconnectMinBackoff {
 		return validate.InvalidFieldf(pkg, "Config.ReconnectMaxBackoff", "%v is shorter than ReconnectMinBackoff %v", d.ReconnectMaxBackoff, d.ReconnectMinBackoff)
@@ -160,15 +154,7 @@ func (c Config) withDefaults() Config {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = broker.DefaultMaxAttempts
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = broker.DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(broker.DefaultMaxBackoff, c.MinBackoff)
-	}
+	c.MaxAttempts, c.MinBackoff, c.MaxBackoff = redelivery.Defaults(c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
 	if c.Prefetch == 0 {
 		c.Prefetch = DefaultPrefetch
 	}
