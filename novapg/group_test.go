@@ -74,7 +74,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// lockWaiters returns the pids of the scratch schema's sessions that wait
+// lockWaiters returns the pids of the scratch schema's connections that wait
 // for a lock.
 func lockWaiters(t *testing.T, sc scratch) []int32 {
 	t.Helper()

@@ -26,7 +26,7 @@ import (
 // by novapg's migrations (so tables and indexes are the store's own) and
 // dropped with everything in it after the run. The benchmark never reads
 // or writes any other schema. The user must be allowed to create schemas.
-// Both sides connect with a pool made from the same URL, so session
+// Both sides connect with a pool made from the same URL, so connection
 // settings are the same, and so is pool size (pool_max_conns), except that
 // the baseline's pool has at least as many connections as the scenario
 // has writers (64 for append-1-64w), each writer's transactions on a
