@@ -30,6 +30,10 @@ type querier interface {
 // error. After the commit it wakes this store's subscriptions and asks
 // the notifier to tell other processes.
 //
+// Appends that arrive while others commit share the next transaction
+// (group commit, see the package documentation), each with its own
+// check and result.
+//
 // An append that fails because its connection broke (the server
 // restarted, the session was terminated) is retried with the same events,
 // a few times: if the first attempt had committed, the retry finds the
@@ -47,16 +51,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 		return nova.AppendResult{}, err
 	}
 	var res nova.AppendResult
-	err = s.retry(ctx, func() error {
-		var conflict bool
-		var err error
-		res, conflict, err = s.appendOnce(ctx, sql, args, len(evs))
-		if err != nil || !conflict {
-			return err
-		}
-		res, err = s.resolve(ctx, s.pool, stream, expected, evs)
-		return err
-	})
+	if s.group != nil {
+		res, err = s.appendGrouped(ctx, &request{stream: stream, n: len(evs), sql: sql, args: args}, expected, evs)
+	} else {
+		res, err = s.appendAlone(ctx, sql, args, stream, expected, evs)
+	}
 	if err != nil {
 		return nova.AppendResult{}, appendError(stream, err)
 	}
@@ -262,14 +261,24 @@ func (s *Store) appendOnce(ctx context.Context, sql string, args []any, n int) (
 	return res, conflict, err
 }
 
+// scanAppend reads an append statement's result. conflict reports that
+// it wrote nothing because the expected version did not hold or an event
+// ID is already stored (a unique violation, which aborted its
+// transaction).
 func scanAppend(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err error) {
+	res, conflict, err = scanRow(row, n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && (pgErr.ConstraintName == "events_id" || pgErr.ConstraintName == "events_stream_version") {
+		return res, true, nil
+	}
+	return res, conflict, err
+}
+
+// scanRow is scanAppend without the unique violations: they are errors.
+func scanRow(row pgx.Row, n int) (res nova.AppendResult, conflict bool, err error) {
 	var version, label, seq *int64
 	if err := row.Scan(&version, &label, &seq); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return res, true, nil
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && (pgErr.ConstraintName == "events_id" || pgErr.ConstraintName == "events_stream_version") {
 			return res, true, nil
 		}
 		return res, false, err

@@ -20,6 +20,8 @@ const (
 	DefaultPollInterval   = 500 * time.Millisecond
 	DefaultNotifyCoalesce = 5 * time.Millisecond
 	DefaultPageSize       = 1000
+	DefaultMaxGroup       = 128
+	DefaultWriters        = 2
 )
 
 // MaxPageSize is the largest [Config.PageSize].
@@ -36,9 +38,9 @@ type Config struct {
 	// it ("postgres://user@host:5432/db?sslmode=disable&pool_max_conns=8",
 	// or the key=value form). The store creates a pool from it and closes
 	// the pool on Close. pool_max_conns sets the pool's size (pgxpool's
-	// default is 4, or the number of CPUs if more): appends committing at
-	// the same time share the server's disk flushes, so more connections
-	// carry more concurrent writers.
+	// default is 4, or the number of CPUs if more). Appends commit in
+	// groups on at most [Config.Writers] connections at a time (see the
+	// package documentation); the others serve reads and [Store.AppendTx].
 	URL string
 
 	// Pool is a pool the caller owns, used instead of URL: the store never
@@ -70,6 +72,19 @@ type Config struct {
 	// [DefaultPageSize], at most [MaxPageSize].
 	PageSize int
 
+	// MaxGroup is the most appends of [Store.Append] committed in one
+	// transaction (group commit; see the package documentation). Default
+	// [DefaultMaxGroup], at most 10,000. 1 turns group commit off: every
+	// append is then a transaction of its own.
+	MaxGroup int
+
+	// Writers is how many groups of appends may commit at a time, each on
+	// a connection of the pool: while one group's commit is flushed to
+	// disk, the next group's statements run. Default [DefaultWriters], at
+	// most 64. The pool needs at least as many connections, besides those
+	// of readers.
+	Writers int
+
 	// SkipMigrate makes Open use an existing store only: it checks the
 	// schema's version instead of creating or migrating the schema, for
 	// tools that only read and for deployments that run [Migrate] (nova
@@ -100,6 +115,14 @@ func (c Config) validate() error {
 		return validate.InvalidFieldf("novapg", "Config.PageSize", "negative size %d", c.PageSize)
 	case c.PageSize > MaxPageSize:
 		return validate.InvalidFieldf("novapg", "Config.PageSize", "%d is more than the limit of %d", c.PageSize, MaxPageSize)
+	case c.MaxGroup < 0:
+		return validate.InvalidFieldf("novapg", "Config.MaxGroup", "negative count %d", c.MaxGroup)
+	case c.MaxGroup > 10_000:
+		return validate.InvalidFieldf("novapg", "Config.MaxGroup", "%d is more than the limit of 10000", c.MaxGroup)
+	case c.Writers < 0:
+		return validate.InvalidFieldf("novapg", "Config.Writers", "negative count %d", c.Writers)
+	case c.Writers > 64:
+		return validate.InvalidFieldf("novapg", "Config.Writers", "%d is more than the limit of 64", c.Writers)
 	}
 	if c.Schema != "" {
 		if err := validSchema(c.Schema); err != "" {
@@ -142,6 +165,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
+	}
+	if c.MaxGroup == 0 {
+		c.MaxGroup = DefaultMaxGroup
+	}
+	if c.Writers == 0 {
+		c.Writers = DefaultWriters
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -9,6 +9,12 @@ type statements struct {
 	// appendBatch and appendOne append a batch, or one event, in one
 	// statement, for each kind of expected version (the expect* indexes).
 	appendBatch, appendOne [4]string
+	// grouped maps each of those statements to its form for a group
+	// commit, which also writes nothing (and returns no version) when
+	// one of the events' IDs is already stored, instead of failing on
+	// the unique index: an idempotent retry in a group must not abort
+	// the group's transaction.
+	grouped map[string]string
 	// lookup returns the stored events with the given IDs.
 	lookup string
 	// version returns a stream's last version.
@@ -106,13 +112,33 @@ RETURNING version, label, seq`, streamRow, schema)
 		fmt.Sprintf(`UPDATE %[1]s.streams SET version = version + $2, last_label = greatest(last_label, %[2]s)
 	WHERE stream = $1 AND version = $9 RETURNING version, last_label`, schema, label),
 	}
+	// The grouped forms draw the label only when none of the events' IDs
+	// is stored (dup stands for that condition); parameters are cast, as
+	// INSERT ... SELECT does not infer their types from the columns.
+	groupedRow := [4]string{
+		fmt.Sprintf(`INSERT INTO %[1]s.streams AS t (stream, version, last_label) SELECT $1::text, $2::bigint, %[2]s WHERE %[3]s
+	ON CONFLICT (stream) DO UPDATE SET version = t.version + excluded.version, last_label = greatest(t.last_label, %[2]s)
+	RETURNING version, last_label`, schema, label, "%[1]s"),
+		fmt.Sprintf(`INSERT INTO %[1]s.streams (stream, version, last_label) SELECT $1::text, $2::bigint, %[2]s WHERE %[3]s
+	ON CONFLICT (stream) DO NOTHING RETURNING version, last_label`, schema, label, "%[1]s"),
+		fmt.Sprintf(`UPDATE %[1]s.streams SET version = version + $2, last_label = greatest(last_label, %[2]s)
+	WHERE stream = $1 AND %[3]s RETURNING version, last_label`, schema, label, "%[1]s"),
+		fmt.Sprintf(`UPDATE %[1]s.streams SET version = version + $2, last_label = greatest(last_label, %[2]s)
+	WHERE stream = $1 AND version = $9 AND %[3]s RETURNING version, last_label`, schema, label, "%[1]s"),
+	}
+	dupOne := fmt.Sprintf(`NOT EXISTS (SELECT FROM %s.events WHERE id = $3::uuid)`, schema)
+	dupBatch := fmt.Sprintf(`NOT EXISTS (SELECT FROM %s.events WHERE id = ANY($3::uuid[]))`, schema)
 	var batch, single [4]string
+	grouped := make(map[string]string, 8)
 	for i, row := range streamRow {
 		batch[i], single[i] = appendEvents(row), appendEvent(row)
+		grouped[batch[i]] = appendEvents(fmt.Sprintf(groupedRow[i], dupBatch))
+		grouped[single[i]] = appendEvent(fmt.Sprintf(groupedRow[i], dupOne))
 	}
 	return statements{
 		appendBatch: batch,
 		appendOne:   single,
+		grouped:     grouped,
 
 		lookup:  fmt.Sprintf(`SELECT %s FROM %s.events WHERE id = ANY($1::uuid[])`, eventColumns, schema),
 		version: fmt.Sprintf(`SELECT COALESCE((SELECT version FROM %s.streams WHERE stream = $1), 0)`, schema),

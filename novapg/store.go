@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
+	"github.com/nova-go/nova/internal/groupcommit"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -48,6 +49,10 @@ type Store struct {
 
 	// send asks the notifier for a NOTIFY; it holds at most one request.
 	send chan struct{}
+
+	// group commits the appends of Append in groups; nil when
+	// Config.MaxGroup is 1.
+	group *groupcommit.Group[request]
 }
 
 // Open opens the store in cfg.Schema, creating and migrating the schema
@@ -86,6 +91,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cancel:   cancel,
 		notify:   make(chan struct{}),
 		send:     make(chan struct{}, 1),
+	}
+	if cfg.MaxGroup > 1 {
+		s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers, GiveUp: true}, s.commitGroup)
 	}
 	s.wg.Add(2)
 	go func() {
@@ -135,6 +143,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.closing)
+		if s.group != nil {
+			// Appends already queued commit; new ones get
+			// nova.ErrClosed.
+			s.group.Close()
+		}
 		s.cancel()
 		s.wg.Wait()
 		if s.ownsPool {

@@ -172,6 +172,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative coalesce", novapg.Config{URL: "postgres://x", NotifyCoalesce: -1}, "NotifyCoalesce"},
 		{"negative page", novapg.Config{URL: "postgres://x", PageSize: -1}, "PageSize"},
 		{"huge page", novapg.Config{URL: "postgres://x", PageSize: novapg.MaxPageSize + 1}, "PageSize"},
+		{"negative group", novapg.Config{URL: "postgres://x", MaxGroup: -1}, "MaxGroup"},
+		{"huge group", novapg.Config{URL: "postgres://x", MaxGroup: 10_001}, "MaxGroup"},
+		{"negative writers", novapg.Config{URL: "postgres://x", Writers: -1}, "Writers"},
+		{"too many writers", novapg.Config{URL: "postgres://x", Writers: 65}, "Writers"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

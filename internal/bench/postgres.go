@@ -26,8 +26,12 @@ import (
 // by novapg's migrations (so tables and indexes are the store's own) and
 // dropped with everything in it after the run. The benchmark never reads
 // or writes any other schema. The user must be allowed to create schemas.
-// Both sides connect with a pool made from the same URL, so pool size
-// (pool_max_conns) and session settings are the same. cfg sets the
+// Both sides connect with a pool made from the same URL, so connection
+// settings are the same, and so is pool size (pool_max_conns), except that
+// the baseline's pool has at least as many connections as the scenario
+// has writers (64 for append-1-64w), each writer's transactions on a
+// connection of their own, as a careful engineer sizes the pool for them;
+// the store keeps the URL's pool. cfg sets the
 // store's tuning as for [novapg.Open]; its URL, Pool and Schema are
 // ignored.
 //
@@ -97,7 +101,12 @@ func Postgres(url string, cfg novapg.Config) (Backend, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			pool, err := pgxpool.NewWithConfig(ctx, pc.Copy())
+			rc := pc.Copy()
+			// A writer by hand has a connection of its own: the server
+			// then commits the writers' transactions side by side and
+			// shares their flushes.
+			rc.MaxConns = max(rc.MaxConns, int32(scenarioWriters(ctx)))
+			pool, err := pgxpool.NewWithConfig(ctx, rc)
 			if err != nil {
 				return nil, nil, errors.Join(fmt.Errorf("bench: connect: %w", err), drop())
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,17 +111,38 @@ func TestPostgresRefusesBadURL(t *testing.T) {
 // set, and prints the table:
 //
 //	NOVA_BENCH_POSTGRES=1 go test -run TestPostgresMeasure -v -timeout 30m ./internal/bench/
+//
+// NOVA_BENCH_SCENARIOS=a,b picks scenarios; NOVA_BENCH_POSTGRES_WRITERS
+// and NOVA_BENCH_POSTGRES_MAXGROUP set the store's Writers and MaxGroup.
 func TestPostgresMeasure(t *testing.T) {
 	if os.Getenv("NOVA_BENCH_POSTGRES") == "" {
 		t.Skip("set NOVA_BENCH_POSTGRES=1 to measure")
 	}
 	url := testenv.Need(t, testenv.Postgres)
-	be, err := bench.Postgres(url, novapg.Config{})
+	var cfg novapg.Config
+	for _, v := range []struct {
+		env string
+		dst *int
+	}{{"NOVA_BENCH_POSTGRES_WRITERS", &cfg.Writers}, {"NOVA_BENCH_POSTGRES_MAXGROUP", &cfg.MaxGroup}} {
+		if s := os.Getenv(v.env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				t.Fatalf("%s: %v", v.env, err)
+			}
+			*v.dst = n
+		}
+	}
+	be, err := bench.Postgres(url, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	results, err := bench.Run(context.Background(), be, bench.Options{Progress: os.Stderr})
+	var opts bench.Options
+	if s := os.Getenv("NOVA_BENCH_SCENARIOS"); s != "" {
+		opts.Scenarios = strings.Split(s, ",")
+	}
+	opts.Progress = os.Stderr
+	results, err := bench.Run(context.Background(), be, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

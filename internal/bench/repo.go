@@ -35,6 +35,7 @@ type directTarget struct{ novaTarget }
 // aggregate scenarios a Nova store on both sides, the raw one as a
 // directTarget.
 func openFor(ctx context.Context, b Backend, sc scenario, s side) (target, func() error, error) {
+	ctx = context.WithValue(ctx, writersKey{}, sc.writers)
 	if !sc.repoScenario() || s == sideNova {
 		return open(ctx, b, s)
 	}
@@ -43,6 +44,19 @@ func openFor(ctx context.Context, b Backend, sc scenario, s side) (target, func(
 		return nil, nil, err
 	}
 	return directTarget{t.(novaTarget)}, cleanup, nil
+}
+
+// writersKey is the context key under which openFor tells a backend how
+// many goroutines the scenario writes with, so that a baseline can give
+// each one a connection of its own (see [Postgres]).
+type writersKey struct{}
+
+// scenarioWriters returns the number of writers openFor put in ctx, or 1.
+func scenarioWriters(ctx context.Context) int {
+	if w, ok := ctx.Value(writersKey{}).(int); ok && w > 0 {
+		return w
+	}
+	return 1
 }
 
 // repoEvent is the Go type of [EventType] events: the fields of their
