@@ -139,17 +139,9 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	// writes the row: a writer with an owner keeps the lease as it is and
 	// writes nothing, and gets no row back, unless it holds the lease; one
 	// without clears it; a new run is leased to the owner.
-	err := error(nil)
+	var err error
 	if !held {
-		err = r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
-		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
-			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
-			lease_owner = CASE WHEN ?10 = '' THEN '' ELSE lease_owner END,
-			lease_until = CASE WHEN ?10 = '' THEN 0 ELSE lease_until END,
-			updated_at = excluded.updated_at
-		WHERE ?10 = '' OR (lease_owner = ?10 AND lease_until > ?12)
-		RETURNING `+runColumns, args,
+		err = r.stmts.exec(c, upsertRun[t.Owner != ""], args,
 			func(st *sqlite3.Stmt) { row, held = scanRun(st), true })
 	}
 	if err != nil {
@@ -187,6 +179,24 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 		rest = rest[n:]
 	}
 	return row, nil
+}
+
+// upsertRun writes a run's row; see write. With an owner (true) it keeps
+// the lease as it is and does not set its columns, so that the lease
+// index is left alone; without one (false) it clears the lease.
+var upsertRun = map[bool]string{
+	true: `INSERT INTO saga_runs (` + runColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
+			due_at = excluded.due_at, deadline_at = excluded.deadline_at, updated_at = excluded.updated_at
+		WHERE lease_owner = ?10 AND lease_until > ?12
+		RETURNING ` + runColumns,
+	false: `INSERT INTO saga_runs (` + runColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', 0, ?12, ?12)
+		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
+			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
+			lease_owner = '', lease_until = 0, updated_at = excluded.updated_at
+		RETURNING ` + runColumns,
 }
 
 // outboxArgs is the number of values of one outbox row; outboxRows is
