@@ -130,7 +130,8 @@
 //
 // The package's other services work the same way in the store's schema:
 // [RunStore] records a saga transition, its runs-table row and its outbox
-// envelopes in one transaction and claims due runs with FOR UPDATE SKIP
+// envelopes in one transaction (one round trip to the server in the
+// common case) and claims due runs with FOR UPDATE SKIP
 // LOCKED, on the database's clock; [Checkpoints] commits a projection
 // batch's read-model writes with its checkpoint and hands the transaction
 // to the handlers in their ctx ([WithTx], [TxFromContext]), where

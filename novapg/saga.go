@@ -13,7 +13,6 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/sagarun"
-	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -24,8 +23,12 @@ var (
 
 // RunStore keeps durable saga runs in the store's schema: their streams
 // as events, the saga_runs table and the outbox. A transition is one
-// transaction: the append ([Store.AppendTx]), the run's row locked and its
-// lease checked, the row written and the outbox rows inserted. Claim is
+// transaction: the append, the run's row locked and its lease checked, the
+// row written and the outbox rows inserted. A transition at an exact
+// expected version is one round trip: its statements raise an error
+// when the append or the lease check fails, so they are sent with their
+// commit in one pipeline; one that fails so, or expects another version,
+// is decided in a transaction of its own ([Store.AppendTx]). Claim is
 // one statement that picks due runs with FOR UPDATE SKIP LOCKED, so that
 // workers on any number of connections and processes never claim one run
 // twice.
@@ -51,7 +54,7 @@ type Outbox struct {
 }
 
 type sagaStatements struct {
-	now, upsert, outbox, claim, renew, release, get, list, count, pending, markSent string
+	now, upsert, checked, outbox, claim, renew, release, get, list, count, pending, markSent string
 }
 
 // runColumns are the columns scanRun reads, in its order.
@@ -80,6 +83,7 @@ func newSagaStatements(schema string) sagaStatements {
 				updated_at = excluded.updated_at
 			WHERE $10::text = '' OR (r.lease_owner = $10::text AND r.lease_until > statement_timestamp())
 			RETURNING ` + runColumns,
+		checked: checkedUpsert(schema, runs),
 		outbox: `INSERT INTO ` + outbox + ` (id, topic, event_type, payload, key, headers, attempts, stamped_at)
 			SELECT u.id, u.topic, u.type, u.payload, u.key, u.headers::jsonb, u.attempts, u.stamped
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::int[], $8::timestamptz[])
@@ -200,72 +204,6 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		r.box.wake.Wake()
 	}
 	return row, nil
-}
-
-// recordFast writes t in two round trips, where the transaction of
-// Record takes four: BEGIN, the append, the row's upsert and the outbox
-// insert go in one batch, and COMMIT follows. It handles the common case
-// only, a transition at an exact expected version that appends and holds
-// its lease; anything else (another expectation, a conflict, a stored
-// event ID, a lost lease) is rolled back and reported not done, for
-// Record's transaction to decide it.
-func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []any, row *saga.RunInfo, res *nova.AppendResult) (done bool, err error) {
-	exact, ok := t.Expected.Version()
-	if !ok {
-		return false, nil
-	}
-	evs, err := validate.Append(t.Stream, t.Events)
-	if err != nil {
-		return false, err
-	}
-	sql, args, err := r.s.appendStatement(t.Stream, t.Expected, evs)
-	if err != nil {
-		return false, err
-	}
-	conn, err := r.s.pool.Acquire(ctx)
-	if err != nil {
-		return false, err
-	}
-	// A connection left in a transaction is closed, not reused, by
-	// Release.
-	defer conn.Release()
-	var conflict, lost bool
-	w := &t.Run
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(r.s.sql.guard)
-	b.Queue(sql, args...).QueryRow(func(pr pgx.Row) error {
-		var err error
-		*res, conflict, err = scanAppend(pr, len(evs))
-		return err
-	})
-	b.Queue(r.sql.upsert, w.Saga, w.RunID, string(w.Status), int64(exact)+int64(len(evs)), w.Step, w.Attempt, w.Error,
-		timestamp(w.DueAt), timestamp(w.DeadlineAt), t.Owner, micros(t.Lease)).
-		QueryRow(func(pr pgx.Row) error {
-			err := scanRun(pr, row)
-			if errors.Is(err, pgx.ErrNoRows) {
-				lost, err = true, nil
-			}
-			return err
-		})
-	if len(t.Outbox) > 0 {
-		b.Queue(r.sql.outbox, outbox...)
-	}
-	err = conn.SendBatch(ctx, b).Close()
-	if err == nil && !conflict && !lost {
-		if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
-			return false, err
-		}
-		return true, nil
-	}
-	if _, rerr := conn.Exec(ctx, `ROLLBACK`); rerr != nil && err == nil {
-		err = rerr
-	}
-	if err != nil && !conflict {
-		return false, err
-	}
-	*row, *res = saga.RunInfo{}, nova.AppendResult{}
-	return false, nil
 }
 
 // write writes the row and the outbox rows of t, in tx after its append

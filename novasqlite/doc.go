@@ -127,6 +127,7 @@
 //	snapshots (stream TEXT PRIMARY KEY, version, schema, data, recorded_at)
 //	saga_runs, outbox                                               -- [RunStore] (schema 2)
 //	checkpoints                                                     -- [Checkpoints] (schema 3)
+//	                                                                -- saga_runs' due and lease indexes (schema 4)
 //
 // plus one table per [QueryStore], created by [NewQueryStore].
 //

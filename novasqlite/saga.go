@@ -114,26 +114,36 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 	if t.Owner != "" {
 		until = now.Add(t.Lease)
 	}
-	// One statement decides the lease (as [sagarun.Lease] does) and
-	// writes the row: a writer with an owner keeps the lease as it is and
-	// writes nothing, and gets no row back, unless it holds the lease; one
-	// without clears it; a new run is leased to the owner.
 	var (
 		row  saga.RunInfo
 		held bool
 	)
-	err := r.stmts.exec(c, `INSERT INTO saga_runs (`+runColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
-		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
-			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
-			lease_owner = CASE WHEN ?10 = '' THEN '' ELSE lease_owner END,
-			lease_until = CASE WHEN ?10 = '' THEN 0 ELSE lease_until END,
-			updated_at = excluded.updated_at
-		WHERE ?10 = '' OR (lease_owner = ?10 AND lease_until > ?12)
-		RETURNING `+runColumns,
-		[]any{w.Saga, w.RunID, string(w.Status), int64(version), w.Step, int64(w.Attempt), w.Error,
-			nanos(w.DueAt), nanos(w.DeadlineAt), t.Owner, nanos(until), nanos(now)},
-		func(st *sqlite3.Stmt) { row, held = scanRun(st), true })
+	args := []any{w.Saga, w.RunID, string(w.Status), int64(version), w.Step, int64(w.Attempt), w.Error,
+		nanos(w.DueAt), nanos(w.DeadlineAt), t.Owner, nanos(until), nanos(now)}
+	if t.Owner != "" {
+		// Most transitions of a leased run leave its status and lease as
+		// they are: this UPDATE, which sets neither, writes no index
+		// entry (the due-time index leaves leased runs out, the status
+		// and lease indexes are keyed on columns it does not set), only
+		// the row. It writes nothing when the status changes, the run is
+		// new or the lease is not held; the upsert decides those.
+		err := r.stmts.exec(c, `UPDATE saga_runs SET version = ?4, step = ?5, attempt = ?6, error = ?7,
+				due_at = ?8, deadline_at = ?9, updated_at = ?12
+			WHERE saga = ?1 AND run_id = ?2 AND status = ?3 AND lease_owner = ?10 AND lease_until > ?12
+			RETURNING `+runColumns, args, func(st *sqlite3.Stmt) { row, held = scanRun(st), true })
+		if err != nil {
+			return saga.RunInfo{}, err
+		}
+	}
+	// One statement decides the lease (as [sagarun.Lease] does) and
+	// writes the row: a writer with an owner keeps the lease as it is and
+	// writes nothing, and gets no row back, unless it holds the lease; one
+	// without clears it; a new run is leased to the owner.
+	var err error
+	if !held {
+		err = r.stmts.exec(c, upsertRun[t.Owner != ""], args,
+			func(st *sqlite3.Stmt) { row, held = scanRun(st), true })
+	}
 	if err != nil {
 		return saga.RunInfo{}, err
 	}
@@ -169,6 +179,24 @@ func (r *RunStore) write(c *sqlite3.Conn, t *saga.Transition) (saga.RunInfo, err
 		rest = rest[n:]
 	}
 	return row, nil
+}
+
+// upsertRun writes a run's row; see write. With an owner (true) it keeps
+// the lease as it is and does not set its columns, so that the lease
+// index is left alone; without one (false) it clears the lease.
+var upsertRun = map[bool]string{
+	true: `INSERT INTO saga_runs (` + runColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
+			due_at = excluded.due_at, deadline_at = excluded.deadline_at, updated_at = excluded.updated_at
+		WHERE lease_owner = ?10 AND lease_until > ?12
+		RETURNING ` + runColumns,
+	false: `INSERT INTO saga_runs (` + runColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', 0, ?12, ?12)
+		ON CONFLICT (saga, run_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+			step = excluded.step, attempt = excluded.attempt, error = excluded.error,
+			due_at = excluded.due_at, deadline_at = excluded.deadline_at,
+			lease_owner = '', lease_until = 0, updated_at = excluded.updated_at
+		RETURNING ` + runColumns,
 }
 
 // outboxArgs is the number of values of one outbox row; outboxRows is
@@ -209,11 +237,25 @@ func (r *RunStore) Claim(ctx context.Context, req saga.ClaimRequest) ([]saga.Run
 	err = r.s.WriteTx(ctx, func(c *sqlite3.Conn) error {
 		out = out[:0]
 		now := r.now().UTC()
+		// Free runs are found by the due-time index, which holds them
+		// only, in due order; runs whose lease has expired by the lease
+		// index. A free run's lease_until is 0, a leased one's is set.
+		// (Left to itself, the planner scans the saga's primary-key
+		// range, finished runs included.)
 		return r.stmts.exec(c, `UPDATE saga_runs SET lease_owner = ?1, lease_until = ?2
 			WHERE (saga, run_id) IN (
-				SELECT saga, run_id FROM saga_runs
-				WHERE due_at > 0 AND due_at <= ?3 AND lease_until <= ?3
-					AND saga IN (SELECT value FROM json_each(?4))
+				SELECT saga, run_id FROM (
+					SELECT saga, run_id, due_at FROM (
+						SELECT saga, run_id, due_at FROM saga_runs INDEXED BY saga_runs_due
+						WHERE due_at > 0 AND lease_owner = '' AND due_at <= ?3
+							AND saga IN (SELECT value FROM json_each(?4))
+						ORDER BY due_at, saga, run_id LIMIT ?5)
+					UNION ALL
+					SELECT saga, run_id, due_at FROM (
+						SELECT saga, run_id, due_at FROM saga_runs INDEXED BY saga_runs_leased
+						WHERE lease_owner <> '' AND lease_until <= ?3 AND due_at > 0 AND due_at <= ?3
+							AND saga IN (SELECT value FROM json_each(?4))
+						ORDER BY due_at, saga, run_id LIMIT ?5))
 				ORDER BY due_at, saga, run_id LIMIT ?5)
 			RETURNING `+runColumns,
 			[]any{req.Owner, nanos(now.Add(req.Lease)), nanos(now), string(sagas), int64(req.Limit)},

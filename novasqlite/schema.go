@@ -13,7 +13,7 @@ import (
 // store also carries Nova's PRAGMA application_id, set in the transaction
 // that creates its tables: a file without it is Nova's only while it has
 // no table at all.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // applicationID marks a file as a Nova store (PRAGMA application_id,
 // "NOVA" in ASCII).
@@ -116,6 +116,19 @@ var migrations = []string{
 		lease_until INTEGER NOT NULL DEFAULT 0,
 		updated_at  INTEGER NOT NULL DEFAULT 0
 	) WITHOUT ROWID;`,
+
+	// 4: saga_runs indexes that a leased run's transitions do not write.
+	// The due-time index holds free runs only (a free run has no lease
+	// owner and lease_until 0), so a transition moving a leased run's
+	// due_at leaves it alone; runs whose lease has expired are found by
+	// the lease index. The outbox keeps AUTOINCREMENT: a Seq is never
+	// reused, so a relay's MarkSent cannot remove a newer message with
+	// the Seq of one another relay had removed; the sqlite_sequence page
+	// it updates is written by the events' append in the same commit.
+	`DROP INDEX IF EXISTS saga_runs_due;
+	DROP INDEX IF EXISTS saga_runs_leased;
+	CREATE INDEX saga_runs_due ON saga_runs (due_at) WHERE due_at > 0 AND lease_owner = '';
+	CREATE INDEX saga_runs_leased ON saga_runs (lease_until) WHERE lease_owner <> '';`,
 }
 
 // marks are what a file says about its owner: its application ID, its
