@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
 	"github.com/nova-go/nova/projection"
@@ -112,10 +114,20 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	query := "SELECT value FROM `" + projection.Table(ctx, q.table) + "` WHERE `key` = ?"
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf != nil {
+		if v, found, known := buf.Get(key); known {
+			if !found {
+				return nil, readmodel.NotFound("novamysql", key)
+			}
+			return json.RawMessage(v), nil
+		}
+	}
+	query := "SELECT value FROM `" + table + "` WHERE `key` = ?"
 	var value []byte
 	var err error
-	if tx, ok := TxFromContext(ctx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		err = tx.QueryRowContext(ctx, query, key).Scan(&value)
 	} else {
 		err = q.onPool(ctx, func() error {
@@ -128,11 +140,66 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if buf != nil {
+			buf.Loaded(key, "", false)
+		}
 		return nil, readmodel.NotFound("novamysql", key)
 	case err != nil:
 		return nil, readmodel.Error("novamysql", "get", key, err)
 	}
+	if buf != nil {
+		buf.Loaded(key, string(value), true)
+	}
 	return value, nil
+}
+
+// buffer returns the batch buffer of table when ctx is a projection's
+// commit on a transaction of this package (see [QueryStore]), or nil.
+func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver.BatchTable {
+	b := projectiondriver.BatchFrom(ctx)
+	if b == nil {
+		return nil
+	}
+	if _, ok := txFrom(ctx); !ok {
+		return nil
+	}
+	return b.Table("novamysql:"+table, func(ctx context.Context, rows []projectiondriver.Row) error {
+		return q.flush(ctx, table, rows)
+	})
+}
+
+// Limits of one statement of a batch's flush: the protocol's 65,535
+// parameters (two a row), and a size well within the server's
+// max_allowed_packet (16 MiB by default on MariaDB).
+var (
+	flushMaxRows  = 65535 / 2
+	flushMaxBytes = 4 << 20
+)
+
+// flush upserts rows into table in the transaction of ctx: one
+// multi-row statement per chunk of rows.
+func (q *QueryStore) flush(ctx context.Context, table string, rows []projectiondriver.Row) error {
+	tx, ok := txFrom(ctx)
+	if !ok {
+		return errors.New("novamysql: flush projection rows: no transaction")
+	}
+	for _, chunk := range projectiondriver.Chunks(rows, flushMaxRows, flushMaxBytes) {
+		var b strings.Builder
+		b.WriteString("INSERT INTO `" + table + "` (`key`, value, updated_at) VALUES ")
+		args := make([]any, 0, 2*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, UTC_TIMESTAMP(6))")
+			args = append(args, r.Key, r.Value)
+		}
+		b.WriteString(" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)")
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("novamysql: upsert %d projections into %s: %w", len(chunk), table, err)
+		}
+	}
+	return nil
 }
 
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
@@ -144,11 +211,16 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	query := "INSERT INTO `" + projection.Table(ctx, q.table) + "` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))" +
-		" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"
+	table := projection.Table(ctx, q.table)
 	v := string(value)
+	if buf := q.buffer(ctx, table); buf != nil {
+		buf.Put(key, v)
+		return nil
+	}
+	query := "INSERT INTO `" + table + "` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))" +
+		" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"
 	var err error
-	if tx, ok := TxFromContext(ctx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		_, err = tx.ExecContext(ctx, query, key, v)
 	} else {
 		err = q.onPool(ctx, func() error {

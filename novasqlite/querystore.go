@@ -3,11 +3,14 @@ package novasqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
 	"github.com/nova-go/nova/projection"
@@ -105,7 +108,16 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, get, _ := q.sql(ctx)
+	table, get, _ := q.sql(ctx)
+	buf := q.buffer(ctx, table)
+	if buf != nil {
+		if v, found, known := buf.Get(key); known {
+			if !found {
+				return nil, readmodel.NotFound("novasqlite", key)
+			}
+			return json.RawMessage(v), nil
+		}
+	}
 	var value []byte
 	found := false
 	read := func(c *sqlite3.Conn) error {
@@ -127,7 +139,7 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 		return err
 	}
 	var err error
-	if c, ok := TxFromContext(ctx); ok {
+	if c, ok := txFrom(ctx); ok {
 		err = read(c)
 	} else {
 		err = q.s.query(ctx, func(r *reader) error { return read(r.conn) })
@@ -135,10 +147,84 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if err != nil {
 		return nil, readmodel.Error("novasqlite", "get", key, err)
 	}
+	if buf != nil {
+		buf.Loaded(key, string(value), found)
+	}
 	if !found {
 		return nil, readmodel.NotFound("novasqlite", key)
 	}
 	return value, nil
+}
+
+// buffer returns the batch buffer of table when ctx is a projection's
+// commit on a transaction of this package (see [QueryStore]), or nil.
+func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver.BatchTable {
+	b := projectiondriver.BatchFrom(ctx)
+	if b == nil {
+		return nil
+	}
+	if _, ok := txFrom(ctx); !ok {
+		return nil
+	}
+	return b.Table("novasqlite:"+table, func(ctx context.Context, rows []projectiondriver.Row) error {
+		return q.flush(ctx, table, rows)
+	})
+}
+
+// flushMaxBytes bounds the keys and values one statement of a flush
+// binds; the connection's limit on parameters bounds its rows.
+var flushMaxBytes = 64 << 20
+
+// flush upserts rows into table on the connection of ctx, in its
+// transaction: one multi-row statement per chunk of rows, within the
+// connection's limit on parameters (32,766 by default: 16,382 rows of
+// two parameters and the shared time).
+func (q *QueryStore) flush(ctx context.Context, table string, rows []projectiondriver.Row) error {
+	c, ok := txFrom(ctx)
+	if !ok {
+		return errors.New("novasqlite: flush projection rows: no transaction")
+	}
+	maxRows := (c.Limit(sqlite3.LIMIT_VARIABLE_NUMBER, -1) - 1) / 2
+	now := time.Now().UnixNano()
+	for _, chunk := range projectiondriver.Chunks(rows, maxRows, flushMaxBytes) {
+		if err := q.flushChunk(c, table, now, chunk); err != nil {
+			return fmt.Errorf("novasqlite: upsert %d projections into %q: %w", len(chunk), table, err)
+		}
+	}
+	return nil
+}
+
+func (q *QueryStore) flushChunk(c *sqlite3.Conn, table string, now int64, rows []projectiondriver.Row) (err error) {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO "` + table + `" (key, value, updated_at) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(?%d, ?%d, ?1)", 2*i+2, 2*i+3)
+	}
+	b.WriteString(` ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
+	st, _, err := c.Prepare(b.String())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := st.BindInt64(1, now); err != nil {
+		return err
+	}
+	for i, r := range rows {
+		if err := st.BindText(2*i+2, r.Key); err != nil {
+			return err
+		}
+		if err := st.BindText(2*i+3, r.Value); err != nil {
+			return err
+		}
+	}
+	return st.Exec()
 }
 
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
@@ -152,8 +238,12 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, _, upsert := q.sql(ctx)
+	table, _, upsert := q.sql(ctx)
 	v := string(value) // a copy: the caller may change value once we return
+	if buf := q.buffer(ctx, table); buf != nil {
+		buf.Put(key, v)
+		return nil
+	}
 	write := func(c *sqlite3.Conn) error {
 		st, err := q.stmts.get(c, upsert)
 		if err != nil {
@@ -171,7 +261,7 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 		return st.Exec()
 	}
 	var err error
-	if c, ok := TxFromContext(ctx); ok {
+	if c, ok := txFrom(ctx); ok {
 		err = write(c)
 	} else {
 		err = q.s.WriteTx(ctx, write)
