@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nova-go/nova"
@@ -166,6 +167,50 @@ func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver
 	return b.Table("novamysql:"+table, func(ctx context.Context, rows []projectiondriver.Row) error {
 		return q.flush(ctx, table, rows)
 	})
+}
+
+// Prefetch reads the documents under keys into the batch of ctx, in one
+// query per chunk of keys within the protocol's 65,535 parameters, when
+// ctx is a projection's batch on a transaction of this package;
+// otherwise it does nothing. The runner calls it for
+// projection.Prefetch. Keys that are not valid are left out.
+func (q *QueryStore) Prefetch(ctx context.Context, keys []string) error {
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf == nil {
+		return nil
+	}
+	keys = slices.DeleteFunc(buf.Unknown(keys), func(k string) bool { return querystore.ValidateKey(k) != nil })
+	tx, _ := txFrom(ctx)
+	for chunk := range slices.Chunk(keys, 65535) {
+		if err := prefetchChunk(ctx, tx, table, buf, chunk); err != nil {
+			return fmt.Errorf("novamysql: prefetch %d projections from %s: %w", len(chunk), table, err)
+		}
+	}
+	for _, k := range keys {
+		buf.Loaded(k, "", false) // those not found
+	}
+	return nil
+}
+
+func prefetchChunk(ctx context.Context, tx *sql.Tx, table string, buf *projectiondriver.BatchTable, keys []string) error {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT `key`, value FROM `"+table+"` WHERE `key` IN (?"+strings.Repeat(", ?", len(keys)-1)+")", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, value string
+		if err := rows.Scan(&key, &value); err != nil {
+			return err
+		}
+		buf.Loaded(key, value, true)
+	}
+	return rows.Err()
 }
 
 // Limits of one statement of a batch's flush: the protocol's 65,535

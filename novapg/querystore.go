@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -169,6 +170,39 @@ func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver
 	return b.Table("novapg:"+name, func(ctx context.Context, rows []projectiondriver.Row) error {
 		return q.flush(ctx, name, rows)
 	})
+}
+
+// Prefetch reads the documents under keys into the batch of ctx, in one
+// query, when ctx is a projection's batch on a transaction of this
+// package; otherwise it does nothing. The runner calls it for
+// projection.Prefetch. Keys that are not valid are left out.
+func (q *QueryStore) Prefetch(ctx context.Context, keys []string) error {
+	buf := q.buffer(ctx, projection.Table(ctx, q.table))
+	if buf == nil {
+		return nil
+	}
+	keys = slices.DeleteFunc(buf.Unknown(keys), func(k string) bool { return querystore.ValidateKey(k) != nil })
+	if len(keys) == 0 {
+		return nil
+	}
+	tx, _ := txFrom(ctx)
+	table := q.name(projection.Table(ctx, q.table))
+	rows, err := tx.Query(ctx, `SELECT key, value FROM `+table+` WHERE key = ANY($1::text[])`, keys)
+	if err != nil {
+		return fmt.Errorf("novapg: prefetch %d projections from %s: %w", len(keys), table, err)
+	}
+	var key, value string
+	_, err = pgx.ForEachRow(rows, []any{&key, &value}, func() error {
+		buf.Loaded(key, value, true)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("novapg: prefetch %d projections from %s: %w", len(keys), table, err)
+	}
+	for _, k := range keys {
+		buf.Loaded(k, "", false) // those not found
+	}
+	return nil
 }
 
 // Limits of one statement of a batch's flush: pgx sends the keys and

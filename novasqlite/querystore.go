@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,6 +170,53 @@ func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver
 	return b.Table("novasqlite:"+table, func(ctx context.Context, rows []projectiondriver.Row) error {
 		return q.flush(ctx, table, rows)
 	})
+}
+
+// Prefetch reads the documents under keys into the batch of ctx, in one
+// query per chunk of keys within the connection's limit on parameters,
+// when ctx is a projection's batch on a transaction of this package;
+// otherwise it does nothing. The runner calls it for
+// projection.Prefetch. Keys that are not valid are left out.
+func (q *QueryStore) Prefetch(ctx context.Context, keys []string) error {
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf == nil {
+		return nil
+	}
+	keys = slices.DeleteFunc(buf.Unknown(keys), func(k string) bool { return querystore.ValidateKey(k) != nil })
+	c, _ := txFrom(ctx)
+	maxKeys := c.Limit(sqlite3.LIMIT_VARIABLE_NUMBER, -1)
+	for chunk := range slices.Chunk(keys, maxKeys) {
+		if err := prefetchChunk(c, table, buf, chunk); err != nil {
+			return fmt.Errorf("novasqlite: prefetch %d projections from %q: %w", len(chunk), table, err)
+		}
+	}
+	for _, k := range keys {
+		buf.Loaded(k, "", false) // those not found
+	}
+	return nil
+}
+
+func prefetchChunk(c *sqlite3.Conn, table string, buf *projectiondriver.BatchTable, keys []string) (err error) {
+	sql := `SELECT key, value FROM "` + table + `" WHERE key IN (?` + strings.Repeat(", ?", len(keys)-1) + `)`
+	st, _, err := c.Prepare(sql)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for i, k := range keys {
+		if err := st.BindText(i+1, k); err != nil {
+			return err
+		}
+	}
+	for st.Step() {
+		buf.Loaded(st.ColumnText(0), st.ColumnText(1), true)
+	}
+	return st.Err()
 }
 
 // flushMaxBytes bounds the keys and values one statement of a flush

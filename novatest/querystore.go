@@ -490,7 +490,9 @@ func WithCheckpoints(cs projection.CheckpointStore) SQLQueryOption {
 //     wait in the batch, once per key, and reads see them; the end of the
 //     batch writes them in the commit's transaction, more rows than one
 //     statement's parameters allow included; a failing batch leaves
-//     nothing, flushed or not. With [WithEventStore], a runner whose
+//     nothing, flushed or not. A store that is a
+//     projectiondriver.Prefetcher reads documents into the batch, and
+//     the batch's own writes stay ahead of them. With [WithEventStore], a runner whose
 //     handler fails in the middle of a batch leaves exactly the events
 //     before it applied, and the model caught up equals its rebuild.
 func RunSQLQueryStore(t *testing.T, newStore func(t *testing.T, table string) cqrs.QueryStore, opts ...SQLQueryOption) {

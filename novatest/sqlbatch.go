@@ -175,6 +175,41 @@ func (s sqlQuerySuite) testBatched(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Prefetch", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		qs := s.newStore(t, "batched_prefetch")
+		pre, ok := qs.(projectiondriver.Prefetcher)
+		if !ok {
+			t.Skip("the query store does not prefetch")
+		}
+		upsert(t, qs, "a", `"a"`)
+		upsert(t, qs, "b", `"b"`)
+		if err := pre.Prefetch(ctx, []string{"a"}); err != nil {
+			t.Fatalf("Prefetch outside a batch: %v", err)
+		}
+		err := s.rb.Commit(ctx, "qs-batched-prefetch", "", nova.Start, at(1), inBatch(func(tx context.Context, b *projectiondriver.Batch) error {
+			if err := qs.UpsertRaw(tx, "b", json.RawMessage(`"new"`)); err != nil {
+				return err
+			}
+			if err := pre.Prefetch(tx, []string{"a", "b", "missing", "", "a"}); err != nil {
+				return fmt.Errorf("prefetch: %w", err)
+			}
+			for key, want := range map[string]string{"a": `"a"`, "b": `"new"`, "missing": ""} {
+				if err := getIs(tx, qs, key, want); err != nil {
+					return err
+				}
+			}
+			if _, err := qs.GetRaw(tx, ""); !errors.Is(err, nova.ErrInvalid) {
+				return fmt.Errorf("GetRaw of an empty key after its prefetch = %v, want nova.ErrInvalid", err)
+			}
+			return nil
+		}))
+		if err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		wantValue(t, qs, "b", `"new"`)
+	})
 	t.Run("Runner", s.testBatchedRunner)
 }
 
@@ -244,6 +279,9 @@ func (s sqlQuerySuite) testBatchedRunner(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !fail {
+			projection.Prefetch(p, qs, func(e nova.Event) string { return e.Stream })
 		}
 		table := "batched_runner"
 		if named, ok := qs.(interface{ Table() string }); ok {

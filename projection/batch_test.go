@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
 	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novamem"
 	"github.com/nova-go/nova/novatest"
@@ -123,5 +125,63 @@ func TestBatchRefusedAtTheEndPoisonsItsEvent(t *testing.T) {
 	}
 	if m.flushes == 0 {
 		t.Fatal("the runner gave its handlers no batch")
+	}
+}
+
+// prefetchStore is a query store that records the keys it is asked to
+// prefetch, and whether a batch was in the ctx.
+type prefetchStore struct {
+	cqrs.QueryStore
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (s *prefetchStore) Prefetch(ctx context.Context, keys []string) error {
+	if projectiondriver.BatchFrom(ctx) == nil {
+		return errors.New("no batch in the ctx")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, keys)
+	return nil
+}
+
+// Before a batch's handlers run, a Prefetch declaration's store is given
+// the distinct keys of the events the projection handles, once.
+func TestPrefetchGivesTheBatchKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, novamem.Config{})
+	for _, stream := range []string{"a", "b", "a", "boom"} {
+		if _, err := s.Append(ctx, stream, nova.Any, novatest.Events("placed", 1)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := s.Append(ctx, "c", nova.Any, novatest.Events("ignored", 1)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &txModel{cps: map[string]nova.Position{}, rows: map[string]string{}}
+	p, err := projection.New("model", nova.NewRegistry(nova.RegistryOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := projection.OnType(p, "placed", func(ctx context.Context, e nova.Event) error { return m.put(ctx, e.Stream, "ok") }); err != nil {
+		t.Fatal(err)
+	}
+	qs := &prefetchStore{}
+	projection.Prefetch(p, qs, func(e nova.Event) string {
+		if e.Stream == "boom" {
+			panic("boom")
+		}
+		return e.Stream
+	})
+	projection.Prefetch(p, novamem.NewQueryStore(), func(e nova.Event) string { return e.Stream }) // ignored
+	r := start(t, projection.Config{Store: s, Projection: p, Checkpoints: m})
+	waitFor(t, r, last.Position)
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	if want := [][]string{{"a", "b"}}; !reflect.DeepEqual(qs.calls, want) {
+		t.Fatalf("Prefetch calls %q, want %q", qs.calls, want)
 	}
 }

@@ -76,6 +76,12 @@ func (c *committer) commitMode(ctx context.Context, evs []nova.Event, buffered b
 		if buffered {
 			b = projectiondriver.NewBatch()
 			ctx = projectiondriver.WithBatch(ctx, b)
+			if err := c.r.cfg.Projection.prefetch(ctx, evs); err != nil {
+				// Run again unbuffered (see below), where no
+				// prefetching fails and a handler's read that fails is
+				// the handler's.
+				return &projectiondriver.FlushError{Err: err}
+			}
 		}
 		for i, e := range evs {
 			h := c.r.cfg.Projection.handler(e.Type)

@@ -99,6 +99,18 @@ func (t *BatchTable) Loaded(key, value string, found bool) {
 	t.docs[key] = &doc{value: value, found: found}
 }
 
+// Unknown returns the keys of keys whose documents the batch does not
+// know, for a prefetch to read.
+func (t *BatchTable) Unknown(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if _, ok := t.docs[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Put buffers the upsert of value under key.
 func (t *BatchTable) Put(key, value string) {
 	d, ok := t.docs[key]
@@ -192,4 +204,14 @@ func Chunks(rows []Row, maxRows, maxBytes int) [][]Row {
 		rows = rows[n:]
 	}
 	return out
+}
+
+// Prefetcher is a query store that reads many documents into a batch at
+// once: the runner calls Prefetch with the keys projection.Prefetch
+// declares for the batch's events, before their handlers run, with the
+// ctx it gives them. Outside a batch of the store's own transaction,
+// Prefetch does nothing. Keys that are not valid are left for the
+// handler's read to report.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, keys []string) error
 }
