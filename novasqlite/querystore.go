@@ -40,6 +40,14 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
 //
+// Inside a projection runner's commit, whose ctx carries the batch's
+// unit of work besides the transaction, upserts are buffered and written
+// out at the end of the batch, one multi-row upsert per table, in the
+// transaction; reads look in the buffer first and read each key from the
+// database at most once per batch (see package projection, "Batched
+// read-model writes", and [QueryStore.Prefetch]). [TxFromContext] writes
+// out the buffer before it hands the transaction to a handler's own SQL.
+//
 // A QueryStore is safe for concurrent use and lives as long as its
 // store: after the store's Close its calls fail with nova.ErrClosed.
 type QueryStore struct {
