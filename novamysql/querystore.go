@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
 	"github.com/nova-go/nova/projection"
@@ -47,6 +50,14 @@ const maxUpsertAttempts = 5
 // prepared statement on the store's pool. Under a rebuild's ctx
 // (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
+//
+// Inside a projection runner's commit, whose ctx carries the batch's
+// unit of work besides the transaction, upserts are buffered and written
+// out at the end of the batch, one multi-row upsert per table, in the
+// transaction; reads look in the buffer first and read each key from the
+// database at most once per batch (see package projection, "Batched
+// read-model writes", and [QueryStore.Prefetch]). [TxFromContext] writes
+// out the buffer before it hands the transaction to a handler's own SQL.
 //
 // A QueryStore is safe for concurrent use and lives as long as its
 // store: after the store's Close its calls fail with nova.ErrClosed.
@@ -112,10 +123,20 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	query := "SELECT value FROM `" + projection.Table(ctx, q.table) + "` WHERE `key` = ?"
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf != nil {
+		if v, found, known := buf.Get(key); known {
+			if !found {
+				return nil, readmodel.NotFound("novamysql", key)
+			}
+			return json.RawMessage(v), nil
+		}
+	}
+	query := "SELECT value FROM `" + table + "` WHERE `key` = ?"
 	var value []byte
 	var err error
-	if tx, ok := TxFromContext(ctx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		err = tx.QueryRowContext(ctx, query, key).Scan(&value)
 	} else {
 		err = q.onPool(ctx, func() error {
@@ -128,11 +149,110 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if buf != nil {
+			buf.Loaded(key, "", false)
+		}
 		return nil, readmodel.NotFound("novamysql", key)
 	case err != nil:
 		return nil, readmodel.Error("novamysql", "get", key, err)
 	}
+	if buf != nil {
+		buf.Loaded(key, string(value), true)
+	}
 	return value, nil
+}
+
+// buffer returns the batch buffer of table when ctx is a projection's
+// commit on a transaction of this package (see [QueryStore]), or nil.
+func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver.BatchTable {
+	b := projectiondriver.BatchFrom(ctx)
+	if b == nil {
+		return nil
+	}
+	if _, ok := txFrom(ctx); !ok {
+		return nil
+	}
+	return b.Table("novamysql:"+table, func(ctx context.Context, rows []projectiondriver.Row) error {
+		return q.flush(ctx, table, rows)
+	})
+}
+
+// Prefetch reads the documents under keys into the batch of ctx, in one
+// query per chunk of keys within the protocol's 65,535 parameters, when
+// ctx is a projection's batch on a transaction of this package;
+// otherwise it does nothing. The runner calls it for
+// projection.Prefetch. Keys that are not valid are left out.
+func (q *QueryStore) Prefetch(ctx context.Context, keys []string) error {
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf == nil {
+		return nil
+	}
+	keys = slices.DeleteFunc(buf.Unknown(keys), func(k string) bool { return querystore.ValidateKey(k) != nil })
+	tx, _ := txFrom(ctx)
+	for chunk := range slices.Chunk(keys, 65535) {
+		if err := prefetchChunk(ctx, tx, table, buf, chunk); err != nil {
+			return fmt.Errorf("novamysql: prefetch %d projections from %s: %w", len(chunk), table, err)
+		}
+	}
+	for _, k := range keys {
+		buf.Loaded(k, "", false) // those not found
+	}
+	return nil
+}
+
+func prefetchChunk(ctx context.Context, tx *sql.Tx, table string, buf *projectiondriver.BatchTable, keys []string) error {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT `key`, value FROM `"+table+"` WHERE `key` IN (?"+strings.Repeat(", ?", len(keys)-1)+")", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, value string
+		if err := rows.Scan(&key, &value); err != nil {
+			return err
+		}
+		buf.Loaded(key, value, true)
+	}
+	return rows.Err()
+}
+
+// Limits of one statement of a batch's flush: the protocol's 65,535
+// parameters (two a row), and a size well within the server's
+// max_allowed_packet (16 MiB by default on MariaDB).
+var (
+	flushMaxRows  = 65535 / 2
+	flushMaxBytes = 4 << 20
+)
+
+// flush upserts rows into table in the transaction of ctx: one
+// multi-row statement per chunk of rows.
+func (q *QueryStore) flush(ctx context.Context, table string, rows []projectiondriver.Row) error {
+	tx, ok := txFrom(ctx)
+	if !ok {
+		return errors.New("novamysql: flush projection rows: no transaction")
+	}
+	for _, chunk := range projectiondriver.Chunks(rows, flushMaxRows, flushMaxBytes) {
+		var b strings.Builder
+		b.WriteString("INSERT INTO `" + table + "` (`key`, value, updated_at) VALUES ")
+		args := make([]any, 0, 2*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, UTC_TIMESTAMP(6))")
+			args = append(args, r.Key, r.Value)
+		}
+		b.WriteString(" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)")
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("novamysql: upsert %d projections into %s: %w", len(chunk), table, err)
+		}
+	}
+	return nil
 }
 
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
@@ -144,11 +264,16 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	query := "INSERT INTO `" + projection.Table(ctx, q.table) + "` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))" +
-		" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"
+	table := projection.Table(ctx, q.table)
 	v := string(value)
+	if buf := q.buffer(ctx, table); buf != nil {
+		buf.Put(key, v)
+		return nil
+	}
+	query := "INSERT INTO `" + table + "` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))" +
+		" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"
 	var err error
-	if tx, ok := TxFromContext(ctx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		_, err = tx.ExecContext(ctx, query, key, v)
 	} else {
 		err = q.onPool(ctx, func() error {

@@ -47,7 +47,7 @@ func TestSQLQueryStore(t *testing.T) {
 			return errors.Join(err, tx.Rollback())
 		}
 		return tx.Commit()
-	}), novatest.WithCheckpoints(novamysql.NewCheckpoints(s)))
+	}), novatest.WithCheckpoints(novamysql.NewCheckpoints(s)), novatest.WithEventStore(s))
 }
 
 // The default table carries the store's prefix.

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/querystore"
 	"github.com/nova-go/nova/internal/readmodel"
 	"github.com/nova-go/nova/projection"
@@ -47,6 +49,14 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 // upsert is safe to repeat). Under a rebuild's ctx
 // (projection.Rebuilding) both use the table's shadow,
 // projection.Table(ctx, table), which the rebuild creates.
+//
+// Inside a projection runner's commit, whose ctx carries the batch's
+// unit of work besides the transaction, upserts are buffered and written
+// out at the end of the batch, one multi-row upsert per table, in the
+// transaction; reads look in the buffer first and read each key from the
+// database at most once per batch (see package projection, "Batched
+// read-model writes", and [QueryStore.Prefetch]). [TxFromContext] writes
+// out the buffer before it hands the transaction to a handler's own SQL.
 //
 // A QueryStore is safe for concurrent use and lives as long as its
 // store: after the store's Close its calls fail with nova.ErrClosed.
@@ -111,7 +121,7 @@ func (q *QueryStore) run(ctx context.Context, op func(execQuerier) error) error 
 	if err := q.s.checkOpen(); err != nil {
 		return err
 	}
-	if tx, ok := TxFromContext(ctx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		return op(tx)
 	}
 	return q.s.retry(ctx, func() error { return op(q.s.pool) })
@@ -126,16 +136,112 @@ func (q *QueryStore) GetRaw(ctx context.Context, key string) (json.RawMessage, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sql := `SELECT value FROM ` + q.name(projection.Table(ctx, q.table)) + ` WHERE key = $1`
+	table := projection.Table(ctx, q.table)
+	buf := q.buffer(ctx, table)
+	if buf != nil {
+		if v, found, known := buf.Get(key); known {
+			if !found {
+				return nil, readmodel.NotFound("novapg", key)
+			}
+			return json.RawMessage(v), nil
+		}
+	}
+	sql := `SELECT value FROM ` + q.name(table) + ` WHERE key = $1`
 	var value []byte
 	err := q.run(ctx, func(db execQuerier) error { return db.QueryRow(ctx, sql, key).Scan(&value) })
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
+		if buf != nil {
+			buf.Loaded(key, "", false)
+		}
 		return nil, readmodel.NotFound("novapg", key)
 	case err != nil:
 		return nil, readmodel.Error("novapg", "get", key, err)
 	}
+	if buf != nil {
+		buf.Loaded(key, string(value), true)
+	}
 	return value, nil
+}
+
+// buffer returns the batch buffer of table when ctx is a projection's
+// commit on a transaction of this package (see [QueryStore]), or nil.
+func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver.BatchTable {
+	b := projectiondriver.BatchFrom(ctx)
+	if b == nil {
+		return nil
+	}
+	if _, ok := txFrom(ctx); !ok {
+		return nil
+	}
+	name := q.name(table)
+	return b.Table("novapg:"+name, func(ctx context.Context, rows []projectiondriver.Row) error {
+		return q.flush(ctx, name, rows)
+	})
+}
+
+// Prefetch reads the documents under keys into the batch of ctx, in one
+// query, when ctx is a projection's batch on a transaction of this
+// package; otherwise it does nothing. The runner calls it for
+// projection.Prefetch. Keys that are not valid are left out.
+func (q *QueryStore) Prefetch(ctx context.Context, keys []string) error {
+	buf := q.buffer(ctx, projection.Table(ctx, q.table))
+	if buf == nil {
+		return nil
+	}
+	keys = slices.DeleteFunc(buf.Unknown(keys), func(k string) bool { return querystore.ValidateKey(k) != nil })
+	if len(keys) == 0 {
+		return nil
+	}
+	tx, _ := txFrom(ctx)
+	table := q.name(projection.Table(ctx, q.table))
+	rows, err := tx.Query(ctx, `SELECT key, value FROM `+table+` WHERE key = ANY($1::text[])`, keys)
+	if err != nil {
+		return fmt.Errorf("novapg: prefetch %d projections from %s: %w", len(keys), table, err)
+	}
+	var key, value string
+	_, err = pgx.ForEachRow(rows, []any{&key, &value}, func() error {
+		buf.Loaded(key, value, true)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("novapg: prefetch %d projections from %s: %w", len(keys), table, err)
+	}
+	for _, k := range keys {
+		buf.Loaded(k, "", false) // those not found
+	}
+	return nil
+}
+
+// Limits of one statement of a batch's flush: pgx sends the keys and
+// values as two array parameters, so only the message size counts.
+var (
+	flushMaxRows  = 32767
+	flushMaxBytes = 16 << 20
+)
+
+// flush upserts rows into table (quoted and qualified) in the
+// transaction of ctx: one statement per chunk of rows, their keys and
+// values sent as two arrays.
+func (q *QueryStore) flush(ctx context.Context, table string, rows []projectiondriver.Row) error {
+	tx, ok := txFrom(ctx)
+	if !ok {
+		return errors.New("novapg: flush projection rows: no transaction")
+	}
+	sql := `INSERT INTO ` + table + ` (key, value)
+SELECT k, v::jsonb FROM unnest($1::text[], $2::text[]) AS r(k, v)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
+	for _, chunk := range projectiondriver.Chunks(rows, flushMaxRows, flushMaxBytes) {
+		keys := make([]string, len(chunk))
+		values := make([]string, len(chunk))
+		for i, r := range chunk {
+			keys[i], values[i] = r.Key, r.Value
+		}
+		if _, err := tx.Exec(ctx, sql, keys, values); err != nil {
+			return fmt.Errorf("novapg: upsert %d projections into %s: %w", len(chunk), table, err)
+		}
+	}
+	return nil
 }
 
 // UpsertRaw implements [cqrs.QueryStore]. Inside a transaction (see
@@ -152,7 +258,15 @@ func (q *QueryStore) UpsertRaw(ctx context.Context, key string, value json.RawMe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sql := `INSERT INTO ` + q.name(projection.Table(ctx, q.table)) + ` (key, value) VALUES ($1, $2::text::jsonb)
+	if err := q.s.checkOpen(); err != nil {
+		return err
+	}
+	table := projection.Table(ctx, q.table)
+	if buf := q.buffer(ctx, table); buf != nil {
+		buf.Put(key, string(value))
+		return nil
+	}
+	sql := `INSERT INTO ` + q.name(table) + ` (key, value) VALUES ($1, $2::text::jsonb)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
 	v := string(value)
 	err := q.run(ctx, func(db execQuerier) error {

@@ -43,7 +43,7 @@ func TestSQLQueryStore(t *testing.T) {
 		return newQueryStore(t, s, table)
 	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 		return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
-	}), novatest.WithCheckpoints(cp))
+	}), novatest.WithCheckpoints(cp), novatest.WithEventStore(s))
 }
 
 func TestNewQueryStoreBadInput(t *testing.T) {

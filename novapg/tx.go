@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nova-go/nova/internal/projectiondriver"
 )
 
 type txKey struct{}
@@ -17,7 +18,26 @@ func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
 }
 
 // TxFromContext returns the transaction [WithTx] put in ctx, if any.
+//
+// Inside a projection's checkpoint commit, the query store buffers its
+// writes and writes them out at the end of the batch of events; a
+// handler that runs SQL of its own calls TxFromContext for each use, and
+// TxFromContext first writes out what the query store holds, so that
+// the handler's statements see (and come after) the writes before them.
+// A write that fails then fails the commit.
 func TxFromContext(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := txFrom(ctx)
+	if ok {
+		if b := projectiondriver.BatchFrom(ctx); b != nil {
+			_ = b.Flush(ctx) // a failure is kept: the batch's commit fails with it
+		}
+	}
+	return tx, ok
+}
+
+// txFrom returns the transaction [WithTx] put in ctx, if any, leaving a
+// projection's buffered writes buffered.
+func txFrom(ctx context.Context) (pgx.Tx, bool) {
 	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
 	return tx, ok && tx != nil
 }

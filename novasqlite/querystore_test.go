@@ -42,7 +42,7 @@ func TestSQLQueryStore(t *testing.T) {
 		return newQueryStore(t, s, table)
 	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 		return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
-	}), novatest.WithCheckpoints(checkpoints(t, s)))
+	}), novatest.WithCheckpoints(checkpoints(t, s)), novatest.WithEventStore(s))
 }
 
 func checkpoints(t *testing.T, s *novasqlite.Store) *novasqlite.Checkpoints {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -113,7 +114,26 @@ func WithTx(ctx context.Context, c *sqlite3.Conn) context.Context {
 }
 
 // TxFromContext returns the connection [WithTx] put in ctx, if any.
+//
+// Inside a projection's checkpoint commit, the query store buffers its
+// writes and writes them out at the end of the batch of events; a
+// handler that runs SQL of its own calls TxFromContext for each use, and
+// TxFromContext first writes out what the query store holds, so that
+// the handler's statements see (and come after) the writes before them.
+// A write that fails then fails the commit.
 func TxFromContext(ctx context.Context) (*sqlite3.Conn, bool) {
+	c, ok := txFrom(ctx)
+	if ok {
+		if b := projectiondriver.BatchFrom(ctx); b != nil {
+			_ = b.Flush(ctx) // a failure is kept: the batch's commit fails with it
+		}
+	}
+	return c, ok
+}
+
+// txFrom returns the connection [WithTx] put in ctx, if any, leaving a
+// projection's buffered writes buffered.
+func txFrom(ctx context.Context) (*sqlite3.Conn, bool) {
 	c, ok := ctx.Value(txKey{}).(*sqlite3.Conn)
 	return c, ok && c != nil
 }

@@ -444,8 +444,9 @@ type TxFunc func(ctx context.Context, t *testing.T, fn func(ctx context.Context)
 type SQLQueryOption func(*sqlQueryOptions)
 
 type sqlQueryOptions struct {
-	inTx TxFunc
-	cp   projection.CheckpointStore
+	inTx   TxFunc
+	cp     projection.CheckpointStore
+	events nova.Store
 }
 
 // WithTx gives the suite the backend's transactions. It is required.
@@ -484,6 +485,16 @@ func WithCheckpoints(cs projection.CheckpointStore) SQLQueryOption {
 //     of the store's table, and Swap puts it in place for the store's next
 //     reads and writes. The table is named to the Rebuilder by the store's
 //     Table method, if it has one.
+//   - Batched: inside a projection's batch (a Commit whose ctx carries a
+//     projectiondriver.Batch, as the runner gives its handlers) upserts
+//     wait in the batch, once per key, and reads see them; the end of the
+//     batch writes them in the commit's transaction, more rows than one
+//     statement's parameters allow included; a failing batch leaves
+//     nothing, flushed or not. A store that is a
+//     projectiondriver.Prefetcher reads documents into the batch, and
+//     the batch's own writes stay ahead of them. With [WithEventStore], a runner whose
+//     handler fails in the middle of a batch leaves exactly the events
+//     before it applied, and the model caught up equals its rebuild.
 func RunSQLQueryStore(t *testing.T, newStore func(t *testing.T, table string) cqrs.QueryStore, opts ...SQLQueryOption) {
 	t.Helper()
 	var o sqlQueryOptions
@@ -493,18 +504,20 @@ func RunSQLQueryStore(t *testing.T, newStore func(t *testing.T, table string) cq
 	if o.inTx == nil {
 		t.Fatal("novatest: RunSQLQueryStore needs the backend's transactions: pass WithTx")
 	}
-	s := sqlQuerySuite{newStore: newStore, inTx: o.inTx}
+	s := sqlQuerySuite{newStore: newStore, inTx: o.inTx, events: o.events}
 	s.rb, _ = o.cp.(projection.Rebuilder)
 	t.Run("Tables", s.testTables)
 	t.Run("InTransaction", s.testInTransaction)
 	t.Run("RebuildShadow", s.testRebuildShadow)
 	t.Run("WithCheckpoints", s.testWithCheckpoints)
+	t.Run("Batched", s.testBatched)
 }
 
 type sqlQuerySuite struct {
 	newStore func(t *testing.T, table string) cqrs.QueryStore
 	inTx     TxFunc
-	rb       projection.Rebuilder // nil: WithCheckpoints skips
+	rb       projection.Rebuilder // nil: WithCheckpoints and Batched skip
+	events   nova.Store           // nil: Batched/Runner skips
 }
 
 func (s sqlQuerySuite) testTables(t *testing.T) {

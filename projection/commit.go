@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/projectiondriver"
 )
 
 // errHandlerFailed is matched by what the apply function of a commit
@@ -58,9 +59,30 @@ func (r *Runner) commitBatch(ctx context.Context, batch []nova.Event) error {
 // transient one, the handler's included: a handler whose write met a
 // lost connection has not failed on its event.
 func (c *committer) commit(ctx context.Context, evs []nova.Event) (failed int, herr error, err error) {
+	return c.commitMode(ctx, evs, true)
+}
+
+// commitMode is commit, with the read-model writes of the SQL query
+// stores buffered in a [projectiondriver.Batch] and written at the end
+// of the batch when buffered is set. A buffered commit whose final
+// write fails (the database refusing a value, which is then the fault
+// of one event's handler, but of which is unknown) runs again
+// unbuffered, where the write fails in its handler's call.
+func (c *committer) commitMode(ctx context.Context, evs []nova.Event, buffered bool) (failed int, herr error, err error) {
 	apply := func(ctx context.Context) error {
 		// The transaction may run apply more than once: start afresh.
 		failed, herr = -1, nil
+		var b *projectiondriver.Batch
+		if buffered {
+			b = projectiondriver.NewBatch()
+			ctx = projectiondriver.WithBatch(ctx, b)
+			if err := c.r.cfg.Projection.prefetch(ctx, evs); err != nil {
+				// Run again unbuffered (see below), where no
+				// prefetching fails and a handler's read that fails is
+				// the handler's.
+				return &projectiondriver.FlushError{Err: err}
+			}
+		}
 		for i, e := range evs {
 			h := c.r.cfg.Projection.handler(e.Type)
 			if h == nil {
@@ -71,12 +93,17 @@ func (c *committer) commit(ctx context.Context, evs []nova.Event) (failed int, h
 				return &handlerError{err: err}
 			}
 		}
+		if b != nil {
+			return b.Flush(ctx)
+		}
 		return nil
 	}
 	to := evs[len(evs)-1].Position
 	failed = -1
 	err = c.tx.Commit(ctx, c.name, c.owner, c.cp, to, apply)
 	switch {
+	case buffered && failed < 0 && projectiondriver.IsFlushError(err) && !isTransient(err) && ctx.Err() == nil:
+		return c.commitMode(ctx, evs, false)
 	case err == nil:
 		c.cp = to
 		c.done(evs)

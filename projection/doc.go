@@ -46,6 +46,36 @@
 // between the two makes the batch run again: delivery is at least once,
 // and handlers should be idempotent (an upsert by key is).
 //
+// # Batched read-model writes
+//
+// Under a [TxCheckpoints], the runner gives the handlers of each run of a
+// batch a unit of work in their ctx, and the SQL query stores
+// (novasqlite's, novapg's, novamysql's) batch under it: an upsert waits
+// in it, keyed by table and key, a read looks in it first (a handler
+// reads what an earlier event of the batch wrote, and a document read
+// from the database once is not read again in the batch), and at the end
+// of the batch the writes go out as one multi-row upsert per table
+// (several within the database's limits on parameters and message size),
+// in the transaction, before the checkpoint moves. Handlers keep their
+// shape (read a document, change it, upsert it) and write a batch's
+// documents in a few statements instead of one per event. A run of apply
+// that fails drops its buffer with the transaction, and each run starts
+// with an empty one. [Prefetch] declares the keys a handler will read,
+// so that the documents of a whole batch are read in one query. Outside
+// a runner's commit (and with other checkpoint stores) the query stores
+// read and write at once, as before.
+//
+// A handler that runs SQL of its own gets the transaction from
+// novasqlite.TxFromContext, novapg.TxFromContext or
+// novamysql.TxFromContext, which first write out what the query stores
+// hold, so that its statements see the batch's writes and come after
+// them: it should call TxFromContext where it runs its statements, not
+// keep the transaction from before a query store's write. Such handlers
+// batch less. A value the database refuses only at the end of the batch
+// (one MariaDB's JSON_VALID rejects) fails the batch's commit; the
+// runner then runs the batch again without buffering, where the write
+// fails in its handler's call, which the poison policy handles.
+//
 // # Poison events
 //
 // A handler error stops the projection with a [*PoisonError] naming the

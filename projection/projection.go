@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/cqrs"
+	"github.com/nova-go/nova/internal/projectiondriver"
 )
 
 // HandlerFunc handles one event, given in its current shape (upcast by the
@@ -18,9 +20,16 @@ type Projection struct {
 	name string
 	reg  *nova.Registry
 
-	mu       sync.RWMutex
-	handlers map[string]HandlerFunc
-	any      HandlerFunc
+	mu         sync.RWMutex
+	handlers   map[string]HandlerFunc
+	any        HandlerFunc
+	prefetches []prefetch
+}
+
+// prefetch is one [Prefetch] declaration.
+type prefetch struct {
+	qs  cqrs.QueryStore
+	key func(e nova.Event) string
 }
 
 // New returns a projection called name that decodes events through reg.
@@ -113,4 +122,63 @@ func (p *Projection) handler(typ string) HandlerFunc {
 		return h
 	}
 	return p.any
+}
+
+// Prefetch declares that p's handlers read, for an event e, the document
+// of qs under key(e) (none when key returns ""). Under a [TxCheckpoints],
+// before the handlers of a batch run, the runner gives a SQL query store
+// (novasqlite's, novapg's, novamysql's) the keys of the batch's events,
+// and it reads the documents in one query per table, instead of one per
+// event the first time a handler reads each: on a server, a round trip
+// per distinct key of the batch saved. Keys the store does not hold are
+// remembered as missing. Prefetching is a hint: other query stores
+// ignore it, and a handler may read keys it did not declare. Prefetch
+// may be called more than once, for several keys or stores; key runs
+// under recover (a panic skips the event's key).
+func Prefetch(p *Projection, qs cqrs.QueryStore, key func(e nova.Event) string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prefetches = append(p.prefetches, prefetch{qs: qs, key: key})
+}
+
+// prefetch asks the query stores of p's [Prefetch] declarations for the
+// documents evs's handlers will read, into the batch of ctx.
+func (p *Projection) prefetch(ctx context.Context, evs []nova.Event) error {
+	p.mu.RLock()
+	pfs := p.prefetches
+	p.mu.RUnlock()
+	for _, pf := range pfs {
+		pre, ok := pf.qs.(projectiondriver.Prefetcher)
+		if !ok {
+			continue
+		}
+		var keys []string
+		seen := make(map[string]bool)
+		for _, e := range evs {
+			if p.handler(e.Type) == nil {
+				continue
+			}
+			if k := callKey(pf.key, e); k != "" && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		if err := pre.Prefetch(ctx, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// callKey returns key(e), or "" when key panics.
+func callKey(key func(e nova.Event) string, e nova.Event) (k string) {
+	defer func() {
+		if recover() != nil {
+			k = ""
+		}
+	}()
+	return key(e)
 }
