@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/instrument"
@@ -153,7 +152,7 @@ func wrap(m Middleware, next HandlerFunc) (fn HandlerFunc, err error) {
 func (r *registry) dispatch(ctx context.Context, kind Kind, msg any, want reflect.Type) (res any, err error) {
 	set := instrument.Get()
 	start := time.Now()
-	ctx, span := set.Tracer.Start(ctx, "nova."+string(kind), trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := set.Tracer.Start(ctx, "nova."+string(kind), instrument.InternalSpan...)
 	defer func() {
 		measured := set.DispatchDuration.Enabled(ctx)
 		if span.IsRecording() || measured {

@@ -8,7 +8,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/instrument"
@@ -62,7 +61,7 @@ func (s *TracedStore) instruments() *instrument.Set {
 func (s *TracedStore) Append(ctx context.Context, stream string, expected nova.ExpectedVersion, events ...nova.EventData) (nova.AppendResult, error) {
 	set := s.instruments()
 	start := time.Now()
-	ctx, span := set.Tracer.Start(ctx, "nova.append", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := set.Tracer.Start(ctx, "nova.append", instrument.ClientSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(instrument.Stream.String(stream), instrument.Events.Int(len(events)),
 			instrument.Expected.String(expected.String()))
@@ -151,7 +150,7 @@ func (s *TracedStore) Subscribe(ctx context.Context, opts nova.SubscribeOptions)
 func (s *TracedStore) Streams(ctx context.Context, opts nova.StreamsOptions) iter.Seq2[nova.StreamInfo, error] {
 	set := s.instruments()
 	return func(yield func(nova.StreamInfo, error) bool) {
-		ctx, span := set.Tracer.Start(ctx, "nova.streams", trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := set.Tracer.Start(ctx, "nova.streams", instrument.ClientSpan...)
 		var failed error
 		defer func() { instrument.End(span, failed) }()
 		for si, err := range s.inner.Streams(ctx, opts) {
@@ -182,7 +181,7 @@ func (s *TracedStore) HeldBy(ctx context.Context, min time.Duration) (string, er
 func traced(set *instrument.Set, ctx context.Context, name, kind string, attrs []attribute.KeyValue,
 	read func(context.Context) iter.Seq2[nova.Event, error]) iter.Seq2[nova.Event, error] {
 	return func(yield func(nova.Event, error) bool) {
-		ctx, span := set.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := set.Tracer.Start(ctx, name, instrument.ClientSpan...)
 		n := 0
 		var failed error
 		defer func() {

@@ -66,6 +66,13 @@ type Providers struct {
 	Propagator     propagation.TextMapPropagator
 }
 
+// Span start options made once: a variadic option built at each call
+// costs an allocation, which a no-op tracer should not.
+var (
+	ClientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	InternalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+)
+
 // Set is a tracer, a propagator and Nova's metric instruments.
 type Set struct {
 	Tracer     trace.Tracer
