@@ -85,7 +85,7 @@ func sum(t *testing.T, m metricdata.Metrics, key, value string) int64 {
 	var n int64
 	for _, p := range s.DataPoints {
 		if key != "" {
-			if v, ok := p.Attributes.Value(attributeKey(key)); !ok || v.Emit() != value {
+			if v, ok := p.Attributes.Value(attributeKey(key)); !ok || v.String() != value {
 				continue
 			}
 		}

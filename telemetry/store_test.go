@@ -69,8 +69,8 @@ func TestStoreAppendSpanAndTraceContext(t *testing.T) {
 	want := map[attribute.Key]string{"nova.stream": "cart-1", "nova.events": "2", "nova.outcome": "ok"}
 	for _, kv := range sp.Attributes() {
 		if w, ok := want[kv.Key]; ok {
-			if kv.Value.Emit() != w {
-				t.Errorf("attribute %s = %s, want %s", kv.Key, kv.Value.Emit(), w)
+			if kv.Value.String() != w {
+				t.Errorf("attribute %s = %s, want %s", kv.Key, kv.Value.String(), w)
 			}
 			delete(want, kv.Key)
 		}
