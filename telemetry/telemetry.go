@@ -33,7 +33,7 @@ type Config struct {
 // providers from now on, instead of the global ones; Use(Config{}) goes
 // back to the globals. Call it at start-up, before the components run.
 func Use(cfg Config) {
-	if cfg == (Config{}) {
+	if cfg.TracerProvider == nil && cfg.MeterProvider == nil && cfg.Propagator == nil {
 		instrument.Use(nil)
 		return
 	}
