@@ -14,6 +14,7 @@ import (
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
+	"github.com/nova-go/nova/internal/instrument"
 	"github.com/nova-go/nova/internal/validate"
 	"github.com/nova-go/nova/projection"
 )
@@ -166,6 +167,9 @@ func Envelope(e nova.Event, topic string) (broker.Envelope, error) {
 	if id := e.Metadata.CausationID; id != "" {
 		env.Headers[HeaderCausationID] = id
 	}
+	// The append's trace context (see package telemetry) rides on, so a
+	// consumer continues the trace.
+	env.Headers = instrument.TraceKeys(env.Headers, e.Metadata.Extra)
 	if err := env.Validate(); err != nil {
 		return broker.Envelope{}, fmt.Errorf("event %s of %s: %w", e.ID, e.Stream, err)
 	}
@@ -301,10 +305,10 @@ func (o *outbound) Save(ctx context.Context, name string, pos nova.Position) err
 	o.mu.Unlock()
 	if len(batch) > 0 {
 		pctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout)
-		err := broker.PublishAll(pctx, o.cfg.Broker, batch...)
+		err := publishTraced(pctx, name, o.cfg.Broker, batch)
 		cancel()
 		if err != nil {
-			o.cfg.Logger.Warn("bridge: forwarder: publish failed; will publish the batch again",
+			o.cfg.Logger.WarnContext(ctx, "bridge: forwarder: publish failed; will publish the batch again",
 				"forwarder", name, "envelopes", len(batch), "err", err)
 			if errors.Is(err, nova.ErrInvalid) {
 				return err

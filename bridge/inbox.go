@@ -146,6 +146,8 @@ func (in *Inbox) Stop(ctx context.Context) error {
 func (in *Inbox) Stopped() <-chan struct{} { return in.life.Stopped() }
 
 func (in *Inbox) handle(ctx context.Context, e broker.Envelope) (err error) {
+	ctx, end := traceInbox(ctx, e)
+	defer func() { end(err) }()
 	defer nova.Recover(&err)
 	cmd, err := in.cfg.Decode(e)
 	if err != nil {

@@ -136,7 +136,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 			}
 			envs = append(envs, m.Envelope)
 		}
-		if err := publishAll(ctx, r.broker, envs); err != nil {
+		if err := publishTraced(ctx, r.broker, envs); err != nil {
 			return sent, err
 		}
 		if err := r.outbox.MarkSent(ctx, seqs); err != nil {

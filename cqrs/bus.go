@@ -7,8 +7,13 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/instrument"
 )
 
 var (
@@ -141,7 +146,32 @@ func wrap(m Middleware, next HandlerFunc) (fn HandlerFunc, err error) {
 	return m(next), nil
 }
 
-func (r *registry) dispatch(ctx context.Context, kind Kind, msg any, want reflect.Type) (any, error) {
+// dispatch runs msg's handler through the chain, inside a span
+// "nova.command" or "nova.query" (see package telemetry) whose context
+// the handler, and the appends it makes, see.
+func (r *registry) dispatch(ctx context.Context, kind Kind, msg any, want reflect.Type) (res any, err error) {
+	set := instrument.Get()
+	start := time.Now()
+	ctx, span := set.Tracer.Start(ctx, "nova."+string(kind), instrument.InternalSpan...)
+	defer func() {
+		measured := set.DispatchDuration.Enabled(ctx)
+		if span.IsRecording() || measured {
+			typ := "<nil>"
+			if msg != nil {
+				typ = reflect.TypeOf(msg).String()
+			}
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+			}
+			attrs := []attribute.KeyValue{instrument.Kind.String(string(kind)), instrument.MessageType.String(typ), instrument.Outcome.String(outcome)}
+			span.SetAttributes(attrs...)
+			if measured {
+				set.DispatchDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
+			}
+		}
+		instrument.End(span, err)
+	}()
 	fn, err := r.lookup(ctx, kind, msg, want)
 	if err != nil {
 		return nil, err

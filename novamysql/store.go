@@ -12,6 +12,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/internal/instrument"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -155,7 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	for range cfg.Writers {
 		s.writers = append(s.writers, &writer{s: s})
 	}
-	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers}, s.commitGroup)
+	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers, ObserveFunc: instrument.GroupCommit("novamysql")}, s.commitGroup)
 	return s, nil
 }
 

@@ -44,7 +44,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected nova.Expecte
 		if errors.Is(err, nova.ErrPanic) {
 			// The writer's own bug: its transaction was rolled back.
 			err = fmt.Errorf("novamysql: append: %w", err)
-			s.cfg.Logger.Error("novamysql: append failed", "stream", stream, "err", err)
+			s.cfg.Logger.ErrorContext(ctx, "novamysql: append failed", "stream", stream, "err", err)
 		}
 		return nova.AppendResult{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/internal/instrument"
 )
 
 var (
@@ -80,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		closing: make(chan struct{}),
 		notify:  make(chan struct{}),
 	}
-	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, GiveUp: true}, s.commit)
+	s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, GiveUp: true, ObserveFunc: instrument.GroupCommit("novasqlite")}, s.commit)
 	s.readers.init(cfg, s.closing)
 	return s, nil
 }

@@ -70,7 +70,7 @@ func (s *Store) do(ctx context.Context, r *request) error {
 		// the writer's own bug. Its transaction was rolled back, and
 		// the writer stays usable.
 		err = fmt.Errorf("novasqlite: write: %w", err)
-		s.cfg.Logger.Error("novasqlite: write failed", "stream", r.stream, "err", err)
+		s.cfg.Logger.ErrorContext(ctx, "novasqlite: write failed", "stream", r.stream, "err", err)
 	}
 	return err
 }

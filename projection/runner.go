@@ -745,13 +745,7 @@ func (r *Runner) follow(ctx context.Context, from nova.Position) error {
 				}
 			}
 		}
-		var err error
-		if r.tx != nil {
-			err = r.commitBatch(ctx, batch)
-		} else {
-			err = r.handleBatch(ctx, batch)
-		}
-		if err != nil {
+		if err := r.runBatch(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

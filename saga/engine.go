@@ -51,6 +51,9 @@ type runner[D any] struct {
 	// including those abandoned when they overran their timeout: a
 	// worker's, so that Stop waits for them.
 	group *sync.WaitGroup
+	// outcome names how the current attempt ended (ok, retry, failed),
+	// for its span and metrics.
+	outcome string
 }
 
 func newRunner[D any](c *Coordinator, def *Definition[D], runID, owner string) *runner[D] {
@@ -164,13 +167,17 @@ func (r *runner[D]) record(ctx context.Context, typ string, rec record, due time
 	if len(r.held) == 0 {
 		r.heldFrom = r.x.Version
 	}
-	if err := r.x.fold(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, RecordedAt: now}, &rec, data); err != nil {
+	ed := nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}}
+	traceEvent(ctx, &ed)
+	if err := r.x.fold(nova.Event{Stream: r.stream, Type: typ, Version: r.x.Version + 1, Metadata: ed.Metadata, RecordedAt: now}, &rec, data); err != nil {
 		return err
 	}
-	r.held = append(r.held, nova.EventData{ID: nova.NewEventID(), Type: typ, Data: b, Metadata: nova.Metadata{CorrelationID: r.runID}})
+	r.held = append(r.held, ed)
+	out := len(r.heldOut)
 	if r.heldOut, err = lifecycleEnvelopes(r.heldOut, r.def.name, r.runID, typ, &rec, r.x.stuck, now); err != nil {
 		return err
 	}
+	traceEnvelopes(ctx, r.heldOut[out:])
 	if rec.Data != nil {
 		r.data = rec.Data
 	}
@@ -208,6 +215,7 @@ func (r *runner[D]) write(ctx context.Context, typ, lastErr string, due, now tim
 		return fmt.Errorf("saga: record %s for run %q of %q: %w", typ, r.runID, r.def.name, err)
 	}
 	r.created = true
+	countRun(ctx, r.def.name, r.x.Status)
 	switch {
 	case r.x.Status == Stuck:
 		r.c.log.ErrorContext(ctx, "saga: run stuck", "saga", r.def.name, "run", r.runID, "step", r.x.StuckStep, "error", r.x.CompensationFailure)
@@ -405,7 +413,9 @@ func (r *runner[D]) result() error {
 // its outcome: success, a retry, or failure for good. An attempt that
 // started and never recorded an outcome is not run again: it is recorded
 // as failed with an unknown outcome, and the retry policy decides.
-func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
+func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) (err error) {
+	ctx, end := r.traceAttempt(ctx, s.Name, comp)
+	defer func() { end(err) }()
 	x := &r.x
 	same := x.Step == s.Name && x.comp == comp
 	n, began := 1, r.now()
@@ -467,6 +477,7 @@ func (r *runner[D]) attempt(ctx context.Context, s *Step[D], comp bool) error {
 		if comp {
 			typ = EventStepCompensated
 		}
+		r.outcome = "ok"
 		return r.record(ctx, typ, record{Step: s.Name, Attempt: n, Data: raw}, r.now(), true, &o.data)
 	}
 	return r.failed(ctx, s, comp, n, began, o)
@@ -497,6 +508,7 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 	}
 	rec := record{Step: s.Name, Attempt: n, Error: o.err.Error(), TimedOut: o.timedOut, Unknown: o.unknown}
 	if again {
+		r.outcome = "retry"
 		r.c.log.WarnContext(ctx, "saga: retrying "+what, "saga", r.def.name, "run", r.runID, "step", s.Name, "attempt", n, "delay", delay, "error", o.err)
 		rec.DelayMS = delay.Milliseconds()
 		typ := EventStepRetrying
@@ -514,6 +526,7 @@ func (r *runner[D]) failed(ctx context.Context, s *Step[D], comp bool, n int, be
 		}
 		return nil
 	}
+	r.outcome = "failed"
 	if !comp {
 		rec.Started = r.x.uncertain || o.timedOut || o.unknown
 		r.stepErr = &StepFailedError{Step: s.Name, Err: o.err}

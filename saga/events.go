@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nova-go/nova"
+	"github.com/nova-go/nova/internal/instrument"
 )
 
 // The event types of a run's stream. Each event's data is a JSON [record];
@@ -170,6 +171,10 @@ type Execution[D any] struct {
 	// [StreamName], or the legacy name of a run an older version
 	// recorded.
 	stream string
+	// origin is the trace context recorded with the run's first event
+	// (the context that started the run), which the spans of its steps
+	// link to.
+	origin map[string]string
 }
 
 // apply folds one recorded event into x.
@@ -186,6 +191,7 @@ func (x *Execution[D]) apply(e nova.Event) error {
 func (x *Execution[D]) fold(e nova.Event, r *record, data *D) error {
 	if e.Version == 1 {
 		x.StartedAt = e.RecordedAt
+		x.origin = instrument.TraceKeys(nil, e.Metadata.Extra)
 	}
 	x.UpdatedAt = e.RecordedAt
 	x.Version = e.Version

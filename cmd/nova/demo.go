@@ -22,6 +22,7 @@ import (
 	"github.com/nova-go/nova/novasqlite"
 	"github.com/nova-go/nova/projection"
 	"github.com/nova-go/nova/saga"
+	"github.com/nova-go/nova/telemetry"
 )
 
 // Demo settings: enough orders and little enough stock that some run out,
@@ -185,7 +186,10 @@ func runDemo(ctx context.Context, e *env, n int) error {
 	declined := func(id string, amount int64) bool { return id == jammed || amount > demoDeclineAbove }
 	bank := &orders.Bank{DeclineFunc: declined}
 	stock := newDemoStock(numbered+1, n, jammed, declined)
-	svc, err := orders.NewService(orders.Config{Store: store, Inventory: stock, Payments: bank})
+	// The service appends through the telemetry decorator: with an SDK
+	// installed (see telemetry.go), each append is a span whose context
+	// the events carry to the projection.
+	svc, err := orders.NewService(orders.Config{Store: telemetry.Store(store), Inventory: stock, Payments: bank})
 	if err != nil {
 		return err
 	}

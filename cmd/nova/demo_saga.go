@@ -217,7 +217,9 @@ func runOrderSagas(ctx context.Context, e *env, store nova.Store, svcs *services
 	for i := range n {
 		cmd := orders.SampleOrder(first + i)
 		ids[i] = cmd.OrderID
-		x, err := saga.Start(ctx, coord, def, cmd.OrderID, orders.Fulfilment{Order: cmd})
+		x, err := startTraced(ctx, cmd.OrderID, func(ctx context.Context) (saga.Execution[orders.Fulfilment], error) {
+			return saga.Start(ctx, coord, def, cmd.OrderID, orders.Fulfilment{Order: cmd})
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, interrupted(ctx, e, ends.pending(append(ids[:i], runIDs(left)...)))

@@ -45,7 +45,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	shutdown := startTelemetry(ctx, os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	shutdown()
 	stop()
 	os.Exit(code)
 }

@@ -89,6 +89,11 @@ type Config struct {
 	// context ends; the commit callback must then write each request
 	// inside [Batch.Apply], which skips a request given up.
 	GiveUp bool
+	// ObserveFunc, when set, is told the size of each batch the commit
+	// callback took (the requests whose callers still waited), with the
+	// leader's context, after the callback returns: for metrics. It must
+	// be quick and must not panic.
+	ObserveFunc func(ctx context.Context, size int)
 }
 
 // CommitFunc writes a batch in one transaction: it takes the lock that
@@ -291,6 +296,9 @@ func (g *Group[R]) lead(ctx context.Context, own *entry[R], slot int) error {
 			return err
 		}
 		return errors.New("groupcommit: the commit callback returned without taking its batch")
+	}
+	if g.cfg.ObserveFunc != nil {
+		g.cfg.ObserveFunc(ctx, len(b.live))
 	}
 	for _, e := range b.live {
 		if e.done != nil {

@@ -37,6 +37,20 @@ func TestEventSameContent(t *testing.T) {
 		{"other data", nil, func(d *nova.EventData) { d.Data = []byte(`{"a":2}`) }, false},
 		{"data vs nil", nil, func(d *nova.EventData) { d.Data = nil }, false},
 		{"other metadata", nil, func(d *nova.EventData) { d.Metadata.CausationID = "x" }, false},
+		{"other trace context", func(e *nova.Event) {
+			e.Metadata.Extra = map[string]string{"k": "v", "traceparent": "00-a-b-01", "tracestate": "x=1"}
+		}, func(d *nova.EventData) {
+			d.Metadata.Extra = map[string]string{"k": "v", "traceparent": "00-c-d-01"}
+		}, true},
+		{"trace context only on one side", func(e *nova.Event) {
+			e.Metadata.Extra = map[string]string{"traceparent": "00-a-b-01"}
+		}, nil, true},
+		{"other extra beside trace context", func(e *nova.Event) {
+			e.Metadata.Extra = map[string]string{"k": "v", "traceparent": "00-a-b-01"}
+		}, func(d *nova.EventData) { d.Metadata.Extra = map[string]string{"k": "w"} }, false},
+		{"extra key missing", func(e *nova.Event) {
+			e.Metadata.Extra = map[string]string{"k": "v"}
+		}, func(d *nova.EventData) { d.Metadata.Extra = map[string]string{"traceparent": "00-a-b-01"} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

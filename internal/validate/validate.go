@@ -37,9 +37,42 @@ func invalidf(format string, args ...any) error { return nova.Invalidf("nova", f
 // SameContent reports whether a recorded event carries the content of d:
 // the same ID, type, data and metadata. Stores use it to tell an idempotent
 // retry from a reused ID.
+//
+// The W3C trace-context keys of the metadata's Extra ("traceparent" and
+// "tracestate", which package telemetry adds on append) are not content:
+// a retry made under another trace, as a retry after a crash is, is still
+// the same append.
 func SameContent(e nova.Event, d nova.EventData) bool {
-	return e.ID == d.ID && e.Type == d.Type && bytes.Equal(e.Data, d.Data) && e.Metadata.Equal(d.Metadata)
+	return e.ID == d.ID && e.Type == d.Type && bytes.Equal(e.Data, d.Data) &&
+		e.Metadata.CorrelationID == d.Metadata.CorrelationID &&
+		e.Metadata.CausationID == d.Metadata.CausationID &&
+		e.Metadata.SchemaVersion() == d.Metadata.SchemaVersion() &&
+		sameExtra(e.Metadata.Extra, d.Metadata.Extra)
 }
+
+// sameExtra reports whether a and b hold the same keys, the trace-context
+// keys aside.
+func sameExtra(a, b map[string]string) bool {
+	n := 0
+	for k, v := range a {
+		if isTraceKey(k) {
+			continue
+		}
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+		n++
+	}
+	for k := range b {
+		if !isTraceKey(k) {
+			n--
+		}
+	}
+	return n == 0
+}
+
+// isTraceKey reports whether key is a W3C trace-context key.
+func isTraceKey(key string) bool { return key == "traceparent" || key == "tracestate" }
 
 // Append checks everything Append receives and returns the events
 // to write: a copy in which every empty ID is replaced by a fresh one
