@@ -84,4 +84,3 @@ func (c *Console) startRebuild(name string) (RebuildStatus, error) {
 	})
 	return st.s, nil
 }
-
