@@ -80,6 +80,22 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// waitVisible waits for sel after a click that navigates: a query made
+// while the old page goes away fails with "Cannot find context", and is
+// made again on the new page.
+func waitVisible[S chromedp.Selectable](t *testing.T, ctx context.Context, sel S, within time.Duration) error {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		err := chromedp.Do(wctx, chromedp.WaitVisible(sel))
+		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // The console in a browser, on the demo's store: find a stream, open the
 // stuck run's timeline, retry it through the page and watch it finish
 // once a worker (the next demo) has taken it up, and see the log page
@@ -114,8 +130,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/streams"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=prefix]`), "order-0000"),
 		chromedp.Submit(chromedp.CSS(`input[name=prefix]`)),
-		chromedp.WaitVisible(`//a[text()="order-00003"]`),
 	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitVisible(t, ctx, `//a[text()="order-00003"]`, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#streams`))); err != nil {
@@ -127,8 +145,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	screenshot(t, ctx, "streams")
 	if err := chromedp.Do(ctx,
 		chromedp.Click(`//a[text()="order-00003"]`),
-		chromedp.WaitVisible(chromedp.CSS(`#events`)),
 	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitVisible(t, ctx, chromedp.CSS(`#events`), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#events`))); err != nil {
@@ -143,8 +163,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/sagas?status=stuck"),
 		chromedp.Click(chromedp.CSS(`#runs tbody a[href="/sagas/fulfil/00002"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#timeline`)),
 	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitVisible(t, ctx, chromedp.CSS(`#timeline`), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#timeline`))); err != nil {
@@ -161,9 +183,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer dcancel()
-	if err := chromedp.Do(dctx, chromedp.WaitVisible(chromedp.CSS(`#done`))); err != nil {
+	if err := waitVisible(t, ctx, chromedp.CSS(`#done`), 30*time.Second); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		main, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
 		t.Fatalf("retry: no confirmation at %s: %v\n%s", loc, err, main)
@@ -179,15 +199,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if code, _, stderr := runNova(t, "demo", "--store", db, "--orders", "1"); code != 0 {
 		t.Fatalf("demo resuming the run: exit %d: %s", code, stderr)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(wctx,
-		chromedp.WaitVisible(chromedp.CSS(`#status.compensated`)),
-	); err != nil {
+	if err := waitVisible(t, ctx, chromedp.CSS(`#status.compensated`), 60*time.Second); err != nil {
 		_, out, _ := runNova(t, "saga", "fulfil/00002", "--store", db)
 		t.Fatalf("the run page did not show the run compensated: %v; the store says:\n%s", err, out)
 	}
-	if text, err = chromedp.Run(wctx, chromedp.Text(chromedp.CSS(`#timeline`))); err != nil {
+	if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#timeline`))); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text, "browser-test") {
