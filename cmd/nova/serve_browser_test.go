@@ -96,6 +96,23 @@ func waitVisible[S chromedp.Selectable](t *testing.T, ctx context.Context, sel S
 	}
 }
 
+// waitLocation waits until the page's URL holds part: a click or a
+// submit has navigated.
+func waitLocation(t *testing.T, ctx context.Context, part string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.Contains(loc, part) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not go to %s: at %s (%v)", part, loc, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // The console in a browser, on the demo's store: find a stream, open the
 // stuck run's timeline, retry it through the page and watch it finish
 // once a worker (the next demo) has taken it up, and see the log page
@@ -133,6 +150,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	waitLocation(t, ctx, "prefix=order-0000")
 	if err := waitVisible(t, ctx, `//a[text()="order-00003"]`, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +166,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	waitLocation(t, ctx, "/streams/order-00003")
 	if err := waitVisible(t, ctx, chromedp.CSS(`#events`), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +185,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	waitLocation(t, ctx, "/sagas/fulfil/00002")
 	if err := waitVisible(t, ctx, chromedp.CSS(`#timeline`), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +203,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	waitLocation(t, ctx, "?done=")
 	if err := waitVisible(t, ctx, chromedp.CSS(`#done`), 30*time.Second); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		main, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))

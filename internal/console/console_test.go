@@ -175,7 +175,7 @@ func TestPages(t *testing.T) {
 		{"/streams/order", []string{"not JSON"}},
 		{"/log?after=0", []string{"order-0", "user-4"}},
 		{"/log", []string{"Follow live"}},
-		{"/sagas", []string{"ok-1", "stuck/1", "completed"}},
+		{"/sagas", []string{"ok-1", "stuck/1", "completed", `href="/sagas/fulfil/stuck%2F1"`}},
 		{"/sagas?status=stuck", []string{"stuck/1"}},
 		{"/sagas/fulfil/ok-1", []string{"run_completed", "Timeline"}},
 		{"/sagas/fulfil/stuck%2F1", []string{"warehouse unreachable", "action-retry", `name="csrf"`}},

@@ -265,7 +265,7 @@ type LogPage struct {
 	Last string `json:"last"`
 }
 
-func (c *Console) logPage2(ctx context.Context, q LogQuery) (LogPage, error) {
+func (c *Console) logEvents(ctx context.Context, q LogQuery) (LogPage, error) {
 	after := q.After
 	if q.Latest {
 		after = c.head.before(q.Limit)

@@ -197,7 +197,7 @@ func (c *Console) logPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.logPage2(r.Context(), q)
+	p, err := c.logEvents(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (c *Console) apiLog(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.logPage2(r.Context(), q)
+	return c.logEvents(r.Context(), q)
 }
 
 func (c *Console) apiSagas(r *http.Request) (any, error) {
