@@ -36,5 +36,9 @@
 // handlers the caller supplies ([Config.Rebuilds]: `nova serve` supplies
 // the demo's).
 //
-// The package uses the standard library only.
+// The package uses the standard library only. The browser tests of `nova
+// serve` (cmd/nova, serve_browser_test.go) import
+// github.com/chromedp/chromedp, the maintained Go client of the Chrome
+// DevTools protocol, to drive a headless Chromium: a test-only
+// dependency, needing no driver binary beside the browser.
 package console
