@@ -9,6 +9,7 @@
 //	nova saga         print a run's timeline, or retry, skip or abandon it
 //	nova projections  list projections with their checkpoint and lag
 //	nova projection   rebuild a projection's read model
+//	nova serve        serve a web console over the store
 //	nova migrate      create or migrate a store's schema
 //	nova tail         print a broker's messages as they arrive
 //	nova dlq          list, drain or replay a topic's dead letters
@@ -94,7 +95,7 @@ func usagef(format string, args ...any) error {
 const defaultStore = "./nova-demo.db"
 
 func commands() []*command {
-	return []*command{demoCommand(), streamsCommand(), readCommand(), sagasCommand(), sagaCommand(), projectionsCommand(), projectionCommand(), migrateCommand(), tailCommand(), dlqCommand(), benchCommand()}
+	return []*command{demoCommand(), streamsCommand(), readCommand(), sagasCommand(), sagaCommand(), projectionsCommand(), projectionCommand(), serveCommand(), migrateCommand(), tailCommand(), dlqCommand(), benchCommand()}
 }
 
 // run executes nova with args and returns the exit status.
