@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/instrument"
 	"github.com/nova-go/nova/projection"
@@ -111,4 +113,14 @@ func packageDoc(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// An outbox limit no outbox serves is refused at once, not left to fail
+// unseen at every collection.
+func TestObserveOutboxRefusesABadLimit(t *testing.T) {
+	for _, limit := range []int{-1, telemetry.MaxOutboxLimit + 1} {
+		if _, err := telemetry.ObserveOutbox("runs", pending(3), limit); !errors.Is(err, nova.ErrInvalid) {
+			t.Errorf("limit %d: %v, want nova.ErrInvalid", limit, err)
+		}
+	}
 }

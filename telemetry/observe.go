@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/broker"
 	"github.com/nova-go/nova/internal/instrument"
 	"github.com/nova-go/nova/projection"
@@ -23,6 +24,10 @@ const (
 // ObserveTimeout bounds the reads one collection of [ObserveLag] or
 // [ObserveOutbox] makes.
 const ObserveTimeout = 5 * time.Second
+
+// MaxOutboxLimit is the most envelopes [ObserveOutbox] counts: the most an
+// outbox's Pending returns at once.
+const MaxOutboxLimit = 1000
 
 // Lagger reports how far a consumer of the log is behind:
 // *projection.Runner and *bridge.Forwarder are ones.
@@ -71,11 +76,15 @@ func ObserveLag(laggers map[string]Lagger) (unregister func() error, err error) 
 // ObserveOutbox reports, each time metrics are collected, how many
 // envelopes wait in outbox as the gauge nova.outbox.depth, counted by
 // reading at most limit of them (the gauge then says limit: at least
-// that many), under the attribute nova.component=name. unregister stops
-// the reports.
+// that many), under the attribute nova.component=name. limit is 1 to
+// [MaxOutboxLimit], 0 meaning the most; another fails with an error
+// matching [nova.ErrInvalid]. unregister stops the reports.
 func ObserveOutbox(name string, outbox broker.Outbox, limit int) (unregister func() error, err error) {
-	if limit <= 0 {
-		limit = 1000
+	switch {
+	case limit == 0:
+		limit = MaxOutboxLimit
+	case limit < 0 || limit > MaxOutboxLimit:
+		return nil, nova.Invalidf("telemetry", "ObserveOutbox limit %d, want 0 (default) or 1 to %d", limit, MaxOutboxLimit)
 	}
 	set := instrument.Get()
 	depth, err := set.Meter.Int64ObservableGauge(MetricOutboxDepth, metric.WithUnit("{envelope}"),

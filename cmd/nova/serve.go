@@ -15,6 +15,7 @@ import (
 	"github.com/nova-go/nova/internal/console"
 	"github.com/nova-go/nova/internal/services"
 	"github.com/nova-go/nova/projection"
+	"github.com/nova-go/nova/telemetry"
 )
 
 // defaultAddr is where nova serve listens: loopback only.
@@ -43,7 +44,7 @@ func serveCommand() *command {
 			if token == "" {
 				token = os.Getenv(tokenEnv)
 			}
-			return runServe(ctx, e, serveOptions{addr: addr, token: token, readOnly: readOnly})
+			return runServe(ctx, e, serveOptions{addr: addr, token: token, readOnly: readOnly, metrics: metricsHandler()})
 		},
 	}
 }
@@ -91,6 +92,13 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		svc = &s
 	} else if !errors.Is(err, services.ErrEventsOnly) {
 		return err
+	}
+
+	if o.metrics != nil && svc != nil && svc.Runs != nil {
+		// The outbox's depth, counted when /metrics is scraped.
+		if unregister, err := telemetry.ObserveOutbox("serve", svc.Runs.Outbox(), 0); err == nil {
+			defer unregister()
+		}
 	}
 
 	var handler slog.Handler = slog.NewTextHandler(e.stderr, nil)

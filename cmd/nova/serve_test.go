@@ -113,3 +113,22 @@ func TestServeStopsWithLiveStreams(t *testing.T) {
 		t.Logf("live stream ended with %v", err)
 	}
 }
+
+// nova serve's /metrics reports the outbox's depth, read when scraped.
+func TestServeMetricsReportOutboxDepth(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m.db")
+	if code, _, stderr := runNova(t, "demo", "--store", db, "--orders", "2"); code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	base, stop := startServe(t, db, serveOptions{metrics: metricsHandler()})
+	defer stop()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `nova_outbox_depth{`) || !strings.Contains(string(body), `nova_component="serve"`) {
+		t.Fatalf("GET /metrics: %d, want the serve outbox's depth:\n%.2000s", res.StatusCode, body)
+	}
+}
