@@ -4,69 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/nova-go/nova"
-	"github.com/nova-go/nova/internal/projectiondriver"
 	"github.com/nova-go/nova/novamysql"
 	"github.com/nova-go/nova/novatest"
 	"github.com/nova-go/nova/projection"
 )
-
-// Inside a projection's batch, TxFromContext writes out the query
-// store's buffered writes before handing out the transaction: the
-// handler's own SQL sees them, and what it writes is read back after.
-func TestTxFromContextWritesTheBatchOut(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := open(t, novamysql.Config{})
-	qs := newQueryStore(t, s, "raw_views")
-	cp := novamysql.NewCheckpoints(s)
-	err := cp.Commit(ctx, "raw-reader", "", nova.Start, nova.Position{Commit: 1}, func(ctx context.Context) error {
-		b := projectiondriver.NewBatch()
-		ctx = projectiondriver.WithBatch(ctx, b)
-		if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`{"n":1}`)); err != nil {
-			return err
-		}
-		if _, err := qs.GetRaw(ctx, "other"); !errors.Is(err, nova.ErrNotFound) {
-			return fmt.Errorf("GetRaw(other) = %v, want not found", err)
-		}
-		if b.Pending() != 1 {
-			return fmt.Errorf("%d writes buffered, want 1", b.Pending())
-		}
-		tx, ok := novamysql.TxFromContext(ctx)
-		if !ok {
-			return errors.New("no transaction in the ctx")
-		}
-		if b.Pending() != 0 {
-			return fmt.Errorf("%d writes still buffered after TxFromContext", b.Pending())
-		}
-		var v string
-		if err := tx.QueryRowContext(ctx, "SELECT value FROM raw_views WHERE `key` = 'k'").Scan(&v); err != nil || v != `{"n":1}` {
-			return fmt.Errorf("the handler's own SELECT = %s, %v; want the buffered write", v, err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO raw_views (`key`, value, updated_at) VALUES ('other', '\"raw\"', UTC_TIMESTAMP(6))"); err != nil {
-			return err
-		}
-		if got, err := qs.GetRaw(ctx, "other"); err != nil || string(got) != `"raw"` {
-			return fmt.Errorf("GetRaw(other) after the handler's own INSERT = %s, %v", got, err)
-		}
-		if err := qs.UpsertRaw(ctx, "k", json.RawMessage(`{"n":2}`)); err != nil {
-			return err
-		}
-		return b.Flush(ctx)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, want := range map[string]string{"k": `{"n":2}`, "other": `"raw"`} {
-		if got, err := qs.GetRaw(ctx, key); err != nil || string(got) != want {
-			t.Errorf("GetRaw(%q) = %s, %v; want %s", key, got, err, want)
-		}
-	}
-}
 
 // A value the server refuses only when the batch is written out (too
 // deeply nested for MariaDB's JSON_VALID) is the fault of the event whose

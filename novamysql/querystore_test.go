@@ -47,7 +47,25 @@ func TestSQLQueryStore(t *testing.T) {
 			return errors.Join(err, tx.Rollback())
 		}
 		return tx.Commit()
-	}), novatest.WithCheckpoints(novamysql.NewCheckpoints(s)), novatest.WithEventStore(s))
+	}), novatest.WithCheckpoints(novamysql.NewCheckpoints(s)), novatest.WithEventStore(s), novatest.WithRawSQL(novatest.RawSQL{
+		Get: func(ctx context.Context, qs cqrs.QueryStore, key string) (string, error) {
+			tx, ok := novamysql.TxFromContext(ctx)
+			if !ok {
+				return "", errors.New("no transaction in the ctx")
+			}
+			var v string
+			err := tx.QueryRowContext(ctx, "SELECT value FROM `"+qs.(*novamysql.QueryStore).Table()+"` WHERE `key` = ?", key).Scan(&v)
+			return v, err
+		},
+		Put: func(ctx context.Context, qs cqrs.QueryStore, key, value string) error {
+			tx, ok := novamysql.TxFromContext(ctx)
+			if !ok {
+				return errors.New("no transaction in the ctx")
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO `"+qs.(*novamysql.QueryStore).Table()+"` (`key`, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))", key, value)
+			return err
+		},
+	}))
 }
 
 // The default table carries the store's prefix.

@@ -43,7 +43,25 @@ func TestSQLQueryStore(t *testing.T) {
 		return newQueryStore(t, s, table)
 	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 		return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error { return fn(novapg.WithTx(ctx, tx)) })
-	}), novatest.WithCheckpoints(cp), novatest.WithEventStore(s))
+	}), novatest.WithCheckpoints(cp), novatest.WithEventStore(s), novatest.WithRawSQL(novatest.RawSQL{
+		Get: func(ctx context.Context, qs cqrs.QueryStore, key string) (string, error) {
+			tx, ok := novapg.TxFromContext(ctx)
+			if !ok {
+				return "", errors.New("no transaction in the ctx")
+			}
+			var v string
+			err := tx.QueryRow(ctx, `SELECT value::text FROM `+qs.(*novapg.QueryStore).Table()+` WHERE key = $1`, key).Scan(&v)
+			return v, err
+		},
+		Put: func(ctx context.Context, qs cqrs.QueryStore, key, value string) error {
+			tx, ok := novapg.TxFromContext(ctx)
+			if !ok {
+				return errors.New("no transaction in the ctx")
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO `+qs.(*novapg.QueryStore).Table()+` (key, value) VALUES ($1, $2::jsonb)`, key, value)
+			return err
+		},
+	}))
 }
 
 func TestNewQueryStoreBadInput(t *testing.T) {

@@ -42,7 +42,41 @@ func TestSQLQueryStore(t *testing.T) {
 		return newQueryStore(t, s, table)
 	}, novatest.WithTx(func(ctx context.Context, t *testing.T, fn func(ctx context.Context) error) error {
 		return s.WriteTx(ctx, func(c *sqlite3.Conn) error { return fn(novasqlite.WithTx(ctx, c)) })
-	}), novatest.WithCheckpoints(checkpoints(t, s)), novatest.WithEventStore(s))
+	}), novatest.WithCheckpoints(checkpoints(t, s)), novatest.WithEventStore(s), novatest.WithRawSQL(novatest.RawSQL{
+		Get: func(ctx context.Context, qs cqrs.QueryStore, key string) (string, error) {
+			c, ok := novasqlite.TxFromContext(ctx)
+			if !ok {
+				return "", errors.New("no connection in the ctx")
+			}
+			st, _, err := c.Prepare(`SELECT value FROM "` + qs.(*novasqlite.QueryStore).Table() + `" WHERE key = ?`)
+			if err != nil {
+				return "", err
+			}
+			defer st.Close()
+			if err := st.BindText(1, key); err != nil {
+				return "", err
+			}
+			if !st.Step() {
+				return "", errors.Join(fmt.Errorf("no row %q", key), st.Err())
+			}
+			return st.ColumnText(0), nil
+		},
+		Put: func(ctx context.Context, qs cqrs.QueryStore, key, value string) error {
+			c, ok := novasqlite.TxFromContext(ctx)
+			if !ok {
+				return errors.New("no connection in the ctx")
+			}
+			st, _, err := c.Prepare(`INSERT INTO "` + qs.(*novasqlite.QueryStore).Table() + `" (key, value, updated_at) VALUES (?, ?, 0)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := errors.Join(st.BindText(1, key), st.BindText(2, value)); err != nil {
+				return err
+			}
+			return st.Exec()
+		},
+	}))
 }
 
 func checkpoints(t *testing.T, s *novasqlite.Store) *novasqlite.Checkpoints {

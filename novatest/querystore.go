@@ -447,6 +447,7 @@ type sqlQueryOptions struct {
 	inTx   TxFunc
 	cp     projection.CheckpointStore
 	events nova.Store
+	raw    RawSQL
 }
 
 // WithTx gives the suite the backend's transactions. It is required.
@@ -504,7 +505,7 @@ func RunSQLQueryStore(t *testing.T, newStore func(t *testing.T, table string) cq
 	if o.inTx == nil {
 		t.Fatal("novatest: RunSQLQueryStore needs the backend's transactions: pass WithTx")
 	}
-	s := sqlQuerySuite{newStore: newStore, inTx: o.inTx, events: o.events}
+	s := sqlQuerySuite{newStore: newStore, inTx: o.inTx, events: o.events, raw: o.raw}
 	s.rb, _ = o.cp.(projection.Rebuilder)
 	t.Run("Tables", s.testTables)
 	t.Run("InTransaction", s.testInTransaction)
@@ -518,6 +519,7 @@ type sqlQuerySuite struct {
 	inTx     TxFunc
 	rb       projection.Rebuilder // nil: WithCheckpoints and Batched skip
 	events   nova.Store           // nil: Batched/Runner skips
+	raw      RawSQL               // zero: Batched/RawSQL skips
 }
 
 func (s sqlQuerySuite) testTables(t *testing.T) {

@@ -211,6 +211,7 @@ func (s sqlQuerySuite) testBatched(t *testing.T) {
 		wantValue(t, qs, "b", `"new"`)
 	})
 	t.Run("Runner", s.testBatchedRunner)
+	t.Run("RawSQL", s.testBatchedRawSQL)
 }
 
 // batchedCount is the document the Runner case keeps per stream.
@@ -363,6 +364,68 @@ func (s sqlQuerySuite) testBatchedRunner(t *testing.T) {
 	for key, v := range live {
 		if !jsonEqual([]byte(v), []byte(rebuilt[key])) {
 			t.Fatalf("%s: rebuilt %s, caught up %s", key, rebuilt[key], v)
+		}
+	}
+}
+
+// RawSQL is a handler's own SQL in a projection's transaction, reached
+// through the backend's TxFromContext(ctx), on the table of qs (one of
+// the suite's query stores): Get reads key's stored JSON, Put writes
+// one. Given with [WithRawSQL], it checks that TxFromContext writes out
+// the batch's buffered writes before handing out the transaction.
+type RawSQL struct {
+	Get func(ctx context.Context, qs cqrs.QueryStore, key string) (string, error)
+	Put func(ctx context.Context, qs cqrs.QueryStore, key, value string) error
+}
+
+// WithRawSQL gives [RunSQLQueryStore] the backend's own SQL for the
+// Batched/RawSQL case, which skips without it.
+func WithRawSQL(r RawSQL) SQLQueryOption {
+	return func(o *sqlQueryOptions) { o.raw = r }
+}
+
+// testBatchedRawSQL: inside a batch, the handler's own SQL (through
+// TxFromContext) sees the writes buffered before it, and what it writes
+// is read back by the query store after.
+func (s sqlQuerySuite) testBatchedRawSQL(t *testing.T) {
+	if s.rb == nil || s.raw.Get == nil || s.raw.Put == nil {
+		t.Skip("the backend passed no WithCheckpoints or no WithRawSQL")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	qs := s.newStore(t, "batched_raw")
+	err := s.rb.Commit(ctx, "qs-batched-raw", "", nova.Start, nova.Position{Commit: 1}, inBatch(func(tx context.Context, b *projectiondriver.Batch) error {
+		if err := qs.UpsertRaw(tx, "k", json.RawMessage(`{"n":1}`)); err != nil {
+			return err
+		}
+		if err := getIs(tx, qs, "other", ""); err != nil {
+			return err
+		}
+		if n := b.Pending(); n != 1 {
+			return fmt.Errorf("%d writes buffered, want 1", n)
+		}
+		if v, err := s.raw.Get(tx, qs, "k"); err != nil || !jsonEqual([]byte(v), []byte(`{"n":1}`)) {
+			return fmt.Errorf("the handler's own SELECT = %s, %v; want the buffered write", v, err)
+		}
+		if n := b.Pending(); n != 0 {
+			return fmt.Errorf("%d writes still buffered after TxFromContext", n)
+		}
+		if err := s.raw.Put(tx, qs, "other", `"raw"`); err != nil {
+			return fmt.Errorf("the handler's own INSERT: %w", err)
+		}
+		// "other" was read as missing before: the batch must not answer
+		// from what it remembered.
+		if err := getIs(tx, qs, "other", `"raw"`); err != nil {
+			return fmt.Errorf("after the handler's own INSERT: %w", err)
+		}
+		return qs.UpsertRaw(tx, "k", json.RawMessage(`{"n":2}`))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"k": `{"n":2}`, "other": `"raw"`} {
+		if err := getIs(ctx, qs, key, want); err != nil {
+			t.Error(err)
 		}
 	}
 }
