@@ -10,10 +10,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/novapg"
 	"github.com/nova-go/nova/novatest"
+	"github.com/nova-go/nova/telemetry"
 )
 
 // groupAppend is one append of a group test and what it must get.
@@ -442,4 +445,45 @@ func TestConcurrentAppendsWithConflicts(t *testing.T) {
 			checkLog(t, s)
 		})
 	}
+}
+
+// A group's size is reported as the nova.store.group_commit.size
+// histogram, under nova.component=novapg. Not parallel: it installs the
+// process's meter provider for its duration.
+func TestGroupCommitReportsItsSize(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	telemetry.Use(telemetry.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	defer telemetry.Use(telemetry.Config{})
+	sc := newScratch(t)
+	var appends []*groupAppend
+	var streams []string
+	for i := range 4 {
+		st := fmt.Sprint("m-", i)
+		streams = append(streams, st)
+		appends = append(appends, &groupAppend{stream: st, expected: nova.Exact(1), first: 2, events: novatest.Events("e", 1)})
+	}
+	s := groupStore(t, sc, streams...)
+	runGroup(t, sc, s, appends, nil)
+	checkGroup(t, s, appends)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "nova.store.group_commit.size" {
+				continue
+			}
+			h, _ := m.Data.(metricdata.Histogram[int64])
+			for _, p := range h.DataPoints {
+				if c, _ := p.Attributes.Value("nova.component"); c.AsString() == "novapg" {
+					if max, ok := p.Max.Value(); !ok || max < 4 {
+						t.Fatalf("largest group reported %d, want at least the 4 appends that committed together", max)
+					}
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("no nova.store.group_commit.size point for novapg in %+v", rm.ScopeMetrics)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/aggregate"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/internal/instrument"
 	"github.com/nova-go/nova/internal/validate"
 )
 
@@ -93,7 +94,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		send:     make(chan struct{}, 1),
 	}
 	if cfg.MaxGroup > 1 {
-		s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers, GiveUp: true}, s.commitGroup)
+		s.group = groupcommit.New(groupcommit.Config{MaxGroup: cfg.MaxGroup, Committers: cfg.Writers, GiveUp: true, ObserveFunc: instrument.GroupCommit("novapg")}, s.commitGroup)
 	}
 	s.wg.Add(2)
 	go func() {
