@@ -143,9 +143,16 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// What is still open after the grace period is cut: a request
+		// that would not end, or, far more often, a socket a browser
+		// opened ahead of need and never sent a request on, which
+		// net/http only counts as idle after 5 s.
+		err = srv.Close()
+	}
 	<-errc // http.ErrServerClosed
 	if err != nil {
 		return fmt.Errorf("shut down: %w", err)

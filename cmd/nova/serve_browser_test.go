@@ -262,5 +262,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+
+	// Rebuild the demo's projection through the page and watch it end.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rebuild-order-summary`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitVisible(t, ctx, `//span[@data-k="progress" and contains(text(), "done")]`, 60*time.Second); err != nil {
+		main, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+		t.Fatalf("the rebuild did not show done: %v\n%s", err, main)
+	}
+	if text, err = chromedp.Run(ctx, chromedp.Text(`//span[@data-k="progress"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if done, total, ok := strings.Cut(strings.Fields(text)[0], "/"); !ok || done != total || done == "0" {
+		t.Errorf("rebuild progress %q, want every event of the log done", text)
+	}
 	screenshot(t, ctx, "projections")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -130,5 +131,26 @@ func TestServeMetricsReportOutboxDepth(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), `nova_outbox_depth{`) || !strings.Contains(string(body), `nova_component="serve"`) {
 		t.Fatalf("GET /metrics: %d, want the serve outbox's depth:\n%.2000s", res.StatusCode, body)
+	}
+}
+
+// A socket opened and never sent a request on (browsers open them ahead
+// of need) does not hold up or fail the shutdown.
+func TestServeStopsWithAnIdleSocketOpen(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "i.db")
+	if code, _, stderr := runNova(t, "demo", "--store", db, "--orders", "1"); code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	base, stop := startServe(t, db, serveOptions{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	stop() // fails the test if serve returns an error or takes 10 s
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("serve took %v to stop", d)
 	}
 }
