@@ -181,7 +181,21 @@ func TestPrefetchGivesTheBatchKeys(t *testing.T) {
 	waitFor(t, r, last.Position)
 	qs.mu.Lock()
 	defer qs.mu.Unlock()
-	if want := [][]string{{"a", "b"}}; !reflect.DeepEqual(qs.calls, want) {
-		t.Fatalf("Prefetch calls %q, want %q", qs.calls, want)
+	// The events were stored before the runner started, but how they are
+	// cut into batches depends on timing: check each batch's keys are
+	// distinct, and that together they are the handled events' keys, the
+	// panicking key function's event and the unhandled type left out.
+	seen := map[string]bool{}
+	for _, call := range qs.calls {
+		distinct := map[string]bool{}
+		for _, k := range call {
+			if distinct[k] {
+				t.Fatalf("Prefetch call %q names %q twice", call, k)
+			}
+			distinct[k], seen[k] = true, true
+		}
+	}
+	if want := map[string]bool{"a": true, "b": true}; !reflect.DeepEqual(seen, want) {
+		t.Fatalf("Prefetch calls %q, want the keys a and b", qs.calls)
 	}
 }
