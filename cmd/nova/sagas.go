@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nova-go/nova/internal/console"
 	"github.com/nova-go/nova/saga"
 )
 
@@ -227,22 +228,6 @@ func actorOr(actor string) string {
 	return "operator"
 }
 
-// entryJSON is a transition as `nova saga RUN --json` prints it.
-type entryJSON struct {
-	Version  uint64    `json:"version"`
-	At       time.Time `json:"at"`
-	Type     string    `json:"type"`
-	Status   string    `json:"status"`
-	Step     string    `json:"step,omitempty"`
-	Attempt  int       `json:"attempt,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	TimedOut bool      `json:"timed_out,omitempty"`
-	Unknown  bool      `json:"unknown,omitempty"`
-	DelayMS  int64     `json:"delay_ms,omitempty"`
-	Actor    string    `json:"actor,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-}
-
 func runTimeline(ctx context.Context, e *env, name, runID string) error {
 	runs, closeRuns, err := openRuns(ctx, e.store)
 	if err != nil {
@@ -260,9 +245,7 @@ func runTimeline(ctx context.Context, e *env, name, runID string) error {
 	if e.json {
 		enc := json.NewEncoder(e.stdout)
 		for _, x := range entries {
-			if err := enc.Encode(entryJSON{Version: x.Version, At: x.At.UTC(), Type: x.Type, Status: string(x.Status), Step: x.Step,
-				Attempt: x.Attempt, Error: x.Error, TimedOut: x.TimedOut, Unknown: x.Unknown, DelayMS: x.Delay.Milliseconds(),
-				Actor: x.Actor, Reason: x.Reason}); err != nil {
+			if err := enc.Encode(console.NewEntryRow(x, nil)); err != nil {
 				return err
 			}
 		}

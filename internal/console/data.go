@@ -384,6 +384,14 @@ type EntryRow struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 }
 
+// NewEntryRow returns timeline entry x as a row, with data, its event's
+// data (nil leaves it out). `nova saga RUN --json` prints the same rows.
+func NewEntryRow(x saga.Entry, data json.RawMessage) EntryRow {
+	return EntryRow{Version: x.Version, At: x.At.UTC(), Type: x.Type, Status: string(x.Status),
+		Step: x.Step, Attempt: x.Attempt, Error: x.Error, TimedOut: x.TimedOut, Unknown: x.Unknown,
+		DelayMS: x.Delay.Milliseconds(), Actor: x.Actor, Reason: x.Reason, Data: data}
+}
+
 // PrettyData returns the entry's event data indented for reading.
 func (e EntryRow) PrettyData() string { return pretty(e.Data) }
 
@@ -430,9 +438,7 @@ func (c *Console) run(ctx context.Context, name, id string) (RunPage, error) {
 	}
 	p := RunPage{Run: c.runRow(info), Stream: stream, Timeline: []EntryRow{}}
 	for _, x := range entries {
-		p.Timeline = append(p.Timeline, EntryRow{Version: x.Version, At: x.At.UTC(), Type: x.Type, Status: string(x.Status),
-			Step: x.Step, Attempt: x.Attempt, Error: x.Error, TimedOut: x.TimedOut, Unknown: x.Unknown,
-			DelayMS: x.Delay.Milliseconds(), Actor: x.Actor, Reason: x.Reason, Data: data[x.Version]})
+		p.Timeline = append(p.Timeline, NewEntryRow(x, data[x.Version]))
 	}
 	return p, nil
 }
