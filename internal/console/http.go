@@ -154,68 +154,89 @@ func (c *Console) api(f apiFunc) http.HandlerFunc {
 
 // Pages.
 
-func (c *Console) overviewPage(w http.ResponseWriter, r *http.Request) error {
+// A view is what a page and its API route both show: it checks r's query,
+// reads the data, and names the page's title.
+type view func(r *http.Request) (data any, title string, err error)
+
+// show renders the data of v in the page template tmpl.
+func (c *Console) show(tmpl string, v view) http.HandlerFunc {
+	return c.page(func(w http.ResponseWriter, r *http.Request) error {
+		data, title, err := v(r)
+		if err != nil {
+			return err
+		}
+		c.render(w, r, http.StatusOK, tmpl, c.base(r, title, data))
+		return nil
+	})
+}
+
+// serve answers with the data of v as JSON.
+func (c *Console) serve(v view) http.HandlerFunc {
+	return c.api(func(r *http.Request) (any, error) {
+		data, _, err := v(r)
+		return data, err
+	})
+}
+
+func (c *Console) overviewView(r *http.Request) (any, string, error) {
 	if err := known(r.URL.Query()); err != nil {
-		return err
+		return nil, "", err
 	}
 	o, err := c.overview(r.Context())
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "overview", c.base(r, "Overview", o))
-	return nil
+	return o, "Overview", err
 }
 
-func (c *Console) streamsPage(w http.ResponseWriter, r *http.Request) error {
+func (c *Console) streamsView(r *http.Request) (any, string, error) {
 	q, err := ParseStreamsQuery(r.URL.Query())
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	p, err := c.streams(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "streams", c.base(r, "Streams", p))
-	return nil
+	return p, "Streams", err
 }
 
-func (c *Console) streamPage(w http.ResponseWriter, r *http.Request) error {
+func (c *Console) streamView(r *http.Request) (any, string, error) {
 	q, err := ParseEventsQuery(r.URL.Query())
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	p, err := c.stream(r.Context(), r.PathValue("id"), q)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "stream", c.base(r, "Stream "+p.Stream, p))
-	return nil
+	return p, "Stream " + p.Stream, err
 }
 
-func (c *Console) logPage(w http.ResponseWriter, r *http.Request) error {
+func (c *Console) logView(r *http.Request) (any, string, error) {
 	q, err := ParseLogQuery(r.URL.Query())
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	p, err := c.logEvents(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "log", c.base(r, "Log", p))
-	return nil
+	return p, "Log", err
 }
 
-func (c *Console) sagasPage(w http.ResponseWriter, r *http.Request) error {
+func (c *Console) sagasView(r *http.Request) (any, string, error) {
 	q, err := ParseSagasQuery(r.URL.Query())
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	p, err := c.sagas(r.Context(), q)
-	if err != nil {
-		return err
+	return p, "Sagas", err
+}
+
+func (c *Console) projectionsView(r *http.Request) (any, string, error) {
+	if err := known(r.URL.Query()); err != nil {
+		return nil, "", err
 	}
-	c.render(w, r, http.StatusOK, "sagas", c.base(r, "Sagas", p))
-	return nil
+	p, err := c.projections(r.Context())
+	return p, "Projections", err
+}
+
+// runView is the run's API route; its page (runPage) also takes ?done=.
+func (c *Console) runView(r *http.Request) (any, string, error) {
+	if err := known(r.URL.Query()); err != nil {
+		return nil, "", err
+	}
+	p, err := c.run(r.Context(), r.PathValue("saga"), r.PathValue("run"))
+	return p, "", err
 }
 
 // runData is the run page: the run, and the message of the action just
@@ -267,18 +288,6 @@ func (c *Console) runAction(w http.ResponseWriter, r *http.Request) error {
 		msg += ", due: a worker takes it from here"
 	}
 	http.Redirect(w, r, runPath(name, id)+"?done="+url.QueryEscape(msg), http.StatusSeeOther)
-	return nil
-}
-
-func (c *Console) projectionsPage(w http.ResponseWriter, r *http.Request) error {
-	if err := known(r.URL.Query()); err != nil {
-		return err
-	}
-	p, err := c.projections(r.Context())
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "projections", c.base(r, "Projections", p))
 	return nil
 }
 
@@ -340,52 +349,6 @@ func safeNext(next string) string {
 
 // API.
 
-func (c *Console) apiOverview(r *http.Request) (any, error) {
-	if err := known(r.URL.Query()); err != nil {
-		return nil, err
-	}
-	return c.overview(r.Context())
-}
-
-func (c *Console) apiStreams(r *http.Request) (any, error) {
-	q, err := ParseStreamsQuery(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
-	return c.streams(r.Context(), q)
-}
-
-func (c *Console) apiStream(r *http.Request) (any, error) {
-	q, err := ParseEventsQuery(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
-	return c.stream(r.Context(), r.PathValue("id"), q)
-}
-
-func (c *Console) apiLog(r *http.Request) (any, error) {
-	q, err := ParseLogQuery(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
-	return c.logEvents(r.Context(), q)
-}
-
-func (c *Console) apiSagas(r *http.Request) (any, error) {
-	q, err := ParseSagasQuery(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
-	return c.sagas(r.Context(), q)
-}
-
-func (c *Console) apiRun(r *http.Request) (any, error) {
-	if err := known(r.URL.Query()); err != nil {
-		return nil, err
-	}
-	return c.run(r.Context(), r.PathValue("saga"), r.PathValue("run"))
-}
-
 // apiAction takes {"action", "reason", "actor"} as JSON.
 func (c *Console) apiAction(r *http.Request) (any, error) {
 	if err := c.readOnly(); err != nil {
@@ -436,13 +399,6 @@ func DecodeAction(body io.Reader) (Action, error) {
 		return a, err
 	}
 	return a, nil
-}
-
-func (c *Console) apiProjections(r *http.Request) (any, error) {
-	if err := known(r.URL.Query()); err != nil {
-		return nil, err
-	}
-	return c.projections(r.Context())
 }
 
 func (c *Console) apiRebuildStatus(r *http.Request) (any, error) {
