@@ -106,6 +106,20 @@
 // held up by a stream's row locked elsewhere (an open transaction of
 // AppendTx) holds its group's appends with it.
 //
+// Saga transitions ([RunStore.Record]) at an exact expected version join
+// the same groups: a transition queues as an append does, and in a group
+// its append is followed by the checked upsert of its run's row (its own
+// version check and its own lease check) and its outbox insert, under
+// the group's one guard. A lone transition commits at once on its own
+// goroutine, in one round trip, as before. Unlike an append's, a
+// transition's statements raise an error when its append or its lease
+// check fails, which aborts the group: nothing of it is written, and
+// every member runs again alone, where the transition at fault gets its
+// own result (saga.ErrLeaseLost, a *nova.ConcurrencyError, or the run's
+// row for an idempotent retry). A transition of a stream that an earlier
+// write of its group appends to runs alone after the group, since its
+// run's check could not tell its own append from the other's.
+//
 // # Waking subscribers
 //
 // A NOTIFY inside the append transaction would make every commit take the
@@ -131,7 +145,8 @@
 // The package's other services work the same way in the store's schema:
 // [RunStore] records a saga transition, its runs-table row and its outbox
 // envelopes in one transaction (one round trip to the server in the
-// common case) and claims due runs with FOR UPDATE SKIP
+// common case, shared with concurrent transitions by group commit) and
+// claims due runs with FOR UPDATE SKIP
 // LOCKED, on the database's clock; [Checkpoints] commits a projection
 // batch's read-model writes with its checkpoint and hands the transaction
 // to the handlers in their ctx ([WithTx], [TxFromContext]), where

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nova-go/nova"
 	"github.com/nova-go/nova/internal/groupcommit"
+	"github.com/nova-go/nova/saga"
 )
 
 // request is one [Store.Append] in a group commit. The leader of its
@@ -30,7 +31,32 @@ type request struct {
 	// err need not be the append's own.
 	err    error
 	shared bool
+
+	// tr is set when the request is a saga transition
+	// ([RunStore.Record]): its run's row and outbox rows are written
+	// after its append, in the same transaction.
+	tr *transition
 }
+
+// transition is the saga part of a request: what [RunStore.recordFast]
+// writes after the append, and what it read back.
+type transition struct {
+	rs     *RunStore
+	t      *saga.Transition
+	outbox []any // the outbox insert's arguments; nil when none
+	args   []any // the checked upsert's arguments
+
+	row saga.RunInfo
+	// done reports that the transition was written. Alone, a transition
+	// not done and with no error wrote nothing for Record's transaction
+	// to decide (see recordFast); in a group, any failure is the group's
+	// error.
+	done bool
+}
+
+// errAlone is the result of a transition left out of its group, to run
+// alone.
+var errAlone = errors.New("transition of a stream written earlier in its group")
 
 // appendGrouped commits r in a group with the appends that arrive while
 // another group commits, then settles its result as an append alone
@@ -100,6 +126,10 @@ func (s *Store) commitGroup(ctx context.Context, b *groupcommit.Batch[request]) 
 	reqs := b.Take()
 	if len(reqs) == 1 {
 		r := reqs[0]
+		if r.tr != nil {
+			b.Apply(0, func() { r.tr.done, r.err = r.tr.rs.recordFast(ctx, r) })
+			return
+		}
 		b.Apply(0, func() { r.res, r.conflict, r.err = s.appendOnce(ctx, r.sql, r.args, r.n) })
 		return
 	}
@@ -114,14 +144,37 @@ func (s *Store) commitGroup(ctx context.Context, b *groupcommit.Batch[request]) 
 	for _, i := range order {
 		r := reqs[i]
 		b.Apply(i, func() {
-			batch.Queue(s.sql.grouped[r.sql], r.args...)
+			if r.tr != nil && len(live) > 0 && live[len(live)-1].stream == r.stream {
+				// Its checked upsert would find the stream's row
+				// written by this transaction whether or not its own
+				// append wrote: it runs alone after the group.
+				r.err, r.shared = errAlone, true
+				return
+			}
+			if r.tr == nil {
+				batch.Queue(s.sql.grouped[r.sql], r.args...)
+			} else {
+				// A transition's statements raise an error unless the
+				// append and the lease check hold, which aborts the
+				// group: see recordFast.
+				batch.Queue(r.sql, r.args...)
+				batch.Queue(r.tr.rs.sql.checked, r.tr.args...)
+				if r.tr.outbox != nil {
+					batch.Queue(r.tr.rs.sql.outbox, r.tr.outbox...)
+				}
+			}
 			live = append(live, r)
 		})
 	}
 	if len(live) == 0 {
 		return
 	}
-	results := make([]request, len(live))
+	type result struct {
+		res      nova.AppendResult
+		conflict bool
+		row      saga.RunInfo
+	}
+	results := make([]result, len(live))
 	br := s.pool.SendBatch(ctx, batch)
 	_, err := br.Exec()
 	for i, r := range live {
@@ -129,12 +182,19 @@ func (s *Store) commitGroup(ctx context.Context, b *groupcommit.Batch[request]) 
 			break
 		}
 		results[i].res, results[i].conflict, err = scanRow(br.QueryRow(), r.n)
+		if err != nil || r.tr == nil {
+			continue
+		}
+		var flag int
+		if err = scanRun(br.QueryRow(), &results[i].row, &flag); err == nil && r.tr.outbox != nil {
+			_, err = br.Exec()
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		err = fmt.Errorf("group commit of %d appends: %w", len(live), err)
+		err = fmt.Errorf("group commit of %d writes: %w", len(live), err)
 	}
 	for i, r := range live {
 		if err != nil {
@@ -142,5 +202,8 @@ func (s *Store) commitGroup(ctx context.Context, b *groupcommit.Batch[request]) 
 			continue
 		}
 		r.res, r.conflict = results[i].res, results[i].conflict
+		if r.tr != nil {
+			r.tr.row, r.tr.done = results[i].row, true
+		}
 	}
 }

@@ -165,31 +165,47 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 	if err != nil {
 		return saga.RunInfo{}, fmt.Errorf("novapg: record run %q: %w", t.Run.RunID, err)
 	}
+	if err := r.s.checkOpen(); err != nil {
+		return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
+	}
+	q, err := r.fastRequest(&t, outbox)
+	if err != nil {
+		return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
+	}
 	var (
 		row saga.RunInfo
 		res nova.AppendResult
+		// fast says the next attempt starts with recordFast.
+		fast = q != nil
+		done bool
 	)
-	err = r.s.retry(ctx, func() error {
-		if err := r.s.checkOpen(); err != nil {
-			return err
+	if q != nil && r.s.group != nil {
+		// In a group with the transitions and appends that arrive while
+		// others commit; alone, as recordFast.
+		if err := r.s.group.Do(ctx, q); err != nil {
+			return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
 		}
-		done, err := r.recordFast(ctx, &t, outbox, &row, &res)
-		if err != nil || done {
-			return err
+		switch {
+		case q.err == nil && q.tr.done:
+			done, row, res = true, q.tr.row, q.res
+		case q.shared:
+			// The group wrote nothing: the transition runs again alone,
+			// and gets its own result.
+		case q.err == nil:
+			// Alone, it wrote nothing: Record's transaction decides.
+			fast = false
+		case !retryable(q.err):
+			return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), q.err)
 		}
-		return pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
-			var err error
-			res, err = r.s.AppendTx(ctx, tx, t.Stream, t.Expected, t.Events...)
-			if err != nil {
-				return err
+		if !done {
+			if err := ctx.Err(); err != nil {
+				return saga.RunInfo{}, sagaError(fmt.Sprintf("record run %q", t.Run.RunID), err)
 			}
-			if res.Duplicate {
-				return errDuplicate
-			}
-			row, err = r.write(ctx, tx, &t, res.LastVersion, outbox)
-			return err
-		})
-	})
+		}
+	}
+	if !done {
+		err = r.record(ctx, &t, q, fast, outbox, &row, &res)
+	}
 	switch {
 	case errors.Is(err, errDuplicate):
 		return r.Get(ctx, t.Run.Saga, t.Run.RunID)
@@ -204,6 +220,37 @@ func (r *RunStore) Record(ctx context.Context, t saga.Transition) (saga.RunInfo,
 		r.box.wake.Wake()
 	}
 	return row, nil
+}
+
+// record writes t alone, under the retry rules: first with recordFast
+// (q, when fast), then, unless that wrote it, in a transaction of its
+// own, which decides an idempotent retry (errDuplicate) or a conflict.
+func (r *RunStore) record(ctx context.Context, t *saga.Transition, q *request, fast bool, outbox []any, row *saga.RunInfo, res *nova.AppendResult) error {
+	return r.s.retry(ctx, func() error {
+		if err := r.s.checkOpen(); err != nil {
+			return err
+		}
+		if fast {
+			done, err := r.recordFast(ctx, q)
+			if err != nil || done {
+				*row, *res = q.tr.row, q.res
+				return err
+			}
+		}
+		fast = q != nil
+		return pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
+			var err error
+			*res, err = r.s.AppendTx(ctx, tx, t.Stream, t.Expected, t.Events...)
+			if err != nil {
+				return err
+			}
+			if res.Duplicate {
+				return errDuplicate
+			}
+			*row, err = r.write(ctx, tx, t, res.LastVersion, outbox)
+			return err
+		})
+	})
 }
 
 // write writes the row and the outbox rows of t, in tx after its append

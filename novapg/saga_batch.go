@@ -83,28 +83,17 @@ func raised(err error, mark string) bool {
 //
 // The guard is its own statement, which completes before the append's
 // statement draws the label, as the store's design requires.
-func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []any, row *saga.RunInfo, res *nova.AppendResult) (done bool, err error) {
-	exact, ok := t.Expected.Version()
-	if !ok {
-		return false, nil
-	}
-	evs, err := validate.Append(t.Stream, t.Events)
-	if err != nil {
-		return false, err
-	}
-	sql, args, err := r.s.appendStatement(t.Stream, t.Expected, evs)
-	if err != nil {
-		return false, err
-	}
+func (r *RunStore) recordFast(ctx context.Context, q *request) (done bool, err error) {
+	t, row, res := q.tr.t, &q.tr.row, &q.res
 	w := &t.Run
 	b := &pgx.Batch{}
 	b.Queue(r.s.sql.guard)
-	b.Queue(sql, args...).QueryRow(func(pr pgx.Row) error {
+	b.Queue(q.sql, q.args...).QueryRow(func(pr pgx.Row) error {
 		var (
 			conflict bool
 			err      error
 		)
-		*res, conflict, err = scanAppend(pr, len(evs))
+		*res, conflict, err = scanAppend(pr, q.n)
 		if err == nil && conflict {
 			// No row: the checked upsert raises the conflict.
 			*res = nova.AppendResult{}
@@ -112,11 +101,9 @@ func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []
 		return err
 	})
 	var flag int
-	b.Queue(r.sql.checked, w.Saga, w.RunID, string(w.Status), int64(exact)+int64(len(evs)), w.Step, w.Attempt, w.Error,
-		timestamp(w.DueAt), timestamp(w.DeadlineAt), t.Owner, micros(t.Lease), t.Stream).
-		QueryRow(func(pr pgx.Row) error { return scanRun(pr, row, &flag) })
-	if len(t.Outbox) > 0 {
-		b.Queue(r.sql.outbox, outbox...)
+	b.Queue(r.sql.checked, q.tr.args...).QueryRow(func(pr pgx.Row) error { return scanRun(pr, row, &flag) })
+	if q.tr.outbox != nil {
+		b.Queue(r.sql.outbox, q.tr.outbox...)
 	}
 	err = r.s.pool.SendBatch(ctx, b).Close()
 	switch {
@@ -134,6 +121,31 @@ func (r *RunStore) recordFast(ctx context.Context, t *saga.Transition, outbox []
 		return false, nil
 	}
 	return false, err
+}
+
+// fastRequest returns the request recordFast writes t with, alone or in
+// a group; nil when t does not expect an exact version.
+func (r *RunStore) fastRequest(t *saga.Transition, outbox []any) (*request, error) {
+	exact, ok := t.Expected.Version()
+	if !ok {
+		return nil, nil
+	}
+	evs, err := validate.Append(t.Stream, t.Events)
+	if err != nil {
+		return nil, err
+	}
+	sql, args, err := r.s.appendStatement(t.Stream, t.Expected, evs)
+	if err != nil {
+		return nil, err
+	}
+	w := &t.Run
+	tr := &transition{rs: r, t: t,
+		args: []any{w.Saga, w.RunID, string(w.Status), int64(exact) + int64(len(evs)), w.Step, w.Attempt, w.Error,
+			timestamp(w.DueAt), timestamp(w.DeadlineAt), t.Owner, micros(t.Lease), t.Stream}}
+	if len(t.Outbox) > 0 {
+		tr.outbox = outbox
+	}
+	return &request{stream: t.Stream, n: len(evs), sql: sql, args: args, tr: tr}, nil
 }
 
 // isStoredID reports whether err is the append's failure on an event ID,

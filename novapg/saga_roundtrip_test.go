@@ -31,28 +31,7 @@ func TestMeasureTransitionRoundTrips(t *testing.T) {
 		t.Skip("set NOVA_MEASURE=1 to measure")
 	}
 	ctx := context.Background()
-	sc := newScratch(t)
-	pc, err := pgxpool.ParseConfig(sc.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &pgWire{}
-	pc.MaxConns = 1
-	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &pgCountConn{Conn: c, w: w}, nil
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	// One notification at most while measuring: the first append's.
-	s := open(t, novapg.Config{Pool: pool, Schema: sc.schema, NotifyCoalesce: time.Hour})
-	rs := novapg.NewRunStore(s)
+	rs, w := countedRunStore(t, 1)
 	now, err := rs.Now(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +64,83 @@ func TestMeasureTransitionRoundTrips(t *testing.T) {
 	n := float64(runs * steps)
 	trips, byKind := w.result()
 	t.Logf("%s a transition; per transition: %.1f round trips; messages: %v", took/time.Duration(n), float64(trips)/n, byKind)
+}
+
+// countedRunStore returns a run store on a pool of conns connections
+// whose frontend messages w counts.
+func countedRunStore(t *testing.T, conns int32) (*novapg.RunStore, *pgWire) {
+	t.Helper()
+	ctx := context.Background()
+	sc := newScratch(t)
+	pc, err := pgxpool.ParseConfig(sc.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &pgWire{}
+	pc.MaxConns = conns
+	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &pgCountConn{Conn: c, w: w}, nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// One notification at most while measuring: the first append's.
+	s := open(t, novapg.Config{Pool: pool, Schema: sc.schema, NotifyCoalesce: time.Hour})
+	return novapg.NewRunStore(s), w
+}
+
+// TestMeasureConcurrentTransitions counts what 8 runs recording their
+// transitions at once send, on a pool of 8 connections: Syncs per
+// transition are commits per transition (group commit shares one among
+// the transitions that arrive while another commits). It runs only with
+// NOVA_MEASURE=1:
+//
+//	NOVA_MEASURE=1 go test ./novapg -run MeasureConcurrentTransitions -v
+func TestMeasureConcurrentTransitions(t *testing.T) {
+	if os.Getenv("NOVA_MEASURE") == "" {
+		t.Skip("set NOVA_MEASURE=1 to measure")
+	}
+	ctx := context.Background()
+	const writers, runs, steps = 8, 40, 4
+	rs, w := countedRunStore(t, writers)
+	now, err := rs.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Record(ctx, transitionAt("warm", 0, "w").t); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	w.reset()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range runs {
+				run := fmt.Sprint("w", g, "-", i)
+				for step := range steps {
+					tr := transitionAt(run, uint64(step), "w")
+					tr.t.Run.DueAt = now.Add(time.Hour)
+					if _, err := rs.Record(ctx, tr.t); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	n := float64(writers * runs * steps)
+	trips, byKind := w.result()
+	t.Logf("%.0f transitions/s; per transition: %.2f commits (Syncs), %.2f round trips; messages: %v",
+		n/took.Seconds(), float64(byKind["Sync"])/n, float64(trips)/n, byKind)
 }
 
 // pgWire counts the frontend messages of the client's connections.
