@@ -106,8 +106,10 @@ func (cp *Checkpoints) setPosition() string {
 
 // Commit runs apply in a transaction and moves name's checkpoint from
 // from to to in it; see [projection.TxCheckpoints]. apply finds the
-// transaction with [TxFromContext]. The checkpoint's row stays locked
-// until the commit, so concurrent commits of one projection take turns.
+// transaction with [TxFromContext]. One statement, before apply, checks
+// the lease and the position and moves the checkpoint; the move shows to
+// others only at the commit, and the checkpoint's row stays locked until
+// then, so concurrent commits of one projection take turns.
 func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to nova.Position, apply func(ctx context.Context) error) error {
 	if err := projectiondriver.ValidateCommit(name, owner, from, to); err != nil {
 		return err
@@ -118,30 +120,58 @@ func (cp *Checkpoints) Commit(ctx context.Context, name, owner string, from, to 
 	broken := false
 	err := pgx.BeginFunc(ctx, cp.s.pool, func(tx pgx.Tx) error {
 		defer func() { broken = tx.Conn().IsClosed() }()
-		if _, err := tx.Exec(ctx, `INSERT INTO `+cp.table+` (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		if err := cp.move(ctx, tx, name, owner, from, to); err != nil {
 			return err
 		}
-		var c, p int64
-		var leaseOwner string
-		var held bool
-		err := tx.QueryRow(ctx, `SELECT commit_pos, prepare_pos, lease_owner, coalesce(lease_until > clock_timestamp(), false)
-			FROM `+cp.table+` WHERE name = $1 FOR UPDATE`, name).Scan(&c, &p, &leaseOwner, &held)
-		if err != nil {
-			return err
-		}
-		if owner != "" && (leaseOwner != owner || !held) {
-			return fmt.Errorf("novapg: commit checkpoint %q: %q does not hold the lease: %w", name, owner, projection.ErrLeaseLost)
-		}
-		if at := (nova.Position{Commit: uint64(c), Prepare: uint64(p)}); at != from {
-			return fmt.Errorf("novapg: commit checkpoint %q: it is at %s, not %s: %w", name, at, from, nova.ErrConcurrency)
-		}
-		if err := apply(WithTx(ctx, tx)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, cp.setPosition(), name, int64(to.Commit), int64(to.Prepare))
-		return err
+		return apply(WithTx(ctx, tx))
 	})
 	return transient(err, broken)
+}
+
+// move moves name's checkpoint from from to to in tx, in one statement
+// that also checks that owner ("" for none) holds the lease and that the
+// checkpoint is at from; it fails, having changed nothing, when either
+// does not hold. The row stays locked until tx ends.
+func (cp *Checkpoints) move(ctx context.Context, tx pgx.Tx, name, owner string, from, to nova.Position) error {
+	var sql string
+	args := []any{name, int64(from.Commit), int64(from.Prepare), int64(to.Commit), int64(to.Prepare)}
+	if from == nova.Start && owner == "" {
+		// The only commit that may find no row: it makes it.
+		sql = `INSERT INTO ` + cp.table + ` AS t (name, commit_pos, prepare_pos) VALUES ($1, $4, $5)
+			ON CONFLICT (name) DO UPDATE SET commit_pos = excluded.commit_pos, prepare_pos = excluded.prepare_pos,
+				updated_at = statement_timestamp()
+			WHERE t.commit_pos = $2 AND t.prepare_pos = $3`
+	} else {
+		sql = `UPDATE ` + cp.table + ` SET commit_pos = $4, prepare_pos = $5, updated_at = statement_timestamp()
+			WHERE name = $1 AND commit_pos = $2 AND prepare_pos = $3
+				AND ($6 = '' OR lease_owner = $6 AND lease_until > clock_timestamp())`
+		args = append(args, owner)
+	}
+	tag, err := tx.Exec(ctx, sql, args...)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	// Fenced, or the UPDATE passed over the row as its snapshot had it
+	// while another transaction (a lease renewal) changed it: lock the
+	// row as it is now and say why, or move it now that it is locked.
+	var c, p int64
+	var leaseOwner string
+	var held bool
+	err = tx.QueryRow(ctx, `SELECT commit_pos, prepare_pos, lease_owner, coalesce(lease_until > clock_timestamp(), false)
+		FROM `+cp.table+` WHERE name = $1 FOR UPDATE`, name).Scan(&c, &p, &leaseOwner, &held)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if owner != "" && (leaseOwner != owner || !held) {
+		return fmt.Errorf("novapg: commit checkpoint %q: %q does not hold the lease: %w", name, owner, projection.ErrLeaseLost)
+	}
+	at := nova.Position{Commit: uint64(c), Prepare: uint64(p)}
+	if at == from && err == nil {
+		if tag, err = tx.Exec(ctx, sql, args...); err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+	}
+	return fmt.Errorf("novapg: commit checkpoint %q: it is at %s, not %s: %w", name, at, from, nova.ErrConcurrency)
 }
 
 // Acquire takes name's lease for owner, or renews it, until ttl from now

@@ -131,6 +131,126 @@ func TestCheckpointsSchemaTables(t *testing.T) {
 // TestProjectionOnPostgres runs a projection into a PostgreSQL read
 // model: two instances by lease, each event applied once, and a rebuild
 // swapped in while readers watch.
+// TestCommitMovesCheckpointAtCommit checks that the checkpoint a Commit
+// moves (in the statement that also checks the owner and the position,
+// before apply runs) shows to others only once the transaction commits,
+// and that a Commit fenced by its position or its lease runs no apply
+// and leaves the row as it was.
+func TestCommitMovesCheckpointAtCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, cps, _ := newCheckpoints(t)
+	at := func(n uint64) nova.Position { return nova.Position{Commit: n} }
+	for _, c := range []struct {
+		name, owner string
+		from, to    nova.Position
+	}{
+		{"fresh", "", nova.Start, at(2)},
+		{"fresh", "", at(2), at(5)},
+		{"leased", "", nova.Start, at(1)},
+		{"leased", "one", at(1), at(4)},
+	} {
+		if c.owner != "" {
+			if held, err := cps.Acquire(ctx, c.name, c.owner, time.Hour); err != nil || !held {
+				t.Fatalf("Acquire(%q, %q) = %v, %v", c.name, c.owner, held, err)
+			}
+		}
+		err := cps.Commit(ctx, c.name, c.owner, c.from, c.to, func(ctx context.Context) error {
+			got, err := cps.Load(context.Background(), c.name) // another connection
+			if err != nil {
+				return err
+			}
+			if got != c.from {
+				t.Errorf("during the Commit of %q from %s to %s, Load = %s, want %s", c.name, c.from, c.to, got, c.from)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Commit(%q, %q, %s → %s): %v", c.name, c.owner, c.from, c.to, err)
+		}
+		if got, err := cps.Load(ctx, c.name); err != nil || got != c.to {
+			t.Fatalf("after the Commit of %q, Load = %s, %v; want %s", c.name, got, err, c.to)
+		}
+	}
+	before, err := cps.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	apply := func(context.Context) error { ran = true; return nil }
+	for _, c := range []struct {
+		what, name, owner string
+		from              nova.Position
+		want              error
+	}{
+		{"from a stale position", "fresh", "", at(2), nova.ErrConcurrency},
+		{"from ahead", "fresh", "", at(6), nova.ErrConcurrency},
+		{"from the start of a name never committed", "never", "one", nova.Start, projection.ErrLeaseLost},
+		{"from elsewhere of a name never committed", "never", "", at(3), nova.ErrConcurrency},
+		{"by a non-holder", "leased", "two", at(4), projection.ErrLeaseLost},
+		{"by a non-holder from a stale position", "leased", "two", at(1), projection.ErrLeaseLost},
+		{"by the holder from a stale position", "leased", "one", at(1), nova.ErrConcurrency},
+		{"without an owner from a stale position", "leased", "", at(1), nova.ErrConcurrency},
+	} {
+		err := cps.Commit(ctx, c.name, c.owner, c.from, at(9), apply)
+		if !errors.Is(err, c.want) {
+			t.Errorf("Commit %s = %v, want an error matching %v", c.what, err, c.want)
+		}
+		if ran {
+			t.Errorf("Commit %s ran apply", c.what)
+			ran = false
+		}
+	}
+	after, err := cps.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("fenced commits changed the checkpoints:\n%+v\nwant\n%+v", after, before)
+	}
+}
+
+// TestCommitDuringLeaseRenewal checks that a Commit by the holder of a
+// lease that has just expired, while another transaction renews it,
+// waits for the renewal and goes through, as it would had it come a
+// moment later: the statement that checks the lease passes over a row
+// that its snapshot shows expired, and Commit checks it again, locked.
+func TestCommitDuringLeaseRenewal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, cps, sc := newCheckpoints(t)
+	if held, err := cps.Acquire(ctx, "p", "one", time.Millisecond); err != nil || !held {
+		t.Fatalf("Acquire = %v, %v", held, err)
+	}
+	time.Sleep(20 * time.Millisecond) // the lease expires
+	renewal, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = renewal.Rollback(ctx) }()
+	if _, err := renewal.Exec(ctx, `UPDATE `+sc.schema+`.checkpoints SET lease_until = clock_timestamp() + interval '1 hour' WHERE name = 'p'`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- cps.Commit(ctx, "p", "one", nova.Start, nova.Position{Commit: 1}, func(context.Context) error { return nil })
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Commit while the lease's row is locked by its renewal = %v, want it to wait", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := renewal.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Commit after the renewal: %v", err)
+	}
+	if got, err := cps.Load(ctx, "p"); err != nil || got != (nova.Position{Commit: 1}) {
+		t.Fatalf("Load = %s, %v; want 1", got, err)
+	}
+}
+
 func TestProjectionOnPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

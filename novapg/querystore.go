@@ -63,6 +63,16 @@ var _ cqrs.QueryStore = (*QueryStore)(nil)
 type QueryStore struct {
 	s     *Store
 	table string
+	// live and shadow are the batch buffers' names and flushes of the
+	// table and of its rebuild's shadow, made once rather than per call.
+	live, shadow bufferTable
+}
+
+// bufferTable names a table's buffer in a projection's batch.
+type bufferTable struct {
+	table string // unquoted, as projection.Table gives it
+	id    string // the buffer's id in the batch
+	flush projectiondriver.FlushFunc
 }
 
 // NewQueryStore returns a query store keeping its projections in table
@@ -79,6 +89,8 @@ func NewQueryStore(ctx context.Context, s *Store, table string) (*QueryStore, er
 		return nil, err
 	}
 	q := &QueryStore{s: s, table: table}
+	q.live = q.bufferTable(table)
+	q.shadow = q.bufferTable(projection.Table(projectiondriver.WithRebuild(context.Background()), table))
 	err = s.retry(ctx, func() error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('novapg.querystore.' || $1 || '.' || $2))`, s.cfg.Schema, table); err != nil {
@@ -174,10 +186,23 @@ func (q *QueryStore) buffer(ctx context.Context, table string) *projectiondriver
 	if _, ok := txFrom(ctx); !ok {
 		return nil
 	}
+	bt := q.live
+	switch table {
+	case q.live.table:
+	case q.shadow.table:
+		bt = q.shadow
+	default:
+		bt = q.bufferTable(table)
+	}
+	return b.Table(bt.id, bt.flush)
+}
+
+// bufferTable returns the batch buffer's name and flush of table.
+func (q *QueryStore) bufferTable(table string) bufferTable {
 	name := q.name(table)
-	return b.Table("novapg:"+name, func(ctx context.Context, rows []projectiondriver.Row) error {
+	return bufferTable{table: table, id: "novapg:" + name, flush: func(ctx context.Context, rows []projectiondriver.Row) error {
 		return q.flush(ctx, name, rows)
-	})
+	}}
 }
 
 // Prefetch reads the documents under keys into the batch of ctx, in one

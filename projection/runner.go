@@ -696,7 +696,7 @@ func (r *Runner) setWarning(err error) {
 // this one; it returns when ctx ends (nil) or on the first failure.
 func (r *Runner) follow(ctx context.Context, from nova.Position) error {
 	ctx, cancel := context.WithCancel(ctx)
-	items := make(chan item, r.cfg.BatchSize)
+	items := make(chan item, 4*r.cfg.BatchSize)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel() // first, so the reader ends promptly
